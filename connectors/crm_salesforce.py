@@ -1,0 +1,101 @@
+"""CRM on Salesforce: the vendor <-> canonical mapping for accounts and opportunities."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connectors.errors import NotFoundError
+from connectors.ports import CrmLinks
+from connectors.salesforce import SYSTEM, SalesforceClient, soql_quote
+from domain.deal import AccountNode, OpportunityLineSnapshot, OpportunitySnapshot
+
+OPPORTUNITY_FIELDS = (
+    "Id, Name, StageName, Amount, CurrencyIsoCode, CloseDate, AccountId, "
+    "D2R_Legal_Entity__c, D2R_Billing_Terms__c, D2R_Delivery_Region__c, D2R_Service_Package__c, "
+    "D2R_Contract_Start__c, D2R_Contract_End__c, pse__Primary_Project__c"
+)
+LINE_FIELDS = (
+    "Id, Name, Quantity, UnitPrice, TotalPrice, Product2.ProductCode, Product2.Name, "
+    "D2R_Billing_Model__c, D2R_Revenue_Method__c, D2R_Role__c, D2R_Hours__c"
+)
+ACCOUNT_FIELDS = "Id, Name, ParentId, BillingCountry, D2R_Tax_Id__c"
+MAX_HIERARCHY_DEPTH = 10  # Salesforce itself caps account hierarchies far below this
+
+
+def _decimal(value: Any) -> Decimal | None:
+    # Salesforce JSON carries numbers as JSON numbers; str() first keeps them exact.
+    return None if value is None else Decimal(str(value))
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _account(record: dict[str, Any]) -> AccountNode:
+    return AccountNode(account_id=record["Id"], name=record.get("Name"),
+                       parent_id=record.get("ParentId"), country=record.get("BillingCountry"),
+                       tax_id=record.get("D2R_Tax_Id__c"))
+
+
+def _line(record: dict[str, Any]) -> OpportunityLineSnapshot:
+    product = record.get("Product2") or {}
+    return OpportunityLineSnapshot(
+        line_id=record["Id"], name=record.get("Name") or product.get("Name"),
+        product_code=product.get("ProductCode"), quantity=_decimal(record.get("Quantity")),
+        unit_price=_decimal(record.get("UnitPrice")), total_price=_decimal(record.get("TotalPrice")),
+        billing_model=record.get("D2R_Billing_Model__c"),
+        revenue_method=record.get("D2R_Revenue_Method__c"),
+        role=record.get("D2R_Role__c"), hours=_decimal(record.get("D2R_Hours__c")),
+    )
+
+
+class SalesforceCrm:
+    def __init__(self, client: SalesforceClient) -> None:
+        self._sf = client
+
+    async def read_opportunity(self, opportunity_id: str) -> OpportunitySnapshot:
+        rows = await self._sf.query_all(
+            f"SELECT {OPPORTUNITY_FIELDS} FROM Opportunity WHERE Id = {soql_quote(opportunity_id)}")
+        if not rows:
+            raise NotFoundError(f"opportunity {opportunity_id} does not exist", system=SYSTEM,
+                                status=404, vendor_code="NOT_FOUND")
+        opp = rows[0]
+        lines = await self._sf.query_all(
+            f"SELECT {LINE_FIELDS} FROM OpportunityLineItem "
+            f"WHERE OpportunityId = {soql_quote(opportunity_id)} ORDER BY Id")
+        accounts = await self._account_hierarchy(opp.get("AccountId"))
+        return OpportunitySnapshot(
+            opportunity_id=opp["Id"], name=opp.get("Name"), stage=opp.get("StageName"),
+            amount=_decimal(opp.get("Amount")), currency=opp.get("CurrencyIsoCode"),
+            close_date=_date(opp.get("CloseDate")), legal_entity=opp.get("D2R_Legal_Entity__c"),
+            billing_terms=opp.get("D2R_Billing_Terms__c"),
+            delivery_region=opp.get("D2R_Delivery_Region__c"),
+            service_package=opp.get("D2R_Service_Package__c"),
+            contract_start=_date(opp.get("D2R_Contract_Start__c")),
+            contract_end=_date(opp.get("D2R_Contract_End__c")),
+            project_id=opp.get("pse__Primary_Project__c"),
+            accounts=accounts, lines=[_line(line) for line in lines],
+        )
+
+    async def _account_hierarchy(self, account_id: str | None) -> list[AccountNode]:
+        chain: list[AccountNode] = []
+        seen: set[str] = set()
+        while account_id and account_id not in seen and len(chain) < MAX_HIERARCHY_DEPTH:
+            seen.add(account_id)
+            rows = await self._sf.query_all(
+                f"SELECT {ACCOUNT_FIELDS} FROM Account WHERE Id = {soql_quote(account_id)}")
+            if not rows:
+                break
+            node = _account(rows[0])
+            chain.append(node)
+            account_id = node.parent_id
+        return chain
+
+    async def write_links(self, opportunity_id: str, links: CrmLinks) -> None:
+        await self._sf.update("Opportunity", opportunity_id, {
+            "pse__Primary_Project__c": links.project_id,
+            "D2R_Contract_Id__c": links.contract_id,
+            "D2R_Engagement_Status__c": links.status,
+        })

@@ -1,0 +1,137 @@
+"""The shared httpx base: OAuth2 client-credentials auth with refresh, timeouts, spans.
+
+Connectors never loop on retries themselves: Temporal retries the activity, with
+backoff, and an error's `retry_after` becomes the next retry delay.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connectors.errors import AuthenticationError, RateLimitedError, RetryableError, UnavailableError
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    token_url: str
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:  # secrets never reach a log line
+        return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
+
+
+@dataclass
+class Token:
+    access_token: str
+    expires_at: float | None
+    instance_url: str | None = None
+
+
+class ClientCredentialsAuth(httpx.Auth):
+    """Fetches a token, attaches it, and refreshes once when the server says it expired.
+
+    `is_expired_response` lets each vendor say how it reports an expired session
+    (Salesforce: 401 INVALID_SESSION_ID; NetSuite: 401 INVALID_LOGIN).
+    """
+
+    requires_response_body = True
+
+    def __init__(self, credentials: ClientCredentials, *, system: str,
+                 refresh_margin: float = 30.0,
+                 is_expired_response: Callable[[httpx.Response], bool] | None = None) -> None:
+        self._credentials = credentials
+        self._system = system
+        self._margin = refresh_margin
+        self._is_expired = is_expired_response or (lambda r: r.status_code == 401)
+        self.token: Token | None = None
+
+    def _token_request(self) -> httpx.Request:
+        return httpx.Request("POST", self._credentials.token_url, data={
+            "grant_type": "client_credentials",
+            "client_id": self._credentials.client_id,
+            "client_secret": self._credentials.client_secret,
+        })
+
+    def _store(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise AuthenticationError(
+                f"token request refused: {response.text[:200]}", system=self._system,
+                status=response.status_code)
+        body = response.json()
+        expires_in = body.get("expires_in")
+        self.token = Token(
+            access_token=body["access_token"],
+            expires_at=time.monotonic() + float(expires_in) if expires_in else None,
+            instance_url=body.get("instance_url"),
+        )
+
+    def _fresh(self) -> bool:
+        if self.token is None:
+            return False
+        return self.token.expires_at is None or time.monotonic() < self.token.expires_at - self._margin
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self._fresh():
+            self._store((yield self._token_request()))
+        assert self.token is not None
+        request.headers["Authorization"] = f"Bearer {self.token.access_token}"
+        response = yield request
+        if self._is_expired(response):
+            # The server ended the session early (revoked, rotated, shorter TTL): one refresh.
+            self._store((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {self.token.access_token}"
+            yield request
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def transient_error(response: httpx.Response, system: str, message: str,
+                    vendor_code: str | None = None) -> RetryableError | None:
+    """The classification every vendor shares: 429 and 5xx are worth retrying."""
+    if response.status_code == 429:
+        return RateLimitedError(message, system=system, status=429, vendor_code=vendor_code,
+                                retry_after=retry_after_seconds(response))
+    if response.status_code >= 500:
+        return UnavailableError(message, system=system, status=response.status_code,
+                                vendor_code=vendor_code, retry_after=retry_after_seconds(response))
+    return None
+
+
+async def send(client: httpx.AsyncClient, system: str, method: str, url: str,
+               **kwargs: Any) -> httpx.Response:
+    """One request; transport failures become retryable connector errors."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise UnavailableError(f"timeout: {exc!r}", system=system) from exc
+    except httpx.TransportError as exc:
+        raise UnavailableError(f"transport error: {exc!r}", system=system) from exc
+
+
+def make_client(base_url: str, auth: httpx.Auth, *, timeout: float = 30.0,
+                transport: httpx.AsyncBaseTransport | None = None,
+                max_connections: int = 20) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url, auth=auth, transport=transport,
+        timeout=httpx.Timeout(timeout, connect=5.0),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        headers={"User-Agent": "d2r/0.1", "Accept": "application/json"},
+    )

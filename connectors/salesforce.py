@@ -1,0 +1,143 @@
+"""Salesforce REST API client (also the transport for Certinia PSA objects).
+
+Speaks: OAuth2 client-credentials token, `/services/data/vNN.0/sobjects/...` CRUD,
+external-id upsert, SOQL `query` with `nextRecordsUrl`, Salesforce error arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.errors import (
+    ConnectorError,
+    DuplicateError,
+    LimitExceededError,
+    NotFoundError,
+    VendorValidationError,
+)
+from connectors.http import ClientCredentials, ClientCredentialsAuth, make_client, send, transient_error
+
+SYSTEM = "salesforce"
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    base_url: str
+    client_id: str
+    client_secret: str
+    api_version: str = "v61.0"
+    timeout: float = 30.0
+
+
+def _session_expired(response: httpx.Response) -> bool:
+    if response.status_code != 401:
+        return False
+    try:
+        return any(e.get("errorCode") == "INVALID_SESSION_ID" for e in response.json())
+    except (ValueError, AttributeError):
+        return True
+
+
+def error_from_response(response: httpx.Response) -> ConnectorError:
+    """Map a Salesforce error array (`[{message, errorCode, fields}]`) to a typed error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    code = first.get("errorCode")
+    message = first.get("message") or response.text[:300] or response.reason_phrase
+    transient = transient_error(response, SYSTEM, message, code)
+    if transient:
+        return transient
+    kw: dict[str, Any] = {"system": SYSTEM, "status": response.status_code, "vendor_code": code,
+                          "details": body}
+    if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        return LimitExceededError(message, retry_after=300.0, **kw)
+    if response.status_code == 404:
+        return NotFoundError(message, **kw)
+    if response.status_code == 300 or code in {"DUPLICATE_VALUE", "DUPLICATE_EXTERNAL_ID"}:
+        return DuplicateError(message or "several records match the external id", **kw)
+    return VendorValidationError(message, **kw)
+
+
+class SalesforceClient:
+    def __init__(self, config: SalesforceConfig,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._config = config
+        self.auth = ClientCredentialsAuth(
+            ClientCredentials(f"{config.base_url.rstrip('/')}/services/oauth2/token",
+                              config.client_id, config.client_secret),
+            system=SYSTEM, is_expired_response=_session_expired)
+        self._http = make_client(config.base_url, self.auth, timeout=config.timeout,
+                                 transport=transport)
+        self._data = f"/services/data/{config.api_version}"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await send(self._http, SYSTEM, method, path, **kwargs)
+        if response.status_code >= 300:
+            raise error_from_response(response)
+        return response
+
+    async def query(self, soql: str) -> AsyncIterator[dict[str, Any]]:
+        """Every record of a SOQL query, following `nextRecordsUrl` page by page."""
+        response = await self._call("GET", f"{self._data}/query", params={"q": soql})
+        while True:
+            page = response.json()
+            for record in page.get("records", []):
+                yield record
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            response = await self._call("GET", page["nextRecordsUrl"])
+
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        return [record async for record in self.query(soql)]
+
+    async def get(self, sobject: str, record_id: str) -> dict[str, Any]:
+        response = await self._call("GET", f"{self._data}/sobjects/{sobject}/{quote(record_id)}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        response = await self._call("POST", f"{self._data}/sobjects/{sobject}", json=fields)
+        return str(response.json()["id"])
+
+    async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        await self._call("PATCH", f"{self._data}/sobjects/{sobject}/{quote(record_id)}", json=fields)
+
+    async def delete(self, sobject: str, record_id: str) -> bool:
+        """Delete; an already-deleted record counts as done (compensations must be idempotent)."""
+        try:
+            await self._call("DELETE", f"{self._data}/sobjects/{sobject}/{quote(record_id)}")
+        except NotFoundError:
+            return False
+        return True
+
+    async def upsert(self, sobject: str, external_field: str, external_value: str,
+                     fields: dict[str, Any]) -> tuple[str, bool]:
+        """Upsert by external id. Returns (record id, created)."""
+        path = f"{self._data}/sobjects/{sobject}/{external_field}/{quote(external_value, safe='')}"
+        response = await self._call("PATCH", path, json=fields)
+        if response.status_code == 201 or (response.content and response.json().get("id")):
+            body = response.json()
+            return str(body["id"]), bool(body.get("created", response.status_code == 201))
+        # 204: updated, and Salesforce does not echo the id: read it back by external id.
+        rows = await self.query_all(
+            f"SELECT Id FROM {sobject} WHERE {external_field} = {soql_quote(external_value)}")
+        if len(rows) != 1:
+            raise DuplicateError(f"{len(rows)} {sobject} records match {external_value}",
+                                 system=SYSTEM)
+        return str(rows[0]["Id"]), False
+
+
+def soql_quote(value: str) -> str:
+    """Quote a string literal for SOQL (backslash and single quote escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
