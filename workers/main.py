@@ -1,0 +1,78 @@
+"""Worker process: polls the workflow queue and one activity queue per outside system.
+
+Each system's queue has its own concurrency and rate limit, so an ERP outage fills only
+the ERP queue while CRM and PSA work keeps flowing. Run more of these processes (on any
+machine) against the same Temporal cluster to scale out; Temporal shares the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from workers.composition import build_activities
+from workers.health import serve_health
+from workers.registry import WORKFLOWS, activities_by_role
+from workers.settings import QueueLimits, WorkerSettings
+from workers.telemetry import instrument_httpx, setup_tracing
+from workers.temporal_client import connect
+
+log = logging.getLogger("d2r.worker")
+
+
+def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, list]) -> list[Worker]:
+    roles = settings.role_set()
+    workers: list[Worker] = []
+    if "workflows" in roles:
+        workers.append(Worker(client, task_queue=settings.workflow_task_queue, workflows=WORKFLOWS,
+                              activities=by_role["workflows"]))
+    queues: dict[str, tuple[str, QueueLimits]] = {
+        "crm": (settings.crm_task_queue, settings.crm_limits),
+        "psa": (settings.psa_task_queue, settings.psa_limits),
+        "erp": (settings.erp_task_queue, settings.erp_limits),
+    }
+    for role, (queue, limits) in queues.items():
+        if role in roles:
+            workers.append(Worker(
+                client, task_queue=queue, activities=by_role[role],
+                max_concurrent_activities=limits.max_concurrent,
+                max_task_queue_activities_per_second=limits.max_per_second))
+    return workers
+
+
+async def run(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    setup_tracing("d2r-worker", settings.otel_exporter, settings.otel_endpoint)
+    instrument_httpx()
+    client = await connect(settings)
+    async with AsyncExitStack() as stack:
+        acts = await build_activities(settings, stack)
+        workers = build_workers(client, settings, activities_by_role(acts))
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        if settings.health_port:
+            await stack.enter_async_context(serve_health(settings.health_port, client, workers))
+        log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
+        await stop.wait()
+        log.info("worker draining in-flight tasks")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = asyncio.Event()
+
+    async def _main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(WorkerSettings(), stop)
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Worker configuration: one pydantic-settings object, from env (D2R_*) and an optional
+.env-style file (D2R_ENV_FILE). Secrets are SecretStr, so they never reach a log line."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TemporalSettings(BaseSettings):
+    """What every process needs to reach Temporal (shared by the API and the workers)."""
+
+    model_config = SettingsConfigDict(env_prefix="D2R_", env_file=os.environ.get("D2R_ENV_FILE"),
+                                      extra="ignore", env_nested_delimiter="__")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    workflow_task_queue: str = "d2r-workflows"
+    crm_task_queue: str = "d2r-crm"
+    psa_task_queue: str = "d2r-psa"
+    erp_task_queue: str = "d2r-erp"
+    otel_exporter: str = Field(default="none", pattern="^(none|console|otlp)$")
+    otel_endpoint: str | None = None
+
+
+class VendorEndpoint(BaseModel):
+    url: str
+    client_id: str = "d2r-dev"
+    client_secret: SecretStr = SecretStr("d2r-dev-secret")
+    timeout_seconds: float = 30.0
+
+
+class QueueLimits(BaseModel):
+    """Per-system throttle: each vendor's own rate limit and concurrency, so one slow
+    system only slows its own queue."""
+
+    max_concurrent: int = 20
+    max_per_second: float | None = None
+
+
+class WorkerSettings(TemporalSettings):
+    roles: str = "workflows,crm,psa,erp"  # which task queues this process polls
+    salesforce: VendorEndpoint = VendorEndpoint(url="http://127.0.0.1:8301")
+    erp_instances: dict[str, VendorEndpoint] = {"default": VendorEndpoint(url="http://127.0.0.1:8302")}
+    erp_routing: dict[str, str] = {}  # legal entity -> ERP instance name
+    erp_default_instance: str | None = "default"
+    legal_entities: dict[str, str] = {"US01": "USD", "UK01": "GBP", "DE01": "EUR", "JP01": "JPY"}
+    crm_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
+    psa_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
+    erp_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=20)
+    health_port: int | None = None  # serve /healthz on 127.0.0.1:<port> when set
+
+    def role_set(self) -> set[str]:
+        return {r.strip() for r in self.roles.split(",") if r.strip()}
