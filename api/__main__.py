@@ -1,0 +1,23 @@
+"""`python -m api`: serve the API with uvicorn on the configured loopback address."""
+
+from __future__ import annotations
+
+import uvicorn
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from api.app import create_app
+from api.settings import ApiSettings
+from workers.telemetry import instrument_httpx, setup_tracing
+
+
+def main() -> None:
+    settings = ApiSettings()
+    setup_tracing("d2r-api", settings.otel_exporter, settings.otel_endpoint)
+    instrument_httpx()
+    app = create_app(settings)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Engagements over HTTP: start (idempotent), read, and the person-in-the-loop signals."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from opentelemetry import trace
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import ANY_ROLE, Principal, require_roles
+from api.problems import ProblemError
+from api.settings import ApiSettings
+from domain.stages import Stage
+from workflows import search_attributes as sa
+from workflows.engagement import EngagementWorkflow
+from workflows.engagement_models import CancelRequest, EngagementInput, EngagementView, TaskQueues
+
+router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
+
+SALESFORCE_ID = r"^[A-Za-z0-9]{15,18}$"
+
+
+class StartEngagement(BaseModel):
+    opportunity_id: str = Field(pattern=SALESFORCE_ID, description="the CRM opportunity id")
+
+
+class CancelBody(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class EngagementSummary(BaseModel):
+    workflow_id: str
+    opportunity_id: str | None
+    stage: str | None
+    legal_entity: str | None
+    status: str
+
+
+def workflow_id(opportunity_id: str) -> str:
+    return f"engagement-{opportunity_id}"
+
+
+def _client(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def _tag(opportunity_id: str, principal: Principal) -> None:
+    span = trace.get_current_span()
+    span.set_attribute("d2r.opportunity_id", opportunity_id)
+    span.set_attribute("d2r.principal", principal.subject)
+
+
+async def _view(client: Client, opportunity_id: str) -> EngagementView:
+    handle = client.get_workflow_handle(workflow_id(opportunity_id))
+    try:
+        return await handle.query(EngagementWorkflow.view)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise ProblemError(404, "Not Found", f"no engagement for opportunity {opportunity_id}") from error
+        raise
+
+
+async def _exists(client: Client, opportunity_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id(opportunity_id)).describe()
+        return True
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+
+
+@router.post("", status_code=201, response_model=EngagementView,
+             summary="Start the engagement for a closed-won opportunity (idempotent)")
+async def start_engagement(body: StartEngagement, request: Request, response: Response,
+                           principal: Annotated[Principal, Depends(
+                               require_roles("sales_ops", "integration_admin"))]) -> EngagementView:
+    _tag(body.opportunity_id, principal)
+    client = _client(request)
+    settings: ApiSettings = request.app.state.settings
+    response.headers["Location"] = f"/v1/engagements/{body.opportunity_id}"
+    if await _exists(client, body.opportunity_id):
+        response.status_code = 200
+        return await _view(client, body.opportunity_id)
+    await client.start_workflow(
+        EngagementWorkflow.run,
+        EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject,
+                        queues=TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue,
+                                          erp=settings.erp_task_queue)),
+        id=workflow_id(body.opportunity_id), task_queue=settings.workflow_task_queue,
+        # A concurrent duplicate POST joins the running engagement instead of failing or
+        # starting a second one; a closed engagement is never restarted by a POST.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.OPPORTUNITY_ID, body.opportunity_id),
+            SearchAttributePair(sa.STAGE, Stage.VALIDATING.value)]),
+        static_summary=f"Engagement for opportunity {body.opportunity_id}",
+    )
+    return await _view(client, body.opportunity_id)
+
+
+@router.get("/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view")
+async def get_engagement(opportunity_id: str, request: Request,
+                         principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]) -> EngagementView:
+    _tag(opportunity_id, principal)
+    return await _view(_client(request), opportunity_id)
+
+
+@router.get("", response_model=list[EngagementSummary], summary="Find engagements by stage or legal entity")
+async def list_engagements(request: Request,
+                           principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
+                           stage: Stage | None = None, legal_entity: str | None = None,
+                           limit: int = 100) -> list[EngagementSummary]:
+    clauses = ["WorkflowType = 'EngagementWorkflow'"]
+    if stage:
+        clauses.append(f"D2RStage = '{stage.value}'")
+    if legal_entity:
+        if not legal_entity.isalnum():
+            raise ProblemError(422, "Invalid request", "legal_entity must be alphanumeric")
+        clauses.append(f"D2RLegalEntity = '{legal_entity}'")
+    found: list[EngagementSummary] = []
+    async for wf in _client(request).list_workflows(" AND ".join(clauses), limit=max(1, min(limit, 1000))):
+        attrs = wf.typed_search_attributes
+        found.append(EngagementSummary(
+            workflow_id=wf.id, opportunity_id=attrs.get(sa.OPPORTUNITY_ID), stage=attrs.get(sa.STAGE),
+            legal_entity=attrs.get(sa.LEGAL_ENTITY),
+            status=(wf.status or WorkflowExecutionStatus.RUNNING).name))
+    return found
+
+
+async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = None) -> dict[str, str]:
+    handle = _client(request).get_workflow_handle(workflow_id(opportunity_id))
+    try:
+        if arg is None:
+            await handle.signal(name)
+        else:
+            await handle.signal(name, arg)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise ProblemError(404, "Not Found", f"no running engagement for {opportunity_id}") from error
+        raise
+    return {"status": "accepted", "signal": name}
+
+
+@router.post("/{opportunity_id}/revalidate", status_code=202,
+             summary="Re-read and re-check the deal after it was fixed in the CRM")
+async def revalidate(opportunity_id: str, request: Request, principal: Annotated[
+        Principal, Depends(require_roles("sales_ops", "integration_admin"))]) -> dict[str, str]:
+    _tag(opportunity_id, principal)
+    return await _signal(request, opportunity_id, "revalidate")
+
+
+@router.post("/{opportunity_id}/retry", status_code=202, summary="Retry the step that needs attention")
+async def retry(opportunity_id: str, request: Request, principal: Annotated[
+        Principal, Depends(require_roles("integration_admin", "delivery_ops"))]) -> dict[str, str]:
+    _tag(opportunity_id, principal)
+    return await _signal(request, opportunity_id, "retry")
+
+
+@router.post("/{opportunity_id}/cancel", status_code=202, summary="Cancel an engagement that needs attention")
+async def cancel(opportunity_id: str, body: CancelBody, request: Request, principal: Annotated[
+        Principal, Depends(require_roles("sales_ops", "integration_admin"))]) -> dict[str, str]:
+    _tag(opportunity_id, principal)
+    return await _signal(request, opportunity_id, "cancel", CancelRequest(reason=body.reason, by=principal.subject))
