@@ -6,7 +6,10 @@ currency's minor unit only where a document (invoice, journal, sales order) is i
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from math import floor
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -85,15 +88,94 @@ class Money(BaseModel):
     def times(self, factor: Decimal | int) -> Money:
         return Money(amount=self.amount * Decimal(factor), currency=self.currency)
 
-    def rounded(self) -> Money:
-        """Round half-up to the currency's minor unit: only where a document is issued."""
+    def rounded(self, rounding: str = ROUND_HALF_UP) -> Money:
+        """Round to the currency's minor unit (half-up unless a jurisdiction says otherwise).
+
+        Only where a document is issued: rounding intermediate figures is how cents get lost.
+        """
         return Money(
-            amount=self.amount.quantize(quantum(self.currency), rounding=ROUND_HALF_UP),
+            amount=self.amount.quantize(quantum(self.currency), rounding=rounding),
             currency=self.currency,
         )
 
     def is_zero(self) -> bool:
         return self.amount == 0
 
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    def is_negative(self) -> bool:
+        return self.amount < 0
+
+    def is_whole(self) -> bool:
+        """True when the amount is a whole number of minor units (a document amount)."""
+        return self.amount % quantum(self.currency) == 0
+
+    def positive_part(self) -> Money:
+        """max(self, 0): deferred and unbilled balances are one-sided by definition."""
+        return self if self.amount > 0 else Money.zero(self.currency)
+
+    def __abs__(self) -> Money:
+        return Money(amount=abs(self.amount), currency=self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def allocate(self, weights: Sequence[Decimal | int]) -> list[Money]:
+        return allocate(self, weights)
+
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def sum_money(items: Iterable[Money], currency: str) -> Money:
+    """Sum in one currency; an empty sum is a zero of that currency, not an error."""
+    total = Money.zero(currency)
+    for item in items:
+        total = total + item
+    return total
+
+
+def allocate(total: Money, weights: Sequence[Decimal | int]) -> list[Money]:
+    """Split a document amount over `weights` by largest remainder.
+
+    The shares are whole minor units and sum to `total` exactly. Ties go to the earlier
+    weight so the split is deterministic (a replayed workflow must split the same way).
+    Exact rational arithmetic is used because a Decimal division could itself round.
+    """
+    if not weights:
+        raise ValueError("cannot allocate over no weights")
+    if not total.is_whole():
+        raise ValueError(f"{total} is not a whole number of minor units; round it first")
+    exact = [Fraction(Decimal(w)) for w in weights]
+    if any(w < 0 for w in exact):
+        raise ValueError("allocation weights must not be negative")
+    weight_sum = sum(exact, Fraction(0))
+    q = quantum(total.currency)
+    units = int(total.amount / q)
+    if weight_sum == 0:
+        if units == 0:
+            return [Money.zero(total.currency) for _ in weights]
+        raise ValueError("cannot allocate a non-zero amount over zero weights")
+    sign = -1 if units < 0 else 1
+    units = abs(units)
+    raw = [units * w / weight_sum for w in exact]
+    shares = [floor(r) for r in raw]
+    left = units - sum(shares)
+    by_remainder = sorted(range(len(raw)), key=lambda i: (-(raw[i] - shares[i]), i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    return [Money(amount=Decimal(sign * share) * q, currency=total.currency) for share in shares]
