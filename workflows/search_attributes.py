@@ -3,6 +3,8 @@ never personal data. The dev launcher and the tests register exactly this list."
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 OPPORTUNITY_ID = SearchAttributeKey.for_keyword("D2ROpportunityId")
@@ -14,5 +16,5 @@ STAGE = SearchAttributeKey.for_keyword("D2RStage")
 BILLING_MODELS = SearchAttributeKey.for_keyword_list("D2RBillingModels")
 PENDING_APPROVAL = SearchAttributeKey.for_bool("D2RPendingApproval")
 
-ALL = [OPPORTUNITY_ID, CUSTOMER_ID, PROJECT_ID, CONTRACT_ID, LEGAL_ENTITY, STAGE,
+ALL: list[SearchAttributeKey[Any]] = [OPPORTUNITY_ID, CUSTOMER_ID, PROJECT_ID, CONTRACT_ID, LEGAL_ENTITY, STAGE,
        BILLING_MODELS, PENDING_APPROVAL]

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import wheel_binary
+from workflows import search_attributes as sa
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter)
+    # The time-skipping server has no search_attributes option: register them first,
+    # or every upsert fails the workflow task.
+    await environment.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=environment.client.namespace,
+        search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in sa.ALL}))
+    yield environment
+    await environment.shutdown()

@@ -1,0 +1,129 @@
+"""EngagementWorkflow on the time-skipping test server, with the systems faked by activity name."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.money import Money
+from domain.stages import Stage
+from tests.workflows.fakes import FakeSystems, good_opportunity
+from workflows import search_attributes as sa
+from workflows.engagement import EngagementWorkflow
+from workflows.engagement_models import CancelRequest, EngagementInput, EngagementView, TaskQueues
+
+
+@asynccontextmanager
+async def running(env: WorkflowEnvironment, fake: FakeSystems) -> AsyncIterator[tuple[str, WorkflowHandle]]:
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        opportunity_id = fake.opportunity.opportunity_id
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(opportunity_id=opportunity_id, queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
+            id=f"engagement-{opportunity_id}-{uuid.uuid4().hex[:6]}", task_queue=queue)
+        yield queue, handle
+
+
+async def wait_for(handle: WorkflowHandle, predicate: Callable[[EngagementView], bool]) -> EngagementView:
+    for _ in range(200):
+        view = await handle.query(EngagementWorkflow.view)
+        if predicate(view):
+            return view
+        await handle.query(EngagementWorkflow.view)  # lets the test server run pending tasks
+    raise AssertionError(f"condition never met; last view: {view}")
+
+
+async def test_happy_path_reaches_in_delivery_with_every_lineage_key(env: WorkflowEnvironment) -> None:
+    fake = FakeSystems(good_opportunity())
+    async with running(env, fake) as (_, handle):
+        view = await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+        assert view.customer_id == "001000000000001AAA"
+        assert view.erp_customer_id == "C-1AAA"
+        assert view.project_id is not None and view.project_id.startswith("a0P")
+        assert view.contract_id == "SO-1"
+        assert view.legal_entity == "US01"
+        assert view.contract_value == Money.of("150000.00", "USD")
+        assert view.billing_models == ["fixed_fee", "time_and_materials"]
+        assert fake.links[fake.opportunity.opportunity_id].project_id == view.project_id
+        desc = await handle.describe()
+        assert desc.typed_search_attributes.get(sa.STAGE) == "IN_DELIVERY"
+        assert desc.typed_search_attributes.get(sa.PROJECT_ID) == view.project_id
+        assert desc.typed_search_attributes.get(sa.LEGAL_ENTITY) == "US01"
+        # Each write happened once, and nothing was undone.
+        assert fake.calls["psa.create_project"] == 1
+        assert fake.calls["erp.create_sales_order"] == 1
+        assert fake.calls["psa.remove_project"] == 0
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
+
+
+async def test_invalid_deal_waits_with_field_errors_and_builds_nothing(env: WorkflowEnvironment) -> None:
+    broken = good_opportunity("006000000000009AAA").model_copy(update={"legal_entity": None, "lines": []})
+    fake = FakeSystems(broken)
+    async with running(env, fake) as (_, handle):
+        view = await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
+        fields = {e.field for e in view.errors}
+        assert {"D2R_Legal_Entity__c", "OpportunityLineItems"} <= fields
+        assert fake.calls["erp.upsert_customer"] == 0
+        assert fake.calls["psa.create_project"] == 0
+        assert fake.calls["erp.create_sales_order"] == 0
+
+        # A person fixes the CRM and asks for revalidation: the deal is then provisioned.
+        fake.opportunity = good_opportunity("006000000000009AAA")
+        await handle.signal(EngagementWorkflow.revalidate)
+        view = await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+        assert view.errors == []
+        assert [t.stage for t in view.timeline].count(Stage.NEEDS_ATTENTION) >= 1
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
+
+
+async def test_cancelled_invalid_deal_ends_cancelled(env: WorkflowEnvironment) -> None:
+    fake = FakeSystems(good_opportunity("006000000000008AAA").model_copy(update={"stage": "Negotiation/Review"}))
+    async with running(env, fake) as (_, handle):
+        view = await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
+        assert [e.code for e in view.errors] == ["wrong_stage"]
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="lost deal", by="dev-sales-ops"))
+        result = await handle.result()
+        assert result.stage == Stage.CANCELLED
+        assert "lost deal" in result.timeline[-1].note
+
+
+async def test_sales_order_failure_undoes_the_project_once_then_retry_succeeds(env: WorkflowEnvironment) -> None:
+    fake = FakeSystems(good_opportunity("006000000000007AAA"))
+    fake.fail_step = "erp.create_sales_order"
+    async with running(env, fake) as (_, handle):
+        view = await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
+        assert view.failure is not None and "VendorValidationError" in view.failure
+        assert fake.calls["psa.remove_project"] == 1
+        assert fake.projects == set()
+        assert view.project_id is None and view.contract_id is None
+        # The cancel compensation was registered before the step ran (its response could
+        # have been lost), so it ran too — harmlessly, as nothing was created.
+        assert fake.calls["erp.cancel_sales_order"] == 1
+        assert all(not still_open for still_open in fake.orders.values())
+
+        fake.fail_step = None
+        await handle.signal(EngagementWorkflow.retry)
+        view = await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+        assert view.contract_id == "SO-1"
+        assert len(fake.projects) == 1
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
+
+
+async def test_crm_write_back_failure_undoes_order_and_project(env: WorkflowEnvironment) -> None:
+    fake = FakeSystems(good_opportunity("006000000000006AAA"))
+    fake.fail_step = "crm.write_links"
+    async with running(env, fake) as (_, handle):
+        view = await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
+        assert fake.calls["erp.cancel_sales_order"] == 1
+        assert fake.calls["psa.remove_project"] == 1
+        assert fake.projects == set()
+        assert all(not still_open for still_open in fake.orders.values())
+        assert fake.links[fake.opportunity.opportunity_id].project_id is None
+        assert view.stage == Stage.NEEDS_ATTENTION
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))

