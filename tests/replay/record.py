@@ -1,0 +1,81 @@
+"""Re-record the committed histories: `python -m tests.replay.record`.
+
+Run it only on purpose, when a workflow change is *meant* to be incompatible (and then
+version the workflow); the replay test fails whenever workflow code stops replaying them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.stages import Stage
+from tests.conftest import wheel_binary
+from tests.workflows.fakes import FakeSystems, good_opportunity
+from workflows.engagement import EngagementWorkflow
+from workflows.engagement_models import CancelRequest, EngagementInput, TaskQueues
+
+HERE = Path(__file__).parent / "histories"
+
+
+async def _until(handle: WorkflowHandle, stage: Stage) -> None:
+    for _ in range(200):
+        if (await handle.query(EngagementWorkflow.view)).stage == stage:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"never reached {stage}")
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from workflows import search_attributes as sa
+
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
+    scenarios = {
+        "engagement_happy_path": (good_opportunity("006000000000001AAA"), None),
+        "engagement_invalid_then_fixed": (good_opportunity("006000000000002AAA").model_copy(
+            update={"legal_entity": None}), None),
+        "engagement_compensated_then_retried": (good_opportunity("006000000000003AAA"), "erp.create_sales_order"),
+    }
+    HERE.mkdir(exist_ok=True)
+    for name, (opportunity, fail) in scenarios.items():
+        fake = FakeSystems(opportunity)
+        fake.fail_step = fail
+        queue = f"rec-{uuid.uuid4()}"
+        async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+            handle = await env.client.start_workflow(
+                EngagementWorkflow.run,
+                EngagementInput(opportunity_id=opportunity.opportunity_id,
+                                queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
+                id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
+            if name == "engagement_invalid_then_fixed":
+                await _until(handle, Stage.NEEDS_ATTENTION)
+                fake.opportunity = good_opportunity("006000000000002AAA")
+                await handle.signal(EngagementWorkflow.revalidate)
+            if name == "engagement_compensated_then_retried":
+                await _until(handle, Stage.NEEDS_ATTENTION)
+                fake.fail_step = None
+                await handle.signal(EngagementWorkflow.retry)
+            await _until(handle, Stage.IN_DELIVERY)
+            await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="recording done"))
+            await handle.result()
+            history = await handle.fetch_history()
+            (HERE / f"{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {len(history.events)} events")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
