@@ -12,16 +12,16 @@ from temporalio.worker import Replayer
 
 from workers.registry import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = {p.stem: p.read_text() for p in sorted((Path(__file__).parent / "histories").glob("*.json"))}
 
 
 def test_histories_are_committed() -> None:
     assert len(HISTORIES) >= 3
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+async def test_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(name, HISTORIES[name])
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
