@@ -1,0 +1,391 @@
+"""ReportingHub: the asyncpg-pool front of the reporting database.
+
+Loaders are idempotent (natural keys + change-detecting upserts); KPI queries read the
+conformed facts; reconciliation compares PSA, ERP and hub totals per project and period
+and turns every difference into an exception; the audit log is append-only (a trigger
+refuses UPDATE, DELETE and TRUNCATE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from reporting import kpis
+from reporting import models as m
+from reporting.loaders import FACTS, LoadResult, load_facts, upsert_dimension
+
+EXCEPTION_COLUMNS = (
+    "id, dedupe_key, kind, status, source, workflow_id, run_id, workflow_link, "
+    "opportunity_id, customer_id, project_id, contract_id, legal_entity, period, "
+    "error_type, error_message, detail, occurrences, first_seen_at, last_seen_at, "
+    "resolved_at, resolved_by, resolution_note"
+)
+
+RECON_METRICS = (
+    # metric, the sources that report it
+    ("hours", ("psa", "erp")),
+    ("time_amount", ("psa", "erp")),
+    ("invoice_total", ("erp",)),
+)
+
+
+class ExceptionNotFoundError(LookupError):
+    pass
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: json.dumps(v, default=str), decoder=json.loads,
+        schema="pg_catalog",
+    )
+
+
+def _record(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row.items())
+
+
+class ReportingHub:
+    """One per process. `await ReportingHub.connect(dsn)`; `await hub.close()`."""
+
+    def __init__(self, pool: asyncpg.Pool, reporting_currency: str) -> None:
+        self.pool = pool
+        self.reporting_currency = reporting_currency
+
+    @classmethod
+    async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> ReportingHub:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        )
+        assert pool is not None
+        currency = await pool.fetchval(
+            "SELECT value FROM hub_setting WHERE key = 'reporting_currency'"
+        )
+        return cls(pool, currency or "USD")
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def set_reporting_currency(self, currency: str) -> None:
+        """Changes the currency of facts loaded from now on (reload to restate history)."""
+        await self.pool.execute(
+            "UPDATE hub_setting SET value = $1 WHERE key = 'reporting_currency'", currency
+        )
+        self.reporting_currency = currency
+
+    # ----------------------------------------------------------------- dimensions
+    async def upsert_dimensions(self, rows: Sequence[m.BaseModel]) -> int:
+        """Upsert rows of one dimension model (LegalEntityDim, CustomerDim, FxRate...)."""
+        async with self.pool.acquire() as conn:
+            return await upsert_dimension(conn, rows)
+
+    # ----------------------------------------------------------------- facts
+    async def _load(self, table: str, facts: Sequence[Any]) -> LoadResult:
+        async with self.pool.acquire() as conn:
+            return await load_facts(conn, FACTS[table], facts, self.reporting_currency)
+
+    async def record_booking(self, *facts: m.BookingFact) -> LoadResult:
+        return await self._load("fact_booking", facts)
+
+    async def record_time_facts(self, facts: Sequence[m.TimeFact]) -> LoadResult:
+        return await self._load("fact_time", facts)
+
+    async def record_expenses(self, facts: Sequence[m.ExpenseFact]) -> LoadResult:
+        return await self._load("fact_expense", facts)
+
+    async def record_billing_events(self, facts: Sequence[m.BillingEventFact]) -> LoadResult:
+        return await self._load("fact_billing_event", facts)
+
+    async def record_invoice(self, *facts: m.InvoiceFact) -> LoadResult:
+        return await self._load("fact_invoice", facts)
+
+    async def record_credit_memo(self, *facts: m.CreditMemoFact) -> LoadResult:
+        return await self._load("fact_credit_memo", facts)
+
+    async def record_payment(self, *facts: m.PaymentFact) -> LoadResult:
+        return await self._load("fact_payment", facts)
+
+    async def record_revenue(self, facts: Sequence[m.RevenueFact]) -> LoadResult:
+        return await self._load("fact_revenue", facts)
+
+    async def record_costs(self, facts: Sequence[m.CostFact]) -> LoadResult:
+        return await self._load("fact_cost", facts)
+
+    # ----------------------------------------------------------------- KPIs
+    async def kpi(self, name: str, query: kpis.KpiQuery | None = None) -> kpis.KpiResult:
+        q = query or kpis.KpiQuery()
+        sql, params = kpis.build(name, q)
+        rows = [_record(r) for r in await self.pool.fetch(sql, *params)]
+        if name == "project_margin":
+            rows = kpis.finish_margin(rows)
+        as_of = q.balance_date() if name in (
+            "backlog", "wip", "deferred_revenue", "ar_aging", "dso") else None
+        return kpis.KpiResult(
+            kpi=name, group_by=q.group_by, currency_basis=q.currency,
+            unit=kpis.UNITS.get(name, "money"), rows=rows, as_of=as_of,
+        )
+
+    # ----------------------------------------------------------------- exceptions
+    async def record_exception(self, exc: m.ExceptionRecord) -> int:
+        """Open (or re-open, counting occurrences) the exception with this dedupe key."""
+        fields = exc.model_dump()
+        cols = list(fields)
+        values = [fields[c] for c in cols]
+        ph = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "dedupe_key")
+        return int(await self.pool.fetchval(
+            f"INSERT INTO hub_exception ({', '.join(cols)}) VALUES ({ph}) "
+            f"ON CONFLICT (dedupe_key) DO UPDATE SET {update}, "
+            "occurrences = hub_exception.occurrences + 1, last_seen_at = now(), "
+            "status = 'open', resolved_at = NULL, resolved_by = NULL, resolution_note = NULL "
+            "RETURNING id",
+            *values,
+        ))
+
+    async def list_exceptions(
+        self, *, status: str | None = "open", kind: str | None = None,
+        legal_entity: str | None = None, project_id: str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        for col, val in (("status", status), ("kind", kind), ("legal_entity", legal_entity),
+                         ("project_id", project_id)):
+            if val is not None:
+                params.append(val)
+                where.append(f"{col} = ${len(params)}")
+        params += [limit, offset]
+        sql = (
+            f"SELECT {EXCEPTION_COLUMNS} FROM hub_exception"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY last_seen_at DESC, id DESC LIMIT ${len(params) - 1} "
+            f"OFFSET ${len(params)}"
+        )
+        return [_record(r) for r in await self.pool.fetch(sql, *params)]
+
+    async def get_exception(self, exception_id: int) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            f"SELECT {EXCEPTION_COLUMNS} FROM hub_exception WHERE id = $1", exception_id
+        )
+        if row is None:
+            raise ExceptionNotFoundError(exception_id)
+        return _record(row)
+
+    async def resolve_exception(
+        self, exception_id: int, *, resolved_by: str, note: str | None = None
+    ) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            "UPDATE hub_exception SET status = 'resolved', resolved_at = now(), "
+            "resolved_by = $2, resolution_note = $3 WHERE id = $1 "
+            f"RETURNING {EXCEPTION_COLUMNS}",
+            exception_id, resolved_by, note,
+        )
+        if row is None:
+            raise ExceptionNotFoundError(exception_id)
+        return _record(row)
+
+    async def mark_exception_retrying(self, exception_id: int) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            "UPDATE hub_exception SET status = 'retrying', last_seen_at = now() "
+            f"WHERE id = $1 RETURNING {EXCEPTION_COLUMNS}",
+            exception_id,
+        )
+        if row is None:
+            raise ExceptionNotFoundError(exception_id)
+        return _record(row)
+
+    # ----------------------------------------------------------------- audit
+    async def record_audit(
+        self, actor: str, role: str | None, action: str, target: str | None,
+        detail: dict[str, Any] | None = None, source_ip: str | None = None,
+    ) -> int:
+        return int(await self.pool.fetchval(
+            "INSERT INTO audit_log (actor, role, action, target, detail, source_ip) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            actor, role, action, target, detail or {}, source_ip,
+        ))
+
+    async def list_audit(
+        self, *, actor: str | None = None, action: str | None = None,
+        since: dt.datetime | None = None, limit: int = 100, offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        for cond, val in (("actor = ${}", actor), ("action = ${}", action),
+                          ("at >= ${}", since)):
+            if val is not None:
+                params.append(val)
+                where.append(cond.format(len(params)))
+        params += [limit, offset]
+        sql = (
+            "SELECT id, at, actor, role, action, target, detail, source_ip FROM audit_log"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY id DESC LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+        )
+        return [_record(r) for r in await self.pool.fetch(sql, *params)]
+
+    # ----------------------------------------------------------------- reconciliation
+    async def record_source_totals(self, totals: Sequence[m.SourceTotals]) -> int:
+        """Replace the PSA/ERP totals for the given (source, legal entity, period, project)."""
+        if not totals:
+            return 0
+        cols = tuple(m.SourceTotals.model_fields)
+        ph = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+        upd = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols)
+        async with self.pool.acquire() as conn:
+            await conn.executemany(
+                f"INSERT INTO recon_source_total ({', '.join(cols)}) VALUES ({ph}) "
+                "ON CONFLICT (source_system, legal_entity, period, project_id) "
+                f"DO UPDATE SET {upd}, loaded_at = now()",
+                [tuple(getattr(t, c) for c in cols) for t in totals],
+            )
+        return len(totals)
+
+    async def reconcile(self, period: str, legal_entity: str) -> dict[str, Any]:
+        """Compare PSA, ERP and hub per project for one period and legal entity.
+
+        Hours and time amounts are compared across all three; invoice totals between the
+        ERP and the hub. A project absent from a source counts as zero there. Every
+        difference is stored with the records on each side and opened as an exception;
+        exceptions of earlier runs that no longer differ are resolved.
+        """
+        start, end = kpis.month_start(period), kpis.month_end(period)
+        sql = """
+WITH hub_time AS (
+    SELECT project_id, sum(hours) AS hours, sum(bill_amount) AS time_amount,
+           min(currency) AS currency,
+           (array_agg(source_record_id ORDER BY source_record_id))[1:50] AS ids
+      FROM fact_time WHERE legal_entity = $1 AND work_date BETWEEN $2 AND $3
+     GROUP BY project_id
+), hub_inv AS (
+    SELECT project_id, sum(total_amount) AS invoice_total, min(currency) AS currency,
+           (array_agg(source_record_id ORDER BY source_record_id))[1:50] AS ids
+      FROM fact_invoice
+     WHERE legal_entity = $1 AND invoice_date BETWEEN $2 AND $3 AND project_id IS NOT NULL
+     GROUP BY project_id
+), psa AS (SELECT * FROM recon_source_total WHERE source_system = 'psa'
+            AND legal_entity = $1 AND period = $4),
+   erp AS (SELECT * FROM recon_source_total WHERE source_system = 'erp'
+            AND legal_entity = $1 AND period = $4),
+   projects AS (SELECT project_id FROM hub_time UNION SELECT project_id FROM hub_inv
+                UNION SELECT project_id FROM psa UNION SELECT project_id FROM erp)
+SELECT pr.project_id,
+       coalesce(psa.hours, 0) AS psa_hours, coalesce(erp.hours, 0) AS erp_hours,
+       coalesce(ht.hours, 0) AS hub_hours,
+       coalesce(psa.time_amount, 0) AS psa_time_amount,
+       coalesce(erp.time_amount, 0) AS erp_time_amount,
+       coalesce(ht.time_amount, 0) AS hub_time_amount,
+       NULL::numeric AS psa_invoice_total,
+       coalesce(erp.invoice_total, 0) AS erp_invoice_total,
+       coalesce(hi.invoice_total, 0) AS hub_invoice_total,
+       coalesce(ht.currency, hi.currency, erp.currency, psa.currency) AS currency,
+       coalesce(psa.record_ids, '{}') AS psa_ids, coalesce(erp.record_ids, '{}') AS erp_ids,
+       coalesce(ht.ids, '{}') AS hub_time_ids, coalesce(hi.ids, '{}') AS hub_invoice_ids
+  FROM projects pr
+  LEFT JOIN hub_time ht USING (project_id) LEFT JOIN hub_inv hi USING (project_id)
+  LEFT JOIN psa USING (project_id) LEFT JOIN erp USING (project_id)
+ ORDER BY pr.project_id"""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(sql, legal_entity, start, end, period)
+            run_id = await conn.fetchval(
+                "INSERT INTO recon_run (period, legal_entity, projects_checked) "
+                "VALUES ($1, $2, $3) RETURNING id", period, legal_entity, len(rows),
+            )
+            differences: list[dict[str, Any]] = []
+            for row in rows:
+                for metric, sources in RECON_METRICS:
+                    values = {src: row[f"{src}_{metric}"] for src in (*sources, "hub")}
+                    if len(set(values.values())) <= 1:
+                        continue
+                    hub_ids = row["hub_invoice_ids"] if metric == "invoice_total" \
+                        else row["hub_time_ids"]
+                    detail = {
+                        "values": {k: str(v) for k, v in values.items()},
+                        "records": {"psa": list(row["psa_ids"]), "erp": list(row["erp_ids"]),
+                                    "hub": list(hub_ids)},
+                    }
+                    key = f"recon:{legal_entity}:{period}:{row['project_id']}:{metric}"
+                    exc_id = await conn.fetchval(
+                        "INSERT INTO hub_exception (dedupe_key, kind, source, project_id, "
+                        "legal_entity, period, error_type, error_message, detail) "
+                        "VALUES ($1, 'reconciliation', 'reporting.reconcile', $2, $3, $4, "
+                        "'ReconciliationDifference', $5, $6) "
+                        "ON CONFLICT (dedupe_key) DO UPDATE SET detail = EXCLUDED.detail, "
+                        "error_message = EXCLUDED.error_message, last_seen_at = now(), "
+                        "occurrences = hub_exception.occurrences + 1, "
+                        "status = CASE WHEN hub_exception.status = 'resolved' THEN 'open' "
+                        "ELSE hub_exception.status END, resolved_at = NULL, resolved_by = NULL "
+                        "RETURNING id",
+                        key, row["project_id"], legal_entity, period,
+                        f"{metric} differs for project {row['project_id']} in {period}: "
+                        + ", ".join(f"{k}={v}" for k, v in values.items()),
+                        detail,
+                    )
+                    await conn.execute(
+                        "INSERT INTO recon_difference (run_id, project_id, metric, psa_value, "
+                        "erp_value, hub_value, currency, exception_id, detail) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        run_id, row["project_id"], metric, values.get("psa"), values.get("erp"),
+                        values["hub"], row["currency"], exc_id, detail,
+                    )
+                    differences.append({
+                        "project_id": row["project_id"], "metric": metric,
+                        "psa": values.get("psa"), "erp": values.get("erp"),
+                        "hub": values["hub"], "currency": row["currency"],
+                        "exception_id": exc_id, "records": detail["records"],
+                    })
+            await conn.execute("UPDATE recon_run SET differences = $2 WHERE id = $1",
+                               run_id, len(differences))
+            keep = [f"recon:{legal_entity}:{period}:{d['project_id']}:{d['metric']}"
+                    for d in differences]
+            await conn.execute(
+                "UPDATE hub_exception SET status = 'resolved', resolved_at = now(), "
+                "resolved_by = 'reconciliation', resolution_note = $4 "
+                "WHERE kind = 'reconciliation' AND legal_entity = $1 AND period = $2 "
+                "AND status <> 'resolved' AND NOT dedupe_key = ANY($3::text[])",
+                legal_entity, period, keep, f"no difference in reconciliation run {run_id}",
+            )
+        return {
+            "run_id": run_id, "period": period, "legal_entity": legal_entity,
+            "projects_checked": len(rows), "differences": differences,
+            "status": "clean" if not differences else "differences",
+        }
+
+    async def latest_reconciliation(
+        self, period: str | None = None, legal_entity: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest run per (legal entity, period), optionally filtered."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT ON (legal_entity, period) id AS run_id, period, legal_entity, "
+            "started_at, projects_checked, differences FROM recon_run "
+            "WHERE ($1::text IS NULL OR period = $1) AND ($2::text IS NULL OR legal_entity = $2) "
+            "ORDER BY legal_entity, period, id DESC",
+            period, legal_entity,
+        )
+        return [_record(r) for r in rows]
+
+    async def reconciliation_differences(self, run_id: int) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT project_id, metric, psa_value, erp_value, hub_value, currency, "
+            "exception_id, detail FROM recon_difference WHERE run_id = $1 "
+            "ORDER BY project_id, metric", run_id,
+        )
+        return [_record(r) for r in rows]
+
+
+def money_str(value: Any) -> Any:
+    """JSON-safe rendering: Decimals as strings (never floats), dates ISO."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: money_str(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [money_str(v) for v in value]
+    return value

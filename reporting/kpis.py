@@ -1,0 +1,424 @@
+"""KPI queries: SQL over the conformed facts, by any conformed dimension and period.
+
+Flow KPIs sum movements within the period range; balance KPIs (backlog, WIP, deferred
+revenue, AR aging, DSO) are measured at an as-of date, or at each month end when grouped
+by period. Every money KPI is available in functional currency (one row per functional
+currency) or in reporting currency.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+CurrencyBasis = Literal["reporting", "functional"]
+
+GROUPS = ("none", "customer", "project", "consultant", "service_line", "geography",
+          "legal_entity", "period")
+
+KPI_NAMES = ("bookings", "backlog", "utilization", "wip", "billed_revenue", "revenue",
+             "deferred_revenue", "collections", "ar_aging", "dso", "project_margin")
+
+
+class KpiError(ValueError):
+    """The request cannot be answered as asked (unknown KPI, unsupported grouping...)."""
+
+
+def month_start(period: str) -> dt.date:
+    try:
+        year, month = (int(p) for p in period.split("-"))
+        return dt.date(year, month, 1)
+    except (ValueError, TypeError) as exc:
+        raise KpiError(f"period must look like YYYY-MM, got {period!r}") from exc
+
+
+def month_end(period: str) -> dt.date:
+    start = month_start(period)
+    return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
+@dataclass
+class KpiQuery:
+    group_by: str = "none"
+    period_from: str | None = None  # YYYY-MM, inclusive
+    period_to: str | None = None  # YYYY-MM, inclusive
+    as_of: dt.date | None = None
+    currency: CurrencyBasis = "reporting"
+    legal_entity: str | None = None
+    customer_id: str | None = None  # includes the customer's descendants in the hierarchy
+    project_id: str | None = None
+    consultant_id: str | None = None
+    service_line: str | None = None
+    geography: str | None = None
+    dso_days: int = 90
+
+    def check(self) -> None:
+        if self.group_by not in GROUPS:
+            raise KpiError(f"group_by must be one of {', '.join(GROUPS)}")
+        if self.currency not in ("reporting", "functional"):
+            raise KpiError("currency must be 'reporting' or 'functional'")
+        if self.period_from and self.period_to and (
+            month_start(self.period_from) > month_start(self.period_to)
+        ):
+            raise KpiError("period_from is after period_to")
+
+    def date_range(self) -> tuple[dt.date | None, dt.date | None]:
+        start = month_start(self.period_from) if self.period_from else None
+        end = month_end(self.period_to) if self.period_to else None
+        return start, end
+
+    def balance_date(self) -> dt.date:
+        if self.as_of:
+            return self.as_of
+        if self.period_to:
+            return month_end(self.period_to)
+        return dt.date.today()
+
+
+@dataclass
+class KpiResult:
+    kpi: str
+    group_by: str
+    currency_basis: str
+    unit: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    as_of: dt.date | None = None
+
+
+class _Sql:
+    """Collects positional parameters while a query is assembled."""
+
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+
+    def p(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+
+# --------------------------------------------------------------------- project-keyed facts
+def _key_expr(group_by: str, date_col: str | None) -> str:
+    if group_by == "customer":
+        return "f.customer_id"
+    if group_by == "project":
+        return "f.project_id"
+    if group_by == "legal_entity":
+        return "f.legal_entity"
+    if group_by == "service_line":
+        return "p.service_line"
+    if group_by == "geography":
+        return "p.geography"
+    if group_by == "period" and date_col:
+        return f"to_char(f.{date_col}, 'YYYY-MM')"
+    if group_by == "consultant":
+        return "f.consultant_id"
+    return "'all'"
+
+
+def _filters(q: KpiQuery, s: _Sql, *, consultant_ok: bool = False) -> list[str]:
+    where: list[str] = []
+    if q.legal_entity:
+        where.append(f"f.legal_entity = {s.p(q.legal_entity)}")
+    if q.customer_id:
+        where.append(
+            "f.customer_id IN (SELECT customer_id FROM v_customer_ancestry "
+            f"WHERE ancestor_id = {s.p(q.customer_id)})"
+        )
+    if q.project_id:
+        where.append(f"f.project_id = {s.p(q.project_id)}")
+    if q.service_line:
+        where.append(f"p.service_line = {s.p(q.service_line)}")
+    if q.geography:
+        where.append(f"p.geography = {s.p(q.geography)}")
+    if q.consultant_id:
+        if not consultant_ok:
+            raise KpiError("this KPI cannot be filtered by consultant")
+        where.append(f"f.consultant_id = {s.p(q.consultant_id)}")
+    return where
+
+
+@dataclass(frozen=True)
+class _Flow:
+    table: str
+    date_col: str
+    money_col: str
+    sign: int = 1
+    measure: str = "value"
+    where: str | None = None
+
+
+def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
+               end: dt.date | None) -> str:
+    consultant = src.table in ("fact_time", "fact_expense")
+    if q.group_by == "consultant" and not consultant:
+        raise KpiError("this KPI cannot be grouped by consultant")
+    where = _filters(q, s, consultant_ok=consultant)
+    if start:
+        where.append(f"f.{src.date_col} >= {s.p(start)}")
+    if end:
+        where.append(f"f.{src.date_col} <= {s.p(end)}")
+    if src.where:
+        where.append(src.where)
+    sign = "" if src.sign > 0 else "-"
+    return (
+        f"SELECT {_key_expr(q.group_by, src.date_col)} AS key, "
+        f"f.{q.currency}_currency AS currency, '{src.measure}' AS measure, "
+        f"{sign}f.{q.currency}_{src.money_col} AS v "
+        f"FROM {src.table} f LEFT JOIN dim_project p ON p.project_id = f.project_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+    )
+
+
+def flow_query(q: KpiQuery, sources: list[_Flow]) -> tuple[str, list[Any]]:
+    s = _Sql()
+    start, end = q.date_range()
+    parts = " UNION ALL ".join(_flow_part(q, s, src, start, end) for src in sources)
+    measures = sorted({src.measure for src in sources})
+    cols = ", ".join(f"sum(v) FILTER (WHERE measure = '{mm}') AS {mm}" for mm in measures)
+    return (
+        f"SELECT key, currency, {cols} FROM ({parts}) x "
+        "GROUP BY key, currency ORDER BY key, currency",
+        s.params,
+    )
+
+
+FLOW_KPIS: dict[str, list[_Flow]] = {
+    "bookings": [_Flow("fact_booking", "booking_date", "amount")],
+    "revenue": [_Flow("fact_revenue", "revenue_date", "amount")],
+    "billed_revenue": [
+        _Flow("fact_invoice", "invoice_date", "net_amount"),
+        _Flow("fact_credit_memo", "memo_date", "net_amount", sign=-1),
+    ],
+    "collections": [_Flow("fact_payment", "payment_date", "amount")],
+    "project_margin": [
+        _Flow("fact_revenue", "revenue_date", "amount", measure="revenue"),
+        _Flow("fact_time", "work_date", "cost_amount", measure="labor_cost"),
+        _Flow("fact_expense", "expense_date", "amount", measure="expense_cost"),
+        _Flow("fact_cost", "cost_date", "amount", measure="other_cost"),
+    ],
+}
+
+
+def finish_margin(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        revenue = r.get("revenue") or Decimal(0)
+        cost = sum((r.get(k) or Decimal(0)) for k in ("labor_cost", "expense_cost",
+                                                      "other_cost"))
+        margin = revenue - cost
+        pct = (margin / revenue * 100).quantize(Decimal("0.01")) if revenue else None
+        out.append({**{k: (v if v is not None else Decimal(0)) for k, v in r.items()},
+                    "cost": cost, "value": margin, "margin_pct": pct})
+    return out
+
+
+# --------------------------------------------------------------------- balances
+_BALANCE_SOURCES = {
+    # kpi: (movement parts, final expression over sums b=booked r=recognized i=invoiced)
+    "backlog": (("booked", "recognized"), "greatest(b - r, 0)"),
+    "wip": (("recognized", "billed"), "greatest(r - i, 0)"),
+    "deferred_revenue": (("recognized", "billed"), "greatest(i - r, 0)"),
+}
+
+_MOVES = {
+    "booked": [("fact_booking", "booking_date", "amount", 1)],
+    "recognized": [("fact_revenue", "revenue_date", "amount", 1)],
+    "billed": [("fact_invoice", "invoice_date", "net_amount", 1),
+               ("fact_credit_memo", "memo_date", "net_amount", -1)],
+}
+
+
+def _points(q: KpiQuery, s: _Sql) -> str:
+    """The as-of dates: one, or every month end of the range when grouped by period."""
+    if q.group_by != "period":
+        return f"SELECT {s.p(q.balance_date())}::date AS d"
+    end = month_start(q.period_to) if q.period_to else q.balance_date().replace(day=1)
+    if q.period_from:
+        start = month_start(q.period_from)
+    else:
+        start = (end - dt.timedelta(days=334)).replace(day=1)
+    return (
+        "SELECT (m + interval '1 month' - interval '1 day')::date AS d "
+        f"FROM generate_series({s.p(start)}::date, {s.p(end)}::date, interval '1 month') m"
+    )
+
+
+def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
+    if q.group_by == "consultant":
+        raise KpiError(f"{kpi} cannot be grouped by consultant")
+    s = _Sql()
+    parts_used, final = _BALANCE_SOURCES[kpi]
+    points = _points(q, s)
+    key = _key_expr(q.group_by if q.group_by != "period" else "none", None)
+    moves = []
+    for part in parts_used:
+        for table, date_col, money_col, sign in _MOVES[part]:
+            where = _filters(q, s)
+            amounts = ", ".join(
+                (f"{'-' if sign < 0 else ''}f.{q.currency}_{money_col}" if p == part else "0")
+                + f" AS {p[0] if p != 'billed' else 'i'}"
+                for p in ("booked", "recognized", "billed")
+            )
+            moves.append(
+                f"SELECT coalesce(f.project_id, f.contract_id, '~' || f.customer_id) AS eng, "
+                f"{key} AS gkey, f.{q.currency}_currency AS cur, f.{date_col} AS dt, {amounts} "
+                "FROM " + table + " f LEFT JOIN dim_project p ON p.project_id = f.project_id"
+                + (" WHERE " + " AND ".join(where) if where else "")
+            )
+    out_key = "to_char(d, 'YYYY-MM')" if q.group_by == "period" else "gkey"
+    sql = f"""
+WITH pts AS ({points}),
+mv AS ({" UNION ALL ".join(moves)}),
+bal AS (
+    SELECT pts.d, mv.eng, mv.gkey, mv.cur, sum(mv.b) AS b, sum(mv.r) AS r, sum(mv.i) AS i
+      FROM pts JOIN mv ON mv.dt <= pts.d
+     GROUP BY pts.d, mv.eng, mv.gkey, mv.cur
+)
+SELECT {out_key} AS key, cur AS currency, sum({final}) AS value
+  FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
+    return sql, s.params
+
+
+# --------------------------------------------------------------------- receivables
+def _open_invoices_sql(q: KpiQuery, s: _Sql, as_of: str) -> str:
+    key = _key_expr(q.group_by, None)
+    where = [f"f.invoice_date <= {as_of}", *_filters(q, s)]
+    return f"""
+inv AS (
+    SELECT f.source_record_id AS id, {key} AS gkey, f.{q.currency}_currency AS cur,
+           f.due_date, f.total_amount, f.fx_rate_{q.currency} AS rate
+      FROM fact_invoice f LEFT JOIN dim_project p ON p.project_id = f.project_id
+     WHERE {" AND ".join(where)}
+), paid AS (
+    SELECT invoice_id, sum(amount) AS a FROM fact_payment
+     WHERE payment_date <= {as_of} AND invoice_id IS NOT NULL GROUP BY invoice_id
+), cred AS (
+    SELECT invoice_id, sum(total_amount) AS a FROM fact_credit_memo
+     WHERE memo_date <= {as_of} AND invoice_id IS NOT NULL GROUP BY invoice_id
+), open_inv AS (
+    SELECT inv.gkey, inv.cur, inv.due_date,
+           (inv.total_amount - coalesce(paid.a, 0) - coalesce(cred.a, 0)) * inv.rate AS bal
+      FROM inv LEFT JOIN paid ON paid.invoice_id = inv.id
+               LEFT JOIN cred ON cred.invoice_id = inv.id
+)"""
+
+
+def ar_aging_query(q: KpiQuery) -> tuple[str, list[Any]]:
+    if q.group_by in ("period", "consultant"):
+        raise KpiError(f"ar_aging cannot be grouped by {q.group_by}; use as_of")
+    s = _Sql()
+    as_of = s.p(q.balance_date())
+    days = f"({as_of}::date - due_date)"
+    sql = f"""
+WITH {_open_invoices_sql(q, s, as_of)}
+SELECT gkey AS key, cur AS currency,
+       coalesce(sum(bal) FILTER (WHERE {days} <= 0), 0) AS current,
+       coalesce(sum(bal) FILTER (WHERE {days} BETWEEN 1 AND 30), 0) AS days_1_30,
+       coalesce(sum(bal) FILTER (WHERE {days} BETWEEN 31 AND 60), 0) AS days_31_60,
+       coalesce(sum(bal) FILTER (WHERE {days} BETWEEN 61 AND 90), 0) AS days_61_90,
+       coalesce(sum(bal) FILTER (WHERE {days} > 90), 0) AS days_over_90,
+       sum(bal) AS value
+  FROM open_inv WHERE bal <> 0 GROUP BY 1, 2 ORDER BY 1, 2"""
+    return sql, s.params
+
+
+def dso_query(q: KpiQuery) -> tuple[str, list[Any]]:
+    """DSO = open receivables at as-of / gross invoiced over the last N days x N."""
+    if q.group_by in ("period", "consultant"):
+        raise KpiError(f"dso cannot be grouped by {q.group_by}; use as_of")
+    s = _Sql()
+    as_of = s.p(q.balance_date())
+    n = s.p(q.dso_days)
+    key = _key_expr(q.group_by, None)
+    where = [f"f.invoice_date > {as_of}::date - {n}::int", f"f.invoice_date <= {as_of}",
+             *_filters(q, s)]
+    sql = f"""
+WITH {_open_invoices_sql(q, s, as_of)},
+ar AS (SELECT gkey, cur, sum(bal) AS ar FROM open_inv GROUP BY 1, 2),
+billed AS (
+    SELECT {key} AS gkey, f.{q.currency}_currency AS cur,
+           sum(f.{q.currency}_total_amount) AS billed
+      FROM fact_invoice f LEFT JOIN dim_project p ON p.project_id = f.project_id
+     WHERE {" AND ".join(where)} GROUP BY 1, 2
+)
+SELECT gkey AS key, cur AS currency, coalesce(ar.ar, 0) AS receivables,
+       coalesce(billed.billed, 0) AS billed,
+       CASE WHEN coalesce(billed.billed, 0) = 0 THEN NULL
+            ELSE round(coalesce(ar.ar, 0) / billed.billed * {n}::int, 1) END AS value
+  FROM ar FULL JOIN billed USING (gkey, cur) ORDER BY 1, 2"""
+    return sql, s.params
+
+
+# --------------------------------------------------------------------- utilization
+def utilization_query(q: KpiQuery) -> tuple[str, list[Any]]:
+    """Billable hours / capacity (working days x hours per day) of the consultants in scope."""
+    if q.group_by in ("customer", "project"):
+        raise KpiError("utilization is a consultant measure: group by consultant, "
+                       "service_line, geography, legal_entity (home) or period")
+    if q.customer_id or q.project_id:
+        raise KpiError("utilization cannot be filtered by customer or project")
+    s = _Sql()
+    start, end = q.date_range()
+    if start is None or end is None:
+        today = q.as_of or dt.date.today()
+        period = today.strftime("%Y-%m")
+        start = start or month_start(q.period_from or period)
+        end = end or month_end(q.period_to or period)
+    ps, pe = s.p(start), s.p(end)
+    cwhere = ["true"]
+    if q.legal_entity:
+        cwhere.append(f"c.home_legal_entity = {s.p(q.legal_entity)}")
+    if q.service_line:
+        cwhere.append(f"c.service_line = {s.p(q.service_line)}")
+    if q.geography:
+        cwhere.append(f"c.geography = {s.p(q.geography)}")
+    if q.consultant_id:
+        cwhere.append(f"c.consultant_id = {s.p(q.consultant_id)}")
+    ckey = {
+        "consultant": "c.consultant_id", "service_line": "c.service_line",
+        "geography": "c.geography", "legal_entity": "c.home_legal_entity",
+    }.get(q.group_by, "'all'")
+    cap_key = "d.period" if q.group_by == "period" else ckey
+    hrs_key = "to_char(t.work_date, 'YYYY-MM')" if q.group_by == "period" else ckey
+    sql = f"""
+WITH cons AS (SELECT * FROM dim_consultant c WHERE {" AND ".join(cwhere)}),
+cap AS (
+    SELECT {cap_key} AS key, sum(c.capacity_hours_per_day) AS capacity_hours
+      FROM cons c JOIN dim_date d
+        ON d.is_workday AND d.date_key BETWEEN greatest({ps}::date, c.active_from)
+                                          AND least({pe}::date, coalesce(c.active_to, {pe}))
+     GROUP BY 1
+), hrs AS (
+    SELECT {hrs_key} AS key, sum(t.hours) AS hours,
+           coalesce(sum(t.hours) FILTER (WHERE t.billable), 0) AS billable_hours
+      FROM fact_time t JOIN cons c ON c.consultant_id = t.consultant_id
+     WHERE t.work_date BETWEEN {ps} AND {pe}
+     GROUP BY 1
+)
+SELECT key, NULL::text AS currency, coalesce(capacity_hours, 0) AS capacity_hours,
+       coalesce(hours, 0) AS hours, coalesce(billable_hours, 0) AS billable_hours,
+       CASE WHEN coalesce(capacity_hours, 0) = 0 THEN NULL
+            ELSE round(coalesce(billable_hours, 0) / capacity_hours, 4) END AS value
+  FROM cap FULL JOIN hrs USING (key) ORDER BY 1"""
+    return sql, s.params
+
+
+UNITS = {"utilization": "ratio", "dso": "days"}
+
+
+def build(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
+    q.check()
+    if kpi in FLOW_KPIS:
+        return flow_query(q, FLOW_KPIS[kpi])
+    if kpi in _BALANCE_SOURCES:
+        return balance_query(kpi, q)
+    if kpi == "ar_aging":
+        return ar_aging_query(q)
+    if kpi == "dso":
+        return dso_query(q)
+    if kpi == "utilization":
+        return utilization_query(q)
+    raise KpiError(f"unknown KPI {kpi!r}; known: {', '.join(KPI_NAMES)}")

@@ -1,0 +1,189 @@
+"""Idempotent fact loading: COPY into a per-connection staging table, then one upsert.
+
+The upsert derives the functional and reporting currency amounts from the FX table,
+resolving each distinct (currency, functional currency, FX date) once, and rewrites a row
+only when something changed, so loading the same batch twice writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+import asyncpg
+
+from reporting import models as m
+
+
+class UnknownLegalEntityError(ValueError):
+    """A fact names a legal entity the hub has no dimension row for (no functional currency)."""
+
+
+class MissingFxRateError(ValueError):
+    """No FX rate on or before the fact's FX date for a needed currency pair."""
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    table: str
+    model: type[m.BaseModel]
+    business_date: str
+    money: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.model.model_fields)
+
+    @property
+    def staging(self) -> str:
+        return f"stg_{self.table}"
+
+
+FACTS: dict[str, FactSpec] = {
+    s.table: s
+    for s in (
+        FactSpec("fact_booking", m.BookingFact, "booking_date", ("amount",)),
+        FactSpec("fact_time", m.TimeFact, "work_date", ("bill_amount", "cost_amount")),
+        FactSpec("fact_expense", m.ExpenseFact, "expense_date", ("amount",)),
+        FactSpec("fact_billing_event", m.BillingEventFact, "event_date", ("amount",)),
+        FactSpec(
+            "fact_invoice", m.InvoiceFact, "invoice_date",
+            ("net_amount", "tax_amount", "total_amount"),
+        ),
+        FactSpec(
+            "fact_credit_memo", m.CreditMemoFact, "memo_date",
+            ("net_amount", "tax_amount", "total_amount"),
+        ),
+        FactSpec("fact_payment", m.PaymentFact, "payment_date", ("amount",)),
+        FactSpec("fact_revenue", m.RevenueFact, "revenue_date", ("amount",)),
+        FactSpec("fact_cost", m.CostFact, "cost_date", ("amount",)),
+    )
+}
+
+_KEY = ("source_system", "source_record_id")
+
+
+def _upsert_sql(spec: FactSpec, dedupe: bool) -> str:
+    cols = [c for c in spec.columns if c != "fx_date"]
+    derived = [
+        "functional_currency", "reporting_currency", "fx_date",
+        "fx_rate_functional", "fx_rate_reporting",
+    ]
+    for col in spec.money:
+        derived += [f"functional_{col}", f"reporting_{col}"]
+    select_derived = ["s.fc", "$1", "s.fxd", "r.rf", "r.rr"]
+    for col in spec.money:
+        select_derived += [f"s.{col} * r.rf", f"s.{col} * r.rr"]
+    all_cols = cols + derived
+    updatable = [c for c in all_cols if c not in _KEY]
+    distinct = "DISTINCT ON (source_system, source_record_id) " if dedupe else ""
+    return f"""
+WITH s AS (
+    SELECT {distinct}st.*, coalesce(st.fx_date, st.{spec.business_date}) AS fxd,
+           le.functional_currency AS fc
+      FROM {spec.staging} st JOIN dim_legal_entity le USING (legal_entity)
+), d AS (
+    SELECT DISTINCT currency, fc, fxd FROM s
+), r AS (
+    SELECT currency, fc, fxd, hub_fx_rate(currency, fc, fxd) AS rf,
+           hub_fx_rate(currency, $1, fxd) AS rr
+      FROM d
+)
+INSERT INTO {spec.table} AS t ({", ".join(all_cols)})
+SELECT {", ".join("s." + c for c in cols)}, {", ".join(select_derived)}
+  FROM s JOIN r ON r.currency = s.currency AND r.fc = s.fc AND r.fxd = s.fxd
+ON CONFLICT (source_system, source_record_id) DO UPDATE
+   SET {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)}, updated_at = now()
+ WHERE ({", ".join("t." + c for c in updatable)})
+       IS DISTINCT FROM ({", ".join("EXCLUDED." + c for c in updatable)})
+"""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    received: int
+    written: int  # inserted or changed rows; 0 when the batch was already loaded
+
+
+async def load_facts(
+    conn: asyncpg.Connection, spec: FactSpec, facts: Sequence[Any], reporting_currency: str
+) -> LoadResult:
+    """COPY `facts` (models of `spec.model`) into staging and upsert them, in one transaction."""
+    if not facts:
+        return LoadResult(spec.table, 0, 0)
+    cols = spec.columns
+    getter = attrgetter(*cols)
+    records = [getter(f) for f in facts]
+    async with conn.transaction():
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {spec.staging} ON COMMIT DELETE ROWS AS "
+            f"SELECT {', '.join(c if c != 'fx_date' else 'fx_date' for c in cols)} "
+            f"FROM {spec.table} WITH NO DATA"
+        )
+        await conn.copy_records_to_table(spec.staging, records=records, columns=cols)
+        unknown = await conn.fetch(
+            f"SELECT DISTINCT legal_entity FROM {spec.staging} st "
+            "WHERE NOT EXISTS (SELECT 1 FROM dim_legal_entity le "
+            "WHERE le.legal_entity = st.legal_entity)"
+        )
+        if unknown:
+            names = sorted(r["legal_entity"] for r in unknown)
+            raise UnknownLegalEntityError(f"unknown legal entities {names}: load the dimension")
+        try:
+            async with conn.transaction():  # savepoint: retry with in-batch dedupe
+                status = await conn.execute(_upsert_sql(spec, dedupe=False), reporting_currency)
+        except asyncpg.CardinalityViolationError:
+            status = await conn.execute(_upsert_sql(spec, dedupe=True), reporting_currency)
+        except asyncpg.RaiseError as exc:
+            if exc.sqlstate == "D2R01":
+                raise MissingFxRateError(str(exc)) from exc
+            raise
+    return LoadResult(spec.table, len(records), int(status.split()[-1]))
+
+
+# ------------------------------------------------------------------ dimensions
+@dataclass(frozen=True)
+class DimSpec:
+    table: str
+    model: type[m.BaseModel]
+    key: tuple[str, ...]
+
+
+DIMENSIONS: dict[type[m.BaseModel], DimSpec] = {
+    s.model: s
+    for s in (
+        DimSpec("dim_legal_entity", m.LegalEntityDim, ("legal_entity",)),
+        DimSpec("dim_customer", m.CustomerDim, ("customer_id",)),
+        DimSpec("dim_project", m.ProjectDim, ("project_id",)),
+        DimSpec("dim_consultant", m.ConsultantDim, ("consultant_id",)),
+        DimSpec("dim_service_line", m.ServiceLineDim, ("service_line",)),
+        DimSpec("dim_service_offering", m.ServiceOfferingDim, ("service_offering",)),
+        DimSpec("dim_geography", m.GeographyDim, ("geography",)),
+        DimSpec("fx_rate", m.FxRate, ("from_currency", "to_currency", "rate_date")),
+    )
+}
+
+
+async def upsert_dimension(conn: asyncpg.Connection, rows: Sequence[m.BaseModel]) -> int:
+    """Upsert dimension rows (all of one model); unchanged rows are not rewritten."""
+    if not rows:
+        return 0
+    spec = DIMENSIONS[type(rows[0])]
+    cols = tuple(type(rows[0]).model_fields)
+    rest = [c for c in cols if c not in spec.key]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    touch = ", updated_at = now()" if spec.table in ("dim_customer", "dim_project",
+                                                     "dim_consultant") else ""
+    sql = (
+        f"INSERT INTO {spec.table} AS t ({', '.join(cols)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest) + touch
+        + f" WHERE ({', '.join('t.' + c for c in rest)}) IS DISTINCT FROM "
+        f"({', '.join('EXCLUDED.' + c for c in rest)})"
+    )
+    getter = attrgetter(*cols)
+    await conn.executemany(sql, [getter(r) for r in rows])
+    return len(rows)

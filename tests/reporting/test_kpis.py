@@ -1,0 +1,144 @@
+"""Every KPI on the hand-computed dataset of dataset.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from reporting.hub import ReportingHub
+from reporting.kpis import KpiError, KpiQuery
+from tests.reporting import dataset
+
+
+@pytest.fixture
+async def loaded(hub: ReportingHub) -> ReportingHub:
+    await dataset.load(hub)
+    return hub
+
+
+async def values(hub: ReportingHub, kpi: str, **kw: Any) -> dict[Any, Any]:
+    result = await hub.kpi(kpi, KpiQuery(**kw))
+    return {(r["key"], r["currency"]): r["value"] for r in result.rows}
+
+
+async def test_bookings_by_period_reporting_currency(loaded: ReportingHub) -> None:
+    # B2 is 8000 GBP booked 2026-01-10 at 1.25 -> 10000 USD
+    assert await values(loaded, "bookings", group_by="period") == {
+        ("2026-01", "USD"): D("20000"), ("2026-02", "USD"): D("5000")}
+
+
+async def test_bookings_functional_by_legal_entity(loaded: ReportingHub) -> None:
+    assert await values(loaded, "bookings", group_by="legal_entity", currency="functional") == {
+        ("UK1", "GBP"): D("8000"), ("US1", "USD"): D("15000")}
+
+
+async def test_bookings_filter_by_customer_includes_hierarchy(loaded: ReportingHub) -> None:
+    assert await values(loaded, "bookings", customer_id="ACME") == {("all", "USD"): D("20000")}
+    assert await values(loaded, "bookings", customer_id="ACME-EU") == {
+        ("all", "USD"): D("10000")}
+    assert await values(loaded, "bookings", group_by="service_line",
+                        period_from="2026-02", period_to="2026-02") == {
+        ("cloud", "USD"): D("5000")}
+
+
+async def test_revenue_and_billed_revenue(loaded: ReportingHub) -> None:
+    # revenue: Jan 2400 + 1200 GBP*1.25; Feb 1200 GBP*1.30 + 1000
+    assert await values(loaded, "revenue", group_by="period") == {
+        ("2026-01", "USD"): D("3900"), ("2026-02", "USD"): D("2560")}
+    # billed: Jan I1 2000 + I3 1000; Feb I2 3000 GBP*1.30 - CM1 100
+    assert await values(loaded, "billed_revenue", group_by="period") == {
+        ("2026-01", "USD"): D("3000"), ("2026-02", "USD"): D("3800")}
+    assert await values(loaded, "billed_revenue", group_by="geography",
+                        currency="functional") == {
+        ("GB", "GBP"): D("3000"), ("US", "USD"): D("2900")}
+
+
+async def test_backlog(loaded: ReportingHub) -> None:
+    # as of Feb end: P1 10000-2400, P2 10000-(1500+1560), P3 5000-1000
+    assert await values(loaded, "backlog", group_by="project", as_of=date(2026, 2, 28)) == {
+        ("P1", "USD"): D("7600"), ("P2", "USD"): D("6940"), ("P3", "USD"): D("4000")}
+    assert await values(loaded, "backlog", group_by="period",
+                        period_from="2026-01", period_to="2026-02") == {
+        ("2026-01", "USD"): D("16100"), ("2026-02", "USD"): D("18540")}
+    assert await values(loaded, "backlog", group_by="legal_entity", currency="functional",
+                        as_of=date(2026, 2, 28)) == {
+        ("UK1", "GBP"): D("5600"), ("US1", "USD"): D("11600")}
+
+
+async def test_wip_and_deferred_revenue(loaded: ReportingHub) -> None:
+    # Feb end: P1 2400-(2000-100)=500 WIP; P2 3060-3900 -> 840 deferred; P3 1000-1000 = 0
+    assert await values(loaded, "wip", group_by="project", as_of=date(2026, 2, 28)) == {
+        ("P1", "USD"): D("500"), ("P2", "USD"): D("0"), ("P3", "USD"): D("0")}
+    assert await values(loaded, "deferred_revenue", group_by="project",
+                        as_of=date(2026, 2, 28)) == {
+        ("P1", "USD"): D("0"), ("P2", "USD"): D("840"), ("P3", "USD"): D("0")}
+    # Jan end: WIP P1 400 + P2 1500; deferred P3 1000 (invoiced, not yet recognized)
+    assert await values(loaded, "wip", group_by="period", period_from="2026-01",
+                        period_to="2026-02") == {
+        ("2026-01", "USD"): D("1900"), ("2026-02", "USD"): D("500")}
+    assert await values(loaded, "deferred_revenue", group_by="period", period_from="2026-01",
+                        period_to="2026-02") == {
+        ("2026-01", "USD"): D("1000"), ("2026-02", "USD"): D("840")}
+
+
+async def test_collections_ar_aging_and_dso(loaded: ReportingHub) -> None:
+    assert await values(loaded, "collections", group_by="period") == {
+        ("2026-02", "USD"): D("2000")}
+    # 2026-02-15: I1 2200-110 open, I2 3600 GBP at its 1.30 rate, I3 paid
+    aging = await loaded.kpi("ar_aging", KpiQuery(as_of=date(2026, 2, 15)))
+    assert len(aging.rows) == 1
+    row = aging.rows[0]
+    assert (row["current"], row["days_1_30"], row["value"]) == (D("6770"), 0, D("6770"))
+    # 2026-04-15: I1 (due 03-02) open 1090 and I2 (due 03-07) 4680 are 31-60 days late
+    late = (await loaded.kpi("ar_aging", KpiQuery(as_of=date(2026, 4, 15),
+                                                  group_by="customer"))).rows
+    assert {(r["key"], r["days_31_60"], r["value"]) for r in late} == {
+        ("ACME", D("1090"), D("1090")), ("ACME-EU", D("4680"), D("4680"))}
+    # DSO at Feb end: AR 5770 / invoiced in 90 days (2200+4680+1000) * 90 = 65.9
+    dso = (await loaded.kpi("dso", KpiQuery(as_of=date(2026, 2, 28)))).rows
+    assert [(r["receivables"], r["billed"], r["value"]) for r in dso] == [
+        (D("5770"), D("7880"), D("65.9"))]
+
+
+async def test_project_margin(loaded: ReportingHub) -> None:
+    rows = {r["key"]: r for r in (await loaded.kpi(
+        "project_margin", KpiQuery(group_by="project", period_from="2026-01",
+                                   period_to="2026-02"))).rows}
+    # P1: 2400 - (800+400 labour + 200 expense); P2: 3060 - (750+780); P3: 1000 - (400+300)
+    assert {k: (r["revenue"], r["cost"], r["value"], r["margin_pct"])
+            for k, r in rows.items()} == {
+        "P1": (D("2400"), D("1400"), D("1000"), D("41.67")),
+        "P2": (D("3060"), D("1530"), D("1530"), D("50.00")),
+        "P3": (D("1000"), D("700"), D("300"), D("30.00")),
+    }
+
+
+async def test_utilization(loaded: ReportingHub) -> None:
+    # January 2026 has 22 working days: 176 capacity hours per consultant.
+    result = await loaded.kpi("utilization", KpiQuery(group_by="consultant",
+                                                      period_from="2026-01",
+                                                      period_to="2026-01"))
+    rows = {r["key"]: r for r in result.rows}
+    assert result.unit == "ratio"
+    assert (rows["C1"]["capacity_hours"], rows["C1"]["billable_hours"],
+            rows["C1"]["hours"], rows["C1"]["value"]) == (D("176"), D("12"), D("16"),
+                                                          D("0.0682"))
+    assert (rows["C2"]["billable_hours"], rows["C2"]["value"]) == (D("8"), D("0.0455"))
+    # February has 20 working days; only C2 booked 8 billable hours
+    by_period = await values(loaded, "utilization", group_by="period",
+                             period_from="2026-01", period_to="2026-02")
+    assert by_period == {("2026-01", None): D("0.0568"), ("2026-02", None): D("0.0250")}
+
+
+async def test_unsupported_combinations_are_refused(loaded: ReportingHub) -> None:
+    with pytest.raises(KpiError):
+        await loaded.kpi("utilization", KpiQuery(group_by="project"))
+    with pytest.raises(KpiError):
+        await loaded.kpi("bookings", KpiQuery(group_by="consultant"))
+    with pytest.raises(KpiError):
+        await loaded.kpi("nope", KpiQuery())
+    with pytest.raises(KpiError):
+        await loaded.kpi("bookings", KpiQuery(period_from="2026-13"))
