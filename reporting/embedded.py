@@ -39,8 +39,8 @@ async def ensure_database(admin_dsn: str, database: str) -> None:
         if not exists:
             try:
                 await conn.execute(f'CREATE DATABASE "{database}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # created concurrently by another process
     finally:
         await conn.close()
 

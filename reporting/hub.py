@@ -305,7 +305,7 @@ SELECT pr.project_id,
                     hub_ids = row["hub_invoice_ids"] if metric == "invoice_total" \
                         else row["hub_time_ids"]
                     detail = {
-                        "values": {k: str(v) for k, v in values.items()},
+                        "values": {k: money_str(v) for k, v in values.items()},
                         "records": {"psa": list(row["psa_ids"]), "erp": list(row["erp_ids"]),
                                     "hub": list(hub_ids)},
                     }

@@ -137,7 +137,7 @@ async def load_facts(
                 status = await conn.execute(_upsert_sql(spec, dedupe=False), reporting_currency)
         except asyncpg.CardinalityViolationError:
             status = await conn.execute(_upsert_sql(spec, dedupe=True), reporting_currency)
-        except asyncpg.RaiseError as exc:
+        except asyncpg.PostgresError as exc:
             if exc.sqlstate == "D2R01":
                 raise MissingFxRateError(str(exc)) from exc
             raise

@@ -1,0 +1,132 @@
+"""Migrations (once, idempotent, safe when raced) and idempotent loaders."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal as D
+
+import asyncpg
+import pytest
+
+from reporting import models as m
+from reporting.hub import ReportingHub
+from reporting.loaders import MissingFxRateError, UnknownLegalEntityError
+from reporting.migrate import MIGRATIONS_DIR, migrate_async, pending_migrations
+from tests.reporting import dataset
+from tests.reporting.conftest import dsn_for
+
+EXPECTED_TABLES = {
+    "dim_customer", "dim_project", "dim_consultant", "dim_legal_entity", "dim_service_line",
+    "dim_service_offering", "dim_geography", "dim_currency", "dim_date", "fx_rate",
+    "fact_booking", "fact_time", "fact_expense", "fact_billing_event", "fact_invoice",
+    "fact_credit_memo", "fact_payment", "fact_revenue", "fact_cost", "hub_exception",
+    "audit_log", "recon_source_total", "recon_run", "recon_difference", "schema_migrations",
+}
+
+
+async def test_migrate_fresh_database_races_and_reruns(pg_root: pathlib.Path) -> None:
+    dsn = dsn_for(pg_root, "migrate_race")
+    # five replicas at once: the advisory lock serialises them; the database is created
+    results = await asyncio.gather(*(migrate_async(dsn) for _ in range(5)))
+    versions = sorted(p.name.split("_")[0] for p in MIGRATIONS_DIR.glob("*.sql"))
+    assert all(r == versions for r in results)
+    assert await pending_migrations(dsn) == []
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = {r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        assert EXPECTED_TABLES <= tables
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(versions)
+    finally:
+        await conn.close()
+
+
+def test_migrate_command_line(pg_root: pathlib.Path) -> None:
+    dsn = dsn_for(pg_root, "migrate_cli")
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-m", "reporting.migrate", "--database-url", dsn],
+            capture_output=True, text=True, timeout=60, check=True,
+        )
+        assert "reporting schema at version" in out.stdout
+
+
+async def test_every_fact_has_lineage_source_and_no_float_money(hub: ReportingHub) -> None:
+    rows = await hub.pool.fetch(
+        "SELECT table_name, array_agg(column_name::text) AS cols, "
+        "array_agg(data_type::text) AS types FROM information_schema.columns "
+        "WHERE table_name LIKE 'fact_%' GROUP BY table_name")
+    assert len(rows) == 9
+    for r in rows:
+        cols = set(r["cols"])
+        assert {"opportunity_id", "customer_id", "project_id", "contract_id", "legal_entity",
+                "source_system", "source_record_id", "currency", "functional_currency",
+                "reporting_currency", "fx_date", "fx_rate_functional",
+                "fx_rate_reporting"} <= cols, r["table_name"]
+        assert not {"real", "double precision", "money"} & set(r["types"]), r["table_name"]
+
+
+async def counts(hub: ReportingHub) -> dict[str, int]:
+    out = {}
+    for t in ("fact_booking", "fact_time", "fact_revenue", "fact_invoice", "fact_payment",
+              "fact_credit_memo", "fact_cost", "fact_expense"):
+        out[t] = await hub.pool.fetchval(f"SELECT count(*) FROM {t}")
+    return out
+
+
+async def test_reload_changes_nothing_and_updates_changed_rows(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    before = await counts(hub)
+    snapshot = await hub.pool.fetch("SELECT * FROM fact_time ORDER BY source_record_id")
+    await dataset.load(hub)  # the same batches again
+    assert await counts(hub) == before
+    again = await hub.pool.fetch("SELECT * FROM fact_time ORDER BY source_record_id")
+    assert [dict(r) for r in again] == [dict(r) for r in snapshot]  # updated_at untouched
+
+    facts = dataset.time_facts()
+    result = await hub.record_time_facts(facts)
+    assert (result.received, result.written) == (5, 0)
+    changed = [facts[0].model_copy(update={"hours": D("7.5")}), *facts[1:]]
+    result = await hub.record_time_facts(changed)
+    assert (result.received, result.written) == (5, 1)
+    assert await hub.pool.fetchval(
+        "SELECT hours FROM fact_time WHERE source_record_id = 'T1'") == D("7.50")
+    # the same record twice in one batch: the last one does not fail the load
+    dup = await hub.record_time_facts([facts[0], facts[0]])
+    assert dup.received == 2 and await hub.pool.fetchval(
+        "SELECT count(*) FROM fact_time") == 5
+
+
+async def test_conversion_stores_rate_and_date(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    row = await hub.pool.fetchrow(
+        "SELECT * FROM fact_invoice WHERE source_record_id = 'I2'")
+    assert (row["currency"], row["functional_currency"], row["reporting_currency"]) == (
+        "GBP", "GBP", "USD")
+    assert row["fx_date"] == date(2026, 2, 5)
+    assert row["fx_rate_functional"] == 1 and row["fx_rate_reporting"] == D("1.3")
+    assert row["reporting_total_amount"] == D("4680")
+    # a USD fact in a GBP entity converts to functional through the inverse rate
+    await hub.record_costs([m.CostFact(
+        source_system="erp", source_record_id="X9", cost_date=date(2026, 1, 20),
+        cost_type="software", amount=D("125"), **{**dataset.LINEAGE["P2"], "currency": "USD"})])
+    cost = await hub.pool.fetchrow("SELECT * FROM fact_cost WHERE source_record_id = 'X9'")
+    assert cost["functional_amount"] == D("100") and cost["reporting_amount"] == D("125")
+
+
+async def test_loader_refuses_unknown_entity_missing_rate_and_floats(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    base = dict(source_system="crm", source_record_id="BX", booking_date=date(2026, 1, 5),
+                amount=D("1"), customer_id="ACME")
+    with pytest.raises(UnknownLegalEntityError):
+        await hub.record_booking(m.BookingFact(**base, legal_entity="XX9", currency="USD"))
+    with pytest.raises(MissingFxRateError):
+        await hub.record_booking(m.BookingFact(**base, legal_entity="US1", currency="EUR"))
+    with pytest.raises(ValueError):
+        m.BookingFact(**{**base, "amount": 1.5}, legal_entity="US1", currency="USD")
+    assert await hub.pool.fetchval(
+        "SELECT count(*) FROM fact_booking WHERE source_record_id = 'BX'") == 0

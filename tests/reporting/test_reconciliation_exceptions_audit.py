@@ -1,0 +1,123 @@
+"""Reconciliation, exceptions and the append-only audit log."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import asyncpg
+import pytest
+
+from reporting import models as m
+from reporting.hub import ExceptionNotFoundError, ReportingHub
+from tests.reporting import dataset
+
+
+def clean_totals() -> list[m.SourceTotals]:
+    # January, US1: P1 12 h / 2400 USD (T1, T2), invoice I1 2200; P3 4 h / 0, invoice I3 1000
+    return [
+        m.SourceTotals(source_system="psa", legal_entity="US1", project_id="P1",
+                       period="2026-01", hours=D("12"), time_amount=D("2400"),
+                       currency="USD", record_ids=["T1", "T2"]),
+        m.SourceTotals(source_system="psa", legal_entity="US1", project_id="P3",
+                       period="2026-01", hours=D("4"), time_amount=D("0"), currency="USD",
+                       record_ids=["T3"]),
+        m.SourceTotals(source_system="erp", legal_entity="US1", project_id="P1",
+                       period="2026-01", hours=D("12"), time_amount=D("2400"),
+                       invoice_total=D("2200"), currency="USD", record_ids=["JE-1", "I1"]),
+        m.SourceTotals(source_system="erp", legal_entity="US1", project_id="P3",
+                       period="2026-01", hours=D("4"), time_amount=D("0"),
+                       invoice_total=D("1000"), currency="USD", record_ids=["JE-2", "I3"]),
+    ]
+
+
+async def test_clean_data_reconciles_with_no_difference(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    await hub.record_source_totals(clean_totals())
+    result = await hub.reconcile("2026-01", "US1")
+    assert result["status"] == "clean"
+    assert result["projects_checked"] == 2 and result["differences"] == []
+    assert await hub.list_exceptions(kind="reconciliation") == []
+
+
+async def test_planted_difference_becomes_exception_then_clears(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    totals = clean_totals()
+    totals[2] = totals[2].model_copy(update={"hours": D("11")})  # ERP lost an hour on P1
+    await hub.record_source_totals(totals)
+    result = await hub.reconcile("2026-01", "US1")
+    assert result["status"] == "differences"
+    assert [(d["project_id"], d["metric"], d["psa"], d["erp"], d["hub"])
+            for d in result["differences"]] == [("P1", "hours", D("12"), D("11"), D("12"))]
+    diff = result["differences"][0]
+    assert diff["records"] == {"psa": ["T1", "T2"], "erp": ["JE-1", "I1"],
+                               "hub": ["T1", "T2"]}
+    exc = await hub.get_exception(diff["exception_id"])
+    assert (exc["kind"], exc["status"], exc["project_id"], exc["period"]) == (
+        "reconciliation", "open", "P1", "2026-01")
+    assert exc["detail"]["values"] == {"psa": "12", "erp": "11", "hub": "12"}
+    # a hub-side difference too: an invoice the ERP does not have
+    runs = await hub.latest_reconciliation(period="2026-01", legal_entity="US1")
+    assert [(r["run_id"], r["differences"]) for r in runs] == [(result["run_id"], 1)]
+    stored = await hub.reconciliation_differences(result["run_id"])
+    assert [(d["project_id"], d["metric"], d["exception_id"]) for d in stored] == [
+        ("P1", "hours", diff["exception_id"])]
+
+    # the ERP is fixed and the sync reloads: the next run is clean and clears the exception
+    await hub.record_source_totals(clean_totals())
+    rerun = await hub.reconcile("2026-01", "US1")
+    assert rerun["status"] == "clean"
+    cleared = await hub.get_exception(diff["exception_id"])
+    assert cleared["status"] == "resolved" and cleared["resolved_by"] == "reconciliation"
+
+
+async def test_missing_hub_invoice_is_found(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    totals = clean_totals()
+    totals[3] = totals[3].model_copy(update={"invoice_total": D("1500"),
+                                             "record_ids": ["JE-2", "I3", "I9"]})
+    await hub.record_source_totals(totals)
+    result = await hub.reconcile("2026-01", "US1")
+    assert [(d["project_id"], d["metric"], d["erp"], d["hub"]) for d in result["differences"]
+            ] == [("P3", "invoice_total", D("1500"), D("1000"))]
+    assert result["differences"][0]["records"]["hub"] == ["I3"]
+
+
+async def test_exceptions_dedupe_list_resolve(hub: ReportingHub) -> None:
+    rec = m.ExceptionRecord(
+        dedupe_key="engagement-O1:provisioning:erp_customer", kind="provisioning",
+        error_type="NetSuiteValidationError", error_message="subsidiary missing",
+        source="activities.erp.upsert_customer", workflow_id="engagement-O1",
+        workflow_link="http://localhost:8233/namespaces/default/workflows/engagement-O1",
+        opportunity_id="O1", customer_id="ACME", legal_entity="US1",
+        detail={"field": "subsidiary"})
+    first = await hub.record_exception(rec)
+    assert await hub.record_exception(rec) == first
+    listed = await hub.list_exceptions()
+    assert [(e["id"], e["occurrences"], e["status"]) for e in listed] == [(first, 2, "open")]
+    assert listed[0]["detail"] == {"field": "subsidiary"}
+    done = await hub.resolve_exception(first, resolved_by="alice", note="fixed in CRM")
+    assert (done["status"], done["resolved_by"]) == ("resolved", "alice")
+    assert await hub.list_exceptions(status="open") == []
+    assert len(await hub.list_exceptions(status=None)) == 1
+    # recurring after resolution re-opens it
+    await hub.record_exception(rec)
+    assert (await hub.get_exception(first))["status"] == "open"
+    with pytest.raises(ExceptionNotFoundError):
+        await hub.resolve_exception(999999, resolved_by="alice")
+
+
+async def test_audit_log_is_append_only(hub: ReportingHub) -> None:
+    a = await hub.record_audit("alice", "finance", "exception.resolve", "exception/1",
+                               {"note": "ok"}, "10.0.0.7")
+    b = await hub.record_audit("bob", "sales_ops", "approval.approve", "engagement-O1", None,
+                               None)
+    rows = await hub.list_audit()
+    assert [(r["id"], r["actor"], r["action"]) for r in rows] == [
+        (b, "bob", "approval.approve"), (a, "alice", "exception.resolve")]
+    assert rows[1]["detail"] == {"note": "ok"} and rows[1]["source_ip"] == "10.0.0.7"
+    assert [r["id"] for r in await hub.list_audit(actor="alice")] == [a]
+    for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log",
+                "TRUNCATE audit_log"):
+        with pytest.raises(asyncpg.PostgresError, match="append-only"):
+            await hub.pool.execute(sql)
+    assert len(await hub.list_audit()) == 2
