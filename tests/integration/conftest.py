@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -55,8 +56,6 @@ def start_simulator(module: str, db: Path, log: Path, *extra: str) -> Simulator:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return Simulator(module, f"http://127.0.0.1:{port}", process)
-        import time
-
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{module} did not start: {log.read_text()[-2000:]}")
@@ -105,13 +104,13 @@ async def stack(simulators: dict[str, Simulator]) -> AsyncIterator[Stack]:
     await env.shutdown()
 
 
-async def eventually(check, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
+async def eventually(check, within: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
     """Poll an async check until it returns a truthy value (the system is asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last = None
     while asyncio.get_running_loop().time() < deadline:
         last = await check()
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+    raise AssertionError(f"condition not met within {within}s; last value: {last!r}")
