@@ -121,7 +121,7 @@ def _billable_expenses(state: ContractState, line_id: str, cutoff: date,
 
 
 def delivered_time_value(state: ContractState, line_id: str, cutoff: date,
-                         delivery: Delivery) -> Money:
+                         delivery: Delivery, terms: LineTerms | None = None) -> Money:
     """Approved billable hours up to `cutoff` at bill rates, capped by any not-to-exceed."""
     total = state.zero()
     for entry in _billable_time(state, line_id, cutoff, delivery):
@@ -129,7 +129,7 @@ def delivered_time_value(state: ContractState, line_id: str, cutoff: date,
             total = total + bill_rate(state, entry, delivery).times(entry.hours)
         except (ValuationError, LookupError):
             continue  # bill_period reports it; revenue waits with billing
-    cap = state.terms[line_id].not_to_exceed
+    cap = (terms or state.terms[line_id]).not_to_exceed
     return min(total, cap) if cap is not None else total
 
 

@@ -68,9 +68,13 @@ def labour_cost(state: ContractState, line_id: str, cutoff: date, delivery: Deli
 
 
 def progress_measure(state: ContractState, line_id: str, terms: LineTerms, period: str,
-                     delivery: Delivery) -> tuple[Decimal, Decimal]:
-    """(measure so far, measure at completion) for the line's revenue method."""
-    cutoff = period_end(period)
+                     delivery: Delivery, as_of: date | None = None) -> tuple[Decimal, Decimal]:
+    """(measure so far, measure at completion) for the line's revenue method.
+
+    `as_of` measures inside a period (an amendment's effective date); by default the
+    period's end.
+    """
+    cutoff = as_of or period_end(period)
     method = terms.line.revenue_method
     if method is RevenueMethod.COST_TO_COST:
         if terms.estimate_at_completion is None or not terms.estimate_at_completion.is_positive():
@@ -91,19 +95,20 @@ def progress_measure(state: ContractState, line_id: str, terms: LineTerms, perio
 
 
 def fee_target(state: ContractState, line_id: str, terms: LineTerms, period: str,
-               delivery: Delivery, complete: bool = False) -> Money:
-    """Cumulative fee revenue earned by the end of `period` (unrounded)."""
+               delivery: Delivery, complete: bool = False, as_of: date | None = None) -> Money:
+    """Cumulative fee revenue earned by the end of `period` (or `as_of`), unrounded."""
+    cutoff = as_of or period_end(period)
     price = terms.line.amount - state.fee_concessions(line_id)
     if terms.line.billing_model is BillingModel.TIME_AND_MATERIALS:
         if complete:
             return state.net_billed(line_id, {SourceKind.TIME})
-        delivered = delivered_time_value(state, line_id, period_end(period), delivery)
+        delivered = delivered_time_value(state, line_id, cutoff, delivery, terms)
         return delivered - state.fee_concessions(line_id)
     if complete:
         return price
     if terms.line.revenue_method is RevenueMethod.AS_DELIVERED:
-        return min(delivered_time_value(state, line_id, period_end(period), delivery), price)
-    measure, total = progress_measure(state, line_id, terms, period, delivery)
+        return min(delivered_time_value(state, line_id, cutoff, delivery, terms), price)
+    measure, total = progress_measure(state, line_id, terms, period, delivery, cutoff)
     base = terms.base
     start_measure = base.measure if base else Decimal(0)
     start_revenue = base.recognized if base else state.zero()
@@ -114,10 +119,11 @@ def fee_target(state: ContractState, line_id: str, terms: LineTerms, period: str
 
 
 def line_target(state: ContractState, line_id: str, period: str, delivery: Delivery,
-                complete: bool = False, terms: LineTerms | None = None) -> Money:
+                complete: bool = False, terms: LineTerms | None = None,
+                as_of: date | None = None) -> Money:
     """Cumulative revenue of the line, rounded once: the figure recognized must reach."""
     terms = terms or state.terms[line_id]
-    fee = fee_target(state, line_id, terms, period, delivery, complete).rounded()
+    fee = fee_target(state, line_id, terms, period, delivery, complete, as_of).rounded()
     return fee + state.net_billed(line_id, {SourceKind.EXPENSE})
 
 
