@@ -1,0 +1,72 @@
+"""Settings shared by both simulators (pydantic-settings, env prefix SIM_)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"d2r-dev-webhook-secret-0123456789").decode()
+
+
+class FaultConfig(BaseModel):
+    """Fault knobs. Rates are probabilities in [0, 1]; decisions come from a seeded RNG."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(0, ge=0)
+    latency_jitter_ms: float = Field(0, ge=0)
+    error_rate: float = Field(0, ge=0, le=1)
+    error_status: int = Field(500, ge=500, le=599)
+    throttle_rate: float = Field(0, ge=0, le=1)
+    throttle_burst: int = Field(0, ge=0)  # the next N vendor requests are throttled
+    retry_after_s: int = Field(1, ge=0)
+    outage_seconds: float = Field(0, ge=0)  # outage window starting now
+    outage_until: float = Field(0, ge=0)  # epoch seconds; 0 = none
+    expire_tokens: bool = False  # one-shot: every issued token expires now
+    token_ttl: float | None = Field(None, ge=0)  # overrides the TTL of tokens issued from now
+    response_lost_rate: float = Field(0, ge=0, le=1)  # write commits, response is lost
+    response_lost_delay_s: float = Field(0, ge=0)  # hang this long before the 504
+    slow_rate: float = Field(0, ge=0, le=1)
+    slow_delay_s: float = Field(0, ge=0)
+    max_concurrency: int = Field(0, ge=0)  # NetSuite: 429 over this many in flight; 0 = off
+    webhook_duplicate_rate: float = Field(0, ge=0, le=1)
+    webhook_reorder: bool = False
+    seed: int | None = None
+
+
+class SimSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIM_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    db: str = ":memory:"
+    seed: str = "none"  # demo | none | bench
+    seed_opportunities: int = 10_000
+    seed_time_entries: int = 1_000_000
+    instance: str = "default"
+    subsidiaries: str = "US01,UK01,DE01,JP01"  # NetSuite: which legal entities to seed
+    public_url: str | None = None  # base URL put in instance_url / Location headers
+    client_id: str = "d2r-dev"
+    client_secret: str = "d2r-dev-secret"
+    token_ttl: float = 7200
+    page_size: int = Field(2000, ge=1, le=2000)
+    daily_limit: int = 5_000_000
+    webhook_url: str | None = None
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    webhook_poll_s: float = 0.2
+    faults: FaultConfig = Field(default_factory=FaultConfig)
+    quiet: bool = False
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults_json(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return json.loads(v) if v.strip() else {}
+        return v
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
