@@ -196,7 +196,9 @@ def apply_amendment(state: ContractState, amendment: Amendment,
             left_to_bill_after=left_to_bill(new_state, new) if new else None,
             revenue_target_before=target_before, revenue_target_after=target_after))
         catch_up = target_after - target_before
-        if new is not None and not catch_up.is_zero():
+        # An added line is a new obligation, not a re-measured one: the period run
+        # recognizes it from its start, so there is nothing to catch up.
+        if old is not None and new is not None and not catch_up.is_zero():
             entry = RevenueEntry(
                 revenue_entry_id=record_id("rev", state.lineage.opportunity_id, period, line_id,
                                            amendment.amendment_id,
