@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import itertools
 import pathlib
-import sys
-import types
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
+from api import reports
+from api.auth import Principal, TokenTable
+from api.problems import install_problem_handlers
+from api.settings import DEV_TOKENS
 from reporting.embedded import start_embedded_postgres, stop_embedded_postgres
 from reporting.hub import ReportingHub
 from reporting.migrate import migrate_async
@@ -29,20 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _install_auth_stand_in() -> None:
-    """Until the lead's api/auth.py lands, provide its interface for these tests only."""
-    try:
-        import api.auth  # noqa: F401
-    except ImportError:
-        from tests.reporting import auth_stand_in
-
-        module = types.ModuleType("api.auth")
-        module.Principal = auth_stand_in.Principal  # type: ignore[attr-defined]
-        module.require_roles = auth_stand_in.require_roles  # type: ignore[attr-defined]
-        sys.modules["api.auth"] = module
-
-
-_install_auth_stand_in()
+def make_app(hub: ReportingHub) -> FastAPI:
+    """A bare app with the reporting router and the real auth (dev tokens)."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.tokens = TokenTable({t: Principal(s, r) for t, (s, r) in DEV_TOKENS.items()})
+    app.state.hub = hub
+    app.include_router(reports.router)
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,244 @@
+"""Reporting reads over HTTP: KPIs, reconciliation, exceptions, audit, and the dashboard.
+
+The hub is `request.app.state.hub` (a `reporting.hub.ReportingHub`, set by the app
+factory). Retrying an exception needs the Temporal client: the app factory may set
+`request.app.state.exception_retrier`, a callable taking the exception (a dict) and
+signalling the waiting workflow (sync or async). Without it, retry answers 503.
+Every mutation here writes an audit row (who, what, target, from where).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import pathlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from api.auth import Principal, require_roles
+from api.problems import ProblemError
+from reporting.hub import ExceptionNotFoundError, ReportingHub, money_str
+from reporting.kpis import GROUPS, KPI_NAMES, KpiError, KpiQuery
+
+router = APIRouter(tags=["reporting"])
+
+REPORT_READERS = ("finance", "delivery_ops", "sales_ops", "auditor")
+EXCEPTION_READERS = ("integration_admin", "finance", "delivery_ops", "sales_ops", "auditor")
+EXCEPTION_WRITERS = ("integration_admin", "finance")
+AUDIT_READERS = ("auditor", "finance")
+RECON_READERS = ("finance", "delivery_ops", "auditor", "integration_admin")
+RECON_RUNNERS = ("finance", "integration_admin")
+
+# Module-level dependencies, so an app (or a test) can override them by identity.
+reports_reader = require_roles(*REPORT_READERS)
+exceptions_reader = require_roles(*EXCEPTION_READERS)
+exceptions_writer = require_roles(*EXCEPTION_WRITERS)
+audit_reader = require_roles(*AUDIT_READERS)
+recon_reader = require_roles(*RECON_READERS)
+recon_runner = require_roles(*RECON_RUNNERS)
+
+STATIC = pathlib.Path(__file__).with_name("static")
+PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def _hub(request: Request) -> ReportingHub:
+    hub: ReportingHub | None = getattr(request.app.state, "hub", None)
+    if hub is None:
+        raise ProblemError(503, "Reporting unavailable", "the reporting hub is not configured")
+    return hub
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    """Decimals as strings (never floats), dates in ISO form."""
+    return JSONResponse(money_str(body), status_code=status)
+
+
+async def audit_mutation(request: Request, principal: Principal, action: str,
+                         target: str | None, detail: dict[str, Any] | None = None) -> None:
+    """Append one audit row for an API mutation (usable by other routers too)."""
+    hub = _hub(request)
+    await hub.record_audit(
+        actor=principal.subject, role=",".join(sorted(principal.roles)), action=action,
+        target=target, detail=detail or {},
+        source_ip=request.client.host if request.client else None,
+    )
+
+
+# ---------------------------------------------------------------------------- KPIs
+@router.get("/v1/reports", summary="The KPIs and how they can be grouped")
+async def list_reports(_: Annotated[Principal, Depends(reports_reader)]) -> dict[str, Any]:
+    return {"kpis": list(KPI_NAMES), "group_by": list(GROUPS),
+            "currency": ["reporting", "functional"]}
+
+
+@router.get("/v1/reports/{kpi}", summary="One KPI, grouped and filtered")
+async def report(
+    request: Request,
+    kpi: str,
+    _: Annotated[Principal, Depends(reports_reader)],
+    group_by: str = "none",
+    period: Annotated[str | None, Query(pattern=PERIOD, description="one month")] = None,
+    period_from: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    period_to: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    as_of: dt.date | None = None,
+    currency: Literal["reporting", "functional"] = "reporting",
+    legal_entity: str | None = None,
+    customer_id: str | None = None,
+    project_id: str | None = None,
+    consultant_id: str | None = None,
+    service_line: str | None = None,
+    geography: str | None = None,
+    dso_days: Annotated[int, Query(ge=1, le=365)] = 90,
+) -> JSONResponse:
+    if kpi not in KPI_NAMES:
+        raise ProblemError(404, "Unknown KPI", f"{kpi!r} is not one of {', '.join(KPI_NAMES)}")
+    query = KpiQuery(
+        group_by=group_by, period_from=period_from or period, period_to=period_to or period,
+        as_of=as_of, currency=currency, legal_entity=legal_entity, customer_id=customer_id,
+        project_id=project_id, consultant_id=consultant_id, service_line=service_line,
+        geography=geography, dso_days=dso_days,
+    )
+    try:
+        result = await _hub(request).kpi(kpi, query)
+    except KpiError as exc:
+        raise ProblemError(422, "Unsupported report query", str(exc)) from exc
+    return _json({
+        "kpi": result.kpi, "group_by": result.group_by, "unit": result.unit,
+        "currency_basis": result.currency_basis, "as_of": result.as_of,
+        "period_from": query.period_from, "period_to": query.period_to, "rows": result.rows,
+    })
+
+
+# ---------------------------------------------------------------------------- reconciliation
+class ReconcileBody(BaseModel):
+    period: str = Field(pattern=PERIOD)
+    legal_entity: str = Field(min_length=1, max_length=64)
+
+
+@router.get("/v1/reconciliation", summary="Latest reconciliation per legal entity and period")
+async def reconciliation(
+    request: Request,
+    _: Annotated[Principal, Depends(recon_reader)],
+    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    legal_entity: str | None = None,
+) -> JSONResponse:
+    hub = _hub(request)
+    runs = await hub.latest_reconciliation(period, legal_entity)
+    for run in runs:
+        run["status"] = "clean" if run["differences"] == 0 else "differences"
+        run["difference_details"] = await hub.reconciliation_differences(run["run_id"])
+    return _json({"period": period, "legal_entity": legal_entity, "runs": runs})
+
+
+@router.post("/v1/reconciliation/run", summary="Reconcile PSA, ERP and hub for one scope")
+async def run_reconciliation(
+    request: Request, body: ReconcileBody,
+    principal: Annotated[Principal, Depends(recon_runner)],
+) -> JSONResponse:
+    result = await _hub(request).reconcile(body.period, body.legal_entity)
+    await audit_mutation(request, principal, "reconciliation.run",
+                         f"{body.legal_entity}/{body.period}",
+                         {"run_id": result["run_id"], "differences": len(result["differences"])})
+    return _json(result)
+
+
+# ---------------------------------------------------------------------------- exceptions
+class ResolveBody(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.get("/v1/exceptions", summary="Exceptions (open by default)")
+async def list_exceptions(
+    request: Request,
+    _: Annotated[Principal, Depends(exceptions_reader)],
+    status: Literal["open", "retrying", "resolved", "all"] = "open",
+    kind: str | None = None,
+    legal_entity: str | None = None,
+    project_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    items = await _hub(request).list_exceptions(
+        status=None if status == "all" else status, kind=kind, legal_entity=legal_entity,
+        project_id=project_id, limit=limit, offset=offset)
+    return _json({"items": items, "limit": limit, "offset": offset})
+
+
+async def _exception(request: Request, exception_id: int) -> dict[str, Any]:
+    try:
+        return await _hub(request).get_exception(exception_id)
+    except ExceptionNotFoundError as exc:
+        raise ProblemError(404, "Not found", f"no exception {exception_id}") from exc
+
+
+@router.get("/v1/exceptions/{exception_id}", summary="One exception")
+async def get_exception(
+    request: Request, exception_id: int,
+    _: Annotated[Principal, Depends(exceptions_reader)],
+) -> JSONResponse:
+    return _json(await _exception(request, exception_id))
+
+
+@router.post("/v1/exceptions/{exception_id}/resolve", summary="Mark an exception resolved")
+async def resolve_exception(
+    request: Request, exception_id: int,
+    principal: Annotated[Principal, Depends(exceptions_writer)],
+    body: ResolveBody | None = None,
+) -> JSONResponse:
+    await _exception(request, exception_id)
+    note = body.note if body else None
+    done = await _hub(request).resolve_exception(exception_id, resolved_by=principal.subject,
+                                                 note=note)
+    await audit_mutation(request, principal, "exception.resolve", f"exception/{exception_id}",
+                         {"note": note, "workflow_id": done.get("workflow_id")})
+    return _json(done)
+
+
+@router.post("/v1/exceptions/{exception_id}/retry",
+             summary="Ask the waiting workflow to retry (needs the Temporal client)")
+async def retry_exception(
+    request: Request, exception_id: int,
+    principal: Annotated[Principal, Depends(exceptions_writer)],
+) -> JSONResponse:
+    exception = await _exception(request, exception_id)
+    retrier = getattr(request.app.state, "exception_retrier", None)
+    if retrier is None:
+        raise ProblemError(503, "Retry unavailable",
+                           "retry is unavailable: this API has no Temporal client wired for "
+                           "exceptions (app.state.exception_retrier is not set)")
+    if exception["status"] == "resolved":
+        raise ProblemError(409, "Already resolved", f"exception {exception_id} is resolved")
+    outcome = retrier(exception)
+    if inspect.isawaitable(outcome):
+        outcome = await outcome
+    updated = await _hub(request).mark_exception_retrying(exception_id)
+    await audit_mutation(request, principal, "exception.retry", f"exception/{exception_id}",
+                         {"workflow_id": exception.get("workflow_id")})
+    return _json(updated, status=202)
+
+
+# ---------------------------------------------------------------------------- audit
+@router.get("/v1/audit", summary="The append-only audit log, newest first")
+async def audit_log(
+    request: Request,
+    _: Annotated[Principal, Depends(audit_reader)],
+    actor: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    items = await _hub(request).list_audit(actor=actor, action=action, since=since,
+                                           limit=limit, offset=offset)
+    return _json({"items": items, "limit": limit, "offset": offset})
+
+
+# ---------------------------------------------------------------------------- dashboard
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard() -> HTMLResponse:
+    """The page is public; its data calls need a token (`?token=` in dev, see docs)."""
+    return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"),
+                        headers={"Cache-Control": "no-store"})
