@@ -277,6 +277,15 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
             },
             "pipeline": others,
         }
+        # flat aliases (used by the integration tests and the dev launcher)
+        info["valid_closed_won"] = [o1, o2, o3, o7]
+        info["invalid"] = {
+            "missing_legal_entity": o4,
+            "no_lines": o5,
+            "wrong_stage": o6,
+            "no_line_items": o5,
+            "not_closed_won": o6,
+        }
         info["accounts"] = {name: acc[i] for i, (name, *_r) in enumerate(ACCOUNTS)}
         info["consultants"] = consultants
         info["products"] = prods

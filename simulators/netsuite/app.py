@@ -1,0 +1,860 @@
+"""NetSuite-shaped REST server (SuiteTalk REST record service + SuiteQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+from typing import Any
+
+from .._asgi import HTTPError, Request, Response, json_response
+from .._base import BaseSimulator, ensure_seeded
+from .._query import Count, Field, QueryError, Star, compile_where, parse
+from .._settings import SimSettings
+from . import schema
+from .schema import (
+    COMMON,
+    CUSTOM_PREFIXES,
+    ID_SPACE,
+    LOWER_TYPES,
+    POSTING_LOCKS,
+    RECORDS,
+    SUBLISTS,
+    TABLES,
+    TRAN_CODES,
+    TRANSACTIONS,
+)
+
+REC = "/services/rest/record/v1"
+_DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
+           503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
+_TRAN_PREFIX = {"salesOrder": "SO", "invoice": "INV", "creditMemo": "CM",
+                "customerPayment": "PYMT", "journalEntry": "JE"}  # fmt: skip
+_STATUS = {
+    "salesOrder": {"A": "Pending Approval", "B": "Pending Fulfillment", "F": "Pending Billing",
+                   "G": "Billed", "H": "Closed"},
+    "invoice": {"A": "Open", "B": "Paid In Full"},
+    "creditMemo": {"A": "Open", "B": "Fully Applied"},
+    "customerPayment": {"A": "Not Deposited", "B": "Deposited", "C": "Unapproved Payment"},
+    "journalEntry": {"A": "Pending Approval", "B": "Approved for Posting"},
+}  # fmt: skip
+_DEFAULT_STATUS = {"salesOrder": "F", "invoice": "A", "creditMemo": "A", "customerPayment": "A",
+                   "journalEntry": "B"}  # fmt: skip
+_FIELD_ALIASES = {"allocked": "allLocked"}
+
+
+def ns_error(
+    status: int, code: str, detail: str, path: str | None = None, headers: list[tuple[str, str]] | None = None
+) -> Response:
+    d: dict[str, Any] = {"detail": detail, "o:errorCode": code}
+    if path:
+        d["o:errorPath"] = path
+    body = {
+        "type": "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4." + str(status - 399)
+        if 400 <= status < 500
+        else "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.5",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "o:errorDetails": [d],
+    }
+    resp = json_response(body, status, headers)
+    resp.headers[0] = ("content-type", "application/vnd.oracle.resource+json; type=error")
+    return resp
+
+
+def fail(status: int, code: str, detail: str, path: str | None = None) -> HTTPError:
+    return HTTPError(ns_error(status, code, detail, path))
+
+
+def ns_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _num(v: Any, path: str) -> float | int:
+    if isinstance(v, bool):
+        raise fail(400, "INVALID_CONTENT", f"Invalid value for {path}: expected a number", path)
+    if isinstance(v, int | float):
+        return v
+    try:
+        f = float(str(v))
+    except ValueError:
+        raise fail(400, "INVALID_CONTENT", f"Invalid value for {path}: {v!r} is not a number", path) from None
+    return int(f) if f.is_integer() and "." not in str(v) else f
+
+
+def _money(x: float) -> float:
+    return round(x + 0.0, 2)
+
+
+class NetSuiteSimulator(BaseSimulator):
+    name = "netsuite"
+    token_paths = ("/services/rest/auth/oauth2/v1/token",)
+
+    def __init__(self, settings: SimSettings) -> None:
+        super().__init__(settings, schema.EXTRA_INDEXES)
+        self._seeding = False
+        r = self.router
+        r.add("POST", r"/services/rest/auth/oauth2/v1/token", self.token)
+        r.add("POST", r"/services/rest/query/v1/suiteql", self.suiteql)
+        r.add("GET", REC + r"/(?P<rtype>\w+)/?", self.collection)
+        r.add("POST", REC + r"/(?P<rtype>\w+)/?", self.create)
+        r.add("GET", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.get)
+        r.add("PATCH", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.patch)
+        r.add("PUT", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.put)
+        r.add("DELETE", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.delete)
+        r.add("POST", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/!transform/(?P<target>\w+)/?", self.transform)
+        self.seed_info_cached = ensure_seeded(self)
+
+    # ---- hooks --------------------------------------------------------------------
+    def vendor_error(self, status: int, code: str, message: str, retry_after: int | None = None) -> Response:
+        if code == "NOT_FOUND":
+            code = "NONEXISTENT_ID"
+        hs = [("retry-after", str(retry_after))] if retry_after is not None else None
+        return ns_error(status, code, message, headers=hs)
+
+    def throttle_response(self) -> Response:
+        return ns_error(
+            429,
+            "CONCURRENCY_LIMIT_EXCEEDED",
+            "Request blocked by the request controller due to the concurrency limit.",
+            headers=[("retry-after", str(self.faults.cfg.retry_after_s))],
+        )
+
+    def auth_error(self) -> Response:
+        return ns_error(
+            401,
+            "INVALID_LOGIN",
+            "Invalid login attempt. For more details, see the Login Audit Trail in "
+            "the NetSuite UI at Setup > Users/Roles > User Management > View Login "
+            "Audit Trail.",
+        )
+
+    def seed(self, kind: str) -> dict[str, Any]:
+        from .seed import seed
+
+        info = seed(self, kind)
+        with self.store.tx():
+            self.store.set_meta("seed_info", json.dumps(info))
+        self.seed_info_cached = info
+        return info
+
+    def duplicates(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for t, expr, label in schema.BUSINESS_KEYS:
+            groups = self.store.duplicate_groups(t, expr)
+            if groups:
+                out[f"{t}.{label}"] = groups
+        return out
+
+    # ---- auth ---------------------------------------------------------------------
+    async def token(self, req: Request) -> Response:
+        form = req.form()
+        if form.get("grant_type") != "client_credentials":
+            return json_response({"error": "unsupported_grant_type"}, 400)
+        assertion = form.get("client_assertion")
+        ok = False
+        if assertion:
+            # M2M: a JWT signed with the certificate key; the simulator checks the shape only
+            ok = assertion.count(".") == 2 and all(assertion.split("."))
+        else:
+            ok = (form.get("client_id"), form.get("client_secret")) == (
+                self.settings.client_id,
+                self.settings.client_secret,
+            )
+        if not ok:
+            return json_response({"error": "invalid_client"}, 401)
+        tok = "eyJraWQiOiJzaW0ifQ." + secrets.token_urlsafe(40) + ".sim"
+        ttl = self.issue_token(tok)
+        return json_response({"access_token": tok, "token_type": "bearer", "expires_in": str(int(ttl))})
+
+    # ---- helpers ------------------------------------------------------------------
+    def _type(self, rtype: str) -> str:
+        t = LOWER_TYPES.get(rtype.lower())
+        if t is None:
+            raise fail(404, "INVALID_RCRD_TYPE", f"Record type '{rtype}' does not exist.")
+        return t
+
+    def _href(self, rtype: str, rid: str) -> str:
+        return f"{self.settings.base_url()}{REC}/{rtype}/{rid}"
+
+    def _find(self, rtype: str, key: str) -> dict[str, Any] | None:
+        if key.startswith("eid:"):
+            m = self.store.find_by_ext(rtype, key[4:])
+            return m[0] if m else None
+        return self.store.get(rtype, key)
+
+    def _must(self, rtype: str, key: str) -> dict[str, Any]:
+        rec = self._find(rtype, key)
+        if rec is None:
+            raise fail(404, "NONEXISTENT_ID", "The record instance does not exist. Provide a valid record instance ID.")
+        return rec
+
+    def _resolve_ref(self, targets: str, v: Any, path: str) -> dict[str, Any]:
+        types = targets.split("|")
+        if isinstance(v, str | int) and not isinstance(v, bool):
+            v = {"id": str(v)}
+        if not isinstance(v, dict):
+            raise fail(400, "INVALID_CONTENT", f"Invalid value for the reference field {path}.", path)
+        rec: dict[str, Any] | None = None
+        rtype = types[0]
+        for t in types:
+            if v.get("id") is not None:
+                rec = self.store.get(t, str(v["id"]))
+            elif v.get("externalId") is not None:
+                m = self.store.find_by_ext(t, str(v["externalId"]))
+                rec = m[0] if m else None
+            elif v.get("refName") is not None:
+                rec = self._by_name(t, str(v["refName"]))
+            else:
+                raise fail(
+                    400, "INVALID_CONTENT", f"The reference field {path} needs an id, externalId or refName.", path
+                )
+            if rec is not None:
+                rtype = t
+                break
+        if rec is None:
+            shown = v.get("id") or v.get("externalId") or v.get("refName")
+            raise fail(400, "USER_ERROR", f"Invalid Field Value {shown} for the following field: {path}", path)
+        return {"id": rec["id"], "refName": self._ref_name(rtype, rec)}
+
+    def _by_name(self, rtype: str, name: str) -> dict[str, Any] | None:
+        for f in ("name", "symbol", "companyName", "entityId", "periodName", "itemId"):
+            m = self.store.find_by_field(rtype, f, name)
+            if m:
+                return m[0]
+        return None
+
+    @staticmethod
+    def _ref_name(rtype: str, rec: dict[str, Any]) -> str:
+        for f in ("name", "companyName", "entityId", "periodName", "itemId", "acctName", "tranId"):
+            if rec.get(f):
+                return str(rec[f])
+        return str(rec.get("id"))
+
+    def _clean_value(self, kind: str, v: Any, path: str) -> Any:
+        if v is None:
+            return None
+        if kind.startswith("ref:"):
+            return self._resolve_ref(kind[4:], v, path)
+        if kind == "num":
+            return _num(v, path)
+        if kind == "bool":
+            if not isinstance(v, bool):
+                raise fail(400, "INVALID_CONTENT", f"Invalid value for {path}: expected a boolean", path)
+            return v
+        if kind == "date":
+            if not isinstance(v, str) or not _DATE_RX.match(v[:10]):
+                raise fail(400, "INVALID_CONTENT", f"Invalid date value for {path}: {v!r}", path)
+            try:
+                dt.date.fromisoformat(v[:10])
+            except ValueError:
+                raise fail(400, "INVALID_CONTENT", f"Invalid date value for {path}: {v!r}", path) from None
+            return v[:10]
+        if kind == "str":
+            if isinstance(v, dict | list):
+                raise fail(400, "INVALID_CONTENT", f"Invalid value for {path}: expected a string", path)
+            return v if isinstance(v, str) else json.dumps(v)
+        return v
+
+    def _field_kind(self, rtype: str, key: str) -> tuple[str, str] | None:
+        fields = RECORDS[rtype]
+        if key in fields:
+            return key, fields[key]
+        if key in COMMON:
+            return key, COMMON[key]
+        low = key.lower()
+        low = _FIELD_ALIASES.get(low, low).lower()
+        for f, k in (*fields.items(), *COMMON.items()):
+            if f.lower() == low:
+                return f, k
+        return None
+
+    def _clean(self, rtype: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise fail(400, "INVALID_CONTENT", "The request body must be a JSON object.")
+        out: dict[str, Any] = {}
+        for k, v in body.items():
+            if k == "links":
+                continue
+            if k.lower().startswith(CUSTOM_PREFIXES):
+                out[k] = v
+                continue
+            fk = self._field_kind(rtype, k)
+            if fk is None:
+                raise fail(400, "INVALID_CONTENT", f"Invalid field name '{k}' for record type '{rtype}'.", k)
+            f, kind = fk
+            if kind.startswith("ro:"):
+                raise fail(400, "INVALID_CONTENT", f"The field {f} is read-only and cannot be set.", f)
+            if kind.startswith("sublist:"):
+                out[f] = self._clean_sublist(kind[8:], v, f)
+            elif kind == "status":
+                out[f] = self._clean_status(rtype, v)
+            else:
+                out[f] = self._clean_value(kind, v, f)
+        return out
+
+    def _clean_status(self, rtype: str, v: Any) -> dict[str, str]:
+        names = _STATUS.get(rtype, {})
+        key = v.get("id") or v.get("refName") if isinstance(v, dict) else v
+        for code, name in names.items():
+            if key in (code, name):
+                return {"id": code, "refName": name}
+        raise fail(400, "INVALID_CONTENT", f"Invalid status value {key!r} for {rtype}.", "status")
+
+    def _clean_sublist(self, name: str, v: Any, path: str) -> list[dict[str, Any]]:
+        if not isinstance(v, dict) or not isinstance(v.get("items"), list):
+            raise fail(400, "INVALID_CONTENT", f"The sublist {path} must be an object with items.", path)
+        spec = SUBLISTS[name]
+        lines = []
+        for i, line in enumerate(v["items"]):
+            if not isinstance(line, dict):
+                raise fail(400, "INVALID_CONTENT", f"Invalid sublist line {path}[{i}]", path)
+            out: dict[str, Any] = {}
+            for k, val in line.items():
+                if k == "links":
+                    continue
+                if k.lower().startswith(CUSTOM_PREFIXES):
+                    out[k] = val
+                    continue
+                kind = spec.get(k)
+                if kind is None:
+                    raise fail(400, "INVALID_CONTENT", f"Invalid field name '{k}' for sublist '{path}'.", f"{path}.{k}")
+                out[k] = self._clean_value(kind, val, f"{path}.items[{i}].{k}")
+            lines.append(out)
+        return lines
+
+    def _period_for(self, date: str | None) -> dict[str, Any] | None:
+        if not date:
+            return None
+        row = self.store.conn.execute(
+            "SELECT data FROM records WHERE type='accountingPeriod' "
+            "AND json_extract(data,'$.startDate') <= ? AND json_extract(data,'$.endDate') >= ? "
+            "AND json_extract(data,'$.isQuarter') IS NOT 1 AND json_extract(data,'$.isYear') IS NOT 1 "
+            "ORDER BY CAST(id AS INTEGER) LIMIT 1",
+            (date, date),
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def _check_period(self, rtype: str, date: str | None) -> dict[str, Any] | None:
+        period = self._period_for(date)
+        if period is None or rtype not in POSTING_LOCKS or self._seeding:
+            return period
+        flags = ("closed", "isLocked", "allLocked", *POSTING_LOCKS[rtype])
+        if any(period.get(f) for f in flags):
+            raise fail(
+                400,
+                "PERIOD_LOCKED",
+                f"The accounting period {period.get('periodName')} is locked or closed; "
+                f"you cannot post a {rtype} dated {date} into it.",
+                "tranDate",
+            )
+        return period
+
+    def _derive(self, rtype: str, data: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if rtype in TRANSACTIONS or rtype == "timeBill":
+            data.setdefault("tranDate", dt.date.today().isoformat())
+            ent_key = "customer" if rtype in ("customerPayment", "timeBill") else "entity"
+            ent = data.get(ent_key)
+            ent_rec = None
+            if ent:
+                ent_rec = self.store.get("customer", ent["id"]) or self.store.get("job", ent["id"])
+            if not data.get("subsidiary") and ent_rec and ent_rec.get("subsidiary"):
+                data["subsidiary"] = ent_rec["subsidiary"]
+            if not data.get("currency"):
+                src = ent_rec or (
+                    self.store.get("subsidiary", data["subsidiary"]["id"]) if data.get("subsidiary") else None
+                )
+                if src and src.get("currency"):
+                    data["currency"] = src["currency"]
+            if rtype == "timeBill" and not data.get("subsidiary") and data.get("employee"):
+                emp = self.store.get("employee", data["employee"]["id"])
+                if emp and emp.get("subsidiary"):
+                    data["subsidiary"] = emp["subsidiary"]
+            period = self._check_period(rtype, data.get("tranDate"))
+            if old is not None and old.get("tranDate") != data.get("tranDate"):
+                self._check_period(rtype, old.get("tranDate"))
+            data["postingPeriod"] = {"id": period["id"], "refName": period.get("periodName")} if period else None
+        if rtype in _STATUS and not data.get("status"):
+            code = _DEFAULT_STATUS[rtype]
+            data["status"] = {"id": code, "refName": _STATUS[rtype][code]}
+        if isinstance(data.get("item"), list):
+            total = 0.0
+            for i, line in enumerate(data["item"]):
+                q = line.get("quantity")
+                rate, amt = line.get("rate"), line.get("amount")
+                if q is None:
+                    line["quantity"] = q = 1
+                if amt is None and rate is not None:
+                    line["amount"] = amt = _money(q * rate)
+                if rate is None and amt is not None and q:
+                    line["rate"] = amt / q
+                line["line"] = i + 1
+                total += float(line.get("amount") or 0)
+            data["subtotal"] = _money(total)
+            data["total"] = _money(total)
+            data.setdefault("taxTotal", 0)
+        if rtype in ("invoice", "creditMemo"):
+            paid = float(data.get("amountPaid") or data.get("applied") or 0)
+            data["amountRemaining"] = _money(float(data.get("total") or 0) - paid)
+            if rtype == "invoice":
+                data.setdefault("amountPaid", 0)
+        if rtype == "journalEntry":
+            lines = data.get("line") or []
+            if not lines:
+                raise fail(400, "USER_ERROR", "Please enter value(s) for: Lines", "line")
+            dr = sum(float(x.get("debit") or 0) for x in lines)
+            cr = sum(float(x.get("credit") or 0) for x in lines)
+            if abs(dr - cr) > 0.005:
+                raise fail(
+                    400,
+                    "USER_ERROR",
+                    f"The total of debit lines ({dr:.2f}) must equal the total of credit lines ({cr:.2f}).",
+                    "line",
+                )
+            data["total"] = _money(dr)
+        if rtype == "customerPayment":
+            applied = sum(float(x.get("amount") or 0) for x in data.get("apply") or [] if x.get("apply", True))
+            if data.get("payment") is None:
+                data["payment"] = _money(applied)
+            data["applied"] = _money(applied)
+            data["unapplied"] = _money(float(data["payment"]) - applied)
+            data["total"] = data["payment"]
+        if rtype in ("customer", "job", "employee") and not data.get("entityId"):
+            data["entityId"] = (
+                data.get("companyName")
+                or " ".join(x for x in (data.get("firstName"), data.get("lastName")) if x)
+                or data["id"]
+            )
+
+    _REQUIRED = {
+        "customer": ("subsidiary",),
+        "job": ("companyName", "parent"),
+        "employee": ("subsidiary",),
+        "subsidiary": ("name",),
+        "accountingPeriod": ("periodName", "startDate", "endDate"),
+        "salesOrder": ("entity",),
+        "invoice": ("entity",),
+        "creditMemo": ("entity",),
+        "customerPayment": ("customer",),
+        "journalEntry": ("subsidiary",),
+        "timeBill": ("employee", "hours"),
+        "serviceItem": ("itemId",),
+        "account": ("acctName",),
+        "currency": ("name",),
+    }
+
+    def _check_required(self, rtype: str, data: dict[str, Any]) -> None:
+        missing = [f for f in self._REQUIRED.get(rtype, ()) if data.get(f) in (None, "")]
+        if rtype == "customer" and not data.get("isPerson") and not data.get("companyName"):
+            missing.append("companyName")
+        if missing:
+            raise fail(400, "USER_ERROR", f"Please enter value(s) for: {', '.join(missing)}", missing[0])
+
+    def _insert(self, rtype: str, vals: dict[str, Any]) -> str:
+        ext = vals.get("externalId")
+        if ext is not None:
+            vals["externalId"] = ext = str(ext)
+            if self.store.find_by_ext(rtype, ext):
+                raise fail(
+                    400,
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"A {rtype} record with the external ID {ext} already exists.",
+                    "externalId",
+                )
+        n = self.store.next_counter(ID_SPACE.get(rtype, rtype))
+        rid = str(n)
+        now = ns_now()
+        data: dict[str, Any] = {"id": rid, **vals, "createdDate": now, "lastModifiedDate": now}
+        if rtype in _TRAN_PREFIX and not data.get("tranId"):
+            k = self.store.next_counter("tranid:" + rtype)
+            data["tranId"] = f"{_TRAN_PREFIX[rtype]}{1000 + k}"
+        self._check_required(rtype, data)
+        self._derive(rtype, data, None)
+        self.store.insert(rtype, rid, data, ext)
+        self._after_write(rtype, data, None)
+        return rid
+
+    def _update(self, rtype: str, old: dict[str, Any], vals: dict[str, Any]) -> None:
+        if "externalId" in vals and vals["externalId"] != old.get("externalId"):
+            ext = str(vals["externalId"]) if vals["externalId"] is not None else None
+            vals["externalId"] = ext
+            if ext and any(m["id"] != old["id"] for m in self.store.find_by_ext(rtype, ext)):
+                raise fail(
+                    400,
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"A {rtype} record with the external ID {ext} already exists.",
+                    "externalId",
+                )
+        if rtype in POSTING_LOCKS and old.get("tranDate"):
+            self._check_period(rtype, old.get("tranDate"))
+        data = {**old, **vals, "lastModifiedDate": ns_now()}
+        self._check_required(rtype, data)
+        self._derive(rtype, data, old)
+        self.store.update(rtype, old["id"], data, data.get("externalId"))
+        self._after_write(rtype, data, old)
+
+    def _after_write(self, rtype: str, data: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if self._seeding:
+            return
+        custom = {k: v for k, v in data.items() if k.startswith("custbody")}
+        if rtype == "invoice" and old is None:
+            self.emit(
+                "invoice.posted",
+                {
+                    "invoice_id": data["id"],
+                    "external_id": data.get("externalId"),
+                    "tran_id": data.get("tranId"),
+                    "entity_id": (data.get("entity") or {}).get("id"),
+                    "subsidiary_id": (data.get("subsidiary") or {}).get("id"),
+                    "currency": (data.get("currency") or {}).get("refName"),
+                    "total": data.get("total"),
+                    "tran_date": data.get("tranDate"),
+                    "created_from": (data.get("createdFrom") or {}).get("id"),
+                    **custom,
+                },
+                f"invoice:{data['id']}",
+            )
+        elif rtype == "creditMemo" and old is None:
+            self.emit(
+                "credit_memo.posted",
+                {
+                    "credit_memo_id": data["id"],
+                    "external_id": data.get("externalId"),
+                    "entity_id": (data.get("entity") or {}).get("id"),
+                    "total": data.get("total"),
+                    "currency": (data.get("currency") or {}).get("refName"),
+                    **custom,
+                },
+                f"creditMemo:{data['id']}",
+            )
+        elif rtype == "customerPayment" and old is None:
+            applied = []
+            for line in data.get("apply") or []:
+                if not line.get("apply", True) or not line.get("doc"):
+                    continue
+                inv = self.store.get("invoice", line["doc"]["id"])
+                if inv is None:
+                    continue
+                inv["amountPaid"] = _money(float(inv.get("amountPaid") or 0) + float(line.get("amount") or 0))
+                inv["amountRemaining"] = _money(float(inv.get("total") or 0) - inv["amountPaid"])
+                if inv["amountRemaining"] <= 0.004:
+                    inv["status"] = {"id": "B", "refName": "Paid In Full"}
+                inv["lastModifiedDate"] = ns_now()
+                self.store.update("invoice", inv["id"], inv, inv.get("externalId"))
+                applied.append(
+                    {
+                        "invoice_id": inv["id"],
+                        "amount": line.get("amount"),
+                        "invoice_status": inv["status"]["refName"],
+                        "invoice_external_id": inv.get("externalId"),
+                        **{k: v for k, v in inv.items() if k.startswith("custbody")},
+                    }
+                )
+            self.emit(
+                "payment.received",
+                {
+                    "payment_id": data["id"],
+                    "external_id": data.get("externalId"),
+                    "customer_id": (data.get("customer") or {}).get("id"),
+                    "amount": data.get("payment"),
+                    "currency": (data.get("currency") or {}).get("refName"),
+                    "tran_date": data.get("tranDate"),
+                    "applied": applied,
+                },
+                f"customerPayment:{data['id']}",
+            )
+
+    def _render(self, rtype: str, data: dict[str, Any], fields: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"links": [{"rel": "self", "href": self._href(rtype, data["id"])}]}
+        keep = None
+        if fields:
+            keep = {f.strip().lower() for f in fields.split(",")} | {"id"}
+        for k, v in data.items():
+            if keep is not None and k.lower() not in keep:
+                continue
+            if isinstance(v, list):
+                out[k] = {
+                    "links": [{"rel": "self", "href": self._href(rtype, data["id"]) + "/" + k}],
+                    "items": v,
+                    "count": len(v),
+                    "hasMore": False,
+                    "offset": 0,
+                    "totalResults": len(v),
+                }
+            else:
+                out[k] = v
+        return out
+
+    # ---- record routes ------------------------------------------------------------
+    def _created(self, rtype: str, rid: str) -> Response:
+        return Response(204, b"", [("location", self._href(rtype, rid))])
+
+    async def collection(self, req: Request, rtype: str) -> Response:
+        t = self._type(rtype)
+        limit = max(1, min(1000, int(req.query.get("limit", "1000"))))
+        offset = max(0, int(req.query.get("offset", "0")))
+        c = self.store.conn
+        total = int(c.execute("SELECT COUNT(*) FROM records WHERE type=?", (t,)).fetchone()[0])
+        ids = [
+            r[0]
+            for r in c.execute(
+                "SELECT id FROM records WHERE type=? ORDER BY CAST(id AS INTEGER) LIMIT ? OFFSET ?", (t, limit, offset)
+            )
+        ]
+        base = f"{self.settings.base_url()}{REC}/{t}"
+        return json_response(
+            self._page(
+                base,
+                "GET",
+                (ids and [{"links": [{"rel": "self", "href": f"{base}/{i}"}], "id": i} for i in ids]) or [],
+                limit,
+                offset,
+                total,
+            )
+        )
+
+    @staticmethod
+    def _page(
+        base: str, method: str, items: list[dict[str, Any]], limit: int, offset: int, total: int
+    ) -> dict[str, Any]:
+        has_more = offset + len(items) < total
+        sep = "&" if "?" in base else "?"
+        links = []
+        if offset > 0:
+            links.append({"rel": "previous", "href": f"{base}{sep}limit={limit}&offset={max(0, offset - limit)}"})
+        links.append({"rel": "first", "href": f"{base}{sep}limit={limit}&offset=0"})
+        if has_more:
+            links.append({"rel": "next", "href": f"{base}{sep}limit={limit}&offset={offset + limit}"})
+        last = max(0, (total - 1) // limit * limit) if total else 0
+        links.append({"rel": "last", "href": f"{base}{sep}limit={limit}&offset={last}"})
+        links.append({"rel": "self", "href": f"{base}{sep}limit={limit}&offset={offset}"})
+        return {
+            "links": links,
+            "count": len(items),
+            "hasMore": has_more,
+            "items": items,
+            "offset": offset,
+            "totalResults": total,
+        }
+
+    async def get(self, req: Request, rtype: str, key: str) -> Response:
+        t = self._type(rtype)
+        return json_response(self._render(t, self._must(t, key), req.query.get("fields")))
+
+    async def create(self, req: Request, rtype: str) -> Response:
+        t = self._type(rtype)
+        vals = self._clean(t, req.json())
+        with self.store.tx():
+            rid = self._insert(t, vals)
+        return self._created(t, rid)
+
+    async def patch(self, req: Request, rtype: str, key: str) -> Response:
+        t = self._type(rtype)
+        vals = self._clean(t, req.json())
+        with self.store.tx():
+            old = self._must(t, key)
+            self._update(t, old, vals)
+        return Response(204)
+
+    async def put(self, req: Request, rtype: str, key: str) -> Response:
+        t = self._type(rtype)
+        if not key.startswith("eid:"):
+            raise fail(405, "INVALID_REQUEST", "PUT is only supported with an external id (.../eid:<externalId>).")
+        ext = key[4:]
+        vals = self._clean(t, req.json())
+        if vals.get("externalId") not in (None, ext):
+            raise fail(400, "INVALID_CONTENT", "externalId in the body does not match the URL.", "externalId")
+        vals["externalId"] = ext
+        with self.store.tx():
+            old = self._find(t, key)
+            if old is None:
+                rid = self._insert(t, vals)
+            else:
+                self._update(t, old, vals)
+                rid = old["id"]
+        return self._created(t, rid)
+
+    async def delete(self, req: Request, rtype: str, key: str) -> Response:
+        t = self._type(rtype)
+        with self.store.tx():
+            old = self._must(t, key)
+            if t in POSTING_LOCKS:
+                self._check_period(t, old.get("tranDate"))
+            self.store.delete(t, old["id"])
+        return Response(204)
+
+    async def transform(self, req: Request, rtype: str, key: str, target: str) -> Response:
+        src_t = self._type(rtype)
+        tgt_t = self._type(target)
+        allowed = {("salesOrder", "invoice"), ("invoice", "creditMemo"), ("invoice", "customerPayment")}
+        if (src_t, tgt_t) not in allowed:
+            raise fail(400, "INVALID_REQUEST", f"Transformation {src_t} -> {tgt_t} is not supported.")
+        vals = self._clean(tgt_t, req.json() or {})
+        with self.store.tx():
+            src = self._must(src_t, key)
+            if src_t == "salesOrder" and (src.get("status") or {}).get("id") in ("G", "H"):
+                raise fail(
+                    400,
+                    "USER_ERROR",
+                    f"The sales order {src.get('tranId')} is {src['status']['refName'].lower()} and cannot be billed.",
+                )
+            base: dict[str, Any]
+            if tgt_t == "customerPayment":
+                base = {
+                    "customer": src.get("entity"),
+                    "subsidiary": src.get("subsidiary"),
+                    "currency": src.get("currency"),
+                    "apply": [{"doc": {"id": src["id"]}, "amount": src.get("amountRemaining"), "apply": True}],
+                }
+            else:
+                base = {
+                    k: v
+                    for k, v in src.items()
+                    if k in ("entity", "subsidiary", "currency", "memo", "terms", "job", "otherRefNum")
+                    or k.startswith("custbody")
+                }
+                base["item"] = [dict(line) for line in src.get("item") or []]
+            base["createdFrom"] = {"id": src["id"], "refName": src.get("tranId")}
+            base.update(vals)
+            if tgt_t == "customerPayment":
+                base.pop("createdFrom", None)
+            rid = self._insert(tgt_t, base)
+            if src_t == "salesOrder":
+                billed = _money(float(src.get("amountBilled") or 0) + float(self.store.get(tgt_t, rid)["total"] or 0))  # type: ignore[index]
+                src["amountBilled"] = billed
+                if billed >= float(src.get("total") or 0) - 0.004:
+                    src["status"] = {"id": "G", "refName": "Billed"}
+                src["lastModifiedDate"] = ns_now()
+                self.store.update(src_t, src["id"], src, src.get("externalId"))
+        return self._created(tgt_t, rid)
+
+    # ---- SuiteQL ------------------------------------------------------------------
+    def _columns(self, table: str) -> dict[str, tuple[str, str]]:
+        """lower column -> (SQL expression, kind) for a SuiteQL table."""
+        cols: dict[str, tuple[str, str]] = {
+            "id": ("r.id", "id"),
+            "externalid": ("r.ext", "str"),
+            "createddate": ("json_extract(r.data,'$.createdDate')", "str"),
+            "lastmodifieddate": ("json_extract(r.data,'$.lastModifiedDate')", "str"),
+        }
+        if table == "transaction":
+            cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in TRAN_CODES.items())
+            cols["type"] = (f"(CASE r.type {cases} END)", "str")
+            cols["recordtype"] = ("r.type", "str")
+        for rtype in TABLES[table]:
+            for f, kind in RECORDS[rtype].items():
+                kind = kind[3:] if kind.startswith("ro:") else kind
+                low = f.lower()
+                if low in cols or kind.startswith("sublist:"):
+                    continue
+                if kind.startswith("ref:"):
+                    cols[low] = (f"json_extract(r.data,'$.{f}.id')", "id")
+                elif kind == "status":
+                    cols[low] = (f"json_extract(r.data,'$.{f}.id')", "str")
+                elif kind == "bool":
+                    cols[low] = (f"(CASE json_extract(r.data,'$.{f}') WHEN 1 THEN 'T' WHEN 0 THEN 'F' END)", "bool")
+                else:
+                    cols[low] = (f"json_extract(r.data,'$.{f}')", kind)
+        for (t, alias), f in schema.COLUMN_ALIASES.items():
+            if t == table and f.lower() in cols:
+                cols[alias] = cols[f.lower()]
+        return cols
+
+    def _col(self, table: str, cols: dict[str, tuple[str, str]], path: list[str]) -> tuple[str, str]:
+        if len(path) == 2 and path[0].lower() == table:
+            path = path[1:]
+        if len(path) != 1:
+            raise fail(400, "INVALID_PARAMETER", f"Joins and qualified names are not supported: {'.'.join(path)}")
+        name = path[0].lower()
+        if name in cols:
+            return cols[name]
+        if name.startswith(CUSTOM_PREFIXES):
+            return f"json_extract(r.data,'$.{name}')", "custom"
+        raise fail(
+            400,
+            "INVALID_PARAMETER",
+            "Invalid search query. Detailed unprocessed description follows. Search error "
+            f"occurred: Field '{path[0]}' for record '{table}' was not found.",
+        )
+
+    async def suiteql(self, req: Request) -> Response:
+        body = req.json()
+        q = body.get("q") if isinstance(body, dict) else None
+        if not q:
+            raise fail(400, "INVALID_PARAMETER", "The request body must contain a query in 'q'.")
+        try:
+            sel = parse(q)
+        except QueryError as e:
+            raise fail(400, "INVALID_PARAMETER", f"Invalid search query: {e}") from None
+        table = sel.table.lower()
+        if table not in TABLES:
+            raise fail(
+                400,
+                "INVALID_PARAMETER",
+                f"Invalid search query. Search error occurred: Record '{sel.table}' was not found.",
+            )
+        limit = max(1, min(1000, int(req.query.get("limit", "1000"))))
+        offset = max(0, int(req.query.get("offset", "0")))
+        cols = self._columns(table)
+        types = TABLES[table]
+        params: list[Any] = list(types)
+        where = f"r.type IN ({','.join('?' * len(types))})"
+        if sel.where is not None:
+            where += " AND " + compile_where(
+                sel.where, lambda p: self._col(table, cols, p)[0], params, numeric_cast=True
+            )
+        c = self.store.conn
+        n = int(c.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
+        if sel.offset:
+            n = max(0, n - sel.offset)
+        if sel.limit is not None:
+            n = min(n, sel.limit)
+        base = f"{self.settings.base_url()}/services/rest/query/v1/suiteql"
+        if sel.is_count:
+            alias = (sel.items[0].alias or "count").lower()
+            return json_response(self._page(base, "POST", [{"links": [], alias: n}], limit, 0, 1))
+        select: list[tuple[str, str]] = []
+        for it in sel.items:
+            if isinstance(it, Star):
+                select.extend((k, v[0]) for k, v in cols.items() if k != "recordtype")
+            elif isinstance(it, Field):
+                expr, _kind = self._col(table, cols, it.path)
+                select.append(((it.alias or it.path[-1]).lower(), expr))
+            elif isinstance(it, Count):
+                raise fail(400, "INVALID_PARAMETER", "COUNT can't be combined with other columns")
+        order_parts = []
+        for ob in sel.order:
+            expr, kind = self._col(table, cols, ob.path)
+            if kind == "id":
+                expr = f"CAST({expr} AS INTEGER)"
+            order_parts.append(
+                expr
+                + (" DESC" if ob.desc else " ASC")
+                + ("" if ob.nulls_last is None else (" NULLS LAST" if ob.nulls_last else " NULLS FIRST"))
+            )
+        order_parts.append("r.type, CAST(r.id AS INTEGER)")
+        take = max(0, min(limit, n - offset))
+        rows = (
+            c.execute(
+                f"SELECT {', '.join(e for _, e in select)} FROM records r WHERE {where} "
+                f"ORDER BY {', '.join(order_parts)} LIMIT ? OFFSET ?",
+                [*params, take, (sel.offset or 0) + offset],
+            ).fetchall()
+            if take
+            else []
+        )
+        items = []
+        for row in rows:
+            item: dict[str, Any] = {"links": []}
+            for (name, _), v in zip(select, row, strict=True):
+                if v is not None:
+                    item[name] = v
+            items.append(item)
+        return json_response(self._page(base, "POST", items, limit, offset, n))
+
+
+def create_app(settings: SimSettings | None = None) -> NetSuiteSimulator:
+    return NetSuiteSimulator(settings or SimSettings())
