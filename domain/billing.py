@@ -191,16 +191,22 @@ def _bill_milestones(state: ContractState, line_id: str, terms: LineTerms, cutof
                                  f"line {line_id} bills on milestones but has none", line_id,
                                  cutoff))
         return
-    open_ = [m for m in milestones if state.billed_quantity(m.milestone_id) < 1]
-    if not any(m.completed_by(cutoff) for m in open_):
-        return
     # The price not yet billed is split over the milestones not yet billed, by weight: the
     # last one takes the exact rest, so amendments and credits never strand a remainder.
     remaining = terms.line.amount - state.ledger_amount(line_id, SourceKind.MILESTONE)
     if remaining.is_negative():
         problems.append(_problem(state, "billed_above_price",
-                                 f"line {line_id} is billed {-remaining} above its price",
-                                 line_id, cutoff))
+                                 f"line {line_id} is billed {-remaining} above its price: "
+                                 "a credit memo is needed", line_id, cutoff))
+        return
+    open_ = [m for m in milestones if state.billed_quantity(m.milestone_id) < 1]
+    if not open_ and remaining.is_positive():
+        # Every milestone is billed but an amendment raised the price: bill the rest now
+        # rather than strand it with no milestone left to carry it.
+        portions.append(_price_adjustment(line_id, SourceKind.MILESTONE, remaining,
+                                          len(state.ledger)))
+        return
+    if not any(m.completed_by(cutoff) for m in open_):
         return
     shares = allocate(remaining, [m.weight for m in open_]) if any(m.weight for m in open_) \
         else allocate(remaining, [1] * len(open_))
@@ -209,6 +215,11 @@ def _bill_milestones(state: ContractState, line_id: str, terms: LineTerms, cutof
             portions.append(BilledPortion(source_kind=SourceKind.MILESTONE,
                                           source_id=milestone.milestone_id,
                                           quantity=Decimal(1), amount=share))
+
+
+def _price_adjustment(line_id: str, kind: SourceKind, amount: Money, seq: int) -> BilledPortion:
+    return BilledPortion(source_kind=kind, source_id=f"adjustment:{line_id}:{seq}",
+                         quantity=Decimal(1), amount=amount)
 
 
 def service_periods(state: ContractState, terms: LineTerms) -> list[str]:
@@ -232,9 +243,18 @@ def _bill_retainer(state: ContractState, line_id: str, terms: LineTerms, period:
                                  period_end(period)))
         return
     open_ = [p for p in periods if state.billed_quantity(retainer_source_id(line_id, p)) < 1]
+    remaining = terms.line.amount - state.ledger_amount(line_id, SourceKind.RETAINER)
+    if remaining.is_negative():
+        problems.append(_problem(state, "billed_above_price",
+                                 f"line {line_id} is billed {-remaining} above its price: "
+                                 "a credit memo is needed", line_id, period_end(period)))
+        return
+    if not open_ and remaining.is_positive():
+        portions.append(_price_adjustment(line_id, SourceKind.RETAINER, remaining,
+                                          len(state.ledger)))
+        return
     if not open_ or open_[0] > period:
         return
-    remaining = terms.line.amount - state.ledger_amount(line_id, SourceKind.RETAINER)
     for p, share in zip(open_, allocate(remaining, [1] * len(open_)), strict=True):
         if p <= period:
             portions.append(BilledPortion(source_kind=SourceKind.RETAINER,

@@ -116,6 +116,12 @@ def apply_credit_memo(state: ContractState, request: CreditMemoRequest) -> Credi
         else:
             tax = min(amount.times(inv_line.tax.rate).rounded(), open_tax)
         if rebill:
+            if before is not None:
+                # An earlier credit already gave part of this line back; releasing its
+                # sources now would bill the customer for that part a second time.
+                raise CreditMemoError(
+                    f"line {req.invoice_line_id} was already credited; its sources can no "
+                    "longer be released for re-billing")
             releasing = sum_money((portions[s].amount for s in rebill), invoice.currency)
             if amount < releasing.rounded():
                 raise CreditMemoError(
