@@ -133,14 +133,14 @@ def delivered_time_value(state: ContractState, line_id: str, cutoff: date,
     return min(total, cap) if cap is not None else total
 
 
-def _bill_time(state: ContractState, line_id: str, terms: LineTerms, cutoff: date,
-               delivery: Delivery, portions: list[BilledPortion],
-               problems: list[ExceptionRecord]) -> None:
+def _bill_time(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
+               terms: LineTerms, cutoff: date, delivery: Delivery,
+               portions: list[BilledPortion], problems: list[ExceptionRecord]) -> None:
     cap_left: Money | None = None
     if terms.not_to_exceed is not None:
         cap_left = terms.not_to_exceed - state.ledger_amount(line_id, SourceKind.TIME)
     for entry in _billable_time(state, line_id, cutoff, delivery):
-        remaining = entry.hours - state.billed_quantity(entry.entry_id)
+        remaining = entry.hours - billed.get(entry.entry_id, Decimal(0))
         if remaining <= 0:
             continue
         try:
@@ -167,10 +167,11 @@ def _bill_time(state: ContractState, line_id: str, terms: LineTerms, cutoff: dat
                                       quantity=hours, amount=amount))
 
 
-def _bill_expenses(state: ContractState, line_id: str, cutoff: date, delivery: Delivery,
-                   portions: list[BilledPortion], problems: list[ExceptionRecord]) -> None:
+def _bill_expenses(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
+                   cutoff: date, delivery: Delivery, portions: list[BilledPortion],
+                   problems: list[ExceptionRecord]) -> None:
     for expense in _billable_expenses(state, line_id, cutoff, delivery):
-        if state.billed_quantity(expense.entry_id) >= 1:
+        if billed.get(expense.entry_id, Decimal(0)) >= 1:
             continue
         try:
             amount = expense_value(state, expense, delivery)
@@ -181,9 +182,9 @@ def _bill_expenses(state: ContractState, line_id: str, cutoff: date, delivery: D
                                       quantity=Decimal(1), amount=amount))
 
 
-def _bill_milestones(state: ContractState, line_id: str, terms: LineTerms, cutoff: date,
-                     delivery: Delivery, portions: list[BilledPortion],
-                     problems: list[ExceptionRecord]) -> None:
+def _bill_milestones(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
+                     terms: LineTerms, cutoff: date, delivery: Delivery,
+                     portions: list[BilledPortion], problems: list[ExceptionRecord]) -> None:
     milestones = sorted((m for m in delivery.milestones if m.contract_line_id == line_id),
                         key=lambda m: (m.due_date or date.max, m.milestone_id))
     if not milestones:
@@ -199,7 +200,7 @@ def _bill_milestones(state: ContractState, line_id: str, terms: LineTerms, cutof
                                  f"line {line_id} is billed {-remaining} above its price: "
                                  "a credit memo is needed", line_id, cutoff))
         return
-    open_ = [m for m in milestones if state.billed_quantity(m.milestone_id) < 1]
+    open_ = [m for m in milestones if billed.get(m.milestone_id, Decimal(0)) < 1]
     if not open_ and remaining.is_positive():
         # Every milestone is billed but an amendment raised the price: bill the rest now
         # rather than strand it with no milestone left to carry it.
@@ -234,15 +235,16 @@ def retainer_source_id(line_id: str, period: str) -> str:
     return f"retainer:{line_id}:{period}"
 
 
-def _bill_retainer(state: ContractState, line_id: str, terms: LineTerms, period: str,
-                   portions: list[BilledPortion], problems: list[ExceptionRecord]) -> None:
+def _bill_retainer(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
+                   terms: LineTerms, period: str, portions: list[BilledPortion],
+                   problems: list[ExceptionRecord]) -> None:
     periods = service_periods(state, terms)
     if not periods:
         problems.append(_problem(state, "no_service_period",
                                  f"retainer line {line_id} has no service period", line_id,
                                  period_end(period)))
         return
-    open_ = [p for p in periods if state.billed_quantity(retainer_source_id(line_id, p)) < 1]
+    open_ = [p for p in periods if billed.get(retainer_source_id(line_id, p), Decimal(0)) < 1]
     remaining = terms.line.amount - state.ledger_amount(line_id, SourceKind.RETAINER)
     if remaining.is_negative():
         problems.append(_problem(state, "billed_above_price",
@@ -282,19 +284,23 @@ def bill_period(state: ContractState, period: str, delivery: Delivery,
     problems: list[ExceptionRecord] = []
     events: list[BillingEvent] = []
     ledger = list(state.ledger)
+    billed = state.billed_quantities()
     for line_id, terms in state.terms.items():
         if not terms.active:
             continue
         model = terms.line.billing_model
         by_kind: dict[SourceKind, list[BilledPortion]] = {k: [] for k in SourceKind}
         if model is BillingModel.TIME_AND_MATERIALS:
-            _bill_time(state, line_id, terms, cutoff, delivery, by_kind[SourceKind.TIME], problems)
+            _bill_time(state, billed, line_id, terms, cutoff, delivery,
+                       by_kind[SourceKind.TIME], problems)
         elif model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE):
-            _bill_milestones(state, line_id, terms, cutoff, delivery,
+            _bill_milestones(state, billed, line_id, terms, cutoff, delivery,
                              by_kind[SourceKind.MILESTONE], problems)
         elif model is BillingModel.RETAINER:
-            _bill_retainer(state, line_id, terms, period, by_kind[SourceKind.RETAINER], problems)
-        _bill_expenses(state, line_id, cutoff, delivery, by_kind[SourceKind.EXPENSE], problems)
+            _bill_retainer(state, billed, line_id, terms, period,
+                           by_kind[SourceKind.RETAINER], problems)
+        _bill_expenses(state, billed, line_id, cutoff, delivery,
+                       by_kind[SourceKind.EXPENSE], problems)
         for kind, portions in by_kind.items():
             if not portions:
                 continue
@@ -392,9 +398,10 @@ def tax_party(state: ContractState) -> TaxParty:
 def unbilled_sources(state: ContractState, delivery: Delivery, cutoff: date) -> Mapping[str, Decimal]:
     """Approved billable hours not yet billed, per time entry (the PSA's unbilled WIP)."""
     out: dict[str, Decimal] = {}
+    billed = state.billed_quantities()
     for line_id in state.terms:
         for entry in _billable_time(state, line_id, cutoff, delivery):
-            left = entry.hours - state.billed_quantity(entry.entry_id)
+            left = entry.hours - billed.get(entry.entry_id, Decimal(0))
             if left > 0:
                 out[entry.entry_id] = left
     return out

@@ -94,6 +94,13 @@ class ContractState(BaseModel):
     def billed_quantity(self, source_id: str) -> Decimal:
         return sum((r.quantity for r in self.ledger if r.source_id == source_id), Decimal(0))
 
+    def billed_quantities(self) -> dict[str, Decimal]:
+        """The ledger folded per source, once, for runs that look up many sources."""
+        out: dict[str, Decimal] = {}
+        for r in self.ledger:
+            out[r.source_id] = out.get(r.source_id, Decimal(0)) + r.quantity
+        return out
+
     def ledger_amount(self, line_id: str, kind: SourceKind) -> Money:
         return sum_money((r.amount for r in self.ledger
                           if r.contract_line_id == line_id and r.source_kind is kind), self.currency)
