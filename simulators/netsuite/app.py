@@ -363,12 +363,8 @@ class NetSuiteSimulator(BaseSimulator):
                 ent_rec = self.store.get("customer", ent["id"]) or self.store.get("job", ent["id"])
             if not data.get("subsidiary") and ent_rec and ent_rec.get("subsidiary"):
                 data["subsidiary"] = ent_rec["subsidiary"]
-            if not data.get("currency"):
-                src = ent_rec or (
-                    self.store.get("subsidiary", data["subsidiary"]["id"]) if data.get("subsidiary") else None
-                )
-                if src and src.get("currency"):
-                    data["currency"] = src["currency"]
+            if not data.get("currency") and ent_rec and ent_rec.get("currency"):
+                data["currency"] = ent_rec["currency"]
             if rtype == "timeBill" and not data.get("subsidiary") and data.get("employee"):
                 emp = self.store.get("employee", data["employee"]["id"])
                 if emp and emp.get("subsidiary"):
@@ -377,6 +373,12 @@ class NetSuiteSimulator(BaseSimulator):
             if old is not None and old.get("tranDate") != data.get("tranDate"):
                 self._check_period(rtype, old.get("tranDate"))
             data["postingPeriod"] = {"id": period["id"], "refName": period.get("periodName")} if period else None
+        if rtype in (*TRANSACTIONS, "timeBill", "customer", "job", "employee") and (
+            not data.get("currency") and data.get("subsidiary")
+        ):
+            sub = self.store.get("subsidiary", data["subsidiary"]["id"])
+            if sub and sub.get("currency"):
+                data["currency"] = sub["currency"]
         if rtype in _STATUS and not data.get("status"):
             code = _DEFAULT_STATUS[rtype]
             data["status"] = {"id": code, "refName": _STATUS[rtype][code]}
