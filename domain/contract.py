@@ -22,6 +22,7 @@ from domain.model import (
     CreditMemo,
     Invoice,
     Lineage,
+    Payment,
     RevenueEntry,
     SourceKind,
 )
@@ -83,6 +84,7 @@ class ContractState(BaseModel):
     invoices: list[Invoice] = Field(default_factory=list)
     credit_memos: list[CreditMemo] = Field(default_factory=list)
     revenue_entries: list[RevenueEntry] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)
     amendment_ids: list[str] = Field(default_factory=list)
     reverted_amendment_ids: list[str] = Field(default_factory=list)
 
