@@ -7,7 +7,9 @@ from temporalio import activity
 
 from activities.errors import translating_errors
 from connectors.erp_netsuite import ErpRouter
-from domain.deal import Engagement
+from connectors.ports import InvoiceStatus
+from domain.deal import ContractLine, Engagement
+from domain.model import CreditMemo, Invoice, JournalEntry
 
 
 class UpsertCustomerInput(BaseModel):
@@ -62,3 +64,100 @@ class ErpActivities:
     async def cancel_sales_order(self, data: CancelSalesOrderInput) -> CancelSalesOrderResult:
         erp = self._router.for_entity(data.legal_entity)
         return CancelSalesOrderResult(cancelled=await erp.cancel_sales_order(data.external_id))
+
+
+class UpdateSalesOrderInput(BaseModel):
+    legal_entity: str
+    external_id: str  # the sales order's external id
+    lines: list[ContractLine]
+
+
+class CloseSalesOrderInput(BaseModel):
+    legal_entity: str
+    external_id: str
+
+
+class PostDocumentsInput(BaseModel):
+    """Everything one step issues to the ERP, posted in one activity: a period close's
+    invoices and revenue journal, or a credit memo and its journal. Each document's own
+    id is its ERP externalId, so a retry upserts what was already posted."""
+
+    legal_entity: str
+    erp_customer_id: str
+    sales_order_id: str
+    invoices: list[Invoice] = []
+    credit_memos: list[CreditMemo] = []
+    journals: list[JournalEntry] = []
+    erp_invoice_ids: dict[str, str] = {}  # d2r invoice id -> ERP id, for credit memos
+
+
+class PostDocumentsResult(BaseModel):
+    invoices: dict[str, str]  # d2r id -> ERP internal id
+    credit_memos: dict[str, str]
+    journals: dict[str, str]
+
+
+class VoidCreditMemoInput(BaseModel):
+    legal_entity: str
+    credit_memo_id: str
+
+
+class ReverseJournalInput(BaseModel):
+    legal_entity: str
+    journal_entry_id: str
+
+
+class InvoiceStatusInput(BaseModel):
+    legal_entity: str
+    invoice_id: str
+
+
+class ErpAck(BaseModel):
+    ok: bool = True
+    done: bool = True  # False: there was nothing to undo
+
+
+class ErpBillingActivities:
+    def __init__(self, router: ErpRouter) -> None:
+        self._router = router
+
+    @activity.defn(name="erp.update_sales_order")
+    @translating_errors
+    async def update_sales_order(self, data: UpdateSalesOrderInput) -> ErpAck:
+        await self._router.for_entity(data.legal_entity).update_sales_order_lines(data.external_id, data.lines)
+        return ErpAck()
+
+    @activity.defn(name="erp.close_sales_order")
+    @translating_errors
+    async def close_sales_order(self, data: CloseSalesOrderInput) -> ErpAck:
+        await self._router.for_entity(data.legal_entity).close_sales_order(data.external_id)
+        return ErpAck()
+
+    @activity.defn(name="erp.post_documents")
+    @translating_errors
+    async def post_documents(self, data: PostDocumentsInput) -> PostDocumentsResult:
+        erp = self._router.for_entity(data.legal_entity)
+        invoices = {inv.invoice_id: await erp.post_invoice(inv, data.erp_customer_id, data.sales_order_id)
+                    for inv in data.invoices}
+        known = {**data.erp_invoice_ids, **invoices}
+        memos = {m.credit_memo_id: await erp.post_credit_memo(m, data.erp_customer_id, known[m.invoice_id])
+                 for m in data.credit_memos}
+        journals = {j.journal_entry_id: await erp.post_journal(j) for j in data.journals}
+        return PostDocumentsResult(invoices=invoices, credit_memos=memos, journals=journals)
+
+    @activity.defn(name="erp.void_credit_memo")
+    @translating_errors
+    async def void_credit_memo(self, data: VoidCreditMemoInput) -> ErpAck:
+        done = await self._router.for_entity(data.legal_entity).void_credit_memo(data.credit_memo_id)
+        return ErpAck(done=done)
+
+    @activity.defn(name="erp.reverse_journal")
+    @translating_errors
+    async def reverse_journal(self, data: ReverseJournalInput) -> ErpAck:
+        done = await self._router.for_entity(data.legal_entity).reverse_journal(data.journal_entry_id)
+        return ErpAck(done=done)
+
+    @activity.defn(name="erp.invoice_status")
+    @translating_errors
+    async def invoice_status(self, data: InvoiceStatusInput) -> InvoiceStatus | None:
+        return await self._router.for_entity(data.legal_entity).invoice_status(data.invoice_id)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import translating_errors
-from connectors.ports import ProjectRef, PsaPort
-from domain.deal import Engagement
+from connectors.ports import BillingStatus, ProjectChange, ProjectRef, PsaPort
+from domain.billing import Delivery
+from domain.deal import ContractLine, Engagement
 
 
 class CreateProjectInput(BaseModel):
@@ -36,3 +39,74 @@ class PsaActivities:
     @translating_errors
     async def remove_project(self, data: RemoveProjectInput) -> RemoveProjectResult:
         return RemoveProjectResult(removed=await self._psa.remove_project(data.external_id))
+
+
+class ReadDeliveryInput(BaseModel):
+    project_id: str
+    lines: list[ContractLine]
+    cutoff: date
+
+
+class MarkBilled(BaseModel):
+    time_entry_ids: list[str]
+    expense_ids: list[str]
+    billed: bool  # False releases entries again (a credit memo that re-bills, or an undo)
+
+
+class FeedbackInput(BaseModel):
+    """Finance feedback to the project: billing status, and which entries are now billed."""
+
+    project_id: str
+    status: BillingStatus | None = None
+    mark: MarkBilled | None = None
+
+
+class FeedbackResult(BaseModel):
+    entries_updated: int
+
+
+class ApplyChangeInput(BaseModel):
+    project_id: str
+    change: ProjectChange
+
+
+class SetStageInput(BaseModel):
+    project_id: str
+    stage: str
+    active: bool
+
+
+class PsaAck(BaseModel):
+    ok: bool = True
+
+
+class PsaDeliveryActivities:
+    def __init__(self, psa: PsaPort) -> None:
+        self._psa = psa
+
+    @activity.defn(name="psa.read_delivery")
+    @translating_errors
+    async def read_delivery(self, data: ReadDeliveryInput) -> Delivery:
+        return await self._psa.read_delivery(data.project_id, data.lines, data.cutoff)
+
+    @activity.defn(name="psa.feedback")
+    @translating_errors
+    async def feedback(self, data: FeedbackInput) -> FeedbackResult:
+        updated = 0
+        if data.mark and (data.mark.time_entry_ids or data.mark.expense_ids):
+            updated = await self._psa.mark_billed(data.mark.time_entry_ids, data.mark.expense_ids, data.mark.billed)
+        if data.status is not None:
+            await self._psa.write_billing_status(data.project_id, data.status)
+        return FeedbackResult(entries_updated=updated)
+
+    @activity.defn(name="psa.apply_change")
+    @translating_errors
+    async def apply_change(self, data: ApplyChangeInput) -> PsaAck:
+        await self._psa.apply_change(data.project_id, data.change)
+        return PsaAck()
+
+    @activity.defn(name="psa.set_stage")
+    @translating_errors
+    async def set_stage(self, data: SetStageInput) -> PsaAck:
+        await self._psa.set_stage(data.project_id, data.stage, data.active)
+        return PsaAck()

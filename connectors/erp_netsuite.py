@@ -6,6 +6,7 @@ from typing import Any
 
 from connectors.errors import ConfigurationError
 from connectors.netsuite import SYSTEM, NetSuiteClient
+from connectors.ports import ErpPort
 from domain.deal import Engagement
 from domain.money import Money
 
@@ -72,13 +73,13 @@ class NetSuiteErp:
 class ErpRouter:
     """The legal entity decides which NetSuite instance holds its books."""
 
-    def __init__(self, instances: dict[str, NetSuiteErp], routing: dict[str, str],
+    def __init__(self, instances: dict[str, ErpPort], routing: dict[str, str],
                  default: str | None = None) -> None:
         self._instances = instances
         self._routing = routing
         self._default = default
 
-    def for_entity(self, legal_entity: str) -> NetSuiteErp:
+    def for_entity(self, legal_entity: str) -> ErpPort:
         name = self._routing.get(legal_entity, self._default)
         if name is None or name not in self._instances:
             raise ConfigurationError(

@@ -10,9 +10,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from activities.config import ConfigActivities
-from activities.crm import CrmActivities
-from activities.erp import ErpActivities
-from activities.psa import PsaActivities
+from activities.crm import CrmActivities, CrmFeedbackActivities
+from activities.erp import ErpActivities, ErpBillingActivities
+from activities.psa import PsaActivities, PsaDeliveryActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.netsuite import NetSuiteClient, NetSuiteConfig
@@ -26,8 +26,11 @@ from workers.settings import WorkerSettings
 class ActivitySet:
     config: ConfigActivities
     crm: CrmActivities
+    crm_feedback: CrmFeedbackActivities
     psa: PsaActivities
+    psa_delivery: PsaDeliveryActivities
     erp: ErpActivities
+    erp_billing: ErpBillingActivities
 
 
 async def build_activities(settings: WorkerSettings, stack: AsyncExitStack) -> ActivitySet:
@@ -45,10 +48,12 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack) -> A
         stack.push_async_callback(client.aclose)
         instances[name] = NetSuiteErp(client)
     rules = DealRules(legal_entities=settings.legal_entities)
+    crm = SalesforceCrm(salesforce)
+    # Certinia lives in the same Salesforce org, so it shares the client (and its token).
+    psa = CertiniaPsa(salesforce)
+    router = ErpRouter(dict(instances), settings.erp_routing, settings.erp_default_instance)
     return ActivitySet(
-        config=ConfigActivities(rules),
-        crm=CrmActivities(SalesforceCrm(salesforce)),
-        # Certinia lives in the same Salesforce org, so it shares the client (and its token).
-        psa=PsaActivities(CertiniaPsa(salesforce)),
-        erp=ErpActivities(ErpRouter(instances, settings.erp_routing, settings.erp_default_instance)),
+        config=ConfigActivities(rules), crm=CrmActivities(crm), crm_feedback=CrmFeedbackActivities(crm),
+        psa=PsaActivities(psa), psa_delivery=PsaDeliveryActivities(psa),
+        erp=ErpActivities(router), erp_billing=ErpBillingActivities(router),
     )

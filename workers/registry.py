@@ -13,8 +13,14 @@ WORKFLOWS: list[type] = [EngagementWorkflow]
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
     return {
-        "workflows": [acts.config.deal_rules],  # local activities run on the workflow worker
-        "crm": [acts.crm.read_opportunity, acts.crm.write_links],
-        "psa": [acts.psa.create_project, acts.psa.remove_project],
-        "erp": [acts.erp.upsert_customer, acts.erp.create_sales_order, acts.erp.cancel_sales_order],
+        # local activities (configuration) run on the workflow worker
+        "workflows": [acts.config.deal_rules, acts.config.finance],
+        "crm": [acts.crm.read_opportunity, acts.crm.write_links, acts.crm_feedback.write_billing_status,
+                acts.crm_feedback.set_contract_value, acts.crm_feedback.notify],
+        "psa": [acts.psa.create_project, acts.psa.remove_project, acts.psa_delivery.read_delivery,
+                acts.psa_delivery.feedback, acts.psa_delivery.apply_change, acts.psa_delivery.set_stage],
+        "erp": [acts.erp.upsert_customer, acts.erp.create_sales_order, acts.erp.cancel_sales_order,
+                acts.erp_billing.update_sales_order, acts.erp_billing.close_sales_order,
+                acts.erp_billing.post_documents, acts.erp_billing.void_credit_memo,
+                acts.erp_billing.reverse_journal, acts.erp_billing.invoice_status],
     }

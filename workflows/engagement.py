@@ -1,7 +1,11 @@
-"""EngagementWorkflow: one booked deal, from the CRM's Closed Won to delivery.
+"""EngagementWorkflow: one booked deal, from the CRM's Closed Won to recognized revenue.
 
 VALIDATING -> (AWAITING_APPROVAL) -> PROVISIONING -> IN_DELIVERY -> CLOSING -> CLOSED,
 with NEEDS_ATTENTION reachable from any step: the deal then waits for a person.
+
+`run` reads as the happy path; each stage is a method (provisioning and the change
+sagas live in mixins beside this module); every stage change goes through `_to`, which
+checks the transition table in `domain/stages.py`.
 """
 
 from __future__ import annotations
@@ -9,74 +13,86 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import DealRulesInput
-    from activities.crm import ReadOpportunityInput, WriteLinksInput, WriteLinksResult
-    from activities.erp import (
-        CancelSalesOrderInput,
-        CancelSalesOrderResult,
-        CreateSalesOrderInput,
-        CreateSalesOrderResult,
-        UpsertCustomerInput,
-        UpsertCustomerResult,
-    )
-    from activities.psa import CreateProjectInput, RemoveProjectInput, RemoveProjectResult
-    from connectors.ports import ProjectRef
+    from activities.config import DealRulesInput, FinanceConfig, FinanceConfigInput
+    from activities.crm import ReadOpportunityInput
+    from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
-    from domain.ids import external_id
+    from domain.model import Approval, ApprovalDecision
     from domain.stages import Stage, transition
     from workflows import search_attributes as sa
-    from workflows.engagement_models import CancelRequest, EngagementInput, EngagementView, TimelineEntry
-    from workflows.saga import Saga
-
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-# Transient vendor trouble retries with backoff for a while; typed business errors
-# (non_retryable ApplicationErrors from the activities) stop at once.
-VENDOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                           maximum_interval=timedelta(seconds=60), maximum_attempts=10)
-
-
-def _cause(error: BaseException) -> str:
-    if isinstance(error, ActivityError) and error.cause is not None:
-        cause = error.cause
-        kind = cause.type if isinstance(cause, ApplicationError) and cause.type else type(cause).__name__
-        return f"{kind}: {cause.message if hasattr(cause, 'message') else cause}"
-    return str(error)
+    from workflows.engagement_changes import ChangeSteps
+    from workflows.engagement_delivery import DeliverySteps
+    from workflows.engagement_models import (
+        AmendmentInput,
+        CancelRequest,
+        ChangeRecord,
+        CreditMemoInput,
+        DecisionInput,
+        EngagementInput,
+        EngagementState,
+        EngagementView,
+        MilestoneNotice,
+        PaymentNotice,
+        PeriodCloseInput,
+        PeriodResult,
+    )
+    from workflows.engagement_provisioning import ProvisioningSteps, activity_error_cause
+    from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase
 
 
 @workflow.defn(name="EngagementWorkflow")
-class EngagementWorkflow:
+class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, EngagementBase):
     @workflow.init
     def __init__(self, data: EngagementInput) -> None:
         self._input = data
-        self._view = EngagementView(workflow_id=workflow.info().workflow_id,
-                                    opportunity_id=data.opportunity_id, stage=Stage.VALIDATING)
+        self._s = data.carried or EngagementState(view=EngagementView(
+            workflow_id=workflow.info().workflow_id, opportunity_id=data.opportunity_id,
+            stage=Stage.VALIDATING))
         self._resume = False
         self._cancel: CancelRequest | None = None
-        self._close_requested = False
+        self._inbox_periods: list[PeriodCloseInput] = []
+        self._inbox_payments: list[PaymentNotice] = []
+        self._feedback_due = False
+        self._finance: FinanceConfig | None = None
 
     # ---- the happy path -------------------------------------------------------------
     @workflow.run
     async def run(self, data: EngagementInput) -> EngagementView:
-        self._note(f"engagement started for opportunity {data.opportunity_id}")
-        engagement = await self._validated_deal()
-        if engagement is None:
-            return self._view
-        if not await self._provisioned(engagement):
-            return self._view
-        self._to(Stage.IN_DELIVERY, "project and contract are set up; delivery can start")
-        # Delivery, billing and revenue arrive with the lifecycle issue; until then the
-        # engagement rests here, findable and queryable, until it is closed.
-        await workflow.wait_condition(lambda: self._close_requested or self._cancel is not None)
-        return self._view
+        if data.carried is None:
+            self._note(f"engagement started for opportunity {data.opportunity_id}")
+            engagement = await self._booked_deal()
+            if engagement is None:
+                return self._s.view
+            if not await self._provisioned(engagement):
+                return self._s.view
+            self._to(Stage.IN_DELIVERY, "project and contract are set up; delivery can start")
+        else:
+            self._note("continued as new with the engagement's books carried over")
+        if self._s.view.stage == Stage.IN_DELIVERY:
+            await self._deliver()
+        if self._s.view.stage == Stage.CLOSING:
+            await self._close_out()
+        return self._s.view
+
+    async def _booked_deal(self) -> Engagement | None:
+        """Validate (waiting for CRM fixes), then get a person's approval where needed."""
+        while True:
+            engagement = await self._validated_deal()
+            if engagement is None:
+                return None
+            if await self._approved(engagement):
+                return engagement
+            if not await self._needs_attention("the deal was rejected; fix its terms in the CRM and revalidate"):
+                return None
+            self._to(Stage.VALIDATING, "revalidating after the rejection")
 
     # ---- messages ---------------------------------------------------------------------
     @workflow.query(name="view")
     def view(self) -> EngagementView:
-        return self._view
+        return self._s.view
 
     @workflow.signal(name="revalidate")
     def revalidate(self) -> None:
@@ -91,114 +107,229 @@ class EngagementWorkflow:
     def cancel(self, request: CancelRequest) -> None:
         self._cancel = request
 
-    # ---- steps ------------------------------------------------------------------------
+    @workflow.update(name="decide")
+    def decide(self, decision: DecisionInput) -> Approval:
+        """A person's decision on a pending approval: recorded with who, when and why."""
+        return self._apply_decision(decision)
+
+    def _apply_decision(self, decision: DecisionInput) -> Approval:
+        approval = self._approval(decision.approval_id)
+        assert approval is not None  # the validator refused anything else
+        updated = decided(approval, decision.approve, decision.by, workflow.now(), decision.comment)
+        self._s.view.approvals = [updated if a.approval_id == updated.approval_id else a
+                                  for a in self._s.view.approvals]
+        self._refresh_pending()
+        verb = "approved" if decision.approve else "rejected"
+        self._note(f"{updated.subject} {verb} by {decision.by}" + (f": {decision.comment}" if decision.comment else ""))
+        return updated
+
+    @decide.validator
+    def _validate_decision(self, decision: DecisionInput) -> None:
+        check_decision(self._approval(decision.approval_id), decision.by, set(decision.roles))
+
+    @workflow.signal(name="decision")
+    def decision_signal(self, decision: DecisionInput) -> None:
+        """The same decision for systems that can only signal; an invalid one is noted, not applied."""
+        try:
+            self._validate_decision(decision)
+        except ValueError as refused:
+            self._note(f"decision on {decision.approval_id} by {decision.by} ignored: {refused}")
+            return
+        self._apply_decision(decision)
+
+    @workflow.update(name="close_period")
+    async def close_period(self, request: PeriodCloseInput) -> PeriodResult:
+        """Billing and revenue run for one period; returns what was billed and recognized.
+        Re-running a closed period returns the same result and posts nothing twice."""
+        done = self._s.period_results.get(request.period)
+        if done is not None:
+            return done
+        self._inbox_periods.append(request)
+        await workflow.wait_condition(
+            lambda: request.period in self._s.period_results or self._s.view.stage != Stage.IN_DELIVERY)
+        result = self._s.period_results.get(request.period)
+        if result is None:
+            raise workflow_failure(f"period {request.period} was not closed: {self._s.view.failure}")
+        return result
+
+    @close_period.validator
+    def _validate_close(self, request: PeriodCloseInput) -> None:
+        if self._s.view.stage != Stage.IN_DELIVERY and request.period not in self._s.period_results:
+            raise ValueError(f"the engagement is {self._s.view.stage}, not in delivery")
+
+    @workflow.update(name="request_amendment")
+    def request_amendment(self, request: AmendmentInput) -> ChangeRecord:
+        return self._register_amendment(request)
+
+    @request_amendment.validator
+    def _validate_amendment(self, request: AmendmentInput) -> None:
+        self._check_amendment(request)
+
+    @workflow.update(name="request_credit_memo")
+    def request_credit_memo(self, request: CreditMemoInput) -> ChangeRecord:
+        return self._register_credit_memo(request)
+
+    @request_credit_memo.validator
+    def _validate_credit_memo(self, request: CreditMemoInput) -> None:
+        self._check_credit_memo(request)
+
+    @workflow.signal(name="payment_received")
+    def payment_received(self, notice: PaymentNotice) -> None:
+        self._inbox_payments.append(notice)
+
+    @workflow.signal(name="milestone_completed")
+    def milestone_completed(self, notice: MilestoneNotice) -> None:
+        # Milestones are billed from the PSA's record at the next period close; the
+        # notice only makes the engagement's timeline tell the story as it happens.
+        self._note(f"milestone {notice.milestone_id} completed on {notice.completed_on}")
+
+    @workflow.signal(name="delivery_complete")
+    def delivery_complete(self) -> None:
+        self._s.view.delivery_complete = True
+        self._note("delivery reported complete: the next period close recognizes the remainder")
+
+    # ---- validation and approval ---------------------------------------------------------
     async def _validated_deal(self) -> Engagement | None:
         while True:
             self._set_details("Reading the opportunity from the CRM and checking it")
             snapshot: OpportunitySnapshot = await workflow.execute_activity(
                 "crm.read_opportunity", ReadOpportunityInput(opportunity_id=self._input.opportunity_id),
                 result_type=OpportunitySnapshot, task_queue=self._input.queues.crm,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
+                start_to_close_timeout=timedelta(seconds=60), retry_policy=VENDOR_RETRY,
                 summary=f"Read opportunity {self._input.opportunity_id} with account and lines")
             rules: DealRules = await workflow.execute_local_activity(
                 "config.deal_rules", DealRulesInput(opportunity_id=self._input.opportunity_id),
-                result_type=DealRules, start_to_close_timeout=timedelta(seconds=10))
+                result_type=DealRules, **LOCAL_CONFIG)
             result = validate_deal(snapshot, rules)
-            self._view.name = snapshot.name
+            self._s.view.name = snapshot.name
             if isinstance(result, Engagement):
-                self._view.errors = []
+                self._s.view.errors = []
                 self._adopt(result)
                 return result
-            self._view.errors = result
+            self._s.view.errors = result
             fields = ", ".join(sorted({e.field for e in result}))
             if not await self._needs_attention(f"the deal is invalid ({fields}); fix it in the CRM"):
                 return None
             self._to(Stage.VALIDATING, "revalidating after a fix in the CRM")
 
-    async def _provisioned(self, engagement: Engagement) -> bool:
+    async def _approved(self, engagement: Engagement) -> bool:
+        finance = await self._finance_config(engagement.legal_entity)
+        reasons = deal_approval_reasons(engagement, finance.approvals)
+        if not reasons:
+            return True
+        self._to(Stage.AWAITING_APPROVAL, "needs approval: " + "; ".join(reasons))
+        approval = self._open_approval(f"deal:{engagement.opportunity_id}:{len(self._s.view.approvals)}",
+                                       f"deal {engagement.opportunity_id}", finance.approvals.deal_approver_roles)
         while True:
-            self._to(Stage.PROVISIONING, "setting up customer, project and sales order")
+            await self._wait_or_remind(lambda: self._decided(approval.approval_id) or self._cancel is not None,
+                                       finance.approvals)
+            if self._cancel is not None:
+                self._to(Stage.CANCELLED, f"cancelled by {self._cancel.by or 'unknown'}: {self._cancel.reason}")
+                return False
+            current = self._approval(approval.approval_id)
+            if current is not None and current.decision is not ApprovalDecision.PENDING:
+                return current.decision is ApprovalDecision.APPROVED
+
+    def _open_approval(self, approval_id: str, subject: str, roles: list[str]) -> Approval:
+        approval = Approval(approval_id=approval_id, subject=subject,
+                            requested_by=self._input.requested_by or "system:crm",
+                            requested_at=workflow.now(), approver_roles=roles)
+        self._s.view.approvals.append(approval)
+        self._refresh_pending()
+        return approval
+
+    async def _wait_or_remind(self, done: object, policy: ApprovalPolicy) -> None:
+        """Wait for `done`, sending due reminders and escalations for pending approvals."""
+        assert callable(done)
+        while not done():
+            timeout = self._next_reminder(policy)
             try:
-                await self._provision(engagement)
-                return True
+                await workflow.wait_condition(done, timeout=timeout)
+            except TimeoutError:
+                await self._send_due_reminders(policy)
+
+    # ---- delivery ---------------------------------------------------------------------------
+    async def _deliver(self) -> None:
+        """React to period closes, approved changes, payments and due dates until the
+        engagement is delivered, billed, recognized and collected."""
+        assert self._s.engagement is not None
+        finance = await self._finance_config(self._s.engagement.legal_entity)
+        while True:
+            await self._wait_for_work(finance.approvals)
+            if self._cancel is not None:
+                self._note(f"cancel request from {self._cancel.by} ignored: an engagement in delivery is "
+                           "closed out, not cancelled")
+                self._cancel = None
+            try:
+                await self._process_inbox(finance)
             except ActivityError as error:
-                self._view.failure = _cause(error)
-                if not await self._needs_attention(f"provisioning failed and was undone: {self._view.failure}"):
-                    return False
+                self._s.view.failure = activity_error_cause(error)
+                if not await self._needs_attention(f"a delivery step failed: {self._s.view.failure}"):
+                    return
+                self._to(Stage.IN_DELIVERY, "resuming delivery after a fix")
+                continue
+            if self._ready_to_close():
+                self._to(Stage.CLOSING, "delivered, fully billed, recognized and collected")
+                return
+            if workflow.info().is_continue_as_new_suggested() and not self._busy():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(EngagementInput(
+                    opportunity_id=self._input.opportunity_id, requested_by=self._input.requested_by,
+                    queues=self._input.queues, carried=self._s))
 
-    async def _provision(self, engagement: Engagement) -> None:
-        wid = workflow.info().workflow_id
-        queues = self._input.queues
-        saga = Saga()
+    async def _wait_for_work(self, policy: ApprovalPolicy) -> None:
+        def work() -> bool:
+            return self._busy() or self._cancel is not None or self._overdue_due() or self._ready_to_close()
+
+        timeout = min((t for t in (self._next_reminder(policy), self._next_due()) if t is not None), default=None)
         try:
-            self._set_details(f"Upserting customer {engagement.customer.name} in the ERP")
-            # The customer is shared master data (other deals bill it too): no undo.
-            customer: UpsertCustomerResult = await workflow.execute_activity(
-                "erp.upsert_customer", UpsertCustomerInput(
-                    engagement=engagement, external_id=f"d2r:customer:{engagement.customer.customer_id}"),
-                result_type=UpsertCustomerResult, task_queue=queues.erp,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary=f"Upsert ERP customer for account {engagement.customer.customer_id}")
-            self._view.erp_customer_id = customer.erp_customer_id
+            await workflow.wait_condition(work, timeout=timeout)
+        except TimeoutError:
+            await self._send_due_reminders(policy)
 
-            project_key = external_id(wid, "project")
-            saga.on_failure_undo("remove PSA project", lambda: workflow.execute_activity(
-                "psa.remove_project", RemoveProjectInput(external_id=project_key),
-                result_type=RemoveProjectResult, task_queue=queues.psa,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary="Undo: remove the PSA project"))
-            self._set_details(f"Creating the PSA project from service package {engagement.service_package}")
-            project: ProjectRef = await workflow.execute_activity(
-                "psa.create_project", CreateProjectInput(engagement=engagement, external_id=project_key),
-                result_type=ProjectRef, task_queue=queues.psa,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary=f"Create PSA project from template {engagement.service_package}")
-            self._view.project_id = project.project_id
-            workflow.upsert_search_attributes([sa.PROJECT_ID.value_set(project.project_id)])
+    async def _process_inbox(self, finance: FinanceConfig) -> None:
+        while self._inbox_periods:
+            await self._run_period_close(self._inbox_periods[0], finance)
+            self._inbox_periods.pop(0)
+        while self._inbox_payments:
+            self._record_payment(self._inbox_payments.pop(0))
+        await self._apply_decided_changes(finance)
+        self._flag_overdue()
+        if self._feedback_due:
+            await self._send_feedback()
 
-            order_key = external_id(wid, "sales-order")
-            saga.on_failure_undo("cancel ERP sales order", lambda: workflow.execute_activity(
-                "erp.cancel_sales_order", CancelSalesOrderInput(
-                    legal_entity=engagement.legal_entity, external_id=order_key),
-                result_type=CancelSalesOrderResult, task_queue=queues.erp,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary="Undo: cancel the ERP sales order"))
-            self._set_details(f"Creating the ERP sales order for {engagement.contract_value}")
-            order: CreateSalesOrderResult = await workflow.execute_activity(
-                "erp.create_sales_order", CreateSalesOrderInput(
-                    engagement=engagement, erp_customer_id=customer.erp_customer_id,
-                    project_id=project.project_id, external_id=order_key),
-                result_type=CreateSalesOrderResult, task_queue=queues.erp,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary=f"Create ERP sales order, {engagement.contract_value}")
-            self._view.contract_id = order.sales_order_id
-            workflow.upsert_search_attributes([sa.CONTRACT_ID.value_set(order.sales_order_id)])
+    def _busy(self) -> bool:
+        return bool(self._inbox_periods or self._inbox_payments or self._feedback_due or self._changes_ready())
 
-            saga.on_failure_undo("clear CRM links", lambda: workflow.execute_activity(
-                "crm.write_links", WriteLinksInput(
-                    opportunity_id=engagement.opportunity_id, project_id=None, contract_id=None,
-                    status="Provisioning undone"),
-                result_type=WriteLinksResult, task_queue=queues.crm,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary="Undo: clear project and contract links on the opportunity"))
-            self._set_details("Writing project and contract ids back to the CRM")
-            await workflow.execute_activity(
-                "crm.write_links", WriteLinksInput(
-                    opportunity_id=engagement.opportunity_id, project_id=project.project_id,
-                    contract_id=order.sales_order_id, status="In Delivery"),
-                result_type=WriteLinksResult, task_queue=queues.crm,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY,
-                summary="Write project and contract ids back to the opportunity")
-            self._view.failure = None
-        except ActivityError:
-            self._set_details("A provisioning step failed for good: undoing the earlier steps")
-            failed = await saga.compensate()
-            self._view.project_id = None
-            self._view.contract_id = None
-            workflow.upsert_search_attributes([sa.PROJECT_ID.value_unset(), sa.CONTRACT_ID.value_unset()])
-            if failed:
-                self._note("some undo steps failed: " + "; ".join(failed))
-            raise
+    def _ready_to_close(self) -> bool:
+        view = self._s.view
+        amounts = view.amounts
+        if not view.delivery_complete or amounts is None or self._s.contract is None or self._inbox_periods:
+            return False
+        fully_recognized = all(p.recognized == p.transaction_price for p in view.lines)
+        return (fully_recognized and amounts.outstanding.is_zero() and amounts.unbilled.is_zero()
+                and amounts.deferred.is_zero() and not view.pending_approvals)
+
+    # ---- small helpers ------------------------------------------------------------------------
+    def _approval(self, approval_id: str) -> Approval | None:
+        return next((a for a in self._s.view.approvals if a.approval_id == approval_id), None)
+
+    def _decided(self, approval_id: str) -> bool:
+        approval = self._approval(approval_id)
+        return approval is not None and approval.decision is not ApprovalDecision.PENDING
+
+    def _refresh_pending(self) -> None:
+        pending = [a.approval_id for a in self._s.view.approvals if a.decision is ApprovalDecision.PENDING]
+        if bool(pending) != bool(self._s.view.pending_approvals):
+            workflow.upsert_search_attributes([sa.PENDING_APPROVAL.value_set(bool(pending))])
+        self._s.view.pending_approvals = pending
+
+    async def _finance_config(self, legal_entity: str) -> FinanceConfig:
+        if self._finance is None:
+            self._finance = await workflow.execute_local_activity(
+                "config.finance", FinanceConfigInput(legal_entity=legal_entity),
+                result_type=FinanceConfig, **LOCAL_CONFIG)
+        return self._finance
 
     async def _needs_attention(self, reason: str) -> bool:
         """Wait for a person: True to resume, False if the engagement was cancelled."""
@@ -210,30 +341,12 @@ class EngagementWorkflow:
             return False
         return True
 
-    # ---- bookkeeping --------------------------------------------------------------------
-    def _adopt(self, engagement: Engagement) -> None:
-        view = self._view
-        view.customer_id = engagement.customer.customer_id
-        view.customer_name = engagement.customer.name
-        view.legal_entity = engagement.legal_entity
-        view.currency = engagement.currency
-        view.contract_value = engagement.contract_value
-        view.billing_models = [m.value for m in engagement.billing_models]
-        workflow.upsert_search_attributes([
-            sa.CUSTOMER_ID.value_set(engagement.customer.customer_id),
-            sa.LEGAL_ENTITY.value_set(engagement.legal_entity),
-            sa.BILLING_MODELS.value_set(view.billing_models),
-        ])
-
     def _to(self, stage: Stage, note: str) -> None:
-        if stage != self._view.stage:
-            self._view.stage = transition(self._view.stage, stage)
+        if stage != self._s.view.stage:
+            self._s.view.stage = transition(self._s.view.stage, stage)
             workflow.upsert_search_attributes([sa.STAGE.value_set(stage.value)])
         self._note(note)
 
-    def _note(self, note: str) -> None:
-        self._view.timeline.append(TimelineEntry(at=workflow.now(), stage=self._view.stage, note=note))
-        self._set_details(note)
 
-    def _set_details(self, text: str) -> None:
-        workflow.set_current_details(f"**{self._view.stage.value}** — {text}")
+def workflow_failure(message: str) -> ApplicationError:
+    return ApplicationError(message, type="PeriodNotClosed", non_retryable=True)

@@ -1,12 +1,18 @@
-"""Input, state and view of EngagementWorkflow (pydantic, through the data converter)."""
+"""Input, messages, state and view of EngagementWorkflow (pydantic, via the data converter)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.deal import FieldError
+from domain.amendments import Amendment, AppliedAmendment
+from domain.billing import Delivery
+from domain.contract import ContractState, LinePosition
+from domain.credit_memos import CreditMemoRequest
+from domain.deal import Engagement, FieldError
+from domain.model import Approval, ExceptionRecord, Payment
 from domain.money import Money
 from domain.stages import Stage
 
@@ -15,12 +21,6 @@ class TaskQueues(BaseModel):
     crm: str = "d2r-crm"
     psa: str = "d2r-psa"
     erp: str = "d2r-erp"
-
-
-class EngagementInput(BaseModel):
-    opportunity_id: str
-    requested_by: str | None = None
-    queues: TaskQueues = Field(default_factory=TaskQueues)
 
 
 class CancelRequest(BaseModel):
@@ -32,6 +32,103 @@ class TimelineEntry(BaseModel):
     at: datetime
     stage: Stage
     note: str
+
+
+# ---- people deciding -----------------------------------------------------------------------
+
+class DecisionInput(BaseModel):
+    approval_id: str
+    approve: bool
+    comment: str | None = None
+    by: str  # the authenticated subject (the API fills it in, never the caller's body)
+    roles: list[str]
+
+
+class ChangeKind(StrEnum):
+    AMENDMENT = "amendment"
+    CREDIT_MEMO = "credit_memo"
+
+
+class ChangeStatus(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    FAILED = "failed"  # a step failed for good; the earlier steps were undone
+
+
+class AmendmentInput(BaseModel):
+    amendment: Amendment
+    requested_by: str
+
+
+class CreditMemoInput(BaseModel):
+    request: CreditMemoRequest
+    requested_by: str
+
+
+class ChangeRecord(BaseModel):
+    change_id: str
+    kind: ChangeKind
+    status: ChangeStatus
+    requested_by: str
+    approval_ids: list[str]
+    summary: str
+    detail: str | None = None
+    erp_document_id: str | None = None
+
+
+# ---- delivery and finance feedback ---------------------------------------------------------
+
+class PeriodCloseInput(BaseModel):
+    period: str  # "2026-11"
+    requested_by: str | None = None
+    # A period-close run that read every project of the entity in bulk passes the facts in;
+    # otherwise the engagement reads its own from the PSA.
+    delivery: Delivery | None = None
+
+
+class InvoiceSummary(BaseModel):
+    invoice_id: str
+    erp_invoice_id: str | None
+    total: Money
+    tax: Money
+    due_date: date
+
+
+class PeriodResult(BaseModel):
+    period: str
+    invoices: list[InvoiceSummary]
+    billed: Money
+    recognized: Money
+    deferred: Money
+    unbilled: Money
+    revenue_journal_id: str | None
+    exceptions: list[ExceptionRecord]
+
+
+class PaymentNotice(BaseModel):
+    payment_id: str  # the ERP's payment id: a redelivered webhook is the same payment
+    invoice_id: str  # d2r's invoice id (the ERP externalId)
+    amount: Money
+    received_on: date
+
+
+class MilestoneNotice(BaseModel):
+    milestone_id: str
+    completed_on: date
+
+
+class Amounts(BaseModel):
+    contract_value: Money
+    billed: Money
+    credited: Money
+    net_billed: Money
+    recognized: Money
+    deferred: Money
+    unbilled: Money
+    collected: Money
+    outstanding: Money
+    overdue: Money
 
 
 class EngagementView(BaseModel):
@@ -52,4 +149,37 @@ class EngagementView(BaseModel):
     billing_models: list[str] = Field(default_factory=list)
     errors: list[FieldError] = Field(default_factory=list)
     failure: str | None = None
+    amounts: Amounts | None = None
+    lines: list[LinePosition] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    pending_approvals: list[str] = Field(default_factory=list)
+    changes: list[ChangeRecord] = Field(default_factory=list)
+    periods_closed: list[str] = Field(default_factory=list)
+    overdue_invoices: list[str] = Field(default_factory=list)
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    delivery_complete: bool = False
     timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class EngagementState(BaseModel):
+    """What continue-as-new carries into the next run: the view plus the books."""
+
+    view: EngagementView
+    engagement: Engagement | None = None
+    contract: ContractState | None = None
+    erp_invoice_ids: dict[str, str] = Field(default_factory=dict)
+    payments: list[Payment] = Field(default_factory=list)
+    period_results: dict[str, PeriodResult] = Field(default_factory=dict)
+    applied_amendments: dict[str, AppliedAmendment] = Field(default_factory=dict)
+    amendment_requests: dict[str, AmendmentInput] = Field(default_factory=dict)
+    credit_memo_requests: dict[str, CreditMemoInput] = Field(default_factory=dict)
+    reminded: list[str] = Field(default_factory=list)  # approval ids already reminded
+    escalated: list[str] = Field(default_factory=list)
+    close_requested: bool = False
+
+
+class EngagementInput(BaseModel):
+    opportunity_id: str
+    requested_by: str | None = None
+    queues: TaskQueues = Field(default_factory=TaskQueues)
+    carried: EngagementState | None = None  # set only by continue-as-new

@@ -42,7 +42,7 @@ async def view_in_stage(stack: Stack, opportunity_id: str, stage: str) -> dict[s
 
 async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
     info = await seed_info(stack)
-    opportunity_id = info["valid_closed_won"][0]
+    opportunity_id = info["opportunities"]["valid"]["us01_fixed_fee_and_tm"]
 
     first = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
     assert first.status_code == 201, first.text
@@ -84,18 +84,18 @@ async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
     assert any(row["opportunity_id"] == opportunity_id for row in listing.json())
 
 
-@pytest.mark.parametrize("flaw", ["missing_legal_entity", "no_lines", "wrong_stage"])
+@pytest.mark.parametrize("flaw", ["missing_legal_entity", "no_line_items", "not_closed_won"])
 async def test_invalid_deal_needs_attention_and_creates_nothing(stack: Stack, flaw: str) -> None:
     info = await seed_info(stack)
-    opportunity_id = info["invalid"][flaw]
+    opportunity_id = info["opportunities"]["invalid"][flaw]
     projects_before = len(await records(stack, "salesforce", "pse__Proj__c"))
     orders_before = len(await records(stack, "netsuite", "salesOrder"))
 
     response = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
     assert response.status_code == 201
     view = await eventually(lambda: view_in_stage(stack, opportunity_id, "NEEDS_ATTENTION"))
-    expected_field = {"missing_legal_entity": "D2R_Legal_Entity__c", "no_lines": "OpportunityLineItems",
-                      "wrong_stage": "StageName"}[flaw]
+    expected_field = {"missing_legal_entity": "D2R_Legal_Entity__c", "no_line_items": "OpportunityLineItems",
+                      "not_closed_won": "StageName"}[flaw]
     assert expected_field in {e["field"] for e in view["errors"]}
     assert view["project_id"] is None and view["contract_id"] is None
     assert len(await records(stack, "salesforce", "pse__Proj__c")) == projects_before

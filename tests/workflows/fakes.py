@@ -11,19 +11,47 @@ from decimal import Decimal
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.config import DealRulesInput
-from activities.crm import ReadOpportunityInput, WriteLinksInput, WriteLinksResult
+from activities.config import DealRulesInput, FinanceConfig, FinanceConfigInput, _default_entities
+from activities.crm import (
+    Ack,
+    NotifyInput,
+    ReadOpportunityInput,
+    SetContractValueInput,
+    WriteBillingStatusInput,
+    WriteLinksInput,
+    WriteLinksResult,
+)
 from activities.erp import (
     CancelSalesOrderInput,
     CancelSalesOrderResult,
+    CloseSalesOrderInput,
     CreateSalesOrderInput,
     CreateSalesOrderResult,
+    ErpAck,
+    PostDocumentsInput,
+    PostDocumentsResult,
+    ReverseJournalInput,
+    UpdateSalesOrderInput,
     UpsertCustomerInput,
     UpsertCustomerResult,
+    VoidCreditMemoInput,
 )
-from activities.psa import CreateProjectInput, RemoveProjectInput, RemoveProjectResult
-from connectors.ports import ProjectRef
+from activities.psa import (
+    ApplyChangeInput,
+    CreateProjectInput,
+    FeedbackInput,
+    FeedbackResult,
+    PsaAck,
+    ReadDeliveryInput,
+    RemoveProjectInput,
+    RemoveProjectResult,
+    SetStageInput,
+)
+from connectors.ports import BillingStatus, Notification, ProjectRef
+from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
+from domain.model import CreditMemo, Invoice, JournalEntry
+from domain.money import Money
 
 
 def good_opportunity(opportunity_id: str = "006000000000000AAA") -> OpportunitySnapshot:
@@ -50,6 +78,20 @@ class FakeSystems:
         self.projects: set[str] = set()
         self.orders: dict[str, bool] = {}  # external id -> open
         self.links: dict[str, WriteLinksInput] = {}
+        # Delivery facts the PSA holds; tests replace it as the months go by.
+        self.delivery = Delivery()
+        self.invoices: dict[str, Invoice] = {}
+        self.credit_memos: dict[str, CreditMemo] = {}  # open (not voided) ones
+        self.journals: dict[str, JournalEntry] = {}  # posted, not reversed
+        self.crm_status: BillingStatus | None = None
+        self.psa_status: BillingStatus | None = None
+        self.billed_entries: set[str] = set()
+        self.psa_budget: Money | None = None
+        self.order_lines: list = []
+        self.crm_contract_value: Money | None = None
+        self.notifications: list[Notification] = []
+        self.project_stage: str | None = None
+        self.order_closed = False
 
     def _maybe_fail(self, name: str) -> None:
         self.calls[name] += 1
@@ -106,5 +148,95 @@ class FakeSystems:
                 fake.orders[data.external_id] = False
             return CancelSalesOrderResult(cancelled=was_open)
 
+        @activity.defn(name="config.finance")
+        async def finance(data: FinanceConfigInput) -> FinanceConfig:
+            return FinanceConfig(legal_entity=_default_entities()[data.legal_entity])
+
+        @activity.defn(name="psa.read_delivery")
+        async def read_delivery(data: ReadDeliveryInput) -> Delivery:
+            fake._maybe_fail("psa.read_delivery")
+            return fake.delivery
+
+        @activity.defn(name="erp.post_documents")
+        async def post_documents(data: PostDocumentsInput) -> PostDocumentsResult:
+            fake._maybe_fail("erp.post_documents.memo" if data.credit_memos else "erp.post_documents")
+            for invoice in data.invoices:
+                fake.invoices[invoice.invoice_id] = invoice
+            for memo in data.credit_memos:
+                fake.credit_memos[memo.credit_memo_id] = memo
+            for journal in data.journals:
+                fake.journals[journal.journal_entry_id] = journal
+            return PostDocumentsResult(
+                invoices={i.invoice_id: f"INV-{len(fake.invoices)}" for i in data.invoices},
+                credit_memos={m.credit_memo_id: f"CM-{len(fake.credit_memos)}" for m in data.credit_memos},
+                journals={j.journal_entry_id: f"JE-{len(fake.journals)}" for j in data.journals})
+
+        @activity.defn(name="erp.void_credit_memo")
+        async def void_credit_memo(data: VoidCreditMemoInput) -> ErpAck:
+            fake.calls["erp.void_credit_memo"] += 1
+            return ErpAck(done=fake.credit_memos.pop(data.credit_memo_id, None) is not None)
+
+        @activity.defn(name="erp.reverse_journal")
+        async def reverse_journal(data: ReverseJournalInput) -> ErpAck:
+            fake.calls["erp.reverse_journal"] += 1
+            return ErpAck(done=fake.journals.pop(data.journal_entry_id, None) is not None)
+
+        @activity.defn(name="erp.update_sales_order")
+        async def update_sales_order(data: UpdateSalesOrderInput) -> ErpAck:
+            fake._maybe_fail("erp.update_sales_order")
+            fake.order_lines = data.lines
+            return ErpAck()
+
+        @activity.defn(name="erp.close_sales_order")
+        async def close_sales_order(data: CloseSalesOrderInput) -> ErpAck:
+            fake._maybe_fail("erp.close_sales_order")
+            fake.order_closed = True
+            return ErpAck()
+
+        @activity.defn(name="crm.write_billing_status")
+        async def write_billing_status(data: WriteBillingStatusInput) -> Ack:
+            fake._maybe_fail("crm.write_billing_status")
+            fake.crm_status = data.status
+            return Ack()
+
+        @activity.defn(name="crm.set_contract_value")
+        async def set_contract_value(data: SetContractValueInput) -> Ack:
+            fake._maybe_fail("crm.set_contract_value" if not data.reason.startswith("undo") else "crm.undo")
+            fake.crm_contract_value = data.amount
+            return Ack()
+
+        @activity.defn(name="crm.notify")
+        async def notify(data: NotifyInput) -> Ack:
+            fake.calls["crm.notify"] += 1
+            fake.notifications.append(data.notification)
+            return Ack()
+
+        @activity.defn(name="psa.feedback")
+        async def feedback(data: FeedbackInput) -> FeedbackResult:
+            fake._maybe_fail("psa.feedback.release" if data.mark and not data.mark.billed else "psa.feedback")
+            if data.status is not None:
+                fake.psa_status = data.status
+            ids = [*data.mark.time_entry_ids, *data.mark.expense_ids] if data.mark else []
+            for entry in ids:
+                if data.mark and data.mark.billed:
+                    fake.billed_entries.add(entry)
+                else:
+                    fake.billed_entries.discard(entry)
+            return FeedbackResult(entries_updated=len(ids))
+
+        @activity.defn(name="psa.apply_change")
+        async def apply_change(data: ApplyChangeInput) -> PsaAck:
+            fake._maybe_fail("psa.apply_change" if not data.change.change_id.endswith(":undo") else "psa.undo")
+            fake.psa_budget = data.change.budget
+            return PsaAck()
+
+        @activity.defn(name="psa.set_stage")
+        async def set_stage(data: SetStageInput) -> PsaAck:
+            fake._maybe_fail("psa.set_stage")
+            fake.project_stage = data.stage
+            return PsaAck()
+
         return [deal_rules, read_opportunity, write_links, upsert_customer, create_project, remove_project,
-                create_sales_order, cancel_sales_order]
+                create_sales_order, cancel_sales_order, finance, read_delivery, post_documents, void_credit_memo,
+                reverse_journal, update_sales_order, close_sales_order, write_billing_status, set_contract_value,
+                notify, feedback, apply_change, set_stage]

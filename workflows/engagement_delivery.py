@@ -1,0 +1,247 @@
+"""IN_DELIVERY and CLOSING: period closes (billing and revenue runs), payments, due dates,
+finance feedback to the CRM and the PSA, and the close-out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.config import FinanceConfig
+    from activities.crm import Ack, WriteBillingStatusInput, WriteLinksInput, WriteLinksResult
+    from activities.erp import CloseSalesOrderInput, ErpAck, PostDocumentsInput, PostDocumentsResult
+    from activities.psa import FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput, SetStageInput
+    from connectors.ports import BillingStatus
+    from domain.billing import Delivery, invoice_period, tax_party
+    from domain.ids import external_id
+    from domain.journals import revenue_journal
+    from domain.model import Invoice, Payment, SourceKind
+    from domain.money import Money, sum_money
+    from domain.periods import period_end
+    from domain.revenue import recognize_period
+    from domain.stages import Stage
+    from workflows.engagement_models import (
+        Amounts,
+        InvoiceSummary,
+        PaymentNotice,
+        PeriodCloseInput,
+        PeriodResult,
+    )
+    from workflows.engagement_provisioning import activity_error_cause
+    from workflows.engagement_support import EngagementBase
+
+
+class DeliverySteps(EngagementBase):
+    _pending_marks: list[MarkBilled]
+
+    # ---- period close ------------------------------------------------------------------------
+    async def _run_period_close(self, request: PeriodCloseInput, finance: FinanceConfig) -> None:
+        contract, view, queues = self._s.contract, self._s.view, self._input.queues
+        assert contract is not None and view.project_id and view.contract_id and view.erp_customer_id
+        period = request.period
+        if period in self._s.period_results:
+            return
+        cutoff = period_end(period)
+        delivery = request.delivery
+        if delivery is None:
+            self._set_details(f"Closing {period}: reading approved time, expenses and milestones from the PSA")
+            delivery = await self._call(
+                "psa.read_delivery", ReadDeliveryInput(
+                    project_id=view.project_id, lines=[t.line for t in contract.terms.values()], cutoff=cutoff),
+                Delivery, queues.psa, f"Read {period} delivery (time, expenses, milestones) from the PSA")
+        if not delivery.fx.rates:
+            delivery = delivery.model_copy(update={"fx": finance.fx})
+        run, invoices = invoice_period(
+            contract, period, delivery, seller=finance.legal_entity, buyer=tax_party(contract),
+            tax_rules=finance.tax_rules, invoice_date=cutoff, reporting_currency=finance.reporting_currency)
+        complete = set(run.state.terms) if view.delivery_complete else set()
+        revenue = recognize_period(run.state, period, delivery, complete_lines=complete, entry_date=cutoff,
+                                   functional_currency=finance.legal_entity.functional_currency)
+        journal = revenue_journal(revenue.entries, period, cutoff) if revenue.entries else None
+        erp_ids: dict[str, str] = {}
+        if invoices or journal:
+            self._set_details(f"Closing {period}: posting {len(invoices)} invoice(s) and the revenue journal")
+            posted: PostDocumentsResult = await self._call(
+                "erp.post_documents", PostDocumentsInput(
+                    legal_entity=contract.lineage.legal_entity, erp_customer_id=view.erp_customer_id,
+                    sales_order_id=view.contract_id, invoices=invoices, journals=[journal] if journal else []),
+                PostDocumentsResult, queues.erp,
+                f"Post {period}: {len(invoices)} invoice(s), {len(revenue.entries)} revenue entries")
+            erp_ids = posted.invoices
+            self._s.erp_invoice_ids.update(erp_ids)
+        portions = [p for event in run.events for p in event.portions]
+        self._pending_marks.append(MarkBilled(
+            time_entry_ids=[p.source_id for p in portions if p.source_kind is SourceKind.TIME],
+            expense_ids=[p.source_id for p in portions if p.source_kind is SourceKind.EXPENSE], billed=True))
+        self._s.contract = revenue.state
+        positions = revenue.positions
+        zero = Money.zero(contract.currency)
+        result = PeriodResult(
+            period=period,
+            invoices=[InvoiceSummary(invoice_id=i.invoice_id, erp_invoice_id=erp_ids.get(i.invoice_id),
+                                     total=i.total, tax=i.tax_total, due_date=i.due_date) for i in invoices],
+            billed=sum_money((i.net_total for i in invoices), contract.currency),
+            recognized=sum_money((e.amount for e in revenue.entries), contract.currency),
+            deferred=sum_money((p.deferred for p in positions), contract.currency) if positions else zero,
+            unbilled=sum_money((p.unbilled for p in positions), contract.currency) if positions else zero,
+            revenue_journal_id=journal.journal_entry_id if journal else None,
+            exceptions=[*run.exceptions, *revenue.exceptions])
+        self._s.period_results[period] = result
+        view.periods_closed.append(period)
+        view.exceptions.extend(result.exceptions)
+        self._refresh_amounts()
+        self._feedback_due = True
+        self._note(f"{period} closed: billed {result.billed}, recognized {result.recognized}, "
+                   f"deferred {result.deferred}, unbilled {result.unbilled}"
+                   + (f"; {len(result.exceptions)} exception(s)" if result.exceptions else ""))
+
+    # ---- receivables ---------------------------------------------------------------------------
+    def _record_payment(self, notice: PaymentNotice) -> None:
+        contract = self._s.contract
+        assert contract is not None
+        if any(p.payment_id == notice.payment_id for p in self._s.payments):
+            return  # a redelivered webhook: the same payment, counted once
+        if not any(i.invoice_id == notice.invoice_id for i in contract.invoices):
+            self._note(f"payment {notice.payment_id} names unknown invoice {notice.invoice_id}; set aside")
+            return
+        self._s.payments.append(Payment(payment_id=notice.payment_id, lineage=contract.lineage,
+                                        invoice_id=notice.invoice_id, received_on=notice.received_on,
+                                        amount=notice.amount))
+        self._note(f"payment {notice.amount} received for invoice {notice.invoice_id}")
+        self._refresh_amounts()
+        self._feedback_due = True
+
+    def _open_amount(self, invoice: Invoice) -> Money:
+        contract = self._s.contract
+        assert contract is not None
+        credited = sum_money((m.total for m in contract.credit_memos if m.invoice_id == invoice.invoice_id),
+                             invoice.currency)
+        paid = sum_money((p.amount for p in self._s.payments if p.invoice_id == invoice.invoice_id),
+                         invoice.currency)
+        return invoice.total - credited - paid
+
+    @staticmethod
+    def _overdue_from(invoice: Invoice) -> datetime:
+        return datetime.combine(invoice.due_date + timedelta(days=1), time(0), tzinfo=UTC)
+
+    def _unflagged_open(self) -> list[Invoice]:
+        contract = self._s.contract
+        if contract is None:
+            return []
+        return [i for i in contract.invoices
+                if i.invoice_id not in self._s.view.overdue_invoices and self._open_amount(i).is_positive()]
+
+    def _next_due(self) -> timedelta | None:
+        upcoming = [self._overdue_from(i) for i in self._unflagged_open()]
+        if not upcoming:
+            return None
+        return max(min(upcoming) - workflow.now(), timedelta(seconds=1))
+
+    def _overdue_due(self) -> bool:
+        now = workflow.now()
+        return any(self._overdue_from(i) <= now for i in self._unflagged_open())
+
+    def _flag_overdue(self) -> None:
+        now = workflow.now()
+        view = self._s.view
+        contract = self._s.contract
+        if contract is None:
+            return
+        for invoice in self._unflagged_open():
+            if self._overdue_from(invoice) <= now:
+                view.overdue_invoices.append(invoice.invoice_id)
+                self._note(f"invoice {invoice.invoice_id} is overdue: {self._open_amount(invoice)} open since "
+                           f"{invoice.due_date} (collection risk)")
+                self._feedback_due = True
+        # Paid (or credited) since it was flagged: no longer a collection risk.
+        still = [i for i in view.overdue_invoices
+                 if any(inv.invoice_id == i and self._open_amount(inv).is_positive() for inv in contract.invoices)]
+        if still != view.overdue_invoices:
+            view.overdue_invoices = still
+            self._feedback_due = True
+        self._refresh_amounts()
+
+    # ---- the figures everyone reads --------------------------------------------------------------
+    def _refresh_amounts(self) -> None:
+        contract = self._s.contract
+        if contract is None:
+            return
+        cur = contract.currency
+        positions = contract.positions()
+        self._s.view.lines = positions
+
+        def total(field: str) -> Money:
+            return sum_money((getattr(p, field) for p in positions), cur)
+
+        collected = sum_money((p.amount for p in self._s.payments), cur)
+        outstanding = sum_money((self._open_amount(i) for i in contract.invoices), cur)
+        overdue = sum_money((self._open_amount(i) for i in contract.invoices
+                             if i.invoice_id in self._s.view.overdue_invoices), cur)
+        self._s.view.amounts = Amounts(
+            contract_value=sum_money((t.line.amount for t in contract.terms.values()), cur),
+            billed=total("billed"), credited=total("credited"), net_billed=total("net_billed"),
+            recognized=total("recognized"), deferred=total("deferred"), unbilled=total("unbilled"),
+            collected=collected, outstanding=outstanding, overdue=overdue)
+        self._s.view.contract_value = self._s.view.amounts.contract_value
+
+    def _billing_status(self) -> BillingStatus:
+        amounts = self._s.view.amounts
+        assert amounts is not None
+        if amounts.overdue.is_positive():
+            status = "Overdue"
+        elif amounts.net_billed.is_zero():
+            status = "Not billed"
+        elif amounts.outstanding.is_zero():
+            status = "Collected"
+        elif amounts.collected.is_positive():
+            status = "Partially collected"
+        else:
+            status = "Billed"
+        return BillingStatus(status=status, billed=amounts.net_billed, collected=amounts.collected,
+                             overdue=amounts.overdue, unbilled_wip=amounts.unbilled, as_of=workflow.now().date())
+
+    async def _send_feedback(self) -> None:
+        """One CRM and one PSA write for everything since the last feedback (coalesced)."""
+        view, queues = self._s.view, self._input.queues
+        assert view.project_id
+        status = self._billing_status()
+        marks = [m for m in self._pending_marks if m.time_entry_ids or m.expense_ids]
+        merged = MarkBilled(time_entry_ids=[i for m in marks for i in m.time_entry_ids],
+                            expense_ids=[i for m in marks for i in m.expense_ids], billed=True) if marks else None
+        await self._call("crm.write_billing_status", WriteBillingStatusInput(
+            opportunity_id=view.opportunity_id, status=status), Ack, queues.crm,
+            f"CRM: billing status {status.status}, billed {status.billed}, collected {status.collected}")
+        await self._call("psa.feedback", FeedbackInput(project_id=view.project_id, status=status, mark=merged),
+                         FeedbackResult, queues.psa,
+                         f"PSA: billing status {status.status}, unbilled WIP {status.unbilled_wip}")
+        self._pending_marks = []
+        self._feedback_due = False
+
+    # ---- close-out --------------------------------------------------------------------------------
+    async def _close_out(self) -> None:
+        view, queues = self._s.view, self._input.queues
+        assert view.project_id and view.legal_entity and self._s.engagement
+        while True:
+            try:
+                await self._call("psa.set_stage", SetStageInput(project_id=view.project_id, stage="Completed",
+                                                               active=False),
+                                 PsaAck, queues.psa, "Close the PSA project")
+                await self._call("erp.close_sales_order", CloseSalesOrderInput(
+                    legal_entity=view.legal_entity, external_id=self._order_key()),
+                    ErpAck, queues.erp, "Close the ERP sales order")
+                await self._call("crm.write_links", WriteLinksInput(
+                    opportunity_id=view.opportunity_id, project_id=view.project_id,
+                    contract_id=view.contract_id, status="Closed"),
+                    WriteLinksResult, queues.crm, "Final CRM status: Closed")
+                self._to(Stage.CLOSED, "project, sales order and opportunity closed")
+                return
+            except ActivityError as error:
+                view.failure = activity_error_cause(error)
+                if not await self._needs_attention(f"close-out failed: {view.failure}"):
+                    return
+                self._to(Stage.CLOSING, "retrying the close-out")
+
+    def _order_key(self) -> str:
+        return external_id(workflow.info().workflow_id, "sales-order")

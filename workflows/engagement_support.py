@@ -1,0 +1,127 @@
+"""What every part of EngagementWorkflow shares: state, timeline, reminders, retry policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.config import FinanceConfig
+    from activities.crm import Ack, NotifyInput
+    from connectors.ports import Notification
+    from domain.approvals import ApprovalPolicy
+    from domain.deal import Engagement
+    from domain.ids import external_id
+    from domain.model import ApprovalDecision
+    from domain.stages import Stage
+    from workflows import search_attributes as sa
+    from workflows.engagement_models import (
+        CancelRequest,
+        EngagementInput,
+        EngagementState,
+        PaymentNotice,
+        PeriodCloseInput,
+        TimelineEntry,
+    )
+
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# Transient vendor trouble retries with backoff for a while; typed business errors
+# (non_retryable ApplicationErrors from the activities) stop at once.
+VENDOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=60), maximum_attempts=10)
+LOCAL_CONFIG: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
+
+
+class EngagementBase:
+    """Attributes the mixins rely on, and the bookkeeping they share."""
+
+    _input: EngagementInput
+    _s: EngagementState
+    _resume: bool
+    _cancel: CancelRequest | None
+    _inbox_periods: list[PeriodCloseInput]
+    _inbox_payments: list[PaymentNotice]
+    _feedback_due: bool
+    _finance: FinanceConfig | None
+
+    async def _needs_attention(self, reason: str) -> bool:
+        raise NotImplementedError  # the workflow class implements it
+
+    def _to(self, stage: Stage, note: str) -> None:
+        raise NotImplementedError  # the workflow class implements it
+
+    def _call(self, activity: str, arg: Any, result_type: type, queue: str, summary: str) -> Any:
+        """One vendor call with d2r's standard timeout and retry policy."""
+        return workflow.execute_activity(
+            activity, arg, result_type=result_type, task_queue=queue,
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY, summary=summary)
+
+    def _adopt(self, engagement: Engagement) -> None:
+        self._s.engagement = engagement
+        view = self._s.view
+        view.customer_id = engagement.customer.customer_id
+        view.customer_name = engagement.customer.name
+        view.legal_entity = engagement.legal_entity
+        view.currency = engagement.currency
+        view.contract_value = engagement.contract_value
+        view.billing_models = [m.value for m in engagement.billing_models]
+        workflow.upsert_search_attributes([
+            sa.CUSTOMER_ID.value_set(engagement.customer.customer_id),
+            sa.LEGAL_ENTITY.value_set(engagement.legal_entity),
+            sa.BILLING_MODELS.value_set(view.billing_models),
+        ])
+
+    def _note(self, note: str) -> None:
+        view = self._s.view
+        view.timeline.append(TimelineEntry(at=workflow.now(), stage=view.stage, note=note))
+        self._set_details(note)
+
+    def _set_details(self, text: str) -> None:
+        workflow.set_current_details(f"**{self._s.view.stage.value}** — {text}")
+
+    # ---- reminders and escalations for pending approvals ---------------------------------
+    def _next_reminder(self, policy: ApprovalPolicy) -> timedelta | None:
+        now = workflow.now()
+        deadlines = []
+        for approval in self._s.view.approvals:
+            if approval.decision is not ApprovalDecision.PENDING:
+                continue
+            if approval.approval_id not in self._s.reminded:
+                deadlines.append(approval.requested_at + timedelta(hours=policy.remind_after_hours))
+            elif approval.approval_id not in self._s.escalated:
+                deadlines.append(approval.requested_at + timedelta(hours=policy.escalate_after_hours))
+        if not deadlines:
+            return None
+        return max(min(deadlines) - now, timedelta(seconds=1))
+
+    async def _send_due_reminders(self, policy: ApprovalPolicy) -> None:
+        now = workflow.now()
+        wid = workflow.info().workflow_id
+        for approval in list(self._s.view.approvals):
+            if approval.decision is not ApprovalDecision.PENDING:
+                continue
+            age = now - approval.requested_at
+            if approval.approval_id not in self._s.reminded and age >= timedelta(hours=policy.remind_after_hours):
+                await self._call("crm.notify", NotifyInput(
+                    external_id=external_id(wid, f"remind:{approval.approval_id}"),
+                    notification=Notification(
+                        subject=f"Reminder: {approval.subject} awaits your decision",
+                        body=f"Requested by {approval.requested_by} on {approval.requested_at:%Y-%m-%d}.",
+                        audience=approval.approver_roles, related_id=self._input.opportunity_id)),
+                    Ack, self._input.queues.crm, f"Remind {'/'.join(approval.approver_roles)}: {approval.subject}")
+                self._s.reminded.append(approval.approval_id)
+                self._note(f"reminder sent for {approval.subject}")
+            if approval.approval_id not in self._s.escalated and age >= timedelta(hours=policy.escalate_after_hours):
+                await self._call("crm.notify", NotifyInput(
+                    external_id=external_id(wid, f"escalate:{approval.approval_id}"),
+                    notification=Notification(
+                        subject=f"Escalation: {approval.subject} undecided for {age.days} days",
+                        body=f"Requested by {approval.requested_by}; approvers: {approval.approver_roles}.",
+                        audience=[*approval.approver_roles, "integration_admin"], priority="High",
+                        related_id=self._input.opportunity_id)),
+                    Ack, self._input.queues.crm, f"Escalate {approval.subject}")
+                self._s.escalated.append(approval.approval_id)
+                self._note(f"{approval.subject} escalated after {age.days} days")
