@@ -26,6 +26,7 @@ from domain.model import RevenueEntry, RevenueEntryKind, SourceKind, digest, rec
 from domain.money import Money
 from domain.periods import period_of
 from domain.revenue import fee_target, line_target, progress_measure, reversal_of
+from domain.schedules import Schedule, billing_schedule, revenue_schedule
 
 
 class AmendmentError(ValueError):
@@ -75,6 +76,12 @@ class AppliedAmendment(BaseModel):
     after: dict[str, LineTerms | None]
     effects: list[LineEffect]
     revenue_entries: list[RevenueEntry]
+    # The whole contract's schedules either side of the change, for the approver and the
+    # ERP's sales order / revenue arrangement update.
+    billing_before: Schedule
+    billing_after: Schedule
+    revenue_before: Schedule
+    revenue_after: Schedule
 
     def inverse(self, amendment_id: str | None = None,
                 effective_date: date | None = None) -> Amendment:
@@ -213,8 +220,13 @@ def apply_amendment(state: ContractState, amendment: Amendment,
     new_state = new_state.model_copy(update={
         "revenue_entries": recognized_entries,
         "amendment_ids": [*state.amendment_ids, amendment.amendment_id]})
-    applied = AppliedAmendment(amendment=amendment, before=before, after=after, effects=effects,
-                               revenue_entries=entries)
+    applied = AppliedAmendment(
+        amendment=amendment, before=before, after=after, effects=effects,
+        revenue_entries=entries,
+        billing_before=billing_schedule(state, delivery),
+        billing_after=billing_schedule(new_state, delivery),
+        revenue_before=revenue_schedule(state, delivery),
+        revenue_after=revenue_schedule(new_state, delivery))
     return AmendmentResult(state=new_state, applied=applied)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from domain.fx import Converted, FxRateTable
 from domain.model import EntryStatus, Lineage, Resource, TimeEntry, digest, record_id
 from domain.money import Money, sum_money
-from domain.periods import period_end, period_of
+from domain.periods import Period, period_end, period_of
 
 
 class TransferPricing(BaseModel):
@@ -32,7 +32,7 @@ class TransferPricing(BaseModel):
 class IntercompanyCharge(BaseModel):
     charge_id: str
     lineage: Lineage  # legal_entity is the receiver: the entity that owns the project
-    period: str
+    period: Period
     charge_date: date
     provider_entity: str
     receiver_entity: str

@@ -25,6 +25,7 @@ from domain.deal import (
 )
 from domain.fx import Converted
 from domain.money import CurrencyCode, Money
+from domain.periods import Period
 from domain.tax import TaxTreatment
 
 # The CRM's opportunity, as d2r reads it.
@@ -227,7 +228,7 @@ class BillingEvent(BaseModel):
     contract_line_id: str
     billing_model: BillingModel
     kind: SourceKind
-    period: str
+    period: Period
     event_date: date
     description: str
     amount: Money  # unrounded sum of the portions
@@ -263,7 +264,7 @@ class Invoice(BaseModel):
     currency: CurrencyCode
     invoice_date: date
     due_date: date
-    period: str
+    period: Period
     lines: list[InvoiceLine]
     net_total: Money
     tax_total: Money
@@ -317,7 +318,7 @@ class RevenueEntry(BaseModel):
     revenue_entry_id: str
     lineage: Lineage
     contract_line_id: str
-    period: str
+    period: Period
     entry_date: date
     method: RevenueMethod
     kind: RevenueEntryKind = RevenueEntryKind.RECOGNITION
@@ -339,7 +340,7 @@ class JournalEntry(BaseModel):
     lineage: Lineage
     legal_entity: str
     entry_date: date
-    period: str
+    period: Period
     currency: CurrencyCode
     memo: str
     lines: list[JournalLine]

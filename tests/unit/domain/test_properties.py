@@ -25,6 +25,7 @@ from domain.model import (
 from domain.money import Money, sum_money
 from domain.periods import period_end
 from domain.revenue import recognize_period
+from domain.schedules import revenue_schedule
 from domain.tax import TaxRate, TaxRules
 
 from .conftest import contract, d, engagement, line
@@ -184,6 +185,8 @@ def test_at_completion_recognized_revenue_is_the_final_transaction_price(data):
         state = recognize_period(state, period, facts,
                                  complete_lines={"F"} if last else set()).state
         check_positions(state)
+        # The forward schedule always adds up to the transaction price.
+        assert revenue_schedule(state, facts).total("F") == state.transaction_price("F")
     final = state.position("F")
     concessions = state.fee_concessions("F")
     assert final.recognized == final.transaction_price == final.contract_price - concessions

@@ -178,6 +178,21 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     assert (effect.left_to_bill_before, effect.left_to_bill_after) == (
         money("72000.00"), money("87000.00"))
 
+    # The schedules either side of the change: M2 now carries 87,000.00, and the revenue
+    # plan keeps January's actual, February's catch-up, and plans the rest for March.
+    applied = result.applied
+    assert applied.billing_before.by_period("L1") == {
+        "2026-01": money("48000.00"), "2026-03": money("72000.00")}
+    assert applied.billing_after.by_period("L1") == {
+        "2026-01": money("48000.00"), "2026-03": money("87000.00")}
+    assert applied.revenue_before.by_period("L1") == {
+        "2026-01": money("17175.00"), "2026-02": money("51412.50"),
+        "2026-03": money("51412.50")}
+    assert applied.revenue_after.by_period("L1") == {
+        "2026-01": money("17175.00"), "2026-02": money("-4552.50"),
+        "2026-03": money("122377.50")}
+    assert applied.revenue_after.total("L1") == money("135000.00")
+
     # The derived inverse puts the old terms back and reverses the catch-up exactly.
     undone = compensate_amendment(state, result.applied, d("2026-02-15"))
     assert undone.state.terms == before_change.terms
