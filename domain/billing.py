@@ -338,8 +338,11 @@ def build_invoices(
 
     The line is the document: its net is rounded here, its tax computed and rounded here.
     """
+    invoiced = {il.billing_event_id for inv in state.invoices for il in inv.lines}
     groups: dict[tuple[str, str, str], list[BillingEvent]] = {}
     for event in events:
+        if event.billing_event_id in invoiced:
+            continue  # a retried step must not invoice the same event twice
         key = (event.lineage.customer_id, event.lineage.contract_id, event.amount.currency)
         groups.setdefault(key, []).append(event)
     invoices: list[Invoice] = []

@@ -325,7 +325,8 @@ class RevenueEntry(BaseModel):
     amount: Money  # rounded: it is posted as a journal
     cumulative: Money  # recognized on the line after this entry
     basis: str = ""  # how the figure was reached, in words an auditor can redo
-    functional: Converted | None = None
+    functional: Converted | None = None  # in the legal entity's functional currency
+    reporting: Converted | None = None  # in the group's reporting currency
 
 
 class JournalLine(BaseModel):

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from domain.billing import Delivery, delivered_time_value, service_periods
 from domain.contract import ContractState, LinePosition, LineTerms
 from domain.deal import BillingModel, RevenueMethod
+from domain.fx import Converted
 from domain.model import (
     EntryStatus,
     ExceptionRecord,
@@ -139,6 +140,7 @@ def recognize_period(
     complete_lines: frozenset[str] | set[str] = frozenset(),
     entry_date: date | None = None,
     functional_currency: str | None = None,
+    reporting_currency: str | None = None,
 ) -> RevenueRun:
     """The period's revenue entries, and deferred / unbilled per line after them.
 
@@ -173,6 +175,9 @@ def recognize_period(
             functional=(delivery.fx.convert(amount, functional_currency, on)
                         if functional_currency and functional_currency != amount.currency
                         else None),
+            reporting=(delivery.fx.convert(amount, reporting_currency, on)
+                       if reporting_currency and reporting_currency != amount.currency
+                       else None),
         )
         entries.append(entry)
         recognized_entries.append(entry)
@@ -202,5 +207,14 @@ def reversal_of(entry: RevenueEntry, state: ContractState, on: date) -> RevenueE
         "revenue_entry_id": record_id("rev-rev", entry.revenue_entry_id),
         "entry_date": on, "kind": RevenueEntryKind.REVERSAL, "amount": -entry.amount,
         "cumulative": recognized, "basis": f"reversal of {entry.revenue_entry_id}",
-        "functional": None,
+        # The same rates as the original, so the reversal undoes it to the cent in every
+        # currency it was reported in.
+        "functional": _negated(entry.functional), "reporting": _negated(entry.reporting),
     })
+
+
+def _negated(converted: Converted | None) -> Converted | None:
+    if converted is None:
+        return None
+    return converted.model_copy(update={"original": -converted.original,
+                                        "converted": -converted.converted})

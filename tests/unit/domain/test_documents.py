@@ -154,3 +154,33 @@ def test_results_cross_the_pydantic_json_boundary():
                                               not_to_exceed=money("9000.00", "GBP")))]), facts)
     for model in (result, inv, recognize_period(state, "2026-01", facts)):
         assert type(model).model_validate_json(model.model_dump_json()) == model
+
+
+def test_revenue_carries_reporting_amounts_and_reversals_mirror_them():
+    from domain.fx import FxRate, FxRateTable
+    from domain.revenue import reversal_of
+
+    state, _, facts = billed_tm()
+    fx = FxRateTable(rates=[FxRate(base="GBP", quote="USD", rate=Decimal("1.25"),
+                                   as_of=d("2026-01-01"))])
+    rev = recognize_period(state, "2026-01", facts.model_copy(update={"fx": fx}),
+                           reporting_currency="USD")
+    (entry,) = rev.entries
+    assert entry.amount == money("1500.00", "GBP")
+    assert entry.reporting is not None
+    assert entry.reporting.rounded() == money("1875.00", "USD")
+    assert entry.reporting.rate_date == d("2026-01-01")
+    back = reversal_of(entry, rev.state, d("2026-02-01"))
+    assert back.amount == money("-1500.00", "GBP")
+    assert back.reporting is not None and back.reporting.rounded() == money("-1875.00", "USD")
+
+
+def test_invoicing_the_same_events_twice_is_harmless():
+    from domain.billing import build_invoices
+
+    state, inv, _ = billed_tm()
+    events = [e for e in state.billing_events
+              if e.billing_event_id == inv.lines[0].billing_event_id]
+    again, invoices = build_invoices(state, events, seller=GB, buyer=tax_party(state),
+                                     tax_rules=TAX, invoice_date=d("2026-01-31"))
+    assert invoices == [] and again.invoices == state.invoices
