@@ -31,6 +31,7 @@ from ._asgi import (
     read_body,
     send_response,
 )
+from ._server import DROP_HEADER
 from ._settings import FaultConfig, SimSettings
 from ._store import Store
 
@@ -337,7 +338,10 @@ class BaseSimulator:
             if req.method in WRITE_METHODS and resp.status < 300 and f.chance(cfg.response_lost_rate):
                 if cfg.response_lost_delay_s:
                     await asyncio.sleep(cfg.response_lost_delay_s)
-                return self.vendor_error(504, "GATEWAY_TIMEOUT", "Upstream timed out (simulated lost response)")
+                lost = self.vendor_error(504, "GATEWAY_TIMEOUT", "Upstream timed out (simulated lost response)")
+                # the built-in server drops the connection instead of sending this 504
+                lost.headers.append((DROP_HEADER, "1"))
+                return lost
             if f.chance(cfg.slow_rate) and cfg.slow_delay_s:
                 await asyncio.sleep(cfg.slow_delay_s)
             return resp
@@ -478,6 +482,11 @@ def cli(
     p.add_argument("--public-url")
     p.add_argument("--faults", help='JSON, e.g. \'{"latency_ms": 50, "error_rate": 0.1}\'')
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--server",
+        choices=("builtin", "uvicorn"),
+        help="HTTP server (default builtin; uvicorn is slower without httptools)",
+    )
     a = p.parse_args(argv)
     over: dict[str, Any] = {}
     for k, sk in (
@@ -510,6 +519,11 @@ def cli(
         )
         print(f"{prog}: seed-info " + json.dumps(info, indent=None), flush=True)
     sys.stdout.flush()
+    if (a.server or settings.server) == "builtin":
+        from ._server import run
+
+        run(app, settings.host, settings.port)
+        return
     uvicorn.run(
         app,
         host=settings.host,

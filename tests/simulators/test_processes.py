@@ -234,3 +234,29 @@ def test_netsuite_invoice_and_payment_events(tmp_path: Path, receiver: Receiver)
         assert pay["applied"][0]["invoice_status"] == "Paid In Full"
     finally:
         stop(proc)
+
+
+def test_response_lost_drops_the_connection_after_commit(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(
+        "simulators.salesforce",
+        port,
+        tmp_path / "sf.sqlite",
+        "--seed",
+        "none",
+        "--faults",
+        '{"response_lost_rate": 1.0}',
+    )
+    try:
+        h = {"authorization": f"Bearer {sf_token(base)}"}
+        url = f"{base}{SF_V}/sobjects/Account/D2R_Customer_Key__c/lost-1"
+        with pytest.raises(httpx.TransportError):
+            httpx.patch(url, headers=h, json={"Name": "Lost Co"})
+        assert httpx.get(f"{base}/__admin/counts").json() == {"Account": 1}
+        httpx.delete(f"{base}/__admin/faults")
+        r = httpx.patch(url, headers=h, json={"Name": "Lost Co"})
+        assert r.status_code == 204  # the retry finds the committed record
+        assert httpx.get(f"{base}/__admin/duplicates").json()["count"] == 0
+    finally:
+        stop(proc)
