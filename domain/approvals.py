@@ -1,7 +1,8 @@
-"""Who must approve what, and whether a decision is allowed.
+"""Who must approve what, and whether a given person may decide: pure rules.
 
-Pure rules for the workflow's update validators: the workflow records the decision (who,
-when, why); this module says whether it may be taken.
+Deals over a threshold or with non-standard terms need a person; finance approves
+credit memos; amendments need delivery, and finance too above a threshold. Four eyes:
+whoever asked may not approve.
 """
 
 from __future__ import annotations
@@ -12,67 +13,62 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from domain.deal import Engagement
-from domain.model import Approval, ApprovalDecision, record_id
-
-
-class ApprovalError(ValueError):
-    """The decision is not allowed (wrong role, four eyes, not pending, no reason)."""
-
-
-class Approver(BaseModel):
-    user: str
-    roles: list[str]
+from domain.model import Approval, ApprovalDecision
+from domain.money import Money
 
 
 class ApprovalPolicy(BaseModel):
-    # Contract value above which a deal waits for a person, per currency.
-    deal_thresholds: dict[str, Decimal] = Field(default_factory=dict)
+    # Deal value above which a person approves, per contract currency. A currency not
+    # listed always needs approval: no threshold is not the same as no limit.
+    deal_thresholds: dict[str, Decimal] = Field(default_factory=lambda: {
+        "USD": Decimal(250_000), "EUR": Decimal(230_000), "GBP": Decimal(200_000), "JPY": Decimal(35_000_000)})
     standard_billing_terms: list[str] = Field(default_factory=lambda: ["Net 30", "Net 45"])
-    deal_roles: list[str] = Field(default_factory=lambda: ["deal_desk", "finance"])
-    credit_memo_roles: list[str] = Field(default_factory=lambda: ["finance"])
-    # Amendments changing the price by more than this (absolute, contract currency) need
-    # delivery and finance; smaller ones delivery alone.
-    amendment_threshold: dict[str, Decimal] = Field(default_factory=dict)
+    deal_approver_roles: list[str] = Field(default_factory=lambda: ["finance"])
+    amendment_finance_thresholds: dict[str, Decimal] = Field(default_factory=lambda: {
+        "USD": Decimal(25_000), "EUR": Decimal(23_000), "GBP": Decimal(20_000), "JPY": Decimal(3_500_000)})
+    credit_memo_approver_roles: list[str] = Field(default_factory=lambda: ["finance"])
+    remind_after_hours: int = 48
+    escalate_after_hours: int = 120
 
 
 def deal_approval_reasons(engagement: Engagement, policy: ApprovalPolicy) -> list[str]:
-    """Why a booked deal must wait for a person; empty when it may provision at once."""
     reasons = []
-    limit = policy.deal_thresholds.get(engagement.currency)
-    if limit is not None and engagement.contract_value.amount > limit:
-        reasons.append(f"contract value {engagement.contract_value} exceeds "
-                       f"{limit} {engagement.currency}")
+    threshold = policy.deal_thresholds.get(engagement.currency)
+    if threshold is None:
+        reasons.append(f"no approval threshold is configured for {engagement.currency}")
+    elif engagement.contract_value.amount > threshold:
+        reasons.append(f"contract value {engagement.contract_value} is over {threshold} {engagement.currency}")
     if engagement.billing_terms not in policy.standard_billing_terms:
-        reasons.append(f"non-standard billing terms {engagement.billing_terms!r}")
+        reasons.append(f"billing terms {engagement.billing_terms!r} are not standard")
     return reasons
 
 
-def amendment_approver_roles(price_change: Decimal, currency: str,
-                             policy: ApprovalPolicy) -> list[str]:
-    limit = policy.amendment_threshold.get(currency)
-    if limit is not None and abs(price_change) > limit:
-        return ["delivery", "finance"]
-    return ["delivery"]
+def amendment_approver_roles(change_in_value: Money, policy: ApprovalPolicy) -> list[list[str]]:
+    """One inner list per approval needed; each is satisfied by any of its roles."""
+    needed = [["delivery_ops"]]
+    threshold = policy.amendment_finance_thresholds.get(change_in_value.currency)
+    if threshold is None or abs(change_in_value.amount) > threshold:
+        needed.append(["finance"])
+    return needed
 
 
-def request_approval(*, workflow_id: str, subject: str, requested_by: str,
-                     requested_at: datetime, approver_roles: list[str]) -> Approval:
-    return Approval(approval_id=record_id("apr", workflow_id, subject), subject=subject,
-                    requested_by=requested_by, requested_at=requested_at,
-                    approver_roles=approver_roles)
+class DecisionRefused(ValueError):
+    """Why a decision may not be taken (the update validator's message)."""
 
 
-def decide(approval: Approval, *, approve: bool, by: Approver, at: datetime,
-           comment: str | None = None) -> Approval:
-    """The decided approval, or ApprovalError saying why this person may not decide."""
+def check_decision(approval: Approval | None, by: str, roles: frozenset[str] | set[str]) -> Approval:
+    if approval is None:
+        raise DecisionRefused("no such approval")
     if approval.decision is not ApprovalDecision.PENDING:
-        raise ApprovalError(f"approval {approval.approval_id} is already {approval.decision}")
-    if by.user == approval.requested_by:
-        raise ApprovalError("four eyes: the requester may not decide their own request")
-    if not set(by.roles) & set(approval.approver_roles):
-        raise ApprovalError(f"{by.user} has none of the roles {approval.approver_roles}")
-    if not approve and not (comment and comment.strip()):
-        raise ApprovalError("a rejection needs a reason")
+        raise DecisionRefused(f"approval {approval.approval_id} is already {approval.decision.value}")
+    if not set(roles) & set(approval.approver_roles):
+        raise DecisionRefused(f"deciding {approval.subject} needs one of the roles {approval.approver_roles}")
+    if by == approval.requested_by:
+        raise DecisionRefused("four eyes: whoever requested it may not decide it")
+    return approval
+
+
+def decided(approval: Approval, approve: bool, by: str, at: datetime, comment: str | None) -> Approval:
     return approval.model_copy(update={
         "decision": ApprovalDecision.APPROVED if approve else ApprovalDecision.REJECTED,
-        "decided_by": by.user, "decided_at": at, "comment": comment})
+        "decided_by": by, "decided_at": at, "comment": comment})
