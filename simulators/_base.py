@@ -335,7 +335,12 @@ class BaseSimulator:
                 traceback.print_exc()
                 resp = self.vendor_error(500, "UNKNOWN_EXCEPTION", f"{type(e).__name__}: {e}")
             self.decorate(req, resp)
-            if req.method in WRITE_METHODS and resp.status < 300 and f.chance(cfg.response_lost_rate):
+            if (
+                req.method in WRITE_METHODS
+                and req.path not in self.token_paths
+                and resp.status < 300
+                and f.chance(cfg.response_lost_rate)
+            ):
                 if cfg.response_lost_delay_s:
                     await asyncio.sleep(cfg.response_lost_delay_s)
                 lost = self.vendor_error(504, "GATEWAY_TIMEOUT", "Upstream timed out (simulated lost response)")
