@@ -285,6 +285,14 @@ def bill_period(state: ContractState, period: str, delivery: Delivery,
     events: list[BillingEvent] = []
     ledger = list(state.ledger)
     billed = state.billed_quantities()
+    booked: list[tuple[str, str, str]] = [
+        *((e.entry_id, e.project_id, e.contract_line_id) for e in delivery.time_entries),
+        *((e.entry_id, e.project_id, e.contract_line_id) for e in delivery.expenses)]
+    for entry_id, project_id, line_id in booked:
+        if project_id == state.lineage.project_id and line_id not in state.terms:
+            problems.append(_problem(state, "unknown_contract_line",
+                                     f"{entry_id} is booked to unknown contract line {line_id}",
+                                     entry_id, cutoff))
     for line_id, terms in state.terms.items():
         if not terms.active:
             continue

@@ -184,3 +184,11 @@ def test_invoicing_the_same_events_twice_is_harmless():
     again, invoices = build_invoices(state, events, seller=GB, buyer=tax_party(state),
                                      tax_rules=TAX, invoice_date=d("2026-01-31"))
     assert invoices == [] and again.invoices == state.invoices
+
+
+def test_time_on_an_unknown_contract_line_is_reported():
+    state, _, facts = billed_tm()
+    stray = TimeEntry(entry_id="E9", resource_id="R", project_id="PRJ-1", contract_line_id="ZZ",
+                      work_date=d("2026-02-02"), hours=Decimal(1))
+    run = bill_period(state, "2026-02", facts.model_copy(update={"time_entries": [stray]}))
+    assert [(e.code, e.source_id) for e in run.exceptions] == [("unknown_contract_line", "E9")]
