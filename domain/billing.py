@@ -326,8 +326,12 @@ def bill_period(state: ContractState, period: str, delivery: Delivery,
                                         source_id=p.source_id, contract_line_id=line_id,
                                         quantity=p.quantity, amount=p.amount,
                                         document_id=event_id, recorded_on=on))
+    # The state keeps each event without its portions: the ledger rows already hold them
+    # (`ContractState.portions_of`), and a year-long engagement's state must stay well
+    # under Temporal's payload limit.
+    stored = [e.model_copy(update={"portions": []}) for e in events]
     new_state = state.model_copy(update={"ledger": ledger,
-                                         "billing_events": [*state.billing_events, *events]})
+                                         "billing_events": [*state.billing_events, *stored]})
     return BillingRun(state=new_state, events=events, exceptions=problems)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from domain.deal import BillingModel, ContractLine, Customer, Engagement
 from domain.model import (
+    BilledPortion,
     BillingEvent,
     CreditMemo,
     Invoice,
@@ -95,6 +96,12 @@ class ContractState(BaseModel):
 
     def billed_quantity(self, source_id: str) -> Decimal:
         return sum((r.quantity for r in self.ledger if r.source_id == source_id), Decimal(0))
+
+    def portions_of(self, billing_event_id: str) -> list[BilledPortion]:
+        """What one billing event billed, read back from the ledger rows it wrote."""
+        return [BilledPortion(source_kind=r.source_kind, source_id=r.source_id,
+                              quantity=r.quantity, amount=r.amount)
+                for r in self.ledger if r.document_id == billing_event_id]
 
     def billed_quantities(self) -> dict[str, Decimal]:
         """The ledger folded per source, once, for runs that look up many sources."""

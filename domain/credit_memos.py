@@ -89,7 +89,7 @@ def apply_credit_memo(state: ContractState, request: CreditMemoRequest) -> Credi
         rebill = req.rebill_source_ids
         if req.price_concession and rebill:
             raise CreditMemoError("a price concession keeps the work billed; it cannot release it")
-        portions = {p.source_id: p for p in event.portions}
+        portions = {p.source_id: p for p in state.portions_of(event.billing_event_id)}
         if rebill is not None:
             unknown = set(rebill) - set(portions)
             if unknown:
