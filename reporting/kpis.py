@@ -152,7 +152,7 @@ class _Flow:
 
 def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
                end: dt.date | None) -> str:
-    consultant = src.table in ("fact_time", "fact_expense")
+    consultant = src.table in ("agg_time_month", "fact_expense")
     if q.group_by == "consultant" and not consultant:
         raise KpiError("this KPI cannot be grouped by consultant")
     where = _filters(q, s, consultant_ok=consultant)
@@ -195,7 +195,7 @@ FLOW_KPIS: dict[str, list[_Flow]] = {
     "collections": [_Flow("fact_payment", "payment_date", "amount")],
     "project_margin": [
         _Flow("fact_revenue", "revenue_date", "amount", measure="revenue"),
-        _Flow("fact_time", "work_date", "cost_amount", measure="labor_cost"),
+        _Flow("agg_time_month", "month", "cost_amount", measure="labor_cost"),
         _Flow("fact_expense", "expense_date", "amount", measure="expense_cost"),
         _Flow("fact_cost", "cost_date", "amount", measure="other_cost"),
     ],
@@ -231,32 +231,39 @@ _MOVES = {
 }
 
 
-def _points(q: KpiQuery, s: _Sql) -> str:
-    """The as-of dates: one, or every month end of the range when grouped by period."""
-    if q.group_by != "period":
-        return f"SELECT {s.p(q.balance_date())}::date AS d"
+def _month_range(q: KpiQuery) -> tuple[dt.date, dt.date]:
+    """First and last month (first days) of a balance series grouped by period."""
     end = month_start(q.period_to) if q.period_to else q.balance_date().replace(day=1)
     if q.period_from:
         start = month_start(q.period_from)
     else:
         start = (end - dt.timedelta(days=334)).replace(day=1)
-    return (
-        "SELECT (m + interval '1 month' - interval '1 day')::date AS d "
-        f"FROM generate_series({s.p(start)}::date, {s.p(end)}::date, interval '1 month') m"
-    )
+    return start, end
 
 
 def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
+    """Per engagement balances (clamped at zero per engagement), then summed per group.
+
+    An engagement is the project, else the contract, else the customer. Grouped by period,
+    the balance at each month end is a running sum of monthly movements (one pass).
+    """
     if q.group_by == "consultant":
         raise KpiError(f"{kpi} cannot be grouped by consultant")
     s = _Sql()
     parts_used, final = _BALANCE_SOURCES[kpi]
-    points = _points(q, s)
-    key = _key_expr(q.group_by if q.group_by != "period" else "none", None)
+    by_period = q.group_by == "period"
+    if by_period:
+        first, last = _month_range(q)
+        p_first, p_last = s.p(first), s.p(last)
+        cutoff = f"({p_last}::date + interval '1 month')::date"
+        date_filter = f"< {cutoff}"
+    else:
+        date_filter = f"<= {s.p(q.balance_date())}::date"
+    key = _key_expr("none" if by_period else q.group_by, None)
     moves = []
     for part in parts_used:
         for table, date_col, money_col, sign in _MOVES[part]:
-            where = _filters(q, s)
+            where = [f"f.{date_col} {date_filter}", *_filters(q, s)]
             amounts = ", ".join(
                 (f"{'-' if sign < 0 else ''}f.{q.currency}_{money_col}" if p == part else "0")
                 + f" AS {p[0] if p != 'billed' else 'i'}"
@@ -266,18 +273,35 @@ def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
                 f"SELECT coalesce(f.project_id, f.contract_id, '~' || f.customer_id) AS eng, "
                 f"{key} AS gkey, f.{q.currency}_currency AS cur, f.{date_col} AS dt, {amounts} "
                 "FROM " + table + " f LEFT JOIN dim_project p ON p.project_id = f.project_id"
-                + (" WHERE " + " AND ".join(where) if where else "")
+                " WHERE " + " AND ".join(where)
             )
-    out_key = "to_char(d, 'YYYY-MM')" if q.group_by == "period" else "gkey"
+    if not by_period:
+        sql = f"""
+WITH mv AS ({" UNION ALL ".join(moves)}),
+bal AS (SELECT eng, gkey, cur, sum(b) AS b, sum(r) AS r, sum(i) AS i
+          FROM mv GROUP BY eng, gkey, cur)
+SELECT gkey AS key, cur AS currency, sum({final}) AS value
+  FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
+        return sql, s.params
     sql = f"""
-WITH pts AS ({points}),
-mv AS ({" UNION ALL ".join(moves)}),
-bal AS (
-    SELECT pts.d, mv.eng, mv.gkey, mv.cur, sum(mv.b) AS b, sum(mv.r) AS r, sum(mv.i) AS i
-      FROM pts JOIN mv ON mv.dt <= pts.d
-     GROUP BY pts.d, mv.eng, mv.gkey, mv.cur
+WITH mv AS ({" UNION ALL ".join(moves)}),
+mb AS (
+    SELECT eng, cur, greatest(date_trunc('month', dt)::date, {p_first}::date) AS m,
+           sum(b) AS b, sum(r) AS r, sum(i) AS i
+      FROM mv GROUP BY 1, 2, 3
+), pts AS (
+    SELECT m::date AS m FROM generate_series({p_first}::date, {p_last}::date,
+                                             interval '1 month') m
+), grid AS (
+    SELECT k.eng, k.cur, pts.m FROM (SELECT DISTINCT eng, cur FROM mb) k CROSS JOIN pts
+), bal AS (
+    SELECT g.m, g.cur,
+           sum(coalesce(mb.b, 0)) OVER w AS b, sum(coalesce(mb.r, 0)) OVER w AS r,
+           sum(coalesce(mb.i, 0)) OVER w AS i
+      FROM grid g LEFT JOIN mb ON mb.eng = g.eng AND mb.cur = g.cur AND mb.m = g.m
+    WINDOW w AS (PARTITION BY g.eng, g.cur ORDER BY g.m)
 )
-SELECT {out_key} AS key, cur AS currency, sum({final}) AS value
+SELECT to_char(m, 'YYYY-MM') AS key, cur AS currency, sum({final}) AS value
   FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
     return sql, s.params
 
@@ -381,21 +405,31 @@ def utilization_query(q: KpiQuery) -> tuple[str, list[Any]]:
         "consultant": "c.consultant_id", "service_line": "c.service_line",
         "geography": "c.geography", "legal_entity": "c.home_legal_entity",
     }.get(q.group_by, "'all'")
-    cap_key = "d.period" if q.group_by == "period" else ckey
-    hrs_key = "to_char(t.work_date, 'YYYY-MM')" if q.group_by == "period" else ckey
+    cap_key = "to_char(m.m, 'YYYY-MM')" if q.group_by == "period" else ckey
+    hrs_key = "to_char(t.month, 'YYYY-MM')" if q.group_by == "period" else ckey
     sql = f"""
 WITH cons AS (SELECT * FROM dim_consultant c WHERE {" AND ".join(cwhere)}),
+months AS (
+    SELECT date_trunc('month', date_key)::date AS m, max(date_key) AS last_day,
+           count(*) FILTER (WHERE is_workday) AS workdays
+      FROM dim_date WHERE date_key BETWEEN {ps} AND {pe} GROUP BY 1
+),
 cap AS (
-    SELECT {cap_key} AS key, sum(c.capacity_hours_per_day) AS capacity_hours
-      FROM cons c JOIN dim_date d
-        ON d.is_workday AND d.date_key BETWEEN greatest({ps}::date, c.active_from)
-                                          AND least({pe}::date, coalesce(c.active_to, {pe}))
+    SELECT {cap_key} AS key,
+           sum(c.capacity_hours_per_day * CASE
+               WHEN c.active_from <= m.m AND coalesce(c.active_to, m.last_day) >= m.last_day
+               THEN m.workdays
+               ELSE (SELECT count(*) FROM dim_date d WHERE d.is_workday AND d.date_key
+                     BETWEEN greatest(m.m, c.active_from)
+                         AND least(m.last_day, coalesce(c.active_to, m.last_day)))
+           END) AS capacity_hours
+      FROM cons c JOIN months m
+        ON c.active_from <= m.last_day AND coalesce(c.active_to, m.last_day) >= m.m
      GROUP BY 1
 ), hrs AS (
-    SELECT {hrs_key} AS key, sum(t.hours) AS hours,
-           coalesce(sum(t.hours) FILTER (WHERE t.billable), 0) AS billable_hours
-      FROM fact_time t JOIN cons c ON c.consultant_id = t.consultant_id
-     WHERE t.work_date BETWEEN {ps} AND {pe}
+    SELECT {hrs_key} AS key, sum(t.hours) AS hours, sum(t.billable_hours) AS billable_hours
+      FROM agg_time_month t JOIN cons c ON c.consultant_id = t.consultant_id
+     WHERE t.month BETWEEN {ps} AND {pe}
      GROUP BY 1
 )
 SELECT key, NULL::text AS currency, coalesce(capacity_hours, 0) AS capacity_hours,

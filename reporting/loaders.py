@@ -7,6 +7,7 @@ only when something changed, so loading the same batch twice writes nothing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -65,7 +66,8 @@ FACTS: dict[str, FactSpec] = {
 _KEY = ("source_system", "source_record_id")
 
 
-def _upsert_sql(spec: FactSpec, dedupe: bool) -> str:
+def _upsert_sql(spec: FactSpec, dedupe: bool) -> tuple[str, str]:
+    """(UPDATE of changed rows, INSERT of new rows), both fed by the converted staging."""
     cols = [c for c in spec.columns if c != "fx_date"]
     derived = [
         "functional_currency", "reporting_currency", "fx_date",
@@ -73,32 +75,46 @@ def _upsert_sql(spec: FactSpec, dedupe: bool) -> str:
     ]
     for col in spec.money:
         derived += [f"functional_{col}", f"reporting_{col}"]
-    select_derived = ["s.fc", "$1", "s.fxd", "r.rf", "r.rr"]
-    for col in spec.money:
-        select_derived += [f"s.{col} * r.rf", f"s.{col} * r.rr"]
     all_cols = cols + derived
     updatable = [c for c in all_cols if c not in _KEY]
-    distinct = "DISTINCT ON (source_system, source_record_id) " if dedupe else ""
-    return f"""
-WITH s AS (
-    SELECT {distinct}st.*, coalesce(st.fx_date, st.{spec.business_date}) AS fxd,
-           le.functional_currency AS fc
-      FROM {spec.staging} st JOIN dim_legal_entity le USING (legal_entity)
-), d AS (
-    SELECT DISTINCT currency, fc, fxd FROM s
-), r AS (
+    src = spec.staging
+    if dedupe:  # the same record twice in one batch: keep one (the last copied)
+        src = (f"(SELECT DISTINCT ON (source_system, source_record_id) * FROM {spec.staging}"
+               " ORDER BY source_system, source_record_id, ctid DESC)")
+    fxd = f"coalesce(st.fx_date, st.{spec.business_date})"
+    select_derived = ["le.functional_currency", "$1", fxd, "r.rf", "r.rr"]
+    for col in spec.money:
+        select_derived += [f"st.{col} * r.rf", f"st.{col} * r.rr"]
+    rates = f"""
+WITH r AS MATERIALIZED (
     SELECT currency, fc, fxd, hub_fx_rate(currency, fc, fxd) AS rf,
            hub_fx_rate(currency, $1, fxd) AS rr
-      FROM d
-)
-INSERT INTO {spec.table} AS t ({", ".join(all_cols)})
-SELECT {", ".join("s." + c for c in cols)}, {", ".join(select_derived)}
-  FROM s JOIN r ON r.currency = s.currency AND r.fc = s.fc AND r.fxd = s.fxd
-ON CONFLICT (source_system, source_record_id) DO UPDATE
-   SET {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)}, updated_at = now()
- WHERE ({", ".join("t." + c for c in updatable)})
-       IS DISTINCT FROM ({", ".join("EXCLUDED." + c for c in updatable)})
-"""
+      FROM (SELECT DISTINCT st.currency, le.functional_currency AS fc, {fxd} AS fxd
+              FROM {spec.staging} st JOIN dim_legal_entity le USING (legal_entity)) d
+), n AS (
+    SELECT {", ".join("st." + c for c in cols)}, {", ".join(
+        f"{expr} AS {name}" for expr, name in zip(select_derived, derived, strict=True))}
+      FROM {src} st JOIN dim_legal_entity le USING (legal_entity)
+      JOIN r ON r.currency = st.currency AND r.fc = le.functional_currency AND r.fxd = {fxd}
+)"""
+    key_match = "t.source_system = n.source_system AND t.source_record_id = n.source_record_id"
+    update = f"""{rates}
+UPDATE {spec.table} AS t
+   SET {", ".join(f"{c} = n.{c}" for c in updatable)}, updated_at = now()
+  FROM n
+ WHERE {key_match}
+   AND ({", ".join("t." + c for c in updatable)})
+       IS DISTINCT FROM ({", ".join("n." + c for c in updatable)})"""
+    insert = f"""{rates}
+INSERT INTO {spec.table} ({", ".join(all_cols)})
+SELECT {", ".join("n." + c for c in all_cols)} FROM n
+ WHERE NOT EXISTS (SELECT 1 FROM {spec.table} t WHERE {key_match})"""
+    return update, insert
+
+
+def _lock_key(table: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"d2r-load:{table}".encode()).digest()[:8], "big",
+                          signed=True)
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,10 @@ async def load_facts(
             f"SELECT {', '.join(c if c != 'fx_date' else 'fx_date' for c in cols)} "
             f"FROM {spec.table} WITH NO DATA"
         )
+        # The staging table is never analysed (too slow for the gain); steer the planner
+        # away from sort-merge joins against the tiny FX table instead.
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        await conn.execute("SET LOCAL enable_mergejoin = off")
         await conn.copy_records_to_table(spec.staging, records=records, columns=cols)
         unknown = await conn.fetch(
             f"SELECT DISTINCT legal_entity FROM {spec.staging} st "
@@ -132,16 +152,29 @@ async def load_facts(
         if unknown:
             names = sorted(r["legal_entity"] for r in unknown)
             raise UnknownLegalEntityError(f"unknown legal entities {names}: load the dimension")
+        # Loads of one fact table are serialised, so the plain INSERT of new rows below
+        # cannot race another loader (cheaper than INSERT ... ON CONFLICT at volume).
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(spec.table))
+        duplicates = len(records) > 1 and await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {spec.staging} "
+            "GROUP BY source_system, source_record_id HAVING count(*) > 1)"
+        )
         try:
-            async with conn.transaction():  # savepoint: retry with in-batch dedupe
-                status = await conn.execute(_upsert_sql(spec, dedupe=False), reporting_currency)
-        except asyncpg.CardinalityViolationError:
-            status = await conn.execute(_upsert_sql(spec, dedupe=True), reporting_currency)
+            written = await _apply(conn, _upsert_sql(spec, dedupe=bool(duplicates)),
+                                   reporting_currency)
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == "D2R01":
                 raise MissingFxRateError(str(exc)) from exc
             raise
-    return LoadResult(spec.table, len(records), int(status.split()[-1]))
+    return LoadResult(spec.table, len(records), written)
+
+
+async def _apply(conn: asyncpg.Connection, statements: tuple[str, str], currency: str) -> int:
+    written = 0
+    for sql in statements:
+        status = await conn.execute(sql, currency)
+        written += int(status.split()[-1])
+    return written
 
 
 # ------------------------------------------------------------------ dimensions

@@ -142,3 +142,20 @@ async def test_unsupported_combinations_are_refused(loaded: ReportingHub) -> Non
         await loaded.kpi("nope", KpiQuery())
     with pytest.raises(KpiError):
         await loaded.kpi("bookings", KpiQuery(period_from="2026-13"))
+
+
+async def test_utilization_capacity_respects_active_dates(loaded: ReportingHub) -> None:
+    from reporting import models as m
+
+    # joined on Thursday 2026-01-15: 12 working days left in January -> 96 hours
+    await loaded.upsert_dimensions([m.ConsultantDim(
+        consultant_id="C3", home_legal_entity="US1", service_line="consulting",
+        geography="US", active_from=date(2026, 1, 15))])
+    rows = {r["key"]: r for r in (await loaded.kpi("utilization", KpiQuery(
+        group_by="consultant", period_from="2026-01",
+        period_to="2026-01"))).rows}
+    assert rows["C3"]["capacity_hours"] == D("96") and rows["C3"]["value"] == D("0")
+    by_line = await values(loaded, "utilization", group_by="service_line",
+                           period_from="2026-01", period_to="2026-01")
+    # consulting: C1 12 billable hours over 176 + 96 capacity hours
+    assert by_line[("consulting", None)] == D("0.0441")

@@ -130,3 +130,39 @@ async def test_loader_refuses_unknown_entity_missing_rate_and_floats(hub: Report
         m.BookingFact(**{**base, "amount": 1.5}, legal_entity="US1", currency="USD")
     assert await hub.pool.fetchval(
         "SELECT count(*) FROM fact_booking WHERE source_record_id = 'BX'") == 0
+
+
+ROLLUP_CHECK = """
+SELECT count(*) FROM (
+    SELECT date_trunc('month', work_date)::date AS month, project_id, consultant_id, currency,
+           reporting_currency, count(*) AS entries, sum(hours) AS hours,
+           coalesce(sum(hours) FILTER (WHERE billable), 0) AS billable_hours,
+           sum(bill_amount) AS bill_amount, sum(reporting_cost_amount) AS reporting_cost_amount
+      FROM fact_time GROUP BY 1, 2, 3, 4, 5
+) f FULL JOIN (
+    SELECT month, project_id, consultant_id, currency, reporting_currency, entries, hours,
+           billable_hours, bill_amount, reporting_cost_amount FROM agg_time_month
+) a USING (month, project_id, consultant_id, currency, reporting_currency)
+WHERE (f.entries, f.hours, f.billable_hours, f.bill_amount, f.reporting_cost_amount)
+      IS DISTINCT FROM (a.entries, a.hours, a.billable_hours, a.bill_amount,
+                        a.reporting_cost_amount)
+"""
+
+
+async def test_monthly_time_rollup_follows_inserts_updates_and_deletes(
+        hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    assert await hub.pool.fetchval("SELECT count(*) FROM agg_time_month") == 4
+    assert await hub.pool.fetchval(ROLLUP_CHECK) == 0
+    facts = dataset.time_facts()
+    # T1 moves to February and becomes non-billable; T3 changes consultant
+    await hub.record_time_facts([
+        facts[0].model_copy(update={"work_date": date(2026, 2, 2), "billable": False}),
+        facts[2].model_copy(update={"consultant_id": "C2"}),
+    ])
+    assert await hub.pool.fetchval(ROLLUP_CHECK) == 0
+    await hub.pool.execute("DELETE FROM fact_time WHERE source_record_id IN ('T2', 'T5')")
+    assert await hub.pool.fetchval(ROLLUP_CHECK) == 0
+    assert await hub.pool.fetchval("SELECT count(*) FROM agg_time_month WHERE entries = 0") == 0
+    await hub.pool.execute("TRUNCATE fact_time")
+    assert await hub.pool.fetchval("SELECT count(*) FROM agg_time_month") == 0
