@@ -8,7 +8,13 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.amendments import Amendment, AmendmentTreatment, LineChange, apply_amendment
+from domain.amendments import (
+    Amendment,
+    AmendmentTreatment,
+    LineChange,
+    apply_amendment,
+    compensate_amendment,
+)
 from domain.billing import Delivery, invoice_period, tax_party
 from domain.contract import ContractState, LineTerms
 from domain.credit_memos import CreditLineRequest, CreditMemoRequest, apply_credit_memo
@@ -128,7 +134,10 @@ def test_time_is_never_billed_twice_and_nets_add_up(data):
                                 tax_rules=TAX, invoice_date=d("2026-04-30"))
         for e in entries:
             assert run.state.billed_quantity(e.entry_id) == e.hours
-        check_positions(run.state)
+        done = recognize_period(run.state, "2026-04", facts, complete_lines={"T"}).state
+        check_positions(done)
+        final = done.position("T")
+        assert final.recognized == final.net_billed == final.transaction_price
 
 
 @SETTINGS
@@ -163,11 +172,17 @@ def test_at_completion_recognized_revenue_is_the_final_transaction_price(data):
             milestones=[m.model_copy(update={"completed_on": cutoff}) if done_in[i] <= p_index
                         else m for i, m in enumerate(milestones)])
         if amend_in == period:
-            state = apply_amendment(state, Amendment(
+            before = state
+            result = apply_amendment(state, Amendment(
                 amendment_id="CO", effective_date=cutoff - timedelta(days=10),
                 treatment=data.draw(st.sampled_from(list(AmendmentTreatment))), reason="p",
                 changes=[LineChange(contract_line_id="F", price=data.draw(cents),
-                                    estimate_at_completion=data.draw(cents))]), facts).state
+                                    estimate_at_completion=data.draw(cents))]), facts)
+            # Compensation is exact: the old terms, and revenue back where it was.
+            undone = compensate_amendment(result.state, result.applied, cutoff).state
+            assert undone.terms == before.terms
+            assert undone.recognized("F") == before.recognized("F")
+            state = result.state
         run, invoices = invoice_period(state, period, facts, seller=SELLER,
                                        buyer=tax_party(state), tax_rules=TAX,
                                        invoice_date=cutoff)
