@@ -192,3 +192,31 @@ def test_time_on_an_unknown_contract_line_is_reported():
                       work_date=d("2026-02-02"), hours=Decimal(1))
     run = bill_period(state, "2026-02", facts.model_copy(update={"time_entries": [stray]}))
     assert [(e.code, e.source_id) for e in run.exceptions] == [("unknown_contract_line", "E9")]
+
+
+def test_invoice_in_a_foreign_currency_records_the_functional_amount():
+    from domain.fx import FxRate, FxRateTable
+
+    eng = engagement(line("T", BillingModel.TIME_AND_MATERIALS, RevenueMethod.AS_DELIVERED,
+                          money("5000.00"), role="Dev"),
+                     customer=Customer(customer_id="C", name="C", country="US", tax_id="EIN1"),
+                     legal_entity="UK01", currency="EUR")
+    state = contract(eng)
+    card = RateCard(rate_card_id="RC", currency="GBP", entries=[
+        RateCardEntry(role="Dev", bill_rate=Decimal("100.00"), effective_from=d("2026-01-01"))])
+    fx = FxRateTable(rates=[FxRate(base="GBP", quote="EUR", rate=Decimal("1.16"),
+                                   as_of=d("2026-01-01")),
+                            FxRate(base="GBP", quote="EUR", rate=Decimal("1.18"),
+                                   as_of=d("2026-01-25"))])
+    facts = Delivery(time_entries=[TimeEntry(entry_id="E1", resource_id="R", project_id="PRJ-1",
+                                             contract_line_id="T", work_date=d("2026-01-10"),
+                                             hours=Decimal(10))], rate_card=card, fx=fx)
+    _, (inv,) = invoice_period(state, "2026-01", facts, seller=GB, buyer=tax_party(state),
+                               tax_rules=TAX, invoice_date=d("2026-01-31"))
+    # The GBP card rate converts at the work date (1.16): 10 h x 116.00 EUR = 1,160.00 EUR.
+    # Export of services to a US business: out of scope, no VAT.
+    assert inv.total == money("1160.00") and inv.tax_total == money("0.00")
+    # UK01 books it in GBP at the invoice date's rate (1.18): 983.05 GBP.
+    assert inv.functional is not None
+    assert inv.functional.rounded() == money("983.05", "GBP")
+    assert (inv.functional.rate_date, inv.functional.via) == (d("2026-01-25"), None)
