@@ -62,6 +62,37 @@ class BillingRun(BaseModel):
     events: list[BillingEvent]
     exceptions: list[ExceptionRecord]
 
+    def billing_marks(self, delivery: Delivery) -> BillingMarks:
+        """What to tell the PSA after this run, per time entry and expense it touched.
+
+        Only a source billed in full may be marked billed: marking an entry that a cap cut
+        short would strand its remaining hours (the classic PSA bug this ledger prevents).
+        """
+        billed = self.state.billed_quantities()
+        hours = {e.entry_id: e.hours for e in delivery.time_entries}
+        full: list[str] = []
+        partial: dict[str, Decimal] = {}
+        for event in self.events:
+            for p in event.portions:
+                if p.source_kind not in (SourceKind.TIME, SourceKind.EXPENSE):
+                    continue
+                size = hours.get(p.source_id, Decimal(1))
+                done = billed.get(p.source_id, Decimal(0))
+                if done >= size:
+                    full.append(p.source_id)
+                else:
+                    partial[p.source_id] = done
+        return BillingMarks(
+            fully_billed_time=[s for s in full if s in hours],
+            fully_billed_expenses=[s for s in full if s not in hours],
+            partially_billed_hours=partial)
+
+
+class BillingMarks(BaseModel):
+    fully_billed_time: list[str]
+    fully_billed_expenses: list[str]
+    partially_billed_hours: dict[str, Decimal]  # entry id -> hours billed so far
+
 
 class ValuationError(LookupError):
     pass

@@ -174,6 +174,10 @@ def test_partial_billing_under_a_cap_bills_the_rest_after_a_change_order():
     assert [(p.source_id, p.quantity, p.amount) for p in event.portions] == [
         ("E1", Decimal(4), money("600.00")), ("E2", Decimal("2.66"), money("399.00"))]
     assert [e.code for e in run.exceptions] == ["not_to_exceed_reached"]
+    # The PSA may mark E1 billed, but not E2: 1.34 of its hours are still to bill.
+    marks = run.billing_marks(facts)
+    assert marks.fully_billed_time == ["E1"]
+    assert marks.partially_billed_hours == {"E2": Decimal("2.66")}
     # Revenue as delivered is capped too: what cannot be billed is not earned yet.
     rev = recognize_period(run.state, "2026-01", facts)
     assert rev.entries[0].amount == money("1000.00")
