@@ -395,9 +395,10 @@ class NetSuiteSimulator(BaseSimulator):
                     line["rate"] = amt / q
                 line["line"] = i + 1
                 total += float(line.get("amount") or 0)
+            tax = sum(float(line.get("tax1Amt") or 0) for line in data["item"])
             data["subtotal"] = _money(total)
-            data["total"] = _money(total)
-            data.setdefault("taxTotal", 0)
+            data["taxTotal"] = _money(tax)
+            data["total"] = _money(total + tax)
         if rtype in ("invoice", "creditMemo"):
             paid = float(data.get("amountPaid") or data.get("applied") or 0)
             data["amountRemaining"] = _money(float(data.get("total") or 0) - paid)
@@ -498,7 +499,32 @@ class NetSuiteSimulator(BaseSimulator):
         self.store.update(rtype, old["id"], data, data.get("externalId"))
         self._after_write(rtype, data, old)
 
+    def _apply_credit(self, memo: dict[str, Any], previous: float, remove: bool = False) -> None:
+        """A credit memo created from an invoice is applied to it (up to what is open);
+        `previous` is what this memo had applied before (an edit re-applies)."""
+        inv = self.store.get("invoice", (memo.get("createdFrom") or {}).get("id", ""))
+        if inv is None:
+            return
+        paid = float(inv.get("amountPaid") or 0) - previous
+        total = float(inv.get("total") or 0)
+        applied = 0.0 if remove else _money(max(0.0, min(float(memo.get("total") or 0), total - paid)))
+        inv["amountPaid"] = _money(paid + applied)
+        inv["amountRemaining"] = _money(total - inv["amountPaid"])
+        inv["status"] = {"id": "B", "refName": "Paid In Full"} if inv["amountRemaining"] <= 0.004 \
+            else {"id": "A", "refName": "Open"}
+        inv["lastModifiedDate"] = ns_now()
+        self.store.update("invoice", inv["id"], inv, inv.get("externalId"))
+        if remove:
+            return
+        memo["applied"] = applied
+        memo["amountRemaining"] = _money(float(memo.get("total") or 0) - applied)
+        memo["status"] = {"id": "B", "refName": "Fully Applied"} if memo["amountRemaining"] <= 0.004 \
+            else {"id": "A", "refName": "Open"}
+        self.store.update("creditMemo", memo["id"], memo, memo.get("externalId"))
+
     def _after_write(self, rtype: str, data: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if rtype == "creditMemo" and (data.get("createdFrom") or {}).get("id"):
+            self._apply_credit(data, float((old or {}).get("applied") or 0))
         if self._seeding:
             return
         custom = {k: v for k, v in data.items() if k.startswith("custbody")}
@@ -685,6 +711,8 @@ class NetSuiteSimulator(BaseSimulator):
             old = self._must(t, key)
             if t in POSTING_LOCKS:
                 self._check_period(t, old.get("tranDate"))
+            if t == "creditMemo" and (old.get("createdFrom") or {}).get("id"):
+                self._apply_credit(old, float(old.get("applied") or 0), remove=True)
             self.store.delete(t, old["id"])
         return Response(204)
 

@@ -119,7 +119,7 @@ RECORDS: dict[str, dict[str, str]] = {
 
 SUBLISTS: dict[str, dict[str, str]] = {
     "item": {"item": "ref:serviceItem", "quantity": "num", "rate": "num", "amount": "num",
-             "description": "str", "line": "num", "taxCode": "str", "revRecStartDate": "date",
+             "description": "str", "line": "num", "taxCode": "str", "tax1Amt": "num", "revRecStartDate": "date",
              "revRecEndDate": "date", "isClosed": "bool"},
     "apply": {"doc": "ref:invoice|creditMemo", "amount": "num", "apply": "bool", "line": "num"},
     "line": {"account": "ref:account", "debit": "num", "credit": "num", "memo": "str",

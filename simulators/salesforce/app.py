@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -36,15 +37,17 @@ _DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 API = r"/services/data/v(?P<ver>\d+\.\d)"
 
 
+@functools.lru_cache(maxsize=4096)
+def _chunk_char(chunk: str) -> str:
+    flags = 0
+    for j, ch in enumerate(chunk):
+        if "A" <= ch <= "Z":
+            flags |= 1 << j
+    return _SUFFIX[flags]
+
+
 def id_suffix(id15: str) -> str:
-    out = ""
-    for i in range(3):
-        flags = 0
-        for j, ch in enumerate(id15[i * 5 : i * 5 + 5]):
-            if "A" <= ch <= "Z":
-                flags |= 1 << j
-        out += _SUFFIX[flags]
-    return out
+    return _chunk_char(id15[0:5]) + _chunk_char(id15[5:10]) + _chunk_char(id15[10:15])
 
 
 def sf_id(prefix: str, n: int) -> str:
@@ -113,6 +116,7 @@ class SalesforceSimulator(BaseSimulator):
         r.add("GET", API + r"/(?:query|queryAll)/?", self.query)
         r.add("GET", API + r"/(?:query|queryAll)/(?P<loc>[^/]+)/?", self.query_more)
         r.add("POST", API + r"/composite/sobjects/?", self.collection_create)
+        r.add("PATCH", API + r"/composite/sobjects/?", self.collection_update)
         self.seed_info_cached = ensure_seeded(self)
 
     # ---- vendor hooks -------------------------------------------------------------
@@ -477,6 +481,12 @@ class SalesforceSimulator(BaseSimulator):
                 data["pse__Total_Billable_Amount__c"] = round(
                     data["pse__Bill_Rate__c"] * data["pse__Total_Hours__c"], 2
                 )
+        elif o.name == "Task":
+            if not data.get("Status"):
+                data["Status"] = "Not Started"
+            if not data.get("Priority"):
+                data["Priority"] = "Normal"
+            data["IsClosed"] = data["Status"] == "Completed"
         elif o.name == "pse__Expense__c":
             data.setdefault("pse__Status__c", "Draft")
             if data.get("pse__Status__c") == "Approved":
@@ -668,6 +678,31 @@ class SalesforceSimulator(BaseSimulator):
         )
 
     async def collection_create(self, req: Request, ver: str) -> Response:
+        return self._collection(req, updating=False)
+
+    async def collection_update(self, req: Request, ver: str) -> Response:
+        """sObject Collections update: `PATCH /composite/sobjects`, records carry their `id`."""
+        return self._collection(req, updating=True)
+
+    def _collection_one(self, rec: Any, updating: bool) -> str:
+        if not isinstance(rec, dict):
+            raise fail(400, "JSON_PARSER_ERROR", "Expected a JSON object for the sObject")
+        typ = (rec.get("attributes") or {}).get("type", "")
+        o = self._obj(typ)
+        if not updating:
+            return self._insert(o, self._clean(o, rec, creating=True))
+        rec = dict(rec)
+        rid = next((rec.pop(k) for k in list(rec) if k.lower() == "id"), None)
+        if not isinstance(rid, str) or not _ID_RX.match(rid):
+            raise fail(400, "MALFORMED_ID", f"invalid record id: {rid}", ["Id"])
+        vals = self._clean(o, rec, creating=False)
+        old = self.store.get(o.name, to18(rid))
+        if old is None:
+            raise fail(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        self._update(o, old, vals)
+        return str(old["Id"])
+
+    def _collection(self, req: Request, updating: bool) -> Response:
         body = req.json() or {}
         recs = body.get("records") or []
         all_or_none = bool(body.get("allOrNone"))
@@ -682,9 +717,7 @@ class SalesforceSimulator(BaseSimulator):
             for rec in recs:
                 c.execute("SAVEPOINT one")
                 try:
-                    typ = (rec.get("attributes") or {}).get("type", "")
-                    o = self._obj(typ)
-                    rid = self._insert(o, self._clean(o, rec, creating=True))
+                    rid = self._collection_one(rec, updating)
                     c.execute("RELEASE one")
                     results.append({"id": rid, "success": True, "errors": []})
                 except HTTPError as e:

@@ -18,6 +18,8 @@ BILLING_MODELS = ("time_and_materials", "fixed_fee", "milestone", "retainer")
 REVENUE_METHODS = ("as_delivered", "cost_to_cost", "milestone", "ratable")
 TIMECARD_STATUSES = ("Saved", "Submitted", "Approved", "Rejected")
 EXPENSE_STATUSES = ("Draft", "Submitted", "Approved", "Rejected")
+TASK_PRIORITIES = ("High", "Normal", "Low")
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 
 _AUDIT = {
     "Id": "id",
@@ -164,6 +166,10 @@ _add(
             "D2R_Engagement_Status__c": "str",
             "D2R_Billed_Amount__c": "num",
             "D2R_Collected_Amount__c": "num",
+            "D2R_Overdue_Amount__c": "num",
+            "D2R_Billing_Status__c": "str",
+            "D2R_Billing_As_Of__c": "date",
+            "D2R_Contract_Value__c": "num",
             "D2R_External_Id__c": "str",
         },
         required=("Name", "StageName", "CloseDate"),
@@ -196,6 +202,29 @@ _add(
         required=("OpportunityId", "Quantity"),
         ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
+    )
+)
+
+_add(
+    SObject(
+        "Task",
+        "00T",
+        {
+            "Subject": "str",
+            "Description": "str",
+            "Priority": _pick(TASK_PRIORITIES),
+            "Status": _pick(TASK_STATUSES),
+            "WhatId": "ref:Opportunity",
+            "WhoId": "ref:Contact",
+            "ActivityDate": "date",
+            "Type": "str",
+            "IsClosed": "bool",
+            "D2R_Audience__c": "str",
+            "D2R_External_Id__c": "str",
+        },
+        required=("Subject",),
+        ext_ids=("D2R_External_Id__c",),
+        readonly=("IsClosed",),
     )
 )
 
@@ -235,6 +264,8 @@ _add(
             "D2R_Unbilled_WIP__c": "num",
             "D2R_Contract_Id__c": "str",
             "D2R_Service_Package__c": "str",
+            "D2R_Budget__c": "num",
+            "D2R_Last_Change_Id__c": "str",
         },
         required=("Name",),
         ext_ids=("D2R_External_Id__c",),
@@ -263,6 +294,7 @@ _add(
             "D2R_Phase__c": "str",
             "D2R_External_Id__c": "str",
             "D2R_Posted__c": "bool",
+            "D2R_Contract_Line_Id__c": "str",
         },
         required=("Name", "pse__Project__c"),
         ext_ids=("D2R_External_Id__c",),
@@ -358,6 +390,7 @@ _add(
             "pse__Invoiced__c": "bool",
             "D2R_Posted__c": "bool",
             "D2R_Role__c": "str",
+            "D2R_Contract_Line_Id__c": "str",
             "D2R_External_Id__c": "str",
         },
         required=("pse__Project__c", "pse__Resource__c", "pse__Start_Date__c", "pse__End_Date__c"),
@@ -388,6 +421,7 @@ _add(
             "pse__Include_In_Financials__c": "bool",
             "pse__Billing_Currency__c": "str",
             "D2R_Posted__c": "bool",
+            "D2R_Contract_Line_Id__c": "str",
             "D2R_External_Id__c": "str",
         },
         required=("pse__Project__c", "pse__Resource__c", "pse__Expense_Date__c", "pse__Amount__c"),

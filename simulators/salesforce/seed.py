@@ -305,16 +305,19 @@ def seed_bench(sim: SalesforceSimulator, n_opps: int, n_time: int) -> dict[str, 
     rows: list[tuple[str, str, str | None, str]] = []
     counters: dict[str, int] = {}
 
+    defaults = {
+        name: {f: False for f, t in o.fields.items() if t == "bool"} | {"CurrencyIsoCode": "USD"}
+        for name, o in OBJECTS.items()
+    }
+    prefixes = {name: o.prefix for name, o in OBJECTS.items()}
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+
     def add(obj: str, data: dict[str, Any]) -> str:
-        o = OBJECTS[obj]
-        n = counters.get(o.prefix, 0) + 1
-        counters[o.prefix] = n
-        rid = sf_id(o.prefix, n)
-        for f, t in o.fields.items():
-            if t == "bool" and f not in data:
-                data[f] = False
-        data.setdefault("CurrencyIsoCode", "USD")
-        rows.append((obj, rid, None, json.dumps({"Id": rid, **data, **audit}, separators=(",", ":"))))
+        prefix = prefixes[obj]
+        n = counters.get(prefix, 0) + 1
+        counters[prefix] = n
+        rid = sf_id(prefix, n)
+        rows.append((obj, rid, None, dumps({"Id": rid, **defaults[obj], **data, **audit})))
         return rid
 
     def flush() -> None:
@@ -330,6 +333,21 @@ def seed_bench(sim: SalesforceSimulator, n_opps: int, n_time: int) -> dict[str, 
     les = list(LEGAL_ENTITIES)
     prods = info["products"]
     consultants = [c["id"] for c in info["consultants"]]
+    # bulk load without the secondary indexes, then build them once (much faster)
+    conn = sim.store.conn
+    index_sql = [
+        r[0]
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='records' AND sql IS NOT NULL"
+        )
+    ]
+    for name in [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='records' AND sql IS NOT NULL"
+        )
+    ]:
+        conn.execute(f"DROP INDEX {name}")
     with sim.store.tx() as c:
         accounts = [
             add(
@@ -421,11 +439,16 @@ def seed_bench(sim: SalesforceSimulator, n_opps: int, n_time: int) -> dict[str, 
         flush()
         if not projects:
             projects = [add("pse__Proj__c", {"Name": "Bench project", "pse__Is_Active__c": True})]
+        weeks = [
+            (
+                time.strftime("%Y-%m-%d", time.gmtime(1780272000 + w * 7 * 86400)),
+                time.strftime("%Y-%m-%d", time.gmtime(1780272000 + (w * 7 + 6) * 86400)),
+            )
+            for w in range(26)
+        ]
         for j in range(1, n_time + 1):
             p = projects[j % len(projects)]
-            week = j // len(projects) % 26
-            start = time.strftime("%Y-%m-%d", time.gmtime(1780272000 + week * 7 * 86400))
-            end = time.strftime("%Y-%m-%d", time.gmtime(1780272000 + (week * 7 + 6) * 86400))
+            start, end = weeks[j // len(projects) % 26]
             hours = float(rng.choice((8, 16, 24, 32, 40)))
             n = counters.get("a0T", 0) + 1
             add(
@@ -451,6 +474,9 @@ def seed_bench(sim: SalesforceSimulator, n_opps: int, n_time: int) -> dict[str, 
             c.execute(
                 "INSERT INTO counters(name,n) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET n=excluded.n", (prefix, n)
             )
+    with sim.store.tx() as c:
+        for sql in index_sql:
+            c.execute(sql)
     info["seed"] = "bench"
     info["bench"] = {
         "opportunities": n_opps,
