@@ -116,3 +116,45 @@ async def test_reset_and_reseed(sf: httpx.AsyncClient) -> None:
     assert counts["Account"] == 8
     dump = (await sf.get("/__admin/records/Opportunity")).json()
     assert len(dump["records"]) == 11
+
+
+async def test_webhooks_reordered_deterministically(sf: httpx.AsyncClient) -> None:
+    import json
+
+    from tests.simulators.test_processes import Receiver
+
+    async def run(seed: int) -> list[str]:
+        rec = Receiver()
+        try:
+            await sf.post("/__admin/reset", json={"seed": "demo"})
+            tok = (
+                await sf.post(
+                    "/services/oauth2/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": "d2r-dev",
+                        "client_secret": "d2r-dev-secret",
+                    },
+                )
+            ).json()["access_token"]
+            sf.headers["authorization"] = f"Bearer {tok}"
+            await sf.post("/__admin/webhooks", json={"url": rec.url})
+            await sf.put("/__admin/faults", json={"webhook_reorder": True, "seed": seed})
+            proj = (await sf.post(f"{SF_V}/sobjects/pse__Proj__c", json={"Name": "P"})).json()["id"]
+            for i in range(8):
+                r = await sf.post(
+                    f"{SF_V}/sobjects/pse__Milestone__c",
+                    json={"Name": f"M{i}", "pse__Project__c": proj, "pse__Status__c": "Complete"},
+                )
+                assert r.status_code == 201
+            stats = (await sf.post("/__admin/webhooks/flush")).json()
+            assert stats["delivered"] == 8
+            return [json.loads(b)["data"]["name"] for _, b in rec.wait(8)]
+        finally:
+            rec.close()
+
+    first = await run(5)
+    again = await run(5)
+    assert first == again
+    assert sorted(first) == [f"M{i}" for i in range(8)]
+    assert first != sorted(first)
