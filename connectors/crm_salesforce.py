@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.errors import NotFoundError
-from connectors.ports import CrmLinks
+from connectors.ports import BillingStatus, CrmLinks, Notification
 from connectors.salesforce import SYSTEM, SalesforceClient, soql_quote
 from domain.deal import AccountNode, OpportunityLineSnapshot, OpportunitySnapshot
+from domain.money import Money
 
 OPPORTUNITY_FIELDS = (
     "Id, Name, StageName, Amount, CurrencyIsoCode, CloseDate, AccountId, "
@@ -21,6 +22,7 @@ LINE_FIELDS = (
     "D2R_Billing_Model__c, D2R_Revenue_Method__c, D2R_Role__c, D2R_Hours__c"
 )
 ACCOUNT_FIELDS = "Id, Name, ParentId, BillingCountry, D2R_Tax_Id__c"
+EXT = "D2R_External_Id__c"
 MAX_HIERARCHY_DEPTH = 10  # Salesforce itself caps account hierarchies far below this
 
 
@@ -99,3 +101,43 @@ class SalesforceCrm:
             "D2R_Contract_Id__c": links.contract_id,
             "D2R_Engagement_Status__c": links.status,
         })
+
+    async def write_billing_status(self, opportunity_id: str, status: BillingStatus) -> None:
+        """Finance feedback on the opportunity. A plain field update: writing the same
+        status twice is one state. The engagement lifecycle status (`write_links`) is
+        left alone; the billing status has its own field."""
+        await self._sf.update("Opportunity", opportunity_id, {
+            "D2R_Billing_Status__c": status.status[:255],
+            "D2R_Billed_Amount__c": _number(status.billed),
+            "D2R_Collected_Amount__c": _number(status.collected),
+            "D2R_Overdue_Amount__c": _number(status.overdue),
+            "D2R_Billing_As_Of__c": status.as_of.isoformat(),
+        })
+
+    async def set_contract_value(self, opportunity_id: str, amount: Money) -> None:
+        """The contract value after an amendment (or its undo). Written to its own field:
+        Salesforce computes `Amount` from the products when the opportunity has line items,
+        and the booked amount stays as history."""
+        await self._sf.update("Opportunity", opportunity_id, {
+            "D2R_Contract_Value__c": _number(amount),
+        })
+
+    async def notify(self, external_id: str, notification: Notification) -> str:
+        """A Task on the opportunity, upserted by external id: a retried reminder is one Task."""
+        fields: dict[str, Any] = {
+            "Subject": notification.subject[:255],
+            "Description": notification.body[:32000],
+            "Priority": "High" if notification.priority.lower() == "high" else "Normal",
+            "Status": "Not Started",
+            "Type": "d2r",
+            "D2R_Audience__c": ", ".join(notification.audience)[:255],
+        }
+        if notification.related_id:
+            fields["WhatId"] = notification.related_id
+        task_id, _ = await self._sf.upsert("Task", EXT, external_id, fields)
+        return task_id
+
+
+def _number(money: Money) -> str:
+    # Salesforce currency fields take numbers; a numeric string keeps the Decimal exact.
+    return str(money.rounded().amount)

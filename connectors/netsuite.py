@@ -123,6 +123,9 @@ class NetSuiteClient:
     async def patch(self, record_type: str, record_id: str, body: dict[str, Any]) -> None:
         await self._call("PATCH", self._record(record_type, quote(record_id)), json=body)
 
+    async def delete(self, record_type: str, record_id: str) -> None:
+        await self._call("DELETE", self._record(record_type, quote(record_id)))
+
     async def transform(self, record_type: str, record_id: str, target: str,
                         body: dict[str, Any] | None = None) -> str:
         response = await self._call(

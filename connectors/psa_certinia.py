@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.errors import VendorValidationError
-from connectors.ports import ProjectRef
+from connectors.errors import NotFoundError, VendorValidationError
+from connectors.ports import BillingStatus, ProjectChange, ProjectRef
 from connectors.salesforce import SYSTEM, SalesforceClient, soql_quote
-from domain.deal import BillingModel, Engagement
+from domain.billing import Delivery
+from domain.deal import BillingModel, ContractLine, Engagement
+from domain.model import ExpenseEntry, Milestone, RateCard, RateCardEntry, Resource, TimeEntry
+from domain.money import Money
 
 EXT = "D2R_External_Id__c"
+LINE = "D2R_Contract_Line_Id__c"
+IN_CHUNK = 200  # ids per `IN (...)` clause, to keep SOQL well under its length limit
+COMPLETE = ("Complete", "Completed", "Approved")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+TIMECARD_FIELDS = ", ".join([
+    "Id", "pse__Resource__c", "pse__Start_Date__c", "pse__End_Date__c", "pse__Total_Hours__c",
+    "pse__Billable__c", "pse__Billed__c", "D2R_Role__c", LINE, "LastModifiedDate",
+    *(f"pse__{day}_Hours__c" for day in WEEKDAYS)])
+EXPENSE_FIELDS = ("Id, pse__Resource__c, pse__Expense_Date__c, pse__Amount__c, CurrencyIsoCode, "
+                  f"pse__Type__c, pse__Billable__c, pse__Billed__c, {LINE}, LastModifiedDate")
+MILESTONE_FIELDS = ("Id, Name, pse__Status__c, pse__Target_Date__c, pse__Actual_Date__c, "
+                    f"pse__Milestone_Amount__c, D2R_Percent__c, {LINE}, LastModifiedDate")
+RESOURCE_FIELDS = ("Id, Name, pse__Resource_Role__c, D2R_Home_Legal_Entity__c, "
+                   "pse__Default_Cost_Rate__c, CurrencyIsoCode")
+RATE_FIELDS = ("Id, pse__Role__c, pse__Account__c, pse__Region__c, pse__Suggested_Bill_Rate__c, "
+               "pse__Average_Cost_Rate__c, pse__Start_Date__c, pse__End_Date__c, CurrencyIsoCode")
 
 # Certinia's billing type picklist, from the booked lines' billing models.
 _BILLING_TYPE = {
@@ -63,19 +84,26 @@ class CertiniaPsa:
             "D2R_Legal_Entity__c": engagement.legal_entity,
         })
 
-        milestones = json.loads(template.get("D2R_Milestones__c") or "[]")
-        fixed = sum((line.amount.amount for line in engagement.lines
-                     if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)),
-                    Decimal(0))
-        amounts = milestone_amounts(fixed, [Decimal(str(m["percent"])) for m in milestones])
+        # Each fixed-fee / milestone line gets its own milestones, weighted by the template's
+        # percents, so billing and revenue can follow each line on its own.
+        template_milestones = json.loads(template.get("D2R_Milestones__c") or "[]")
+        percents = [Decimal(str(m["percent"])) for m in template_milestones]
+        fee_lines = [line for line in engagement.lines
+                     if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)]
         milestone_ids = []
-        for index, (milestone, amount) in enumerate(zip(milestones, amounts, strict=True)):
-            milestone_id, _ = await self._sf.upsert("pse__Milestone__c", EXT, f"{external_id}:ms{index}", {
-                "Name": milestone["name"], "pse__Project__c": project_id,
-                "pse__Milestone_Amount__c": str(amount), "pse__Status__c": "Planned",
-                "pse__Approved__c": False,
-            })
-            milestone_ids.append(milestone_id)
+        for line in fee_lines:
+            amounts = milestone_amounts(line.amount.amount, percents)
+            for index, (milestone, percent, amount) in enumerate(
+                    zip(template_milestones, percents, amounts, strict=True)):
+                name = str(milestone["name"]) if len(fee_lines) == 1 else f"{milestone['name']} - {line.name}"
+                milestone_id, _ = await self._sf.upsert(
+                    "pse__Milestone__c", EXT, f"{external_id}:ms:{line.line_id}:{index}", {
+                        "Name": name[:80], "pse__Project__c": project_id,
+                        "pse__Milestone_Amount__c": str(amount), "D2R_Percent__c": str(percent),
+                        "pse__Status__c": "Planned", "pse__Approved__c": False,
+                        "CurrencyIsoCode": line.amount.currency, LINE: line.line_id,
+                    })
+                milestone_ids.append(milestone_id)
 
         request_ids = []
         for line in engagement.lines:
@@ -104,3 +132,233 @@ class CertiniaPsa:
                     await self._sf.delete(child, row["Id"])
             await self._sf.delete("pse__Proj__c", project["Id"])
         return True
+
+    # --- delivery ---------------------------------------------------------------------
+
+    async def _project(self, project_id: str) -> dict[str, Any]:
+        rows = await self._sf.query_all(
+            "SELECT Id, CurrencyIsoCode, pse__Account__c, pse__Region__c FROM pse__Proj__c "
+            f"WHERE Id = {soql_quote(project_id)}")
+        if not rows:
+            raise NotFoundError(f"project {project_id} does not exist in the PSA", system=SYSTEM,
+                                status=404, vendor_code="NOT_FOUND")
+        return rows[0]
+
+    async def read_delivery(self, project_id: str, lines: list[ContractLine], cutoff: date) -> Delivery:
+        """Everything approved up to `cutoff`, whatever its billed flag: the domain's
+        append-only ledger decides what is left to bill (the PSA flag is feedback only)."""
+        project = await self._project(project_id)
+        pid, day = soql_quote(project_id), cutoff.isoformat()
+        timecards = await self._sf.query_all(
+            f"SELECT {TIMECARD_FIELDS} FROM pse__Timecard_Header__c WHERE pse__Project__c = {pid} "
+            f"AND pse__Status__c = 'Approved' AND pse__Start_Date__c <= {day} ORDER BY Id")
+        expenses = await self._sf.query_all(
+            f"SELECT {EXPENSE_FIELDS} FROM pse__Expense__c WHERE pse__Project__c = {pid} "
+            f"AND pse__Status__c = 'Approved' AND pse__Expense_Date__c <= {day} ORDER BY Id")
+        milestones = await self._sf.query_all(
+            f"SELECT {MILESTONE_FIELDS} FROM pse__Milestone__c WHERE pse__Project__c = {pid} ORDER BY Id")
+        resource_ids = sorted({r["pse__Resource__c"] for r in (*timecards, *expenses) if r.get("pse__Resource__c")})
+        resources = [_resource(row) for row in await self._in_query("Contact", RESOURCE_FIELDS, resource_ids)]
+        roles = {r.resource_id: r.role for r in resources}
+        mapper = _LineMapper(lines)
+
+        time_entries = []
+        for card in timecards:
+            role = card.get("D2R_Role__c")
+            line_id = mapper.for_time(card.get(LINE), role or roles.get(card.get("pse__Resource__c", "")))
+            if line_id is None:
+                continue
+            for work_date, hours in _timecard_days(card):
+                if work_date <= cutoff and hours > 0:
+                    time_entries.append(TimeEntry(
+                        entry_id=f"{card['Id']}:{work_date.isoformat()}", resource_id=card["pse__Resource__c"],
+                        project_id=project_id, contract_line_id=line_id, work_date=work_date, hours=hours,
+                        role=role, billable=bool(card.get("pse__Billable__c")),
+                        approved_on=_date(card.get("LastModifiedDate"))))
+
+        expense_entries = []
+        for row in expenses:
+            line_id = mapper.for_expense(row.get(LINE))
+            amount = _decimal(row.get("pse__Amount__c"))
+            if line_id is None or amount is None:
+                continue
+            expense_entries.append(ExpenseEntry(
+                entry_id=row["Id"], resource_id=row["pse__Resource__c"], project_id=project_id,
+                contract_line_id=line_id, incurred_on=date.fromisoformat(row["pse__Expense_Date__c"]),
+                amount=Money(amount=amount, currency=row.get("CurrencyIsoCode") or project["CurrencyIsoCode"]),
+                category=(row.get("pse__Type__c") or "other").lower(),
+                billable=bool(row.get("pse__Billable__c")), approved_on=_date(row.get("LastModifiedDate"))))
+
+        delivered_milestones = []
+        for row in milestones:
+            line_id = mapper.for_milestone(row.get(LINE))
+            if line_id is None:
+                continue
+            completed = None
+            if row.get("pse__Status__c") in COMPLETE:
+                completed = _date(row.get("pse__Actual_Date__c")) or _date(row.get("LastModifiedDate"))
+            weight = _decimal(row.get("D2R_Percent__c"))
+            if weight is None:
+                weight = _decimal(row.get("pse__Milestone_Amount__c")) or Decimal(0)
+            delivered_milestones.append(Milestone(
+                milestone_id=row["Id"], name=row.get("Name") or row["Id"], contract_line_id=line_id,
+                weight=weight, due_date=_date(row.get("pse__Target_Date__c")), completed_on=completed))
+
+        return Delivery(time_entries=time_entries, expenses=expense_entries,
+                        milestones=delivered_milestones, resources=resources,
+                        rate_card=await self._rate_card(project))
+
+    async def _in_query(self, sobject: str, fields: str, ids: list[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ", ".join(soql_quote(i) for i in ids[start:start + IN_CHUNK])
+            rows.extend(await self._sf.query_all(f"SELECT {fields} FROM {sobject} WHERE Id IN ({chunk})"))
+        return rows
+
+    async def _rate_card(self, project: dict[str, Any]) -> RateCard | None:
+        currency = project.get("CurrencyIsoCode")
+        if not currency:
+            return None
+        rows = await self._sf.query_all(
+            f"SELECT {RATE_FIELDS} FROM pse__Rate_Card__c WHERE CurrencyIsoCode = {soql_quote(currency)} "
+            "ORDER BY pse__Role__c, pse__Start_Date__c, Id")
+        account, region = project.get("pse__Account__c"), project.get("pse__Region__c")
+
+        def specificity(row: dict[str, Any]) -> int:
+            # An account's own card beats its region's, which beats the generic one.
+            return 2 * (bool(account) and row.get("pse__Account__c") == account) \
+                + (bool(region) and row.get("pse__Region__c") == region)
+
+        usable = [r for r in rows if r.get("pse__Suggested_Bill_Rate__c") is not None
+                  and (not r.get("pse__Account__c") or r.get("pse__Account__c") == account)]
+        best: dict[str, int] = {}
+        for row in usable:
+            best[row["pse__Role__c"]] = max(best.get(row["pse__Role__c"], 0), specificity(row))
+        entries = [RateCardEntry(
+            role=row["pse__Role__c"], bill_rate=Decimal(str(row["pse__Suggested_Bill_Rate__c"])),
+            cost_rate=_decimal(row.get("pse__Average_Cost_Rate__c")),
+            effective_from=_date(row.get("pse__Start_Date__c")) or date.min,
+            effective_to=_date(row.get("pse__End_Date__c")),
+        ) for row in usable if specificity(row) == best[row["pse__Role__c"]]]
+        return RateCard(rate_card_id=f"{project['Id']}:{currency}", currency=currency, entries=entries)
+
+    # --- feedback and changes ---------------------------------------------------------------
+
+    async def write_billing_status(self, project_id: str, status: BillingStatus) -> None:
+        await self._sf.update("pse__Proj__c", project_id, {
+            "D2R_Billing_Status__c": status.status[:255],
+            "D2R_Unbilled_WIP__c": str(status.unbilled_wip.rounded().amount),
+            "pse__Billings__c": str(status.billed.rounded().amount),
+        })
+
+    async def mark_billed(self, time_entry_ids: list[str], expense_ids: list[str], billed: bool) -> int:
+        """Set `pse__Billed__c` on the timecards and expenses behind the entries, 200 per
+        sObject Collections call. Day entries (`<timecard id>:<date>`) share their timecard."""
+        timecards = sorted({entry.split(":", 1)[0] for entry in time_entry_ids})
+        expenses = sorted(set(expense_ids))
+        updated = await self._sf.update_many(
+            "pse__Timecard_Header__c", [{"Id": i, "pse__Billed__c": billed} for i in timecards])
+        updated += await self._sf.update_many(
+            "pse__Expense__c", [{"Id": i, "pse__Billed__c": billed} for i in expenses])
+        return updated
+
+    async def apply_change(self, project_id: str, change: ProjectChange) -> None:
+        """An amendment's effect on the project. Absolute values, so re-applying is harmless
+        and applying the `before` values undoes it."""
+        fields: dict[str, Any] = {"D2R_Last_Change_Id__c": change.change_id[:255]}
+        if change.budget is not None:
+            fields["D2R_Budget__c"] = str(change.budget.rounded().amount)
+        if change.end_date is not None:
+            fields["pse__End_Date__c"] = change.end_date.isoformat()
+        await self._sf.update("pse__Proj__c", project_id, fields)
+        if change.milestone_amounts:
+            await self._sf.update_many("pse__Milestone__c", [
+                {"Id": milestone_id, "pse__Milestone_Amount__c": str(amount.amount)}
+                for milestone_id, amount in sorted(change.milestone_amounts.items())], missing_ok=False)
+
+    async def set_stage(self, project_id: str, stage: str, active: bool) -> None:
+        await self._sf.update("pse__Proj__c", project_id, {
+            "pse__Stage__c": stage, "pse__Is_Active__c": active,
+            # An inactive project takes no more time or expenses.
+            "pse__Closed_for_Time_Entry__c": not active,
+            "pse__Closed_for_Expense_Entry__c": not active,
+        })
+
+
+class _LineMapper:
+    """Which contract line a PSA record belongs to: its own `D2R_Contract_Line_Id__c`
+    when set (and known), else a fallback by billing model and role."""
+
+    def __init__(self, lines: list[ContractLine]) -> None:
+        self._ids = {line.line_id for line in lines}
+        self._tm = [line for line in lines if line.billing_model is BillingModel.TIME_AND_MATERIALS]
+        self._fee = {line.line_id for line in lines
+                     if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)}
+
+    def _own(self, value: Any) -> str | None:
+        return value if isinstance(value, str) and value in self._ids else None
+
+    def for_time(self, own: Any, role: str | None) -> str | None:
+        if self._own(own):
+            return str(own)
+        matching = [line for line in self._tm if role is not None and line.role == role]
+        if len(matching) == 1:
+            return matching[0].line_id
+        if matching:
+            return None  # two T&M lines for one role: only the record itself can say
+        if len(self._tm) == 1 and not self._fee:
+            return self._tm[0].line_id
+        # Time that no T&M line bills is effort on the fixed fee (cost-to-cost measures it).
+        return next(iter(self._fee)) if len(self._fee) == 1 else None
+
+    def for_expense(self, own: Any) -> str | None:
+        if self._own(own):
+            return str(own)
+        return self._tm[0].line_id if self._tm else None
+
+    def for_milestone(self, own: Any) -> str | None:
+        if self._own(own):
+            return str(own)
+        # A template milestone from before per-line milestones: only unambiguous with one fee line.
+        return next(iter(self._fee)) if len(self._fee) == 1 else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    text = str(value)
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text.replace("+0000", "+00:00").replace("Z", "+00:00")).date()
+
+
+def _timecard_days(card: dict[str, Any]) -> Iterable[tuple[date, Decimal]]:
+    """A timecard header covers one week with a field per weekday; a card with only a
+    total books it on its start date."""
+    start = date.fromisoformat(card["pse__Start_Date__c"])
+    end = date.fromisoformat(card.get("pse__End_Date__c") or card["pse__Start_Date__c"])
+    daily = {day: card.get(f"pse__{day}_Hours__c") for day in WEEKDAYS}
+    if all(v is None for v in daily.values()):
+        total = _decimal(card.get("pse__Total_Hours__c"))
+        return [(start, total)] if total else []
+    days = []
+    current = start
+    while current <= end and current < start + timedelta(days=7):
+        hours = daily[WEEKDAYS[current.weekday()]]
+        if hours:
+            days.append((current, Decimal(str(hours))))
+        current += timedelta(days=1)
+    return days
+
+
+def _resource(row: dict[str, Any]) -> Resource:
+    cost = _decimal(row.get("pse__Default_Cost_Rate__c")) or Decimal(0)
+    return Resource(
+        resource_id=row["Id"], name=row.get("Name") or row["Id"],
+        role=row.get("pse__Resource_Role__c") or "Consultant",
+        home_legal_entity=row.get("D2R_Home_Legal_Entity__c") or "",
+        cost_rate=Money(amount=cost, currency=row.get("CurrencyIsoCode") or "USD"))

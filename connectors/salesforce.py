@@ -23,6 +23,7 @@ from connectors.errors import (
 from connectors.http import ClientCredentials, ClientCredentialsAuth, make_client, send, transient_error
 
 SYSTEM = "salesforce"
+COLLECTION_LIMIT = 200  # records per sObject Collections call
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,39 @@ class SalesforceClient:
         except NotFoundError:
             return False
         return True
+
+    async def update_many(self, sobject: str, records: list[dict[str, Any]],
+                          missing_ok: bool = True) -> int:
+        """Update many records (each with its `Id`) through sObject Collections
+        (`PATCH /composite/sobjects`), 200 per call (one API call each). Records succeed or
+        fail one by one (allOrNone false): a record deleted meanwhile is skipped when
+        `missing_ok`; any other refusal raises after the chunk. Returns how many updated.
+        Setting the same fields again is harmless, so a retried call is idempotent."""
+        updated = 0
+        for start in range(0, len(records), COLLECTION_LIMIT):
+            chunk = records[start:start + COLLECTION_LIMIT]
+            body = {"allOrNone": False, "records": [
+                {"attributes": {"type": sobject}, "id": r["Id"],
+                 **{k: v for k, v in r.items() if k != "Id"}} for r in chunk]}
+            response = await self._call("PATCH", f"{self._data}/composite/sobjects", json=body)
+            failures = []
+            for record, result in zip(chunk, response.json(), strict=True):
+                if result.get("success"):
+                    updated += 1
+                    continue
+                errors = result.get("errors") or [{}]
+                codes = {e.get("statusCode") or e.get("errorCode") for e in errors}
+                if missing_ok and codes & {"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"}:
+                    continue
+                failures.append((record["Id"], errors))
+            if failures:
+                first_id, errors = failures[0]
+                raise VendorValidationError(
+                    f"{len(failures)} {sobject} updates refused, first {first_id}: "
+                    f"{errors[0].get('message')}", system=SYSTEM, status=400,
+                    vendor_code=errors[0].get("statusCode") or errors[0].get("errorCode"),
+                    details=failures)
+        return updated
 
     async def upsert(self, sobject: str, external_field: str, external_value: str,
                      fields: dict[str, Any]) -> tuple[str, bool]:
