@@ -60,7 +60,9 @@ class ReportingHub:
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> ReportingHub:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+            # KPI aggregates over tens of thousands of engagement-months stay in memory
+            server_settings={"work_mem": "32MB", "application_name": "d2r-reporting"},
         )
         assert pool is not None
         currency = await pool.fetchval(

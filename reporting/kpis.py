@@ -118,6 +118,13 @@ def _key_expr(group_by: str, date_col: str | None) -> str:
     return "'all'"
 
 
+def _project_join(q: KpiQuery) -> str:
+    """Join the project dimension only when a grouping or filter needs its attributes."""
+    if q.group_by in ("service_line", "geography") or q.service_line or q.geography:
+        return " LEFT JOIN dim_project p ON p.project_id = f.project_id"
+    return ""
+
+
 def _filters(q: KpiQuery, s: _Sql, *, consultant_ok: bool = False) -> list[str]:
     where: list[str] = []
     if q.legal_entity:
@@ -167,7 +174,7 @@ def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
         f"SELECT {_key_expr(q.group_by, src.date_col)} AS key, "
         f"f.{q.currency}_currency AS currency, '{src.measure}' AS measure, "
         f"{sign}f.{q.currency}_{src.money_col} AS v "
-        f"FROM {src.table} f LEFT JOIN dim_project p ON p.project_id = f.project_id"
+        f"FROM {src.table} f{_project_join(q)}"
         + (" WHERE " + " AND ".join(where) if where else "")
     )
 
@@ -272,8 +279,8 @@ def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
             moves.append(
                 f"SELECT coalesce(f.project_id, f.contract_id, '~' || f.customer_id) AS eng, "
                 f"{key} AS gkey, f.{q.currency}_currency AS cur, f.{date_col} AS dt, {amounts} "
-                "FROM " + table + " f LEFT JOIN dim_project p ON p.project_id = f.project_id"
-                " WHERE " + " AND ".join(where)
+                "FROM " + table + " f" + _project_join(q)
+                + " WHERE " + " AND ".join(where)
             )
     if not by_period:
         sql = f"""
@@ -290,8 +297,8 @@ mb AS (
            sum(b) AS b, sum(r) AS r, sum(i) AS i
       FROM mv GROUP BY 1, 2, 3
 ), pts AS (
-    SELECT m::date AS m FROM generate_series({p_first}::date, {p_last}::date,
-                                             interval '1 month') m
+    SELECT g::date AS m FROM generate_series({p_first}::date, {p_last}::date,
+                                             interval '1 month') g
 ), grid AS (
     SELECT k.eng, k.cur, pts.m FROM (SELECT DISTINCT eng, cur FROM mb) k CROSS JOIN pts
 ), bal AS (
@@ -314,7 +321,7 @@ def _open_invoices_sql(q: KpiQuery, s: _Sql, as_of: str) -> str:
 inv AS (
     SELECT f.source_record_id AS id, {key} AS gkey, f.{q.currency}_currency AS cur,
            f.due_date, f.total_amount, f.fx_rate_{q.currency} AS rate
-      FROM fact_invoice f LEFT JOIN dim_project p ON p.project_id = f.project_id
+      FROM fact_invoice f{_project_join(q)}
      WHERE {" AND ".join(where)}
 ), paid AS (
     SELECT invoice_id, sum(amount) AS a FROM fact_payment
@@ -365,7 +372,7 @@ ar AS (SELECT gkey, cur, sum(bal) AS ar FROM open_inv GROUP BY 1, 2),
 billed AS (
     SELECT {key} AS gkey, f.{q.currency}_currency AS cur,
            sum(f.{q.currency}_total_amount) AS billed
-      FROM fact_invoice f LEFT JOIN dim_project p ON p.project_id = f.project_id
+      FROM fact_invoice f{_project_join(q)}
      WHERE {" AND ".join(where)} GROUP BY 1, 2
 )
 SELECT gkey AS key, cur AS currency, coalesce(ar.ar, 0) AS receivables,

@@ -159,9 +159,13 @@ async def load_facts(
             f"SELECT EXISTS (SELECT 1 FROM {spec.staging} "
             "GROUP BY source_system, source_record_id HAVING count(*) > 1)"
         )
+        distinct_keys = len(records) if not duplicates else await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT DISTINCT source_system, source_record_id "
+            f"FROM {spec.staging}) k"
+        )
         try:
             written = await _apply(conn, _upsert_sql(spec, dedupe=bool(duplicates)),
-                                   reporting_currency)
+                                   reporting_currency, distinct_keys)
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == "D2R01":
                 raise MissingFxRateError(str(exc)) from exc
@@ -169,12 +173,14 @@ async def load_facts(
     return LoadResult(spec.table, len(records), written)
 
 
-async def _apply(conn: asyncpg.Connection, statements: tuple[str, str], currency: str) -> int:
-    written = 0
-    for sql in statements:
-        status = await conn.execute(sql, currency)
-        written += int(status.split()[-1])
-    return written
+async def _apply(conn: asyncpg.Connection, statements: tuple[str, str], currency: str,
+                 distinct_keys: int) -> int:
+    """INSERT the new rows first; UPDATE only when some staged records already existed."""
+    update, insert = statements
+    inserted = int((await conn.execute(insert, currency)).split()[-1])
+    if inserted == distinct_keys:  # all new (the usual bulk case): nothing to compare
+        return inserted
+    return inserted + int((await conn.execute(update, currency)).split()[-1])
 
 
 # ------------------------------------------------------------------ dimensions

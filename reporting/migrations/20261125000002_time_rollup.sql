@@ -30,7 +30,6 @@ CREATE TABLE agg_time_month (
     PRIMARY KEY (month, project_id, consultant_id, currency, reporting_currency)
 );
 CREATE INDEX agg_time_month_empty ON agg_time_month (month) WHERE entries = 0;
-CREATE INDEX agg_time_month_project ON agg_time_month (project_id, month);
 
 CREATE FUNCTION agg_time_month_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
