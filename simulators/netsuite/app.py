@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import time
 from typing import Any
 
 from .._asgi import HTTPError, Request, Response, json_response
@@ -27,6 +28,7 @@ from .schema import (
 )
 
 REC = "/services/rest/record/v1"
+ASYNC = "/services/rest/async/v1"
 _DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -106,6 +108,9 @@ class NetSuiteSimulator(BaseSimulator):
         r.add("PUT", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.put)
         r.add("DELETE", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.delete)
         r.add("POST", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/!transform/(?P<target>\w+)/?", self.transform)
+        r.add("GET", ASYNC + r"/job/(?P<jid>\d+)/?", self.job)
+        r.add("GET", ASYNC + r"/job/(?P<jid>\d+)/task/(?P<tid>\d+)/?", self.job_task)
+        r.add("GET", ASYNC + r"/job/(?P<jid>\d+)/task/(?P<tid>\d+)/result/?", self.job_result)
         self.seed_info_cached = ensure_seeded(self)
 
     # ---- hooks --------------------------------------------------------------------
@@ -510,16 +515,22 @@ class NetSuiteSimulator(BaseSimulator):
         applied = 0.0 if remove else _money(max(0.0, min(float(memo.get("total") or 0), total - paid)))
         inv["amountPaid"] = _money(paid + applied)
         inv["amountRemaining"] = _money(total - inv["amountPaid"])
-        inv["status"] = {"id": "B", "refName": "Paid In Full"} if inv["amountRemaining"] <= 0.004 \
+        inv["status"] = (
+            {"id": "B", "refName": "Paid In Full"}
+            if inv["amountRemaining"] <= 0.004
             else {"id": "A", "refName": "Open"}
+        )
         inv["lastModifiedDate"] = ns_now()
         self.store.update("invoice", inv["id"], inv, inv.get("externalId"))
         if remove:
             return
         memo["applied"] = applied
         memo["amountRemaining"] = _money(float(memo.get("total") or 0) - applied)
-        memo["status"] = {"id": "B", "refName": "Fully Applied"} if memo["amountRemaining"] <= 0.004 \
+        memo["status"] = (
+            {"id": "B", "refName": "Fully Applied"}
+            if memo["amountRemaining"] <= 0.004
             else {"id": "A", "refName": "Open"}
+        )
         self.store.update("creditMemo", memo["id"], memo, memo.get("externalId"))
 
     def _after_write(self, rtype: str, data: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -884,6 +895,81 @@ class NetSuiteSimulator(BaseSimulator):
                     item[name] = v
             items.append(item)
         return json_response(self._page(base, "POST", items, limit, offset, n))
+
+    # ---- async requests + idempotency keys ---------------------------------------
+    async def _dispatch(self, router: Any, req: Request) -> Response:
+        if (
+            router is self.router
+            and req.method in ("POST", "PUT", "PATCH", "DELETE")
+            and req.path.startswith(REC)
+            and "respond-async" in req.headers.get("prefer", "").lower()
+        ):
+            return await self._async_request(router, req)
+        return await super()._dispatch(router, req)
+
+    def _job_url(self, jid: int | str) -> str:
+        return f"{self.settings.base_url()}{ASYNC}/job/{jid}"
+
+    async def _async_request(self, router: Any, req: Request) -> Response:
+        """`Prefer: respond-async`: run the request as a job (done at once) and answer 202.
+        A repeated `X-NetSuite-Idempotency-Key` gets 400 IDEMPOTENCY_ERROR + the first job."""
+        key = req.headers.get("x-netsuite-idempotency-key") or None
+        c = self.store.conn
+        if key:
+            row = c.execute("SELECT id FROM jobs WHERE idem_key=?", (key,)).fetchone()
+            if row is not None:
+                return ns_error(
+                    400,
+                    "IDEMPOTENCY_ERROR",
+                    f"A request with the idempotency key {key} has already been submitted.",
+                    headers=[("location", self._job_url(row[0]))],
+                )
+        resp = await super()._dispatch(router, req)
+        location = next((v for k, v in resp.headers if k == "location"), None)
+        with self.store.tx():
+            jid = c.execute(
+                "INSERT INTO jobs(idem_key,status,location,body,created) VALUES(?,?,?,?,?) RETURNING id",
+                (key, resp.status, location, resp.body, time.time()),
+            ).fetchone()[0]
+        return Response(202, b"", [("location", self._job_url(jid)), ("preference-applied", "respond-async")])
+
+    def _job_row(self, jid: str) -> tuple[int, str | None, bytes]:
+        row = self.store.conn.execute("SELECT status, location, body FROM jobs WHERE id=?", (int(jid),)).fetchone()
+        if row is None:
+            raise fail(404, "NONEXISTENT_ID", f"The async job {jid} does not exist.")
+        return int(row[0]), row[1], bytes(row[2] or b"")
+
+    async def job(self, req: Request, jid: str) -> Response:
+        status, _loc, _body = self._job_row(jid)
+        url = self._job_url(jid)
+        return json_response(
+            {
+                "links": [{"rel": "self", "href": url}],
+                "completed": True,
+                "id": jid,
+                "progress": "succeeded" if status < 300 else "failed",
+                "task": {"links": [{"rel": "related", "href": f"{url}/task/{jid}"}]},
+            }
+        )
+
+    async def job_task(self, req: Request, jid: str, tid: str) -> Response:
+        status, _loc, _body = self._job_row(jid)
+        url = f"{self._job_url(jid)}/task/{tid}"
+        return json_response(
+            {
+                "links": [{"rel": "self", "href": url}, {"rel": "related", "href": f"{url}/result"}],
+                "completed": True,
+                "id": tid,
+                "progress": "succeeded" if status < 300 else "failed",
+            }
+        )
+
+    async def job_result(self, req: Request, jid: str, tid: str) -> Response:
+        status, loc, body = self._job_row(jid)
+        if status < 300:
+            return Response(204, b"", [("location", loc)] if loc else [])
+        resp = Response(status, body, [("content-type", "application/vnd.oracle.resource+json; type=error")])
+        return resp
 
 
 def create_app(settings: SimSettings | None = None) -> NetSuiteSimulator:

@@ -164,5 +164,7 @@ BUSINESS_KEYS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 EXTRA_INDEXES = (
+    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, idem_key TEXT UNIQUE, "
+    "status INTEGER NOT NULL, location TEXT, body BLOB, created REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ix_ns_opp ON records(type, json_extract(data,'$.custbody_d2r_opportunity_id'))",
 )

@@ -215,3 +215,34 @@ async def test_locked_period_refuses_postings(ns: httpx.AsyncClient) -> None:
         },
     )
     assert r.json()["o:errorDetails"][0]["o:errorCode"] == "PERIOD_LOCKED"
+
+
+async def test_async_request_with_idempotency_key(ns: httpx.AsyncClient) -> None:
+    hdrs = {"prefer": "respond-async", "x-netsuite-idempotency-key": "7f1c-uuid-1"}
+    body = {"companyName": "Async Co", "subsidiary": {"externalId": "US01"}}
+    r = await ns.post(f"{REC}/customer", json=body, headers=hdrs)
+    assert r.status_code == 202 and r.headers["preference-applied"] == "respond-async"
+    job_url = r.headers["location"]
+    assert "/services/rest/async/v1/job/" in job_url
+    path = httpx.URL(job_url).path
+    job = (await ns.get(path)).json()
+    assert job["completed"] is True and job["progress"] == "succeeded"
+    result = await ns.get(f"{path}/task/{job['id']}/result")
+    assert result.status_code == 204
+    cid = result.headers["location"].rsplit("/", 1)[-1]
+    assert (await ns.get(f"{REC}/customer/{cid}")).json()["companyName"] == "Async Co"
+    again = await ns.post(f"{REC}/customer", json=body, headers=hdrs)
+    assert again.status_code == 400
+    assert again.json()["o:errorDetails"][0]["o:errorCode"] == "IDEMPOTENCY_ERROR"
+    assert again.headers["location"] == job_url
+    counts = (await ns.get("/__admin/counts")).json()
+    assert counts["customer"] == 1
+    # a failing async request: the job fails and the result holds the error
+    r = await ns.post(
+        f"{REC}/customer", json={"bogus": 1}, headers={"prefer": "respond-async", "x-netsuite-idempotency-key": "k2"}
+    )
+    path = httpx.URL(r.headers["location"]).path
+    assert (await ns.get(path)).json()["progress"] == "failed"
+    res = await ns.get(f"{path}/task/1/result")
+    assert res.status_code == 400
+    assert res.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_CONTENT"
