@@ -61,6 +61,11 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def _store(self, response: httpx.Response) -> None:
         if response.status_code != 200:
+            # An unavailable or throttled token endpoint is transient; refused credentials are not.
+            transient = transient_error(response, self._system,
+                                        f"token endpoint: {response.text[:200]}")
+            if transient:
+                raise transient
             raise AuthenticationError(
                 f"token request refused: {response.text[:200]}", system=self._system,
                 status=response.status_code)
