@@ -90,6 +90,13 @@ class Star:
 
 
 @dataclass
+class SubSelect:
+    """A child-relationship subquery: (SELECT ... FROM ChildRelationship ...)."""
+
+    select: Select
+
+
+@dataclass
 class Cmp:
     path: list[str]
     op: str
@@ -181,7 +188,7 @@ class _Parser:
             raise QueryError(f"expecting a field name, found {t.value!r}")
         return str(t.value).split(".")
 
-    def parse(self) -> Select:
+    def parse(self, nested: bool = False) -> Select:
         self.expect_kw("select")
         items: list[Any] = [self.item()]
         while self.peek() is not None and self.peek().kind == "punct" and self.peek().value == ",":  # type: ignore[union-attr]
@@ -215,7 +222,7 @@ class _Parser:
                 sel.limit = n.value
             else:
                 sel.offset = n.value
-        if self.peek() is not None:
+        if self.peek() is not None and not nested:
             raise QueryError(f"unexpected token {self.peek().value!r}")  # type: ignore[union-attr]
         return sel
 
@@ -234,6 +241,11 @@ class _Parser:
         if t is not None and t.kind == "punct" and t.value == "*":
             self.take()
             return Star()
+        if t is not None and t.kind == "punct" and t.value == "(":
+            self.take()
+            sub = self.parse(nested=True)
+            self.expect_punct(")")
+            return SubSelect(sub)
         if self.at_kw("count"):
             self.take()
             self.expect_punct("(")

@@ -23,6 +23,7 @@ from .._query import (
     Not,
     QueryError,
     Select,
+    SubSelect,
     compile_where,
     parse,
 )
@@ -812,6 +813,8 @@ class SalesforceSimulator(BaseSimulator):
         for it in sel.items:
             if isinstance(it, Field):
                 self._col(o, it.path, "r")  # validates
+            elif isinstance(it, SubSelect):
+                self._child(o, it.select)
             elif not isinstance(it, Count):
                 raise fail(400, "MALFORMED_QUERY", "unsupported SELECT item")
         c = self.store.conn
@@ -898,7 +901,55 @@ class SalesforceSimulator(BaseSimulator):
                         out[rn] = None
             return out
 
-        return [build(o, d, fields) for d in datas]
+        out = [build(o, d, fields) for d in datas]
+        for it in sel.items:
+            if isinstance(it, SubSelect) and out:
+                name, rows = self._children(ver, o, it.select, [d["Id"] for d in datas])
+                for rec in out:
+                    kids = rows.get(rec["Id"])
+                    rec[name] = {"totalSize": len(kids), "done": True, "records": kids} if kids else None
+        return out
+
+    def _child(self, o: SObject, sub: Select) -> tuple[str, SObject, str]:
+        rel = schema.CHILD_RELS.get((o.name, sub.table.lower()))
+        if rel is None:
+            raise fail(
+                400,
+                "INVALID_TYPE",
+                f"Didn't understand relationship '{sub.table}' in FROM part of query call. If you are "
+                "attempting to use a custom relationship, be sure to append the '__r' after the custom "
+                "relationship name.",
+            )
+        name, child, ref = rel
+        co = OBJECTS[child]
+        for it in sub.items:
+            if isinstance(it, Field):
+                self._col(co, it.path, "r")
+            else:
+                raise fail(400, "MALFORMED_QUERY", "only fields are allowed in a relationship subquery")
+        return name, co, ref
+
+    def _children(
+        self, ver: str, o: SObject, sub: Select, parent_ids: list[str]
+    ) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+        name, co, ref = self._child(o, sub)
+        where, params = self._compile(co, sub)
+        marks = ",".join("?" * len(parent_ids))
+        where += f" AND json_extract(r.data,'$.{ref}') IN ({marks})"
+        params.extend(parent_ids)
+        order = ", ".join(self._col(co, ob.path, "r") + (" DESC" if ob.desc else " ASC") for ob in sub.order)
+        order = (order + ", r.seq") if order else "r.seq"
+        rows = self.store.conn.execute(
+            f"SELECT r.data FROM records r WHERE {where} ORDER BY {order}", params
+        ).fetchall()
+        datas = [json.loads(r[0]) for r in rows]
+        shaped = self._shape(ver, co, sub, datas)
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for d, rec in zip(datas, shaped, strict=True):
+            bucket = grouped.setdefault(d[ref], [])
+            if sub.limit is None or len(bucket) < sub.limit:
+                bucket.append(rec)
+        return name, grouped
 
     def _batch(self, req: Request) -> int:
         b = self.settings.page_size

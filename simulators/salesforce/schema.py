@@ -547,3 +547,25 @@ INDEXED_FIELDS = (
 EXTRA_INDEXES = tuple(
     f"CREATE INDEX IF NOT EXISTS ix_{f.lower()} ON records(type, json_extract(data,'$.{f}'))" for f in INDEXED_FIELDS
 )
+
+# child relationships usable in SOQL subqueries: (parent object, lower name) ->
+# (relationship name, child object, reference field on the child)
+_CHILDREN = [
+    ("Account", "ChildAccounts", "Account", "ParentId"),
+    ("Account", "Contacts", "Contact", "AccountId"),
+    ("Account", "Opportunities", "Opportunity", "AccountId"),
+    ("Opportunity", "OpportunityLineItems", "OpportunityLineItem", "OpportunityId"),
+    ("Opportunity", "pse__Resource_Requests__r", "pse__Resource_Request__c", "pse__Opportunity__c"),
+    ("Opportunity", "pse__Projects__r", "pse__Proj__c", "pse__Opportunity__c"),
+    ("pse__Proj__c", "pse__Milestones__r", "pse__Milestone__c", "pse__Project__c"),
+    ("pse__Proj__c", "pse__Assignments__r", "pse__Assignment__c", "pse__Project__c"),
+    ("pse__Proj__c", "pse__Resource_Requests__r", "pse__Resource_Request__c", "pse__Project__c"),
+    ("pse__Proj__c", "pse__Timecards__r", "pse__Timecard_Header__c", "pse__Project__c"),
+    ("pse__Proj__c", "pse__Expenses__r", "pse__Expense__c", "pse__Project__c"),
+    ("pse__Proj__c", "pse__Billing_Events__r", "pse__Billing_Event__c", "pse__Project__c"),
+    ("pse__Billing_Event__c", "pse__Billing_Event_Items__r", "pse__Billing_Event_Item__c",
+     "pse__Billing_Event__c"),
+]  # fmt: skip
+CHILD_RELS: dict[tuple[str, str], tuple[str, str, str]] = {
+    (parent, name.lower()): (name, child, ref) for parent, name, child, ref in _CHILDREN
+}

@@ -174,3 +174,22 @@ async def test_seed_info_and_invalid_opps(sf: httpx.AsyncClient) -> None:
     assert r.json()["totalSize"] == 0
     r = await sf.get(f"{SF_V}/sobjects/Opportunity/{inv['not_closed_won']}")
     assert r.json()["StageName"] == "Negotiation/Review"
+
+
+async def test_soql_child_subquery(sf: httpx.AsyncClient) -> None:
+    q = (
+        "SELECT Id, Name, (SELECT Id, Quantity, UnitPrice, D2R_Billing_Model__c, Product2.ProductCode "
+        "FROM OpportunityLineItems ORDER BY UnitPrice DESC) FROM Opportunity "
+        "WHERE Id IN ('006Dd0000000001IAA', '006Dd0000000005IAA') ORDER BY Name"
+    )
+    r = await sf.get(f"{SF_V}/query", params={"q": q})
+    assert r.status_code == 200, r.text
+    recs = {x["Id"]: x for x in r.json()["records"]}
+    lines = recs[OPP1]["OpportunityLineItems"]
+    assert lines["totalSize"] == 2 and lines["done"] is True
+    assert [x["D2R_Billing_Model__c"] for x in lines["records"]] == ["fixed_fee", "time_and_materials"]
+    assert lines["records"][0]["Product2"]["ProductCode"] == "IMPL-FF"
+    assert lines["records"][0]["attributes"]["type"] == "OpportunityLineItem"
+    assert recs["006Dd0000000005IAA"]["OpportunityLineItems"] is None  # no lines
+    r = await sf.get(f"{SF_V}/query", params={"q": "SELECT Id, (SELECT Id FROM Nope) FROM Account"})
+    assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_TYPE"
