@@ -101,6 +101,7 @@ class SalesforceSimulator(BaseSimulator):
     def __init__(self, settings: SimSettings) -> None:
         super().__init__(settings, schema.EXTRA_INDEXES)
         self._seeding = False
+        self._cursor_inserts = 0
         r = self.router
         r.add("POST", r"/services/oauth2/token", self.token)
         r.add("GET", r"/services/data/?", self.versions)
@@ -795,7 +796,9 @@ class SalesforceSimulator(BaseSimulator):
             where += " AND " + compile_where(sel.where, lambda p: self._col(o, p, "r"), params)
         return where, params
 
-    def _run_query(self, ver: str, q: str, start: int, batch: int, locator: str | None) -> Response:
+    def _run_query(
+        self, ver: str, q: str, start: int, batch: int, locator: str | None, total: int | None = None
+    ) -> Response:
         try:
             sel = parse(q)
         except QueryError as e:
@@ -818,13 +821,16 @@ class SalesforceSimulator(BaseSimulator):
             elif not isinstance(it, Count):
                 raise fail(400, "MALFORMED_QUERY", "unsupported SELECT item")
         c = self.store.conn
-        n = int(c.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
         off = sel.offset or 0
-        total = max(0, n - off)
-        if sel.limit is not None:
-            total = min(total, sel.limit)
+        cap = sel.limit if sel.limit is not None else None
+
+        def count() -> int:
+            n = int(c.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
+            t = max(0, n - off)
+            return min(t, cap) if cap is not None else t
+
         if sel.is_count:
-            return json_response({"totalSize": total, "done": True, "records": []})
+            return json_response({"totalSize": count(), "done": True, "records": []})
         order = ", ".join(
             self._col(o, ob.path, "r")
             + (" DESC" if ob.desc else " ASC")
@@ -832,26 +838,38 @@ class SalesforceSimulator(BaseSimulator):
             for ob in sel.order
         )
         order = (order + ", r.seq") if order else "r.seq"
-        take = max(0, min(batch, total - start))
+        # fetch one row more than the batch: when the first page is not full, its size is
+        # the total and no COUNT(*) is needed; later pages reuse the total kept with the cursor
+        want = batch + 1
+        if cap is not None:
+            want = max(0, min(want, cap - start))
         rows = (
             c.execute(
                 f"SELECT r.data FROM records r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, take, off + start],
+                [*params, want, off + start],
             ).fetchall()
-            if take
+            if want
             else []
         )
+        if total is None:
+            total = start + len(rows) if len(rows) <= batch else count()
+        rows = rows[:batch]
+        take = len(rows)
         datas = [json.loads(r[0]) for r in rows]
         records = self._shape(ver, o, sel, datas)
         out: dict[str, Any] = {"totalSize": total, "done": start + take >= total, "records": records}
         if not out["done"]:
             if locator is None:
                 locator = "01g" + secrets.token_hex(6).upper()
+                now = time.time()
                 with self.store.tx():
                     c.execute(
                         "INSERT INTO cursors(id,q,created) VALUES(?,?,?)",
-                        (locator, json.dumps({"q": q, "batch": batch}), time.time()),
+                        (locator, json.dumps({"q": q, "batch": batch, "total": total}), now),
                     )
+                    self._cursor_inserts += 1
+                    if self._cursor_inserts % 200 == 0:  # query locators expire after 15 min
+                        c.execute("DELETE FROM cursors WHERE created < ?", (now - 900,))
             out["nextRecordsUrl"] = f"/services/data/v{ver}/query/{locator}-{start + take}"
         return json_response(out)
 
@@ -971,7 +989,7 @@ class SalesforceSimulator(BaseSimulator):
         if m is None or row is None:
             raise fail(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         cur = json.loads(row[0])
-        return self._run_query(ver, cur["q"], int(m.group(2)), int(cur["batch"]), m.group(1))
+        return self._run_query(ver, cur["q"], int(m.group(2)), int(cur["batch"]), m.group(1), cur.get("total"))
 
 
 def create_app(settings: SimSettings | None = None) -> SalesforceSimulator:

@@ -148,6 +148,11 @@ async def test_soql_relationships_and_paging(sf: httpx.AsyncClient) -> None:
         body = (await sf.get(body["nextRecordsUrl"])).json()
         seen += [x["Id"] for x in body["records"]]
     assert len(seen) == 13 == len(set(seen))
+    r = await sf.get(f"{SF_V}/query", params={"q": "SELECT Id FROM Contact LIMIT 7"})
+    body = r.json()
+    assert body["totalSize"] == 7 and len(body["records"]) == 5 and body["done"] is False
+    body = (await sf.get(body["nextRecordsUrl"])).json()
+    assert body["totalSize"] == 7 and len(body["records"]) == 2 and body["done"] is True
     r = await sf.get(f"{SF_V}/query", params={"q": "SELECT COUNT() FROM Opportunity"})
     assert r.json()["totalSize"] == 11
     r = await sf.get(f"{SF_V}/query", params={"q": "SELECT Id FROM Account LIMIT 2 OFFSET 1"})
