@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS records(
   UNIQUE(type, id)
 );
 CREATE INDEX IF NOT EXISTS records_id ON records(id);
-CREATE INDEX IF NOT EXISTS records_type_ext ON records(type, ext);
+CREATE INDEX IF NOT EXISTS records_type_ext2 ON records(type, ext) WHERE ext IS NOT NULL;
+DROP INDEX IF EXISTS records_type_ext;
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens(token TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);

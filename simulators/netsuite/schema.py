@@ -166,5 +166,7 @@ BUSINESS_KEYS: list[tuple[str, str, str]] = [
 EXTRA_INDEXES = (
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, idem_key TEXT UNIQUE, "
     "status INTEGER NOT NULL, location TEXT, body BLOB, created REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_ns_opp ON records(type, json_extract(data,'$.custbody_d2r_opportunity_id'))",
+    "DROP INDEX IF EXISTS ix_ns_opp",
+    "CREATE INDEX IF NOT EXISTS px_ns_opp ON records(type, json_extract(data,'$.custbody_d2r_opportunity_id')) "
+    "WHERE json_extract(data,'$.custbody_d2r_opportunity_id') IS NOT NULL",
 )

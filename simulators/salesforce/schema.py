@@ -544,8 +544,11 @@ INDEXED_FIELDS = (
     "pse__Project__c",
     "pse__Opportunity__c",
 )
-EXTRA_INDEXES = tuple(
-    f"CREATE INDEX IF NOT EXISTS ix_{f.lower()} ON records(type, json_extract(data,'$.{f}'))" for f in INDEXED_FIELDS
+EXTRA_INDEXES = tuple(f"DROP INDEX IF EXISTS ix_{f.lower()}" for f in INDEXED_FIELDS) + tuple(
+    # partial indexes: a write only touches the indexes of the fields it has
+    f"CREATE INDEX IF NOT EXISTS px_{f.lower()} ON records(type, json_extract(data,'$.{f}')) "
+    f"WHERE json_extract(data,'$.{f}') IS NOT NULL"
+    for f in INDEXED_FIELDS
 )
 
 # child relationships usable in SOQL subqueries: (parent object, lower name) ->
