@@ -260,3 +260,47 @@ def test_response_lost_drops_the_connection_after_commit(tmp_path: Path) -> None
         assert httpx.get(f"{base}/__admin/duplicates").json()["count"] == 0
     finally:
         stop(proc)
+
+
+def test_builtin_server_http_details(tmp_path: Path) -> None:
+    import socket
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start("simulators.salesforce", port, tmp_path / "sf.sqlite", "--seed", "none")
+    try:
+        tok = sf_token(base)
+        h = {"authorization": f"Bearer {tok}", "content-type": "application/json"}
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"Name": "Chunked'
+            yield b' Co", "Industry": "' + b"x" * 3000 + b'"}'
+
+        r = httpx.post(f"{base}{SF_V}/sobjects/Account", headers=h, content=chunks())
+        assert r.status_code == 201, r.text
+        # Expect: 100-continue, pipelining and Connection: close on one raw socket
+        body = json.dumps({"Name": "Raw Co"}).encode()
+        head = (
+            f"POST {SF_V}/sobjects/Account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}"
+            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Expect: 100-continue\r\n\r\n"
+        ).encode()
+        get = (
+            f"GET {SF_V}/query?q=SELECT+COUNT()+FROM+Account HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {tok}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(head)
+            assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+            s.sendall(body + get)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 201 Created")
+        assert b"HTTP/1.1 200 OK" in data and data.endswith(b'{"totalSize":2,"done":true,"records":[]}')
+        # malformed request line -> 400 and close
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"NONSENSE\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 400")
+    finally:
+        stop(proc)
