@@ -630,7 +630,15 @@ class SalesforceSimulator(BaseSimulator):
                 raise fail(404, "NOT_FOUND", "The requested resource does not exist")
             if o.name == "OpportunityLineItem":
                 self._rollup_amount(old.get("OpportunityId"))
+            self._cascade(o.name, old["Id"])
         return Response(204)
+
+    def _cascade(self, obj: str, rid: str) -> None:
+        """Master-detail children go with their parent, as in Salesforce."""
+        for child, ref in schema.MASTER_DETAIL.get(obj, ()):
+            for rec in self.store.find_by_field(child, ref, rid):
+                self.store.delete(child, rec["Id"])
+                self._cascade(child, rec["Id"])
 
     def _ext_field(self, o: SObject, fld: str) -> str:
         canon = o.lower.get(fld.lower())

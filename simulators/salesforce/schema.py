@@ -572,3 +572,10 @@ _CHILDREN = [
 CHILD_RELS: dict[tuple[str, str], tuple[str, str, str]] = {
     (parent, name.lower()): (name, child, ref) for parent, name, child, ref in _CHILDREN
 }
+
+# master-detail relationships: deleting the parent deletes these children
+MASTER_DETAIL: dict[str, tuple[tuple[str, str], ...]] = {
+    "Opportunity": (("OpportunityLineItem", "OpportunityId"),),
+    "pse__Proj__c": (("pse__Milestone__c", "pse__Project__c"),),
+    "pse__Billing_Event__c": (("pse__Billing_Event_Item__c", "pse__Billing_Event__c"),),
+}

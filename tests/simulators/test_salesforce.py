@@ -198,3 +198,16 @@ async def test_soql_child_subquery(sf: httpx.AsyncClient) -> None:
     assert recs["006Dd0000000005IAA"]["OpportunityLineItems"] is None  # no lines
     r = await sf.get(f"{SF_V}/query", params={"q": "SELECT Id, (SELECT Id FROM Nope) FROM Account"})
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_TYPE"
+
+
+async def test_delete_cascades_master_detail(sf: httpx.AsyncClient) -> None:
+    r = await sf.post(f"{SF_V}/sobjects/pse__Proj__c", json={"Name": "P"})
+    pid = r.json()["id"]
+    for i in range(3):
+        r = await sf.post(f"{SF_V}/sobjects/pse__Milestone__c", json={"Name": f"M{i}", "pse__Project__c": pid})
+        assert r.status_code == 201
+    assert (await sf.delete(f"{SF_V}/sobjects/pse__Proj__c/{pid}")).status_code == 204
+    counts = (await sf.get("/__admin/counts")).json()
+    assert "pse__Milestone__c" not in counts and "pse__Proj__c" not in counts
+    assert (await sf.delete(f"{SF_V}/sobjects/Opportunity/{OPP1}")).status_code == 204
+    assert (await sf.get("/__admin/counts")).json()["OpportunityLineItem"] == 9
