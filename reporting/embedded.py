@@ -89,3 +89,18 @@ def stop_embedded_postgres(pgdata: pathlib.Path) -> None:
         return
     server.cleanup_mode = "stop"  # stop even when started with stop_at_exit=False
     server.cleanup()
+
+
+def database_url(state_dir: pathlib.Path = pathlib.Path(".d2r"), *,
+                 stop_at_exit: bool = True) -> str:
+    """`D2R_DATABASE_URL` when set, else the embedded server under `<state_dir>/pg`.
+
+    The embedded server stops when this process exits (or on
+    `stop_embedded_postgres(state_dir / "pg")`); its data stays for the next start.
+    """
+    import os
+
+    configured = os.environ.get("D2R_DATABASE_URL")
+    if configured:
+        return configured
+    return start_embedded_postgres(pathlib.Path(state_dir) / "pg", stop_at_exit=stop_at_exit)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import pathlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -43,12 +45,15 @@ def make_app(hub: ReportingHub) -> FastAPI:
 
 
 @pytest.fixture(scope="session")
-def pg_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
-    base = tmp_path_factory.mktemp("reporting-pg")
+def pg_root() -> Iterator[pathlib.Path]:
+    # Not under pytest's basetemp: concurrent pytest runs on the same machine prune
+    # each other's old basetemp directories, which would pull the data dir away.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="d2r-reporting-pg-"))
     pgdata = base / "pg"
     start_embedded_postgres(pgdata, database="postgres")
     yield pgdata
     stop_embedded_postgres(pgdata)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def dsn_for(pgdata: pathlib.Path, database: str) -> str:

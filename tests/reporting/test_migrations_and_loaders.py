@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 import subprocess
 import sys
@@ -166,3 +167,29 @@ async def test_monthly_time_rollup_follows_inserts_updates_and_deletes(
     assert await hub.pool.fetchval("SELECT count(*) FROM agg_time_month WHERE entries = 0") == 0
     await hub.pool.execute("TRUNCATE fact_time")
     assert await hub.pool.fetchval("SELECT count(*) FROM agg_time_month") == 0
+
+
+EMBEDDED_RUN = """
+import asyncio, pathlib, sys
+import asyncpg
+from reporting.embedded import database_url
+dsn = database_url(pathlib.Path(sys.argv[1]))
+async def main():
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE TABLE IF NOT EXISTS survives (n int)")
+    await conn.execute("INSERT INTO survives VALUES (1)")
+    print(await conn.fetchval("SELECT count(*) FROM survives"))
+    await conn.close()
+asyncio.run(main())
+"""
+
+
+def test_embedded_server_state_survives_a_restart(tmp_path: pathlib.Path) -> None:
+    counts = []
+    for _ in range(2):  # two processes, each starting and (at exit) stopping the server
+        out = subprocess.run([sys.executable, "-c", EMBEDDED_RUN, str(tmp_path / "state")],
+                             capture_output=True, text=True, timeout=120, check=True,
+                             env={**os.environ, "D2R_DATABASE_URL": ""})
+        counts.append(out.stdout.strip())
+    assert counts == ["1", "2"]
+    assert not (tmp_path / "state" / "pg" / "postmaster.pid").exists()  # stopped at exit
