@@ -121,9 +121,13 @@ async def send_response(send: Send, resp: Response) -> None:
 
 def build_request(scope: Scope, body: bytes) -> Request:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    # route on the raw (still percent-encoded) path so an encoded "/" inside an id stays
+    # inside its path segment; the router decodes the captured values
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
     return Request(
         scope["method"],
-        scope["path"],
+        path,
         scope.get("query_string", b"").decode("latin-1"),
         headers,
         body,

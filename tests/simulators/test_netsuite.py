@@ -246,3 +246,14 @@ async def test_async_request_with_idempotency_key(ns: httpx.AsyncClient) -> None
     res = await ns.get(f"{path}/task/1/result")
     assert res.status_code == 400
     assert res.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_CONTENT"
+
+
+async def test_external_ids_with_slashes_and_colons(ns: httpx.AsyncClient) -> None:
+    from urllib.parse import quote
+
+    ext = "engagement-006Dd0000000001IAA/customer:US01"
+    url = f"{REC}/customer/eid:{quote(ext, safe='')}"
+    r = await ns.put(url, json={"companyName": "Slash Co", "subsidiary": {"externalId": "US01"}})
+    assert r.status_code == 204
+    body = (await ns.get(url)).json()
+    assert body["externalId"] == ext and body["companyName"] == "Slash Co"

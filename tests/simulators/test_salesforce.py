@@ -211,3 +211,14 @@ async def test_delete_cascades_master_detail(sf: httpx.AsyncClient) -> None:
     assert "pse__Milestone__c" not in counts and "pse__Proj__c" not in counts
     assert (await sf.delete(f"{SF_V}/sobjects/Opportunity/{OPP1}")).status_code == 204
     assert (await sf.get("/__admin/counts")).json()["OpportunityLineItem"] == 9
+
+
+async def test_upsert_external_id_with_slash(sf: httpx.AsyncClient) -> None:
+    from urllib.parse import quote
+
+    ext = f"engagement-{OPP1}/project"
+    url = f"{SF_V}/sobjects/pse__Proj__c/D2R_External_Id__c/{quote(ext, safe='')}"
+    r = await sf.patch(url, json={"Name": "Slash"})
+    assert r.status_code == 201
+    r = await sf.get(url)
+    assert r.status_code == 200 and r.json()["D2R_External_Id__c"] == ext
