@@ -305,6 +305,20 @@ class _Parser:
             return t.value == "true"
         if t.kind == "kw" and t.value == "null":
             return None
+        if t.kind == "ident" and str(t.value).upper() == "TO_DATE":
+            # SuiteQL: TO_DATE('2026-11-01', 'YYYY-MM-DD') -> the ISO date (only that format)
+            self.expect_punct("(")
+            v = self.take()
+            if v.kind != "str":
+                raise QueryError("TO_DATE needs a string")
+            nt = self.peek()
+            if nt is not None and nt.kind == "punct" and nt.value == ",":
+                self.take()
+                fmt = self.take()
+                if str(fmt.value).upper() != "YYYY-MM-DD":
+                    raise QueryError("only TO_DATE(..., 'YYYY-MM-DD') is supported")
+            self.expect_punct(")")
+            return DateLit(str(v.value))
         raise QueryError(f"unexpected token {t.value!r}, expecting a literal")
 
     def predicate(self) -> Any:

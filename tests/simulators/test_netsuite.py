@@ -158,6 +158,14 @@ async def test_sales_order_transform_payment_and_suiteql(ns: httpx.AsyncClient) 
         assert any(link["rel"] == "next" for link in page["links"])
         offset += page["count"]
     assert len(seen) == 24 and seen[0] == "Jan 2026" and seen[-1] == "Dec 2027"
+    r = await ns.post(
+        "/services/rest/query/v1/suiteql",
+        json={
+            "q": "SELECT COUNT(*) AS n FROM accountingperiod WHERE startdate >= "
+            "TO_DATE('2027-01-01', 'YYYY-MM-DD') AND closed = 'F'"
+        },
+    )
+    assert r.json()["items"][0]["n"] == 12
     r = await ns.post("/services/rest/query/v1/suiteql", json={"q": "SELECT nope FROM customer"})
     assert r.status_code == 400
     # collection paging
