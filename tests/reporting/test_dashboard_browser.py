@@ -115,6 +115,18 @@ async def test_dashboard_renders_charts_with_data(served: str, tmp_path: Path) -
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000
 
 
+async def test_dashboard_functional_currency_for_one_legal_entity(served: str) -> None:
+    dom = await run_chromium("--dump-dom", f"{served}/dashboard?token=dev-finance&from=2026-01"
+                             "&to=2026-02&legal_entity=UK1&currency=functional")
+    assert 'data-state="ready"' in dom
+    assert "(GBP)" in dom and "UK1 · functional currency" in dom
+    assert re.search(r'data-series="Bookings" data-label="2026-01" data-value="8000"', dom)
+    # without a legal entity, functional amounts would mix currencies: reporting is used
+    dom = await run_chromium("--dump-dom", f"{served}/dashboard?token=dev-finance&from=2026-01"
+                             "&to=2026-02&currency=functional")
+    assert "all legal entities · reporting currency" in dom
+
+
 async def test_dashboard_without_token_says_so(served: str) -> None:
     dom = await run_chromium("--dump-dom", f"{served}/dashboard")
     assert 'data-state="error"' in dom
