@@ -248,6 +248,33 @@ class ReportingHub:
             )
         return len(totals)
 
+    async def replace_source_totals(
+        self, source_system: str, legal_entity: str, period: str,
+        totals: Sequence[m.SourceTotals],
+    ) -> int:
+        """Make `totals` the complete extract of one source for one legal entity and period.
+
+        Projects absent from `totals` no longer count for that source (an empty list
+        clears the scope), unlike `record_source_totals`, which only upserts.
+        """
+        stray = [t for t in totals
+                 if (t.source_system, t.legal_entity, t.period) != (source_system,
+                                                                    legal_entity, period)]
+        if stray:
+            raise ValueError(f"{len(stray)} totals are outside {source_system}/"
+                             f"{legal_entity}/{period}")
+        cols = tuple(m.SourceTotals.model_fields)
+        ph = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM recon_source_total WHERE source_system = $1 "
+                "AND legal_entity = $2 AND period = $3", source_system, legal_entity, period)
+            await conn.executemany(
+                f"INSERT INTO recon_source_total ({', '.join(cols)}) VALUES ({ph})",
+                [tuple(getattr(t, c) for c in cols) for t in totals],
+            )
+        return len(totals)
+
     async def reconcile(self, period: str, legal_entity: str) -> dict[str, Any]:
         """Compare PSA, ERP and hub per project for one period and legal entity.
 

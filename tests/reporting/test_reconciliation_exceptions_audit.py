@@ -121,3 +121,22 @@ async def test_audit_log_is_append_only(hub: ReportingHub) -> None:
         with pytest.raises(asyncpg.PostgresError, match="append-only"):
             await hub.pool.execute(sql)
     assert len(await hub.list_audit()) == 2
+
+
+async def test_replacing_an_extract_drops_projects_the_source_no_longer_has(
+        hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    totals = clean_totals()
+    stale = m.SourceTotals(source_system="psa", legal_entity="US1", project_id="P9",
+                           period="2026-01", hours=D("3"), time_amount=D("300"),
+                           currency="USD", record_ids=["T99"])
+    await hub.record_source_totals([*totals, stale])
+    first = await hub.reconcile("2026-01", "US1")
+    assert {(d["project_id"], d["metric"]) for d in first["differences"]} == {
+        ("P9", "hours"), ("P9", "time_amount")}
+    # the next PSA extract no longer has P9: replacing the scope makes the run clean
+    await hub.replace_source_totals("psa", "US1", "2026-01",
+                                    [t for t in totals if t.source_system == "psa"])
+    assert (await hub.reconcile("2026-01", "US1"))["status"] == "clean"
+    with pytest.raises(ValueError):
+        await hub.replace_source_totals("erp", "US1", "2026-01", [stale])
