@@ -222,3 +222,43 @@ async def test_upsert_external_id_with_slash(sf: httpx.AsyncClient) -> None:
     assert r.status_code == 201
     r = await sf.get(url)
     assert r.status_code == 200 and r.json()["D2R_External_Id__c"] == ext
+
+
+async def test_sobject_collections(sf: httpx.AsyncClient) -> None:
+    r = await sf.post(
+        f"{SF_V}/composite/sobjects",
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Account"}, "Name": "C1"},
+                {"attributes": {"type": "Account"}, "Bogus__c": 1},
+                {"attributes": {"type": "Product2"}, "Name": "P1"},
+            ],
+        },
+    )
+    res = r.json()
+    assert r.status_code == 200 and [x["success"] for x in res] == [True, False, True]
+    assert res[1]["errors"][0]["statusCode"] == "INVALID_FIELD"
+    ids = [res[0]["id"], res[2]["id"]]
+    r = await sf.post(
+        f"{SF_V}/composite/sobjects",
+        json={
+            "allOrNone": True,
+            "records": [{"attributes": {"type": "Account"}, "Name": "C2"}, {"attributes": {"type": "Account"}}],
+        },
+    )
+    assert [x["success"] for x in r.json()] == [False, False]
+    q = await sf.get(f"{SF_V}/query", params={"q": "SELECT COUNT() FROM Account WHERE Name = 'C2'"})
+    assert q.json()["totalSize"] == 0  # rolled back
+    r = await sf.patch(
+        f"{SF_V}/composite/sobjects",
+        json={
+            "records": [
+                {"attributes": {"type": "Account"}, "id": ids[0], "Industry": "Batch"},
+                {"attributes": {"type": "Product2"}, "id": ids[1], "IsActive": True},
+            ]
+        },
+    )
+    assert [x["success"] for x in r.json()] == [True, True]
+    acc = (await sf.get(f"{SF_V}/sobjects/Account/{ids[0]}")).json()
+    assert acc["Industry"] == "Batch"
