@@ -328,7 +328,8 @@ class BaseSimulator:
                 if err is not None:
                     self.decorate(req, err)
                     return err
-            self.api_usage += 1
+            if req.path not in self.token_paths:
+                self.api_usage += 1
             try:
                 resp = await self._dispatch(self.router, req)
             except Exception as e:  # a bug in the simulator: answer like a vendor 500
