@@ -248,67 +248,76 @@ def _month_range(q: KpiQuery) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+def _is_month_end(day: dt.date) -> bool:
+    return (day + dt.timedelta(days=1)).day == 1
+
+
 def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
     """Per engagement balances (clamped at zero per engagement), then summed per group.
 
-    An engagement is the project, else the contract, else the customer. Grouped by period,
-    the balance at each month end is a running sum of monthly movements (one pass).
+    An engagement is the project, else the contract, else the customer. Month-end
+    balances come from `agg_engagement_balance` (one row per engagement valid at a
+    month end); a mid-month as-of adds the movements of its month so far from the facts.
     """
     if q.group_by == "consultant":
         raise KpiError(f"{kpi} cannot be grouped by consultant")
     s = _Sql()
     parts_used, final = _BALANCE_SOURCES[kpi]
     by_period = q.group_by == "period"
+    key = _key_expr("none" if by_period else q.group_by, None)
+    cols = ", ".join(
+        (f"f.{q.currency}_{part}" if part in parts_used else "0") + f" AS {alias}"
+        for part, alias in (("booked", "b"), ("recognized", "r"), ("billed", "i"))
+    )
+    valid = "f.month <= {m} AND (f.next_month IS NULL OR f.next_month > {m})"
     if by_period:
         first, last = _month_range(q)
-        p_first, p_last = s.p(first), s.p(last)
-        cutoff = f"({p_last}::date + interval '1 month')::date"
-        date_filter = f"< {cutoff}"
-    else:
-        date_filter = f"<= {s.p(q.balance_date())}::date"
-    key = _key_expr("none" if by_period else q.group_by, None)
-    moves = []
-    for part in parts_used:
-        for table, date_col, money_col, sign in _MOVES[part]:
-            where = [f"f.{date_col} {date_filter}", *_filters(q, s)]
-            amounts = ", ".join(
-                (f"{'-' if sign < 0 else ''}f.{q.currency}_{money_col}" if p == part else "0")
-                + f" AS {p[0] if p != 'billed' else 'i'}"
-                for p in ("booked", "recognized", "billed")
-            )
-            moves.append(
-                f"SELECT coalesce(f.project_id, f.contract_id, '~' || f.customer_id) AS eng, "
-                f"{key} AS gkey, f.{q.currency}_currency AS cur, f.{date_col} AS dt, {amounts} "
-                "FROM " + table + " f" + _project_join(q)
-                + " WHERE " + " AND ".join(where)
-            )
-    if not by_period:
+        where = [valid.format(m="pts.m"), *_filters(q, s)]
         sql = f"""
-WITH mv AS ({" UNION ALL ".join(moves)}),
-bal AS (SELECT eng, gkey, cur, sum(b) AS b, sum(r) AS r, sum(i) AS i
-          FROM mv GROUP BY eng, gkey, cur)
-SELECT gkey AS key, cur AS currency, sum({final}) AS value
-  FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
-        return sql, s.params
-    sql = f"""
-WITH mv AS ({" UNION ALL ".join(moves)}),
-mb AS (
-    SELECT eng, cur, greatest(date_trunc('month', dt)::date, {p_first}::date) AS m,
-           sum(b) AS b, sum(r) AS r, sum(i) AS i
-      FROM mv GROUP BY 1, 2, 3
-), pts AS (
-    SELECT g::date AS m FROM generate_series({p_first}::date, {p_last}::date,
+WITH pts AS (
+    SELECT g::date AS m FROM generate_series({s.p(first)}::date, {s.p(last)}::date,
                                              interval '1 month') g
-), grid AS (
-    SELECT k.eng, k.cur, pts.m FROM (SELECT DISTINCT eng, cur FROM mb) k CROSS JOIN pts
 ), bal AS (
-    SELECT g.m, g.cur,
-           sum(coalesce(mb.b, 0)) OVER w AS b, sum(coalesce(mb.r, 0)) OVER w AS r,
-           sum(coalesce(mb.i, 0)) OVER w AS i
-      FROM grid g LEFT JOIN mb ON mb.eng = g.eng AND mb.cur = g.cur AND mb.m = g.m
-    WINDOW w AS (PARTITION BY g.eng, g.cur ORDER BY g.m)
+    SELECT pts.m, f.{q.currency}_currency AS cur, {cols}
+      FROM pts JOIN agg_engagement_balance f ON true{_project_join(q)}
+     WHERE {" AND ".join(where)}
 )
 SELECT to_char(m, 'YYYY-MM') AS key, cur AS currency, sum({final}) AS value
+  FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
+        return sql, s.params
+    as_of = q.balance_date()
+    month = as_of.replace(day=1)
+    if _is_month_end(as_of):
+        full_month, partial = month, None
+    else:
+        full_month, partial = (month - dt.timedelta(days=1)).replace(day=1), month
+    where = [valid.format(m=s.p(full_month) + "::date"), *_filters(q, s)]
+    parts = [
+        f"SELECT f.eng, {key} AS gkey, f.{q.currency}_currency AS cur, {cols} "
+        f"FROM agg_engagement_balance f{_project_join(q)} WHERE {' AND '.join(where)}"
+    ]
+    if partial is not None:
+        p_from, p_to = s.p(partial), s.p(as_of)
+        for part in parts_used:
+            for table, date_col, money_col, sign in _MOVES[part]:
+                amounts = ", ".join(
+                    (f"{'-' if sign < 0 else ''}f.{q.currency}_{money_col}"
+                     if alias_part == part else "0") + f" AS {alias}"
+                    for alias_part, alias in (("booked", "b"), ("recognized", "r"),
+                                              ("billed", "i"))
+                )
+                fwhere = [f"f.{date_col} BETWEEN {p_from} AND {p_to}", *_filters(q, s)]
+                parts.append(
+                    "SELECT coalesce(f.project_id, f.contract_id, '~' || f.customer_id), "
+                    f"{key}, f.{q.currency}_currency, {amounts} FROM {table} f"
+                    f"{_project_join(q)} WHERE {' AND '.join(fwhere)}"
+                )
+    sql = f"""
+WITH bal AS (
+    SELECT eng, gkey, cur, sum(b) AS b, sum(r) AS r, sum(i) AS i
+      FROM ({" UNION ALL ".join(parts)}) x GROUP BY eng, gkey, cur
+)
+SELECT gkey AS key, cur AS currency, sum({final}) AS value
   FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
     return sql, s.params
 

@@ -159,3 +159,62 @@ async def test_utilization_capacity_respects_active_dates(loaded: ReportingHub) 
                            period_from="2026-01", period_to="2026-01")
     # consulting: C1 12 billable hours over 176 + 96 capacity hours
     assert by_line[("consulting", None)] == D("0.0441")
+
+
+async def test_balances_mid_month_add_the_month_so_far(loaded: ReportingHub) -> None:
+    # 2026-02-15: B3 (02-03) is booked, R3/R4 (02-28) not yet recognized;
+    # I2 (02-05) and CM1 (02-10) are billed
+    assert await values(loaded, "backlog", group_by="project", as_of=date(2026, 2, 15)) == {
+        ("P1", "USD"): D("7600"), ("P2", "USD"): D("8500"), ("P3", "USD"): D("5000")}
+    assert await values(loaded, "wip", as_of=date(2026, 2, 15)) == {("all", "USD"): D("500")}
+    assert await values(loaded, "deferred_revenue", as_of=date(2026, 2, 15)) == {
+        ("all", "USD"): D("3400")}
+
+
+BALANCE_BY_SCAN = """
+WITH mv AS (
+    SELECT coalesce(project_id, contract_id, '~' || customer_id) AS eng, booking_date AS d,
+           reporting_amount AS b, 0 AS r, 0 AS i FROM fact_booking
+    UNION ALL SELECT coalesce(project_id, contract_id, '~' || customer_id), revenue_date, 0,
+           reporting_amount, 0 FROM fact_revenue
+    UNION ALL SELECT coalesce(project_id, contract_id, '~' || customer_id), invoice_date, 0,
+           0, reporting_net_amount FROM fact_invoice
+    UNION ALL SELECT coalesce(project_id, contract_id, '~' || customer_id), memo_date, 0, 0,
+           -reporting_net_amount FROM fact_credit_memo
+), bal AS (SELECT eng, sum(b) AS b, sum(r) AS r, sum(i) AS i FROM mv WHERE d <= $1 GROUP BY eng)
+SELECT coalesce(sum(greatest(b - r, 0)), 0), coalesce(sum(greatest(r - i, 0)), 0),
+       coalesce(sum(greatest(i - r, 0)), 0) FROM bal
+"""
+
+
+async def test_engagement_balances_follow_late_updates_and_deletes(
+        loaded: ReportingHub) -> None:
+    from reporting import models as m
+
+    rev = dataset.revenue()
+    inv = dataset.invoices()
+    # late-arriving December revenue, a revenue amount corrected, an invoice re-dated
+    # into January, a booking deleted
+    await loaded.record_revenue([
+        m.RevenueFact(source_system="erp", source_record_id="R0", revenue_date=date(2025, 12, 31),
+                      amount=D("700"), **dataset.LINEAGE["P1"]),
+        rev[3].model_copy(update={"amount": D("1250")}),
+    ])
+    await loaded.record_invoice(inv[1].model_copy(update={"invoice_date": date(2026, 1, 30)}))
+    await loaded.pool.execute("DELETE FROM fact_booking WHERE source_record_id = 'B3'")
+    for as_of in (date(2025, 12, 31), date(2026, 1, 31), date(2026, 2, 15), date(2026, 2, 28),
+                  date(2026, 6, 30)):
+        expected = tuple(await loaded.pool.fetchrow(BALANCE_BY_SCAN, as_of))
+        got = tuple([
+            sum((await values(loaded, kpi, as_of=as_of)).values(), D(0))
+            for kpi in ("backlog", "wip", "deferred_revenue")])
+        assert got == expected, as_of
+    series = await values(loaded, "backlog", group_by="period", period_from="2025-12",
+                          period_to="2026-03")
+    assert series[("2026-03", "USD")] == (await loaded.pool.fetchrow(
+        BALANCE_BY_SCAN, date(2026, 3, 31)))[0]
+    # truncating a source table rebuilds the balances from what is left
+    await loaded.pool.execute("TRUNCATE fact_revenue")
+    assert await values(loaded, "wip", as_of=date(2026, 2, 28)) == {("all", "USD"): D("0")}
+    assert await values(loaded, "backlog", as_of=date(2026, 2, 28)) == {
+        ("all", "USD"): D("20000")}
