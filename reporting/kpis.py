@@ -324,25 +324,29 @@ SELECT gkey AS key, cur AS currency, sum({final}) AS value
 
 # --------------------------------------------------------------------- receivables
 def _open_invoices_sql(q: KpiQuery, s: _Sql, as_of: str) -> str:
+    """Invoices open at `as_of` (from invoice_settlement) with their balance then.
+
+    The balance is kept in the invoice currency and converted at the invoice's rate.
+    """
     key = _key_expr(q.group_by, None)
-    where = [f"f.invoice_date <= {as_of}", *_filters(q, s)]
+    where = [f"st.invoice_date <= {as_of}", f"st.open_until > {as_of}", *_filters(q, s)]
     return f"""
 inv AS (
     SELECT f.source_record_id AS id, {key} AS gkey, f.{q.currency}_currency AS cur,
            f.due_date, f.total_amount, f.fx_rate_{q.currency} AS rate
-      FROM fact_invoice f{_project_join(q)}
+      FROM invoice_settlement st
+      JOIN fact_invoice f ON f.source_system = st.source_system
+                         AND f.source_record_id = st.source_record_id{_project_join(q)}
      WHERE {" AND ".join(where)}
-), paid AS (
-    SELECT invoice_id, sum(amount) AS a FROM fact_payment
-     WHERE payment_date <= {as_of} AND invoice_id IS NOT NULL GROUP BY invoice_id
-), cred AS (
-    SELECT invoice_id, sum(total_amount) AS a FROM fact_credit_memo
-     WHERE memo_date <= {as_of} AND invoice_id IS NOT NULL GROUP BY invoice_id
 ), open_inv AS (
     SELECT inv.gkey, inv.cur, inv.due_date,
-           (inv.total_amount - coalesce(paid.a, 0) - coalesce(cred.a, 0)) * inv.rate AS bal
-      FROM inv LEFT JOIN paid ON paid.invoice_id = inv.id
-               LEFT JOIN cred ON cred.invoice_id = inv.id
+           (inv.total_amount
+            - coalesce((SELECT sum(pay.amount) FROM fact_payment pay
+                         WHERE pay.invoice_id = inv.id AND pay.payment_date <= {as_of}), 0)
+            - coalesce((SELECT sum(cm.total_amount) FROM fact_credit_memo cm
+                         WHERE cm.invoice_id = inv.id AND cm.memo_date <= {as_of}), 0)
+           ) * inv.rate AS bal
+      FROM inv
 )"""
 
 

@@ -218,3 +218,45 @@ async def test_engagement_balances_follow_late_updates_and_deletes(
     assert await values(loaded, "wip", as_of=date(2026, 2, 28)) == {("all", "USD"): D("0")}
     assert await values(loaded, "backlog", as_of=date(2026, 2, 28)) == {
         ("all", "USD"): D("20000")}
+
+
+AR_BY_SCAN = """
+SELECT coalesce(sum(bal), 0) FROM (
+    SELECT (i.total_amount
+            - coalesce((SELECT sum(amount) FROM fact_payment p
+                         WHERE p.invoice_id = i.source_record_id AND p.payment_date <= $1), 0)
+            - coalesce((SELECT sum(total_amount) FROM fact_credit_memo c
+                         WHERE c.invoice_id = i.source_record_id AND c.memo_date <= $1), 0)
+           ) * i.fx_rate_reporting AS bal
+      FROM fact_invoice i WHERE i.invoice_date <= $1) x
+"""
+
+
+async def test_receivables_follow_partial_payments_deletes_and_memos(
+        loaded: ReportingHub) -> None:
+    from reporting import models as m
+
+    lin = dataset.LINEAGE
+    # I2 (3600 GBP) paid in two parts, the second later corrected; I3's payment deleted
+    await loaded.record_payment(
+        m.PaymentFact(source_system="erp", source_record_id="PAY3", invoice_id="I2",
+                      payment_date=date(2026, 3, 1), amount=D("1600"), **lin["P2"]),
+        m.PaymentFact(source_system="erp", source_record_id="PAY4", invoice_id="I2",
+                      payment_date=date(2026, 3, 20), amount=D("1000"), **lin["P2"]))
+    await loaded.record_payment(
+        m.PaymentFact(source_system="erp", source_record_id="PAY4", invoice_id="I2",
+                      payment_date=date(2026, 3, 20), amount=D("2000"), **lin["P2"]))
+    await loaded.pool.execute("DELETE FROM fact_payment WHERE source_record_id = 'PAY2'")
+    await loaded.record_credit_memo(m.CreditMemoFact(
+        source_system="erp", source_record_id="CM2", memo_date=date(2026, 3, 5),
+        invoice_id="I1", net_amount=D("1000"), tax_amount=D("90"), total_amount=D("1090"),
+        **lin["P1"]))
+    open_until = dict(await loaded.pool.fetch(
+        "SELECT source_record_id, open_until FROM invoice_settlement"))
+    assert open_until["I1"] == date(2026, 3, 5) and open_until["I2"] == date(2026, 3, 20)
+    assert open_until["I3"] == date.max  # 'infinity' reads as date.max
+    for as_of in (date(2026, 1, 31), date(2026, 2, 15), date(2026, 3, 1), date(2026, 3, 10),
+                  date(2026, 3, 20), date(2026, 6, 30)):
+        result = await loaded.kpi("ar_aging", KpiQuery(as_of=as_of))
+        got = sum((r["value"] for r in result.rows), D(0))
+        assert got == await loaded.pool.fetchval(AR_BY_SCAN, as_of), as_of
