@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.config import DealRulesInput, FinanceConfig, FinanceConfigInput
     from activities.crm import ReadOpportunityInput
+    from activities.psa import MarkBilled
     from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
     from domain.model import Approval, ApprovalDecision
@@ -56,6 +57,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._inbox_periods: list[PeriodCloseInput] = []
         self._inbox_payments: list[PaymentNotice] = []
         self._feedback_due = False
+        self._pending_marks: list[MarkBilled] = []
         self._finance: FinanceConfig | None = None
 
     # ---- the happy path -------------------------------------------------------------
@@ -304,7 +306,8 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _ready_to_close(self) -> bool:
         view = self._s.view
         amounts = view.amounts
-        if not view.delivery_complete or amounts is None or self._s.contract is None or self._inbox_periods:
+        if (not view.delivery_complete or not self._s.final_run_done or amounts is None
+                or self._s.contract is None or self._inbox_periods):
             return False
         fully_recognized = all(p.recognized == p.transaction_price for p in view.lines)
         return (fully_recognized and amounts.outstanding.is_zero() and amounts.unbilled.is_zero()

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.billing import Delivery, invoice_period, tax_party
     from domain.ids import external_id
     from domain.journals import revenue_journal
-    from domain.model import Invoice, Payment, SourceKind
+    from domain.model import Invoice, Payment
     from domain.money import Money, sum_money
     from domain.periods import period_end
     from domain.revenue import recognize_period
@@ -57,6 +57,7 @@ class DeliverySteps(EngagementBase):
             contract, period, delivery, seller=finance.legal_entity, buyer=tax_party(contract),
             tax_rules=finance.tax_rules, invoice_date=cutoff, reporting_currency=finance.reporting_currency)
         complete = set(run.state.terms) if view.delivery_complete else set()
+        self._s.final_run_done = view.delivery_complete
         revenue = recognize_period(run.state, period, delivery, complete_lines=complete, entry_date=cutoff,
                                    functional_currency=finance.legal_entity.functional_currency)
         journal = revenue_journal(revenue.entries, period, cutoff) if revenue.entries else None
@@ -71,10 +72,11 @@ class DeliverySteps(EngagementBase):
                 f"Post {period}: {len(invoices)} invoice(s), {len(revenue.entries)} revenue entries")
             erp_ids = posted.invoices
             self._s.erp_invoice_ids.update(erp_ids)
-        portions = [p for event in run.events for p in event.portions]
-        self._pending_marks.append(MarkBilled(
-            time_entry_ids=[p.source_id for p in portions if p.source_kind is SourceKind.TIME],
-            expense_ids=[p.source_id for p in portions if p.source_kind is SourceKind.EXPENSE], billed=True))
+        # Only entries billed in full are marked billed in the PSA: an entry a cap cut short
+        # keeps its remaining hours billable there too.
+        marks = run.billing_marks(delivery)
+        self._pending_marks.append(MarkBilled(time_entry_ids=marks.fully_billed_time,
+                                              expense_ids=marks.fully_billed_expenses, billed=True))
         self._s.contract = revenue.state
         positions = revenue.positions
         zero = Money.zero(contract.currency)

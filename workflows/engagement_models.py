@@ -176,6 +176,9 @@ class EngagementState(BaseModel):
     reminded: list[str] = Field(default_factory=list)  # approval ids already reminded
     escalated: list[str] = Field(default_factory=list)
     close_requested: bool = False
+    # A period was closed after delivery was reported complete: the final billing and
+    # revenue run (remaining lines recognized at their final price) has happened.
+    final_run_done: bool = False
 
 
 class EngagementInput(BaseModel):

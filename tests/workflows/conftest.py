@@ -12,8 +12,7 @@ from tests.conftest import wheel_binary
 from workflows import search_attributes as sa
 
 
-@pytest.fixture(scope="session")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
+async def _start() -> WorkflowEnvironment:
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"),
         data_converter=pydantic_data_converter)
@@ -22,5 +21,20 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     await environment.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=environment.client.namespace,
         search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in sa.ALL}))
+    return environment
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await _start()
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A server of its own, for tests that skip months of time: other tests' idle
+    workflows (whose workers are gone) cannot hold its clock back."""
+    environment = await _start()
     yield environment
     await environment.shutdown()

@@ -155,7 +155,11 @@ class FakeSystems:
         @activity.defn(name="psa.read_delivery")
         async def read_delivery(data: ReadDeliveryInput) -> Delivery:
             fake._maybe_fail("psa.read_delivery")
-            return fake.delivery
+            # The PSA holds entries under the project it created for this engagement.
+            d = fake.delivery
+            return d.model_copy(update={
+                "time_entries": [e.model_copy(update={"project_id": data.project_id}) for e in d.time_entries],
+                "expenses": [e.model_copy(update={"project_id": data.project_id}) for e in d.expenses]})
 
         @activity.defn(name="erp.post_documents")
         async def post_documents(data: PostDocumentsInput) -> PostDocumentsResult:
