@@ -7,7 +7,7 @@ from temporalio import activity
 
 from activities.errors import translating_errors
 from connectors.erp_netsuite import ErpRouter
-from connectors.ports import InvoiceStatus
+from connectors.ports import InvoiceLineage, InvoiceStatus
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry
 
@@ -161,3 +161,24 @@ class ErpBillingActivities:
     @translating_errors
     async def invoice_status(self, data: InvoiceStatusInput) -> InvoiceStatus | None:
         return await self._router.for_entity(data.legal_entity).invoice_status(data.invoice_id)
+
+
+class PaymentLineageInput(BaseModel):
+    erp_instance: str | None = None
+    erp_invoice_ids: list[str]
+
+
+class PaymentLineageResult(BaseModel):
+    invoices: list[InvoiceLineage]  # only the invoices d2r issued
+
+
+class ErpInboundActivities:
+    def __init__(self, router: ErpRouter) -> None:
+        self._router = router
+
+    @activity.defn(name="erp.invoice_lineage")
+    @translating_errors
+    async def invoice_lineage(self, data: PaymentLineageInput) -> PaymentLineageResult:
+        erp = self._router.instance(data.erp_instance)
+        found = [await erp.invoice_lineage(i) for i in data.erp_invoice_ids]
+        return PaymentLineageResult(invoices=[f for f in found if f is not None])

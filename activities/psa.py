@@ -110,3 +110,21 @@ class PsaDeliveryActivities:
     async def set_stage(self, data: SetStageInput) -> PsaAck:
         await self._psa.set_stage(data.project_id, data.stage, data.active)
         return PsaAck()
+
+
+class ProjectOpportunityInput(BaseModel):
+    project_id: str
+
+
+class ProjectOpportunityResult(BaseModel):
+    opportunity_id: str | None
+
+
+class PsaInboundActivities:
+    def __init__(self, psa: PsaPort) -> None:
+        self._psa = psa
+
+    @activity.defn(name="psa.project_opportunity")
+    @translating_errors
+    async def project_opportunity(self, data: ProjectOpportunityInput) -> ProjectOpportunityResult:
+        return ProjectOpportunityResult(opportunity_id=await self._psa.project_opportunity(data.project_id))

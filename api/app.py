@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import engagements
+from api import engagements, reports, webhooks
 from api.auth import TokenTable
-from api.problems import install_problem_handlers
+from api.problems import ProblemError, install_problem_handlers
 from api.settings import ApiSettings
+from reporting.hub import ReportingHub
 from workers.temporal_client import connect
+
+
+def retry_waiting_workflow(client: Client) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """What `POST /v1/exceptions/<id>/retry` does: signal the waiting workflow to retry."""
+
+    async def retry(exception: dict[str, Any]) -> None:
+        workflow_id = exception.get("workflow_id")
+        if not workflow_id:
+            raise ProblemError(409, "Nothing to retry", "this exception names no workflow")
+        await client.get_workflow_handle(workflow_id).signal("retry")
+
+    return retry
 
 
 def create_app(settings: ApiSettings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -23,7 +37,16 @@ def create_app(settings: ApiSettings | None = None, temporal: Client | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "temporal", None) is None:
             app.state.temporal = await connect(settings)
-        yield
+        hub = None
+        if settings.database_url and getattr(app.state, "hub", None) is None:
+            hub = await ReportingHub.connect(settings.database_url)
+            app.state.hub = hub
+        app.state.exception_retrier = retry_waiting_workflow(app.state.temporal)
+        try:
+            yield
+        finally:
+            if hub is not None:
+                await hub.close()
 
     app = FastAPI(title="d2r — deal to revenue", version="0.1.0", lifespan=lifespan,
                   description="Start and follow engagements from closed deal to recognized revenue. "
@@ -31,8 +54,11 @@ def create_app(settings: ApiSettings | None = None, temporal: Client | None = No
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.temporal = temporal
+    app.state.hub = None
     install_problem_handlers(app)
     app.include_router(engagements.router)
+    app.include_router(reports.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from opentelemetry import trace
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -18,11 +18,26 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.problems import ProblemError
+from api.reports import audit_mutation
 from api.settings import ApiSettings
+from domain.amendments import Amendment
+from domain.credit_memos import CreditMemoRequest
+from domain.model import Approval
 from domain.stages import Stage
 from workflows import search_attributes as sa
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import CancelRequest, EngagementInput, EngagementView, TaskQueues
+from workflows.engagement_models import (
+    AmendmentInput,
+    CancelRequest,
+    ChangeRecord,
+    CreditMemoInput,
+    DecisionInput,
+    EngagementInput,
+    EngagementView,
+    PeriodCloseInput,
+    PeriodResult,
+    TaskQueues,
+)
 
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
 
@@ -107,6 +122,7 @@ async def start_engagement(body: StartEngagement, request: Request, response: Re
             SearchAttributePair(sa.STAGE, Stage.VALIDATING.value)]),
         static_summary=f"Engagement for opportunity {body.opportunity_id}",
     )
+    await _audit(request, principal, "engagement.start", body.opportunity_id, {})
     return await _view(client, body.opportunity_id)
 
 
@@ -158,6 +174,7 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
 async def revalidate(opportunity_id: str, request: Request, principal: Annotated[
         Principal, Depends(require_roles("sales_ops", "integration_admin"))]) -> dict[str, str]:
     _tag(opportunity_id, principal)
+    await _audit(request, principal, "engagement.revalidate", opportunity_id, {})
     return await _signal(request, opportunity_id, "revalidate")
 
 
@@ -165,6 +182,7 @@ async def revalidate(opportunity_id: str, request: Request, principal: Annotated
 async def retry(opportunity_id: str, request: Request, principal: Annotated[
         Principal, Depends(require_roles("integration_admin", "delivery_ops"))]) -> dict[str, str]:
     _tag(opportunity_id, principal)
+    await _audit(request, principal, "engagement.retry", opportunity_id, {})
     return await _signal(request, opportunity_id, "retry")
 
 
@@ -172,4 +190,90 @@ async def retry(opportunity_id: str, request: Request, principal: Annotated[
 async def cancel(opportunity_id: str, body: CancelBody, request: Request, principal: Annotated[
         Principal, Depends(require_roles("sales_ops", "integration_admin"))]) -> dict[str, str]:
     _tag(opportunity_id, principal)
+    await _audit(request, principal, "engagement.cancel", opportunity_id, {"reason": body.reason})
     return await _signal(request, opportunity_id, "cancel", CancelRequest(reason=body.reason, by=principal.subject))
+
+
+# ---- people deciding, changes, period close ----------------------------------------------------
+
+class DecisionBody(BaseModel):
+    decision: Literal["approve", "reject"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class AmendmentBody(BaseModel):
+    amendment: Amendment
+
+
+class CreditMemoBody(BaseModel):
+    credit_memo: CreditMemoRequest
+
+
+async def _update(request: Request, opportunity_id: str, update: Any, arg: Any) -> Any:
+    handle = _client(request).get_workflow_handle(workflow_id(opportunity_id))
+    try:
+        return await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        message = getattr(cause, "message", None) or str(cause or error)
+        raise ProblemError(409, "Refused", message) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise ProblemError(404, "Not Found", f"no running engagement for {opportunity_id}") from error
+        raise
+
+
+@router.post("/{opportunity_id}/approvals/{approval_id}", response_model=Approval,
+             summary="Approve or reject a pending approval (role and four-eyes checked by the engagement)")
+async def decide(opportunity_id: str, approval_id: str, body: DecisionBody, request: Request,
+                 principal: Annotated[Principal, Depends(require_roles(
+                     "finance", "delivery_ops", "sales_ops", "integration_admin"))]) -> Approval:
+    _tag(opportunity_id, principal)
+    approval: Approval = await _update(request, opportunity_id, EngagementWorkflow.decide, DecisionInput(
+        approval_id=approval_id, approve=body.decision == "approve", comment=body.comment,
+        by=principal.subject, roles=sorted(principal.roles)))
+    await _audit(request, principal, f"approval.{body.decision}", opportunity_id,
+                 {"approval_id": approval_id, "comment": body.comment})
+    return approval
+
+
+@router.post("/{opportunity_id}/amendments", status_code=202, response_model=ChangeRecord,
+             summary="Request a change order; it applies after delivery (and finance, above a threshold) approve")
+async def request_amendment(opportunity_id: str, body: AmendmentBody, request: Request,
+                            principal: Annotated[Principal, Depends(require_roles(
+                                "delivery_ops", "sales_ops"))]) -> ChangeRecord:
+    _tag(opportunity_id, principal)
+    record: ChangeRecord = await _update(request, opportunity_id, EngagementWorkflow.request_amendment,
+                                         AmendmentInput(amendment=body.amendment, requested_by=principal.subject))
+    await _audit(request, principal, "amendment.request", opportunity_id, {"amendment_id": record.change_id})
+    return record
+
+
+@router.post("/{opportunity_id}/credit-memos", status_code=202, response_model=ChangeRecord,
+             summary="Request a credit memo; it is issued after finance approves")
+async def request_credit_memo(opportunity_id: str, body: CreditMemoBody, request: Request,
+                              principal: Annotated[Principal, Depends(require_roles(
+                                  "finance", "delivery_ops", "sales_ops"))]) -> ChangeRecord:
+    _tag(opportunity_id, principal)
+    record: ChangeRecord = await _update(request, opportunity_id, EngagementWorkflow.request_credit_memo,
+                                         CreditMemoInput(request=body.credit_memo, requested_by=principal.subject))
+    await _audit(request, principal, "credit_memo.request", opportunity_id, {"credit_memo_id": record.change_id})
+    return record
+
+
+@router.post("/{opportunity_id}/periods/{period}/close", response_model=PeriodResult,
+             summary="Billing and revenue run of one period for this engagement (idempotent)")
+async def close_engagement_period(opportunity_id: str, period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")],
+                                  request: Request, principal: Annotated[Principal, Depends(require_roles(
+                                      "finance", "integration_admin"))]) -> PeriodResult:
+    _tag(opportunity_id, principal)
+    result: PeriodResult = await _update(request, opportunity_id, EngagementWorkflow.close_period,
+                                         PeriodCloseInput(period=period, requested_by=principal.subject))
+    await _audit(request, principal, "period.close", opportunity_id, {"period": period})
+    return result
+
+
+async def _audit(request: Request, principal: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
+    """Every API mutation lands in the hub's append-only audit log, when a hub is configured."""
+    if getattr(request.app.state, "hub", None) is not None:
+        await audit_mutation(request, principal, action, f"engagement/{target}", detail)

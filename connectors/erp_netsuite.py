@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.errors import ConfigurationError, NotFoundError
 from connectors.netsuite import SYSTEM, NetSuiteClient
-from connectors.ports import ErpPort, InvoiceStatus
+from connectors.ports import ErpPort, InvoiceLineage, InvoiceStatus
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
@@ -258,6 +258,17 @@ class NetSuiteErp:
             amount_remaining=Money(amount=_number(record.get("amountRemaining")), currency=currency),
         )
 
+    async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None:
+        try:
+            record = await self._ns.get("invoice", erp_invoice_id)
+        except NotFoundError:
+            return None
+        opportunity_id = record.get("custbody_d2r_opportunity_id")
+        if not opportunity_id or not record.get("externalId"):
+            return None  # not an invoice d2r issued
+        return InvoiceLineage(invoice_id=str(record["externalId"]), opportunity_id=str(opportunity_id),
+                              erp_invoice_id=str(record["id"]))
+
 
 class ErpRouter:
     """The legal entity decides which NetSuite instance holds its books."""
@@ -274,3 +285,10 @@ class ErpRouter:
             raise ConfigurationError(
                 f"no ERP instance is configured for legal entity {legal_entity!r}", system=SYSTEM)
         return self._instances[name]
+
+    def instance(self, name: str | None) -> ErpPort:
+        """An instance by name (inbound events name their sender, not a legal entity)."""
+        chosen = name or self._default
+        if chosen is None or chosen not in self._instances:
+            raise ConfigurationError(f"no ERP instance named {chosen!r}", system=SYSTEM)
+        return self._instances[chosen]

@@ -57,6 +57,14 @@ class InvoiceStatus(BaseModel):
     amount_remaining: Money
 
 
+class InvoiceLineage(BaseModel):
+    """Which engagement an ERP invoice belongs to (read back from its d2r fields)."""
+
+    invoice_id: str  # d2r's id, the ERP externalId
+    opportunity_id: str
+    erp_invoice_id: str
+
+
 class Notification(BaseModel):
     subject: str
     body: str
@@ -92,6 +100,8 @@ class PsaPort(Protocol):
 
     async def set_stage(self, project_id: str, stage: str, active: bool) -> None: ...
 
+    async def project_opportunity(self, project_id: str) -> str | None: ...
+
 
 class ErpPort(Protocol):
     async def upsert_customer(self, engagement: Engagement, external_id: str) -> str: ...
@@ -116,3 +126,5 @@ class ErpPort(Protocol):
     async def reverse_journal(self, journal_entry_id: str) -> bool: ...
 
     async def invoice_status(self, invoice_id: str) -> InvoiceStatus | None: ...
+
+    async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None: ...

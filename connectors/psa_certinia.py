@@ -284,6 +284,11 @@ class CertiniaPsa:
             "pse__Closed_for_Expense_Entry__c": not active,
         })
 
+    async def project_opportunity(self, project_id: str) -> str | None:
+        rows = await self._sf.query_all(
+            f"SELECT Id, pse__Opportunity__c FROM pse__Proj__c WHERE Id = {soql_quote(project_id)}")
+        return str(rows[0]["pse__Opportunity__c"]) if rows and rows[0].get("pse__Opportunity__c") else None
+
 
 class _LineMapper:
     """Which contract line a PSA record belongs to: its own `D2R_Contract_Line_Id__c`

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from activities.config import ConfigActivities
 from activities.crm import CrmActivities, CrmFeedbackActivities
-from activities.erp import ErpActivities, ErpBillingActivities
-from activities.psa import PsaActivities, PsaDeliveryActivities
+from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
+from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.netsuite import NetSuiteClient, NetSuiteConfig
@@ -31,6 +31,8 @@ class ActivitySet:
     psa_delivery: PsaDeliveryActivities
     erp: ErpActivities
     erp_billing: ErpBillingActivities
+    psa_inbound: PsaInboundActivities
+    erp_inbound: ErpInboundActivities
 
 
 async def build_activities(settings: WorkerSettings, stack: AsyncExitStack) -> ActivitySet:
@@ -56,4 +58,5 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack) -> A
         config=ConfigActivities(rules), crm=CrmActivities(crm), crm_feedback=CrmFeedbackActivities(crm),
         psa=PsaActivities(psa), psa_delivery=PsaDeliveryActivities(psa),
         erp=ErpActivities(router), erp_billing=ErpBillingActivities(router),
+        psa_inbound=PsaInboundActivities(psa), erp_inbound=ErpInboundActivities(router),
     )

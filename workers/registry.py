@@ -7,8 +7,9 @@ from typing import Any
 
 from workers.composition import ActivitySet
 from workflows.engagement import EngagementWorkflow
+from workflows.inbound import InboundEventWorkflow
 
-WORKFLOWS: list[type] = [EngagementWorkflow]
+WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow]
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -18,9 +19,10 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         "crm": [acts.crm.read_opportunity, acts.crm.write_links, acts.crm_feedback.write_billing_status,
                 acts.crm_feedback.set_contract_value, acts.crm_feedback.notify],
         "psa": [acts.psa.create_project, acts.psa.remove_project, acts.psa_delivery.read_delivery,
-                acts.psa_delivery.feedback, acts.psa_delivery.apply_change, acts.psa_delivery.set_stage],
+                acts.psa_delivery.feedback, acts.psa_delivery.apply_change, acts.psa_delivery.set_stage,
+                acts.psa_inbound.project_opportunity],
         "erp": [acts.erp.upsert_customer, acts.erp.create_sales_order, acts.erp.cancel_sales_order,
                 acts.erp_billing.update_sales_order, acts.erp_billing.close_sales_order,
                 acts.erp_billing.post_documents, acts.erp_billing.void_credit_memo,
-                acts.erp_billing.reverse_journal, acts.erp_billing.invoice_status],
+                acts.erp_billing.reverse_journal, acts.erp_billing.invoice_status, acts.erp_inbound.invoice_lineage],
     }
