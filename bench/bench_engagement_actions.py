@@ -1,0 +1,88 @@
+"""Temporal Actions and history size of the reference 12-month engagement.
+
+Runs tests/workflows/scenario.py's year (provisioning, 12 period closes, an amendment
+with two approvals, a credit memo, 12 payments, a late invoice, close-out) on the
+time-skipping test server and counts billable Actions from the history, per Temporal
+Cloud's definition: workflow started, activity scheduled (+ each retry), timer started,
+signal received or sent, update accepted, search-attribute upsert, marker (local
+activity / side effect) recorded, child workflow started, continue-as-new.
+Queries are Actions too but leave no history: the driver's own queries are not counted.
+
+    .venv/bin/python -m bench.bench_engagement_actions
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.conftest import wheel_binary
+from tests.workflows import scenario
+from tests.workflows.fakes import FakeSystems
+from workflows import search_attributes as sa
+from workflows.engagement import EngagementWorkflow
+from workflows.engagement_models import EngagementInput, TaskQueues
+
+BILLABLE = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "workflow started",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity scheduled",
+    EventType.EVENT_TYPE_TIMER_STARTED: "timer started",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: "signal received",
+    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: "signal sent",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: "update accepted",
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "search attributes upserted",
+    EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED: "memo modified",
+    EventType.EVENT_TYPE_MARKER_RECORDED: "marker (local activity) recorded",
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: "child workflow started",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued as new",
+}
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
+    opportunity = scenario.reference_opportunity()
+    fake = FakeSystems(opportunity)
+    fake.delivery = scenario.reference_delivery()
+    queue = f"bench-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id,
+                                                    requested_by="dev-sales-ops",
+                                                    queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
+            id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
+        await scenario.drive_reference_year(env, handle)
+        final = await handle.result()
+        history = await handle.fetch_history()
+    await env.shutdown()
+
+    kinds: Counter[str] = Counter()
+    retries = 0
+    for event in history.events:
+        if event.event_type in BILLABLE:
+            kinds[BILLABLE[event.event_type]] += 1
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            retries += max(0, event.activity_task_started_event_attributes.attempt - 1)
+    total = sum(kinds.values()) + retries
+    size = len(history.to_json().encode())
+    print(f"reference 12-month engagement: final stage {final.stage.value}, "
+          f"{len(final.periods_closed)} periods closed")
+    print(f"history: {len(history.events)} events, {size:,} bytes (JSON)")
+    print(f"Temporal Actions: {total} (goal <= 50)")
+    for name, count in kinds.most_common():
+        print(f"  {count:4d}  {name}")
+    print(f"  {retries:4d}  activity retries")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
