@@ -75,6 +75,7 @@ class FakeSystems:
         self.opportunity = opportunity
         self.calls: Counter[str] = Counter()
         self.fail_step: str | None = None  # activity name that fails for good
+        self.fail_times: int | None = None  # fail only the first N calls (None: every call)
         self.projects: set[str] = set()
         self.orders: dict[str, bool] = {}  # external id -> open
         self.links: dict[str, WriteLinksInput] = {}
@@ -95,7 +96,7 @@ class FakeSystems:
 
     def _maybe_fail(self, name: str) -> None:
         self.calls[name] += 1
-        if self.fail_step == name:
+        if self.fail_step == name and (self.fail_times is None or self.calls[name] <= self.fail_times):
             raise ApplicationError(f"{name} refused", type="VendorValidationError", non_retryable=True)
 
     def activities(self) -> list:
