@@ -78,7 +78,7 @@ async def run_chromium(*args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         chromium(), *CHROMIUM_FLAGS, *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
     assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
     return out.decode(errors="replace")
 

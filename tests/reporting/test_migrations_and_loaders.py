@@ -51,7 +51,7 @@ def test_migrate_command_line(pg_root: pathlib.Path) -> None:
     for _ in range(2):
         out = subprocess.run(
             [sys.executable, "-m", "reporting.migrate", "--database-url", dsn],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True, text=True, timeout=180, check=True,
         )
         assert "reporting schema at version" in out.stdout
 
