@@ -273,6 +273,15 @@ async def close_engagement_period(opportunity_id: str, period: Annotated[str, Pa
     return result
 
 
+@router.post("/{opportunity_id}/delivery-complete", status_code=202,
+             summary="Report delivery complete: the next period close recognizes the remainder, then close-out")
+async def delivery_complete(opportunity_id: str, request: Request, principal: Annotated[
+        Principal, Depends(require_roles("delivery_ops", "integration_admin"))]) -> dict[str, str]:
+    _tag(opportunity_id, principal)
+    await _audit(request, principal, "engagement.delivery_complete", opportunity_id, {})
+    return await _signal(request, opportunity_id, "delivery_complete")
+
+
 async def _audit(request: Request, principal: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
     """Every API mutation lands in the hub's append-only audit log, when a hub is configured."""
     if getattr(request.app.state, "hub", None) is not None:
