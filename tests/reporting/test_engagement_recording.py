@@ -1,0 +1,59 @@
+"""The engagement's documents recorded in the hub: the reference year's figures come out
+of the KPI queries exactly, and recording the same documents again writes nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from activities.config import _default_entities, _default_fx
+from activities.reporting import RecordEngagementInput, ReportingActivities
+from domain.billing import invoice_period, tax_party
+from domain.contract import open_contract
+from domain.deal import DealRules, Engagement, validate_deal
+from domain.model import Payment
+from domain.periods import period_end
+from domain.revenue import recognize_period
+from domain.tax import TaxRate, TaxRules
+from reporting.hub import ReportingHub
+from reporting.kpis import KpiQuery
+from tests.workflows import scenario
+
+ZERO_VAT = TaxRules(rates=[TaxRate(jurisdiction="GB", rate=Decimal(0), effective_from=date(2020, 1, 1))])
+
+
+async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: ReportingHub) -> None:
+    engagement = validate_deal(scenario.reference_opportunity(), DealRules(legal_entities={"UK01": "GBP"}))
+    assert isinstance(engagement, Engagement)
+    entities = _default_entities()
+    state = open_contract(engagement, project_id="PRJ-REF", contract_id="SO-REF")
+    delivery = scenario.reference_delivery().model_copy(update={"fx": _default_fx()})
+    delivery = delivery.model_copy(update={"time_entries": [
+        e.model_copy(update={"project_id": "PRJ-REF"}) for e in delivery.time_entries]})
+    invoices, revenue = [], []
+    for period in ["2027-01", "2027-02", "2027-03"]:
+        run, issued = invoice_period(state, period, delivery, seller=entities["UK01"], buyer=tax_party(state),
+                                     tax_rules=ZERO_VAT, invoice_date=period_end(period))
+        rev = recognize_period(run.state, period, delivery)
+        state = rev.state
+        invoices += issued
+        revenue += rev.entries
+    paid = Payment(payment_id="PAY-1", lineage=state.lineage, invoice_id=invoices[0].invoice_id,
+                   received_on=period_end("2027-02"), amount=invoices[0].total)
+    activities = ReportingActivities(hub, entities, _default_fx())
+    data = RecordEngagementInput(workflow_id="engagement-x", engagement=engagement, project_id="PRJ-REF",
+                                 contract_id="SO-REF", invoices=invoices, payments=[paid], revenue_entries=revenue)
+    first = await activities.record_engagement(data)
+    assert first.written == {"bookings": 2, "invoices": 3, "payments": 1, "revenue": 4}
+    again = await activities.record_engagement(data)
+    assert again.written == {"bookings": 0, "invoices": 0, "payments": 0, "revenue": 0}
+
+    # Bookings 192,000 GBP; Jan–Mar revenue 6,000 + 6,000 + 42,000 = 54,000 GBP (no tax
+    # configured here, so invoices are net); one 6,000 payment.
+    q = KpiQuery(group_by="legal_entity", currency="functional", period_from="2026-01", period_to="2027-12")
+    bookings = (await hub.kpi("bookings", q)).rows
+    assert [Decimal(str(r["value"])) for r in bookings] == [Decimal("192000")]
+    revenue_rows = (await hub.kpi("revenue", q)).rows
+    assert [Decimal(str(r["value"])) for r in revenue_rows] == [Decimal("54000")]
+    collections = (await hub.kpi("collections", q)).rows
+    assert [Decimal(str(r["value"])) for r in collections] == [Decimal("6000")]
