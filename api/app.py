@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import engagements, reports, webhooks
+from api import engagements, period_close, reports, webhooks
 from api.auth import TokenTable
 from api.problems import ProblemError, install_problem_handlers
 from api.settings import ApiSettings
@@ -57,6 +57,7 @@ def create_app(settings: ApiSettings | None = None, temporal: Client | None = No
     app.state.hub = None
     install_problem_handlers(app)
     app.include_router(engagements.router)
+    app.include_router(period_close.router)
     app.include_router(reports.router)
     app.include_router(webhooks.router)
 

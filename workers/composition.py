@@ -9,14 +9,20 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from activities.config import ConfigActivities
+from temporalio.client import Client
+
+from activities.config import ConfigActivities, _default_fx
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
+from activities.period_close import CloseActivities
+from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
+from connectors.erp_posting import NetSuitePosting
 from connectors.netsuite import NetSuiteClient, NetSuiteConfig
 from connectors.psa_certinia import CertiniaPsa
+from connectors.psa_posting import CertiniaPosting
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from domain.deal import DealRules
 from workers.settings import WorkerSettings
@@ -33,30 +39,47 @@ class ActivitySet:
     erp_billing: ErpBillingActivities
     psa_inbound: PsaInboundActivities
     erp_inbound: ErpInboundActivities
+    posting: PostingActivities | None = None
+    period_lock: PeriodLockActivities | None = None
+    close: CloseActivities | None = None  # needs a Temporal client
 
 
-async def build_activities(settings: WorkerSettings, stack: AsyncExitStack) -> ActivitySet:
+async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
+                           client: Client | None = None) -> ActivitySet:
     sf = settings.salesforce
     salesforce = SalesforceClient(SalesforceConfig(
         base_url=sf.url, client_id=sf.client_id, client_secret=sf.client_secret.get_secret_value(),
         timeout=sf.timeout_seconds))
     stack.push_async_callback(salesforce.aclose)
     instances: dict[str, NetSuiteErp] = {}
+    posting_erps: dict[str, NetSuitePosting] = {}
     for name, endpoint in settings.erp_instances.items():
-        client = NetSuiteClient(NetSuiteConfig(
+        ns = NetSuiteClient(NetSuiteConfig(
             base_url=endpoint.url, client_id=endpoint.client_id,
             client_secret=endpoint.client_secret.get_secret_value(), instance=name,
             timeout=endpoint.timeout_seconds))
-        stack.push_async_callback(client.aclose)
-        instances[name] = NetSuiteErp(client)
+        stack.push_async_callback(ns.aclose)
+        instances[name] = NetSuiteErp(ns)
+        posting_erps[name] = NetSuitePosting(ns, concurrency=settings.erp_limits.max_concurrent)
     rules = DealRules(legal_entities=settings.legal_entities)
     crm = SalesforceCrm(salesforce)
     # Certinia lives in the same Salesforce org, so it shares the client (and its token).
     psa = CertiniaPsa(salesforce)
     router = ErpRouter(dict(instances), settings.erp_routing, settings.erp_default_instance)
+    hub = None
+    if settings.hub_database_url:
+        from reporting.hub import ReportingHub
+
+        hub = await ReportingHub.connect(settings.hub_database_url)
+        stack.push_async_callback(hub.close)
+    posting = PostingActivities(
+        CertiniaPosting(salesforce), posting_erps, settings.erp_routing, settings.erp_default_instance,
+        settings.legal_entities, _default_fx(), hub=HubTimeFacts(hub) if hub is not None else None)
     return ActivitySet(
         config=ConfigActivities(rules), crm=CrmActivities(crm), crm_feedback=CrmFeedbackActivities(crm),
         psa=PsaActivities(psa), psa_delivery=PsaDeliveryActivities(psa),
         erp=ErpActivities(router), erp_billing=ErpBillingActivities(router),
         psa_inbound=PsaInboundActivities(psa), erp_inbound=ErpInboundActivities(router),
+        posting=posting, period_lock=PeriodLockActivities(posting),
+        close=CloseActivities(client, hub) if client is not None else None,
     )

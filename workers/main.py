@@ -50,7 +50,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event) -> None:
     instrument_httpx()
     client = await connect(settings)
     async with AsyncExitStack() as stack:
-        acts = await build_activities(settings, stack)
+        acts = await build_activities(settings, stack, client)
         workers = build_workers(client, settings, activities_by_role(acts))
         for worker in workers:
             await stack.enter_async_context(worker)

@@ -8,11 +8,28 @@ from typing import Any
 from workers.composition import ActivitySet
 from workflows.engagement import EngagementWorkflow
 from workflows.inbound import InboundEventWorkflow
+from workflows.period_close import PeriodCloseWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 
-WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow]
+WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpensePostingWorkflow,
+                         PeriodCloseWorkflow]
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
+    roles = _core(acts)
+    # Posting pages run on the ERP queue (the ERP is the bottleneck, and its limit applies);
+    # the close's Temporal-facing activities run beside the workflows.
+    if acts.posting is not None:
+        roles["erp"].append(acts.posting.post_page)
+    if acts.period_lock is not None:
+        roles["erp"].append(acts.period_lock.lock_period)
+    if acts.close is not None:
+        roles["workflows"] += [acts.close.notify_engagements, acts.close.find_engagements,
+                               acts.close.close_engagements, acts.close.reconcile]
+    return roles
+
+
+def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
     return {
         # local activities (configuration) run on the workflow worker
         "workflows": [acts.config.deal_rules, acts.config.finance],

@@ -50,6 +50,7 @@ class WorkerSettings(TemporalSettings):
     crm_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
     psa_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
     erp_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=20)
+    hub_database_url: str | None = None  # the reporting hub (posting writes time facts, close reconciles)
     health_port: int | None = None  # serve /healthz on 127.0.0.1:<port> when set
 
     def role_set(self) -> set[str]:

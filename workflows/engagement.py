@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentNotice,
         PeriodCloseInput,
         PeriodResult,
+        PostingNotice,
     )
     from workflows.engagement_provisioning import ProvisioningSteps, activity_error_cause
     from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase
@@ -184,6 +185,12 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         # Milestones are billed from the PSA's record at the next period close; the
         # notice only makes the engagement's timeline tell the story as it happens.
         self._note(f"milestone {notice.milestone_id} completed on {notice.completed_on}")
+
+    @workflow.signal(name="postings_posted")
+    def postings_posted(self, notice: PostingNotice) -> None:
+        # Once per posting run, aggregated: the timeline shows it; billing reads the PSA.
+        self._note(f"{notice.time_entries} time entries ({notice.hours} h) and {notice.expenses} expenses "
+                   f"posted to the ERP by {notice.run_id}")
 
     @workflow.signal(name="delivery_complete")
     def delivery_complete(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,7 @@ class TaskQueues(BaseModel):
     crm: str = "d2r-crm"
     psa: str = "d2r-psa"
     erp: str = "d2r-erp"
+    reporting: str | None = None  # set when a reporting hub is configured
 
 
 class CancelRequest(BaseModel):
@@ -113,6 +115,17 @@ class PaymentNotice(BaseModel):
     received_on: date
 
 
+class PostingNotice(BaseModel):
+    """Once per posting run: what of this engagement's time and expenses reached the ERP."""
+
+    run_id: str  # the posting workflow id
+    posting_date: date
+    time_entries: int
+    hours: Decimal
+    expenses: int
+    expense_amounts: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
+
+
 class MilestoneNotice(BaseModel):
     milestone_id: str
     completed_on: date
@@ -176,6 +189,7 @@ class EngagementState(BaseModel):
     reminded: list[str] = Field(default_factory=list)  # approval ids already reminded
     escalated: list[str] = Field(default_factory=list)
     close_requested: bool = False
+    recorded: list[str] = Field(default_factory=list)  # document ids already written to the hub
     # A period was closed after delivery was reported complete: the final billing and
     # revenue run (remaining lines recognized at their final price) has happened.
     final_run_done: bool = False

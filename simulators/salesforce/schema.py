@@ -116,6 +116,7 @@ _add(
             "pse__Region__c": "str",
             "D2R_Home_Legal_Entity__c": "str",
             "pse__Default_Cost_Rate__c": "num",
+            "D2R_Transfers__c": "str",  # JSON list of {effective_from, legal_entity, cost_rate?, currency?}
             "D2R_External_Id__c": "str",
         },
         required=("LastName",),

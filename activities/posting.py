@@ -1,0 +1,417 @@
+"""Time & expense posting activities: one activity per page of projects, never per record.
+
+A page reads a chunk of the entity's projects and every approved, unposted timecard and
+expense in them from the PSA, posts them to the right entities' ERPs (time bills by
+externalId, or summarized journals whose lines name their PSA record), posts the
+intercompany charges for consultants who sat in another entity on the day worked, writes
+the time facts to the reporting hub when one is configured, and only then marks the
+records posted in the PSA. A retried page is harmless: time bills upsert by the entry's
+id, and a batch journal that already exists is read back and never written twice.
+A record the ERP refuses for good becomes an exception; the rest of the page proceeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+
+from activities.errors import translating_errors
+from connectors.erp_posting import NetSuitePosting, PostingJournal, PostingLine, PostOutcome, TimeBill
+from connectors.errors import ConfigurationError
+from connectors.psa_posting import CertiniaPosting, PendingEntries, PostingProject
+from domain.fx import FxRateTable
+from domain.intercompany import TransferPricing, intercompany_charges
+from domain.journals import ChartOfAccounts, intercompany_journals
+from domain.model import ExceptionRecord, JournalEntry, Lineage, Resource, TimeEntry, record_id
+from domain.money import Money
+from domain.periods import period_of
+
+ACCRUED = "2400 Accrued payroll and expenses"
+PROJECT_COST = "5000 Project cost"
+EXPENSE_COST = "5100 Project expenses"
+SYSTEM_PSA = "certinia"
+
+
+class PostingConfig(BaseModel):
+    time_mode: Literal["time_bill", "journal"] = "time_bill"  # time as NetSuite time bills or batch journals
+    projects_per_page: int = Field(default=50, ge=1, le=200)
+    journal_lines: int = Field(default=400, ge=1, le=1000)  # PSA records per batch journal
+    max_exceptions: int = Field(default=100, ge=0)  # per page, in the result (all are counted)
+
+
+class PostPageInput(BaseModel):
+    run_id: str  # the posting workflow id: batch journal ids derive from it and the page
+    page: int
+    legal_entity: str
+    cutoff: date
+    posting_date: date
+    after_project: str = ""
+    config: PostingConfig = Field(default_factory=PostingConfig)
+
+
+class ProjectTotals(BaseModel):
+    project_id: str
+    opportunity_id: str | None = None
+    time_entries: int = 0
+    hours: Decimal = Decimal(0)
+    expenses: int = 0
+    expense_amounts: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
+
+    def merge(self, other: ProjectTotals) -> None:
+        self.time_entries += other.time_entries
+        self.hours += other.hours
+        self.expenses += other.expenses
+        for currency, amount in other.expense_amounts.items():
+            self.expense_amounts[currency] = self.expense_amounts.get(currency, Decimal(0)) + amount
+
+
+class PostPageResult(BaseModel):
+    next_project: str | None  # None: no project after this page
+    projects: int
+    time_entries: int = 0
+    expenses: int = 0
+    hours: Decimal = Decimal(0)
+    erp_records: int = 0  # time bills and journals written (or found already written)
+    intercompany_charges: int = 0
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    exceptions_total: int = 0
+    totals: list[ProjectTotals] = Field(default_factory=list)
+    hub_rows: int | None = None  # None: no hub configured on this worker
+    worker: str = ""
+
+
+class TimeFactSink(Protocol):
+    async def write(self, facts: Sequence[dict[str, object]]) -> int: ...
+
+
+class HubTimeFacts:
+    """Writes posted time as hub facts through `ReportingHub.record_time_facts` (COPY)."""
+
+    def __init__(self, hub: object) -> None:
+        self._hub = hub
+
+    async def write(self, facts: Sequence[dict[str, object]]) -> int:
+        from reporting.models import TimeFact
+
+        result = await self._hub.record_time_facts([TimeFact(**f) for f in facts])  # type: ignore[attr-defined]
+        return int(getattr(result, "inserted", 0) + getattr(result, "updated", 0)) or len(facts)
+
+
+class _Page:
+    """The bookkeeping of one page: what was posted, what failed and why."""
+
+    def __init__(self, data: PostPageInput, pending: PendingEntries) -> None:
+        self.data = data
+        self.pending = pending
+        self.projects = {p.project_id: p for p in pending.projects}
+        self.resources = {r.resource_id: r for r in pending.resources}
+        self.failed: dict[str, ExceptionRecord] = {}  # PSA record id -> why it stays unposted
+        self.erp_records = 0
+
+    def fail(self, source_id: str, project_id: str | None, code: str, message: str) -> None:
+        if source_id in self.failed:
+            return
+        project = self.projects.get(project_id or "")
+        self.failed[source_id] = ExceptionRecord(
+            exception_id=record_id("exc", "posting", source_id, code), code=code, message=message[:500],
+            source_id=source_id, raised_on=self.data.posting_date,
+            lineage=_lineage(project) if project else None)
+
+
+def _lineage(project: PostingProject) -> Lineage:
+    return Lineage(opportunity_id=project.opportunity_id or "", customer_id=project.customer_id or "",
+                   project_id=project.project_id, contract_id=project.contract_id or "",
+                   legal_entity=project.legal_entity)
+
+
+def _card(entry: TimeEntry) -> str:
+    return entry.entry_id.split(":", 1)[0]
+
+
+def _amount(money: Money) -> str:
+    return str(money.rounded().amount)
+
+
+class PostingActivities:
+    def __init__(self, psa: CertiniaPosting, erps: dict[str, NetSuitePosting], routing: dict[str, str],
+                 default_instance: str | None, currencies: dict[str, str], fx: FxRateTable,
+                 pricing: TransferPricing | None = None, hub: TimeFactSink | None = None) -> None:
+        self._psa = psa
+        self._erps = erps
+        self._routing = routing
+        self._default = default_instance
+        self._currencies = currencies
+        self._fx = fx
+        self._pricing = pricing or TransferPricing()
+        self._hub = hub
+
+    def _erp(self, legal_entity: str) -> NetSuitePosting:
+        name = self._routing.get(legal_entity, self._default)
+        if name is None or name not in self._erps:
+            raise ConfigurationError(f"no ERP instance is configured for legal entity {legal_entity!r}",
+                                     system="netsuite")
+        return self._erps[name]
+
+    def _currency(self, legal_entity: str) -> str:
+        return self._currencies.get(legal_entity, "USD")
+
+    def _in(self, money: Money, currency: str, on: date) -> Money:
+        return money if money.currency == currency else self._fx.convert(money, currency, on).rounded()
+
+    @activity.defn(name="posting.post_page")
+    @translating_errors
+    async def post_page(self, data: PostPageInput) -> PostPageResult:
+        async with _heartbeating(2.0):
+            return await self._post_page(data)
+
+    async def _post_page(self, data: PostPageInput) -> PostPageResult:
+        projects = await self._psa.projects(data.legal_entity, data.after_project, data.config.projects_per_page)
+        if not projects:
+            return PostPageResult(next_project=None, projects=0, worker=_worker())
+        pending = await self._psa.pending(projects, data.cutoff)
+        page = _Page(data, pending)
+        for source, why in sorted(pending.unreadable.items()):
+            page.fail(source, None, "UNREADABLE_RECORD", why)
+        entries = [e for e in pending.time_entries if _card(e) not in page.failed]
+        for entry in entries:
+            if entry.resource_id not in page.resources:
+                page.fail(_card(entry), entry.project_id, "UNKNOWN_RESOURCE", f"no resource {entry.resource_id}")
+        entries = [e for e in entries if _card(e) not in page.failed]
+
+        journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]] = defaultdict(lambda: defaultdict(list))
+        if data.config.time_mode == "time_bill":
+            await self._time_bills(page, entries)
+        else:
+            self._time_lines(page, entries, journals)
+        charges = self._intercompany(page, entries, journals)
+        self._expense_lines(page, journals)
+        await self._post_journals(page, journals)
+
+        posted_entries = [e for e in entries if _card(e) not in page.failed]
+        posted_expenses = [x for x in pending.expenses if x.entry_id not in page.failed]
+        hub_rows = await self._write_hub(page, posted_entries) if self._hub is not None else None
+        await self._psa.mark_posted(sorted({_card(e) for e in posted_entries}),
+                                    [x.entry_id for x in posted_expenses])
+
+        totals: dict[str, ProjectTotals] = {}
+        for entry in posted_entries:
+            t = totals.setdefault(entry.project_id, ProjectTotals(
+                project_id=entry.project_id, opportunity_id=page.projects[entry.project_id].opportunity_id))
+            t.time_entries += 1
+            t.hours += entry.hours
+        for expense in posted_expenses:
+            t = totals.setdefault(expense.project_id, ProjectTotals(
+                project_id=expense.project_id, opportunity_id=page.projects[expense.project_id].opportunity_id))
+            t.expenses += 1
+            cur = expense.amount.currency
+            t.expense_amounts[cur] = t.expense_amounts.get(cur, Decimal(0)) + expense.amount.amount
+        failures = sorted(page.failed.values(), key=lambda x: x.exception_id)
+        return PostPageResult(
+            next_project=projects[-1].project_id if len(projects) == data.config.projects_per_page else None,
+            projects=len(projects), time_entries=len(posted_entries), expenses=len(posted_expenses),
+            hours=sum((e.hours for e in posted_entries), Decimal(0)), erp_records=page.erp_records,
+            intercompany_charges=charges, exceptions=failures[:data.config.max_exceptions],
+            exceptions_total=len(failures), totals=[totals[k] for k in sorted(totals)], hub_rows=hub_rows,
+            worker=_worker())
+
+    # ---- time ---------------------------------------------------------------------------
+    async def _time_bills(self, page: _Page, entries: list[TimeEntry]) -> None:
+        by_erp: dict[int, tuple[NetSuitePosting, list[TimeBill]]] = {}
+        for entry in entries:
+            resource = page.resources[entry.resource_id]
+            provider = resource.position_on(entry.work_date).legal_entity or page.data.legal_entity
+            project = page.projects[entry.project_id]
+            bill = TimeBill(
+                external_id=f"d2r:tb:{entry.entry_id}", employee_id=entry.resource_id, legal_entity=provider,
+                work_date=entry.work_date, hours=str(entry.hours), billable=entry.billable,
+                memo=f"{resource.name} on project {project.project_id}", project_id=project.project_id,
+                opportunity_id=project.opportunity_id, entry_id=entry.entry_id)
+            erp = self._erp(provider)
+            by_erp.setdefault(id(erp), (erp, []))[1].append(bill)
+        entry_of = {f"d2r:tb:{e.entry_id}": e for e in entries}
+        for erp, bills in by_erp.values():
+            for outcome in await erp.post_time_bills(bills):
+                self._record(page, outcome, [entry_of[outcome.key]])
+
+    def _record(self, page: _Page, outcome: PostOutcome, entries: list[TimeEntry]) -> None:
+        if outcome.error_code is None:
+            page.erp_records += 1
+            return
+        for entry in entries:
+            page.fail(_card(entry), entry.project_id, outcome.error_code,
+                      f"the ERP refused time entry {entry.entry_id}: {outcome.error}")
+
+    def _time_lines(self, page: _Page, entries: list[TimeEntry],
+                    journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
+        for entry in entries:
+            position = page.resources[entry.resource_id].position_on(entry.work_date)
+            provider = position.legal_entity or page.data.legal_entity
+            cost = position.cost_rate.times(entry.hours).rounded()
+            memo = f"time {entry.entry_id} {entry.hours}h"
+            lines = journals[(provider, "time", cost.currency)][_card(entry)]
+            lines += [PostingLine(account=PROJECT_COST, debit=_amount(cost), memo=memo, source_id=_card(entry),
+                                  project_id=entry.project_id),
+                      PostingLine(account=ACCRUED, credit=_amount(cost), memo=memo, source_id=_card(entry),
+                                  project_id=entry.project_id)]
+
+    # ---- intercompany -------------------------------------------------------------------------
+    def _intercompany(self, page: _Page, entries: list[TimeEntry],
+                      journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> int:
+        """A charge per timecard whose consultant sat in another entity on the days worked:
+        the provider books IC receivable / revenue, the project's entity cost / IC payable."""
+        by_card: dict[str, list[TimeEntry]] = defaultdict(list)
+        for entry in entries:
+            by_card[_card(entry)].append(entry)
+        resources: list[Resource] = list(page.resources.values())
+        count = 0
+        for card, card_entries in sorted(by_card.items()):
+            project = page.projects[card_entries[0].project_id]
+            receiver = project.legal_entity
+            resource = page.resources[card_entries[0].resource_id]
+            if all(resource.position_on(e.work_date).legal_entity in (receiver, "") for e in card_entries):
+                continue
+            try:
+                for period in sorted({period_of(e.work_date) for e in card_entries}):
+                    for charge in intercompany_charges(
+                            _lineage(project), period, card_entries, resources, self._pricing,
+                            receiver_currency=self._currency(receiver), fx=self._fx):
+                        provider_je, receiver_je = intercompany_journals(
+                            charge, self._currency(receiver), self._fx, ChartOfAccounts())
+                        for je in (provider_je, receiver_je):
+                            self._add_journal_lines(journals, je, card)
+                        count += 1
+            except (LookupError, ValueError) as error:
+                page.fail(card, project.project_id, "INTERCOMPANY_CHARGE_FAILED", str(error))
+        return count
+
+    @staticmethod
+    def _add_journal_lines(journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]],
+                           je: JournalEntry, source: str) -> None:
+        lines = journals[(je.legal_entity, "ic", je.currency)][source]
+        for line in je.lines:
+            lines.append(PostingLine(
+                account=line.account, debit=_amount(line.debit) if line.debit.amount else None,
+                credit=_amount(line.credit) if line.credit.amount else None,
+                memo=f"{je.memo} ({je.journal_entry_id})", source_id=source, project_id=je.lineage.project_id))
+
+    # ---- expenses ------------------------------------------------------------------------------
+    def _expense_lines(self, page: _Page,
+                       journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
+        for expense in page.pending.expenses:
+            if expense.entry_id in page.failed:
+                continue
+            project = page.projects[expense.project_id]
+            currency = self._currency(project.legal_entity)
+            try:
+                amount = self._in(expense.amount, currency, expense.incurred_on)
+            except (LookupError, ValueError) as error:
+                page.fail(expense.entry_id, project.project_id, "NO_FX_RATE", str(error))
+                continue
+            memo = f"expense {expense.entry_id} {expense.category} {expense.amount.amount} {expense.amount.currency}"
+            lines = journals[(project.legal_entity, "exp", currency)][expense.entry_id]
+            lines += [PostingLine(account=EXPENSE_COST, debit=_amount(amount), memo=memo, source_id=expense.entry_id,
+                                  project_id=project.project_id),
+                      PostingLine(account=ACCRUED, credit=_amount(amount), memo=memo, source_id=expense.entry_id,
+                                  project_id=project.project_id)]
+
+    # ---- batch journals, written once -----------------------------------------------------------------
+    async def _post_journals(self, page: _Page,
+                             journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
+        data = page.data
+        size = data.config.journal_lines
+        for (entity, kind, currency), by_source in sorted(journals.items()):
+            erp = self._erp(entity)
+            prefix = f"{data.run_id}:p{data.page}:{kind}:{entity}:{currency}"
+            covered: set[str] = set()
+            k = 0
+            while (sources := await erp.journal_sources(f"{prefix}:{k}")) is not None:
+                covered.update(sources)
+                k += 1
+                page.erp_records += 1
+            todo = [s for s in sorted(by_source) if s not in covered and s not in page.failed]
+            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+            while batches:
+                batch = batches.pop(0)
+                journal = PostingJournal(
+                    external_id=f"{prefix}:{k}", legal_entity=entity, currency=currency, tran_date=data.posting_date,
+                    memo=f"d2r {kind} posting {data.run_id} page {data.page}",
+                    lines=[line for source in batch for line in by_source[source]])
+                k += 1
+                outcome = await erp.post_journal(journal)
+                if outcome.error_code is None:
+                    page.erp_records += 1
+                elif len(batch) > 1:
+                    # Isolate the poison record: post the batch's records one by one.
+                    batches = [[s] for s in batch] + batches
+                else:
+                    project = by_source[batch[0]][0].project_id
+                    page.fail(batch[0], project, outcome.error_code,
+                              f"the ERP refused the {kind} posting of {batch[0]}: {outcome.error}")
+
+    # ---- hub ---------------------------------------------------------------------------------------------
+    async def _write_hub(self, page: _Page, entries: list[TimeEntry]) -> int:
+        assert self._hub is not None
+        facts: list[dict[str, object]] = []
+        for entry in entries:
+            project = page.projects[entry.project_id]
+            position = page.resources[entry.resource_id].position_on(entry.work_date)
+            rate = page.pending.bill_rates.get(_card(entry), Decimal(0))
+            cost = position.cost_rate.times(entry.hours).rounded()
+            facts.append({
+                "source_system": SYSTEM_PSA, "source_record_id": entry.entry_id,
+                "opportunity_id": project.opportunity_id, "customer_id": project.customer_id or "",
+                "project_id": project.project_id, "contract_id": project.contract_id,
+                "legal_entity": project.legal_entity, "currency": cost.currency,
+                "consultant_id": entry.resource_id, "work_date": entry.work_date, "hours": entry.hours,
+                "billable": entry.billable, "bill_amount": rate * entry.hours, "cost_amount": cost.amount})
+        return await self._hub.write(facts) if facts else 0
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating(every: float) -> AsyncIterator[None]:
+    """Heartbeat while the page runs, so a dead worker's page is retried elsewhere soon."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def _worker() -> str:
+    """Which process ran the page (the scale-out test reads it)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LockPeriodInput(BaseModel):
+    legal_entity: str
+    period: str
+
+
+class LockPeriodResult(BaseModel):
+    locked_now: bool  # False: it was locked already
+
+
+class PeriodLockActivities:
+    def __init__(self, posting: PostingActivities) -> None:
+        self._posting = posting
+
+    @activity.defn(name="erp.lock_period")
+    @translating_errors
+    async def lock_period(self, data: LockPeriodInput) -> LockPeriodResult:
+        return LockPeriodResult(locked_now=await self._posting._erp(data.legal_entity).lock_period(data.period))

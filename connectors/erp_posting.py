@@ -1,0 +1,135 @@
+"""ERP side of time & expense posting on NetSuite: time bills upserted by externalId,
+summarized journal entries whose lines name the PSA record they came from (so a retry
+can tell what a batch already holds), and accounting-period locks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from connectors.erp_netsuite import default_account_map
+from connectors.errors import (
+    DuplicateError,
+    NotFoundError,
+    PeriodLockedError,
+    VendorValidationError,
+)
+from connectors.netsuite import SYSTEM, NetSuiteClient
+
+PER_RECORD = (VendorValidationError, NotFoundError, DuplicateError, PeriodLockedError)
+
+
+class TimeBill(BaseModel):
+    external_id: str  # d2r's id for the day entry: a retry upserts the same record
+    employee_id: str  # the PSA resource id (the NetSuite employee's externalId)
+    legal_entity: str  # the subsidiary that employed the consultant that day
+    work_date: date
+    hours: str
+    billable: bool
+    memo: str
+    project_id: str
+    opportunity_id: str | None = None
+    entry_id: str
+
+
+class PostingLine(BaseModel):
+    account: str  # "5000 Project cost"
+    debit: str | None = None
+    credit: str | None = None
+    memo: str
+    source_id: str  # the PSA record (timecard / expense) the line comes from
+    project_id: str | None = None
+
+
+class PostingJournal(BaseModel):
+    external_id: str
+    legal_entity: str
+    currency: str
+    tran_date: date
+    memo: str
+    lines: list[PostingLine]
+
+
+class PostOutcome(BaseModel):
+    """What happened to one record: posted, or the error that keeps it out."""
+
+    key: str
+    record_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+class NetSuitePosting:
+    def __init__(self, client: NetSuiteClient, concurrency: int = 8) -> None:
+        self._ns = client
+        self._gate = asyncio.Semaphore(concurrency)
+
+    async def post_time_bills(self, bills: Sequence[TimeBill]) -> list[PostOutcome]:
+        """Upsert each time bill; a record the ERP refuses for good is reported, not raised,
+        so one poison record never blocks the batch. Transient trouble raises (the activity
+        retries the page, and the upserts make that harmless)."""
+
+        async def one(bill: TimeBill) -> PostOutcome:
+            body: dict[str, Any] = {
+                "employee": {"externalId": bill.employee_id},
+                "subsidiary": {"externalId": bill.legal_entity},
+                "tranDate": bill.work_date.isoformat(), "hours": bill.hours, "isBillable": bill.billable,
+                "approvalStatus": "Approved", "memo": bill.memo[:4000],
+                "custcol_d2r_entry_id": bill.entry_id, "custcol_d2r_project_id": bill.project_id,
+                "custcol_d2r_opportunity_id": bill.opportunity_id,
+            }
+            async with self._gate:
+                try:
+                    return PostOutcome(key=bill.external_id,
+                                       record_id=await self._ns.upsert("timeBill", bill.external_id, body))
+                except PER_RECORD as error:
+                    return PostOutcome(key=bill.external_id, error_code=error.vendor_code or type(error).__name__,
+                                       error=str(error))
+
+        return list(await asyncio.gather(*(one(b) for b in bills)))
+
+    async def journal_sources(self, external_id: str) -> list[str] | None:
+        """The PSA records an already-posted batch journal covers; None if it does not exist."""
+        record = await self._ns.get_by_external_id("journalEntry", external_id)
+        if record is None:
+            return None
+        items = (record.get("line") or {}).get("items", [])
+        return sorted({str(i["custcol_d2r_source_id"]) for i in items if i.get("custcol_d2r_source_id")})
+
+    async def post_journal(self, journal: PostingJournal) -> PostOutcome:
+        lines = []
+        for line in journal.lines:
+            entry: dict[str, Any] = {"account": default_account_map(line.account), "memo": line.memo[:4000],
+                                     "custcol_d2r_source_id": line.source_id,
+                                     "custcol_d2r_project_id": line.project_id}
+            if line.debit is not None:
+                entry["debit"] = line.debit
+            if line.credit is not None:
+                entry["credit"] = line.credit
+            lines.append(entry)
+        body = {"subsidiary": {"externalId": journal.legal_entity}, "currency": {"refName": journal.currency},
+                "tranDate": journal.tran_date.isoformat(), "memo": journal.memo[:200], "approved": True,
+                "custbody_d2r_journal_entry_id": journal.external_id, "line": {"items": lines}}
+        async with self._gate:
+            try:
+                return PostOutcome(key=journal.external_id,
+                                   record_id=await self._ns.upsert("journalEntry", journal.external_id, body))
+            except PER_RECORD as error:
+                return PostOutcome(key=journal.external_id, error_code=error.vendor_code or type(error).__name__,
+                                   error=str(error))
+
+    async def lock_period(self, period: str) -> bool:
+        """Lock the accounting period (externalId "2026-11") for every posting: True if this
+        call locked it, False if it was locked already. Safe to repeat."""
+        record = await self._ns.get_by_external_id("accountingPeriod", period)
+        if record is None:
+            raise NotFoundError(f"accounting period {period} does not exist", system=SYSTEM,
+                                status=404, vendor_code="NONEXISTENT_ID")
+        if record.get("allLocked") or record.get("isLocked") or record.get("closed"):
+            return False
+        await self._ns.patch("accountingPeriod", str(record["id"]), {"allLocked": True})
+        return True

@@ -1,0 +1,61 @@
+"""Re-record the posting and period-close histories: `python -m tests.replay.record_batch`.
+
+Like `tests.replay.record`, run it only when a change to these workflows is meant to be
+incompatible with runs in flight (and then version the workflow)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.conftest import wheel_binary
+from tests.workflows.batch_fakes import FakeBatch
+from workflows.engagement_models import TaskQueues
+from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
+from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+
+HERE = Path(__file__).parent / "histories"
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    fake = FakeBatch(pages=3, engagements=25)
+    queue = f"rec-{uuid.uuid4()}"
+    queues = TaskQueues(crm=queue, psa=queue, erp=queue)
+    async with Worker(env.client, task_queue=queue, workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow],
+                      activities=fake.activities()):
+        posting = await env.client.start_workflow(
+            TimeAndExpensePostingWorkflow.run,
+            PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=queues),
+            id="posting-US01-2026-11-25", task_queue=queue)
+        await posting.result()
+        history = await posting.fetch_history()
+        (HERE / "posting_run.json").write_text(history.to_json())
+        print(f"recorded posting_run: {len(history.events)} events")
+
+        close = await env.client.start_workflow(
+            PeriodCloseWorkflow.run,
+            PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=queues),
+            id="close-US01-2026-11", task_queue=queue)
+        for _ in range(400):
+            if (await close.query(PeriodCloseWorkflow.report)).step == CloseStep.AWAITING_APPROVAL:
+                break
+            await asyncio.sleep(0.05)
+        await close.execute_update(PeriodCloseWorkflow.approve_lock,
+                                   LockDecision(approve=True, by="carol", roles=["finance"]))
+        await close.result()
+        history = await close.fetch_history()
+        (HERE / "period_close.json").write_text(history.to_json())
+        print(f"recorded period_close: {len(history.events)} events")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,100 @@
+"""Posting runs and period close on the time-skipping server, activities faked by name."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.workflows.batch_fakes import FakeBatch
+from workflows.engagement_models import TaskQueues
+from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
+from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+
+
+def _queues(queue: str) -> TaskQueues:
+    return TaskQueues(crm=queue, psa=queue, erp=queue)
+
+
+async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None:
+    fake = FakeBatch(pages=3)
+    queue = f"t-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[TimeAndExpensePostingWorkflow],
+                      activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            TimeAndExpensePostingWorkflow.run,
+            PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=_queues(queue)),
+            id="posting-US01-2026-11-25", task_queue=queue)
+        result = await handle.result()
+    p = result.progress
+    assert [c.page for c in fake.page_calls] == [0, 1, 2]
+    assert [c.after_project for c in fake.page_calls] == ["", "a0P000", "a0P001"]
+    assert all(c.run_id == "posting-US01-2026-11-25" and c.cutoff == date(2026, 11, 25) for c in fake.page_calls)
+    assert (p.time_entries, p.expenses, p.exceptions_total) == (300, 6, 1)
+    assert p.exceptions[0].code == "USER_ERROR"  # the poison record; the other pages went on
+    # one notification activity for the run, with the totals aggregated per project
+    assert len(fake.notified) == 1 and len(fake.notified[0].totals) == 1
+    assert fake.notified[0].totals[0].time_entries == 300
+    assert p.pages_by_worker == {"w0": 2, "w1": 1}
+    history = await handle.fetch_history()
+    scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    assert len(scheduled) == 4  # 3 pages + 1 notification, never one per record
+
+
+async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) -> None:
+    fake = FakeBatch(pages=2, engagements=25)
+    queue = f"t-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow],
+                      activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            PeriodCloseWorkflow.run,
+            PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=_queues(queue)),
+            id="close-US01-2026-11", task_queue=queue)
+        for _ in range(200):
+            report = await handle.query(PeriodCloseWorkflow.report)
+            if report.step == CloseStep.AWAITING_APPROVAL:
+                break
+            await asyncio.sleep(0.05)
+        assert report.step == CloseStep.AWAITING_APPROVAL
+        assert [len(w) for w in fake.windows] == [20, 5]  # bounded windows
+        assert report.posting is not None and report.posting.workflow_id == "posting-US01-2026-11-close"
+        assert report.cutoff == date(2026, 11, 30)
+        assert not fake.locked  # nothing locks before a person approves
+        # four eyes, and only finance
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(PeriodCloseWorkflow.approve_lock,
+                                        LockDecision(approve=True, by="alice", roles=["finance"]))
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(PeriodCloseWorkflow.approve_lock,
+                                        LockDecision(approve=True, by="bob", roles=["sales_ops"]))
+        await handle.execute_update(PeriodCloseWorkflow.approve_lock,
+                                    LockDecision(approve=True, by="carol", roles=["finance"], comment="ok"))
+        report = await handle.result()
+    assert report.step == CloseStep.CLOSED and report.locked
+    assert fake.locked == [fake.locked[0]] and fake.locked[0].period == "2026-11"
+    ok = 25 - report.engagements_failed
+    assert report.engagements_failed == 2  # ...07 and ...17 failed and became exceptions
+    assert report.totals.billed == {"USD": 100 * ok} and report.totals.deferred == {"USD": 20 * ok}
+    codes = {e.code for e in report.exceptions}
+    assert "USER_ERROR" in codes and any(c.startswith("ENGAGEMENT_NOT_CLOSED") for c in codes)
+    assert report.approval is not None and report.approval.decided_by == "carol"
+
+
+async def test_scheduled_close_delegates_to_the_period_business_id(env: WorkflowEnvironment) -> None:
+    fake = FakeBatch(pages=1, engagements=0)
+    queue = f"t-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow],
+                      activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            PeriodCloseWorkflow.run, PeriodCloseRequest(legal_entity="DE01", queues=_queues(queue)),
+            id=f"close-DE01-{uuid.uuid4()}", task_queue=queue)
+        report = await handle.result()
+        assert report.step == CloseStep.DELEGATED and report.period
+        child = env.client.get_workflow_handle(f"close-DE01-{report.period}")
+        assert (await child.describe()).id == f"close-DE01-{report.period}"
+        await child.terminate("test over")

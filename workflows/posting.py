@@ -1,0 +1,140 @@
+"""TimeAndExpensePostingWorkflow — id `posting-<legal entity>-<date>`: one run per legal
+entity and day (a Temporal Schedule, an API call, or a period close's final run).
+
+The workflow only keeps the cursor and the totals: every page (a chunk of projects with
+all their approved, unposted time and expenses) is one activity, so the history stays a
+few events per page whatever the volume. Each affected engagement is signalled once per
+run with its aggregated totals.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.period_close import NotifyEngagementsInput, NotifyEngagementsResult
+    from activities.posting import PostingConfig, PostPageInput, PostPageResult, ProjectTotals
+    from domain.model import ExceptionRecord
+    from workflows.engagement_models import TaskQueues
+
+PAGE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                         maximum_interval=timedelta(seconds=60), maximum_attempts=20)
+MAX_EXCEPTIONS_KEPT = 500
+
+
+class PostingProgress(BaseModel):
+    """The run so far (also what continue-as-new carries)."""
+
+    posting_date: date | None = None
+    cutoff: date | None = None
+    page: int = 0
+    after_project: str = ""
+    projects: int = 0
+    time_entries: int = 0
+    expenses: int = 0
+    hours: Decimal = Decimal(0)
+    erp_records: int = 0
+    intercompany_charges: int = 0
+    exceptions_total: int = 0
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    totals: dict[str, ProjectTotals] = Field(default_factory=dict)  # project id -> totals
+    pages_by_worker: dict[str, int] = Field(default_factory=dict)
+    hub_rows: int | None = None
+    engagements_notified: int = 0
+    done: bool = False
+
+
+class PostingInput(BaseModel):
+    legal_entity: str
+    posting_date: date | None = None  # None: the day the run starts (Schedules)
+    cutoff: date | None = None  # approved entries dated up to here; None: the posting date
+    config: PostingConfig = Field(default_factory=PostingConfig)
+    queues: TaskQueues = Field(default_factory=TaskQueues)
+    notify_engagements: bool = True
+    heartbeat_seconds: int = 60
+    carried: PostingProgress | None = None  # set only by continue-as-new
+
+
+class PostingResult(BaseModel):
+    workflow_id: str
+    legal_entity: str
+    progress: PostingProgress
+
+
+def posting_workflow_id(legal_entity: str, day: date | str) -> str:
+    return f"posting-{legal_entity}-{day}"
+
+
+@workflow.defn(name="TimeAndExpensePostingWorkflow")
+class TimeAndExpensePostingWorkflow:
+    @workflow.init
+    def __init__(self, data: PostingInput) -> None:
+        self._p = data.carried or PostingProgress()
+
+    @workflow.query(name="progress")
+    def progress(self) -> PostingProgress:
+        return self._p
+
+    @workflow.run
+    async def run(self, data: PostingInput) -> PostingResult:
+        p = self._p
+        wid = workflow.info().workflow_id
+        p.posting_date = p.posting_date or data.posting_date or workflow.now().date()
+        p.cutoff = p.cutoff or data.cutoff or p.posting_date
+        while not p.done:
+            workflow.set_current_details(f"page {p.page}: {p.time_entries} time entries, {p.expenses} expenses "
+                                         f"posted so far, {p.exceptions_total} exceptions")
+            result: PostPageResult = await workflow.execute_activity(
+                "posting.post_page",
+                PostPageInput(run_id=wid, page=p.page, legal_entity=data.legal_entity, cutoff=p.cutoff,
+                              posting_date=p.posting_date, after_project=p.after_project, config=data.config),
+                result_type=PostPageResult, task_queue=data.queues.erp,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(seconds=data.heartbeat_seconds), retry_policy=PAGE_RETRY,
+                summary=f"Post page {p.page} of {data.legal_entity} (projects after {p.after_project or 'start'})")
+            self._merge(result)
+            if result.next_project is None:
+                p.done = True
+                break
+            p.after_project = result.next_project
+            p.page += 1
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(data.model_copy(update={"carried": p}))
+        if data.notify_engagements and p.totals:
+            notified: NotifyEngagementsResult = await workflow.execute_activity(
+                "posting.notify_engagements",
+                NotifyEngagementsInput(run_id=wid, posting_date=p.posting_date, totals=list(p.totals.values())),
+                result_type=NotifyEngagementsResult, task_queue=workflow.info().task_queue,
+                start_to_close_timeout=timedelta(minutes=10), retry_policy=PAGE_RETRY,
+                summary=f"Tell the engagements of {len(p.totals)} projects what was posted")
+            p.engagements_notified = notified.notified
+        workflow.set_current_details(f"done: {p.time_entries} time entries ({p.hours} h), {p.expenses} expenses, "
+                                     f"{p.intercompany_charges} intercompany charges, "
+                                     f"{p.exceptions_total} exceptions")
+        return PostingResult(workflow_id=wid, legal_entity=data.legal_entity, progress=p)
+
+    def _merge(self, r: PostPageResult) -> None:
+        p = self._p
+        p.projects += r.projects
+        p.time_entries += r.time_entries
+        p.expenses += r.expenses
+        p.hours += r.hours
+        p.erp_records += r.erp_records
+        p.intercompany_charges += r.intercompany_charges
+        p.exceptions_total += r.exceptions_total
+        room = MAX_EXCEPTIONS_KEPT - len(p.exceptions)
+        p.exceptions.extend(r.exceptions[:max(room, 0)])
+        for t in r.totals:
+            if t.project_id in p.totals:
+                p.totals[t.project_id].merge(t)
+            else:
+                p.totals[t.project_id] = t
+        if r.worker:
+            p.pages_by_worker[r.worker] = p.pages_by_worker.get(r.worker, 0) + 1
+        if r.hub_rows is not None:
+            p.hub_rows = (p.hub_rows or 0) + r.hub_rows
