@@ -272,14 +272,19 @@ def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
     valid = "f.month <= {m} AND (f.next_month IS NULL OR f.next_month > {m})"
     if by_period:
         first, last = _month_range(q)
-        where = [valid.format(m="pts.m"), *_filters(q, s)]
+        p_first, p_last = s.p(first), s.p(last)
+        where = [f"f.month <= {p_last}::date",
+                 f"(f.next_month IS NULL OR f.next_month > {p_first}::date)", *_filters(q, s)]
+        # each balance row expands to exactly the month ends it is valid for
         sql = f"""
-WITH pts AS (
-    SELECT g::date AS m FROM generate_series({s.p(first)}::date, {s.p(last)}::date,
-                                             interval '1 month') g
-), bal AS (
-    SELECT pts.m, f.{q.currency}_currency AS cur, {cols}
-      FROM pts JOIN agg_engagement_balance f ON true{_project_join(q)}
+WITH bal AS (
+    SELECT g::date AS m, f.{q.currency}_currency AS cur, {cols}
+      FROM agg_engagement_balance f{_project_join(q)}
+     CROSS JOIN LATERAL generate_series(
+           greatest(f.month, {p_first}::date),
+           least(coalesce((f.next_month - interval '1 month')::date, {p_last}::date),
+                 {p_last}::date),
+           interval '1 month') g
      WHERE {" AND ".join(where)}
 )
 SELECT to_char(m, 'YYYY-MM') AS key, cur AS currency, sum({final}) AS value
