@@ -36,7 +36,6 @@ from workflows.engagement_models import (
     EngagementView,
     PeriodCloseInput,
     PeriodResult,
-    TaskQueues,
 )
 
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
@@ -110,8 +109,7 @@ async def start_engagement(body: StartEngagement, request: Request, response: Re
     await client.start_workflow(
         EngagementWorkflow.run,
         EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject,
-                        queues=TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue,
-                                          erp=settings.erp_task_queue)),
+                        queues=settings.queues()),
         id=workflow_id(body.opportunity_id), task_queue=settings.workflow_task_queue,
         # A concurrent duplicate POST joins the running engagement instead of failing or
         # starting a second one; a closed engagement is never restarted by a POST.

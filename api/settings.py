@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from workers.settings import TemporalSettings
+from workflows.engagement_models import TaskQueues
 
 ROLES = frozenset({"sales_ops", "delivery_ops", "finance", "integration_admin", "auditor"})
 
@@ -31,4 +32,10 @@ class ApiSettings(TemporalSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     database_url: str | None = None
+    reporting_task_queue: str = "d2r-reporting"  # used only when database_url (a hub) is set
+
+    def queues(self) -> TaskQueues:
+        """The activity queues an engagement started by this API uses."""
+        return TaskQueues(crm=self.crm_task_queue, psa=self.psa_task_queue, erp=self.erp_task_queue,
+                          reporting=self.reporting_task_queue if self.database_url else None)
     webhook_secret: str | None = None

@@ -24,7 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.problems import ProblemError
 from api.settings import ApiSettings
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import EngagementInput, TaskQueues
+from workflows.engagement_models import EngagementInput
 from workflows.inbound import InboundEvent, InboundEventWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -81,7 +81,7 @@ async def _receive(request: Request, source: str) -> WebhookAck:
     kind = str(event.get("type", ""))
     data = event.get("data") or {}
     client = request.app.state.temporal
-    queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
+    queues = settings.queues()
 
     if kind == "opportunity.closed_won" and data.get("opportunity_id"):
         # A closed-won deal starts its engagement with no manual call (same id as the API's POST).

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from activities.config import ConfigActivities, _default_fx
+from activities.config import ConfigActivities, _default_entities, _default_fx
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
+from activities.reporting import ReportingActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.erp_posting import NetSuitePosting
@@ -42,6 +43,7 @@ class ActivitySet:
     posting: PostingActivities | None = None
     period_lock: PeriodLockActivities | None = None
     close: CloseActivities | None = None  # needs a Temporal client
+    reporting: ReportingActivities | None = None  # needs a hub
 
 
 async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
@@ -82,4 +84,5 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         psa_inbound=PsaInboundActivities(psa), erp_inbound=ErpInboundActivities(router),
         posting=posting, period_lock=PeriodLockActivities(posting),
         close=CloseActivities(client, hub) if client is not None else None,
+        reporting=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
     )

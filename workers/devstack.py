@@ -148,7 +148,7 @@ def main() -> None:
         wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
         wait_for_port(SF_PORT, "Salesforce simulator", sf)
         wait_for_port(NS_PORT, "NetSuite simulator", ns)
-        env = {"D2R_DATABASE_URL": database_url}
+        env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url}
         stack.start("worker", [PY, "-m", "workers.main"], env)
         api = stack.start("api", [PY, "-m", "api"], env)
         wait_for_port(API_PORT, "API", api)

@@ -36,6 +36,8 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
         "psa": (settings.psa_task_queue, settings.psa_limits),
         "erp": (settings.erp_task_queue, settings.erp_limits),
     }
+    if by_role.get("reporting"):  # only when a hub is configured
+        queues["reporting"] = (settings.reporting_task_queue, settings.reporting_limits)
     for role, (queue, limits) in queues.items():
         if role in roles:
             workers.append(Worker(

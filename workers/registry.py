@@ -26,6 +26,8 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
     if acts.close is not None:
         roles["workflows"] += [acts.close.notify_engagements, acts.close.find_engagements,
                                acts.close.close_engagements, acts.close.reconcile]
+    if acts.reporting is not None:
+        roles["reporting"] = [acts.reporting.record_engagement]
     return roles
 
 

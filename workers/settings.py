@@ -41,7 +41,7 @@ class QueueLimits(BaseModel):
 
 
 class WorkerSettings(TemporalSettings):
-    roles: str = "workflows,crm,psa,erp"  # which task queues this process polls
+    roles: str = "workflows,crm,psa,erp,reporting"  # which task queues this process polls
     salesforce: VendorEndpoint = VendorEndpoint(url="http://127.0.0.1:8301")
     erp_instances: dict[str, VendorEndpoint] = {"default": VendorEndpoint(url="http://127.0.0.1:8302")}
     erp_routing: dict[str, str] = {}  # legal entity -> ERP instance name
@@ -50,6 +50,8 @@ class WorkerSettings(TemporalSettings):
     crm_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
     psa_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
     erp_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=20)
+    reporting_task_queue: str = "d2r-reporting"
+    reporting_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=None)
     hub_database_url: str | None = None  # the reporting hub (posting writes time facts, close reconciles)
     health_port: int | None = None  # serve /healthz on 127.0.0.1:<port> when set
 

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.crm import Ack, WriteBillingStatusInput, WriteLinksInput, WriteLinksResult
     from activities.erp import CloseSalesOrderInput, ErpAck, PostDocumentsInput, PostDocumentsResult
     from activities.psa import FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput, SetStageInput
+    from activities.reporting import RecordEngagementInput, RecordEngagementResult
     from connectors.ports import BillingStatus
     from domain.billing import Delivery, invoice_period, tax_party
     from domain.ids import external_id
@@ -220,6 +221,31 @@ class DeliverySteps(EngagementBase):
                          f"PSA: billing status {status.status}, unbilled WIP {status.unbilled_wip}")
         self._pending_marks = []
         self._feedback_due = False
+        await self._record_in_hub()
+
+    async def _record_in_hub(self) -> None:
+        """The documents not yet in the reporting hub (and the booking, kept current)."""
+        queue, view, contract, engagement = self._input.queues.reporting, self._s.view, self._s.contract, \
+            self._s.engagement
+        if queue is None or contract is None or engagement is None or not (view.project_id and view.contract_id):
+            return
+        done = set(self._s.recorded)
+        current = engagement.model_copy(update={
+            "lines": [t.line for t in contract.terms.values()],
+            "contract_value": sum_money((t.line.amount for t in contract.terms.values()), contract.currency)})
+        data = RecordEngagementInput(
+            workflow_id=workflow.info().workflow_id, engagement=current, project_id=view.project_id,
+            contract_id=view.contract_id, erp_customer_id=view.erp_customer_id,
+            invoices=[i for i in contract.invoices if i.invoice_id not in done],
+            credit_memos=[c for c in contract.credit_memos if c.credit_memo_id not in done],
+            payments=[p for p in self._s.payments if p.payment_id not in done],
+            revenue_entries=[r for r in contract.revenue_entries if r.revenue_entry_id not in done])
+        await self._call("reporting.record_engagement", data, RecordEngagementResult, queue,
+                         f"Hub: {len(data.invoices)} invoice(s), {len(data.payments)} payment(s), "
+                         f"{len(data.revenue_entries)} revenue entries")
+        self._s.recorded.extend([*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
+                                 *(p.payment_id for p in data.payments),
+                                 *(r.revenue_entry_id for r in data.revenue_entries)])
 
     # ---- close-out --------------------------------------------------------------------------------
     async def _close_out(self) -> None:

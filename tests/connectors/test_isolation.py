@@ -48,9 +48,6 @@ async def progress(handle: WorkflowHandle, want: list[str]) -> list[str]:
 
 async def test_erp_outage_leaves_crm_and_psa_flowing(sims: dict[str, Simulator]) -> None:
     ns_url = sims["netsuite"].url
-    async with httpx.AsyncClient(base_url=ns_url) as admin:
-        response = await admin.post("/__admin/faults", json={"outage_seconds": 4})
-        assert response.status_code == 200
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"), data_converter=pydantic_data_converter,
         dev_server_log_level="error")
@@ -64,6 +61,11 @@ async def test_erp_outage_leaves_crm_and_psa_flowing(sims: dict[str, Simulator])
             for worker in build_workers(env.client, settings, activities_by_role(acts)):
                 await exits.enter_async_context(worker)
             await exits.enter_async_context(Worker(env.client, task_queue="iso-probe", workflows=[IsolationProbe]))
+            # The outage starts only now: on a loaded machine, starting the dev server and the
+            # workers may take longer than the outage itself.
+            async with httpx.AsyncClient(base_url=ns_url) as admin:
+                response = await admin.post("/__admin/faults", json={"outage_seconds": 6})
+                assert response.status_code == 200
             handle = await env.client.start_workflow(
                 IsolationProbe.run, ["iso-crm", "iso-psa", "iso-erp"], id="isolation-probe", task_queue="iso-probe")
 

@@ -48,7 +48,7 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
     again = await activities.record_engagement(data)
     assert again.written == {"bookings": 0, "invoices": 0, "payments": 0, "revenue": 0}
 
-    # Bookings 192,000 GBP; Jan–Mar revenue 6,000 + 6,000 + 42,000 = 54,000 GBP (no tax
+    # Bookings 192,000 GBP; Jan-Mar revenue 6,000 + 6,000 + 42,000 = 54,000 GBP (no tax
     # configured here, so invoices are net); one 6,000 payment.
     q = KpiQuery(group_by="legal_entity", currency="functional", period_from="2026-01", period_to="2027-12")
     bookings = (await hub.kpi("bookings", q)).rows

@@ -47,6 +47,7 @@ from activities.psa import (
     RemoveProjectResult,
     SetStageInput,
 )
+from activities.reporting import RecordEngagementInput, RecordEngagementResult
 from connectors.ports import BillingStatus, Notification, ProjectRef
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
@@ -93,6 +94,7 @@ class FakeSystems:
         self.notifications: list[Notification] = []
         self.project_stage: str | None = None
         self.order_closed = False
+        self.hub: list[str] = []  # every document id the hub was asked to record, in order
 
     def _maybe_fail(self, name: str) -> None:
         self.calls[name] += 1
@@ -241,7 +243,14 @@ class FakeSystems:
             fake.project_stage = data.stage
             return PsaAck()
 
-        return [deal_rules, read_opportunity, write_links, upsert_customer, create_project, remove_project,
+        @activity.defn(name="reporting.record_engagement")
+        async def record_engagement(data: RecordEngagementInput) -> RecordEngagementResult:
+            fake.hub += [*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
+                         *(p.payment_id for p in data.payments), *(r.revenue_entry_id for r in data.revenue_entries)]
+            return RecordEngagementResult(written={"invoices": len(data.invoices)})
+
+        return [record_engagement, deal_rules, read_opportunity, write_links, upsert_customer, create_project,
+                remove_project,
                 create_sales_order, cancel_sales_order, finance, read_delivery, post_documents, void_credit_memo,
                 reverse_journal, update_sales_order, close_sales_order, write_billing_status, set_contract_value,
                 notify, feedback, apply_change, set_stage]

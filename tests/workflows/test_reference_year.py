@@ -27,7 +27,8 @@ async def test_reference_year_bills_recognizes_collects_and_closes(own_env: Work
         handle = await env.client.start_workflow(
             EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id,
                                                     requested_by="dev-sales-ops",
-                                                    queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
+                                                    queues=TaskQueues(crm=queue, psa=queue, erp=queue,
+                                                                      reporting=queue)),
             id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
         results = await scenario.drive_reference_year(env, handle)
         final = await handle.result()
@@ -83,3 +84,9 @@ async def test_reference_year_bills_recognizes_collects_and_closes(own_env: Work
     assert fake.billed_entries == {f"TC-{p}" for p in scenario.PERIODS}
     assert sum(len(r.invoices) for r in results.values()) == 12
     assert Money.zero("GBP") == amounts.overdue
+    # The hub was told about every document exactly once (invoices, the credit memo,
+    # payments, revenue entries), as they happened.
+    assert len(fake.hub) == len(set(fake.hub))
+    assert sum(1 for d in fake.hub if d.startswith("inv:")) == 12
+    assert sum(1 for d in fake.hub if d.startswith("cm:")) == 1
+    assert sum(1 for d in fake.hub if d.startswith("PAY")) == 12
