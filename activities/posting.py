@@ -104,7 +104,7 @@ class HubTimeFacts:
         from reporting.models import TimeFact
 
         result = await self._hub.record_time_facts([TimeFact(**f) for f in facts])  # type: ignore[attr-defined]
-        return int(getattr(result, "inserted", 0) + getattr(result, "updated", 0)) or len(facts)
+        return int(result.written)
 
 
 class _Page:
@@ -199,7 +199,16 @@ class PostingActivities:
 
         posted_entries = [e for e in entries if _card(e) not in page.failed]
         posted_expenses = [x for x in pending.expenses if x.entry_id not in page.failed]
-        hub_rows = await self._write_hub(page, posted_entries) if self._hub is not None else None
+        hub_rows = None
+        if self._hub is not None:
+            try:
+                hub_rows = await self._write_hub(page, posted_entries)
+            except (ValueError, LookupError) as error:
+                # The hub is derived data: a missing dimension or FX rate must not hold the
+                # ledger back. Reconciliation will show the gap until the facts are reloaded.
+                hub_rows = 0
+                page.fail(f"hub:{data.legal_entity}:{data.run_id}:p{data.page}", None, "HUB_LOAD_FAILED",
+                          f"time facts of page {data.page} were not written to the hub: {error}")
         await self._psa.mark_posted(sorted({_card(e) for e in posted_entries}),
                                     [x.entry_id for x in posted_expenses])
 

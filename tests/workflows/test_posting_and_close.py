@@ -98,3 +98,34 @@ async def test_scheduled_close_delegates_to_the_period_business_id(env: Workflow
         child = env.client.get_workflow_handle(f"close-DE01-{report.period}")
         assert (await child.describe()).id == f"close-DE01-{report.period}"
         await child.terminate("test over")
+
+
+async def test_engagement_notes_a_posting_run_once(env: WorkflowEnvironment) -> None:
+    from decimal import Decimal
+
+    from tests.workflows.fakes import FakeSystems, good_opportunity
+    from workflows.engagement import EngagementWorkflow
+    from workflows.engagement_models import EngagementInput, PostingNotice
+
+    opportunity = good_opportunity("006POST00000000AAA")
+    fake = FakeSystems(opportunity)
+    queue = f"t-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id, queues=_queues(queue)),
+            id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
+        for _ in range(200):
+            if (await handle.query(EngagementWorkflow.view)).stage == "IN_DELIVERY":
+                break
+            await asyncio.sleep(0.05)
+        await handle.signal(EngagementWorkflow.postings_posted, PostingNotice(
+            run_id="posting-US01-2026-11-25", posting_date=date(2026, 11, 25), time_entries=40,
+            hours=Decimal(320), expenses=2, expense_amounts={"USD": Decimal("310.50")}))
+        for _ in range(200):
+            view = await handle.query(EngagementWorkflow.view)
+            if any("posted to the ERP by posting-US01-2026-11-25" in t.note for t in view.timeline):
+                break
+            await asyncio.sleep(0.05)
+        notes = [t.note for t in view.timeline if "posted to the ERP" in t.note]
+        assert notes == ["40 time entries (320 h) and 2 expenses posted to the ERP by posting-US01-2026-11-25"]
+        await handle.terminate("test over")
