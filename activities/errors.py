@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
+from opentelemetry import trace
 from temporalio.exceptions import ApplicationError
 
 from connectors.errors import ConnectorError
@@ -25,11 +26,32 @@ def to_application_error(error: ConnectorError) -> ApplicationError:
     )
 
 
+BUSINESS_KEYS = ("opportunity_id", "customer_id", "project_id", "contract_id", "legal_entity")
+
+
+def tag_span(data: object) -> None:
+    """Put the business keys an activity input carries on the current span, so a trace
+    can be found by opportunity, customer, project, contract or legal entity."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    for source in (data, getattr(data, "engagement", None), getattr(data, "lineage", None)):
+        for key in BUSINESS_KEYS:
+            value = getattr(source, key, None) if source is not None else None
+            if isinstance(value, str) and value:
+                span.set_attribute(f"d2r.{key}", value)
+    customer = getattr(getattr(data, "engagement", None), "customer", None)
+    if customer is not None:
+        span.set_attribute("d2r.customer_id", customer.customer_id)
+
+
 def translating_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Wrap an activity body so vendor failures surface typed in the Web UI."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if args:
+            tag_span(args[-1])
         try:
             return await fn(*args, **kwargs)
         except ConnectorError as error:

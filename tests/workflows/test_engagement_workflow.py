@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -126,4 +127,27 @@ async def test_crm_write_back_failure_undoes_order_and_project(env: WorkflowEnvi
         assert all(not still_open for still_open in fake.orders.values())
         assert fake.links[fake.opportunity.opportunity_id].project_id is None
         assert view.stage == Stage.NEEDS_ATTENTION
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
+
+
+@pytest.mark.parametrize(("failing", "undone"), [
+    ("erp.upsert_customer", []),  # nothing was registered yet: nothing to undo
+    ("psa.create_project", ["psa.remove_project"]),  # its own undo runs: the response may have been lost
+    ("erp.create_sales_order", ["erp.cancel_sales_order", "psa.remove_project"]),
+    ("crm.write_links", ["crm.clear_links", "erp.cancel_sales_order", "psa.remove_project"]),
+])
+async def test_each_provisioning_step_failing_undoes_the_earlier_ones_once(
+        env: WorkflowEnvironment, failing: str, undone: list[str]) -> None:
+    fake = FakeSystems(good_opportunity(f"006F{uuid.uuid4().hex[:14].upper()}"))
+    fake.fail_step = failing
+    async with running(env, fake) as (_, handle):
+        view = await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
+        assert view.failure is not None and "VendorValidationError" in view.failure
+        for undo in ["psa.remove_project", "erp.cancel_sales_order", "crm.clear_links"]:
+            assert fake.calls[undo] == (1 if undo in undone else 0), undo
+        # Nothing is left behind: no project, no open sales order, no links on the opportunity.
+        assert fake.projects == set()
+        assert not any(fake.orders.values())
+        links = fake.links.get(fake.opportunity.opportunity_id)
+        assert links is None or links.project_id is None
         await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
