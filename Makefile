@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.d2r-installed
 
-.PHONY: run test lint typecheck unit clean-state bench
+.PHONY: run test lint typecheck unit clean-state bench browser
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m workers.devstack
 
-test: $(STAMP)
+# The dashboard test drives Debian's headless Chromium; a fresh machine gets it here.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing Debian's chromium for the dashboard test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy api workers workflows activities connectors domain reporting simulators
 	$(PY) -m pytest -q
