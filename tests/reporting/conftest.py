@@ -52,7 +52,7 @@ def pg_root() -> Iterator[pathlib.Path]:
     pgdata = base / "pg"
     start_embedded_postgres(pgdata, database="postgres")
     yield pgdata
-    stop_embedded_postgres(pgdata)
+    stop_embedded_postgres(pgdata, discard=True)
     shutil.rmtree(base, ignore_errors=True)
 
 
