@@ -261,6 +261,9 @@ async def _in_delivery(e: Env, opportunity_id: str) -> dict[str, Any]:
 
 
 async def _close(e: Env, entity: str, period: str) -> dict[str, Any]:
+    forbidden = await e.api.post("/v1/period-close", json={"legal_entity": entity, "period": period},
+                                 headers={"Authorization": "Bearer sales"})
+    assert forbidden.status_code == 403  # finance or integration_admin only
     started = await e.api.post("/v1/period-close", json={"legal_entity": entity, "period": period},
                                headers=FINANCE_A)
     assert started.status_code == 201, started.text
