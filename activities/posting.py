@@ -338,7 +338,10 @@ class PostingActivities:
                              journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
         data = page.data
         size = data.config.journal_lines
-        for (entity, kind, currency), by_source in sorted(journals.items()):
+        # Time before intercompany: a timecard whose time was refused stays unposted, and
+        # must not have its charge booked now and again by the run that posts it later.
+        order = {"time": 0, "exp": 1, "ic": 2}
+        for (entity, kind, currency), by_source in sorted(journals.items(), key=lambda i: (order[i[0][1]], i[0])):
             erp = self._erp(entity)
             prefix = f"{data.run_id}:p{data.page}:{kind}:{entity}:{currency}"
             covered: set[str] = set()
