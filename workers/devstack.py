@@ -8,6 +8,7 @@ processes. Ctrl-C stops every one of them; the next run resumes with the data in
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -107,6 +108,17 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+async def install_schedules() -> list[str]:
+    """The daily posting run and the monthly close per legal entity (idempotent)."""
+    from workers.schedules import ensure_schedules
+    from workers.settings import WorkerSettings
+    from workers.temporal_client import connect
+
+    settings = WorkerSettings()
+    client = await connect(settings)
+    return await ensure_schedules(client, settings, settings.legal_entities)
+
+
 def stop_postgres(pgdata: Path) -> None:
     """Stop the embedded server. The wheel skips its own stop while its handle list names
     another process (a launcher that was killed leaves its pid behind), so make sure."""
@@ -152,6 +164,7 @@ def main() -> None:
         stack.start("worker", [PY, "-m", "workers.main"], env)
         api = stack.start("api", [PY, "-m", "api"], env)
         wait_for_port(API_PORT, "API", api)
+        schedules = asyncio.run(install_schedules())
         print(f"""
 d2r is running (Ctrl-C stops everything; data stays in .d2r/):
   Temporal Web UI      http://{HOST}:{UI_PORT}
@@ -164,6 +177,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
     curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H 'Authorization: Bearer dev-sales-ops' \\
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
   Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
+  Temporal Schedules (daily posting, monthly close per legal entity): {", ".join(schedules)}
 """, flush=True)
         while True:
             for name, proc in stack.procs:
