@@ -99,3 +99,61 @@ class ReportingActivities:
         return RecordEngagementResult(written=written)
 
 
+
+
+class RaiseExceptionInput(BaseModel):
+    """A workflow waiting for a person: one hub exception per incident (`incident` numbers them)."""
+
+    workflow_id: str
+    incident: int
+    kind: str  # e.g. "engagement.needs_attention"
+    message: str
+    error_type: str | None = None
+    stage: str | None = None
+    opportunity_id: str | None = None
+    customer_id: str | None = None
+    project_id: str | None = None
+    contract_id: str | None = None
+    legal_entity: str | None = None
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
+class ResolveExceptionInput(BaseModel):
+    workflow_id: str
+    incident: int
+    kind: str
+    resolved_by: str
+    note: str
+
+
+class ExceptionRef(BaseModel):
+    exception_id: int
+
+
+def _dedupe_key(workflow_id: str, kind: str, incident: int) -> str:
+    return f"{workflow_id}:{kind}:{incident}"
+
+
+class HubExceptionActivities:
+    def __init__(self, hub: ReportingHub, ui_base_url: str = "http://127.0.0.1:8233",
+                 namespace: str = "default") -> None:
+        self._hub = hub
+        self._ui = ui_base_url.rstrip("/")
+        self._namespace = namespace
+
+    @activity.defn(name="reporting.raise_exception")
+    async def raise_exception(self, data: RaiseExceptionInput) -> ExceptionRef:
+        # A retried activity re-reports the same incident: the dedupe key keeps it one row.
+        return ExceptionRef(exception_id=await self._hub.record_exception(m.ExceptionRecord(
+            dedupe_key=_dedupe_key(data.workflow_id, data.kind, data.incident), kind=data.kind,
+            error_message=data.message, error_type=data.error_type, source=data.stage,
+            workflow_id=data.workflow_id,
+            workflow_link=f"{self._ui}/namespaces/{self._namespace}/workflows/{data.workflow_id}",
+            opportunity_id=data.opportunity_id, customer_id=data.customer_id, project_id=data.project_id,
+            contract_id=data.contract_id, legal_entity=data.legal_entity, detail=dict(data.detail))))
+
+    @activity.defn(name="reporting.resolve_exception")
+    async def resolve_exception(self, data: ResolveExceptionInput) -> ExceptionRef:
+        resolved = await self._hub.resolve_exception_by_key(
+            _dedupe_key(data.workflow_id, data.kind, data.incident), resolved_by=data.resolved_by, note=data.note)
+        return ExceptionRef(exception_id=resolved or 0)

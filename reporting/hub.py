@@ -191,6 +191,17 @@ class ReportingHub:
             raise ExceptionNotFoundError(exception_id)
         return _record(row)
 
+    async def resolve_exception_by_key(self, dedupe_key: str, *, resolved_by: str,
+                                       note: str | None = None) -> int | None:
+        """Resolve the open exception with this key (the workflow that raised it resumed)."""
+        value = await self.pool.fetchval(
+            "UPDATE hub_exception SET status = 'resolved', resolved_at = now(), "
+            "resolved_by = $2, resolution_note = $3 WHERE dedupe_key = $1 AND status <> 'resolved' "
+            "RETURNING id",
+            dedupe_key, resolved_by, note,
+        )
+        return int(value) if value is not None else None
+
     async def mark_exception_retrying(self, exception_id: int) -> dict[str, Any]:
         row = await self.pool.fetchrow(
             "UPDATE hub_exception SET status = 'retrying', last_seen_at = now() "

@@ -17,7 +17,7 @@ from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivi
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
-from activities.reporting import ReportingActivities
+from activities.reporting import HubExceptionActivities, ReportingActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.erp_posting import NetSuitePosting
@@ -44,6 +44,7 @@ class ActivitySet:
     period_lock: PeriodLockActivities | None = None
     close: CloseActivities | None = None  # needs a Temporal client
     reporting: ReportingActivities | None = None  # needs a hub
+    hub_exceptions: HubExceptionActivities | None = None
 
 
 async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
@@ -85,4 +86,6 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         posting=posting, period_lock=PeriodLockActivities(posting),
         close=CloseActivities(client, hub) if client is not None else None,
         reporting=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
+        hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
+        if hub is not None else None,
     )

@@ -28,6 +28,9 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
                                acts.close.close_engagements, acts.close.reconcile]
     if acts.reporting is not None:
         roles["reporting"] = [acts.reporting.record_engagement]
+    if acts.hub_exceptions is not None:
+        roles.setdefault("reporting", []).extend(
+            [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception])
     return roles
 
 

@@ -51,6 +51,7 @@ class WorkerSettings(TemporalSettings):
     psa_limits: QueueLimits = QueueLimits(max_concurrent=20, max_per_second=50)
     erp_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=20)
     reporting_task_queue: str = "d2r-reporting"
+    ui_base_url: str = "http://127.0.0.1:8233"  # Temporal Web UI, for exception links
     reporting_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=None)
     hub_database_url: str | None = None  # the reporting hub (posting writes time facts, close reconciles)
     health_port: int | None = None  # serve /healthz on 127.0.0.1:<port> when set

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.config import DealRulesInput, FinanceConfig, FinanceConfigInput
     from activities.crm import ReadOpportunityInput
     from activities.psa import MarkBilled
+    from activities.reporting import ExceptionRef, RaiseExceptionInput, ResolveExceptionInput
     from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
     from domain.model import Approval, ApprovalDecision
@@ -342,14 +343,42 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         return self._finance
 
     async def _needs_attention(self, reason: str) -> bool:
-        """Wait for a person: True to resume, False if the engagement was cancelled."""
+        """Wait for a person: True to resume, False if the engagement was cancelled.
+
+        With a reporting hub, the wait is an exception people can find, retry or resolve
+        (`/v1/exceptions`), linked to this workflow; it is resolved when the wait ends."""
         self._to(Stage.NEEDS_ATTENTION, reason)
         self._resume = False
+        self._s.incidents += 1
+        await self._report_incident(reason)
         await workflow.wait_condition(lambda: self._resume or self._cancel is not None)
         if self._cancel is not None:
             self._to(Stage.CANCELLED, f"cancelled by {self._cancel.by or 'unknown'}: {self._cancel.reason}")
+            await self._close_incident(f"cancelled by {self._cancel.by or 'unknown'}")
             return False
+        await self._close_incident("resumed after a fix")
         return True
+
+    async def _report_incident(self, reason: str) -> None:
+        queue = self._input.queues.reporting
+        if queue is None:
+            return
+        view = self._s.view
+        error_type = view.failure.split(":", 1)[0] if view.failure else ("InvalidDeal" if view.errors else None)
+        await self._call("reporting.raise_exception", RaiseExceptionInput(
+            workflow_id=view.workflow_id, incident=self._s.incidents, kind="engagement.needs_attention",
+            message=reason, error_type=error_type, stage=view.stage.value, opportunity_id=view.opportunity_id,
+            customer_id=view.customer_id, project_id=view.project_id, contract_id=view.contract_id,
+            legal_entity=view.legal_entity, detail={e.field: e.message for e in view.errors}),
+            ExceptionRef, queue, "Hub: open an exception for a person")
+
+    async def _close_incident(self, note: str) -> None:
+        queue = self._input.queues.reporting
+        if queue is None:
+            return
+        await self._call("reporting.resolve_exception", ResolveExceptionInput(
+            workflow_id=self._s.view.workflow_id, incident=self._s.incidents, kind="engagement.needs_attention",
+            resolved_by="d2r", note=note), ExceptionRef, queue, "Hub: resolve the exception")
 
     def _to(self, stage: Stage, note: str) -> None:
         if stage != self._s.view.stage:

@@ -190,6 +190,7 @@ class EngagementState(BaseModel):
     escalated: list[str] = Field(default_factory=list)
     close_requested: bool = False
     recorded: list[str] = Field(default_factory=list)  # document ids already written to the hub
+    incidents: int = 0  # times the engagement needed a person (numbers the hub's exceptions)
     # A period was closed after delivery was reported complete: the final billing and
     # revenue run (remaining lines recognized at their final price) has happened.
     final_run_done: bool = False

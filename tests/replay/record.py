@@ -49,6 +49,9 @@ async def main() -> None:
         "engagement_invalid_then_fixed": (good_opportunity("006000000000002AAA").model_copy(
             update={"legal_entity": None}), None),
         "engagement_compensated_then_retried": (good_opportunity("006000000000003AAA"), "erp.create_sales_order"),
+        # with a reporting hub: the wait for a person is a hub exception, resolved on resume
+        "engagement_hub_incident": (good_opportunity("006000000000004AAA").model_copy(
+            update={"legal_entity": None}), None),
     }
     HERE.mkdir(exist_ok=True)
     for name, (opportunity, fail) in scenarios.items():
@@ -59,11 +62,12 @@ async def main() -> None:
             handle = await env.client.start_workflow(
                 EngagementWorkflow.run,
                 EngagementInput(opportunity_id=opportunity.opportunity_id,
-                                queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
+                                queues=TaskQueues(crm=queue, psa=queue, erp=queue,
+                                                  reporting=queue if name == "engagement_hub_incident" else None)),
                 id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
-            if name == "engagement_invalid_then_fixed":
+            if name in ("engagement_invalid_then_fixed", "engagement_hub_incident"):
                 await _until(handle, Stage.NEEDS_ATTENTION)
-                fake.opportunity = good_opportunity("006000000000002AAA")
+                fake.opportunity = good_opportunity(opportunity.opportunity_id)
                 await handle.signal(EngagementWorkflow.revalidate)
             if name == "engagement_compensated_then_retried":
                 await _until(handle, Stage.NEEDS_ATTENTION)

@@ -7,7 +7,13 @@ from datetime import date
 from decimal import Decimal
 
 from activities.config import _default_entities, _default_fx
-from activities.reporting import RecordEngagementInput, ReportingActivities
+from activities.reporting import (
+    HubExceptionActivities,
+    RaiseExceptionInput,
+    RecordEngagementInput,
+    ReportingActivities,
+    ResolveExceptionInput,
+)
 from domain.billing import invoice_period, tax_party
 from domain.contract import open_contract
 from domain.deal import DealRules, Engagement, validate_deal
@@ -57,3 +63,26 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
     assert [Decimal(str(r["value"])) for r in revenue_rows] == [Decimal("54000")]
     collections = (await hub.kpi("collections", q)).rows
     assert [Decimal(str(r["value"])) for r in collections] == [Decimal("6000")]
+
+
+async def test_a_waiting_workflow_is_one_exception_per_incident_linked_and_resolved(hub: ReportingHub) -> None:
+    activities = HubExceptionActivities(hub, "http://ui.test:8233")
+    incident = RaiseExceptionInput(workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention",
+                                   message="the deal is invalid (D2R_Legal_Entity__c)", error_type="InvalidDeal",
+                                   stage="NEEDS_ATTENTION", opportunity_id="006X",
+                                   detail={"D2R_Legal_Entity__c": "missing"})
+    first = await activities.raise_exception(incident)
+    again = await activities.raise_exception(incident)  # a retried activity: the same incident
+    assert first.exception_id == again.exception_id
+    [row] = await hub.list_exceptions()
+    assert row["workflow_id"] == "engagement-006X" and row["status"] == "open"
+    assert row["workflow_link"] == "http://ui.test:8233/namespaces/default/workflows/engagement-006X"
+    resolved = await activities.resolve_exception(ResolveExceptionInput(
+        workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention", resolved_by="d2r",
+        note="resumed after a fix"))
+    assert resolved.exception_id == first.exception_id
+    assert (await hub.get_exception(first.exception_id))["status"] == "resolved"
+    # Resolving again (a retried activity) changes nothing and finds nothing open.
+    assert (await activities.resolve_exception(ResolveExceptionInput(
+        workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention", resolved_by="d2r",
+        note="again"))).exception_id == 0

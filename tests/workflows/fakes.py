@@ -47,7 +47,13 @@ from activities.psa import (
     RemoveProjectResult,
     SetStageInput,
 )
-from activities.reporting import RecordEngagementInput, RecordEngagementResult
+from activities.reporting import (
+    ExceptionRef,
+    RaiseExceptionInput,
+    RecordEngagementInput,
+    RecordEngagementResult,
+    ResolveExceptionInput,
+)
 from connectors.ports import BillingStatus, Notification, ProjectRef
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
@@ -95,6 +101,8 @@ class FakeSystems:
         self.project_stage: str | None = None
         self.order_closed = False
         self.hub: list[str] = []  # every document id the hub was asked to record, in order
+        self.hub_exceptions: dict[int, RaiseExceptionInput] = {}  # incident -> what was raised
+        self.hub_resolved: list[int] = []
 
     def _maybe_fail(self, name: str) -> None:
         self.calls[name] += 1
@@ -249,7 +257,18 @@ class FakeSystems:
                          *(p.payment_id for p in data.payments), *(r.revenue_entry_id for r in data.revenue_entries)]
             return RecordEngagementResult(written={"invoices": len(data.invoices)})
 
-        return [record_engagement, deal_rules, read_opportunity, write_links, upsert_customer, create_project,
+        @activity.defn(name="reporting.raise_exception")
+        async def raise_exception(data: RaiseExceptionInput) -> ExceptionRef:
+            fake.hub_exceptions[data.incident] = data
+            return ExceptionRef(exception_id=data.incident)
+
+        @activity.defn(name="reporting.resolve_exception")
+        async def resolve_exception(data: ResolveExceptionInput) -> ExceptionRef:
+            fake.hub_resolved.append(data.incident)
+            return ExceptionRef(exception_id=data.incident)
+
+        return [raise_exception, resolve_exception, record_engagement, deal_rules, read_opportunity, write_links,
+                upsert_customer, create_project,
                 remove_project,
                 create_sales_order, cancel_sales_order, finance, read_delivery, post_documents, void_credit_memo,
                 reverse_journal, update_sales_order, close_sales_order, write_billing_status, set_contract_value,

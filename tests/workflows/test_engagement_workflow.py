@@ -151,3 +151,28 @@ async def test_each_provisioning_step_failing_undoes_the_earlier_ones_once(
         links = fake.links.get(fake.opportunity.opportunity_id)
         assert links is None or links.project_id is None
         await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
+
+
+async def test_a_wait_for_a_person_is_a_hub_exception_resolved_when_it_ends(env: WorkflowEnvironment) -> None:
+    broken = good_opportunity("006HUB000000001AAA").model_copy(update={"legal_entity": None})
+    fake = FakeSystems(broken)
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run, EngagementInput(
+                opportunity_id=broken.opportunity_id,
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue)),
+            id=f"engagement-{broken.opportunity_id}", task_queue=queue)
+        await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
+        for _ in range(100):
+            if fake.hub_exceptions:
+                break
+            await handle.query(EngagementWorkflow.view)
+        [raised] = fake.hub_exceptions.values()
+        assert raised.workflow_id == f"engagement-{broken.opportunity_id}" and raised.incident == 1
+        assert raised.error_type == "InvalidDeal" and "D2R_Legal_Entity__c" in raised.detail
+        assert fake.hub_resolved == []
+        fake.opportunity = good_opportunity("006HUB000000001AAA")
+        await handle.signal(EngagementWorkflow.revalidate)
+        await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+        assert fake.hub_resolved == [1]
