@@ -32,6 +32,18 @@ class RecordEngagementResult(BaseModel):
     written: dict[str, int]
 
 
+async def load_reference_data(hub: ReportingHub, entities: dict[str, LegalEntity], fx: FxRateTable) -> None:
+    """Legal entities and FX rates the loaders need before any fact arrives (idempotent):
+    a posting page may write time facts before the first engagement records anything."""
+    await hub.upsert_dimensions([
+        m.LegalEntityDim(legal_entity=e.code, name=e.name, functional_currency=e.functional_currency,
+                         tax_jurisdiction=e.tax_jurisdiction, erp_instance=e.erp_instance)
+        for e in entities.values()])
+    if fx.rates:
+        await hub.upsert_dimensions([m.FxRate(from_currency=r.base, to_currency=r.quote, rate_date=r.as_of,
+                                              rate=r.rate) for r in fx.rates])
+
+
 class ReportingActivities:
     def __init__(self, hub: ReportingHub, entities: dict[str, LegalEntity], fx: FxRateTable) -> None:
         self._hub = hub

@@ -17,7 +17,7 @@ from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivi
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
-from activities.reporting import HubExceptionActivities, ReportingActivities
+from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.erp_posting import NetSuitePosting
@@ -75,6 +75,7 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
 
         hub = await ReportingHub.connect(settings.hub_database_url)
         stack.push_async_callback(hub.close)
+        await load_reference_data(hub, _default_entities(), _default_fx())
     posting = PostingActivities(
         CertiniaPosting(salesforce), posting_erps, settings.erp_routing, settings.erp_default_instance,
         settings.legal_entities, _default_fx(), hub=HubTimeFacts(hub) if hub is not None else None)

@@ -13,6 +13,7 @@ from activities.reporting import (
     RecordEngagementInput,
     ReportingActivities,
     ResolveExceptionInput,
+    load_reference_data,
 )
 from domain.billing import invoice_period, tax_party
 from domain.contract import open_contract
@@ -86,3 +87,15 @@ async def test_a_waiting_workflow_is_one_exception_per_incident_linked_and_resol
     assert (await activities.resolve_exception(ResolveExceptionInput(
         workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention", resolved_by="d2r",
         note="again"))).exception_id == 0
+
+
+async def test_reference_data_lets_time_facts_load_before_any_engagement(hub: ReportingHub) -> None:
+    await load_reference_data(hub, _default_entities(), _default_fx())
+    await load_reference_data(hub, _default_entities(), _default_fx())  # idempotent
+    from reporting import models as m
+
+    result = await hub.record_time_facts([m.TimeFact(
+        source_system="psa", source_record_id="TC-1:2026-10-12", customer_id="001X", project_id="PRJ-X",
+        legal_entity="US01", currency="USD", consultant_id="003X", work_date=date(2026, 10, 12),
+        hours=Decimal("8"), billable=True, bill_amount=Decimal("2000"), cost_amount=Decimal("1120"))])
+    assert result.written == 1
