@@ -14,21 +14,16 @@ Queries are Actions too but leave no history: the driver's own queries are not c
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 
 from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from tests.conftest import wheel_binary
 from tests.workflows import scenario
-from tests.workflows.fakes import FakeSystems
 from workflows import search_attributes as sa
-from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import EngagementInput, TaskQueues
 
 BILLABLE = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "workflow started",
@@ -51,19 +46,8 @@ async def main() -> None:
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
         search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
-    opportunity = scenario.reference_opportunity()
-    fake = FakeSystems(opportunity)
-    fake.delivery = scenario.reference_delivery()
-    queue = f"bench-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        handle = await env.client.start_workflow(
-            EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id,
-                                                    requested_by="dev-sales-ops",
-                                                    queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
-            id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
-        await scenario.drive_reference_year(env, handle)
-        final = await handle.result()
-        history = await handle.fetch_history()
+    run = await scenario.run_reference_year(env)
+    final, history = run.final, run.history
     await env.shutdown()
 
     kinds: Counter[str] = Counter()

@@ -79,21 +79,9 @@ async def main() -> None:
             print(f"recorded {name}: {len(history.events)} events")
     # The whole reference year: approvals, period closes, amendment, credit memo, payments,
     # an overdue invoice, continue-as-new if suggested, close-out.
-    opportunity = scenario.reference_opportunity()
-    fake = FakeSystems(opportunity)
-    fake.delivery = scenario.reference_delivery()
-    queue = f"rec-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        handle = await env.client.start_workflow(
-            EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id,
-                                                    requested_by="dev-sales-ops",
-                                                    queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
-            id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
-        await scenario.drive_reference_year(env, handle)
-        await handle.result()
-        history = await handle.fetch_history()
-        (HERE / "engagement_reference_year.json").write_text(history.to_json())
-        print(f"recorded engagement_reference_year: {len(history.events)} events")
+    history = (await scenario.run_reference_year(env)).history
+    (HERE / "engagement_reference_year.json").write_text(history.to_json())
+    print(f"recorded engagement_reference_year: {len(history.events)} events")
     await env.shutdown()
 
 

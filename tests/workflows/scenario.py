@@ -11,11 +11,14 @@ invoice is paid late.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from domain.amendments import Amendment, AmendmentTreatment, LineChange
 from domain.billing import Delivery
@@ -24,15 +27,18 @@ from domain.deal import AccountNode, OpportunityLineSnapshot, OpportunitySnapsho
 from domain.model import Milestone, RateCard, RateCardEntry, Resource, TimeEntry
 from domain.money import Money
 from domain.periods import period_end
+from tests.workflows.fakes import FakeSystems
 from workflows.engagement import EngagementWorkflow
 from workflows.engagement_models import (
     AmendmentInput,
     CreditMemoInput,
     DecisionInput,
+    EngagementInput,
     EngagementView,
     PaymentNotice,
     PeriodCloseInput,
     PeriodResult,
+    TaskQueues,
 )
 
 YEAR = 2027
@@ -157,6 +163,33 @@ async def run_june_changes(handle: WorkflowHandle, may: PeriodResult) -> None:
                                      price_concession=True)]),
         requested_by="dev-delivery-ops"))
     await decide(handle, memo.approval_ids[0], "controller-kim", ["finance"])
+
+
+@dataclass
+class ReferenceRun:
+    fake: FakeSystems
+    results: dict[str, PeriodResult]
+    final: EngagementView
+    history: WorkflowHistory
+
+
+async def run_reference_year(env: WorkflowEnvironment, opportunity_id: str = "006REF000000001AAA", *,
+                             with_hub: bool = False) -> ReferenceRun:
+    """The whole year on `env` against fakes, to the end: what the test, the replay
+    recorder and the Actions benchmark all drive."""
+    fake = FakeSystems(reference_opportunity(opportunity_id))
+    fake.delivery = reference_delivery()
+    queue = f"ref-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run, EngagementInput(
+                opportunity_id=opportunity_id, requested_by="dev-sales-ops",
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue if with_hub else None)),
+            id=f"engagement-{opportunity_id}", task_queue=queue)
+        results = await drive_reference_year(env, handle)
+        final = await handle.result()
+        history = await handle.fetch_history()
+    return ReferenceRun(fake=fake, results=results, final=final, history=history)
 
 
 async def view(handle: WorkflowHandle) -> EngagementView:

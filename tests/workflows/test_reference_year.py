@@ -6,32 +6,17 @@ from __future__ import annotations
 import uuid
 
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from domain.money import Money
 from domain.stages import Stage
 from tests.workflows import scenario
-from tests.workflows.fakes import FakeSystems
 from tests.workflows.scenario import gbp
-from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import ChangeStatus, EngagementInput, TaskQueues
+from workflows.engagement_models import ChangeStatus
 
 
 async def test_reference_year_bills_recognizes_collects_and_closes(own_env: WorkflowEnvironment) -> None:
-    env = own_env
-    opportunity = scenario.reference_opportunity(f"006REF{uuid.uuid4().hex[:12].upper()}")
-    fake = FakeSystems(opportunity)
-    fake.delivery = scenario.reference_delivery()
-    queue = f"ref-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        handle = await env.client.start_workflow(
-            EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id,
-                                                    requested_by="dev-sales-ops",
-                                                    queues=TaskQueues(crm=queue, psa=queue, erp=queue,
-                                                                      reporting=queue)),
-            id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
-        results = await scenario.drive_reference_year(env, handle)
-        final = await handle.result()
+    run = await scenario.run_reference_year(own_env, f"006REF{uuid.uuid4().hex[:12].upper()}", with_hub=True)
+    fake, results, final = run.fake, run.results, run.final
 
     # January: 40 h x 150.00 = 6,000.00 billed and recognized; 20 % VAT on the invoice.
     jan = results["2027-01"]
