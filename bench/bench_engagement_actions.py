@@ -8,12 +8,15 @@ signal received or sent, update accepted, search-attribute upsert, marker (local
 activity / side effect) recorded, child workflow started, continue-as-new.
 Queries are Actions too but leave no history: the driver's own queries are not counted.
 
-    .venv/bin/python -m bench.bench_engagement_actions
+    .venv/bin/python -m bench.bench_engagement_actions [--with-hub]
+
+--with-hub counts the reporting activity too (`make run` configures a hub).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 
 from temporalio.api.enums.v1 import EventType, IndexedValueType
@@ -46,7 +49,7 @@ async def main() -> None:
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
         search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
-    run = await scenario.run_reference_year(env)
+    run = await scenario.run_reference_year(env, with_hub="--with-hub" in sys.argv)
     final, history = run.final, run.history
     await env.shutdown()
 
