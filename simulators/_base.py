@@ -13,6 +13,7 @@ import random
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -87,6 +88,9 @@ class BaseSimulator:
 
     name = "sim"
     token_paths: tuple[str, ...] = ()
+    # (record type, SQL expression of the business key, label): two records with the
+    # same key represent the same business fact, which /__admin/duplicates reports.
+    business_keys: Sequence[tuple[str, str, str]] = ()
 
     def __init__(self, settings: SimSettings, extra_indexes: tuple[str, ...] = ()) -> None:
         self.settings = settings
@@ -124,11 +128,24 @@ class BaseSimulator:
     def decorate(self, req: Request, resp: Response) -> None:
         """Add vendor headers to every vendor response."""
 
-    def seed(self, kind: str) -> dict[str, Any]:
+    def generate_seed(self, kind: str) -> dict[str, Any]:
+        """Write the vendor's seed data; returns what /__admin/seed-info shows."""
         return {}
 
+    def seed(self, kind: str) -> dict[str, Any]:
+        info = self.generate_seed(kind)
+        with self.store.tx():
+            self.store.set_meta("seed_info", json.dumps(info))
+        self.seed_info_cached = info
+        return info
+
     def duplicates(self) -> dict[str, Any]:
-        return {}
+        out: dict[str, Any] = {}
+        for record_type, expr, label in self.business_keys:
+            groups = self.store.duplicate_groups(record_type, expr)
+            if groups:
+                out[f"{record_type}.{label}"] = groups
+        return out
 
     # ---- tokens -------------------------------------------------------------------
     def issue_token(self, token: str) -> float:

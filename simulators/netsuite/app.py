@@ -94,6 +94,7 @@ def _money(x: float) -> float:
 class NetSuiteSimulator(BaseSimulator):
     name = "netsuite"
     token_paths = ("/services/rest/auth/oauth2/v1/token",)
+    business_keys = schema.BUSINESS_KEYS
 
     def __init__(self, settings: SimSettings) -> None:
         super().__init__(settings, schema.EXTRA_INDEXES)
@@ -137,22 +138,10 @@ class NetSuiteSimulator(BaseSimulator):
             "Audit Trail.",
         )
 
-    def seed(self, kind: str) -> dict[str, Any]:
+    def generate_seed(self, kind: str) -> dict[str, Any]:
         from .seed import seed
 
-        info = seed(self, kind)
-        with self.store.tx():
-            self.store.set_meta("seed_info", json.dumps(info))
-        self.seed_info_cached = info
-        return info
-
-    def duplicates(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for t, expr, label in schema.BUSINESS_KEYS:
-            groups = self.store.duplicate_groups(t, expr)
-            if groups:
-                out[f"{t}.{label}"] = groups
-        return out
+        return seed(self, kind)
 
     # ---- auth ---------------------------------------------------------------------
     async def token(self, req: Request) -> Response:

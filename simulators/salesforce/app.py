@@ -97,6 +97,7 @@ def fail(status: int, code: str, message: str, fields: list[str] | None = None) 
 class SalesforceSimulator(BaseSimulator):
     name = "salesforce"
     token_paths = ("/services/oauth2/token",)
+    business_keys = schema.BUSINESS_KEYS
 
     def __init__(self, settings: SimSettings) -> None:
         super().__init__(settings, schema.EXTRA_INDEXES)
@@ -152,22 +153,10 @@ class SalesforceSimulator(BaseSimulator):
         if req.path.startswith("/services/data"):
             resp.headers.append(("sforce-limit-info", f"api-usage={self.api_usage}/{self.settings.daily_limit}"))
 
-    def seed(self, kind: str) -> dict[str, Any]:
+    def generate_seed(self, kind: str) -> dict[str, Any]:
         from .seed import seed
 
-        info = seed(self, kind)
-        with self.store.tx():
-            self.store.set_meta("seed_info", json.dumps(info))
-        self.seed_info_cached = info
-        return info
-
-    def duplicates(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for obj, expr, label in schema.BUSINESS_KEYS:
-            groups = self.store.duplicate_groups(obj, expr)
-            if groups:
-                out[f"{obj}.{label}"] = groups
-        return out
+        return seed(self, kind)
 
     # ---- auth ---------------------------------------------------------------------
     async def token(self, req: Request) -> Response:
