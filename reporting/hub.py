@@ -28,11 +28,17 @@ EXCEPTION_COLUMNS = (
 )
 
 RECON_METRICS = (
-    # metric, the sources that report it
-    ("hours", ("psa", "erp")),
-    ("time_amount", ("psa", "erp")),
-    ("invoice_total", ("erp",)),
+    # metric, the sources always compared with the hub, the sources compared only when
+    # their extract for the legal entity and period carries the metric at all
+    ("hours", ("psa", "erp"), ()),
+    # Time is valued at the timecard's bill rate, as posting values the hub's time facts.
+    # NetSuite time bills carry no amount and posting's time journals carry cost, so the
+    # ERP's extract leaves time_amount NULL and takes no part; an ERP extract that does
+    # carry bill amounts is compared.
+    ("time_amount", ("psa",), ("erp",)),
+    ("invoice_total", ("erp",), ()),
 )
+STAGE_RETENTION = "2 days"  # staged totals of syncs that never committed are dropped after this
 
 
 class ExceptionNotFoundError(LookupError):
@@ -286,11 +292,67 @@ class ReportingHub:
             )
         return len(totals)
 
+    async def stage_source_totals(self, sync_key: str, part: str,
+                                  totals: Sequence[m.SourceTotals]) -> int:
+        """Stage one part (a page, an extract) of a sync run's totals; re-staging a part
+        replaces it, so a retried page never counts twice. Parts add up per project when
+        the run commits (`commit_staged_source_totals`)."""
+        cols = tuple(m.SourceTotals.model_fields)
+        ph = ", ".join(f"${i}" for i in range(3, len(cols) + 3))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM recon_source_stage WHERE sync_key = $1 AND part = $2",
+                               sync_key, part)
+            await conn.executemany(
+                f"INSERT INTO recon_source_stage (sync_key, part, {', '.join(cols)}) "
+                f"VALUES ($1, $2, {ph}) ON CONFLICT (sync_key, source_system, part, project_id) "
+                "DO UPDATE SET hours = EXCLUDED.hours, time_amount = EXCLUDED.time_amount, "
+                "invoice_total = EXCLUDED.invoice_total, currency = EXCLUDED.currency, "
+                "record_ids = EXCLUDED.record_ids, staged_at = now()",
+                [(sync_key, part, *(getattr(t, c) for c in cols)) for t in totals],
+            )
+        return len(totals)
+
+    async def commit_staged_source_totals(
+        self, sync_key: str, legal_entity: str, period: str,
+        sources: Sequence[str] = ("psa", "erp"), max_record_ids: int = 50,
+    ) -> dict[str, int]:
+        """Make a sync run's staged totals the complete extract of each source for the
+        legal entity and period (replace semantics, like `replace_source_totals`), all
+        sources in one transaction, and drop the run's stage. Returns projects per source.
+
+        Parts add up per project; a metric stays NULL only where no part carried it.
+        Staged rows of runs that never committed are dropped after STAGE_RETENTION."""
+        written: dict[str, int] = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            for source in sources:
+                await conn.execute(
+                    "DELETE FROM recon_source_total WHERE source_system = $1 "
+                    "AND legal_entity = $2 AND period = $3", source, legal_entity, period)
+                status = await conn.execute("""
+WITH s AS (SELECT * FROM recon_source_stage WHERE sync_key = $1 AND source_system = $2
+              AND legal_entity = $3 AND period = $4),
+     nums AS (SELECT project_id, sum(hours) AS hours, sum(time_amount) AS time_amount,
+                     sum(invoice_total) AS invoice_total, min(currency) AS currency
+                FROM s GROUP BY project_id),
+     ids AS (SELECT project_id, array_agg(DISTINCT i ORDER BY i) AS ids
+               FROM s, unnest(s.record_ids) AS i GROUP BY project_id)
+INSERT INTO recon_source_total (source_system, legal_entity, project_id, period, hours,
+                                time_amount, invoice_total, currency, record_ids)
+SELECT $2, $3, n.project_id, $4, n.hours, n.time_amount, n.invoice_total, n.currency,
+       coalesce((ids.ids)[1:$5], '{}')
+  FROM nums n LEFT JOIN ids USING (project_id)""",
+                    sync_key, source, legal_entity, period, max_record_ids)
+                written[source] = int(status.rsplit(" ", 1)[-1])
+            await conn.execute("DELETE FROM recon_source_stage WHERE sync_key = $1 OR staged_at < "
+                               f"now() - interval '{STAGE_RETENTION}'", sync_key)
+        return written
+
     async def reconcile(self, period: str, legal_entity: str) -> dict[str, Any]:
         """Compare PSA, ERP and hub per project for one period and legal entity.
 
-        Hours and time amounts are compared across all three; invoice totals between the
-        ERP and the hub. A project absent from a source counts as zero there. Every
+        Hours are compared across all three, time amounts between the PSA and the hub (and
+        the ERP when its extract carries them, see RECON_METRICS), invoice totals between
+        the ERP and the hub. A project absent from a source counts as zero there. Every
         difference is stored with the records on each side and opened as an exception;
         exceptions of earlier runs that no longer differ are resolved.
         """
@@ -336,9 +398,16 @@ SELECT pr.project_id,
                 "INSERT INTO recon_run (period, legal_entity, projects_checked) "
                 "VALUES ($1, $2, $3) RETURNING id", period, legal_entity, len(rows),
             )
+            reported = {(r["source_system"], metric) for r in await conn.fetch(
+                "SELECT source_system, bool_or(hours IS NOT NULL) AS hours, "
+                "bool_or(time_amount IS NOT NULL) AS time_amount, "
+                "bool_or(invoice_total IS NOT NULL) AS invoice_total FROM recon_source_total "
+                "WHERE legal_entity = $1 AND period = $2 GROUP BY source_system",
+                legal_entity, period) for metric, _, _ in RECON_METRICS if r[metric]}
             differences: list[dict[str, Any]] = []
             for row in rows:
-                for metric, sources in RECON_METRICS:
+                for metric, always, when_reported in RECON_METRICS:
+                    sources = (*always, *(s for s in when_reported if (s, metric) in reported))
                     values = {src: row[f"{src}_{metric}"] for src in (*sources, "hub")}
                     if len(set(values.values())) <= 1:
                         continue

@@ -18,9 +18,12 @@ from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
+from activities.source_sync import SourceSyncActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.erp_posting import NetSuitePosting
+from connectors.extract_erp import NetSuiteExtract
+from connectors.extract_psa import CertiniaExtract
 from connectors.netsuite import NetSuiteClient, NetSuiteConfig
 from connectors.psa_certinia import CertiniaPsa
 from connectors.psa_posting import CertiniaPosting
@@ -45,6 +48,7 @@ class ActivitySet:
     close: CloseActivities | None = None  # needs a Temporal client
     reporting: ReportingActivities | None = None  # needs a hub
     hub_exceptions: HubExceptionActivities | None = None
+    source_sync: SourceSyncActivities | None = None  # answers "skipped" without a hub
 
 
 async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
@@ -56,6 +60,7 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
     stack.push_async_callback(salesforce.aclose)
     instances: dict[str, NetSuiteErp] = {}
     posting_erps: dict[str, NetSuitePosting] = {}
+    extract_erps: dict[str, NetSuiteExtract] = {}
     for name, endpoint in settings.erp_instances.items():
         ns = NetSuiteClient(NetSuiteConfig(
             base_url=endpoint.url, client_id=endpoint.client_id,
@@ -64,6 +69,7 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         stack.push_async_callback(ns.aclose)
         instances[name] = NetSuiteErp(ns)
         posting_erps[name] = NetSuitePosting(ns, concurrency=settings.erp_limits.max_concurrent)
+        extract_erps[name] = NetSuiteExtract(ns)
     rules = DealRules(legal_entities=settings.legal_entities)
     crm = SalesforceCrm(salesforce)
     # Certinia lives in the same Salesforce org, so it shares the client (and its token).
@@ -79,7 +85,10 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
     posting = PostingActivities(
         CertiniaPosting(salesforce), posting_erps, settings.erp_routing, settings.erp_default_instance,
         settings.legal_entities, _default_fx(), hub=HubTimeFacts(hub) if hub is not None else None)
+    source_sync = SourceSyncActivities(CertiniaExtract(salesforce), extract_erps, settings.erp_routing,
+                                       settings.erp_default_instance, hub)
     return ActivitySet(
+        source_sync=source_sync,
         config=ConfigActivities(rules), crm=CrmActivities(crm), crm_feedback=CrmFeedbackActivities(crm),
         psa=PsaActivities(psa), psa_delivery=PsaDeliveryActivities(psa),
         erp=ErpActivities(router), erp_billing=ErpBillingActivities(router),

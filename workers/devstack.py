@@ -109,7 +109,7 @@ def _stop_on_signals() -> None:
 
 
 async def install_schedules() -> list[str]:
-    """The daily posting run and the monthly close per legal entity (idempotent)."""
+    """The daily posting run, the monthly close and the daily source sync per legal entity (idempotent)."""
     from workers.schedules import ensure_schedules
     from workers.settings import WorkerSettings
     from workers.temporal_client import connect
@@ -177,7 +177,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
     curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H 'Authorization: Bearer dev-sales-ops' \\
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
   Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
-  Temporal Schedules (daily posting, monthly close per legal entity): {", ".join(schedules)}
+  Temporal Schedules (daily posting, monthly close, daily source sync per legal entity): {", ".join(schedules)}
 """, flush=True)
         while True:
             for name, proc in stack.procs:

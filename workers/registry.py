@@ -10,9 +10,11 @@ from workflows.engagement import EngagementWorkflow
 from workflows.inbound import InboundEventWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
+from workflows.source_sync import SourceSyncWorkflow
 
 WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpensePostingWorkflow,
                          PeriodCloseWorkflow]
+WORKFLOWS.append(SourceSyncWorkflow)
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -31,6 +33,10 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
     if acts.hub_exceptions is not None:
         roles.setdefault("reporting", []).extend(
             [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception])
+    if acts.source_sync is not None:  # extraction on the system queues, the hub steps beside the workflows
+        roles["psa"].append(acts.source_sync.psa_page)
+        roles["erp"] += [acts.source_sync.erp_time_page, acts.source_sync.erp_entity]
+        roles["workflows"] += [acts.source_sync.commit, acts.source_sync.reconcile]
     return roles
 
 

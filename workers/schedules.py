@@ -1,5 +1,6 @@
-"""Temporal Schedules for the batched flows: a daily time & expense posting run and a
-monthly close per legal entity. `ensure_schedules` creates or updates them, so calling it
+"""Temporal Schedules for the batched flows: a daily time & expense posting run, a
+monthly close and a daily source sync (PSA and ERP totals into the hub) per legal entity.
+`ensure_schedules` creates or updates them, so calling it
 on every start of the dev launcher (or a deploy) is harmless."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from workers.settings import TemporalSettings
 from workflows.engagement_models import TaskQueues
 from workflows.period_close import PeriodCloseRequest, PeriodCloseWorkflow
 from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.source_sync import SourceSyncInput, SourceSyncWorkflow
 
 
 def _schedules(settings: TemporalSettings, legal_entities: Iterable[str], posting_hour: int,
@@ -48,6 +50,15 @@ def _schedules(settings: TemporalSettings, legal_entities: Iterable[str], postin
             spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(
                 day_of_month=[ScheduleRange(close_day)], hour=[ScheduleRange(posting_hour + 1)])],
                 time_zone_name=time_zone),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+        # Daily, after the posting run: the current and the previous month's PSA and ERP
+        # totals into the hub (children sync-<entity>-<period>), for reconciliation.
+        out[f"d2r-sync-daily-{entity}"] = Schedule(
+            action=ScheduleActionStartWorkflow(
+                SourceSyncWorkflow.run, SourceSyncInput(legal_entity=entity, queues=queues),
+                id=f"sync-{entity}-scheduled", task_queue=settings.workflow_task_queue),
+            spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange((posting_hour + 2) % 24)])],
+                              time_zone_name=time_zone),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
     return out
 

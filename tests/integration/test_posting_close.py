@@ -368,7 +368,7 @@ async def test_schedules_are_created_idempotently(env: Env) -> None:
     first = await ensure_schedules(env.client, settings, ["US01", "UK01"])
     second = await ensure_schedules(env.client, settings, ["US01", "UK01"], posting_hour=2)
     assert first == second == ["d2r-close-monthly-UK01", "d2r-close-monthly-US01", "d2r-posting-daily-UK01",
-                               "d2r-posting-daily-US01"]
+                               "d2r-posting-daily-US01", "d2r-sync-daily-UK01", "d2r-sync-daily-US01"]
     described = await env.client.get_schedule_handle("d2r-posting-daily-US01").describe()
     assert described.schedule.spec.calendars[0].hour[0].start == 2
     for schedule_id in first:

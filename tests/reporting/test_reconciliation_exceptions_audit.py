@@ -140,3 +140,76 @@ async def test_replacing_an_extract_drops_projects_the_source_no_longer_has(
     assert (await hub.reconcile("2026-01", "US1"))["status"] == "clean"
     with pytest.raises(ValueError):
         await hub.replace_source_totals("erp", "US1", "2026-01", [stale])
+
+
+def _psa_erp_without_erp_time_amount() -> list[m.SourceTotals]:
+    """What the source sync writes: the ERP holds hours and invoices, no time amounts."""
+    return [t.model_copy(update={"time_amount": None}) if t.source_system == "erp" else t
+            for t in clean_totals()]
+
+
+async def test_erp_without_time_amounts_takes_no_part_in_that_metric(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    await hub.record_source_totals(_psa_erp_without_erp_time_amount())
+    assert (await hub.reconcile("2026-01", "US1"))["status"] == "clean"
+    # the PSA values a timecard at another rate than the hub: found, the ERP shows no value
+    totals = _psa_erp_without_erp_time_amount()
+    totals[0] = totals[0].model_copy(update={"time_amount": D("2400.01")})
+    await hub.record_source_totals(totals)
+    result = await hub.reconcile("2026-01", "US1")
+    assert [(d["project_id"], d["metric"], d["psa"], d["erp"], d["hub"]) for d in result["differences"]
+            ] == [("P1", "time_amount", D("2400.01"), None, D("2400"))]
+    # an ERP extract that does carry time amounts is compared (a project it lacks counts zero)
+    await hub.replace_source_totals("psa", "US1", "2026-01", clean_totals()[:2])
+    await hub.replace_source_totals("erp", "US1", "2026-01", [
+        clean_totals()[2].model_copy(update={"time_amount": D("2300")})])
+    result = await hub.reconcile("2026-01", "US1")
+    assert {(d["project_id"], d["metric"], d["erp"]) for d in result["differences"]} == {
+        ("P1", "time_amount", D("2300")), ("P3", "hours", D("0")), ("P3", "invoice_total", D("0"))}
+
+
+async def test_staged_parts_add_up_and_commit_replaces_the_scope(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    await hub.record_source_totals(clean_totals())
+    stale = m.SourceTotals(source_system="psa", legal_entity="US1", project_id="P9", period="2026-01",
+                           hours=D("3"), time_amount=D("300"), currency="USD", record_ids=["T99"])
+    await hub.record_source_totals([stale])
+
+    def st(source: str, project: str, **kw: object) -> m.SourceTotals:
+        return m.SourceTotals(source_system=source, legal_entity="US1", project_id=project,  # type: ignore[arg-type]
+                              period="2026-01", **kw)
+
+    key = "sync-US1-2026-01:run-1"
+    # PSA in two pages; page 1 first staged with a wrong value, then retried
+    await hub.stage_source_totals(key, "psa:p0", [st("psa", "P1", hours=D("12"), time_amount=D("2400"),
+                                                     currency="USD", record_ids=["T2", "T1"])])
+    await hub.stage_source_totals(key, "psa:p1", [st("psa", "P3", hours=D("40"), time_amount=D("0"))])
+    await hub.stage_source_totals(key, "psa:p1", [st("psa", "P3", hours=D("4"), time_amount=D("0"),
+                                                     record_ids=["T3"])])
+    # ERP: time bills by page, invoices from one extract; no time amounts
+    await hub.stage_source_totals(key, "erp:tb:p0", [st("erp", "P1", hours=D("8"), record_ids=["T1"])])
+    await hub.stage_source_totals(key, "erp:je", [st("erp", "P1", hours=D("4"), record_ids=["T2"]),
+                                                  st("erp", "P3", hours=D("4"), record_ids=["T3"])])
+    await hub.stage_source_totals(key, "erp:inv", [
+        st("erp", "P1", invoice_total=D("2200"), currency="USD", record_ids=["I1"]),
+        st("erp", "P3", invoice_total=D("1000"), currency="USD", record_ids=["I3"])])
+    # another run's stage is not touched by this commit
+    await hub.stage_source_totals("other", "psa:p0", [st("psa", "P1", hours=D("99"))])
+
+    assert await hub.commit_staged_source_totals(key, "US1", "2026-01") == {"psa": 2, "erp": 2}
+    rows = await hub.pool.fetch(
+        "SELECT source_system, project_id, hours, time_amount, invoice_total, currency, record_ids "
+        "FROM recon_source_total WHERE legal_entity = 'US1' AND period = '2026-01' "
+        "ORDER BY source_system, project_id")
+    assert [tuple(r) for r in rows] == [
+        ("erp", "P1", D("12"), None, D("2200"), "USD", ["I1", "T1", "T2"]),
+        ("erp", "P3", D("4"), None, D("1000"), "USD", ["I3", "T3"]),
+        ("psa", "P1", D("12"), D("2400"), None, "USD", ["T1", "T2"]),
+        ("psa", "P3", D("4"), D("0"), None, None, ["T3"]),
+    ]
+    assert (await hub.reconcile("2026-01", "US1"))["status"] == "clean"  # P9 is gone
+    assert await hub.pool.fetchval("SELECT count(*) FROM recon_source_stage WHERE sync_key = $1", key) == 0
+    assert await hub.pool.fetchval("SELECT count(*) FROM recon_source_stage WHERE sync_key = 'other'") == 1
+    # committing an empty stage empties the scope (a complete extract with nothing in it)
+    assert await hub.commit_staged_source_totals("empty", "US1", "2026-01") == {"psa": 0, "erp": 0}
+    assert await hub.pool.fetchval("SELECT count(*) FROM recon_source_total") == 0

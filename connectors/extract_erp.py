@@ -1,0 +1,149 @@
+"""Curated extracts from a NetSuite instance for reconciliation, through SuiteQL (paged by
+limit/offset) and record reads.
+
+Time, as posting writes it (connectors/erp_posting.py), either way:
+- time bills (`timeBill`, one per day entry, `tranDate` = the day worked, `hours`,
+  `custcol_d2r_project_id`, `custcol_d2r_entry_id`), in the instance of the entity that
+  employed the consultant that day — so every instance is asked, by project;
+- time lines of posting's batch journals (`journalEntry` external id
+  `<posting run id>:p<page>:time:<entity>:<currency>:<n>`, the run id being
+  `posting-<project entity>-...`), one debit line per day entry with
+  `custcol_d2r_project_id` and the memo `time <timecard id>:<date> <hours>h`. A journal is
+  dated the posting day, never before the days it carries, so journals dated from the
+  period's first day on are read. Reversals (`...:reversal`, debits and credits swapped)
+  count negative.
+Neither carries a bill amount (time bills have none, journals carry cost): time_amount is
+left empty.
+
+Invoices: `CustInvc` transactions of the entity's subsidiary dated in the period, per
+`custbody_d2r_project_id`, at their total (`foreigntotal`: lines plus tax).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connectors.extract_psa import ProjectTotal
+from connectors.netsuite import NetSuiteClient
+
+IN_CHUNK = 200
+_TIME_MEMO = re.compile(r"^(?P<reversal>Reversal: )?time (?P<entry>[^\s:]+:(?P<day>\d{4}-\d{2}-\d{2})) "
+                        r"(?P<hours>-?\d+(?:\.\d+)?)h$")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _number(value: Any) -> Decimal:
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def _finish(totals: dict[str, ProjectTotal]) -> list[ProjectTotal]:
+    return [totals[k].finish() for k in sorted(totals)]
+
+
+class NetSuiteExtract:
+    def __init__(self, client: NetSuiteClient, page_size: int = 1000) -> None:
+        self._ns = client
+        self._page = page_size
+
+    @property
+    def instance(self) -> str:
+        return self._ns.config.instance
+
+    async def time_bills(self, project_ids: list[str], start: date, end: date) -> list[ProjectTotal]:
+        """Hours of the time bills of these projects worked from `start` to `end`."""
+        totals: dict[str, ProjectTotal] = {}
+        ids = sorted(set(project_ids))
+        for at in range(0, len(ids), IN_CHUNK):
+            chunk = ", ".join(_quote(i) for i in ids[at:at + IN_CHUNK])
+            query = ("SELECT id, externalid, hours, trandate, custcol_d2r_project_id, custcol_d2r_entry_id "
+                     f"FROM timebill WHERE custcol_d2r_project_id IN ({chunk}) "
+                     f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
+                     "ORDER BY id")
+            async for row in self._ns.suiteql(query, page_size=self._page):
+                project = str(row["custcol_d2r_project_id"])
+                total = totals.setdefault(project, ProjectTotal(project_id=project))
+                total.hours += _number(row.get("hours"))
+                total.add_record(str(row.get("custcol_d2r_entry_id") or row.get("externalid") or row["id"]))
+        return _finish(totals)
+
+    async def time_journal_lines(self, run_prefix: str, start: date, end: date) -> tuple[int, list[ProjectTotal]]:
+        """Hours of the time lines, for days from `start` to `end`, of the posting journals
+        whose external id starts with `run_prefix` (e.g. `posting-US01-`). Returns the number
+        of journals read and the totals per project."""
+        query = ("SELECT id, externalid FROM transaction WHERE type = 'Journal' "
+                 f"AND externalid LIKE {_quote(run_prefix + '%:time:%')} "
+                 f"AND trandate >= {_quote(start.isoformat())} ORDER BY id")
+        journal_ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
+        totals: dict[str, ProjectTotal] = {}
+        first, last = start.isoformat(), end.isoformat()
+        for journal_id in journal_ids:
+            record = await self._ns.get("journalEntry", journal_id)
+            for line in (record.get("line") or {}).get("items", []):
+                match = _TIME_MEMO.match(str(line.get("memo") or ""))
+                project = line.get("custcol_d2r_project_id")
+                if match is None or not project or not first <= match["day"] <= last:
+                    continue
+                # The cost debit carries the entry (its accrual credit repeats the memo);
+                # in a reversal the same line comes back as a credit.
+                if match["reversal"]:
+                    if not line.get("credit"):
+                        continue
+                    sign = Decimal(-1)
+                elif line.get("debit"):
+                    sign = Decimal(1)
+                else:
+                    continue
+                total = totals.setdefault(str(project), ProjectTotal(project_id=str(project)))
+                total.hours += sign * Decimal(match["hours"])
+                total.add_record(match["entry"])
+        return len(journal_ids), _finish(totals)
+
+    async def subsidiary_id(self, legal_entity: str) -> str | None:
+        query = f"SELECT id FROM subsidiary WHERE externalid = {_quote(legal_entity)}"
+        async for row in self._ns.suiteql(query, page_size=1):
+            return str(row["id"])
+        return None
+
+    async def invoices(self, legal_entity: str, start: date, end: date) -> list[ProjectTotal]:
+        """Invoice totals per project of the entity's invoices dated from `start` to `end`
+        (invoices that name no project cannot be reconciled per project and are left out).
+        Record ids are d2r's invoice ids (the external id), as the hub's invoice facts."""
+        subsidiary = await self.subsidiary_id(legal_entity)
+        if subsidiary is None:
+            return []
+        query = ("SELECT id, externalid, foreigntotal, currency, custbody_d2r_project_id FROM transaction "
+                 f"WHERE type = 'CustInvc' AND subsidiary = {subsidiary} "
+                 f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
+                 "ORDER BY id")
+        totals: dict[str, ProjectTotal] = {}
+        currencies: dict[str, str] = {}
+        async for row in self._ns.suiteql(query, page_size=self._page):
+            project = row.get("custbody_d2r_project_id")
+            if not project:
+                continue
+            total = totals.setdefault(str(project), ProjectTotal(project_id=str(project), invoice_total=Decimal(0)))
+            total.invoice_total = (total.invoice_total or Decimal(0)) + _number(row.get("foreigntotal"))
+            total.add_record(str(row.get("externalid") or row["id"]))
+            if row.get("currency") is not None:
+                currencies.setdefault(str(project), str(row["currency"]))
+        codes = await self._currency_codes(sorted(set(currencies.values())))
+        for project, currency_id in currencies.items():
+            totals[project].currency = codes.get(currency_id)
+        return _finish(totals)
+
+    async def _currency_codes(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        query = f"SELECT id, externalid, symbol FROM currency WHERE id IN ({', '.join(ids)})"
+        out: dict[str, str] = {}
+        async for row in self._ns.suiteql(query, page_size=self._page):
+            code = row.get("externalid") or row.get("symbol")
+            if isinstance(code, str) and len(code) == 3:
+                out[str(row["id"])] = code.upper()
+        return out
