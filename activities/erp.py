@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import translating_errors
 from connectors.erp_netsuite import ErpRouter
@@ -140,8 +141,15 @@ class ErpBillingActivities:
         invoices = {inv.invoice_id: await erp.post_invoice(inv, data.erp_customer_id, data.sales_order_id)
                     for inv in data.invoices}
         known = {**data.erp_invoice_ids, **invoices}
-        memos = {m.credit_memo_id: await erp.post_credit_memo(m, data.erp_customer_id, known[m.invoice_id])
-                 for m in data.credit_memos}
+        memos = {}
+        for memo in data.credit_memos:
+            if memo.invoice_id not in known:  # posted by a month-end batch: found by its externalId
+                status = await erp.invoice_status(memo.invoice_id)
+                if status is None:
+                    raise ApplicationError(f"invoice {memo.invoice_id} is not in the ERP", type="InvoiceNotInErp",
+                                           non_retryable=True)
+                known[memo.invoice_id] = status.erp_invoice_id
+            memos[memo.credit_memo_id] = await erp.post_credit_memo(memo, data.erp_customer_id, known[memo.invoice_id])
         journals = {j.journal_entry_id: await erp.post_journal(j) for j in data.journals}
         return PostDocumentsResult(invoices=invoices, credit_memos=memos, journals=journals)
 

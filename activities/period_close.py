@@ -5,18 +5,36 @@ their `close_period` update, notify them of posted time, reconcile through the h
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.crm import CrmFeedbackActivities
+from activities.erp import ErpBillingActivities
 from activities.posting import ProjectTotals
+from activities.psa import PsaDeliveryActivities, ReadDeliveryInput
+from activities.reporting import ReportingActivities
+from connectors.erp_receipts import NetSuiteReceivables
+from domain.deal import ContractLine
 from domain.model import ExceptionRecord, record_id
 from domain.money import Money
-from workflows.engagement_models import PeriodCloseInput, PeriodResult, PostingNotice
+from domain.periods import period_end
+from workflows.engagement_models import (
+    CloseOutbox,
+    OutboxFailure,
+    PaymentNotice,
+    PeriodCloseInput,
+    PeriodResult,
+    PostingNotice,
+)
+from workflows.engagement_support import BATCH_MEMO
 
 
 class NotifyEngagementsInput(BaseModel):
@@ -34,14 +52,29 @@ class FindEngagementsInput(BaseModel):
     legal_entity: str
 
 
+class EngagementTarget(BaseModel):
+    """One engagement in delivery as visibility lists it, with what its memo says the batch
+    needs to read its delivery in bulk (no lines: an engagement started before batching,
+    which reads its own)."""
+
+    workflow_id: str
+    legal_entity: str | None = None
+    project_id: str | None = None
+    contract_id: str | None = None
+    erp_customer_id: str | None = None
+    lines: list[ContractLine] = Field(default_factory=list)
+
+
 class EngagementList(BaseModel):
     workflow_ids: list[str]
+    targets: list[EngagementTarget] = Field(default_factory=list)
 
 
 class CloseWindowInput(BaseModel):
     period: str
     requested_by: str | None = None
     workflow_ids: list[str]
+    targets: list[EngagementTarget] = Field(default_factory=list)  # batched when set
 
 
 class EngagementCloseLine(BaseModel):
@@ -54,6 +87,8 @@ class EngagementCloseLine(BaseModel):
     unbilled: Money | None = None
     error: str | None = None
     exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    batched: bool = False  # the batch read its delivery and wrote its documents and feedback
+    outbox_error: str | None = None  # the batch could not write them: handed back to the engagement
 
 
 class CloseWindowResult(BaseModel):
@@ -72,10 +107,25 @@ class ReconcileResult(BaseModel):
     detail: str | None = None
 
 
+@dataclass
+class CloseBatch:
+    """The system calls a batched month-end makes for a window of engagements: the same
+    idempotent writes the engagements' own activities make, without an Action each."""
+
+    psa: PsaDeliveryActivities
+    erp: ErpBillingActivities
+    crm: CrmFeedbackActivities
+    receivables: Callable[[str], NetSuiteReceivables]  # legal entity -> its ERP's receivables
+    hub: ReportingActivities | None = None
+    concurrency: int = 8
+    receipts_lookback_days: int = 62  # receipts earlier than this were delivered by earlier closes
+
+
 class CloseActivities:
-    def __init__(self, client: Client, hub: Any | None = None) -> None:
+    def __init__(self, client: Client, hub: Any | None = None, batch: CloseBatch | None = None) -> None:
         self._client = client
         self._hub = hub
+        self._batch = batch
 
     @activity.defn(name="posting.notify_engagements")
     async def notify_engagements(self, data: NotifyEngagementsInput) -> NotifyEngagementsResult:
@@ -111,12 +161,19 @@ class CloseActivities:
             raise ValueError("legal entity must be alphanumeric")
         query = (f"WorkflowType = 'EngagementWorkflow' AND D2RLegalEntity = '{data.legal_entity}' "
                  "AND D2RStage = 'IN_DELIVERY' AND ExecutionStatus = 'Running'")
-        ids = sorted({wf.id async for wf in self._client.list_workflows(query)})
-        return EngagementList(workflow_ids=ids)
+        targets: dict[str, EngagementTarget] = {}
+        async for wf in self._client.list_workflows(query):
+            memo = await wf.memo_value(BATCH_MEMO, None)
+            targets[wf.id] = EngagementTarget(workflow_id=wf.id, legal_entity=data.legal_entity, **(memo or {}))
+        ids = sorted(targets)
+        return EngagementList(workflow_ids=ids, targets=[targets[i] for i in ids])
 
     @activity.defn(name="close.close_engagements")
     async def close_engagements(self, data: CloseWindowInput) -> CloseWindowResult:
         """One window of engagements, closed concurrently; waits for every result."""
+
+        if data.targets and self._batch is not None:
+            return await self._close_batched(data, self._batch)
 
         async def one(workflow_id: str) -> EngagementCloseLine:
             handle = self._client.get_workflow_handle(workflow_id)
@@ -136,6 +193,73 @@ class CloseActivities:
 
         lines = await asyncio.gather(*(one(w) for w in data.workflow_ids))
         return CloseWindowResult(lines=list(lines))
+
+    async def _close_batched(self, data: CloseWindowInput, batch: CloseBatch) -> CloseWindowResult:
+        """Read each engagement's delivery (PSA) and receipts (ERP) up to the cut-off, close
+        its period through one update, write what it returns (ERP documents, CRM and PSA
+        feedback, hub facts). A write that fails for good goes back to the engagement."""
+        cutoff = period_end(data.period)
+        gate = asyncio.Semaphore(batch.concurrency)
+
+        async def one(target: EngagementTarget) -> EngagementCloseLine:
+            async with gate:
+                try:
+                    return await self._close_one(target, data, cutoff, batch)
+                finally:
+                    activity.heartbeat(target.workflow_id)
+
+        lines = await asyncio.gather(*(one(t) for t in data.targets))
+        return CloseWindowResult(lines=list(lines))
+
+    async def _close_one(self, target: EngagementTarget, data: CloseWindowInput, cutoff: date,
+                         batch: CloseBatch) -> EngagementCloseLine:
+        handle = self._client.get_workflow_handle(target.workflow_id)
+        request = PeriodCloseInput(period=data.period, requested_by=data.requested_by)
+        if target.lines and target.project_id and target.legal_entity:
+            delivery = await batch.psa.read_delivery(ReadDeliveryInput(
+                project_id=target.project_id, lines=target.lines, cutoff=cutoff))
+            receipts = []
+            if target.erp_customer_id:
+                found = await batch.receivables(target.legal_entity).receipts(
+                    target.erp_customer_id, cutoff - timedelta(days=batch.receipts_lookback_days), cutoff)
+                receipts = [PaymentNotice(payment_id=r.payment_id, invoice_id=r.invoice_id, amount=r.amount,
+                                          received_on=r.received_on) for r in found]
+            request = request.model_copy(update={"delivery": delivery, "payments": receipts, "outbox": True})
+        try:
+            result: PeriodResult = await handle.execute_update("close_period", request, result_type=PeriodResult)
+        except (WorkflowUpdateFailedError, RPCError) as error:
+            cause = getattr(error, "cause", None) or error
+            return EngagementCloseLine(workflow_id=target.workflow_id, ok=False, error=str(cause)[:500])
+        line = EngagementCloseLine(
+            workflow_id=target.workflow_id, ok=True, invoices=len(result.invoices), billed=result.billed,
+            recognized=result.recognized, deferred=result.deferred, unbilled=result.unbilled,
+            exceptions=result.exceptions, batched=result.outbox is not None)
+        if result.outbox is not None:
+            refused = await self._write_outbox(result.outbox, batch)
+            if refused is not None:
+                line.outbox_error = refused
+                await handle.signal("outbox_failed", OutboxFailure(period=data.period, outbox=result.outbox,
+                                                                   error=refused))
+        return line
+
+    @staticmethod
+    async def _write_outbox(outbox: CloseOutbox, batch: CloseBatch) -> str | None:
+        """Every write is idempotent (external ids), so a retried window repeats them safely.
+        Transient trouble raises (the window retries); a refusal is returned."""
+        try:
+            if outbox.erp is not None:
+                await batch.erp.post_documents(outbox.erp)
+            if outbox.crm is not None:
+                await batch.crm.write_billing_status(outbox.crm)
+            if outbox.psa is not None:
+                await batch.psa.feedback(outbox.psa)
+            if outbox.hub is not None and batch.hub is not None:
+                await batch.hub.record_engagement(outbox.hub)
+        except ApplicationError as error:
+            if not error.non_retryable:
+                raise
+            return f"{error.type}: {error.message}"[:500]
+        return None
 
     @activity.defn(name="close.reconcile")
     async def reconcile(self, data: ReconcileInput) -> ReconcileResult:

@@ -54,10 +54,13 @@ async def main() -> None:
     await env.shutdown()
 
     kinds: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
     retries = 0
     for event in history.events:
         if event.event_type in BILLABLE:
             kinds[BILLABLE[event.event_type]] += 1
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             retries += max(0, event.activity_task_started_event_attributes.attempt - 1)
     total = sum(kinds.values()) + retries
@@ -69,6 +72,9 @@ async def main() -> None:
     for name, count in kinds.most_common():
         print(f"  {count:4d}  {name}")
     print(f"  {retries:4d}  activity retries")
+    print("activities by type:")
+    for name, count in activities.most_common():
+        print(f"  {count:4d}  {name}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ checks the transition table in `domain/stages.py`.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -37,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         EngagementState,
         EngagementView,
         MilestoneNotice,
+        OutboxFailure,
+        OverdueNotice,
         PaymentNotice,
         PeriodCloseInput,
         PeriodResult,
@@ -61,10 +64,23 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._feedback_due = False
         self._pending_marks: list[MarkBilled] = []
         self._finance: FinanceConfig | None = None
+        # Runs started before the batched month-end wrote search attributes at every step and
+        # fed payments in one signal each; they replay unchanged on the old path.
+        self._v2 = workflow.patched("batched-close")
+        self._sa_buffer: list[Any] = []
+        self._memo_buffer: dict[str, Any] = {}
+        self._memo_key: str | None = None
+        self._outbox_failures: list[OutboxFailure] = []
+        self._inbox_overdue: list[OverdueNotice] = []
 
     # ---- the happy path -------------------------------------------------------------
     @workflow.run
     async def run(self, data: EngagementInput) -> EngagementView:
+        view = await self._lifecycle(data)
+        self._publish()
+        return view
+
+    async def _lifecycle(self, data: EngagementInput) -> EngagementView:
         if data.carried is None:
             self._note(f"engagement started for opportunity {data.opportunity_id}")
             engagement = await self._booked_deal()
@@ -75,6 +91,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             self._to(Stage.IN_DELIVERY, "project and contract are set up; delivery can start")
         else:
             self._note("continued as new with the engagement's books carried over")
+            self._describe_for_batches()
         if self._s.view.stage == Stage.IN_DELIVERY:
             await self._deliver()
         if self._s.view.stage == Stage.CLOSING:
@@ -147,14 +164,14 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         Re-running a closed period returns the same result and posts nothing twice."""
         done = self._s.period_results.get(request.period)
         if done is not None:
-            return done
+            return self._with_outbox(done, request) if request.outbox else done
         self._inbox_periods.append(request)
         await workflow.wait_condition(
             lambda: request.period in self._s.period_results or self._s.view.stage != Stage.IN_DELIVERY)
         result = self._s.period_results.get(request.period)
         if result is None:
             raise workflow_failure(f"period {request.period} was not closed: {self._s.view.failure}")
-        return result
+        return self._with_outbox(result, request) if request.outbox else result
 
     @close_period.validator
     def _validate_close(self, request: PeriodCloseInput) -> None:
@@ -192,6 +209,16 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         # Once per posting run, aggregated: the timeline shows it; billing reads the PSA.
         self._note(f"{notice.time_entries} time entries ({notice.hours} h) and {notice.expenses} expenses "
                    f"posted to the ERP by {notice.run_id}")
+
+    @workflow.signal(name="invoices_overdue")
+    def invoices_overdue(self, notice: OverdueNotice) -> None:
+        self._inbox_overdue.append(notice)
+
+    @workflow.signal(name="outbox_failed")
+    def outbox_failed(self, failure: OutboxFailure) -> None:
+        """The month-end batch could not write this engagement's documents or feedback:
+        the engagement writes them itself (idempotently), or waits for a person."""
+        self._outbox_failures.append(failure)
 
     @workflow.signal(name="delivery_complete")
     def delivery_complete(self) -> None:
@@ -252,6 +279,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         """Wait for `done`, sending due reminders and escalations for pending approvals."""
         assert callable(done)
         while not done():
+            self._publish()
             timeout = self._next_reminder(policy)
             try:
                 await workflow.wait_condition(done, timeout=timeout)
@@ -283,6 +311,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
                 return
             if workflow.info().is_continue_as_new_suggested() and not self._busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self._publish()
                 workflow.continue_as_new(EngagementInput(
                     opportunity_id=self._input.opportunity_id, requested_by=self._input.requested_by,
                     queues=self._input.queues, carried=self._s))
@@ -292,6 +321,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             return self._busy() or self._cancel is not None or self._overdue_due() or self._ready_to_close()
 
         timeout = min((t for t in (self._next_reminder(policy), self._next_due()) if t is not None), default=None)
+        self._publish()
         try:
             await workflow.wait_condition(work, timeout=timeout)
         except TimeoutError:
@@ -303,13 +333,17 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             self._inbox_periods.pop(0)
         while self._inbox_payments:
             self._record_payment(self._inbox_payments.pop(0))
+        while self._outbox_failures:
+            await self._write_outbox(self._outbox_failures[0])
+            self._outbox_failures.pop(0)
         await self._apply_decided_changes(finance)
         self._flag_overdue()
         if self._feedback_due:
             await self._send_feedback()
 
     def _busy(self) -> bool:
-        return bool(self._inbox_periods or self._inbox_payments or self._feedback_due or self._changes_ready())
+        return bool(self._inbox_periods or self._inbox_payments or self._outbox_failures or self._feedback_due
+                    or self._changes_ready())
 
     def _ready_to_close(self) -> bool:
         view = self._s.view
@@ -332,7 +366,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _refresh_pending(self) -> None:
         pending = [a.approval_id for a in self._s.view.approvals if a.decision is ApprovalDecision.PENDING]
         if bool(pending) != bool(self._s.view.pending_approvals):
-            workflow.upsert_search_attributes([sa.PENDING_APPROVAL.value_set(bool(pending))])
+            self._search(sa.PENDING_APPROVAL.value_set(bool(pending)))
         self._s.view.pending_approvals = pending
 
     async def _finance_config(self, legal_entity: str) -> FinanceConfig:
@@ -351,6 +385,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._resume = False
         self._s.incidents += 1
         await self._report_incident(reason)
+        self._publish()
         await workflow.wait_condition(lambda: self._resume or self._cancel is not None)
         if self._cancel is not None:
             self._to(Stage.CANCELLED, f"cancelled by {self._cancel.by or 'unknown'}: {self._cancel.reason}")
@@ -383,7 +418,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _to(self, stage: Stage, note: str) -> None:
         if stage != self._s.view.stage:
             self._s.view.stage = transition(self._s.view.stage, stage)
-            workflow.upsert_search_attributes([sa.STAGE.value_set(stage.value)])
+            self._search(sa.STAGE.value_set(stage.value))
         self._note(note)
 
 

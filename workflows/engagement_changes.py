@@ -218,6 +218,7 @@ class ChangeSteps(EngagementBase):
             return
         self._s.contract = new_state
         self._s.applied_amendments[amendment.amendment_id] = result.applied
+        self._describe_for_batches()
         record.status = ChangeStatus.APPLIED
         self._note(f"amendment {amendment.amendment_id} applied: contract value {old_value} -> {new_value}"
                    + (f", catch-up {sum_money((e.amount for e in result.applied.revenue_entries), new_value.currency)}"
@@ -235,7 +236,8 @@ class ChangeSteps(EngagementBase):
             return
         memo = result.memo
         erp_invoice_id = self._s.erp_invoice_ids.get(request.invoice_id)
-        if erp_invoice_id is None:
+        # A batch-posted invoice's ERP id is found by its externalId when the memo posts.
+        if erp_invoice_id is None and not self._v2:
             self._fail(record, f"invoice {request.invoice_id} was never posted to the ERP")
             return
         saga = Saga()
@@ -246,7 +248,7 @@ class ChangeSteps(EngagementBase):
                 ErpAck, queues.erp, f"Undo: void credit memo {request.credit_memo_id}"))
             posted: PostDocumentsResult = await self._call("erp.post_documents", PostDocumentsInput(
                 legal_entity=view.legal_entity, erp_customer_id=view.erp_customer_id, sales_order_id=view.contract_id,
-                credit_memos=[memo], erp_invoice_ids={request.invoice_id: erp_invoice_id}),
+                credit_memos=[memo], erp_invoice_ids={request.invoice_id: erp_invoice_id} if erp_invoice_id else {}),
                 PostDocumentsResult, queues.erp, f"Credit memo {request.credit_memo_id}: {memo.total}")
             time_ids = [r.source_id for r in result.released if r.source_kind is SourceKind.TIME]
             expense_ids = [r.source_id for r in result.released if r.source_kind is SourceKind.EXPENSE]

@@ -11,7 +11,12 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.config import FinanceConfig
     from activities.crm import Ack, WriteBillingStatusInput, WriteLinksInput, WriteLinksResult
-    from activities.erp import CloseSalesOrderInput, ErpAck, PostDocumentsInput, PostDocumentsResult
+    from activities.erp import (
+        CloseSalesOrderInput,
+        ErpAck,
+        PostDocumentsInput,
+        PostDocumentsResult,
+    )
     from activities.psa import FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput, SetStageInput
     from activities.reporting import RecordEngagementInput, RecordEngagementResult
     from connectors.ports import BillingStatus
@@ -25,7 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.stages import Stage
     from workflows.engagement_models import (
         Amounts,
+        CloseOutbox,
         InvoiceSummary,
+        OutboxFailure,
         PaymentNotice,
         PeriodCloseInput,
         PeriodResult,
@@ -45,6 +52,8 @@ class DeliverySteps(EngagementBase):
         if period in self._s.period_results:
             return
         cutoff = period_end(period)
+        for notice in request.payments:
+            self._record_payment(notice)
         delivery = request.delivery
         if delivery is None:
             self._set_details(f"Closing {period}: reading approved time, expenses and milestones from the PSA")
@@ -63,13 +72,15 @@ class DeliverySteps(EngagementBase):
                                    functional_currency=finance.legal_entity.functional_currency)
         journal = revenue_journal(revenue.entries, period, cutoff) if revenue.entries else None
         erp_ids: dict[str, str] = {}
-        if invoices or journal:
+        post = PostDocumentsInput(
+            legal_entity=contract.lineage.legal_entity, erp_customer_id=view.erp_customer_id,
+            sales_order_id=view.contract_id, invoices=invoices, journals=[journal] if journal else [])
+        if request.outbox:
+            pass  # the entity's batch posts them (the result's outbox)
+        elif invoices or journal:
             self._set_details(f"Closing {period}: posting {len(invoices)} invoice(s) and the revenue journal")
             posted: PostDocumentsResult = await self._call(
-                "erp.post_documents", PostDocumentsInput(
-                    legal_entity=contract.lineage.legal_entity, erp_customer_id=view.erp_customer_id,
-                    sales_order_id=view.contract_id, invoices=invoices, journals=[journal] if journal else []),
-                PostDocumentsResult, queues.erp,
+                "erp.post_documents", post, PostDocumentsResult, queues.erp,
                 f"Post {period}: {len(invoices)} invoice(s), {len(revenue.entries)} revenue entries")
             erp_ids = posted.invoices
             self._s.erp_invoice_ids.update(erp_ids)
@@ -99,6 +110,46 @@ class DeliverySteps(EngagementBase):
         self._note(f"{period} closed: billed {result.billed}, recognized {result.recognized}, "
                    f"deferred {result.deferred}, unbilled {result.unbilled}"
                    + (f"; {len(result.exceptions)} exception(s)" if result.exceptions else ""))
+        if request.outbox:
+            self._flag_overdue()
+            crm, psa = self._feedback_inputs()
+            self._s.last_outbox = CloseOutbox(
+                workflow_id=workflow.info().workflow_id, erp=post if (invoices or journal) else None,
+                crm=crm, psa=psa, hub=self._hub_input())
+            if self._s.last_outbox.hub is not None:
+                self._mark_recorded(self._s.last_outbox.hub)
+            self._pending_marks = []
+            self._feedback_due = False
+            self._note(f"{period}: documents, feedback and hub facts handed to the entity's month-end batch")
+
+    def _with_outbox(self, result: PeriodResult, request: PeriodCloseInput) -> PeriodResult:
+        """A batched close's result carries what the batch must write. Asked again (a re-run
+        close), the latest period's writes are repeated — all idempotent — with today's status."""
+        outbox = self._s.last_outbox
+        if outbox is None or self._s.view.periods_closed[-1:] != [request.period]:
+            return result
+        if outbox.crm is not None and self._s.view.amounts is not None:
+            outbox = outbox.model_copy(update={"crm": outbox.crm.model_copy(update={"status": self._billing_status()})})
+        return result.model_copy(update={"outbox": outbox})
+
+    async def _write_outbox(self, failure: OutboxFailure) -> None:
+        """What the batch could not write, written by the engagement itself."""
+        outbox, queues = failure.outbox, self._input.queues
+        self._note(f"the month-end batch could not write {failure.period}'s documents ({failure.error}); "
+                   "writing them from the engagement")
+        if outbox.erp is not None:
+            posted: PostDocumentsResult = await self._call(
+                "erp.post_documents", outbox.erp, PostDocumentsResult, queues.erp,
+                f"Post {failure.period}: {len(outbox.erp.invoices)} invoice(s) and the revenue journal")
+            self._s.erp_invoice_ids.update(posted.invoices)
+        if outbox.crm is not None:
+            await self._call("crm.write_billing_status", outbox.crm, Ack, queues.crm,
+                             f"CRM: billing status {outbox.crm.status.status}")
+        if outbox.psa is not None:
+            await self._call("psa.feedback", outbox.psa, FeedbackResult, queues.psa, "PSA: billing status and marks")
+        if outbox.hub is not None and queues.reporting is not None:
+            await self._call("reporting.record_engagement", outbox.hub, RecordEngagementResult, queues.reporting,
+                             f"Hub: {len(outbox.hub.invoices)} invoice(s), {len(outbox.hub.payments)} payment(s)")
 
     # ---- receivables ---------------------------------------------------------------------------
     def _record_payment(self, notice: PaymentNotice) -> None:
@@ -137,12 +188,16 @@ class DeliverySteps(EngagementBase):
                 if i.invoice_id not in self._s.view.overdue_invoices and self._open_amount(i).is_positive()]
 
     def _next_due(self) -> timedelta | None:
+        if self._v2:
+            return None  # the entity's daily receivables sweep reports what fell due (`invoices_overdue`)
         upcoming = [self._overdue_from(i) for i in self._unflagged_open()]
         if not upcoming:
             return None
         return max(min(upcoming) - workflow.now(), timedelta(seconds=1))
 
     def _overdue_due(self) -> bool:
+        if self._v2:
+            return bool(self._inbox_overdue)
         now = workflow.now()
         return any(self._overdue_from(i) <= now for i in self._unflagged_open())
 
@@ -152,8 +207,10 @@ class DeliverySteps(EngagementBase):
         contract = self._s.contract
         if contract is None:
             return
+        reported = {o.invoice_id: o for n in self._inbox_overdue for o in n.invoices}
+        self._inbox_overdue = []
         for invoice in self._unflagged_open():
-            if self._overdue_from(invoice) <= now:
+            if invoice.invoice_id in reported or (not self._v2 and self._overdue_from(invoice) <= now):
                 view.overdue_invoices.append(invoice.invoice_id)
                 self._note(f"invoice {invoice.invoice_id} is overdue: {self._open_amount(invoice)} open since "
                            f"{invoice.due_date} (collection risk)")
@@ -207,28 +264,45 @@ class DeliverySteps(EngagementBase):
 
     async def _send_feedback(self) -> None:
         """One CRM and one PSA write for everything since the last feedback (coalesced)."""
-        view, queues = self._s.view, self._input.queues
-        assert view.project_id
-        status = self._billing_status()
-        marks = [m for m in self._pending_marks if m.time_entry_ids or m.expense_ids]
-        merged = MarkBilled(time_entry_ids=[i for m in marks for i in m.time_entry_ids],
-                            expense_ids=[i for m in marks for i in m.expense_ids], billed=True) if marks else None
-        await self._call("crm.write_billing_status", WriteBillingStatusInput(
-            opportunity_id=view.opportunity_id, status=status), Ack, queues.crm,
-            f"CRM: billing status {status.status}, billed {status.billed}, collected {status.collected}")
-        await self._call("psa.feedback", FeedbackInput(project_id=view.project_id, status=status, mark=merged),
-                         FeedbackResult, queues.psa,
+        queues = self._input.queues
+        crm, psa = self._feedback_inputs()
+        status = crm.status
+        await self._call("crm.write_billing_status", crm, Ack, queues.crm,
+                         f"CRM: billing status {status.status}, billed {status.billed}, collected {status.collected}")
+        await self._call("psa.feedback", psa, FeedbackResult, queues.psa,
                          f"PSA: billing status {status.status}, unbilled WIP {status.unbilled_wip}")
         self._pending_marks = []
         self._feedback_due = False
         await self._record_in_hub()
 
+    def _feedback_inputs(self) -> tuple[WriteBillingStatusInput, FeedbackInput]:
+        view = self._s.view
+        assert view.project_id
+        status = self._billing_status()
+        marks = [m for m in self._pending_marks if m.time_entry_ids or m.expense_ids]
+        merged = MarkBilled(time_entry_ids=[i for m in marks for i in m.time_entry_ids],
+                            expense_ids=[i for m in marks for i in m.expense_ids], billed=True) if marks else None
+        return (WriteBillingStatusInput(opportunity_id=view.opportunity_id, status=status),
+                FeedbackInput(project_id=view.project_id, status=status, mark=merged))
+
     async def _record_in_hub(self) -> None:
         """The documents not yet in the reporting hub (and the booking, kept current)."""
-        queue, view, contract, engagement = self._input.queues.reporting, self._s.view, self._s.contract, \
-            self._s.engagement
-        if queue is None or contract is None or engagement is None or not (view.project_id and view.contract_id):
+        queue = self._input.queues.reporting
+        data = self._hub_input() if queue is not None else None
+        if queue is None or data is None:
             return
+        if self._v2 and not (data.invoices or data.credit_memos or data.payments or data.revenue_entries):
+            return  # nothing new for the hub (the booking follows with the next documents)
+        await self._call("reporting.record_engagement", data, RecordEngagementResult, queue,
+                         f"Hub: {len(data.invoices)} invoice(s), {len(data.payments)} payment(s), "
+                         f"{len(data.revenue_entries)} revenue entries")
+        self._mark_recorded(data)
+
+    def _hub_input(self) -> RecordEngagementInput | None:
+        """The hub's new facts since the last write."""
+        view, contract, engagement = self._s.view, self._s.contract, self._s.engagement
+        if contract is None or engagement is None or not (view.project_id and view.contract_id):
+            return None
         done = set(self._s.recorded)
         current = engagement.model_copy(update={
             "lines": [t.line for t in contract.terms.values()],
@@ -240,9 +314,9 @@ class DeliverySteps(EngagementBase):
             credit_memos=[c for c in contract.credit_memos if c.credit_memo_id not in done],
             payments=[p for p in self._s.payments if p.payment_id not in done],
             revenue_entries=[r for r in contract.revenue_entries if r.revenue_entry_id not in done])
-        await self._call("reporting.record_engagement", data, RecordEngagementResult, queue,
-                         f"Hub: {len(data.invoices)} invoice(s), {len(data.payments)} payment(s), "
-                         f"{len(data.revenue_entries)} revenue entries")
+        return data
+
+    def _mark_recorded(self, data: RecordEngagementInput) -> None:
         self._s.recorded.extend([*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
                                  *(p.payment_id for p in data.payments),
                                  *(r.revenue_entry_id for r in data.revenue_entries)])

@@ -8,6 +8,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from activities.crm import WriteBillingStatusInput
+from activities.erp import PostDocumentsInput
+from activities.psa import FeedbackInput
+from activities.reporting import RecordEngagementInput
 from domain.amendments import Amendment, AppliedAmendment
 from domain.billing import Delivery
 from domain.contract import ContractState, LinePosition
@@ -87,6 +91,12 @@ class PeriodCloseInput(BaseModel):
     # A period-close run that read every project of the entity in bulk passes the facts in;
     # otherwise the engagement reads its own from the PSA.
     delivery: Delivery | None = None
+    # Receipts the ERP holds for the engagement's invoices up to the cut-off (the entity's
+    # batch reads them); already known payments are ignored.
+    payments: list[PaymentNotice] = Field(default_factory=list)
+    # True: the caller posts, feeds back and records what the run produced (the result's
+    # `outbox`) in bulk for many engagements; the engagement makes no calls of its own.
+    outbox: bool = False
 
 
 class InvoiceSummary(BaseModel):
@@ -106,6 +116,43 @@ class PeriodResult(BaseModel):
     unbilled: Money
     revenue_journal_id: str | None
     exceptions: list[ExceptionRecord]
+    outbox: CloseOutbox | None = None  # only when the request asked for one
+
+
+
+class CloseOutbox(BaseModel):
+    """What one engagement's period close leaves for the entity's batch to write: the ERP
+    documents, the CRM and PSA feedback, the hub's new facts. Every write is idempotent
+    (deterministic external ids), so a batch that runs twice changes nothing."""
+
+    workflow_id: str
+    erp: PostDocumentsInput | None = None
+    crm: WriteBillingStatusInput | None = None
+    psa: FeedbackInput | None = None
+    hub: RecordEngagementInput | None = None
+
+
+class OutboxFailure(BaseModel):
+    """The batch could not write an engagement's outbox: the engagement writes it itself
+    (and waits for a person if that fails too)."""
+
+    period: str
+    outbox: CloseOutbox
+    error: str
+
+
+class OverdueInvoice(BaseModel):
+    invoice_id: str  # d2r's invoice id (the ERP externalId)
+    due_date: date
+    amount_remaining: Money  # as the ERP holds it
+
+
+class OverdueNotice(BaseModel):
+    """From the entity's daily receivables sweep: invoices of this engagement that the ERP
+    shows unpaid past their due date (collection risk)."""
+
+    as_of: date
+    invoices: list[OverdueInvoice]
 
 
 class PaymentNotice(BaseModel):
@@ -191,6 +238,7 @@ class EngagementState(BaseModel):
     close_requested: bool = False
     recorded: list[str] = Field(default_factory=list)  # document ids already written to the hub
     incidents: int = 0  # times the engagement needed a person (numbers the hub's exceptions)
+    last_outbox: CloseOutbox | None = None  # the latest batched close's writes (a re-run repeats them)
     # A period was closed after delivery was reported complete: the final billing and
     # revenue run (remaining lines recognized at their final price) has happened.
     final_run_done: bool = False

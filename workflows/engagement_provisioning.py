@@ -103,8 +103,7 @@ class ProvisioningSteps(EngagementBase):
                 self._note("some undo steps failed: " + "; ".join(failed))
             raise
         view.failure = None
-        # One search-attribute update for both keys: each upsert is a billed Temporal action.
-        workflow.upsert_search_attributes([sa.PROJECT_ID.value_set(project.project_id),
-                                           sa.CONTRACT_ID.value_set(order.sales_order_id)])
+        self._search(sa.PROJECT_ID.value_set(project.project_id), sa.CONTRACT_ID.value_set(order.sales_order_id))
         self._s.contract = open_contract(engagement, project_id=project.project_id,
                                          contract_id=order.sales_order_id)
+        self._describe_for_batches()

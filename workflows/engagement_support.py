@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         CancelRequest,
         EngagementInput,
         EngagementState,
+        OverdueNotice,
         PaymentNotice,
         PeriodCloseInput,
         TimelineEntry,
@@ -33,6 +34,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 VENDOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=60), maximum_attempts=10)
 LOCAL_CONFIG: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
+BATCH_MEMO = "d2r_close"  # the memo key the period close reads (activities/period_close.py)
 
 
 class EngagementBase:
@@ -44,8 +46,15 @@ class EngagementBase:
     _cancel: CancelRequest | None
     _inbox_periods: list[PeriodCloseInput]
     _inbox_payments: list[PaymentNotice]
+    _inbox_overdue: list[OverdueNotice]
     _feedback_due: bool
     _finance: FinanceConfig | None
+    # `batched-close` histories (see EngagementWorkflow.__init__): search attributes and the
+    # memo are buffered and written once where the workflow settles, not at every step.
+    _v2: bool
+    _sa_buffer: list[Any]
+    _memo_buffer: dict[str, Any]
+    _memo_key: str | None
 
     async def _needs_attention(self, reason: str) -> bool:
         raise NotImplementedError  # the workflow class implements it
@@ -59,6 +68,41 @@ class EngagementBase:
             activity, arg, result_type=result_type, task_queue=queue,
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY, summary=summary)
 
+    def _search(self, *updates: Any) -> None:
+        """Search-attribute changes: each upsert is a billed Temporal Action, so they are
+        buffered and written together when the workflow next waits (`_publish`)."""
+        if self._v2:
+            self._sa_buffer.extend(updates)
+        else:
+            workflow.upsert_search_attributes(list(updates))
+
+    def _publish(self) -> None:
+        """Write the buffered search attributes and memo: called before every wait for a
+        message, a person or a timer, before continue-as-new and at the end."""
+        if self._sa_buffer:
+            merged = {u.key.name: u for u in self._sa_buffer}  # the latest value per key
+            self._sa_buffer = []
+            workflow.upsert_search_attributes(list(merged.values()))
+        if self._memo_buffer:
+            memo, self._memo_buffer = self._memo_buffer, {}
+            workflow.upsert_memo(memo)
+
+    def _describe_for_batches(self) -> None:
+        """Put in the memo what an entity-wide period close needs to read this engagement's
+        delivery from the PSA in bulk (visibility lists return the memo): written once, and
+        again only when an amendment changes which lines there are or how they bill."""
+        contract, view = self._s.contract, self._s.view
+        if not self._v2 or contract is None:
+            return
+        lines = [t.line for t in contract.terms.values()]
+        key = "|".join(f"{ln.line_id}:{ln.billing_model.value}:{ln.role}" for ln in lines)
+        if key == self._memo_key:
+            return
+        self._memo_key = key
+        self._memo_buffer[BATCH_MEMO] = {
+            "project_id": view.project_id, "contract_id": view.contract_id, "erp_customer_id": view.erp_customer_id,
+            "lines": [ln.model_dump(mode="json") for ln in lines]}
+
     def _adopt(self, engagement: Engagement) -> None:
         self._s.engagement = engagement
         view = self._s.view
@@ -68,11 +112,9 @@ class EngagementBase:
         view.currency = engagement.currency
         view.contract_value = engagement.contract_value
         view.billing_models = [m.value for m in engagement.billing_models]
-        workflow.upsert_search_attributes([
-            sa.CUSTOMER_ID.value_set(engagement.customer.customer_id),
-            sa.LEGAL_ENTITY.value_set(engagement.legal_entity),
-            sa.BILLING_MODELS.value_set(view.billing_models),
-        ])
+        self._search(sa.CUSTOMER_ID.value_set(engagement.customer.customer_id),
+                     sa.LEGAL_ENTITY.value_set(engagement.legal_entity),
+                     sa.BILLING_MODELS.value_set(view.billing_models))
 
     def _note(self, note: str) -> None:
         view = self._s.view

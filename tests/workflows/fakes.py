@@ -28,6 +28,7 @@ from activities.erp import (
     CreateSalesOrderInput,
     CreateSalesOrderResult,
     ErpAck,
+    InvoiceStatusInput,
     PostDocumentsInput,
     PostDocumentsResult,
     ReverseJournalInput,
@@ -54,11 +55,12 @@ from activities.reporting import (
     RecordEngagementResult,
     ResolveExceptionInput,
 )
-from connectors.ports import BillingStatus, Notification, ProjectRef
+from connectors.ports import BillingStatus, InvoiceStatus, Notification, ProjectRef
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
 from domain.model import CreditMemo, Invoice, JournalEntry
-from domain.money import Money
+from domain.money import Money, sum_money
+from workflows.engagement_models import CloseOutbox, PaymentNotice
 
 
 def good_opportunity(opportunity_id: str = "006000000000000AAA") -> OpportunitySnapshot:
@@ -103,6 +105,9 @@ class FakeSystems:
         self.hub: list[str] = []  # every document id the hub was asked to record, in order
         self.hub_exceptions: dict[int, RaiseExceptionInput] = {}  # incident -> what was raised
         self.hub_resolved: list[int] = []
+        # Receipts the ERP holds (cash applied to d2r invoices), as the month-end batch reads them.
+        self.erp_payments: list[PaymentNotice] = []
+        self.reported_overdue: set[str] = set()
 
     def _maybe_fail(self, name: str) -> None:
         self.calls[name] += 1
@@ -251,6 +256,20 @@ class FakeSystems:
             fake.project_stage = data.stage
             return PsaAck()
 
+        @activity.defn(name="erp.invoice_status")
+        async def invoice_status(data: InvoiceStatusInput) -> InvoiceStatus | None:
+            fake.calls["erp.invoice_status"] += 1
+            invoice = fake.invoices.get(data.invoice_id)
+            if invoice is None:
+                return None
+            paid = sum_money((p.amount for p in fake.erp_payments if p.invoice_id == data.invoice_id), invoice.currency)
+            credited = sum_money((m.total for m in fake.credit_memos.values() if m.invoice_id == data.invoice_id),
+                                 invoice.currency)
+            remaining = invoice.total - paid - credited
+            return InvoiceStatus(invoice_id=data.invoice_id, erp_invoice_id=f"ERP-{data.invoice_id}",
+                                 status="Paid In Full" if not remaining.is_positive() else "Open",
+                                 amount_paid=paid, amount_remaining=remaining)
+
         @activity.defn(name="reporting.record_engagement")
         async def record_engagement(data: RecordEngagementInput) -> RecordEngagementResult:
             fake.hub += [*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
@@ -272,4 +291,23 @@ class FakeSystems:
                 remove_project,
                 create_sales_order, cancel_sales_order, finance, read_delivery, post_documents, void_credit_memo,
                 reverse_journal, update_sales_order, close_sales_order, write_billing_status, set_contract_value,
-                notify, feedback, apply_change, set_stage]
+                notify, feedback, apply_change, set_stage, invoice_status]
+
+    def psa_delivery(self, project_id: str) -> Delivery:
+        """What a bulk PSA read returns for the project (the fake PSA holds one project)."""
+        d = self.delivery
+        return d.model_copy(update={
+            "time_entries": [e.model_copy(update={"project_id": project_id}) for e in d.time_entries],
+            "expenses": [e.model_copy(update={"project_id": project_id}) for e in d.expenses]})
+
+    async def write_outbox(self, outbox: CloseOutbox) -> None:
+        """What the month-end batch does with an engagement's outbox, against these fakes."""
+        acts = {getattr(a, "__temporal_activity_definition").name: a for a in self.activities()}
+        if outbox.erp is not None:
+            await acts["erp.post_documents"](outbox.erp)
+        if outbox.crm is not None:
+            await acts["crm.write_billing_status"](outbox.crm)
+        if outbox.psa is not None:
+            await acts["psa.feedback"](outbox.psa)
+        if outbox.hub is not None:
+            await acts["reporting.record_engagement"](outbox.hub)

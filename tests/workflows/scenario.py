@@ -20,6 +20,7 @@ from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.erp import InvoiceStatusInput
 from domain.amendments import Amendment, AmendmentTreatment, LineChange
 from domain.billing import Delivery
 from domain.credit_memos import CreditLineRequest, CreditMemoRequest
@@ -35,11 +36,14 @@ from workflows.engagement_models import (
     DecisionInput,
     EngagementInput,
     EngagementView,
+    OverdueInvoice,
+    OverdueNotice,
     PaymentNotice,
     PeriodCloseInput,
     PeriodResult,
     TaskQueues,
 )
+from workflows.engagement_support import BATCH_MEMO
 
 YEAR = 2027
 PERIODS = [f"{YEAR}-{m:02d}" for m in range(1, 13)]
@@ -109,40 +113,73 @@ async def decide(handle: WorkflowHandle, approval_id: str, by: str, roles: list[
         approval_id=approval_id, approve=approve, by=by, roles=roles, comment="ok"))
 
 
-async def drive_reference_year(env: WorkflowEnvironment, handle: WorkflowHandle) -> dict[str, PeriodResult]:
-    """Month by month: close the period and pay its invoice (August's late). In mid-June,
-    amend the contract and credit May's disputed T&M line; May is then paid net of the
-    credit. Returns each period's close result."""
+async def month_end(handle: WorkflowHandle, fake: FakeSystems, period: str) -> PeriodResult:
+    """What the entity's PeriodCloseWorkflow batch does for this engagement: read its delivery
+    (project from the engagement's memo) and the ERP's receipts up to the cut-off, close the
+    period through one update, then write the returned outbox (ERP, CRM, PSA, hub)."""
+    cutoff = period_end(period)
+    memo = await (await handle.describe()).memo_value(BATCH_MEMO)
+    receipts = [p for p in fake.erp_payments if p.received_on <= cutoff]
+    result: PeriodResult = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(
+        period=period, requested_by="dev-finance", delivery=fake.psa_delivery(memo["project_id"]),
+        payments=receipts, outbox=True))
+    assert result.outbox is not None
+    await fake.write_outbox(result.outbox)
+    return result
+
+
+async def drive_reference_year(env: WorkflowEnvironment, handle: WorkflowHandle,
+                               fake: FakeSystems) -> dict[str, PeriodResult]:
+    """Month by month: close the period; its invoice is paid ten days later (August's late),
+    and the receipt reaches the engagement with the next month-end. In mid-June, amend the
+    contract and credit May's disputed T&M line; May is then paid net of the credit.
+    January 2028's close brings December's receipt. Returns each period's close result."""
     results: dict[str, PeriodResult] = {}
     late: PeriodResult | None = None
-    for period in PERIODS:
+    for period in [*PERIODS, f"{YEAR + 1}-01"]:
         if period == "2027-06":
             await advance_to(env, datetime(YEAR, 6, 16, 9, tzinfo=UTC))
             await run_june_changes(handle, results["2027-05"])
             may = results["2027-05"].invoices[0]
-            await handle.signal(EngagementWorkflow.payment_received, PaymentNotice(
+            fake.erp_payments.append(PaymentNotice(
                 payment_id="PAY-MAY", invoice_id=may.invoice_id, amount=may.total - gbp("1200.00"),
                 received_on=date(YEAR, 6, 20)))
         await advance_to(env, month_after(period))
+        await overdue_sweep(handle, fake, month_after(period).date())
         if period == "2027-12":
             await handle.signal(EngagementWorkflow.delivery_complete)
-        result = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(
-            period=period, requested_by="dev-finance"))
+        result = await month_end(handle, fake, period)
         results[period] = result
         if period == "2027-08":
             late = result
             continue
-        if period == "2027-05":
-            continue  # disputed: paid in June, net of the agreed credit
-        await pay(handle, result, received_on=period_end(period) + timedelta(days=10))
+        if period in ("2027-05", f"{YEAR + 1}-01"):
+            continue  # May is disputed: paid in June, net of the agreed credit
+        pay(fake, result, received_on=period_end(period) + timedelta(days=10))
         if period == "2027-09" and late is not None:
-            await pay(handle, late, received_on=date(YEAR, 10, 5))
+            pay(fake, late, received_on=date(YEAR, 10, 5))
     return results
 
 
-async def pay(handle: WorkflowHandle, result: PeriodResult, received_on: date) -> None:
+async def overdue_sweep(handle: WorkflowHandle, fake: FakeSystems, as_of: date) -> None:
+    """What the entity's daily receivables sweep reports: invoices the ERP holds unpaid past due."""
+    status = {getattr(a, "__temporal_activity_definition").name: a for a in fake.activities()}["erp.invoice_status"]
+    late = []
+    for invoice in fake.invoices.values():
+        if invoice.due_date >= as_of or invoice.invoice_id in fake.reported_overdue:
+            continue
+        held = await status(InvoiceStatusInput(legal_entity="UK01", invoice_id=invoice.invoice_id))
+        if held is not None and held.amount_remaining.is_positive():
+            late.append(OverdueInvoice(invoice_id=invoice.invoice_id, due_date=invoice.due_date,
+                                       amount_remaining=held.amount_remaining))
+            fake.reported_overdue.add(invoice.invoice_id)
+    if late:
+        await handle.signal(EngagementWorkflow.invoices_overdue, OverdueNotice(as_of=as_of, invoices=late))
+
+
+def pay(fake: FakeSystems, result: PeriodResult, received_on: date) -> None:
     for invoice in result.invoices:
-        await handle.signal(EngagementWorkflow.payment_received, PaymentNotice(
+        fake.erp_payments.append(PaymentNotice(
             payment_id=f"PAY-{invoice.invoice_id}", invoice_id=invoice.invoice_id, amount=invoice.total,
             received_on=received_on))
 
@@ -186,7 +223,7 @@ async def run_reference_year(env: WorkflowEnvironment, opportunity_id: str = "00
                 opportunity_id=opportunity_id, requested_by="dev-sales-ops",
                 queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue if with_hub else None)),
             id=f"engagement-{opportunity_id}", task_queue=queue)
-        results = await drive_reference_year(env, handle)
+        results = await drive_reference_year(env, handle, fake)
         final = await handle.result()
         history = await handle.fetch_history()
     return ReferenceRun(fake=fake, results=results, final=final, history=history)

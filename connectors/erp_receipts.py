@@ -1,0 +1,119 @@
+"""Receivables as NetSuite holds them, read in bulk for the month-end and daily batches:
+cash applied to d2r's invoices (customer payments and their `apply` lines), and d2r
+invoices still open past their due date."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from connectors.netsuite import NetSuiteClient
+from domain.money import Money
+
+
+class Receipt(BaseModel):
+    # "<ERP payment id>:<ERP invoice id>", the id the payment webhook uses too: one payment
+    # settling several invoices is one receipt per invoice.
+    payment_id: str
+    invoice_id: str  # d2r's invoice id (the ERP externalId)
+    erp_invoice_id: str
+    amount: Money
+    received_on: date
+
+
+class OpenItem(BaseModel):
+    invoice_id: str  # d2r's invoice id
+    erp_invoice_id: str
+    opportunity_id: str
+    due_date: date
+    amount_remaining: Money
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ref_name(value: Any) -> str | None:
+    return value.get("refName") if isinstance(value, dict) else None
+
+
+class NetSuiteReceivables:
+    def __init__(self, client: NetSuiteClient, concurrency: int = 8, page_size: int = 1000) -> None:
+        self._ns = client
+        self._gate = asyncio.Semaphore(concurrency)
+        self._page = page_size
+
+    async def receipts(self, customer_id: str, since: date, through: date) -> list[Receipt]:
+        """Every part of a customer payment dated `since`..`through` that settles an invoice
+        d2r issued (invoices without a d2r externalId are someone else's)."""
+        query = (f"SELECT id FROM customerpayment WHERE customer = {_quote(customer_id)} "
+                 f"AND trandate >= {_quote(since.isoformat())} AND trandate <= {_quote(through.isoformat())} "
+                 "ORDER BY id")
+        ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
+
+        async def one(payment_id: str) -> dict[str, Any]:
+            async with self._gate:
+                return await self._ns.get("customerPayment", payment_id)
+
+        payments = await asyncio.gather(*(one(i) for i in ids))
+        applied = [(p, item) for p in payments for item in (p.get("apply") or {}).get("items", [])
+                   if item.get("apply", True) and isinstance(item.get("doc"), dict)]
+        invoice_ids = sorted({str(item["doc"]["id"]) for _, item in applied})
+        external = await self._external_ids(invoice_ids)
+        out = []
+        for payment, item in applied:
+            erp_invoice_id = str(item["doc"]["id"])
+            invoice_id = external.get(erp_invoice_id)
+            if not invoice_id:
+                continue
+            out.append(Receipt(
+                payment_id=f"{payment['id']}:{erp_invoice_id}", invoice_id=invoice_id, erp_invoice_id=erp_invoice_id,
+                amount=Money(amount=Decimal(str(item.get("amount") or 0)),
+                             currency=_ref_name(payment.get("currency")) or ""),
+                received_on=date.fromisoformat(str(payment["tranDate"])[:10])))
+        return out
+
+    async def _external_ids(self, erp_invoice_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(erp_invoice_ids), 500):
+            chunk = ", ".join(_quote(i) for i in erp_invoice_ids[start:start + 500])
+            async for row in self._ns.suiteql(f"SELECT id, externalid FROM invoice WHERE id IN ({chunk})",
+                                              page_size=self._page):
+                if row.get("externalid"):
+                    found[str(row["id"])] = str(row["externalid"])
+        return found
+
+    async def fell_due(self, subsidiary_id: str, due_from: date, due_to: date) -> list[OpenItem]:
+        """d2r invoices of the subsidiary due `due_from`..`due_to` with money still open."""
+        query = ("SELECT id, externalid, duedate, amountremaining, currency, custbody_d2r_opportunity_id "
+                 f"FROM invoice WHERE subsidiary = {_quote(subsidiary_id)} "
+                 f"AND duedate >= {_quote(due_from.isoformat())} AND duedate <= {_quote(due_to.isoformat())} "
+                 "AND amountremaining > 0 ORDER BY id")
+        items = []
+        currencies: dict[str, str] = {}
+        async for row in self._ns.suiteql(query, page_size=self._page):
+            opportunity = row.get("custbody_d2r_opportunity_id")
+            if not opportunity or not row.get("externalid"):
+                continue
+            currency = await self._currency_code(str(row.get("currency") or ""), currencies)
+            items.append(OpenItem(
+                invoice_id=str(row["externalid"]), erp_invoice_id=str(row["id"]), opportunity_id=str(opportunity),
+                due_date=date.fromisoformat(str(row["duedate"])[:10]),
+                amount_remaining=Money(amount=Decimal(str(row.get("amountremaining") or 0)), currency=currency)))
+        return items
+
+    async def _currency_code(self, currency_id: str, cache: dict[str, str]) -> str:
+        if currency_id not in cache:
+            record = await self._ns.get("currency", currency_id) if currency_id else {}
+            cache[currency_id] = str(record.get("symbol") or record.get("name") or currency_id)
+        return cache[currency_id]
+
+    async def subsidiary_id(self, legal_entity: str) -> str | None:
+        async for row in self._ns.suiteql(f"SELECT id FROM subsidiary WHERE externalid = {_quote(legal_entity)}",
+                                          page_size=1):
+            return str(row["id"])
+        return None
