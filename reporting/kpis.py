@@ -158,7 +158,13 @@ class _Flow:
 
 
 def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
-               end: dt.date | None) -> str:
+               end: dt.date | None, measures: list[str]) -> str:
+    """One source, already summed per (key, currency): few rows reach the outer query.
+
+    Grouping by period groups by the first day of the month here (cheap) and formats it
+    as YYYY-MM on the summed rows; grouping by a project attribute groups by project
+    here and joins the project dimension once per project in `flow_query`.
+    """
     consultant = src.table in ("agg_time_month", "fact_expense")
     if q.group_by == "consultant" and not consultant:
         raise KpiError("this KPI cannot be grouped by consultant")
@@ -169,25 +175,44 @@ def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
         where.append(f"f.{src.date_col} <= {s.p(end)}")
     if src.where:
         where.append(src.where)
+    if q.group_by == "period":
+        key = (f"f.{src.date_col}" if src.table.startswith("agg_")
+               else f"date_trunc('month', f.{src.date_col}::timestamp)::date")
+    elif q.group_by in ("service_line", "geography"):
+        key = "f.project_id"
+    else:
+        key = _key_expr(q.group_by, src.date_col)
     sign = "" if src.sign > 0 else "-"
+    cols = ", ".join(
+        (f"sum({sign}f.{q.currency}_{src.money_col})" if mm == src.measure
+         else "NULL::numeric") + f" AS {mm}"
+        for mm in measures
+    )
     return (
-        f"SELECT {_key_expr(q.group_by, src.date_col)} AS key, "
-        f"f.{q.currency}_currency AS currency, '{src.measure}' AS measure, "
-        f"{sign}f.{q.currency}_{src.money_col} AS v "
+        f"SELECT {key} AS key, f.{q.currency}_currency AS currency, {cols} "
         f"FROM {src.table} f{_project_join(q)}"
         + (" WHERE " + " AND ".join(where) if where else "")
+        + " GROUP BY 1, 2"
     )
 
 
 def flow_query(q: KpiQuery, sources: list[_Flow]) -> tuple[str, list[Any]]:
     s = _Sql()
     start, end = q.date_range()
-    parts = " UNION ALL ".join(_flow_part(q, s, src, start, end) for src in sources)
     measures = sorted({src.measure for src in sources})
-    cols = ", ".join(f"sum(v) FILTER (WHERE measure = '{mm}') AS {mm}" for mm in measures)
+    parts = " UNION ALL ".join(
+        _flow_part(q, s, src, start, end, measures) for src in sources)
+    cols = ", ".join(f"sum(x.{mm}) AS {mm}" for mm in measures)
+    if q.group_by == "period":
+        key, join = "to_char(x.key, 'YYYY-MM')", ""
+    elif q.group_by in ("service_line", "geography"):
+        key = f"p.{q.group_by}"
+        join = " LEFT JOIN dim_project p ON p.project_id = x.key"
+    else:
+        key, join = "x.key", ""
     return (
-        f"SELECT key, currency, {cols} FROM ({parts}) x "
-        "GROUP BY key, currency ORDER BY key, currency",
+        f"SELECT {key} AS key, x.currency, {cols} FROM ({parts}) x{join} "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
         s.params,
     )
 
@@ -275,7 +300,8 @@ def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
         p_first, p_last = s.p(first), s.p(last)
         where = [f"f.month <= {p_last}::date",
                  f"(f.next_month IS NULL OR f.next_month > {p_first}::date)", *_filters(q, s)]
-        # each balance row expands to exactly the month ends it is valid for
+        # each balance row counts at exactly the month ends it is valid for; months are
+        # grouped as dates and formatted once per group
         sql = f"""
 WITH bal AS (
     SELECT g::date AS m, f.{q.currency}_currency AS cur, {cols}
@@ -288,7 +314,7 @@ WITH bal AS (
      WHERE {" AND ".join(where)}
 )
 SELECT to_char(m, 'YYYY-MM') AS key, cur AS currency, sum({final}) AS value
-  FROM bal GROUP BY 1, 2 ORDER BY 1, 2"""
+  FROM bal GROUP BY m, cur ORDER BY 1, 2"""
         return sql, s.params
     as_of = q.balance_date()
     month = as_of.replace(day=1)
@@ -345,13 +371,15 @@ inv AS (
      WHERE {" AND ".join(where)}
 ), open_inv AS (
     SELECT inv.gkey, inv.cur, inv.due_date,
-           (inv.total_amount
-            - coalesce((SELECT sum(pay.amount) FROM fact_payment pay
-                         WHERE pay.invoice_id = inv.id AND pay.payment_date <= {as_of}), 0)
-            - coalesce((SELECT sum(cm.total_amount) FROM fact_credit_memo cm
-                         WHERE cm.invoice_id = inv.id AND cm.memo_date <= {as_of}), 0)
-           ) * inv.rate AS bal
+           (inv.total_amount - coalesce(pay.amount, 0) - coalesce(cm.amount, 0))
+           * inv.rate AS bal
       FROM inv
+      LEFT JOIN LATERAL (SELECT sum(p.amount) AS amount FROM fact_payment p
+                          WHERE p.invoice_id = inv.id AND p.payment_date <= {as_of}) pay
+             ON true
+      LEFT JOIN LATERAL (SELECT sum(c.total_amount) AS amount FROM fact_credit_memo c
+                          WHERE c.invoice_id = inv.id AND c.memo_date <= {as_of}) cm
+             ON true
 )"""
 
 
@@ -430,8 +458,10 @@ def utilization_query(q: KpiQuery) -> tuple[str, list[Any]]:
         "consultant": "c.consultant_id", "service_line": "c.service_line",
         "geography": "c.geography", "legal_entity": "c.home_legal_entity",
     }.get(q.group_by, "'all'")
-    cap_key = "to_char(m.m, 'YYYY-MM')" if q.group_by == "period" else ckey
-    hrs_key = "to_char(t.month, 'YYYY-MM')" if q.group_by == "period" else ckey
+    # by period: group by the month's first day, format it on the grouped rows only
+    cap_key = "m.m" if q.group_by == "period" else ckey
+    hrs_key = "t.month" if q.group_by == "period" else ckey
+    out_key = "to_char(key, 'YYYY-MM')" if q.group_by == "period" else "key"
     sql = f"""
 WITH cons AS (SELECT * FROM dim_consultant c WHERE {" AND ".join(cwhere)}),
 months AS (
@@ -457,7 +487,8 @@ cap AS (
      WHERE t.month BETWEEN {ps} AND {pe}
      GROUP BY 1
 )
-SELECT key, NULL::text AS currency, coalesce(capacity_hours, 0) AS capacity_hours,
+SELECT {out_key} AS key, NULL::text AS currency,
+       coalesce(capacity_hours, 0) AS capacity_hours,
        coalesce(hours, 0) AS hours, coalesce(billable_hours, 0) AS billable_hours,
        CASE WHEN coalesce(capacity_hours, 0) = 0 THEN NULL
             ELSE round(coalesce(billable_hours, 0) / capacity_hours, 4) END AS value
