@@ -280,11 +280,14 @@ class ErpRouter:
         self._default = default
 
     def for_entity(self, legal_entity: str) -> ErpPort:
+        return self._instances[self.instance_name(legal_entity)]
+
+    def instance_name(self, legal_entity: str) -> str:
         name = self._routing.get(legal_entity, self._default)
         if name is None or name not in self._instances:
             raise ConfigurationError(
                 f"no ERP instance is configured for legal entity {legal_entity!r}", system=SYSTEM)
-        return self._instances[name]
+        return name
 
     def instance(self, name: str | None) -> ErpPort:
         """An instance by name (inbound events name their sender, not a legal entity)."""

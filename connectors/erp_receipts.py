@@ -50,7 +50,7 @@ class NetSuiteReceivables:
     async def receipts(self, customer_id: str, since: date, through: date) -> list[Receipt]:
         """Every part of a customer payment dated `since`..`through` that settles an invoice
         d2r issued (invoices without a d2r externalId are someone else's)."""
-        query = (f"SELECT id FROM customerpayment WHERE customer = {_quote(customer_id)} "
+        query = (f"SELECT id FROM transaction WHERE type = 'CustPymt' AND customer = {_quote(customer_id)} "
                  f"AND trandate >= {_quote(since.isoformat())} AND trandate <= {_quote(through.isoformat())} "
                  "ORDER BY id")
         ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
@@ -81,8 +81,8 @@ class NetSuiteReceivables:
         found: dict[str, str] = {}
         for start in range(0, len(erp_invoice_ids), 500):
             chunk = ", ".join(_quote(i) for i in erp_invoice_ids[start:start + 500])
-            async for row in self._ns.suiteql(f"SELECT id, externalid FROM invoice WHERE id IN ({chunk})",
-                                              page_size=self._page):
+            query = f"SELECT id, externalid FROM transaction WHERE type = 'CustInvc' AND id IN ({chunk})"
+            async for row in self._ns.suiteql(query, page_size=self._page):
                 if row.get("externalid"):
                     found[str(row["id"])] = str(row["externalid"])
         return found
@@ -90,7 +90,7 @@ class NetSuiteReceivables:
     async def fell_due(self, subsidiary_id: str, due_from: date, due_to: date) -> list[OpenItem]:
         """d2r invoices of the subsidiary due `due_from`..`due_to` with money still open."""
         query = ("SELECT id, externalid, duedate, amountremaining, currency, custbody_d2r_opportunity_id "
-                 f"FROM invoice WHERE subsidiary = {_quote(subsidiary_id)} "
+                 f"FROM transaction WHERE type = 'CustInvc' AND subsidiary = {_quote(subsidiary_id)} "
                  f"AND duedate >= {_quote(due_from.isoformat())} AND duedate <= {_quote(due_to.isoformat())} "
                  "AND amountremaining > 0 ORDER BY id")
         items = []

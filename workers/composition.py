@@ -14,7 +14,7 @@ from temporalio.client import Client
 from activities.config import ConfigActivities, _default_entities, _default_fx
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
-from activities.period_close import CloseActivities
+from activities.period_close import CloseActivities, CloseBatch
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
@@ -22,6 +22,7 @@ from activities.source_sync import SourceSyncActivities
 from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.erp_posting import NetSuitePosting
+from connectors.erp_receipts import NetSuiteReceivables
 from connectors.extract_erp import NetSuiteExtract
 from connectors.extract_psa import CertiniaExtract
 from connectors.netsuite import NetSuiteClient, NetSuiteConfig
@@ -61,6 +62,7 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
     instances: dict[str, NetSuiteErp] = {}
     posting_erps: dict[str, NetSuitePosting] = {}
     extract_erps: dict[str, NetSuiteExtract] = {}
+    receivables: dict[str, NetSuiteReceivables] = {}
     for name, endpoint in settings.erp_instances.items():
         ns = NetSuiteClient(NetSuiteConfig(
             base_url=endpoint.url, client_id=endpoint.client_id,
@@ -70,6 +72,7 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         instances[name] = NetSuiteErp(ns)
         posting_erps[name] = NetSuitePosting(ns, concurrency=settings.erp_limits.max_concurrent)
         extract_erps[name] = NetSuiteExtract(ns)
+        receivables[name] = NetSuiteReceivables(ns, concurrency=settings.erp_limits.max_concurrent)
     rules = DealRules(legal_entities=settings.legal_entities)
     crm = SalesforceCrm(salesforce)
     # Certinia lives in the same Salesforce org, so it shares the client (and its token).
@@ -94,7 +97,11 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         erp=ErpActivities(router), erp_billing=ErpBillingActivities(router),
         psa_inbound=PsaInboundActivities(psa), erp_inbound=ErpInboundActivities(router),
         posting=posting, period_lock=PeriodLockActivities(posting),
-        close=CloseActivities(client, hub) if client is not None else None,
+        close=CloseActivities(client, hub, batch=CloseBatch(
+            psa=PsaDeliveryActivities(psa), erp=ErpBillingActivities(router), crm=CrmFeedbackActivities(crm),
+            receivables=lambda entity: receivables[router.instance_name(entity)],
+            hub=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None))
+        if client is not None else None,
         reporting=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
         if hub is not None else None,

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CloseWindowResult,
         EngagementCloseLine,
         EngagementList,
+        EngagementTarget,
         FindEngagementsInput,
         ReconcileInput,
         ReconcileResult,
@@ -172,12 +173,14 @@ class PeriodCloseWorkflow:
             start_to_close_timeout=timedelta(minutes=5), retry_policy=RETRY,
             summary=f"Engagements of {data.legal_entity} in delivery")
         ids = found.workflow_ids
-        for start in range(0, len(ids), data.window):
-            window = ids[start:start + data.window]
+        targets = found.targets or [EngagementTarget(workflow_id=i) for i in ids]
+        for start in range(0, len(targets), data.window):
+            window = targets[start:start + data.window]
             workflow.set_current_details(f"**BILLING** — engagements {start + 1}-{start + len(window)} of {len(ids)}")
             result: CloseWindowResult = await workflow.execute_activity(
                 "close.close_engagements",
-                CloseWindowInput(period=period, requested_by=data.requested_by, workflow_ids=window),
+                CloseWindowInput(period=period, requested_by=data.requested_by,
+                                 workflow_ids=[t.workflow_id for t in window], targets=window),
                 result_type=CloseWindowResult, task_queue=workflow.info().task_queue,
                 start_to_close_timeout=timedelta(hours=2), heartbeat_timeout=timedelta(minutes=10),
                 retry_policy=RETRY, summary=f"Close {period} for {len(window)} engagements")

@@ -325,6 +325,13 @@ async def test_month_end_for_two_entities_with_a_transfer(env: Env) -> None:
     assert posting["intercompany_charges"] == 2  # Margaret after her move, and Alan
     assert [line["workflow_id"] for line in us_report["engagements"]] == [f"engagement-{us_opp}"]
     assert us_report["engagements"][0]["ok"], us_report["engagements"][0]
+    # The month-end batch read the delivery and wrote the engagement's documents and feedback.
+    line = us_report["engagements"][0]
+    assert line["batched"] and line["outbox_error"] is None, line
+    posted = [i for i in await ns_records(e.ns_us, "invoice") if (i.get("externalId") or "").startswith("inv:")]
+    assert len(posted) == line["invoices"] >= 1
+    opportunity = await sf_call(e, "GET", f"{DATA}/sobjects/Opportunity/{us_opp}")
+    assert opportunity["D2R_Billing_Status__c"] == "Billed"
     assert us_report["engagements_failed"] == 0
     assert us_report["totals"]["billed"]["USD"] != "0"
     assert us_report["reconciliation"]["status"] in ("clean", "skipped")
