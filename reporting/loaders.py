@@ -66,8 +66,12 @@ FACTS: dict[str, FactSpec] = {
 _KEY = ("source_system", "source_record_id")
 
 
-def _upsert_sql(spec: FactSpec, dedupe: bool) -> tuple[str, str]:
-    """(UPDATE of changed rows, INSERT of new rows), both fed by the converted staging."""
+def _upsert_sql(spec: FactSpec, dedupe: bool, fresh: bool = False) -> tuple[str, str]:
+    """(UPDATE of changed rows, INSERT of new rows), both fed by the converted staging.
+
+    `fresh`: no staged key can exist yet (see `_all_keys_new`), so the INSERT skips the
+    per-row existence probe.
+    """
     cols = [c for c in spec.columns if c != "fx_date"]
     derived = [
         "functional_currency", "reporting_currency", "fx_date",
@@ -107,9 +111,29 @@ UPDATE {spec.table} AS t
        IS DISTINCT FROM ({", ".join("n." + c for c in updatable)})"""
     insert = f"""{rates}
 INSERT INTO {spec.table} ({", ".join(all_cols)})
-SELECT {", ".join("n." + c for c in all_cols)} FROM n
- WHERE NOT EXISTS (SELECT 1 FROM {spec.table} t WHERE {key_match})"""
+SELECT {", ".join("n." + c for c in all_cols)} FROM n"""
+    if not fresh:
+        insert += f"\n WHERE NOT EXISTS (SELECT 1 FROM {spec.table} t WHERE {key_match})"
     return update, insert
+
+
+def _all_keys_new_sql(spec: FactSpec) -> str:
+    """True when no stored key falls within the staged keys' range, per source system.
+
+    Every staged key lies between its source system's smallest and largest staged key
+    (in the primary key's order), so if the primary key holds nothing in that range, no
+    staged record exists yet: one index probe per source system instead of one per row.
+    The usual bulk case (new records with increasing ids) takes this path; any overlap
+    (a reload, a correction, interleaved ids) falls back to the per-row probe.
+    """
+    return f"""
+SELECT NOT EXISTS (
+    SELECT 1 FROM (SELECT source_system, min(source_record_id) AS lo,
+                          max(source_record_id) AS hi
+                     FROM {spec.staging} GROUP BY source_system) k
+     WHERE EXISTS (SELECT 1 FROM {spec.table} t
+                    WHERE t.source_system = k.source_system
+                      AND t.source_record_id BETWEEN k.lo AND k.hi))"""
 
 
 def _lock_key(table: str) -> int:
@@ -163,8 +187,10 @@ async def load_facts(
             f"SELECT count(*) FROM (SELECT DISTINCT source_system, source_record_id "
             f"FROM {spec.staging}) k"
         )
+        fresh = not duplicates and bool(await conn.fetchval(_all_keys_new_sql(spec)))
         try:
-            written = await _apply(conn, _upsert_sql(spec, dedupe=bool(duplicates)),
+            written = await _apply(conn, _upsert_sql(spec, dedupe=bool(duplicates),
+                                                     fresh=fresh),
                                    reporting_currency, distinct_keys)
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == "D2R01":

@@ -102,6 +102,27 @@ async def test_reload_changes_nothing_and_updates_changed_rows(hub: ReportingHub
         "SELECT count(*) FROM fact_time") == 5
 
 
+async def test_new_records_skip_the_probe_only_when_no_stored_key_is_in_range(
+        hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    facts = dataset.time_facts()  # T1..T5 stored
+    extra = facts[0].model_copy(update={"source_record_id": "T25"})  # between T2 and T3
+    # a lone new id between stored ids: nothing stored in [T25, T25], plain insert
+    assert (await hub.record_time_facts([extra])).written == 1
+    # new ids next to a stored, changed record: the range holds T3, per-row upsert
+    batch = [facts[2].model_copy(update={"hours": D("5")}),
+             extra.model_copy(update={"source_record_id": "T26"})]
+    assert (await hub.record_time_facts(batch)).written == 2
+    assert (await hub.record_time_facts(batch)).written == 0
+    assert await hub.pool.fetchval(
+        "SELECT hours FROM fact_time WHERE source_record_id = 'T3'") == D("5.00")
+    assert await hub.pool.fetchval("SELECT count(*) FROM fact_time") == 7
+    # another source system with the same ids is a different record
+    other = [f.model_copy(update={"source_system": "psa2"}) for f in facts]
+    assert (await hub.record_time_facts(other)).written == 5
+    assert await hub.pool.fetchval(ROLLUP_CHECK) == 0
+
+
 async def test_conversion_stores_rate_and_date(hub: ReportingHub) -> None:
     await dataset.load(hub)
     row = await hub.pool.fetchrow(
