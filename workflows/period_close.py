@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.periods import period_end, period_of
     from workflows.engagement_models import TaskQueues
     from workflows.posting import PostingInput, PostingResult, TimeAndExpensePostingWorkflow
+    from workflows.source_sync import SourceSyncInput, SourceSyncResult, SourceSyncWorkflow, sync_workflow_id
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                     maximum_interval=timedelta(seconds=60), maximum_attempts=10)
@@ -101,6 +102,7 @@ class PeriodCloseReport(BaseModel):
     engagements: list[EngagementCloseLine] = Field(default_factory=list)
     engagements_failed: int = 0
     totals: CloseTotals = Field(default_factory=CloseTotals)
+    sync: SourceSyncResult | None = None
     reconciliation: ReconcileResult | None = None
     approval: Approval | None = None
     locked: bool = False
@@ -197,8 +199,16 @@ class PeriodCloseWorkflow:
         self._note(f"{len(ids) - r.engagements_failed} of {len(ids)} engagements billed and recognized; "
                    f"{r.totals.invoices} invoices")
 
-        # 4. reconciliation through the hub.
+        # 4. reconciliation through the hub, against what the PSA and the ERP hold right now.
         self._step(CloseStep.RECONCILING, "reconciling PSA, ERP and hub")
+        if workflow.patched("sync-before-reconcile"):
+            r.sync = await workflow.execute_child_workflow(
+                SourceSyncWorkflow.run, SourceSyncInput(legal_entity=data.legal_entity, period=period,
+                                                        queues=data.queues),
+                id=sync_workflow_id(data.legal_entity, period, "close"),
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=f"Extract PSA and ERP totals of {data.legal_entity} {period} for reconciliation")
+            self._note(f"source totals synced ({r.sync.status})")
         r.reconciliation = await workflow.execute_activity(
             "close.reconcile", ReconcileInput(legal_entity=data.legal_entity, period=period),
             result_type=ReconcileResult, task_queue=workflow.info().task_queue,

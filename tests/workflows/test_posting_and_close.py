@@ -12,9 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.batch_fakes import FakeBatch
+from tests.workflows.sync_fakes import FakeSync
 from workflows.engagement_models import TaskQueues
 from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
 from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.source_sync import SourceSyncWorkflow
 
 
 def _queues(queue: str) -> TaskQueues:
@@ -49,8 +51,10 @@ async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None
 async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) -> None:
     fake = FakeBatch(pages=2, engagements=25)
     queue = f"t-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow],
-                      activities=fake.activities()):
+    sync = FakeSync(projects=3)
+    async with Worker(env.client, task_queue=queue,
+                      workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+                      activities=[*fake.activities(), *sync.activities()]):
         handle = await env.client.start_workflow(
             PeriodCloseWorkflow.run,
             PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=_queues(queue)),
@@ -83,13 +87,18 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
     codes = {e.code for e in report.exceptions}
     assert "USER_ERROR" in codes and any(c.startswith("ENGAGEMENT_NOT_CLOSED") for c in codes)
     assert report.approval is not None and report.approval.decided_by == "carol"
+    # the PSA and ERP totals were extracted for this entity and period right before reconciling
+    assert report.sync is not None and report.sync.workflow_id == "sync-US01-2026-11-close"
+    assert [c.period for c in sync.commits] == ["2026-11"] and sync.psa_calls[0].legal_entity == "US01"
 
 
 async def test_scheduled_close_delegates_to_the_period_business_id(env: WorkflowEnvironment) -> None:
     fake = FakeBatch(pages=1, engagements=0)
     queue = f"t-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow],
-                      activities=fake.activities()):
+    sync = FakeSync(projects=3)
+    async with Worker(env.client, task_queue=queue,
+                      workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+                      activities=[*fake.activities(), *sync.activities()]):
         handle = await env.client.start_workflow(
             PeriodCloseWorkflow.run, PeriodCloseRequest(legal_entity="DE01", queues=_queues(queue)),
             id=f"close-DE01-{uuid.uuid4()}", task_queue=queue)
