@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import translating_errors
 from connectors.erp_netsuite import ErpRouter
-from connectors.ports import InvoiceLineage, InvoiceStatus
+from connectors.ports import InvoiceLineage, InvoiceStatus, Receipt
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry
 
@@ -113,6 +115,17 @@ class InvoiceStatusInput(BaseModel):
     invoice_id: str
 
 
+class ReceiptsInput(BaseModel):
+    legal_entity: str
+    erp_customer_id: str
+    since: date
+    through: date
+
+
+class ReceiptsResult(BaseModel):
+    receipts: list[Receipt]
+
+
 class ErpAck(BaseModel):
     ok: bool = True
     done: bool = True  # False: there was nothing to undo
@@ -164,6 +177,12 @@ class ErpBillingActivities:
     async def reverse_journal(self, data: ReverseJournalInput) -> ErpAck:
         done = await self._router.for_entity(data.legal_entity).reverse_journal(data.journal_entry_id)
         return ErpAck(done=done)
+
+    @activity.defn(name="erp.receipts")
+    @translating_errors
+    async def receipts(self, data: ReceiptsInput) -> ReceiptsResult:
+        erp = self._router.for_entity(data.legal_entity)
+        return ReceiptsResult(receipts=await erp.receipts(data.erp_customer_id, data.since, data.through))
 
     @activity.defn(name="erp.invoice_status")
     @translating_errors

@@ -29,6 +29,8 @@ from domain.periods import period_end
 from workflows.engagement_models import (
     CloseOutbox,
     OutboxFailure,
+    OverdueInvoice,
+    OverdueNotice,
     PaymentNotice,
     PeriodCloseInput,
     PeriodResult,
@@ -105,6 +107,19 @@ class ReconcileResult(BaseModel):
     differences: int = 0
     run_id: int | None = None
     detail: str | None = None
+
+
+class SweepOverdueInput(BaseModel):
+    legal_entity: str
+    as_of: date
+    lookback_days: int = Field(default=1, ge=1, le=31)  # invoices due in the days before `as_of`
+
+
+class SweepOverdueResult(BaseModel):
+    invoices: int = 0
+    engagements_notified: int = 0
+    not_running: int = 0
+    skipped: str | None = None
 
 
 @dataclass
@@ -200,19 +215,35 @@ class CloseActivities:
         feedback, hub facts). A write that fails for good goes back to the engagement."""
         cutoff = period_end(data.period)
         gate = asyncio.Semaphore(batch.concurrency)
+        overdue = await self._open_past_due(data.targets, cutoff, batch)
 
         async def one(target: EngagementTarget) -> EngagementCloseLine:
             async with gate:
                 try:
-                    return await self._close_one(target, data, cutoff, batch)
+                    return await self._close_one(target, data, cutoff, batch, overdue)
                 finally:
                     activity.heartbeat(target.workflow_id)
 
         lines = await asyncio.gather(*(one(t) for t in data.targets))
         return CloseWindowResult(lines=list(lines))
 
+    @staticmethod
+    async def _open_past_due(targets: list[EngagementTarget], cutoff: date,
+                             batch: CloseBatch) -> dict[str, list[OverdueInvoice]]:
+        """d2r invoices due by the cut-off and still open in the ERP, by opportunity."""
+        out: dict[str, list[OverdueInvoice]] = {}
+        for entity in sorted({t.legal_entity for t in targets if t.lines and t.legal_entity}):
+            receivables = batch.receivables(entity)
+            subsidiary = await receivables.subsidiary_id(entity)
+            if subsidiary is None:
+                continue
+            for item in await receivables.fell_due(subsidiary, cutoff - timedelta(days=730), cutoff):
+                out.setdefault(item.opportunity_id, []).append(OverdueInvoice(
+                    invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining))
+        return out
+
     async def _close_one(self, target: EngagementTarget, data: CloseWindowInput, cutoff: date,
-                         batch: CloseBatch) -> EngagementCloseLine:
+                         batch: CloseBatch, overdue: dict[str, list[OverdueInvoice]]) -> EngagementCloseLine:
         handle = self._client.get_workflow_handle(target.workflow_id)
         request = PeriodCloseInput(period=data.period, requested_by=data.requested_by)
         if target.lines and target.project_id and target.legal_entity:
@@ -224,7 +255,9 @@ class CloseActivities:
                     target.erp_customer_id, cutoff - timedelta(days=batch.receipts_lookback_days), cutoff)
                 receipts = [PaymentNotice(payment_id=r.payment_id, invoice_id=r.invoice_id, amount=r.amount,
                                           received_on=r.received_on) for r in found]
-            request = request.model_copy(update={"delivery": delivery, "payments": receipts, "outbox": True})
+            request = request.model_copy(update={
+                "delivery": delivery, "payments": receipts, "outbox": True,
+                "overdue": overdue.get(target.workflow_id.removeprefix("engagement-"), [])})
         try:
             result: PeriodResult = await handle.execute_update("close_period", request, result_type=PeriodResult)
         except (WorkflowUpdateFailedError, RPCError) as error:
@@ -260,6 +293,34 @@ class CloseActivities:
                 raise
             return f"{error.type}: {error.message}"[:500]
         return None
+
+    @activity.defn(name="receivables.sweep_overdue")
+    async def sweep_overdue(self, data: SweepOverdueInput) -> SweepOverdueResult:
+        """The day's collection risk from the ERP's open items: d2r invoices that fell due in
+        the last `lookback_days` days and are still open; one signal per engagement."""
+        if self._batch is None:
+            return SweepOverdueResult(skipped="no ERP receivables configured on this worker")
+        receivables = self._batch.receivables(data.legal_entity)
+        subsidiary = await receivables.subsidiary_id(data.legal_entity)
+        if subsidiary is None:
+            return SweepOverdueResult(skipped=f"no subsidiary {data.legal_entity} in the ERP")
+        items = await receivables.fell_due(subsidiary, data.as_of - timedelta(days=data.lookback_days),
+                                           data.as_of - timedelta(days=1))
+        by_opportunity: dict[str, list[OverdueInvoice]] = {}
+        for item in items:
+            by_opportunity.setdefault(item.opportunity_id, []).append(OverdueInvoice(
+                invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining))
+        notified = 0
+        for opportunity_id, invoices in sorted(by_opportunity.items()):
+            try:
+                await self._client.get_workflow_handle(f"engagement-{opportunity_id}").signal(
+                    "invoices_overdue", OverdueNotice(as_of=data.as_of, invoices=invoices))
+                notified += 1
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+        return SweepOverdueResult(invoices=len(items), engagements_notified=notified,
+                                  not_running=len(by_opportunity) - notified)
 
     @activity.defn(name="close.reconcile")
     async def reconcile(self, data: ReconcileInput) -> ReconcileResult:

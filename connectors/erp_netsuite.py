@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from connectors.erp_receipts import NetSuiteReceivables
 from connectors.errors import ConfigurationError, NotFoundError
 from connectors.netsuite import SYSTEM, NetSuiteClient
-from connectors.ports import ErpPort, InvoiceLineage, InvoiceStatus
+from connectors.ports import ErpPort, InvoiceLineage, InvoiceStatus, Receipt
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
@@ -257,6 +259,9 @@ class NetSuiteErp:
             amount_paid=Money(amount=_number(record.get("amountPaid")), currency=currency),
             amount_remaining=Money(amount=_number(record.get("amountRemaining")), currency=currency),
         )
+
+    async def receipts(self, customer_id: str, since: date, through: date) -> list[Receipt]:
+        return await NetSuiteReceivables(self._ns).receipts(customer_id, since, through)
 
     async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None:
         try:

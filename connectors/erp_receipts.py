@@ -9,28 +9,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
 from connectors.netsuite import NetSuiteClient
+from connectors.ports import OpenItem, Receipt
 from domain.money import Money
-
-
-class Receipt(BaseModel):
-    # "<ERP payment id>:<ERP invoice id>", the id the payment webhook uses too: one payment
-    # settling several invoices is one receipt per invoice.
-    payment_id: str
-    invoice_id: str  # d2r's invoice id (the ERP externalId)
-    erp_invoice_id: str
-    amount: Money
-    received_on: date
-
-
-class OpenItem(BaseModel):
-    invoice_id: str  # d2r's invoice id
-    erp_invoice_id: str
-    opportunity_id: str
-    due_date: date
-    amount_remaining: Money
 
 
 def _quote(value: str) -> str:

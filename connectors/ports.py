@@ -65,6 +65,24 @@ class InvoiceLineage(BaseModel):
     erp_invoice_id: str
 
 
+class Receipt(BaseModel):
+    # "<ERP payment id>:<ERP invoice id>", the id the payment webhook uses too: one payment
+    # settling several invoices is one receipt per invoice.
+    payment_id: str
+    invoice_id: str  # d2r's invoice id (the ERP externalId)
+    erp_invoice_id: str
+    amount: Money
+    received_on: date
+
+
+class OpenItem(BaseModel):
+    invoice_id: str  # d2r's invoice id
+    erp_invoice_id: str
+    opportunity_id: str
+    due_date: date
+    amount_remaining: Money
+
+
 class Notification(BaseModel):
     subject: str
     body: str
@@ -128,3 +146,5 @@ class ErpPort(Protocol):
     async def invoice_status(self, invoice_id: str) -> InvoiceStatus | None: ...
 
     async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None: ...
+
+    async def receipts(self, customer_id: str, since: date, through: date) -> list[Receipt]: ...

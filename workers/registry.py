@@ -27,7 +27,7 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["erp"].append(acts.period_lock.lock_period)
     if acts.close is not None:
         roles["workflows"] += [acts.close.notify_engagements, acts.close.find_engagements,
-                               acts.close.close_engagements, acts.close.reconcile]
+                               acts.close.close_engagements, acts.close.reconcile, acts.close.sweep_overdue]
     if acts.reporting is not None:
         roles["reporting"] = [acts.reporting.record_engagement]
     if acts.hub_exceptions is not None:
@@ -52,5 +52,6 @@ def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
         "erp": [acts.erp.upsert_customer, acts.erp.create_sales_order, acts.erp.cancel_sales_order,
                 acts.erp_billing.update_sales_order, acts.erp_billing.close_sales_order,
                 acts.erp_billing.post_documents, acts.erp_billing.void_credit_memo,
-                acts.erp_billing.reverse_journal, acts.erp_billing.invoice_status, acts.erp_inbound.invoice_lineage],
+                acts.erp_billing.reverse_journal, acts.erp_billing.invoice_status, acts.erp_billing.receipts,
+                acts.erp_inbound.invoice_lineage],
     }

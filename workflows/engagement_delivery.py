@@ -16,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
         ErpAck,
         PostDocumentsInput,
         PostDocumentsResult,
+        ReceiptsInput,
+        ReceiptsResult,
     )
     from activities.psa import FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput, SetStageInput
     from activities.reporting import RecordEngagementInput, RecordEngagementResult
@@ -33,12 +35,16 @@ with workflow.unsafe.imports_passed_through():
         CloseOutbox,
         InvoiceSummary,
         OutboxFailure,
+        OverdueNotice,
         PaymentNotice,
         PeriodCloseInput,
         PeriodResult,
     )
     from workflows.engagement_provisioning import activity_error_cause
     from workflows.engagement_support import EngagementBase
+
+
+RECEIPTS_LOOKBACK_DAYS = 62  # older receipts were read by earlier closes (known ids are ignored anyway)
 
 
 class DeliverySteps(EngagementBase):
@@ -54,7 +60,18 @@ class DeliverySteps(EngagementBase):
         cutoff = period_end(period)
         for notice in request.payments:
             self._record_payment(notice)
+        if request.overdue:
+            self._inbox_overdue.append(OverdueNotice(as_of=cutoff, invoices=request.overdue))
         delivery = request.delivery
+        if delivery is None and self._v2 and view.legal_entity:
+            # On its own (no month-end batch), the engagement reads its receipts itself.
+            found: ReceiptsResult = await self._call(
+                "erp.receipts", ReceiptsInput(legal_entity=view.legal_entity, erp_customer_id=view.erp_customer_id,
+                                              since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS), through=cutoff),
+                ReceiptsResult, queues.erp, f"Receipts for the engagement's invoices up to {cutoff}")
+            for receipt in found.receipts:
+                self._record_payment(PaymentNotice(payment_id=receipt.payment_id, invoice_id=receipt.invoice_id,
+                                                   amount=receipt.amount, received_on=receipt.received_on))
         if delivery is None:
             self._set_details(f"Closing {period}: reading approved time, expenses and milestones from the PSA")
             delivery = await self._call(

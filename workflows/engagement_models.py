@@ -94,6 +94,9 @@ class PeriodCloseInput(BaseModel):
     # Receipts the ERP holds for the engagement's invoices up to the cut-off (the entity's
     # batch reads them); already known payments are ignored.
     payments: list[PaymentNotice] = Field(default_factory=list)
+    # Invoices the ERP holds open past their due date as of the close (a safety net for a
+    # daily receivables sweep that did not run).
+    overdue: list[OverdueInvoice] = Field(default_factory=list)
     # True: the caller posts, feeds back and records what the run produced (the result's
     # `outbox`) in bulk for many engagements; the engagement makes no calls of its own.
     outbox: bool = False

@@ -49,6 +49,12 @@ class InboundEventWorkflow:
 
     async def _payment(self, event: InboundEvent) -> InboundResult:
         data = event.data
+        if workflow.patched("receipts-with-the-close"):
+            # Receipts reach engagements with their entity's month-end close (read from the
+            # ERP in bulk), and overdue invoices with the daily sweep: a signal per payment
+            # would cost every engagement an Action per invoice.
+            return InboundResult(routed_to=[], note=f"payment {data.get('payment_id')} is read from the ERP by "
+                                                    "the next month-end close")
         applied = data.get("applied") or []
         lineage: PaymentLineageResult = await workflow.execute_activity(
             "erp.invoice_lineage", PaymentLineageInput(

@@ -17,7 +17,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.period_close import NotifyEngagementsInput, NotifyEngagementsResult
+    from activities.period_close import (
+        NotifyEngagementsInput,
+        NotifyEngagementsResult,
+        SweepOverdueInput,
+        SweepOverdueResult,
+    )
     from activities.posting import PostingConfig, PostPageInput, PostPageResult, ProjectTotals
     from domain.model import ExceptionRecord
     from workflows.engagement_models import TaskQueues
@@ -46,6 +51,7 @@ class PostingProgress(BaseModel):
     pages_by_worker: dict[str, int] = Field(default_factory=dict)
     hub_rows: int | None = None
     engagements_notified: int = 0
+    overdue_invoices: int = 0  # fell due the day before and still open (the receivables sweep)
     done: bool = False
 
 
@@ -56,6 +62,7 @@ class PostingInput(BaseModel):
     config: PostingConfig = Field(default_factory=PostingConfig)
     queues: TaskQueues = Field(default_factory=TaskQueues)
     notify_engagements: bool = True
+    sweep_overdue: bool = True
     heartbeat_seconds: int = 60
     carried: PostingProgress | None = None  # set only by continue-as-new
 
@@ -113,6 +120,15 @@ class TimeAndExpensePostingWorkflow:
                 start_to_close_timeout=timedelta(minutes=10), retry_policy=PAGE_RETRY,
                 summary=f"Tell the engagements of {len(p.totals)} projects what was posted")
             p.engagements_notified = notified.notified
+        # The day's collection risk rides on the daily run: invoices that fell due yesterday
+        # and are still open in the ERP reach their engagements (one signal each).
+        if data.sweep_overdue and workflow.patched("overdue-sweep"):
+            swept: SweepOverdueResult = await workflow.execute_activity(
+                "receivables.sweep_overdue", SweepOverdueInput(legal_entity=data.legal_entity, as_of=p.posting_date),
+                result_type=SweepOverdueResult, task_queue=workflow.info().task_queue,
+                start_to_close_timeout=timedelta(minutes=10), retry_policy=PAGE_RETRY,
+                summary=f"Invoices of {data.legal_entity} that fell due and are still open")
+            p.overdue_invoices = swept.invoices
         workflow.set_current_details(f"done: {p.time_entries} time entries ({p.hours} h), {p.expenses} expenses, "
                                      f"{p.intercompany_charges} intercompany charges, "
                                      f"{p.exceptions_total} exceptions")

@@ -1,6 +1,6 @@
 """A deal's delivery through the API, over the real vendor protocols: time in the PSA, a
-period close that invoices in the ERP, a payment whose signed webhook reaches the
-engagement, and a closed-won webhook that starts an engagement with no manual call."""
+period close that invoices in the ERP, a payment in the ERP that the next close reads back
+(CRM "Collected"), and a closed-won webhook that starts an engagement with no manual call."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def view(stack: Stack, opportunity_id: str) -> dict[str, Any]:
     return body
 
 
-async def test_time_is_invoiced_in_the_erp_and_a_payment_webhook_reaches_the_engagement(stack: Stack) -> None:
+async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagement(stack: Stack) -> None:
     started = await stack.api.post("/v1/engagements", json={"opportunity_id": UK_TM}, headers=SALES)
     assert started.status_code in (200, 201), started.text
 
@@ -97,8 +97,11 @@ async def test_time_is_invoiced_in_the_erp_and_a_payment_webhook_reaches_the_eng
 
         assert await eventually(psa_marked_billed)
 
-        # The customer pays in NetSuite; its afterSubmit-style webhook reaches d2r.
+        # The customer pays in NetSuite (its webhook reaches d2r and is noted); the receipt
+        # reaches the engagement with the next close, which reads the ERP's receipts.
         await ns.transform("invoice", invoice["erp_invoice_id"], "customerPayment", {"tranDate": "2026-11-20"})
+        november = await stack.api.post(f"/v1/engagements/{UK_TM}/periods/2026-11/close", headers=FINANCE)
+        assert november.status_code == 200, november.text
 
         async def collected() -> dict[str, Any] | None:
             v = await view(stack, UK_TM)

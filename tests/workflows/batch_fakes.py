@@ -16,6 +16,8 @@ from activities.period_close import (
     NotifyEngagementsResult,
     ReconcileInput,
     ReconcileResult,
+    SweepOverdueInput,
+    SweepOverdueResult,
 )
 from activities.posting import LockPeriodInput, LockPeriodResult, PostPageInput, PostPageResult, ProjectTotals
 from domain.model import ExceptionRecord
@@ -30,6 +32,7 @@ class FakeBatch:
         self.notified: list[NotifyEngagementsInput] = []
         self.windows: list[list[str]] = []
         self.locked: list[LockPeriodInput] = []
+        self.swept: list[SweepOverdueInput] = []
 
     def activities(self) -> list[object]:
         @activity.defn(name="posting.post_page")
@@ -74,4 +77,9 @@ class FakeBatch:
             self.locked.append(data)
             return LockPeriodResult(locked_now=len(self.locked) == 1)
 
-        return [post_page, notify, find, close, reconcile, lock]
+        @activity.defn(name="receivables.sweep_overdue")
+        async def sweep(data: SweepOverdueInput) -> SweepOverdueResult:
+            self.swept.append(data)
+            return SweepOverdueResult(invoices=1, engagements_notified=1)
+
+        return [post_page, notify, find, close, reconcile, lock, sweep]

@@ -31,6 +31,8 @@ from activities.erp import (
     InvoiceStatusInput,
     PostDocumentsInput,
     PostDocumentsResult,
+    ReceiptsInput,
+    ReceiptsResult,
     ReverseJournalInput,
     UpdateSalesOrderInput,
     UpsertCustomerInput,
@@ -55,7 +57,7 @@ from activities.reporting import (
     RecordEngagementResult,
     ResolveExceptionInput,
 )
-from connectors.ports import BillingStatus, InvoiceStatus, Notification, ProjectRef
+from connectors.ports import BillingStatus, InvoiceStatus, Notification, ProjectRef, Receipt
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
 from domain.model import CreditMemo, Invoice, JournalEntry
@@ -270,6 +272,14 @@ class FakeSystems:
                                  status="Paid In Full" if not remaining.is_positive() else "Open",
                                  amount_paid=paid, amount_remaining=remaining)
 
+        @activity.defn(name="erp.receipts")
+        async def receipts(data: ReceiptsInput) -> ReceiptsResult:
+            fake.calls["erp.receipts"] += 1
+            return ReceiptsResult(receipts=[
+                Receipt(payment_id=p.payment_id, invoice_id=p.invoice_id, erp_invoice_id=f"ERP-{p.invoice_id}",
+                        amount=p.amount, received_on=p.received_on)
+                for p in fake.erp_payments if data.since <= p.received_on <= data.through])
+
         @activity.defn(name="reporting.record_engagement")
         async def record_engagement(data: RecordEngagementInput) -> RecordEngagementResult:
             fake.hub += [*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
@@ -291,7 +301,7 @@ class FakeSystems:
                 remove_project,
                 create_sales_order, cancel_sales_order, finance, read_delivery, post_documents, void_credit_memo,
                 reverse_journal, update_sales_order, close_sales_order, write_billing_status, set_contract_value,
-                notify, feedback, apply_change, set_stage, invoice_status]
+                notify, feedback, apply_change, set_stage, invoice_status, receipts]
 
     def psa_delivery(self, project_id: str) -> Delivery:
         """What a bulk PSA read returns for the project (the fake PSA holds one project)."""

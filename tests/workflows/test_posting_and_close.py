@@ -45,7 +45,10 @@ async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None
     assert p.pages_by_worker == {"w0": 2, "w1": 1}
     history = await handle.fetch_history()
     scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
-    assert len(scheduled) == 4  # 3 pages + 1 notification, never one per record
+    assert len(scheduled) == 5  # 3 pages, 1 notification, 1 receivables sweep: never one per record
+    # the day's sweep looks at invoices that fell due before the posting date
+    assert [(x.legal_entity, x.as_of) for x in fake.swept] == [("US01", date(2026, 11, 25))]
+    assert p.overdue_invoices == 1
 
 
 async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) -> None:
