@@ -16,9 +16,11 @@ from temporalio.worker import Worker
 
 from tests.conftest import wheel_binary
 from tests.workflows.batch_fakes import FakeBatch
+from tests.workflows.sync_fakes import FakeSync
 from workflows.engagement_models import TaskQueues
 from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
 from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.source_sync import SourceSyncWorkflow
 
 HERE = Path(__file__).parent / "histories"
 
@@ -29,8 +31,10 @@ async def main() -> None:
     fake = FakeBatch(pages=3, engagements=25)
     queue = f"rec-{uuid.uuid4()}"
     queues = TaskQueues(crm=queue, psa=queue, erp=queue)
-    async with Worker(env.client, task_queue=queue, workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow],
-                      activities=fake.activities()):
+    sync = FakeSync(projects=3)
+    async with Worker(env.client, task_queue=queue,
+                      workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow, SourceSyncWorkflow],
+                      activities=[*fake.activities(), *sync.activities()]):
         posting = await env.client.start_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=queues),
