@@ -33,10 +33,13 @@ from ._asgi import (
     send_response,
 )
 from ._server import DROP_HEADER
-from ._settings import FaultConfig, SimSettings
+from ._settings import FaultConfig, RejectRule, SimSettings
 from ._store import Store
 
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+# The error code a `reject` fault answers with when the rule names none: each vendor's
+# usual validation failure (a 400 the connectors treat as non-retryable).
+REJECT_CODES = {"salesforce": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "netsuite": "USER_ERROR"}
 
 
 def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -54,6 +57,7 @@ class FaultState:
         self.rng = random.Random(cfg.seed)
         self.throttle_left = cfg.throttle_burst
         self.inflight = 0
+        self.rejected = [0] * len(cfg.reject)  # calls refused so far, per `reject` rule
         if cfg.outage_seconds and not cfg.outage_until:
             self.cfg = cfg.model_copy(update={"outage_until": time.time() + cfg.outage_seconds})
 
@@ -69,6 +73,8 @@ class FaultState:
             self.rng = random.Random(cfg.seed)
         if "throttle_burst" in patch or replace:
             self.throttle_left = cfg.throttle_burst
+        if "reject" in patch or replace:
+            self.rejected = [0] * len(cfg.reject)
         self.cfg = cfg
         return cfg
 
@@ -80,7 +86,16 @@ class FaultState:
         d["throttle_left"] = self.throttle_left
         d["inflight"] = self.inflight
         d["outage_active"] = self.cfg.outage_until > time.time()
+        d["rejected"] = list(self.rejected)
         return d
+
+    def rejection(self, req: Request) -> RejectRule | None:
+        """The first `reject` rule the request matches (counted), if any."""
+        for index, rule in enumerate(self.cfg.reject):
+            if rule.matches(req.method, req.path, req.body):
+                self.rejected[index] += 1
+                return rule
+        return None
 
 
 class BaseSimulator:
@@ -347,6 +362,12 @@ class BaseSimulator:
                     return err
             if req.path not in self.token_paths:
                 self.api_usage += 1
+                rule = f.rejection(req)
+                if rule is not None:  # refused for good, before the handler changes anything
+                    resp = self.vendor_error(rule.status, rule.code or REJECT_CODES.get(self.name, "INVALID_REQUEST"),
+                                             rule.message)
+                    self.decorate(req, resp)
+                    return resp
             try:
                 resp = await self._dispatch(self.router, req)
             except Exception as e:  # a bug in the simulator: answer like a vendor 500

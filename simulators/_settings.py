@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"d2r-dev-webhook-secret-0123456789").decode()
+
+
+class RejectRule(BaseModel):
+    """Refuse every vendor call that matches, for good, with the vendor's own 4xx error.
+
+    `path` and `body` are regular expressions searched (`re.search`) in the decoded
+    request path and the UTF-8 request body; `method` is an HTTP method or `*`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = "*"
+    path: str = ""
+    body: str | None = None
+    status: int = Field(400, ge=400, le=499)
+    code: str | None = None  # vendor error code; default: the vendor's validation error
+    message: str = "Refused by a simulated validation rule"
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        return v.upper()
+
+    @field_validator("path", "body")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"invalid regular expression {v!r}: {e}") from e
+        return v
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        if self.method not in ("*", method.upper()):
+            return False
+        if self.path and re.search(self.path, path) is None:
+            return False
+        return self.body is None or re.search(self.body, body.decode("utf-8", "replace")) is not None
 
 
 class FaultConfig(BaseModel):
@@ -35,6 +74,7 @@ class FaultConfig(BaseModel):
     max_concurrency: int = Field(0, ge=0)  # NetSuite: 429 over this many in flight; 0 = off
     webhook_duplicate_rate: float = Field(0, ge=0, le=1)
     webhook_reorder: bool = False
+    reject: list[RejectRule] = Field(default_factory=list)  # calls refused for good (4xx)
     seed: int | None = None
 
 

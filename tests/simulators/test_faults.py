@@ -158,3 +158,61 @@ async def test_webhooks_reordered_deterministically(sf: httpx.AsyncClient) -> No
     assert first == again
     assert sorted(first) == [f"M{i}" for i in range(8)]
     assert first != sorted(first)
+
+
+async def test_reject_refuses_matching_calls_for_good_with_the_vendor_error(sf: httpx.AsyncClient) -> None:
+    url = f"{SF_V}/sobjects/Opportunity/{OPP1}"
+    rule = {"method": "patch", "path": r"/sobjects/Opportunity/", "body": r'"StageName":\s*"Closed Lost"',
+            "message": "Closed deals cannot be lost"}
+    view = (await sf.post("/__admin/faults", json={"reject": [rule]})).json()
+    assert view["reject"][0]["method"] == "PATCH" and view["rejected"] == [0]
+    for _ in range(3):  # for good: a retry is refused again, and nothing is written
+        r = await sf.patch(url, json={"StageName": "Closed Lost"})
+        assert r.status_code == 400
+        assert r.json() == [{"message": "Closed deals cannot be lost",
+                             "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION"}]
+    assert (await sf.get(url)).json()["StageName"] == "Closed Won"
+    # other calls pass: a read, and a write whose body does not match
+    assert (await sf.patch(url, json={"Description": "still won"})).status_code == 204
+    assert (await sf.get("/__admin/faults")).json()["rejected"] == [3]
+    # the connector maps the refusal to a non-retryable validation error
+    from connectors.errors import VendorValidationError
+    from connectors.salesforce import SalesforceClient, SalesforceConfig
+
+    app = sf.app  # type: ignore[attr-defined]
+    client = SalesforceClient(SalesforceConfig(base_url="http://sf.test", client_id="d2r-dev",
+                                               client_secret="d2r-dev-secret"),
+                              transport=httpx.ASGITransport(app=app))
+    try:
+        try:
+            await client.update("Opportunity", OPP1, {"StageName": "Closed Lost"})
+        except VendorValidationError as e:
+            assert not e.retryable and e.status == 400 and e.vendor_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+        else:
+            raise AssertionError("the refused update went through")
+    finally:
+        await client.aclose()
+    # clearing the faults lifts the refusal
+    await sf.delete("/__admin/faults")
+    assert (await sf.patch(url, json={"StageName": "Closed Lost"})).status_code == 204
+
+
+async def test_reject_on_netsuite_answers_o_error_details_and_creates_nothing(ns: httpx.AsyncClient) -> None:
+    rules = [{"method": "PUT", "path": r"/salesOrder/eid:d2r:engagement-X:", "message": "Order refused"},
+             {"method": "*", "path": r"/subsidiary/2$", "status": 403, "code": "INSUFFICIENT_PERMISSION"}]
+    await ns.put("/__admin/faults", json={"reject": rules})
+    before = (await ns.get("/__admin/counts")).json().get("salesOrder", 0)
+    r = await ns.put(f"{NS_REC}/salesOrder/eid:d2r:engagement-X:sales-order",
+                     json={"entity": {"id": "1"}, "subsidiary": {"id": "1"}})
+    assert r.status_code == 400
+    detail = r.json()["o:errorDetails"][0]
+    assert detail["o:errorCode"] == "USER_ERROR" and detail["detail"] == "Order refused"
+    assert (await ns.get("/__admin/counts")).json().get("salesOrder", 0) == before
+    r = await ns.get(f"{NS_REC}/subsidiary/2")
+    assert r.status_code == 403 and r.json()["o:errorDetails"][0]["o:errorCode"] == "INSUFFICIENT_PERMISSION"
+    assert (await ns.get(f"{NS_REC}/subsidiary/1")).status_code == 200
+    assert (await ns.get("/__admin/faults")).json()["rejected"] == [1, 1]
+    # a rule that is not a valid regular expression, or a retryable status, is refused
+    for bad in ({"path": "("}, {"path": "x", "status": 503}):
+        assert (await ns.post("/__admin/faults", json={"reject": [bad]})).status_code == 400
+    assert (await ns.post("/__admin/faults", json={"reject": []})).json()["rejected"] == []
