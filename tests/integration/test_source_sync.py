@@ -64,7 +64,8 @@ class World:
         await self.client.execute_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(legal_entity=legal_entity, posting_date=date(2026, 11, 30), queues=self.queues,
-                         notify_engagements=False, config=PostingConfig(time_mode=mode, projects_per_page=2)),
+                         notify_engagements=False, sweep_overdue=False,
+                         config=PostingConfig(time_mode=mode, projects_per_page=2)),
             id=f"posting-{legal_entity}-2026-11-30", task_queue=self.workflow_queue)
 
     async def sync(self, legal_entity: str, run: str) -> SourceSyncResult:
