@@ -91,7 +91,8 @@ class PostPageResult(BaseModel):
 
 
 class TimeFactSink(Protocol):
-    async def write(self, facts: Sequence[dict[str, object]]) -> int: ...
+    async def write(self, facts: Sequence[dict[str, object]],
+                    consultants: Sequence[dict[str, object]] = ()) -> int: ...
 
 
 class HubTimeFacts:
@@ -100,9 +101,14 @@ class HubTimeFacts:
     def __init__(self, hub: object) -> None:
         self._hub = hub
 
-    async def write(self, facts: Sequence[dict[str, object]]) -> int:
-        from reporting.models import TimeFact
+    async def write(self, facts: Sequence[dict[str, object]],
+                    consultants: Sequence[dict[str, object]] = ()) -> int:
+        from reporting.models import ConsultantDim, TimeFact
 
+        # The consultant dimension comes with their time: utilization needs who they are and
+        # where they sit (capacity is the dimension's default working day).
+        if consultants:
+            await self._hub.upsert_dimensions([ConsultantDim(**c) for c in consultants])  # type: ignore[attr-defined]
         result = await self._hub.record_time_facts([TimeFact(**f) for f in facts])  # type: ignore[attr-defined]
         return int(result.written)
 
@@ -386,7 +392,14 @@ class PostingActivities:
                 "legal_entity": project.legal_entity, "currency": cost.currency,
                 "consultant_id": entry.resource_id, "work_date": entry.work_date, "hours": entry.hours,
                 "billable": entry.billable, "bill_amount": rate * entry.hours, "cost_amount": cost.amount})
-        return await self._hub.write(facts) if facts else 0
+        latest: dict[str, date] = {}
+        for entry in entries:
+            latest[entry.resource_id] = max(latest.get(entry.resource_id, entry.work_date), entry.work_date)
+        consultants: list[dict[str, object]] = [
+            {"consultant_id": rid, "name": page.resources[rid].name,
+             "home_legal_entity": page.resources[rid].position_on(day).legal_entity}
+            for rid, day in sorted(latest.items())]
+        return await self._hub.write(facts, consultants) if facts else 0
 
 
 @contextlib.asynccontextmanager

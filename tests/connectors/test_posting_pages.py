@@ -21,7 +21,7 @@ class Sink:
     def __init__(self) -> None:
         self.facts: list[dict[str, object]] = []
 
-    async def write(self, facts: Sequence[dict[str, object]]) -> int:
+    async def write(self, facts: Sequence[dict[str, object]], consultants: Sequence[dict[str, object]] = ()) -> int:
         self.facts += facts
         return len(facts)
 

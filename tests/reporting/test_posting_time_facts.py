@@ -21,8 +21,12 @@ async def test_posted_time_lands_in_the_hub_once(hub: ReportingHub) -> None:
     await hub.upsert_dimensions(dataset.LEGAL_ENTITIES)
     sink = HubTimeFacts(hub)
     facts = [_fact("a0T1:2026-11-02", "8"), _fact("a0T2:2026-11-02", "4")]
-    assert await sink.write(facts) == 2
-    assert await sink.write(facts) == 0  # a retried page writes nothing twice
+    consultants = [{"consultant_id": "C1", "name": "Ada", "home_legal_entity": "US1"}]
+    assert await sink.write(facts, consultants) == 2
+    assert await sink.write(facts, consultants) == 0  # a retried page writes nothing twice
+    row = await hub.pool.fetchrow("SELECT name, home_legal_entity, capacity_hours_per_day FROM dim_consultant "
+                                  "WHERE consultant_id = 'C1'")
+    assert (row["name"], row["home_legal_entity"], row["capacity_hours_per_day"]) == ("Ada", "US1", Decimal(8))
     hours = await hub.pool.fetchval(
         "SELECT sum(hours) FROM fact_time WHERE source_record_id = ANY($1::text[])",
         ["a0T1:2026-11-02", "a0T2:2026-11-02"])
