@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from pydantic import ValidationError
@@ -90,9 +91,13 @@ class FaultState:
         return d
 
     def rejection(self, req: Request) -> RejectRule | None:
-        """The first `reject` rule the request matches (counted), if any."""
+        """The first `reject` rule the request matches (counted), if any. Rules see the
+        percent-decoded path, so `eid:d2r:engagement-...` matches however a client encodes it."""
+        if not self.cfg.reject:
+            return None
+        path = unquote(req.path)
         for index, rule in enumerate(self.cfg.reject):
-            if rule.matches(req.method, req.path, req.body):
+            if rule.matches(req.method, path, req.body):
                 self.rejected[index] += 1
                 return rule
         return None

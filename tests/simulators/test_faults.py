@@ -207,11 +207,14 @@ async def test_reject_on_netsuite_answers_o_error_details_and_creates_nothing(ns
     assert r.status_code == 400
     detail = r.json()["o:errorDetails"][0]
     assert detail["o:errorCode"] == "USER_ERROR" and detail["detail"] == "Order refused"
+    # the rule sees the decoded path, as connectors percent-encode the external id
+    r = await ns.put(f"{NS_REC}/salesOrder/eid:d2r%3Aengagement-X%3Asales-order", json={"entity": {"id": "1"}})
+    assert r.status_code == 400
     assert (await ns.get("/__admin/counts")).json().get("salesOrder", 0) == before
     r = await ns.get(f"{NS_REC}/subsidiary/2")
     assert r.status_code == 403 and r.json()["o:errorDetails"][0]["o:errorCode"] == "INSUFFICIENT_PERMISSION"
     assert (await ns.get(f"{NS_REC}/subsidiary/1")).status_code == 200
-    assert (await ns.get("/__admin/faults")).json()["rejected"] == [1, 1]
+    assert (await ns.get("/__admin/faults")).json()["rejected"] == [2, 1]
     # a rule that is not a valid regular expression, or a retryable status, is refused
     for bad in ({"path": "("}, {"path": "x", "status": 503}):
         assert (await ns.post("/__admin/faults", json={"reject": [bad]})).status_code == 400
