@@ -439,4 +439,5 @@ class PeriodLockActivities:
     @activity.defn(name="erp.lock_period")
     @translating_errors
     async def lock_period(self, data: LockPeriodInput) -> LockPeriodResult:
-        return LockPeriodResult(locked_now=await self._posting._erp(data.legal_entity).lock_period(data.period))
+        return LockPeriodResult(
+            locked_now=await self._posting._erp(data.legal_entity).lock_period(data.period, data.legal_entity))

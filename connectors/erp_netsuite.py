@@ -99,6 +99,10 @@ class NetSuiteErp:
             "custbody_d2r_legal_entity": engagement.legal_entity,
             "custbody_d2r_billing_terms": engagement.billing_terms,
             "item": _order_lines(engagement.lines),
+            # A retry after the saga cancelled this order reopens it rather than billing
+            # from a closed one (the upsert finds the same externalId).
+            "status": "Pending Billing",
+            "custbody_d2r_cancelled": False,
         }
         return await self._ns.upsert("salesOrder", external_id, body)
 

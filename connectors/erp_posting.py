@@ -23,6 +23,8 @@ from connectors.netsuite import SYSTEM, NetSuiteClient
 PER_RECORD = (VendorValidationError, NotFoundError, DuplicateError, PeriodLockedError)
 
 
+SUBSIDIARY_LOCKS = "custrecord_d2r_locked_subsidiaries"  # comma-separated subsidiary ids
+
 class TimeBill(BaseModel):
     external_id: str  # d2r's id for the day entry: a retry upserts the same record
     employee_id: str  # the PSA resource id (the NetSuite employee's externalId)
@@ -122,14 +124,37 @@ class NetSuitePosting:
                 return PostOutcome(key=journal.external_id, error_code=error.vendor_code or type(error).__name__,
                                    error=str(error))
 
-    async def lock_period(self, period: str) -> bool:
-        """Lock the accounting period (externalId "2026-11") for every posting: True if this
-        call locked it, False if it was locked already. Safe to repeat."""
-        record = await self._ns.get_by_external_id("accountingPeriod", period)
-        if record is None:
-            raise NotFoundError(f"accounting period {period} does not exist", system=SYSTEM,
-                                status=404, vendor_code="NONEXISTENT_ID")
-        if record.get("allLocked") or record.get("isLocked") or record.get("closed"):
-            return False
-        await self._ns.patch("accountingPeriod", str(record["id"]), {"allLocked": True})
-        return True
+    async def lock_period(self, period: str, legal_entity: str | None = None) -> bool:
+        """Lock the accounting period (externalId "2026-11") for the legal entity's subsidiary
+        (OneWorld: the other subsidiaries of the account close on their own), or for every
+        posting without one. True if this call locked it, False if it was locked already.
+        Safe to repeat."""
+        subsidiary = await self._subsidiary_id(legal_entity) if legal_entity else None
+        for _ in range(5):
+            record = await self._ns.get_by_external_id("accountingPeriod", period)
+            if record is None:
+                raise NotFoundError(f"accounting period {period} does not exist", system=SYSTEM,
+                                    status=404, vendor_code="NONEXISTENT_ID")
+            if record.get("allLocked") or record.get("isLocked") or record.get("closed"):
+                return False
+            if subsidiary is None:
+                await self._ns.patch("accountingPeriod", str(record["id"]), {"allLocked": True})
+                return True
+            locked = [s for s in str(record.get(SUBSIDIARY_LOCKS) or "").split(",") if s]
+            if subsidiary in locked:
+                return False
+            await self._ns.patch("accountingPeriod", str(record["id"]),
+                                 {SUBSIDIARY_LOCKS: ",".join([*locked, subsidiary])})
+            # Two entities' closes may write the list at once: read it back until ours is in.
+            again = await self._ns.get("accountingPeriod", str(record["id"]))
+            if subsidiary in str(again.get(SUBSIDIARY_LOCKS) or "").split(","):
+                return True
+        raise NotFoundError(f"could not lock {period} for {legal_entity}", system=SYSTEM, status=409,
+                            vendor_code="CONCURRENT_UPDATE")
+
+    async def _subsidiary_id(self, legal_entity: str) -> str:
+        async for row in self._ns.suiteql(
+                f"SELECT id FROM subsidiary WHERE externalid = '{legal_entity.replace(chr(39), '')}'", page_size=1):
+            return str(row["id"])
+        raise NotFoundError(f"no subsidiary {legal_entity} in the ERP", system=SYSTEM, status=404,
+                            vendor_code="NONEXISTENT_ID")

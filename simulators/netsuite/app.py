@@ -45,6 +45,7 @@ _STATUS = {
 }  # fmt: skip
 _DEFAULT_STATUS = {"salesOrder": "F", "invoice": "A", "creditMemo": "A", "customerPayment": "A",
                    "journalEntry": "B"}  # fmt: skip
+SUBSIDIARY_LOCKS = "custrecord_d2r_locked_subsidiaries"  # comma-separated subsidiary ids
 _FIELD_ALIASES = {"allocked": "allLocked"}
 
 
@@ -332,12 +333,15 @@ class NetSuiteSimulator(BaseSimulator):
         ).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def _check_period(self, rtype: str, date: str | None) -> dict[str, Any] | None:
+    def _check_period(self, rtype: str, date: str | None, subsidiary: Any = None) -> dict[str, Any] | None:
         period = self._period_for(date)
         if period is None or rtype not in POSTING_LOCKS or self._seeding:
             return period
         flags = ("closed", "isLocked", "allLocked", *POSTING_LOCKS[rtype])
-        if any(period.get(f) for f in flags):
+        # OneWorld: the Period Close Checklist can lock a period for some subsidiaries only.
+        locked_for = {s for s in str(period.get(SUBSIDIARY_LOCKS) or "").split(",") if s}
+        sub_id = str(subsidiary.get("id")) if isinstance(subsidiary, dict) and subsidiary.get("id") else None
+        if any(period.get(f) for f in flags) or (sub_id is not None and sub_id in locked_for):
             raise fail(
                 400,
                 "PERIOD_LOCKED",
@@ -363,9 +367,9 @@ class NetSuiteSimulator(BaseSimulator):
                 emp = self.store.get("employee", data["employee"]["id"])
                 if emp and emp.get("subsidiary"):
                     data["subsidiary"] = emp["subsidiary"]
-            period = self._check_period(rtype, data.get("tranDate"))
+            period = self._check_period(rtype, data.get("tranDate"), data.get("subsidiary"))
             if old is not None and old.get("tranDate") != data.get("tranDate"):
-                self._check_period(rtype, old.get("tranDate"))
+                self._check_period(rtype, old.get("tranDate"), old.get("subsidiary"))
             data["postingPeriod"] = {"id": period["id"], "refName": period.get("periodName")} if period else None
         if rtype in (*TRANSACTIONS, "timeBill", "customer", "job", "employee") and (
             not data.get("currency") and data.get("subsidiary")
@@ -486,7 +490,7 @@ class NetSuiteSimulator(BaseSimulator):
                     "externalId",
                 )
         if rtype in POSTING_LOCKS and old.get("tranDate"):
-            self._check_period(rtype, old.get("tranDate"))
+            self._check_period(rtype, old.get("tranDate"), old.get("subsidiary"))
         data = {**old, **vals, "lastModifiedDate": ns_now()}
         self._check_required(rtype, data)
         self._derive(rtype, data, old)
@@ -710,7 +714,7 @@ class NetSuiteSimulator(BaseSimulator):
         with self.store.tx():
             old = self._must(t, key)
             if t in POSTING_LOCKS:
-                self._check_period(t, old.get("tranDate"))
+                self._check_period(t, old.get("tranDate"), old.get("subsidiary"))
             if t == "creditMemo" and (old.get("createdFrom") or {}).get("id"):
                 self._apply_credit(old, float(old.get("applied") or 0), remove=True)
             self.store.delete(t, old["id"])

@@ -228,10 +228,7 @@ async def test_a_provisioning_step_refused_for_good_is_undone_and_a_retry_provis
     assert opp["D2R_Contract_Id__c"] == done["contract_id"]
     assert opp["D2R_Engagement_Status__c"] == "In Delivery"
     await no_duplicates(stack)
-    # The order the engagement bills from must be open again (the undo closed it).
-    if step == "crm.write_links" and status_name(orders[0]) == "Closed":
-        pytest.xfail("known bug: the retried provisioning upserts the sales order the undo closed (same "
-                     "externalId) without reopening it: IN_DELIVERY on a Closed, custbody_d2r_cancelled order")
+    # The order the engagement bills from is open again (the undo had closed it).
     assert status_name(orders[0]) != "Closed" and not orders[0].get("custbody_d2r_cancelled")
 
 
