@@ -25,7 +25,7 @@ from domain.deal import BillingModel, RevenueMethod
 from domain.model import RevenueEntry, RevenueEntryKind, SourceKind, digest, record_id
 from domain.money import Money
 from domain.periods import period_of
-from domain.revenue import fee_target, line_target, progress_measure, reversal_of
+from domain.revenue import MissingEstimateError, fee_target, line_target, progress_measure, reversal_of
 from domain.schedules import Schedule, billing_schedule, revenue_schedule
 
 
@@ -156,13 +156,28 @@ def _changed(state: ContractState, change: LineChange, amendment: Amendment,
         # Freeze what the old terms earned up to the modification; the rest of the new
         # price follows the rest of the work.
         period = period_of(amendment.effective_date)
-        earned = fee_target(state, line_id, current, period, delivery,
-                            as_of=amendment.effective_date).rounded()
+        try:
+            earned = fee_target(state, line_id, current, period, delivery,
+                                as_of=amendment.effective_date).rounded()
+        except MissingEstimateError:
+            # Cost-to-cost terms without an estimate earned nothing yet (their revenue run
+            # waits for one); the amendment that supplies it starts from what was recognized.
+            earned = state.recognized(line_id)
         measure, _ = progress_measure(state, line_id, new, period, delivery,
                                       amendment.effective_date)
         new = new.model_copy(update={"base": ProspectiveBase(
             amendment_id=amendment.amendment_id, recognized=earned, measure=measure)})
     return new
+
+
+def _target(state: ContractState, line_id: str, period: str, delivery: Delivery, terms: LineTerms,
+            on: date) -> Money:
+    """The line's cumulative revenue target; cost-to-cost terms without an estimate have
+    none yet, and stand at what was recognized (nothing to catch up against)."""
+    try:
+        return line_target(state, line_id, period, delivery, terms=terms, as_of=on)
+    except MissingEstimateError:
+        return state.recognized(line_id)
 
 
 def apply_amendment(state: ContractState, amendment: Amendment,
@@ -191,10 +206,8 @@ def apply_amendment(state: ContractState, amendment: Amendment,
     for line_id in before:
         old, new = before[line_id], after[line_id]
         zero = state.zero()
-        target_before = line_target(state, line_id, period, delivery, terms=old, as_of=on) \
-            if old else zero
-        target_after = line_target(new_state, line_id, period, delivery, terms=new, as_of=on) \
-            if new else zero
+        target_before = _target(state, line_id, period, delivery, old, on) if old else zero
+        target_after = _target(new_state, line_id, period, delivery, new, on) if new else zero
         effects.append(LineEffect(
             contract_line_id=line_id,
             price_before=old.line.amount if old else None,

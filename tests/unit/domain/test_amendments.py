@@ -115,3 +115,21 @@ def test_adding_and_removing_a_line():
     assert inverse.changes[0].remove
     removed = apply_amendment(added.state, inverse, jan)
     assert set(removed.state.terms) == {"L1"}
+
+
+def test_prospective_amendment_supplies_the_missing_estimate():
+    # Booked without an estimate (the CRM carries none): no revenue could be recognized yet.
+    eng = engagement(line("L1", BillingModel.FIXED_FEE, RevenueMethod.COST_TO_COST, money("100000.00")),
+                     customer=Customer(customer_id="C", name="C", country="DE", tax_id="DE1"),
+                     legal_entity="DE01", currency="EUR")
+    state = contract(eng, {"L1": LineTerms(line=eng.lines[0])})
+    jan = Delivery(time_entries=[hours("A", "2026-01-20", 100)], resources=[ANNA])
+    amendment = Amendment(amendment_id="EAC-1", effective_date=d("2026-02-01"),
+                          treatment=AmendmentTreatment.PROSPECTIVE, reason="estimate at completion agreed",
+                          changes=[LineChange(contract_line_id="L1", estimate_at_completion=money("50000.00"))])
+    result = apply_amendment(state, amendment, jan)
+    base = result.state.terms["L1"].base
+    assert base is not None and base.recognized == money("0.00") and base.measure == Decimal("10000.00")
+    # February: 35,000 of 50,000 spent; the 100,000 follows the work after the amendment:
+    # (35,000 - 10,000) / (50,000 - 10,000) x 100,000 = 62,500.00.
+    assert recognize_period(result.state, "2026-02", FEB).state.recognized("L1") == money("62500.00")
