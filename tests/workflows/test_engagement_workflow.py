@@ -176,3 +176,39 @@ async def test_a_wait_for_a_person_is_a_hub_exception_resolved_when_it_ends(env:
         await handle.signal(EngagementWorkflow.revalidate)
         await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
         assert fake.hub_resolved == [1]
+
+
+async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(env: WorkflowEnvironment) -> None:
+    """The month-end batch path: delivery and receipts in, writes out (nothing written by the
+    engagement); a write the batch could not make comes back and the engagement makes it."""
+    from tests.workflows import scenario
+    from workflows.engagement_models import OutboxFailure, PeriodCloseInput
+    from workflows.engagement_support import BATCH_MEMO
+
+    fake = FakeSystems(scenario.reference_opportunity(f"006B{uuid.uuid4().hex[:14].upper()}"))
+    fake.delivery = scenario.reference_delivery()
+    async with running(env, fake) as (_, handle):
+        await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+        memo = await (await handle.describe()).memo_value(BATCH_MEMO)
+        assert memo["project_id"] and [ln["line_id"] for ln in memo["lines"]] == ["L1", "L2"]
+        result = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(
+            period="2027-01", delivery=fake.psa_delivery(memo["project_id"]), outbox=True))
+        outbox = result.outbox
+        assert outbox is not None and outbox.erp is not None and outbox.crm is not None and outbox.psa is not None
+        assert [i.total for i in outbox.erp.invoices] == [scenario.gbp("7200.00")]
+        assert outbox.psa.mark is not None and outbox.psa.mark.time_entry_ids == ["TC-2027-01"]
+        assert fake.calls["erp.post_documents"] == 0 and fake.calls["crm.write_billing_status"] == 0
+        assert not fake.invoices  # the engagement wrote nothing itself
+        # asked again (a retried window), the same writes come back
+        again = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(
+            period="2027-01", outbox=True))
+        assert again.outbox is not None and again.outbox.erp == outbox.erp
+
+        await handle.signal(EngagementWorkflow.outbox_failed, OutboxFailure(
+            period="2027-01", outbox=outbox, error="VendorValidationError: refused"))
+        view = await wait_for(handle, lambda v: any("could not write" in t.note for t in v.timeline)
+                              and bool(fake.billed_entries))
+        assert list(fake.invoices) == [outbox.erp.invoices[0].invoice_id]
+        assert fake.crm_status is not None and fake.crm_status.status == "Billed"
+        assert fake.billed_entries == {"TC-2027-01"}
+        assert view.stage == Stage.IN_DELIVERY
