@@ -93,7 +93,8 @@ async def record_time(http: httpx.AsyncClient, views: dict[str, dict[str, Any]],
             response = await http.patch(
                 f"{SF}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/{key}", headers=sf, json={
                     "pse__Project__c": view["project_id"], "pse__Resource__c": who["id"],
-                    "pse__Start_Date__c": start.isoformat(), "pse__End_Date__c": (start + timedelta(days=6)).isoformat(),
+                    "pse__Start_Date__c": start.isoformat(),
+                    "pse__End_Date__c": (start + timedelta(days=6)).isoformat(),
                     "pse__Monday_Hours__c": 8, "pse__Tuesday_Hours__c": 8, "pse__Wednesday_Hours__c": 4,
                     "pse__Total_Hours__c": 20, "pse__Status__c": "Approved", "pse__Approved__c": True,
                     "pse__Billable__c": True, "D2R_Role__c": who["role"]})
