@@ -292,3 +292,57 @@ async def test_an_amendment_whose_crm_write_is_refused_restores_the_psa_budget_a
     assert scheduled["erp.update_sales_order"] == 2, scheduled
     assert scheduled["crm.set_contract_value"] == 2, scheduled
     assert scheduled["erp.post_documents"] == 0 and scheduled["erp.reverse_journal"] == 0, scheduled
+
+
+async def test_a_credit_memo_whose_psa_release_is_refused_is_voided_in_the_erp(
+        stack: Stack, sf: SalesforceClient) -> None:
+    opportunity_id, lines = await copy_of_the_us01_deal(stack, sf, "Compensation case credit memo")
+    await book(stack, sf, opportunity_id)
+    engagement = await reach(stack, opportunity_id, "IN_DELIVERY")
+    # A consultant's approved week on the T&M line, billed by the engagement's own close.
+    consultant = next(c for c in (await seed_info(stack))["consultants"] if c["home_legal_entity"] == "US01")
+    await sf.create("pse__Timecard_Header__c", {
+        "pse__Project__c": engagement["project_id"], "pse__Resource__c": consultant["id"],
+        "pse__Start_Date__c": "2026-10-05", "pse__End_Date__c": "2026-10-11", "pse__Monday_Hours__c": 8,
+        "pse__Total_Hours__c": 8, "pse__Status__c": "Approved", "pse__Approved__c": True,
+        "pse__Billable__c": True, "D2R_Contract_Line_Id__c": lines["time_and_materials"]})
+    closed = await stack.api.post(f"/v1/engagements/{opportunity_id}/periods/2026-10/close", headers=FINANCE)
+    assert closed.status_code == 200, closed.text
+    invoice = closed.json()["invoices"][0]
+    erp_invoice = next(i for i in await records(stack, "netsuite", "invoice")
+                       if i.get("externalId") == invoice["invoice_id"])
+
+    # A billing correction credits the whole line and releases its time for re-billing;
+    # the PSA refuses the release (pse__Billed__c back to false).
+    await refuse(stack, "salesforce", {"method": "PATCH", "path": "/composite/sobjects$",
+                                       "body": r'"pse__Billed__c":\s*false'})
+    memo_id = f"CM-{opportunity_id}"
+    requested = await stack.api.post(f"/v1/engagements/{opportunity_id}/credit-memos", headers=SALES, json={
+        "credit_memo": {"credit_memo_id": memo_id, "invoice_id": invoice["invoice_id"], "memo_date": "2026-11-05",
+                        "reason": "hours booked on the wrong project",
+                        "lines": [{"invoice_line_id": f"{invoice['invoice_id']}:1", "price_concession": False}]}})
+    assert requested.status_code == 202, requested.text
+    for approval_id in requested.json()["approval_ids"]:
+        decided = await stack.api.post(f"/v1/engagements/{opportunity_id}/approvals/{approval_id}",
+                                       json={"decision": "approve"}, headers=FINANCE)
+        assert decided.status_code == 200, decided.text
+
+    async def failed() -> dict[str, Any] | None:
+        v = await view(stack, opportunity_id)
+        return v if [c["status"] for c in v["changes"]] == ["failed"] else None
+
+    after = await eventually(failed, within=30)
+    assert "VendorValidationError" in after["changes"][0]["detail"], after["changes"][0]
+    assert await refusals(stack, "salesforce") == [1]
+    # The ERP credit memo was posted, then voided: none left, the invoice open in full again.
+    assert [m for m in await records(stack, "netsuite", "creditMemo") if m.get("externalId") == memo_id] == []
+    again = next(i for i in await records(stack, "netsuite", "invoice") if i["id"] == erp_invoice["id"])
+    assert Decimal(str(again["amountRemaining"])) == Decimal(str(erp_invoice["total"]))
+    # The time stays billed in the PSA; the engagement's books show no credit.
+    cards = [c for c in await records(stack, "salesforce", "pse__Timecard_Header__c")
+             if c.get("pse__Project__c") == engagement["project_id"]]
+    assert cards and all(c["pse__Billed__c"] for c in cards)
+    assert Decimal(after["amounts"]["credited"]["amount"]) == 0
+    scheduled = await activities_scheduled(stack, opportunity_id)
+    assert scheduled["erp.void_credit_memo"] == 1, scheduled
+    await no_duplicates(stack)
