@@ -234,16 +234,32 @@ FLOW_KPIS: dict[str, list[_Flow]] = {
 }
 
 
+_ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+_HUNDRED = Decimal(100)
+
+
 def finish_margin(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
+    """Missing measures as 0, then cost, margin (`value`) and margin % per row.
+
+    A plain loop with the constants bound locally: this runs once per project on a
+    by-project margin (2,000 rows in the benchmark), where the former generator-based
+    version cost more than the query itself.
+    """
+    zero, cent, hundred = _ZERO, _CENT, _HUNDRED
+    out: list[dict[str, Any]] = []
+    append = out.append
     for r in rows:
-        revenue = r.get("revenue") or Decimal(0)
-        cost = sum((r.get(k) or Decimal(0)) for k in ("labor_cost", "expense_cost",
-                                                      "other_cost"))
+        row = {k: zero if v is None else v for k, v in r.items()}
+        get = r.get
+        revenue = get("revenue") or zero
+        cost = (zero + (get("labor_cost") or zero) + (get("expense_cost") or zero)
+                + (get("other_cost") or zero))
         margin = revenue - cost
-        pct = (margin / revenue * 100).quantize(Decimal("0.01")) if revenue else None
-        out.append({**{k: (v if v is not None else Decimal(0)) for k, v in r.items()},
-                    "cost": cost, "value": margin, "margin_pct": pct})
+        row["cost"] = cost
+        row["value"] = margin
+        row["margin_pct"] = (margin / revenue * hundred).quantize(cent) if revenue else None
+        append(row)
     return out
 
 

@@ -260,3 +260,21 @@ async def test_receivables_follow_partial_payments_deletes_and_memos(
         result = await loaded.kpi("ar_aging", KpiQuery(as_of=as_of))
         got = sum((r["value"] for r in result.rows), D(0))
         assert got == await loaded.pool.fetchval(AR_BY_SCAN, as_of), as_of
+
+
+def test_finish_margin_fills_missing_measures() -> None:
+    from reporting.kpis import finish_margin
+
+    rows = finish_margin([
+        {"key": "P9", "currency": "USD", "expense_cost": None, "labor_cost": D("300.50"),
+         "other_cost": None, "revenue": None},
+        {"key": None, "currency": "USD", "expense_cost": D("10"), "labor_cost": None,
+         "other_cost": D("5"), "revenue": D("60")},
+    ])
+    assert rows[0] == {"key": "P9", "currency": "USD", "expense_cost": D(0),
+                       "labor_cost": D("300.50"), "other_cost": D(0), "revenue": D(0),
+                       "cost": D("300.50"), "value": D("-300.50"), "margin_pct": None}
+    assert (rows[1]["key"], rows[1]["cost"], rows[1]["value"], rows[1]["margin_pct"]) == (
+        D(0), D("15"), D("45"), D("75.00"))
+    assert list(rows[1]) == ["key", "currency", "expense_cost", "labor_cost", "other_cost",
+                             "revenue", "cost", "value", "margin_pct"]
