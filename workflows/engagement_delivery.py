@@ -92,9 +92,7 @@ class DeliverySteps(EngagementBase):
         post = PostDocumentsInput(
             legal_entity=contract.lineage.legal_entity, erp_customer_id=view.erp_customer_id,
             sales_order_id=view.contract_id, invoices=invoices, journals=[journal] if journal else [])
-        if request.outbox:
-            pass  # the entity's batch posts them (the result's outbox)
-        elif invoices or journal:
+        if (invoices or journal) and not request.outbox:  # batched, the entity's batch posts them
             self._set_details(f"Closing {period}: posting {len(invoices)} invoice(s) and the revenue journal")
             posted: PostDocumentsResult = await self._call(
                 "erp.post_documents", post, PostDocumentsResult, queues.erp,
