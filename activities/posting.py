@@ -12,12 +12,10 @@ A record the ERP refuses for good becomes an exception; the rest of the page pro
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -26,6 +24,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translating_errors
+from activities.heartbeats import heartbeating
 from connectors.erp_posting import NetSuitePosting, PostingJournal, PostingLine, PostOutcome, TimeBill
 from connectors.errors import ConfigurationError
 from connectors.psa_posting import CertiniaPosting, PendingEntries, PostingProject
@@ -177,7 +176,7 @@ class PostingActivities:
     @activity.defn(name="posting.post_page")
     @translating_errors
     async def post_page(self, data: PostPageInput) -> PostPageResult:
-        async with _heartbeating(2.0):
+        async with heartbeating(2.0):
             return await self._post_page(data)
 
     async def _post_page(self, data: PostPageInput) -> PostPageResult:
@@ -400,22 +399,6 @@ class PostingActivities:
              "home_legal_entity": page.resources[rid].position_on(day).legal_entity}
             for rid, day in sorted(latest.items())]
         return await self._hub.write(facts, consultants) if facts else 0
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating(every: float) -> AsyncIterator[None]:
-    """Heartbeat while the page runs, so a dead worker's page is retried elsewhere soon."""
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 def _worker() -> str:

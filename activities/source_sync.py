@@ -12,8 +12,7 @@ worker every activity answers `skipped`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translating_errors
+from activities.heartbeats import heartbeating
 from connectors.errors import ConfigurationError
 from connectors.extract_erp import NetSuiteExtract
 from connectors.extract_psa import CertiniaExtract, ProjectTotal
@@ -170,7 +170,7 @@ class SourceSyncActivities:
         if self._hub is None:
             return SyncErpResult(skipped=True)
         start, end = period_start(data.period), period_end(data.period)
-        async with _heartbeating(5.0):
+        async with heartbeating(5.0):
             read = await asyncio.gather(*(erp.time_journal_lines(f"posting-{data.legal_entity}-", start, end)
                                           for erp in self._erps.values()))
             journals = _merge([totals for _, totals in read])
@@ -225,17 +225,3 @@ def _merge(parts: Sequence[Sequence[ProjectTotal]]) -> list[ProjectTotal]:
                 m.invoice_total = (m.invoice_total or Decimal(0)) + t.invoice_total
             m.currency = m.currency or t.currency
     return [out[k].finish() for k in sorted(out)]
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating(every: float) -> AsyncIterator[None]:
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
