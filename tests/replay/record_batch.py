@@ -10,14 +10,17 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.psa import ProjectOpportunityInput, ProjectOpportunityResult
 from tests.conftest import wheel_binary
 from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
 from workflows.engagement_models import TaskQueues
+from workflows.inbound import InboundEvent, InboundEventWorkflow
 from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
 from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -32,9 +35,15 @@ async def main() -> None:
     queue = f"rec-{uuid.uuid4()}"
     queues = TaskQueues(crm=queue, psa=queue, erp=queue)
     sync = FakeSync(projects=3)
+
+    @activity.defn(name="psa.project_opportunity")
+    async def project_opportunity(data: ProjectOpportunityInput) -> ProjectOpportunityResult:
+        return ProjectOpportunityResult(opportunity_id=None)
+
     async with Worker(env.client, task_queue=queue,
-                      workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow, SourceSyncWorkflow],
-                      activities=[*fake.activities(), *sync.activities()]):
+                      workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow, SourceSyncWorkflow,
+                                 InboundEventWorkflow],
+                      activities=[*fake.activities(), *sync.activities(), project_opportunity]):
         posting = await env.client.start_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=queues),
@@ -58,6 +67,21 @@ async def main() -> None:
         history = await close.fetch_history()
         (HERE / "period_close.json").write_text(history.to_json())
         print(f"recorded period_close: {len(history.events)} events")
+
+        # Webhooks: a payment (acknowledged; read from the ERP by the next close) and a
+        # milestone on a project no engagement owns.
+        for name, event in (("inbound_payment", InboundEvent(
+                source="netsuite", event_id="evt-pay-1", type="payment.received", queues=queues,
+                data={"payment_id": "901", "currency": "USD", "tran_date": "2026-11-20",
+                      "applied": [{"invoice_id": "77", "amount": "1200.00"}]})),
+                            ("inbound_milestone", InboundEvent(
+                source="salesforce", event_id="evt-ms-1", type="milestone.completed", queues=queues,
+                data={"project_id": "a0P000000000001AAA", "milestone_id": "a0M1", "actual_date": "2026-11-20"}))):
+            result = await env.client.execute_workflow(InboundEventWorkflow.run, event, id=f"webhook-{name}",
+                                                       task_queue=queue)
+            history = await env.client.get_workflow_handle(f"webhook-{name}").fetch_history()
+            (HERE / f"{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {len(history.events)} events ({result.note})")
     await env.shutdown()
 
 
