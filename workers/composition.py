@@ -100,7 +100,9 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         close=CloseActivities(client, hub, batch=CloseBatch(
             psa=PsaDeliveryActivities(psa), erp=ErpBillingActivities(router), crm=CrmFeedbackActivities(crm),
             receivables=lambda entity: receivables[router.instance_name(entity)],
-            hub=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None))
+            hub=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
+            # the window's engagements share the ERP's concurrency budget, like posting pages
+            concurrency=settings.erp_limits.max_concurrent))
         if client is not None else None,
         reporting=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
