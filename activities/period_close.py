@@ -19,9 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.crm import CrmFeedbackActivities
 from activities.erp import ErpBillingActivities
 from activities.posting import ProjectTotals
-from activities.psa import PsaDeliveryActivities, ReadDeliveryInput
+from activities.psa import PsaDeliveryActivities
 from activities.reporting import ReportingActivities
 from connectors.erp_receipts import NetSuiteReceivables
+from domain.billing import Delivery
 from domain.deal import ContractLine
 from domain.model import ExceptionRecord, record_id
 from domain.money import Money
@@ -216,11 +217,13 @@ class CloseActivities:
         cutoff = period_end(data.period)
         gate = asyncio.Semaphore(batch.concurrency)
         overdue = await self._open_past_due(data.targets, cutoff, batch)
+        deliveries = await batch.psa.read_deliveries(
+            {t.project_id: t.lines for t in data.targets if t.lines and t.project_id}, cutoff)
 
         async def one(target: EngagementTarget) -> EngagementCloseLine:
             async with gate:
                 try:
-                    return await self._close_one(target, data, cutoff, batch, overdue)
+                    return await self._close_one(target, data, cutoff, batch, overdue, deliveries)
                 finally:
                     activity.heartbeat(target.workflow_id)
 
@@ -243,12 +246,15 @@ class CloseActivities:
         return out
 
     async def _close_one(self, target: EngagementTarget, data: CloseWindowInput, cutoff: date,
-                         batch: CloseBatch, overdue: dict[str, list[OverdueInvoice]]) -> EngagementCloseLine:
+                         batch: CloseBatch, overdue: dict[str, list[OverdueInvoice]],
+                         deliveries: dict[str, Delivery]) -> EngagementCloseLine:
         handle = self._client.get_workflow_handle(target.workflow_id)
         request = PeriodCloseInput(period=data.period, requested_by=data.requested_by)
         if target.lines and target.project_id and target.legal_entity:
-            delivery = await batch.psa.read_delivery(ReadDeliveryInput(
-                project_id=target.project_id, lines=target.lines, cutoff=cutoff))
+            delivery = deliveries.get(target.project_id)
+            if delivery is None:
+                return EngagementCloseLine(workflow_id=target.workflow_id, ok=False,
+                                           error=f"project {target.project_id} is not in the PSA")
             receipts = []
             if target.erp_customer_id:
                 found = await batch.receivables(target.legal_entity).receipts(

@@ -89,6 +89,11 @@ class PsaDeliveryActivities:
     async def read_delivery(self, data: ReadDeliveryInput) -> Delivery:
         return await self._psa.read_delivery(data.project_id, data.lines, data.cutoff)
 
+    async def read_deliveries(self, projects: dict[str, list[ContractLine]], cutoff: date) -> dict[str, Delivery]:
+        """Many projects' delivery at once, for the month-end batch (not an activity: the
+        batch's own activity calls it)."""
+        return await self._psa.read_deliveries(projects, cutoff)
+
     @activity.defn(name="psa.feedback")
     @translating_errors
     async def feedback(self, data: FeedbackInput) -> FeedbackResult:

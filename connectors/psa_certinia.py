@@ -135,30 +135,63 @@ class CertiniaPsa:
 
     # --- delivery ---------------------------------------------------------------------
 
-    async def _project(self, project_id: str) -> dict[str, Any]:
-        rows = await self._sf.query_all(
-            "SELECT Id, CurrencyIsoCode, pse__Account__c, pse__Region__c FROM pse__Proj__c "
-            f"WHERE Id = {soql_quote(project_id)}")
-        if not rows:
-            raise NotFoundError(f"project {project_id} does not exist in the PSA", system=SYSTEM,
-                                status=404, vendor_code="NOT_FOUND")
-        return rows[0]
-
     async def read_delivery(self, project_id: str, lines: list[ContractLine], cutoff: date) -> Delivery:
         """Everything approved up to `cutoff`, whatever its billed flag: the domain's
         append-only ledger decides what is left to bill (the PSA flag is feedback only)."""
-        project = await self._project(project_id)
-        pid, day = soql_quote(project_id), cutoff.isoformat()
-        timecards = await self._sf.query_all(
-            f"SELECT {TIMECARD_FIELDS} FROM pse__Timecard_Header__c WHERE pse__Project__c = {pid} "
-            f"AND pse__Status__c = 'Approved' AND pse__Start_Date__c <= {day} ORDER BY Id")
-        expenses = await self._sf.query_all(
-            f"SELECT {EXPENSE_FIELDS} FROM pse__Expense__c WHERE pse__Project__c = {pid} "
-            f"AND pse__Status__c = 'Approved' AND pse__Expense_Date__c <= {day} ORDER BY Id")
-        milestones = await self._sf.query_all(
-            f"SELECT {MILESTONE_FIELDS} FROM pse__Milestone__c WHERE pse__Project__c = {pid} ORDER BY Id")
+        found = await self.read_deliveries({project_id: lines}, cutoff)
+        if project_id not in found:
+            raise NotFoundError(f"project {project_id} does not exist in the PSA", system=SYSTEM,
+                                status=404, vendor_code="NOT_FOUND")
+        return found[project_id]
+
+    async def read_deliveries(self, projects: dict[str, list[ContractLine]], cutoff: date) -> dict[str, Delivery]:
+        """`read_delivery` for many projects at once (a month-end window): a handful of SOQL
+        queries with `IN` chunks instead of six per project. Projects the PSA does not hold
+        are left out of the result."""
+        ids = sorted(projects)
+        day = cutoff.isoformat()
+        rows = await self._in_query("pse__Proj__c", "Id, CurrencyIsoCode, pse__Account__c, pse__Region__c", ids)
+        found = {r["Id"]: r for r in rows}
+        ids = [i for i in ids if i in found]
+        timecards = await self._in_projects(
+            TIMECARD_FIELDS, "pse__Timecard_Header__c", ids,
+            f"pse__Status__c = 'Approved' AND pse__Start_Date__c <= {day}")
+        expenses = await self._in_projects(
+            EXPENSE_FIELDS, "pse__Expense__c", ids, f"pse__Status__c = 'Approved' AND pse__Expense_Date__c <= {day}")
+        milestones = await self._in_projects(MILESTONE_FIELDS, "pse__Milestone__c", ids, None)
         resource_ids = sorted({r["pse__Resource__c"] for r in (*timecards, *expenses) if r.get("pse__Resource__c")})
         resources = [_resource(row) for row in await self._in_query("Contact", RESOURCE_FIELDS, resource_ids)]
+        cards: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, Delivery] = {}
+        for project_id in ids:
+            project = found[project_id]
+            currency = project.get("CurrencyIsoCode")
+            if currency and currency not in cards:
+                cards[currency] = await self._rate_rows(currency)
+            out[project_id] = self._delivery(
+                project, projects[project_id], cutoff,
+                [r for r in timecards if r.get("pse__Project__c") == project_id],
+                [r for r in expenses if r.get("pse__Project__c") == project_id],
+                [r for r in milestones if r.get("pse__Project__c") == project_id],
+                resources, cards.get(currency or "", []))
+        return out
+
+    async def _in_projects(self, fields: str, sobject: str, project_ids: list[str],
+                           where: str | None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(project_ids), IN_CHUNK):
+            chunk = ", ".join(soql_quote(i) for i in project_ids[start:start + IN_CHUNK])
+            rows.extend(await self._sf.query_all(
+                f"SELECT {fields}, pse__Project__c FROM {sobject} WHERE pse__Project__c IN ({chunk})"
+                + (f" AND {where}" if where else "") + " ORDER BY Id"))
+        return rows
+
+    def _delivery(self, project: dict[str, Any], lines: list[ContractLine], cutoff: date,
+                  timecards: list[dict[str, Any]], expenses: list[dict[str, Any]], milestones: list[dict[str, Any]],
+                  all_resources: list[Resource], rate_rows: list[dict[str, Any]]) -> Delivery:
+        project_id = project["Id"]
+        used = {r["pse__Resource__c"] for r in (*timecards, *expenses) if r.get("pse__Resource__c")}
+        resources = [r for r in all_resources if r.resource_id in used]
         roles = {r.resource_id: r.role for r in resources}
         mapper = _LineMapper(lines)
 
@@ -206,7 +239,7 @@ class CertiniaPsa:
 
         return Delivery(time_entries=time_entries, expenses=expense_entries,
                         milestones=delivered_milestones, resources=resources,
-                        rate_card=await self._rate_card(project))
+                        rate_card=_rate_card(project, rate_rows))
 
     async def _in_query(self, sobject: str, fields: str, ids: list[str]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -215,32 +248,10 @@ class CertiniaPsa:
             rows.extend(await self._sf.query_all(f"SELECT {fields} FROM {sobject} WHERE Id IN ({chunk})"))
         return rows
 
-    async def _rate_card(self, project: dict[str, Any]) -> RateCard | None:
-        currency = project.get("CurrencyIsoCode")
-        if not currency:
-            return None
-        rows = await self._sf.query_all(
+    async def _rate_rows(self, currency: str) -> list[dict[str, Any]]:
+        return await self._sf.query_all(
             f"SELECT {RATE_FIELDS} FROM pse__Rate_Card__c WHERE CurrencyIsoCode = {soql_quote(currency)} "
             "ORDER BY pse__Role__c, pse__Start_Date__c, Id")
-        account, region = project.get("pse__Account__c"), project.get("pse__Region__c")
-
-        def specificity(row: dict[str, Any]) -> int:
-            # An account's own card beats its region's, which beats the generic one.
-            return 2 * (bool(account) and row.get("pse__Account__c") == account) \
-                + (bool(region) and row.get("pse__Region__c") == region)
-
-        usable = [r for r in rows if r.get("pse__Suggested_Bill_Rate__c") is not None
-                  and (not r.get("pse__Account__c") or r.get("pse__Account__c") == account)]
-        best: dict[str, int] = {}
-        for row in usable:
-            best[row["pse__Role__c"]] = max(best.get(row["pse__Role__c"], 0), specificity(row))
-        entries = [RateCardEntry(
-            role=row["pse__Role__c"], bill_rate=Decimal(str(row["pse__Suggested_Bill_Rate__c"])),
-            cost_rate=_decimal(row.get("pse__Average_Cost_Rate__c")),
-            effective_from=_date(row.get("pse__Start_Date__c")) or date.min,
-            effective_to=_date(row.get("pse__End_Date__c")),
-        ) for row in usable if specificity(row) == best[row["pse__Role__c"]]]
-        return RateCard(rate_card_id=f"{project['Id']}:{currency}", currency=currency, entries=entries)
 
     # --- feedback and changes ---------------------------------------------------------------
 
@@ -288,6 +299,32 @@ class CertiniaPsa:
         rows = await self._sf.query_all(
             f"SELECT Id, pse__Opportunity__c FROM pse__Proj__c WHERE Id = {soql_quote(project_id)}")
         return str(rows[0]["pse__Opportunity__c"]) if rows and rows[0].get("pse__Opportunity__c") else None
+
+
+def _rate_card(project: dict[str, Any], rows: list[dict[str, Any]]) -> RateCard | None:
+    """The project's rates from the cards in its currency: an account's own card beats its
+    region's, which beats the generic one."""
+    currency = project.get("CurrencyIsoCode")
+    if not currency:
+        return None
+    account, region = project.get("pse__Account__c"), project.get("pse__Region__c")
+
+    def specificity(row: dict[str, Any]) -> int:
+        return 2 * (bool(account) and row.get("pse__Account__c") == account) \
+            + (bool(region) and row.get("pse__Region__c") == region)
+
+    usable = [r for r in rows if r.get("pse__Suggested_Bill_Rate__c") is not None
+              and (not r.get("pse__Account__c") or r.get("pse__Account__c") == account)]
+    best: dict[str, int] = {}
+    for row in usable:
+        best[row["pse__Role__c"]] = max(best.get(row["pse__Role__c"], 0), specificity(row))
+    entries = [RateCardEntry(
+        role=row["pse__Role__c"], bill_rate=Decimal(str(row["pse__Suggested_Bill_Rate__c"])),
+        cost_rate=_decimal(row.get("pse__Average_Cost_Rate__c")),
+        effective_from=_date(row.get("pse__Start_Date__c")) or date.min,
+        effective_to=_date(row.get("pse__End_Date__c")),
+    ) for row in usable if specificity(row) == best[row["pse__Role__c"]]]
+    return RateCard(rate_card_id=f"{project['Id']}:{currency}", currency=currency, entries=entries)
 
 
 class _LineMapper:

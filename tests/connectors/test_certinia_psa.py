@@ -112,6 +112,17 @@ async def test_read_delivery_maps_time_expenses_milestones_resources_and_rates(s
     assert delivery.rate_card.bill_rate("Senior Consultant", CUTOFF).currency == "USD"
     assert {e.role for e in delivery.rate_card.entries} >= {"Senior Consultant", "Consultant"}
 
+    # The month-end batch reads many projects at once: the same delivery per project, each
+    # project's records only, unknown projects left out.
+    other = (await sf.psa.create_project(eng, "engagement-2:project")).project_id
+    await timecard(sf, other, junior, "2026-03-02", "2026-03-08", pse__Monday_Hours__c=3)
+    both = await sf.psa.read_deliveries({project: eng.lines, other: eng.lines, "a0PDd0000000ZZZIAA": eng.lines},
+                                        CUTOFF)
+    assert set(both) == {project, other}
+    assert both[project] == delivery
+    assert [(e.hours, e.resource_id) for e in both[other].time_entries] == [(Decimal(3), junior)]
+    assert [r.resource_id for r in both[other].resources] == [junior]
+
 
 async def test_read_delivery_pages_through_hundreds_and_marks_billed_in_collections(sf: Salesforce) -> None:
     eng = await engagement(sf.crm)
