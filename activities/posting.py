@@ -343,19 +343,38 @@ class PostingActivities:
                              journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
         data = page.data
         size = data.config.journal_lines
+        own = f"{data.run_id}:p{data.page}"
         # Time before intercompany: a timecard whose time was refused stays unposted, and
         # must not have its charge booked now and again by the run that posts it later.
         order = {"time": 0, "exp": 1, "ic": 2}
-        for (entity, kind, currency), by_source in sorted(journals.items(), key=lambda i: (order[i[0][1]], i[0])):
+        groups = sorted(journals.items(), key=lambda i: (order[i[0][1]], i[0]))
+        covered: dict[tuple[str, str, str], set[str]] = {}
+        next_index: dict[tuple[str, str, str], int] = {}  # this page's next journal number per group
+        for (entity, kind, currency), by_source in groups:
+            # What this page wrote before a retry, and what an earlier run's page that claimed
+            # these records wrote before it died (the records still say which page that was).
             erp = self._erp(entity)
-            prefix = f"{data.run_id}:p{data.page}:{kind}:{entity}:{currency}"
-            covered: set[str] = set()
-            k = 0
-            while (sources := await erp.journal_sources(f"{prefix}:{k}")) is not None:
-                covered.update(sources)
-                k += 1
-                page.erp_records += 1
-            todo = [s for s in sorted(by_source) if s not in covered and s not in page.failed]
+            done: set[str] = set()
+            for claim in [own, *sorted({c for s in by_source if (c := page.pending.claims.get(s)) and c != own})]:
+                k = 0
+                while (sources := await erp.journal_sources(f"{claim}:{kind}:{entity}:{currency}:{k}")) is not None:
+                    done.update(sources)
+                    k += 1
+                    if claim == own:
+                        page.erp_records += 1
+                if claim == own:
+                    next_index[(entity, kind, currency)] = k
+            covered[(entity, kind, currency)] = done
+        unclaimed = {s for key, by_source in groups for s in by_source
+                     if s not in covered[key] and s not in page.failed and page.pending.claims.get(s) != own}
+        if unclaimed:
+            cards = {_card(e) for e in page.pending.time_entries}
+            await self._psa.claim(sorted(unclaimed & cards), sorted(unclaimed - cards), own)
+        for (entity, kind, currency), by_source in groups:
+            erp = self._erp(entity)
+            prefix = f"{own}:{kind}:{entity}:{currency}"
+            k = next_index[(entity, kind, currency)]
+            todo = [s for s in sorted(by_source) if s not in covered[(entity, kind, currency)] and s not in page.failed]
             batches = [todo[i:i + size] for i in range(0, len(todo), size)]
             while batches:
                 batch = batches.pop(0)

@@ -49,6 +49,8 @@ class PendingEntries(BaseModel):
     bill_rates: dict[str, Decimal] = Field(default_factory=dict)  # timecard id -> bill rate
     # records that cannot become entries (no resource, no hours, no amount...): id -> why
     unreadable: dict[str, str] = Field(default_factory=dict)
+    # records a posting run page claimed before writing its journals: id -> "<run id>:p<page>"
+    claims: dict[str, str] = Field(default_factory=dict)
 
 
 def _transfers(raw: Any) -> list[ResourceTransfer]:
@@ -91,11 +93,12 @@ class CertiniaPosting:
         for start in range(0, len(ids), IN_CHUNK):
             chunk = ", ".join(soql_quote(i) for i in ids[start:start + IN_CHUNK])
             cards += await self._sf.query_all(
-                f"SELECT {TIMECARD_FIELDS}, pse__Project__c, pse__Bill_Rate__c FROM pse__Timecard_Header__c "
+                f"SELECT {TIMECARD_FIELDS}, pse__Project__c, pse__Bill_Rate__c, D2R_Posting_Claim__c "
+                "FROM pse__Timecard_Header__c "
                 f"WHERE pse__Project__c IN ({chunk}) AND pse__Status__c = 'Approved' AND D2R_Posted__c = false "
                 f"AND pse__Start_Date__c <= {day} ORDER BY Id")
             expenses += await self._sf.query_all(
-                f"SELECT {EXPENSE_FIELDS}, pse__Project__c FROM pse__Expense__c "
+                f"SELECT {EXPENSE_FIELDS}, pse__Project__c, D2R_Posting_Claim__c FROM pse__Expense__c "
                 f"WHERE pse__Project__c IN ({chunk}) AND pse__Status__c = 'Approved' AND D2R_Posted__c = false "
                 f"AND pse__Expense_Date__c <= {day} ORDER BY Id")
         resource_ids = sorted({r["pse__Resource__c"] for r in (*cards, *expenses) if r.get("pse__Resource__c")})
@@ -110,6 +113,8 @@ class CertiniaPosting:
                         if card.get("pse__Resource__c") == row["Id"]:
                             out.unreadable[card["Id"]] = f"resource {row['Id']} has unreadable transfers: {error}"
                 out.resources.append(resource)
+        out.claims = {r["Id"]: str(r["D2R_Posting_Claim__c"]) for r in (*cards, *expenses)
+                      if r.get("D2R_Posting_Claim__c")}
         known = {r.resource_id for r in out.resources}
         for card in cards:
             if card["Id"] in out.unreadable:
@@ -151,6 +156,15 @@ class CertiniaPosting:
                 category=(row.get("pse__Type__c") or "other").lower(), billable=bool(row.get("pse__Billable__c")),
                 approved_on=_date(row.get("LastModifiedDate"))))
         return out
+
+    async def claim(self, timecard_ids: list[str], expense_ids: list[str], claim: str) -> int:
+        """Note on the records which run page is about to post them in batch journals, so a
+        later run that finds them still unposted can look for that page's journals."""
+        updated = await self._sf.update_many(
+            "pse__Timecard_Header__c", [{"Id": i, "D2R_Posting_Claim__c": claim} for i in sorted(set(timecard_ids))])
+        updated += await self._sf.update_many(
+            "pse__Expense__c", [{"Id": i, "D2R_Posting_Claim__c": claim} for i in sorted(set(expense_ids))])
+        return updated
 
     async def mark_posted(self, timecard_ids: list[str], expense_ids: list[str]) -> int:
         updated = await self._sf.update_many(

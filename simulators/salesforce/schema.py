@@ -390,6 +390,7 @@ _add(
             "pse__Billed__c": "bool",
             "pse__Invoiced__c": "bool",
             "D2R_Posted__c": "bool",
+            "D2R_Posting_Claim__c": "str",  # the posting run page that is posting it
             "D2R_Role__c": "str",
             "D2R_Contract_Line_Id__c": "str",
             "D2R_External_Id__c": "str",
@@ -422,6 +423,7 @@ _add(
             "pse__Include_In_Financials__c": "bool",
             "pse__Billing_Currency__c": "str",
             "D2R_Posted__c": "bool",
+            "D2R_Posting_Claim__c": "str",  # the posting run page that is posting it
             "D2R_Contract_Line_Id__c": "str",
             "D2R_External_Id__c": "str",
         },

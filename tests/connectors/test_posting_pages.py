@@ -101,3 +101,36 @@ async def test_journal_batches_are_written_once_and_poison_is_set_aside(sf: Sale
     # A later run finds only the poison record.
     later = await acts._post_page(_page("posting-DE01-2026-11-01"))
     assert (later.time_entries, later.expenses, later.exceptions_total) == (0, 0, 1)
+
+
+async def test_a_later_run_finds_journals_an_earlier_run_wrote_before_it_died(sf: Salesforce, ns: NetSuite) -> None:
+    """Run A wrote its journals and died before marking the records posted (and never came
+    back); run B, under another id, finds A's journals through the records' claims and posts
+    nothing twice."""
+    project, cards, expenses = await _setup(sf)
+    acts = _acts(sf, ns, Sink())
+    await acts._post_page(_page("posting-DE01-2026-10-31"))
+    first = await _lines_per_source(ns)
+    assert set(first) == {*cards, *expenses[:2]}
+    await sf.client.update_many("pse__Timecard_Header__c", [{"Id": c, "D2R_Posted__c": False} for c in cards])
+    await sf.client.update_many("pse__Expense__c", [{"Id": x, "D2R_Posted__c": False} for x in expenses[:2]])
+    claims = {r["D2R_Posting_Claim__c"] for r in await sf.client.query_all(
+        f"SELECT D2R_Posting_Claim__c FROM pse__Timecard_Header__c WHERE pse__Project__c = '{project}'")}
+    assert claims == {"posting-DE01-2026-10-31:p0"}
+
+    later = await acts._post_page(_page("posting-DE01-2026-11-01"))
+    assert (later.time_entries, later.expenses) == (6, 2)  # marked posted now
+    journals = await ns.admin.records("journalEntry")
+    assert not [j for j in journals if str(j.get("externalId", "")).startswith("posting-DE01-2026-11-01:")]
+    assert await _lines_per_source(ns) == first  # every record's lines once, as run A wrote them
+    assert all(r["D2R_Posted__c"] for r in await sf.client.query_all(
+        f"SELECT Id, D2R_Posted__c FROM pse__Timecard_Header__c WHERE pse__Project__c = '{project}'"))
+
+
+async def _lines_per_source(ns: NetSuite) -> dict[str, int]:
+    count: dict[str, int] = {}
+    for journal in await ns.admin.records("journalEntry"):
+        for line in _lines(journal):
+            source = str(line.get("custcol_d2r_source_id"))
+            count[source] = count.get(source, 0) + 1
+    return count
