@@ -234,6 +234,55 @@ FLOW_KPIS: dict[str, list[_Flow]] = {
 }
 
 
+# Margin sums kept by service line, legal entity, month and currency pair (migration
+# 20261126000008): groupings and filters it can answer read it instead of the sources.
+_MARGIN_ROLLUP_KEYS = {
+    "none": "'all'",
+    "service_line": "a.service_line",
+    "legal_entity": "a.legal_entity",
+    "period": "a.month",
+}
+
+
+def margin_rollup_query(q: KpiQuery) -> tuple[str, list[Any]] | None:
+    """Project margin from `agg_margin_service_line_month`, or None when it cannot answer.
+
+    Same rows as `flow_query(q, FLOW_KPIS["project_margin"])`: one per (key, currency)
+    with source rows in the range; a measure with no source rows is NULL.
+    """
+    key = _MARGIN_ROLLUP_KEYS.get(q.group_by)
+    if key is None or q.customer_id or q.project_id or q.consultant_id or q.geography:
+        return None
+    s = _Sql()
+    start, end = q.date_range()
+    where: list[str] = []
+    if start:
+        where.append(f"a.month >= {s.p(start)}")
+    if end:
+        where.append(f"a.month <= {s.p(end)}")
+    if q.legal_entity:
+        where.append(f"a.legal_entity = {s.p(q.legal_entity)}")
+    if q.service_line:
+        where.append(f"a.service_line = {s.p(q.service_line)}")
+    measures = sorted({src.measure for src in FLOW_KPIS["project_margin"]})
+    cols = ", ".join(
+        f"CASE WHEN sum(a.{mm}_rows) > 0 THEN sum(a.{q.currency}_{mm}) END AS {mm}"
+        for mm in measures
+    )
+    out_key = "to_char(x.key, 'YYYY-MM')" if q.group_by == "period" else "x.key"
+    inner = (
+        f"SELECT {key} AS key, a.{q.currency}_currency AS currency, {cols} "
+        "FROM agg_margin_service_line_month a"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " GROUP BY 1, 2"
+    )
+    outer_cols = ", ".join(f"x.{mm}" for mm in measures)
+    return (
+        f"SELECT {out_key} AS key, x.currency, {outer_cols} FROM ({inner}) x ORDER BY 1, 2",
+        s.params,
+    )
+
+
 _ZERO = Decimal(0)
 _CENT = Decimal("0.01")
 _HUNDRED = Decimal(100)
@@ -517,6 +566,10 @@ UNITS = {"utilization": "ratio", "dso": "days"}
 
 def build(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
     q.check()
+    if kpi == "project_margin":
+        rolled = margin_rollup_query(q)
+        if rolled is not None:
+            return rolled
     if kpi in FLOW_KPIS:
         return flow_query(q, FLOW_KPIS[kpi])
     if kpi in _BALANCE_SOURCES:

@@ -278,3 +278,91 @@ def test_finish_margin_fills_missing_measures() -> None:
         D(0), D("15"), D("45"), D("75.00"))
     assert list(rows[1]) == ["key", "currency", "expense_cost", "labor_cost", "other_cost",
                              "revenue", "cost", "value", "margin_pct"]
+
+
+MARGIN_ROLLUP_QUERIES: list[dict[str, Any]] = [
+    dict(group_by="service_line", period_from="2026-01", period_to="2026-12"),
+    dict(group_by="service_line", period_from="2026-01", period_to="2026-12",
+         currency="functional"),
+    dict(group_by="service_line", period_from="2026-02", period_to="2026-02"),
+    dict(group_by="service_line"),
+    dict(group_by="service_line", legal_entity="US1", period_from="2025-12"),
+    dict(group_by="service_line", service_line="cloud", period_to="2026-01"),
+    dict(group_by="legal_entity", currency="functional"),
+    dict(group_by="period", period_from="2025-12", period_to="2026-03"),
+    dict(group_by="none", service_line="consulting"),
+]
+
+
+async def assert_margin_rollup_matches_scan(hub: ReportingHub) -> None:
+    """Each margin the rollup answers equals the general (source-scanning) query's."""
+    from reporting import kpis
+
+    for kw in MARGIN_ROLLUP_QUERIES:
+        q = KpiQuery(**kw)
+        assert "agg_margin_service_line_month" in kpis.build("project_margin", q)[0], kw
+        fast = (await hub.kpi("project_margin", q)).rows
+        sql, params = kpis.flow_query(q, kpis.FLOW_KPIS["project_margin"])
+        general = kpis.finish_margin([dict(r) for r in await hub.pool.fetch(sql, *params)])
+        assert fast == general, kw
+        assert [list(r) for r in fast] == [list(r) for r in general], kw
+
+
+async def test_margin_rollup_equals_the_general_query(loaded: ReportingHub) -> None:
+    from reporting import kpis
+    from reporting import models as m
+
+    # filters the rollup cannot answer keep the general query
+    for kw in (dict(group_by="project"), dict(group_by="service_line", customer_id="ACME"),
+               dict(group_by="service_line", geography="US"),
+               dict(group_by="customer", period_from="2026-01")):
+        assert "agg_margin_service_line_month" not in kpis.build(
+            "project_margin", KpiQuery(**kw))[0], kw
+    await assert_margin_rollup_matches_scan(loaded)
+    by_line = await values(loaded, "project_margin", group_by="service_line")
+    # consulting: P1 2400 - 1400; cloud: P2 + P3 (3060 - 1530) + (1000 - 700)
+    assert by_line == {("cloud", "USD"): D("1830"), ("consulting", "USD"): D("1000")}
+
+    # the same batches again: nothing counted twice
+    await dataset.load(loaded)
+    await assert_margin_rollup_matches_scan(loaded)
+    assert await values(loaded, "project_margin", group_by="service_line") == by_line
+
+    # late facts, a correction, a delete, and a cost on a project not (yet) in dim_project
+    lin = dataset.LINEAGE
+    await loaded.record_revenue([
+        m.RevenueFact(source_system="erp", source_record_id="R0", revenue_date=date(2025, 12, 31),
+                      amount=D("700"), **lin["P1"]),
+        dataset.revenue()[3].model_copy(update={"amount": D("1250")}),
+    ])
+    await loaded.record_time_facts([dataset.time_facts()[4].model_copy(
+        update={"cost_amount": D("650"), "work_date": date(2026, 3, 2)})])
+    await loaded.pool.execute("DELETE FROM fact_expense WHERE source_record_id = 'E1'")
+    await loaded.record_costs([m.CostFact(
+        source_system="erp", source_record_id="X9", cost_date=date(2026, 2, 1),
+        cost_type="software", amount=D("50"), **{**lin["P3"], "project_id": "P9"})])
+    await assert_margin_rollup_matches_scan(loaded)
+    # finish_margin reads a missing key (no service line) as 0, on both paths
+    assert await values(loaded, "project_margin", group_by="service_line") == {
+        ("cloud", "USD"): D("2015"), ("consulting", "USD"): D("1900"),
+        (D(0), "USD"): D("-50")}
+
+    # service lines change: P2 moves to data, P3 loses its service line, P9 appears
+    projects = {p.project_id: p for p in dataset.PROJECTS}
+    await loaded.upsert_dimensions([
+        projects["P2"].model_copy(update={"service_line": "data"}),
+        projects["P3"].model_copy(update={"service_line": None}),
+        projects["P3"].model_copy(update={"project_id": "P9", "service_line": "cloud"}),
+    ])
+    await assert_margin_rollup_matches_scan(loaded)
+    moved = await values(loaded, "project_margin", group_by="service_line")
+    assert set(moved) == {("cloud", "USD"), ("consulting", "USD"), ("data", "USD"),
+                          (D(0), "USD")}
+    await loaded.pool.execute("DELETE FROM dim_project WHERE project_id = 'P9'")
+    await assert_margin_rollup_matches_scan(loaded)
+
+    # truncating a source rebuilds the rollup from what is left
+    await loaded.pool.execute("TRUNCATE fact_revenue")
+    await assert_margin_rollup_matches_scan(loaded)
+    await loaded.pool.execute("TRUNCATE fact_time")
+    await assert_margin_rollup_matches_scan(loaded)
