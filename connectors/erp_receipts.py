@@ -53,8 +53,9 @@ class NetSuiteReceivables:
                 continue
             out.append(Receipt(
                 payment_id=f"{payment['id']}:{erp_invoice_id}", invoice_id=invoice_id, erp_invoice_id=erp_invoice_id,
+                # NetSuite answers with JSON numbers: back to the currency's minor units
                 amount=Money(amount=Decimal(str(item.get("amount") or 0)),
-                             currency=_ref_name(payment.get("currency")) or ""),
+                             currency=_ref_name(payment.get("currency")) or "").rounded(),
                 received_on=date.fromisoformat(str(payment["tranDate"])[:10])))
         return out
 
@@ -84,7 +85,8 @@ class NetSuiteReceivables:
             items.append(OpenItem(
                 invoice_id=str(row["externalid"]), erp_invoice_id=str(row["id"]), opportunity_id=str(opportunity),
                 due_date=date.fromisoformat(str(row["duedate"])[:10]),
-                amount_remaining=Money(amount=Decimal(str(row.get("amountremaining") or 0)), currency=currency)))
+                amount_remaining=Money(amount=Decimal(str(row.get("amountremaining") or 0)),
+                                       currency=currency).rounded()))
         return items
 
     async def _currency_code(self, currency_id: str, cache: dict[str, str]) -> str:

@@ -28,6 +28,7 @@ async def test_receipts_and_open_items(sf: Salesforce, ns: NetSuite) -> None:
     assert sorted((r.invoice_id, r.amount, r.received_on) for r in receipts) == [
         ("INV-paid", usd("1200"), date(2026, 4, 20)), ("INV-part", usd("200"), date(2026, 4, 20))]
     assert {r.payment_id for r in receipts} == {f"{payment_id}:{paid_id}", f"{payment_id}:{part_id}"}
+    assert sorted(str(r.amount.amount) for r in receipts) == ["1200.00", "200.00"]  # minor units, not 1200.0
     assert await receivables.receipts(customer, date(2026, 5, 1), date(2026, 5, 31)) == []
 
     subsidiary = await receivables.subsidiary_id("US01")
