@@ -120,6 +120,7 @@ class ReceiptsInput(BaseModel):
     erp_customer_id: str
     since: date
     through: date
+    opportunity_id: str | None = None  # only this deal's invoices (a customer may have several)
 
 
 class ReceiptsResult(BaseModel):
@@ -182,7 +183,8 @@ class ErpBillingActivities:
     @translating_errors
     async def receipts(self, data: ReceiptsInput) -> ReceiptsResult:
         erp = self._router.for_entity(data.legal_entity)
-        return ReceiptsResult(receipts=await erp.receipts(data.erp_customer_id, data.since, data.through))
+        return ReceiptsResult(receipts=await erp.receipts(data.erp_customer_id, data.since, data.through,
+                                                          data.opportunity_id))
 
     @activity.defn(name="erp.invoice_status")
     @translating_errors

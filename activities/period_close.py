@@ -258,7 +258,8 @@ class CloseActivities:
             receipts = []
             if target.erp_customer_id:
                 found = await batch.receivables(target.legal_entity).receipts(
-                    target.erp_customer_id, cutoff - timedelta(days=batch.receipts_lookback_days), cutoff)
+                    target.erp_customer_id, cutoff - timedelta(days=batch.receipts_lookback_days), cutoff,
+                    target.workflow_id.removeprefix("engagement-"))
                 receipts = [PaymentNotice(payment_id=r.payment_id, invoice_id=r.invoice_id, amount=r.amount,
                                           received_on=r.received_on) for r in found]
             request = request.model_copy(update={

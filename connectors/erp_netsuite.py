@@ -264,8 +264,9 @@ class NetSuiteErp:
             amount_remaining=Money(amount=_number(record.get("amountRemaining")), currency=currency),
         )
 
-    async def receipts(self, customer_id: str, since: date, through: date) -> list[Receipt]:
-        return await NetSuiteReceivables(self._ns).receipts(customer_id, since, through)
+    async def receipts(self, customer_id: str, since: date, through: date,
+                       opportunity_id: str | None = None) -> list[Receipt]:
+        return await NetSuiteReceivables(self._ns).receipts(customer_id, since, through, opportunity_id)
 
     async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None:
         try:

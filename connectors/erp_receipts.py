@@ -28,9 +28,11 @@ class NetSuiteReceivables:
         self._gate = asyncio.Semaphore(concurrency)
         self._page = page_size
 
-    async def receipts(self, customer_id: str, since: date, through: date) -> list[Receipt]:
+    async def receipts(self, customer_id: str, since: date, through: date,
+                       opportunity_id: str | None = None) -> list[Receipt]:
         """Every part of a customer payment dated `since`..`through` that settles an invoice
-        d2r issued (invoices without a d2r externalId are someone else's)."""
+        d2r issued (invoices without a d2r externalId are someone else's) — of one
+        engagement's opportunity when given (a customer may have several deals)."""
         query = (f"SELECT id FROM transaction WHERE type = 'CustPymt' AND customer = {_quote(customer_id)} "
                  f"AND trandate >= {_quote(since.isoformat())} AND trandate <= {_quote(through.isoformat())} "
                  "ORDER BY id")
@@ -44,7 +46,7 @@ class NetSuiteReceivables:
         applied = [(p, item) for p in payments for item in (p.get("apply") or {}).get("items", [])
                    if item.get("apply", True) and isinstance(item.get("doc"), dict)]
         invoice_ids = sorted({str(item["doc"]["id"]) for _, item in applied})
-        external = await self._external_ids(invoice_ids)
+        external = await self._external_ids(invoice_ids, opportunity_id)
         out = []
         for payment, item in applied:
             erp_invoice_id = str(item["doc"]["id"])
@@ -59,12 +61,15 @@ class NetSuiteReceivables:
                 received_on=date.fromisoformat(str(payment["tranDate"])[:10])))
         return out
 
-    async def _external_ids(self, erp_invoice_ids: list[str]) -> dict[str, str]:
+    async def _external_ids(self, erp_invoice_ids: list[str], opportunity_id: str | None) -> dict[str, str]:
         found: dict[str, str] = {}
         for start in range(0, len(erp_invoice_ids), 500):
             chunk = ", ".join(_quote(i) for i in erp_invoice_ids[start:start + 500])
-            query = f"SELECT id, externalid FROM transaction WHERE type = 'CustInvc' AND id IN ({chunk})"
+            query = ("SELECT id, externalid, custbody_d2r_opportunity_id FROM transaction "
+                     f"WHERE type = 'CustInvc' AND id IN ({chunk})")
             async for row in self._ns.suiteql(query, page_size=self._page):
+                if opportunity_id is not None and row.get("custbody_d2r_opportunity_id") != opportunity_id:
+                    continue
                 if row.get("externalid"):
                     found[str(row["id"])] = str(row["externalid"])
         return found

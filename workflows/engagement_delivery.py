@@ -67,7 +67,8 @@ class DeliverySteps(EngagementBase):
             # On its own (no month-end batch), the engagement reads its receipts itself.
             found: ReceiptsResult = await self._call(
                 "erp.receipts", ReceiptsInput(legal_entity=view.legal_entity, erp_customer_id=view.erp_customer_id,
-                                              since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS), through=cutoff),
+                                              since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS), through=cutoff,
+                                              opportunity_id=view.opportunity_id),
                 ReceiptsResult, queues.erp, f"Receipts for the engagement's invoices up to {cutoff}")
             for receipt in found.receipts:
                 self._record_payment(PaymentNotice(payment_id=receipt.payment_id, invoice_id=receipt.invoice_id,

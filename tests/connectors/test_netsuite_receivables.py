@@ -30,6 +30,9 @@ async def test_receipts_and_open_items(sf: Salesforce, ns: NetSuite) -> None:
     assert {r.payment_id for r in receipts} == {f"{payment_id}:{paid_id}", f"{payment_id}:{part_id}"}
     assert sorted(str(r.amount.amount) for r in receipts) == ["1200.00", "200.00"]  # minor units, not 1200.0
     assert await receivables.receipts(customer, date(2026, 5, 1), date(2026, 5, 31)) == []
+    # a customer with several deals: only this deal's invoices
+    assert len(await receivables.receipts(customer, date(2026, 4, 1), date(2026, 4, 30), OPP_US)) == 2
+    assert await receivables.receipts(customer, date(2026, 4, 1), date(2026, 4, 30), "006OTHER0000000AAA") == []
 
     subsidiary = await receivables.subsidiary_id("US01")
     assert subsidiary is not None
