@@ -22,6 +22,7 @@ from temporalio import activity
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
 from connectors.errors import ConfigurationError
+from connectors.extract_crm import SalesforceBookingsExtract
 from connectors.extract_erp import NetSuiteExtract
 from connectors.extract_psa import CertiniaExtract, ProjectTotal
 from domain.periods import period_end, period_start
@@ -107,16 +108,32 @@ class SyncReconcileResult(BaseModel):
     by_metric: dict[str, int] = Field(default_factory=dict)
 
 
-def _source_totals(source: Literal["psa", "erp"], legal_entity: str, period: str,
+def _source_totals(source: Literal["psa", "erp", "crm"], legal_entity: str, period: str,
                    totals: Sequence[ProjectTotal]) -> list[SourceTotals]:
     return [SourceTotals(source_system=source, legal_entity=legal_entity, project_id=t.project_id, period=period,
-                         hours=t.hours, time_amount=t.time_amount, invoice_total=t.invoice_total,
+                         hours=None if source == "crm" else t.hours, time_amount=t.time_amount,
+                         invoice_total=t.invoice_total, booking_total=t.booking_total,
                          currency=t.currency, record_ids=t.record_ids) for t in totals]
+
+
+class SyncCrmInput(BaseModel):
+    sync_key: str
+    legal_entity: str
+    period: str
+
+
+class SyncCrmResult(BaseModel):
+    skipped: bool = False
+    projects: int = 0
+    booking_totals: dict[str, Decimal] = Field(default_factory=dict)  # currency -> closed-won value
+    unlinked: list[str] = Field(default_factory=list)  # closed-won deals with no project
 
 
 class SourceSyncActivities:
     def __init__(self, psa: CertiniaExtract, erps: dict[str, NetSuiteExtract], routing: dict[str, str],
-                 default_instance: str | None, hub: SourceTotalsStore | None = None) -> None:
+                 default_instance: str | None, hub: SourceTotalsStore | None = None,
+                 crm: SalesforceBookingsExtract | None = None) -> None:
+        self._crm = crm
         self._psa = psa
         self._erps = erps
         self._routing = routing
@@ -187,6 +204,20 @@ class SourceSyncActivities:
                              hours=sum((t.hours for t in journals), Decimal(0)),
                              records=sum(t.records for t in journals), journals=sum(n for n, _ in read),
                              invoice_totals=by_currency, invoices=sum(t.records for t in invoices))
+
+    @activity.defn(name="sync.crm_bookings")
+    @translating_errors
+    async def crm_bookings(self, data: SyncCrmInput) -> SyncCrmResult:
+        """The CRM's closed-won deals of the entity in the period, per provisioned project."""
+        if self._hub is None or self._crm is None:
+            return SyncCrmResult(skipped=True)
+        found = await self._crm.bookings(data.legal_entity, period_start(data.period), period_end(data.period))
+        await self._hub.stage_source_totals(data.sync_key, "crm:bookings",
+                                            _source_totals("crm", data.legal_entity, data.period, found.totals))
+        by_currency: dict[str, Decimal] = {}
+        for t in found.totals:
+            by_currency[t.currency or "?"] = by_currency.get(t.currency or "?", Decimal(0)) + (t.booking_total or 0)
+        return SyncCrmResult(projects=len(found.totals), booking_totals=by_currency, unlinked=found.unlinked)
 
     @activity.defn(name="sync.commit")
     async def commit(self, data: SyncCommitInput) -> SyncCommitResult:

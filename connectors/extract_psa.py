@@ -35,6 +35,7 @@ class ProjectTotal(BaseModel):
     hours: Decimal = Decimal(0)
     time_amount: Decimal | None = None
     invoice_total: Decimal | None = None
+    booking_total: Decimal | None = None
     currency: str | None = None
     records: int = 0
     record_ids: list[str] = Field(default_factory=list)

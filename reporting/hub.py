@@ -37,6 +37,9 @@ RECON_METRICS = (
     # carry bill amounts is compared.
     ("time_amount", ("psa",), ("erp",)),
     ("invoice_total", ("erp",), ()),
+    # What the CRM says was sold (closed won in the period, at the current contract value)
+    # against the hub's booking facts; only once a sync has extracted the CRM's bookings.
+    ("booking_total", (), ("crm",)),
 )
 STAGE_RETENTION = "2 days"  # staged totals of syncs that never committed are dropped after this
 
@@ -306,7 +309,8 @@ class ReportingHub:
                 f"INSERT INTO recon_source_stage (sync_key, part, {', '.join(cols)}) "
                 f"VALUES ($1, $2, {ph}) ON CONFLICT (sync_key, source_system, part, project_id) "
                 "DO UPDATE SET hours = EXCLUDED.hours, time_amount = EXCLUDED.time_amount, "
-                "invoice_total = EXCLUDED.invoice_total, currency = EXCLUDED.currency, "
+                "invoice_total = EXCLUDED.invoice_total, booking_total = EXCLUDED.booking_total, "
+                "currency = EXCLUDED.currency, "
                 "record_ids = EXCLUDED.record_ids, staged_at = now()",
                 [(sync_key, part, *(getattr(t, c) for c in cols)) for t in totals],
             )
@@ -314,7 +318,7 @@ class ReportingHub:
 
     async def commit_staged_source_totals(
         self, sync_key: str, legal_entity: str, period: str,
-        sources: Sequence[str] = ("psa", "erp"), max_record_ids: int = 50,
+        sources: Sequence[str] = ("psa", "erp", "crm"), max_record_ids: int = 50,
     ) -> dict[str, int]:
         """Make a sync run's staged totals the complete extract of each source for the
         legal entity and period (replace semantics, like `replace_source_totals`), all
@@ -332,13 +336,14 @@ class ReportingHub:
 WITH s AS (SELECT * FROM recon_source_stage WHERE sync_key = $1 AND source_system = $2
               AND legal_entity = $3 AND period = $4),
      nums AS (SELECT project_id, sum(hours) AS hours, sum(time_amount) AS time_amount,
-                     sum(invoice_total) AS invoice_total, min(currency) AS currency
+                     sum(invoice_total) AS invoice_total, sum(booking_total) AS booking_total,
+                     min(currency) AS currency
                 FROM s GROUP BY project_id),
      ids AS (SELECT project_id, array_agg(DISTINCT i ORDER BY i) AS ids
                FROM s, unnest(s.record_ids) AS i GROUP BY project_id)
 INSERT INTO recon_source_total (source_system, legal_entity, project_id, period, hours,
-                                time_amount, invoice_total, currency, record_ids)
-SELECT $2, $3, n.project_id, $4, n.hours, n.time_amount, n.invoice_total, n.currency,
+                                time_amount, invoice_total, booking_total, currency, record_ids)
+SELECT $2, $3, n.project_id, $4, n.hours, n.time_amount, n.invoice_total, n.booking_total, n.currency,
        coalesce((ids.ids)[1:$5], '{}')
   FROM nums n LEFT JOIN ids USING (project_id)""",
                     sync_key, source, legal_entity, period, max_record_ids)
@@ -370,12 +375,21 @@ WITH hub_time AS (
       FROM fact_invoice
      WHERE legal_entity = $1 AND invoice_date BETWEEN $2 AND $3 AND project_id IS NOT NULL
      GROUP BY project_id
+), hub_book AS (
+    SELECT project_id, sum(amount) AS booking_total, min(currency) AS currency,
+           (array_agg(source_record_id ORDER BY source_record_id))[1:50] AS ids
+      FROM fact_booking
+     WHERE legal_entity = $1 AND booking_date BETWEEN $2 AND $3 AND project_id IS NOT NULL
+     GROUP BY project_id
 ), psa AS (SELECT * FROM recon_source_total WHERE source_system = 'psa'
             AND legal_entity = $1 AND period = $4),
    erp AS (SELECT * FROM recon_source_total WHERE source_system = 'erp'
             AND legal_entity = $1 AND period = $4),
+   crm AS (SELECT * FROM recon_source_total WHERE source_system = 'crm'
+            AND legal_entity = $1 AND period = $4),
    projects AS (SELECT project_id FROM hub_time UNION SELECT project_id FROM hub_inv
-                UNION SELECT project_id FROM psa UNION SELECT project_id FROM erp)
+                UNION SELECT project_id FROM psa UNION SELECT project_id FROM erp
+                UNION SELECT project_id FROM hub_book UNION SELECT project_id FROM crm)
 SELECT pr.project_id,
        coalesce(psa.hours, 0) AS psa_hours, coalesce(erp.hours, 0) AS erp_hours,
        coalesce(ht.hours, 0) AS hub_hours,
@@ -385,12 +399,17 @@ SELECT pr.project_id,
        NULL::numeric AS psa_invoice_total,
        coalesce(erp.invoice_total, 0) AS erp_invoice_total,
        coalesce(hi.invoice_total, 0) AS hub_invoice_total,
-       coalesce(ht.currency, hi.currency, erp.currency, psa.currency) AS currency,
+       coalesce(crm.booking_total, 0) AS crm_booking_total,
+       coalesce(hb.booking_total, 0) AS hub_booking_total,
+       coalesce(ht.currency, hi.currency, hb.currency, erp.currency, psa.currency, crm.currency) AS currency,
        coalesce(psa.record_ids, '{}') AS psa_ids, coalesce(erp.record_ids, '{}') AS erp_ids,
-       coalesce(ht.ids, '{}') AS hub_time_ids, coalesce(hi.ids, '{}') AS hub_invoice_ids
+       coalesce(crm.record_ids, '{}') AS crm_ids,
+       coalesce(ht.ids, '{}') AS hub_time_ids, coalesce(hi.ids, '{}') AS hub_invoice_ids,
+       coalesce(hb.ids, '{}') AS hub_booking_ids
   FROM projects pr
   LEFT JOIN hub_time ht USING (project_id) LEFT JOIN hub_inv hi USING (project_id)
-  LEFT JOIN psa USING (project_id) LEFT JOIN erp USING (project_id)
+  LEFT JOIN hub_book hb USING (project_id)
+  LEFT JOIN psa USING (project_id) LEFT JOIN erp USING (project_id) LEFT JOIN crm USING (project_id)
  ORDER BY pr.project_id"""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(sql, legal_entity, start, end, period)
@@ -401,7 +420,8 @@ SELECT pr.project_id,
             reported = {(r["source_system"], metric) for r in await conn.fetch(
                 "SELECT source_system, bool_or(hours IS NOT NULL) AS hours, "
                 "bool_or(time_amount IS NOT NULL) AS time_amount, "
-                "bool_or(invoice_total IS NOT NULL) AS invoice_total FROM recon_source_total "
+                "bool_or(invoice_total IS NOT NULL) AS invoice_total, "
+                "bool_or(booking_total IS NOT NULL) AS booking_total FROM recon_source_total "
                 "WHERE legal_entity = $1 AND period = $2 GROUP BY source_system",
                 legal_entity, period) for metric, _, _ in RECON_METRICS if r[metric]}
             differences: list[dict[str, Any]] = []
@@ -411,12 +431,12 @@ SELECT pr.project_id,
                     values = {src: row[f"{src}_{metric}"] for src in (*sources, "hub")}
                     if len(set(values.values())) <= 1:
                         continue
-                    hub_ids = row["hub_invoice_ids"] if metric == "invoice_total" \
-                        else row["hub_time_ids"]
+                    hub_ids = {"invoice_total": row["hub_invoice_ids"],
+                               "booking_total": row["hub_booking_ids"]}.get(metric, row["hub_time_ids"])
                     detail = {
                         "values": {k: money_str(v) for k, v in values.items()},
                         "records": {"psa": list(row["psa_ids"]), "erp": list(row["erp_ids"]),
-                                    "hub": list(hub_ids)},
+                                    "crm": list(row["crm_ids"]), "hub": list(hub_ids)},
                     }
                     key = f"recon:{legal_entity}:{period}:{row['project_id']}:{metric}"
                     exc_id = await conn.fetchval(
@@ -437,14 +457,14 @@ SELECT pr.project_id,
                     )
                     await conn.execute(
                         "INSERT INTO recon_difference (run_id, project_id, metric, psa_value, "
-                        "erp_value, hub_value, currency, exception_id, detail) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        "erp_value, crm_value, hub_value, currency, exception_id, detail) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                         run_id, row["project_id"], metric, values.get("psa"), values.get("erp"),
-                        values["hub"], row["currency"], exc_id, detail,
+                        values.get("crm"), values["hub"], row["currency"], exc_id, detail,
                     )
                     differences.append({
                         "project_id": row["project_id"], "metric": metric,
-                        "psa": values.get("psa"), "erp": values.get("erp"),
+                        "psa": values.get("psa"), "erp": values.get("erp"), "crm": values.get("crm"),
                         "hub": values["hub"], "currency": row["currency"],
                         "exception_id": exc_id, "records": detail["records"],
                     })
@@ -480,7 +500,7 @@ SELECT pr.project_id,
 
     async def reconciliation_differences(self, run_id: int) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
-            "SELECT project_id, metric, psa_value, erp_value, hub_value, currency, "
+            "SELECT project_id, metric, psa_value, erp_value, crm_value, hub_value, currency, "
             "exception_id, detail FROM recon_difference WHERE run_id = $1 "
             "ORDER BY project_id, metric", run_id,
         )

@@ -216,14 +216,15 @@ class ExceptionRecord(_Model):
 
 
 class SourceTotals(_Model):
-    """Per project and period totals as the PSA or the ERP holds them."""
+    """Per project and period totals as the PSA, the ERP or the CRM holds them."""
 
-    source_system: str = Field(pattern=r"^(psa|erp)$")
+    source_system: str = Field(pattern=r"^(psa|erp|crm)$")
     legal_entity: str
     project_id: str
     period: str = Field(pattern=r"^\d{4}-\d{2}$")
     hours: Amount | None = None
     time_amount: Amount | None = None
     invoice_total: Amount | None = None
+    booking_total: Amount | None = None  # the CRM's closed-won value of the deal behind the project
     currency: Currency | None = None
     record_ids: list[str] = Field(default_factory=list)

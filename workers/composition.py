@@ -23,6 +23,7 @@ from connectors.crm_salesforce import SalesforceCrm
 from connectors.erp_netsuite import ErpRouter, NetSuiteErp
 from connectors.erp_posting import NetSuitePosting
 from connectors.erp_receipts import NetSuiteReceivables
+from connectors.extract_crm import SalesforceBookingsExtract
 from connectors.extract_erp import NetSuiteExtract
 from connectors.extract_psa import CertiniaExtract
 from connectors.netsuite import NetSuiteClient, NetSuiteConfig
@@ -89,7 +90,7 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         CertiniaPosting(salesforce), posting_erps, settings.erp_routing, settings.erp_default_instance,
         settings.legal_entities, _default_fx(), hub=HubTimeFacts(hub) if hub is not None else None)
     source_sync = SourceSyncActivities(CertiniaExtract(salesforce), extract_erps, settings.erp_routing,
-                                       settings.erp_default_instance, hub)
+                                       settings.erp_default_instance, hub, crm=SalesforceBookingsExtract(salesforce))
     return ActivitySet(
         source_sync=source_sync,
         config=ConfigActivities(rules), crm=CrmActivities(crm), crm_feedback=CrmFeedbackActivities(crm),

@@ -35,6 +35,7 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
             [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception])
     if acts.source_sync is not None:  # extraction on the system queues, the hub steps beside the workflows
         roles["psa"].append(acts.source_sync.psa_page)
+        roles["crm"].append(acts.source_sync.crm_bookings)
         roles["erp"] += [acts.source_sync.erp_time_page, acts.source_sync.erp_entity]
         roles["workflows"] += [acts.source_sync.commit, acts.source_sync.reconcile]
     return roles

@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.source_sync import (
         SyncCommitInput,
         SyncCommitResult,
+        SyncCrmInput,
+        SyncCrmResult,
         SyncErpEntityInput,
         SyncErpResult,
         SyncErpTimePageInput,
@@ -88,6 +90,7 @@ class SourceSyncResult(BaseModel):
     progress: SyncProgress = Field(default_factory=SyncProgress)
     committed: dict[str, int] = Field(default_factory=dict)  # source -> projects in the hub's totals
     reconciliation: SyncReconcileResult | None = None
+    crm: SyncCrmResult | None = None
     periods: list[SourceSyncResult] = Field(default_factory=list)  # a scheduled run's children
     notes: list[str] = Field(default_factory=list)
 
@@ -177,6 +180,14 @@ class SourceSyncWorkflow:
             self._merge_erp(await erp_page)
         if entity is not None:
             p.erp_entity = await entity
+        if workflow.patched("sync-crm-bookings"):
+            result.crm = await workflow.execute_activity(
+                "sync.crm_bookings", SyncCrmInput(**base), result_type=SyncCrmResult, task_queue=data.queues.crm,
+                start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
+                summary=f"CRM bookings (closed won) of {data.legal_entity} {period}")
+            if result.crm.unlinked:
+                result.notes.append(f"{len(result.crm.unlinked)} closed-won deal(s) without a project (never "
+                                    f"provisioned; their engagements say why): {', '.join(result.crm.unlinked[:10])}")
         commit: SyncCommitResult = await workflow.execute_activity(
             "sync.commit", SyncCommitInput(**base), result_type=SyncCommitResult,
             task_queue=info.task_queue, start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,

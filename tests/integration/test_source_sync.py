@@ -31,6 +31,7 @@ from activities.posting import HubTimeFacts, PostingActivities, PostingConfig
 from activities.reporting import load_reference_data
 from activities.source_sync import SourceSyncActivities
 from connectors.erp_posting import NetSuitePosting
+from connectors.extract_crm import SalesforceBookingsExtract
 from connectors.extract_erp import NetSuiteExtract
 from connectors.extract_psa import CertiniaExtract
 from connectors.psa_posting import CertiniaPosting
@@ -99,7 +100,7 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
     sync = SourceSyncActivities(
         CertiniaExtract(sf.client), {"erp-us": NetSuiteExtract(ns_us.client, page_size=3),
                                      "erp-uk": NetSuiteExtract(ns_uk.client, page_size=3)},
-        routing, "erp-us", hub)
+        routing, "erp-us", hub, crm=SalesforceBookingsExtract(sf.client))
     info = (await sf.admin.http.get("/__admin/seed-info")).json()
     people = {c["name"]: c["id"] for c in info["consultants"]}
     workflow_queue = f"wf-{tag}"
@@ -108,7 +109,8 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
                       activities=[sync.commit, sync.reconcile]), \
             Worker(env.client, task_queue=queues.psa, activities=[sync.psa_page]), \
             Worker(env.client, task_queue=queues.erp,
-                   activities=[posting.post_page, sync.erp_time_page, sync.erp_entity]):
+                   activities=[posting.post_page, sync.erp_time_page, sync.erp_entity]), \
+            Worker(env.client, task_queue=queues.crm, activities=[sync.crm_bookings]):
         yield World(env.client, hub, sf, ns_us, ns_uk, queues, workflow_queue, people)
     await env.shutdown()
     for made in (sf, ns_us, ns_uk):

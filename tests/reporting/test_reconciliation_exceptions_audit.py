@@ -39,6 +39,29 @@ async def test_clean_data_reconciles_with_no_difference(hub: ReportingHub) -> No
     assert await hub.list_exceptions(kind="reconciliation") == []
 
 
+async def test_crm_bookings_reconcile_against_the_hubs_booking_facts(hub: ReportingHub) -> None:
+    await dataset.load(hub)
+    booked = await hub.pool.fetch(
+        "SELECT project_id, sum(amount) AS total, min(currency) AS currency FROM fact_booking "
+        "WHERE legal_entity = 'US1' AND booking_date BETWEEN '2026-01-01' AND '2026-01-31' "
+        "AND project_id IS NOT NULL GROUP BY project_id ORDER BY project_id")
+    assert booked, "the dataset books deals in January"
+    crm = [m.SourceTotals(source_system="crm", legal_entity="US1", project_id=r["project_id"], period="2026-01",
+                          booking_total=r["total"], currency=r["currency"], record_ids=[f"opp-{r['project_id']}"])
+           for r in booked]
+    await hub.record_source_totals([*clean_totals(), *crm])
+    assert (await hub.reconcile("2026-01", "US1"))["status"] == "clean"
+    # the CRM says the deal behind the first project was sold for 0.01 more than the hub booked
+    crm[0] = crm[0].model_copy(update={"booking_total": booked[0]["total"] + D("0.01")})
+    await hub.replace_source_totals("crm", "US1", "2026-01", crm)
+    result = await hub.reconcile("2026-01", "US1")
+    assert [(d["project_id"], d["metric"], d["crm"], d["hub"]) for d in result["differences"]] == [
+        (booked[0]["project_id"], "booking_total", booked[0]["total"] + D("0.01"), booked[0]["total"])]
+    assert result["differences"][0]["records"]["crm"] == [f"opp-{booked[0]['project_id']}"]
+    stored = await hub.reconciliation_differences(result["run_id"])
+    assert stored[0]["crm_value"] == booked[0]["total"] + D("0.01")
+
+
 async def test_planted_difference_becomes_exception_then_clears(hub: ReportingHub) -> None:
     await dataset.load(hub)
     totals = clean_totals()
@@ -49,7 +72,7 @@ async def test_planted_difference_becomes_exception_then_clears(hub: ReportingHu
     assert [(d["project_id"], d["metric"], d["psa"], d["erp"], d["hub"])
             for d in result["differences"]] == [("P1", "hours", D("12"), D("11"), D("12"))]
     diff = result["differences"][0]
-    assert diff["records"] == {"psa": ["T1", "T2"], "erp": ["JE-1", "I1"],
+    assert diff["records"] == {"psa": ["T1", "T2"], "erp": ["JE-1", "I1"], "crm": [],
                                "hub": ["T1", "T2"]}
     exc = await hub.get_exception(diff["exception_id"])
     assert (exc["kind"], exc["status"], exc["project_id"], exc["period"]) == (
@@ -196,7 +219,7 @@ async def test_staged_parts_add_up_and_commit_replaces_the_scope(hub: ReportingH
     # another run's stage is not touched by this commit
     await hub.stage_source_totals("other", "psa:p0", [st("psa", "P1", hours=D("99"))])
 
-    assert await hub.commit_staged_source_totals(key, "US1", "2026-01") == {"psa": 2, "erp": 2}
+    assert await hub.commit_staged_source_totals(key, "US1", "2026-01") == {"psa": 2, "erp": 2, "crm": 0}
     rows = await hub.pool.fetch(
         "SELECT source_system, project_id, hours, time_amount, invoice_total, currency, record_ids "
         "FROM recon_source_total WHERE legal_entity = 'US1' AND period = '2026-01' "
@@ -211,5 +234,5 @@ async def test_staged_parts_add_up_and_commit_replaces_the_scope(hub: ReportingH
     assert await hub.pool.fetchval("SELECT count(*) FROM recon_source_stage WHERE sync_key = $1", key) == 0
     assert await hub.pool.fetchval("SELECT count(*) FROM recon_source_stage WHERE sync_key = 'other'") == 1
     # committing an empty stage empties the scope (a complete extract with nothing in it)
-    assert await hub.commit_staged_source_totals("empty", "US1", "2026-01") == {"psa": 0, "erp": 0}
+    assert await hub.commit_staged_source_totals("empty", "US1", "2026-01") == {"psa": 0, "erp": 0, "crm": 0}
     assert await hub.pool.fetchval("SELECT count(*) FROM recon_source_total") == 0

@@ -10,6 +10,8 @@ from temporalio import activity
 from activities.source_sync import (
     SyncCommitInput,
     SyncCommitResult,
+    SyncCrmInput,
+    SyncCrmResult,
     SyncErpEntityInput,
     SyncErpResult,
     SyncErpTimePageInput,
@@ -31,6 +33,7 @@ class FakeSync:
         self.entity_calls: list[SyncErpEntityInput] = []
         self.commits: list[SyncCommitInput] = []
         self.reconciled: list[SyncReconcileInput] = []
+        self.crm_calls: list[SyncCrmInput] = []
 
     def activities(self) -> list[object]:
         @activity.defn(name="sync.psa_page")
@@ -67,4 +70,9 @@ class FakeSync:
             self.reconciled.append(data)
             return SyncReconcileResult(status="clean", run_id=7, projects_checked=len(self.project_ids))
 
-        return [psa_page, erp_time_page, erp_entity, commit, reconcile]
+        @activity.defn(name="sync.crm_bookings")
+        async def crm_bookings(data: SyncCrmInput) -> SyncCrmResult:
+            self.crm_calls.append(data)
+            return SyncCrmResult(projects=1, booking_totals={"USD": Decimal("192000")}, unlinked=["006X"])
+
+        return [psa_page, erp_time_page, erp_entity, commit, reconcile, crm_bookings]

@@ -36,7 +36,8 @@ async def _run(env: WorkflowEnvironment, fake: FakeSync, data: SourceSyncInput, 
                       activities=[by_name["sync.commit"], by_name["sync.reconcile"]]), \
             Worker(env.client, task_queue=queues.psa, activities=[by_name["sync.psa_page"]]), \
             Worker(env.client, task_queue=queues.erp,
-                   activities=[by_name["sync.erp_time_page"], by_name["sync.erp_entity"]]):
+                   activities=[by_name["sync.erp_time_page"], by_name["sync.erp_entity"]]), \
+            Worker(env.client, task_queue=queues.crm, activities=[by_name["sync.crm_bookings"]]):
         data = data.model_copy(update={"queues": queues})
         if parent is not None:
             result: SourceSyncResult = await env.client.execute_workflow(
@@ -57,13 +58,17 @@ async def test_pages_then_commit_then_reconcile(env: WorkflowEnvironment) -> Non
     assert [c.after_project for c in fake.psa_calls] == ["", "a0P001", "a0P003"]
     assert [e.project_ids for e in fake.erp_pages] == [["a0P000", "a0P001"], ["a0P002", "a0P003"], ["a0P004"]]
     # one stage key for the whole run, on every step
-    keys = {c.sync_key for c in (*fake.psa_calls, *fake.erp_pages, *fake.entity_calls, *fake.commits)}
+    keys = {c.sync_key for c in (*fake.psa_calls, *fake.erp_pages, *fake.entity_calls, *fake.crm_calls,
+                                 *fake.commits)}
     assert keys == {p.sync_key} and p.sync_key.startswith(wid + ":")
     assert len(fake.entity_calls) == 1 and len(fake.commits) == 1
     assert p.erp_entity is not None and p.erp_entity.invoice_totals == {"USD": Decimal("2200.50")}
     assert result.committed == {"psa": 5, "erp": 5}
     assert result.reconciliation is not None and result.reconciliation.status == "clean"
     assert [(r.legal_entity, r.period) for r in fake.reconciled] == [("US01", "2026-11")]
+    # the CRM's bookings were extracted on the CRM queue, before the commit
+    assert len(fake.crm_calls) == 1 and result.crm is not None and result.crm.booking_totals == {"USD": Decimal(192000)}
+    assert any("without a project" in n and "006X" in n for n in result.notes)
 
 
 async def test_without_reconcile_and_an_exact_last_page(env: WorkflowEnvironment) -> None:
