@@ -153,8 +153,8 @@ class NetSuitePosting:
                             vendor_code="CONCURRENT_UPDATE")
 
     async def _subsidiary_id(self, legal_entity: str) -> str:
-        async for row in self._ns.suiteql(
-                f"SELECT id FROM subsidiary WHERE externalid = '{legal_entity.replace(chr(39), '')}'", page_size=1):
-            return str(row["id"])
+        found = await self._ns.subsidiary_id(legal_entity)
+        if found is not None:
+            return found
         raise NotFoundError(f"no subsidiary {legal_entity} in the ERP", system=SYSTEM, status=404,
                             vendor_code="NONEXISTENT_ID")

@@ -101,7 +101,4 @@ class NetSuiteReceivables:
         return cache[currency_id]
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
-        async for row in self._ns.suiteql(f"SELECT id FROM subsidiary WHERE externalid = {_quote(legal_entity)}",
-                                          page_size=1):
-            return str(row["id"])
-        return None
+        return await self._ns.subsidiary_id(legal_entity)

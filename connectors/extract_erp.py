@@ -105,10 +105,7 @@ class NetSuiteExtract:
         return len(journal_ids), _finish(totals)
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
-        query = f"SELECT id FROM subsidiary WHERE externalid = {_quote(legal_entity)}"
-        async for row in self._ns.suiteql(query, page_size=1):
-            return str(row["id"])
-        return None
+        return await self._ns.subsidiary_id(legal_entity)
 
     async def invoices(self, legal_entity: str, start: date, end: date) -> list[ProjectTotal]:
         """Invoice totals per project of the entity's invoices dated from `start` to `end`

@@ -133,6 +133,13 @@ class NetSuiteClient:
             json=body or {})
         return _id_from_location(response)
 
+    async def subsidiary_id(self, legal_entity: str) -> str | None:
+        """The internal id of the subsidiary whose externalId is the legal entity's code."""
+        code = legal_entity.replace("'", "''")
+        async for row in self.suiteql(f"SELECT id FROM subsidiary WHERE externalid = '{code}'", page_size=1):
+            return str(row["id"])
+        return None
+
     async def suiteql(self, query: str, page_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every row of a SuiteQL query, paging by offset until `hasMore` is false.
 
