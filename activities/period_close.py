@@ -37,7 +37,7 @@ from workflows.engagement_models import (
     PeriodResult,
     PostingNotice,
 )
-from workflows.engagement_support import BATCH_MEMO
+from workflows.engagement_support import BATCH_MEMO, RECEIPTS_LOOKBACK_DAYS
 
 
 class NotifyEngagementsInput(BaseModel):
@@ -134,7 +134,7 @@ class CloseBatch:
     receivables: Callable[[str], NetSuiteReceivables]  # legal entity -> its ERP's receivables
     hub: ReportingActivities | None = None
     concurrency: int = 8
-    receipts_lookback_days: int = 62  # receipts earlier than this were delivered by earlier closes
+    receipts_lookback_days: int = RECEIPTS_LOOKBACK_DAYS
 
 
 class CloseActivities:

@@ -41,10 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PeriodResult,
     )
     from workflows.engagement_provisioning import activity_error_cause
-    from workflows.engagement_support import EngagementBase
-
-
-RECEIPTS_LOOKBACK_DAYS = 62  # older receipts were read by earlier closes (known ids are ignored anyway)
+    from workflows.engagement_support import RECEIPTS_LOOKBACK_DAYS, EngagementBase
 
 
 class DeliverySteps(EngagementBase):

@@ -35,6 +35,9 @@ VENDOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(seconds=60), maximum_attempts=10)
 LOCAL_CONFIG: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
 BATCH_MEMO = "d2r_close"  # the memo key the period close reads (activities/period_close.py)
+# Receipts older than this before a cut-off were read by earlier closes (known ids are
+# ignored anyway); the month-end batch and an engagement closing on its own use the same.
+RECEIPTS_LOOKBACK_DAYS = 62
 
 
 class EngagementBase:
