@@ -23,6 +23,7 @@ browser:
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy api workers workflows activities connectors domain reporting simulators
 	$(PY) -m pytest -q
 

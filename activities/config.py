@@ -27,35 +27,60 @@ class FinanceConfigInput(BaseModel):
 
 def _default_entities() -> dict[str, LegalEntity]:
     return {
-        "US01": LegalEntity(code="US01", name="Northwind Consulting Inc.", functional_currency="USD",
-                            tax_jurisdiction="US", erp_instance="default"),
-        "UK01": LegalEntity(code="UK01", name="Northwind Consulting Ltd", functional_currency="GBP",
-                            tax_jurisdiction="GB", erp_instance="default"),
-        "DE01": LegalEntity(code="DE01", name="Northwind Consulting GmbH", functional_currency="EUR",
-                            tax_jurisdiction="DE", erp_instance="default"),
-        "JP01": LegalEntity(code="JP01", name="Northwind Consulting KK", functional_currency="JPY",
-                            tax_jurisdiction="JP", erp_instance="default"),
+        "US01": LegalEntity(
+            code="US01",
+            name="Northwind Consulting Inc.",
+            functional_currency="USD",
+            tax_jurisdiction="US",
+            erp_instance="default",
+        ),
+        "UK01": LegalEntity(
+            code="UK01",
+            name="Northwind Consulting Ltd",
+            functional_currency="GBP",
+            tax_jurisdiction="GB",
+            erp_instance="default",
+        ),
+        "DE01": LegalEntity(
+            code="DE01",
+            name="Northwind Consulting GmbH",
+            functional_currency="EUR",
+            tax_jurisdiction="DE",
+            erp_instance="default",
+        ),
+        "JP01": LegalEntity(
+            code="JP01",
+            name="Northwind Consulting KK",
+            functional_currency="JPY",
+            tax_jurisdiction="JP",
+            erp_instance="default",
+        ),
     }
 
 
 def _default_tax() -> TaxRules:
     since = date(2020, 1, 1)
-    return TaxRules(rates=[
-        TaxRate(jurisdiction="GB", rate=Decimal("0.20"), effective_from=since),
-        TaxRate(jurisdiction="DE", rate=Decimal("0.19"), effective_from=since),
-        TaxRate(jurisdiction="JP", rate=Decimal("0.10"), effective_from=since, name="Consumption tax"),
-        # US services: no sales tax in the demo's home state.
-        TaxRate(jurisdiction="US", rate=Decimal("0"), effective_from=since, name="Sales tax"),
-    ])
+    return TaxRules(
+        rates=[
+            TaxRate(jurisdiction="GB", rate=Decimal("0.20"), effective_from=since),
+            TaxRate(jurisdiction="DE", rate=Decimal("0.19"), effective_from=since),
+            TaxRate(jurisdiction="JP", rate=Decimal("0.10"), effective_from=since, name="Consumption tax"),
+            # US services: no sales tax in the demo's home state.
+            TaxRate(jurisdiction="US", rate=Decimal("0"), effective_from=since, name="Sales tax"),
+        ]
+    )
 
 
 def _default_fx() -> FxRateTable:
     as_of = date(2026, 1, 1)
-    return FxRateTable(pivot="USD", rates=[
-        FxRate(base="EUR", quote="USD", rate=Decimal("1.08"), as_of=as_of),
-        FxRate(base="GBP", quote="USD", rate=Decimal("1.27"), as_of=as_of),
-        FxRate(base="USD", quote="JPY", rate=Decimal("150"), as_of=as_of),
-    ])
+    return FxRateTable(
+        pivot="USD",
+        rates=[
+            FxRate(base="EUR", quote="USD", rate=Decimal("1.08"), as_of=as_of),
+            FxRate(base="GBP", quote="USD", rate=Decimal("1.27"), as_of=as_of),
+            FxRate(base="USD", quote="JPY", rate=Decimal("150"), as_of=as_of),
+        ],
+    )
 
 
 class FinanceConfig(BaseModel):
@@ -67,9 +92,15 @@ class FinanceConfig(BaseModel):
 
 
 class ConfigActivities:
-    def __init__(self, rules: DealRules, entities: dict[str, LegalEntity] | None = None,
-                 approvals: ApprovalPolicy | None = None, tax_rules: TaxRules | None = None,
-                 fx: FxRateTable | None = None, reporting_currency: str = "USD") -> None:
+    def __init__(
+        self,
+        rules: DealRules,
+        entities: dict[str, LegalEntity] | None = None,
+        approvals: ApprovalPolicy | None = None,
+        tax_rules: TaxRules | None = None,
+        fx: FxRateTable | None = None,
+        reporting_currency: str = "USD",
+    ) -> None:
         self._rules = rules
         self._entities = entities or _default_entities()
         self._approvals = approvals or ApprovalPolicy()
@@ -85,7 +116,13 @@ class ConfigActivities:
     async def finance(self, data: FinanceConfigInput) -> FinanceConfig:
         entity = self._entities.get(data.legal_entity)
         if entity is None:
-            raise ApplicationError(f"no legal entity {data.legal_entity} is configured",
-                                   type="ConfigurationError", non_retryable=True)
-        return FinanceConfig(legal_entity=entity, tax_rules=self._tax, fx=self._fx,
-                             reporting_currency=self._reporting_currency, approvals=self._approvals)
+            raise ApplicationError(
+                f"no legal entity {data.legal_entity} is configured", type="ConfigurationError", non_retryable=True
+            )
+        return FinanceConfig(
+            legal_entity=entity,
+            tax_rules=self._tax,
+            fx=self._fx,
+            reporting_currency=self._reporting_currency,
+            approvals=self._approvals,
+        )

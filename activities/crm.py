@@ -40,8 +40,9 @@ class CrmActivities:
     @translating_errors
     async def write_links(self, data: WriteLinksInput) -> WriteLinksResult:
         # A plain field update is naturally idempotent: writing the same links twice is one state.
-        await self._crm.write_links(data.opportunity_id, CrmLinks(
-            project_id=data.project_id, contract_id=data.contract_id, status=data.status))
+        await self._crm.write_links(
+            data.opportunity_id, CrmLinks(project_id=data.project_id, contract_id=data.contract_id, status=data.status)
+        )
         return WriteLinksResult(opportunity_id=data.opportunity_id, status=data.status)
 
 

@@ -52,15 +52,17 @@ class ErpActivities:
     @translating_errors
     async def upsert_customer(self, data: UpsertCustomerInput) -> UpsertCustomerResult:
         erp = self._router.for_entity(data.engagement.legal_entity)
-        return UpsertCustomerResult(
-            erp_customer_id=await erp.upsert_customer(data.engagement, data.external_id))
+        return UpsertCustomerResult(erp_customer_id=await erp.upsert_customer(data.engagement, data.external_id))
 
     @activity.defn(name="erp.create_sales_order")
     @translating_errors
     async def create_sales_order(self, data: CreateSalesOrderInput) -> CreateSalesOrderResult:
         erp = self._router.for_entity(data.engagement.legal_entity)
-        return CreateSalesOrderResult(sales_order_id=await erp.create_sales_order(
-            data.engagement, data.erp_customer_id, data.project_id, data.external_id))
+        return CreateSalesOrderResult(
+            sales_order_id=await erp.create_sales_order(
+                data.engagement, data.erp_customer_id, data.project_id, data.external_id
+            )
+        )
 
     @activity.defn(name="erp.cancel_sales_order")
     @translating_errors
@@ -152,16 +154,19 @@ class ErpBillingActivities:
     @translating_errors
     async def post_documents(self, data: PostDocumentsInput) -> PostDocumentsResult:
         erp = self._router.for_entity(data.legal_entity)
-        invoices = {inv.invoice_id: await erp.post_invoice(inv, data.erp_customer_id, data.sales_order_id)
-                    for inv in data.invoices}
+        invoices = {
+            inv.invoice_id: await erp.post_invoice(inv, data.erp_customer_id, data.sales_order_id)
+            for inv in data.invoices
+        }
         known = {**data.erp_invoice_ids, **invoices}
         memos = {}
         for memo in data.credit_memos:
             if memo.invoice_id not in known:  # posted by a month-end batch: found by its externalId
                 status = await erp.invoice_status(memo.invoice_id)
                 if status is None:
-                    raise ApplicationError(f"invoice {memo.invoice_id} is not in the ERP", type="InvoiceNotInErp",
-                                           non_retryable=True)
+                    raise ApplicationError(
+                        f"invoice {memo.invoice_id} is not in the ERP", type="InvoiceNotInErp", non_retryable=True
+                    )
                 known[memo.invoice_id] = status.erp_invoice_id
             memos[memo.credit_memo_id] = await erp.post_credit_memo(memo, data.erp_customer_id, known[memo.invoice_id])
         journals = {j.journal_entry_id: await erp.post_journal(j) for j in data.journals}
@@ -183,8 +188,9 @@ class ErpBillingActivities:
     @translating_errors
     async def receipts(self, data: ReceiptsInput) -> ReceiptsResult:
         erp = self._router.for_entity(data.legal_entity)
-        return ReceiptsResult(receipts=await erp.receipts(data.erp_customer_id, data.since, data.through,
-                                                          data.opportunity_id))
+        return ReceiptsResult(
+            receipts=await erp.receipts(data.erp_customer_id, data.since, data.through, data.opportunity_id)
+        )
 
     @activity.defn(name="erp.invoice_status")
     @translating_errors

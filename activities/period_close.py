@@ -150,8 +150,9 @@ class CloseActivities:
         for t in data.totals:
             if not t.opportunity_id:
                 continue
-            agg = by_engagement.setdefault(t.opportunity_id, ProjectTotals(project_id=t.project_id,
-                                                                          opportunity_id=t.opportunity_id))
+            agg = by_engagement.setdefault(
+                t.opportunity_id, ProjectTotals(project_id=t.project_id, opportunity_id=t.opportunity_id)
+            )
             agg.merge(t)
         gate = asyncio.Semaphore(20)
 
@@ -159,9 +160,16 @@ class CloseActivities:
             async with gate:
                 try:
                     await self._client.get_workflow_handle(f"engagement-{opportunity_id}").signal(
-                        "postings_posted", PostingNotice(
-                            run_id=data.run_id, posting_date=data.posting_date, time_entries=t.time_entries,
-                            hours=t.hours, expenses=t.expenses, expense_amounts=t.expense_amounts))
+                        "postings_posted",
+                        PostingNotice(
+                            run_id=data.run_id,
+                            posting_date=data.posting_date,
+                            time_entries=t.time_entries,
+                            hours=t.hours,
+                            expenses=t.expenses,
+                            expense_amounts=t.expense_amounts,
+                        ),
+                    )
                     return True
                 except RPCError as error:
                     if error.status == RPCStatusCode.NOT_FOUND:
@@ -175,8 +183,10 @@ class CloseActivities:
     async def find_engagements(self, data: FindEngagementsInput) -> EngagementList:
         if not data.legal_entity.isalnum():
             raise ValueError("legal entity must be alphanumeric")
-        query = (f"WorkflowType = 'EngagementWorkflow' AND D2RLegalEntity = '{data.legal_entity}' "
-                 "AND D2RStage = 'IN_DELIVERY' AND ExecutionStatus = 'Running'")
+        query = (
+            f"WorkflowType = 'EngagementWorkflow' AND D2RLegalEntity = '{data.legal_entity}' "
+            "AND D2RStage = 'IN_DELIVERY' AND ExecutionStatus = 'Running'"
+        )
         targets: dict[str, EngagementTarget] = {}
         async for wf in self._client.list_workflows(query):
             memo = await wf.memo_value(BATCH_MEMO, None)
@@ -195,17 +205,25 @@ class CloseActivities:
             handle = self._client.get_workflow_handle(workflow_id)
             try:
                 result: PeriodResult = await handle.execute_update(
-                    "close_period", PeriodCloseInput(period=data.period, requested_by=data.requested_by),
-                    result_type=PeriodResult)
+                    "close_period",
+                    PeriodCloseInput(period=data.period, requested_by=data.requested_by),
+                    result_type=PeriodResult,
+                )
             except (WorkflowUpdateFailedError, RPCError) as error:
                 cause = getattr(error, "cause", None) or error
                 return EngagementCloseLine(workflow_id=workflow_id, ok=False, error=str(cause)[:500])
             finally:
                 activity.heartbeat(workflow_id)
             return EngagementCloseLine(
-                workflow_id=workflow_id, ok=True, invoices=len(result.invoices), billed=result.billed,
-                recognized=result.recognized, deferred=result.deferred, unbilled=result.unbilled,
-                exceptions=result.exceptions)
+                workflow_id=workflow_id,
+                ok=True,
+                invoices=len(result.invoices),
+                billed=result.billed,
+                recognized=result.recognized,
+                deferred=result.deferred,
+                unbilled=result.unbilled,
+                exceptions=result.exceptions,
+            )
 
         lines = await asyncio.gather(*(one(w) for w in data.workflow_ids))
         return CloseWindowResult(lines=list(lines))
@@ -218,7 +236,8 @@ class CloseActivities:
         gate = asyncio.Semaphore(batch.concurrency)
         overdue = await self._open_past_due(data.targets, cutoff, batch)
         deliveries = await batch.psa.read_deliveries(
-            {t.project_id: t.lines for t in data.targets if t.lines and t.project_id}, cutoff)
+            {t.project_id: t.lines for t in data.targets if t.lines and t.project_id}, cutoff
+        )
 
         async def one(target: EngagementTarget) -> EngagementCloseLine:
             async with gate:
@@ -231,8 +250,9 @@ class CloseActivities:
         return CloseWindowResult(lines=list(lines))
 
     @staticmethod
-    async def _open_past_due(targets: list[EngagementTarget], cutoff: date,
-                             batch: CloseBatch) -> dict[str, list[OverdueInvoice]]:
+    async def _open_past_due(
+        targets: list[EngagementTarget], cutoff: date, batch: CloseBatch
+    ) -> dict[str, list[OverdueInvoice]]:
         """d2r invoices due by the cut-off and still open in the ERP, by opportunity."""
         out: dict[str, list[OverdueInvoice]] = {}
         for entity in sorted({t.legal_entity for t in targets if t.lines and t.legal_entity}):
@@ -241,45 +261,75 @@ class CloseActivities:
             if subsidiary is None:
                 continue
             for item in await receivables.fell_due(subsidiary, cutoff - timedelta(days=730), cutoff):
-                out.setdefault(item.opportunity_id, []).append(OverdueInvoice(
-                    invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining))
+                out.setdefault(item.opportunity_id, []).append(
+                    OverdueInvoice(
+                        invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining
+                    )
+                )
         return out
 
-    async def _close_one(self, target: EngagementTarget, data: CloseWindowInput, cutoff: date,
-                         batch: CloseBatch, overdue: dict[str, list[OverdueInvoice]],
-                         deliveries: dict[str, Delivery]) -> EngagementCloseLine:
+    async def _close_one(
+        self,
+        target: EngagementTarget,
+        data: CloseWindowInput,
+        cutoff: date,
+        batch: CloseBatch,
+        overdue: dict[str, list[OverdueInvoice]],
+        deliveries: dict[str, Delivery],
+    ) -> EngagementCloseLine:
         handle = self._client.get_workflow_handle(target.workflow_id)
         request = PeriodCloseInput(period=data.period, requested_by=data.requested_by)
         if target.lines and target.project_id and target.legal_entity:
             delivery = deliveries.get(target.project_id)
             if delivery is None:
-                return EngagementCloseLine(workflow_id=target.workflow_id, ok=False,
-                                           error=f"project {target.project_id} is not in the PSA")
+                return EngagementCloseLine(
+                    workflow_id=target.workflow_id, ok=False, error=f"project {target.project_id} is not in the PSA"
+                )
             receipts = []
             if target.erp_customer_id:
                 found = await batch.receivables(target.legal_entity).receipts(
-                    target.erp_customer_id, cutoff - timedelta(days=batch.receipts_lookback_days), cutoff,
-                    target.workflow_id.removeprefix("engagement-"))
-                receipts = [PaymentNotice(payment_id=r.payment_id, invoice_id=r.invoice_id, amount=r.amount,
-                                          received_on=r.received_on) for r in found]
-            request = request.model_copy(update={
-                "delivery": delivery, "payments": receipts, "outbox": True,
-                "overdue": overdue.get(target.workflow_id.removeprefix("engagement-"), [])})
+                    target.erp_customer_id,
+                    cutoff - timedelta(days=batch.receipts_lookback_days),
+                    cutoff,
+                    target.workflow_id.removeprefix("engagement-"),
+                )
+                receipts = [
+                    PaymentNotice(
+                        payment_id=r.payment_id, invoice_id=r.invoice_id, amount=r.amount, received_on=r.received_on
+                    )
+                    for r in found
+                ]
+            request = request.model_copy(
+                update={
+                    "delivery": delivery,
+                    "payments": receipts,
+                    "outbox": True,
+                    "overdue": overdue.get(target.workflow_id.removeprefix("engagement-"), []),
+                }
+            )
         try:
             result: PeriodResult = await handle.execute_update("close_period", request, result_type=PeriodResult)
         except (WorkflowUpdateFailedError, RPCError) as error:
             cause = getattr(error, "cause", None) or error
             return EngagementCloseLine(workflow_id=target.workflow_id, ok=False, error=str(cause)[:500])
         line = EngagementCloseLine(
-            workflow_id=target.workflow_id, ok=True, invoices=len(result.invoices), billed=result.billed,
-            recognized=result.recognized, deferred=result.deferred, unbilled=result.unbilled,
-            exceptions=result.exceptions, batched=result.outbox is not None)
+            workflow_id=target.workflow_id,
+            ok=True,
+            invoices=len(result.invoices),
+            billed=result.billed,
+            recognized=result.recognized,
+            deferred=result.deferred,
+            unbilled=result.unbilled,
+            exceptions=result.exceptions,
+            batched=result.outbox is not None,
+        )
         if result.outbox is not None:
             refused = await self._write_outbox(result.outbox, batch)
             if refused is not None:
                 line.outbox_error = refused
-                await handle.signal("outbox_failed", OutboxFailure(period=data.period, outbox=result.outbox,
-                                                                   error=refused))
+                await handle.signal(
+                    "outbox_failed", OutboxFailure(period=data.period, outbox=result.outbox, error=refused)
+                )
         return line
 
     @staticmethod
@@ -311,23 +361,29 @@ class CloseActivities:
         subsidiary = await receivables.subsidiary_id(data.legal_entity)
         if subsidiary is None:
             return SweepOverdueResult(skipped=f"no subsidiary {data.legal_entity} in the ERP")
-        items = await receivables.fell_due(subsidiary, data.as_of - timedelta(days=data.lookback_days),
-                                           data.as_of - timedelta(days=1))
+        items = await receivables.fell_due(
+            subsidiary, data.as_of - timedelta(days=data.lookback_days), data.as_of - timedelta(days=1)
+        )
         by_opportunity: dict[str, list[OverdueInvoice]] = {}
         for item in items:
-            by_opportunity.setdefault(item.opportunity_id, []).append(OverdueInvoice(
-                invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining))
+            by_opportunity.setdefault(item.opportunity_id, []).append(
+                OverdueInvoice(
+                    invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining
+                )
+            )
         notified = 0
         for opportunity_id, invoices in sorted(by_opportunity.items()):
             try:
                 await self._client.get_workflow_handle(f"engagement-{opportunity_id}").signal(
-                    "invoices_overdue", OverdueNotice(as_of=data.as_of, invoices=invoices))
+                    "invoices_overdue", OverdueNotice(as_of=data.as_of, invoices=invoices)
+                )
                 notified += 1
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
-        return SweepOverdueResult(invoices=len(items), engagements_notified=notified,
-                                  not_running=len(by_opportunity) - notified)
+        return SweepOverdueResult(
+            invoices=len(items), engagements_notified=notified, not_running=len(by_opportunity) - notified
+        )
 
     @activity.defn(name="close.reconcile")
     async def reconcile(self, data: ReconcileInput) -> ReconcileResult:
@@ -335,11 +391,19 @@ class CloseActivities:
             return ReconcileResult(status="skipped", detail="no reporting hub is configured on this worker")
         report = await self._hub.reconcile(data.period, data.legal_entity)
         differences = len(report.get("differences") or [])
-        return ReconcileResult(status="clean" if differences == 0 else "differences", differences=differences,
-                               run_id=report.get("run_id"),
-                               detail=f"{report.get('projects_checked', 0)} projects checked")
+        return ReconcileResult(
+            status="clean" if differences == 0 else "differences",
+            differences=differences,
+            run_id=report.get("run_id"),
+            detail=f"{report.get('projects_checked', 0)} projects checked",
+        )
 
 
 def close_exception(legal_entity: str, period: str, code: str, message: str, on: date) -> ExceptionRecord:
-    return ExceptionRecord(exception_id=record_id("exc", "close", legal_entity, period, code), code=code,
-                           message=message, source_id=f"{legal_entity}:{period}", raised_on=on)
+    return ExceptionRecord(
+        exception_id=record_id("exc", "close", legal_entity, period, code),
+        code=code,
+        message=message,
+        source_id=f"{legal_entity}:{period}",
+        raised_on=on,
+    )

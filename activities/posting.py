@@ -90,8 +90,7 @@ class PostPageResult(BaseModel):
 
 
 class TimeFactSink(Protocol):
-    async def write(self, facts: Sequence[dict[str, object]],
-                    consultants: Sequence[dict[str, object]] = ()) -> int: ...
+    async def write(self, facts: Sequence[dict[str, object]], consultants: Sequence[dict[str, object]] = ()) -> int: ...
 
 
 class HubTimeFacts:
@@ -100,8 +99,7 @@ class HubTimeFacts:
     def __init__(self, hub: object) -> None:
         self._hub = hub
 
-    async def write(self, facts: Sequence[dict[str, object]],
-                    consultants: Sequence[dict[str, object]] = ()) -> int:
+    async def write(self, facts: Sequence[dict[str, object]], consultants: Sequence[dict[str, object]] = ()) -> int:
         from reporting.models import ConsultantDim, TimeFact
 
         # The consultant dimension comes with their time: utilization needs who they are and
@@ -128,15 +126,23 @@ class _Page:
             return
         project = self.projects.get(project_id or "")
         self.failed[source_id] = ExceptionRecord(
-            exception_id=record_id("exc", "posting", source_id, code), code=code, message=message[:500],
-            source_id=source_id, raised_on=self.data.posting_date,
-            lineage=_lineage(project) if project else None)
+            exception_id=record_id("exc", "posting", source_id, code),
+            code=code,
+            message=message[:500],
+            source_id=source_id,
+            raised_on=self.data.posting_date,
+            lineage=_lineage(project) if project else None,
+        )
 
 
 def _lineage(project: PostingProject) -> Lineage:
-    return Lineage(opportunity_id=project.opportunity_id or "", customer_id=project.customer_id or "",
-                   project_id=project.project_id, contract_id=project.contract_id or "",
-                   legal_entity=project.legal_entity)
+    return Lineage(
+        opportunity_id=project.opportunity_id or "",
+        customer_id=project.customer_id or "",
+        project_id=project.project_id,
+        contract_id=project.contract_id or "",
+        legal_entity=project.legal_entity,
+    )
 
 
 def _card(entry: TimeEntry) -> str:
@@ -148,9 +154,17 @@ def _amount(money: Money) -> str:
 
 
 class PostingActivities:
-    def __init__(self, psa: CertiniaPosting, erps: dict[str, NetSuitePosting], routing: dict[str, str],
-                 default_instance: str | None, currencies: dict[str, str], fx: FxRateTable,
-                 pricing: TransferPricing | None = None, hub: TimeFactSink | None = None) -> None:
+    def __init__(
+        self,
+        psa: CertiniaPosting,
+        erps: dict[str, NetSuitePosting],
+        routing: dict[str, str],
+        default_instance: str | None,
+        currencies: dict[str, str],
+        fx: FxRateTable,
+        pricing: TransferPricing | None = None,
+        hub: TimeFactSink | None = None,
+    ) -> None:
         self._psa = psa
         self._erps = erps
         self._routing = routing
@@ -163,8 +177,9 @@ class PostingActivities:
     def _erp(self, legal_entity: str) -> NetSuitePosting:
         name = self._routing.get(legal_entity, self._default)
         if name is None or name not in self._erps:
-            raise ConfigurationError(f"no ERP instance is configured for legal entity {legal_entity!r}",
-                                     system="netsuite")
+            raise ConfigurationError(
+                f"no ERP instance is configured for legal entity {legal_entity!r}", system="netsuite"
+            )
         return self._erps[name]
 
     def _currency(self, legal_entity: str) -> str:
@@ -212,31 +227,49 @@ class PostingActivities:
                 # The hub is derived data: a missing dimension or FX rate must not hold the
                 # ledger back. Reconciliation will show the gap until the facts are reloaded.
                 hub_rows = 0
-                page.fail(f"hub:{data.legal_entity}:{data.run_id}:p{data.page}", None, "HUB_LOAD_FAILED",
-                          f"time facts of page {data.page} were not written to the hub: {error}")
-        await self._psa.mark_posted(sorted({_card(e) for e in posted_entries}),
-                                    [x.entry_id for x in posted_expenses])
+                page.fail(
+                    f"hub:{data.legal_entity}:{data.run_id}:p{data.page}",
+                    None,
+                    "HUB_LOAD_FAILED",
+                    f"time facts of page {data.page} were not written to the hub: {error}",
+                )
+        await self._psa.mark_posted(sorted({_card(e) for e in posted_entries}), [x.entry_id for x in posted_expenses])
 
         totals: dict[str, ProjectTotals] = {}
         for entry in posted_entries:
-            t = totals.setdefault(entry.project_id, ProjectTotals(
-                project_id=entry.project_id, opportunity_id=page.projects[entry.project_id].opportunity_id))
+            t = totals.setdefault(
+                entry.project_id,
+                ProjectTotals(
+                    project_id=entry.project_id, opportunity_id=page.projects[entry.project_id].opportunity_id
+                ),
+            )
             t.time_entries += 1
             t.hours += entry.hours
         for expense in posted_expenses:
-            t = totals.setdefault(expense.project_id, ProjectTotals(
-                project_id=expense.project_id, opportunity_id=page.projects[expense.project_id].opportunity_id))
+            t = totals.setdefault(
+                expense.project_id,
+                ProjectTotals(
+                    project_id=expense.project_id, opportunity_id=page.projects[expense.project_id].opportunity_id
+                ),
+            )
             t.expenses += 1
             cur = expense.amount.currency
             t.expense_amounts[cur] = t.expense_amounts.get(cur, Decimal(0)) + expense.amount.amount
         failures = sorted(page.failed.values(), key=lambda x: x.exception_id)
         return PostPageResult(
             next_project=projects[-1].project_id if len(projects) == data.config.projects_per_page else None,
-            projects=len(projects), time_entries=len(posted_entries), expenses=len(posted_expenses),
-            hours=sum((e.hours for e in posted_entries), Decimal(0)), erp_records=page.erp_records,
-            intercompany_charges=charges, exceptions=failures[:data.config.max_exceptions],
-            exceptions_total=len(failures), totals=[totals[k] for k in sorted(totals)], hub_rows=hub_rows,
-            worker=_worker())
+            projects=len(projects),
+            time_entries=len(posted_entries),
+            expenses=len(posted_expenses),
+            hours=sum((e.hours for e in posted_entries), Decimal(0)),
+            erp_records=page.erp_records,
+            intercompany_charges=charges,
+            exceptions=failures[: data.config.max_exceptions],
+            exceptions_total=len(failures),
+            totals=[totals[k] for k in sorted(totals)],
+            hub_rows=hub_rows,
+            worker=_worker(),
+        )
 
     # ---- time ---------------------------------------------------------------------------
     async def _time_bills(self, page: _Page, entries: list[TimeEntry]) -> None:
@@ -246,10 +279,17 @@ class PostingActivities:
             provider = resource.position_on(entry.work_date).legal_entity or page.data.legal_entity
             project = page.projects[entry.project_id]
             bill = TimeBill(
-                external_id=f"d2r:tb:{entry.entry_id}", employee_id=entry.resource_id, legal_entity=provider,
-                work_date=entry.work_date, hours=str(entry.hours), billable=entry.billable,
-                memo=f"{resource.name} on project {project.project_id}", project_id=project.project_id,
-                opportunity_id=project.opportunity_id, entry_id=entry.entry_id)
+                external_id=f"d2r:tb:{entry.entry_id}",
+                employee_id=entry.resource_id,
+                legal_entity=provider,
+                work_date=entry.work_date,
+                hours=str(entry.hours),
+                billable=entry.billable,
+                memo=f"{resource.name} on project {project.project_id}",
+                project_id=project.project_id,
+                opportunity_id=project.opportunity_id,
+                entry_id=entry.entry_id,
+            )
             erp = self._erp(provider)
             by_erp.setdefault(id(erp), (erp, []))[1].append(bill)
         entry_of = {f"d2r:tb:{e.entry_id}": e for e in entries}
@@ -262,25 +302,43 @@ class PostingActivities:
             page.erp_records += 1
             return
         for entry in entries:
-            page.fail(_card(entry), entry.project_id, outcome.error_code,
-                      f"the ERP refused time entry {entry.entry_id}: {outcome.error}")
+            page.fail(
+                _card(entry),
+                entry.project_id,
+                outcome.error_code,
+                f"the ERP refused time entry {entry.entry_id}: {outcome.error}",
+            )
 
-    def _time_lines(self, page: _Page, entries: list[TimeEntry],
-                    journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
+    def _time_lines(
+        self, page: _Page, entries: list[TimeEntry], journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]
+    ) -> None:
         for entry in entries:
             position = page.resources[entry.resource_id].position_on(entry.work_date)
             provider = position.legal_entity or page.data.legal_entity
             cost = position.cost_rate.times(entry.hours).rounded()
             memo = f"time {entry.entry_id} {entry.hours}h"
             lines = journals[(provider, "time", cost.currency)][_card(entry)]
-            lines += [PostingLine(account=PROJECT_COST, debit=_amount(cost), memo=memo, source_id=_card(entry),
-                                  project_id=entry.project_id),
-                      PostingLine(account=ACCRUED, credit=_amount(cost), memo=memo, source_id=_card(entry),
-                                  project_id=entry.project_id)]
+            lines += [
+                PostingLine(
+                    account=PROJECT_COST,
+                    debit=_amount(cost),
+                    memo=memo,
+                    source_id=_card(entry),
+                    project_id=entry.project_id,
+                ),
+                PostingLine(
+                    account=ACCRUED,
+                    credit=_amount(cost),
+                    memo=memo,
+                    source_id=_card(entry),
+                    project_id=entry.project_id,
+                ),
+            ]
 
     # ---- intercompany -------------------------------------------------------------------------
-    def _intercompany(self, page: _Page, entries: list[TimeEntry],
-                      journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> int:
+    def _intercompany(
+        self, page: _Page, entries: list[TimeEntry], journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]
+    ) -> int:
         """A charge per timecard whose consultant sat in another entity on the days worked:
         the provider books IC receivable / revenue, the project's entity cost / IC payable."""
         by_card: dict[str, list[TimeEntry]] = defaultdict(list)
@@ -297,10 +355,17 @@ class PostingActivities:
             try:
                 for period in sorted({period_of(e.work_date) for e in card_entries}):
                     for charge in intercompany_charges(
-                            _lineage(project), period, card_entries, resources, self._pricing,
-                            receiver_currency=self._currency(receiver), fx=self._fx):
+                        _lineage(project),
+                        period,
+                        card_entries,
+                        resources,
+                        self._pricing,
+                        receiver_currency=self._currency(receiver),
+                        fx=self._fx,
+                    ):
                         provider_je, receiver_je = intercompany_journals(
-                            charge, self._currency(receiver), self._fx, ChartOfAccounts())
+                            charge, self._currency(receiver), self._fx, ChartOfAccounts()
+                        )
                         for je in (provider_je, receiver_je):
                             self._add_journal_lines(journals, je, card)
                         count += 1
@@ -309,18 +374,24 @@ class PostingActivities:
         return count
 
     @staticmethod
-    def _add_journal_lines(journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]],
-                           je: JournalEntry, source: str) -> None:
+    def _add_journal_lines(
+        journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]], je: JournalEntry, source: str
+    ) -> None:
         lines = journals[(je.legal_entity, "ic", je.currency)][source]
         for line in je.lines:
-            lines.append(PostingLine(
-                account=line.account, debit=_amount(line.debit) if line.debit.amount else None,
-                credit=_amount(line.credit) if line.credit.amount else None,
-                memo=f"{je.memo} ({je.journal_entry_id})", source_id=source, project_id=je.lineage.project_id))
+            lines.append(
+                PostingLine(
+                    account=line.account,
+                    debit=_amount(line.debit) if line.debit.amount else None,
+                    credit=_amount(line.credit) if line.credit.amount else None,
+                    memo=f"{je.memo} ({je.journal_entry_id})",
+                    source_id=source,
+                    project_id=je.lineage.project_id,
+                )
+            )
 
     # ---- expenses ------------------------------------------------------------------------------
-    def _expense_lines(self, page: _Page,
-                       journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
+    def _expense_lines(self, page: _Page, journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
         for expense in page.pending.expenses:
             if expense.entry_id in page.failed:
                 continue
@@ -333,14 +404,27 @@ class PostingActivities:
                 continue
             memo = f"expense {expense.entry_id} {expense.category} {expense.amount.amount} {expense.amount.currency}"
             lines = journals[(project.legal_entity, "exp", currency)][expense.entry_id]
-            lines += [PostingLine(account=EXPENSE_COST, debit=_amount(amount), memo=memo, source_id=expense.entry_id,
-                                  project_id=project.project_id),
-                      PostingLine(account=ACCRUED, credit=_amount(amount), memo=memo, source_id=expense.entry_id,
-                                  project_id=project.project_id)]
+            lines += [
+                PostingLine(
+                    account=EXPENSE_COST,
+                    debit=_amount(amount),
+                    memo=memo,
+                    source_id=expense.entry_id,
+                    project_id=project.project_id,
+                ),
+                PostingLine(
+                    account=ACCRUED,
+                    credit=_amount(amount),
+                    memo=memo,
+                    source_id=expense.entry_id,
+                    project_id=project.project_id,
+                ),
+            ]
 
     # ---- batch journals, written once -----------------------------------------------------------------
-    async def _post_journals(self, page: _Page,
-                             journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
+    async def _post_journals(
+        self, page: _Page, journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]
+    ) -> None:
         data = page.data
         size = data.config.journal_lines
         own = f"{data.run_id}:p{data.page}"
@@ -365,8 +449,12 @@ class PostingActivities:
                 if claim == own:
                     next_index[(entity, kind, currency)] = k
             covered[(entity, kind, currency)] = done
-        unclaimed = {s for key, by_source in groups for s in by_source
-                     if s not in covered[key] and s not in page.failed and page.pending.claims.get(s) != own}
+        unclaimed = {
+            s
+            for key, by_source in groups
+            for s in by_source
+            if s not in covered[key] and s not in page.failed and page.pending.claims.get(s) != own
+        }
         if unclaimed:
             cards = {_card(e) for e in page.pending.time_entries}
             await self._psa.claim(sorted(unclaimed & cards), sorted(unclaimed - cards), own)
@@ -375,13 +463,17 @@ class PostingActivities:
             prefix = f"{own}:{kind}:{entity}:{currency}"
             k = next_index[(entity, kind, currency)]
             todo = [s for s in sorted(by_source) if s not in covered[(entity, kind, currency)] and s not in page.failed]
-            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+            batches = [todo[i : i + size] for i in range(0, len(todo), size)]
             while batches:
                 batch = batches.pop(0)
                 journal = PostingJournal(
-                    external_id=f"{prefix}:{k}", legal_entity=entity, currency=currency, tran_date=data.posting_date,
+                    external_id=f"{prefix}:{k}",
+                    legal_entity=entity,
+                    currency=currency,
+                    tran_date=data.posting_date,
                     memo=f"d2r {kind} posting {data.run_id} page {data.page}",
-                    lines=[line for source in batch for line in by_source[source]])
+                    lines=[line for source in batch for line in by_source[source]],
+                )
                 k += 1
                 outcome = await erp.post_journal(journal)
                 if outcome.error_code is None:
@@ -391,8 +483,12 @@ class PostingActivities:
                     batches = [[s] for s in batch] + batches
                 else:
                     project = by_source[batch[0]][0].project_id
-                    page.fail(batch[0], project, outcome.error_code,
-                              f"the ERP refused the {kind} posting of {batch[0]}: {outcome.error}")
+                    page.fail(
+                        batch[0],
+                        project,
+                        outcome.error_code,
+                        f"the ERP refused the {kind} posting of {batch[0]}: {outcome.error}",
+                    )
 
     # ---- hub ---------------------------------------------------------------------------------------------
     async def _write_hub(self, page: _Page, entries: list[TimeEntry]) -> int:
@@ -403,20 +499,35 @@ class PostingActivities:
             position = page.resources[entry.resource_id].position_on(entry.work_date)
             rate = page.pending.bill_rates.get(_card(entry), Decimal(0))
             cost = position.cost_rate.times(entry.hours).rounded()
-            facts.append({
-                "source_system": SYSTEM_PSA, "source_record_id": entry.entry_id,
-                "opportunity_id": project.opportunity_id, "customer_id": project.customer_id or "",
-                "project_id": project.project_id, "contract_id": project.contract_id,
-                "legal_entity": project.legal_entity, "currency": cost.currency,
-                "consultant_id": entry.resource_id, "work_date": entry.work_date, "hours": entry.hours,
-                "billable": entry.billable, "bill_amount": rate * entry.hours, "cost_amount": cost.amount})
+            facts.append(
+                {
+                    "source_system": SYSTEM_PSA,
+                    "source_record_id": entry.entry_id,
+                    "opportunity_id": project.opportunity_id,
+                    "customer_id": project.customer_id or "",
+                    "project_id": project.project_id,
+                    "contract_id": project.contract_id,
+                    "legal_entity": project.legal_entity,
+                    "currency": cost.currency,
+                    "consultant_id": entry.resource_id,
+                    "work_date": entry.work_date,
+                    "hours": entry.hours,
+                    "billable": entry.billable,
+                    "bill_amount": rate * entry.hours,
+                    "cost_amount": cost.amount,
+                }
+            )
         latest: dict[str, date] = {}
         for entry in entries:
             latest[entry.resource_id] = max(latest.get(entry.resource_id, entry.work_date), entry.work_date)
         consultants: list[dict[str, object]] = [
-            {"consultant_id": rid, "name": page.resources[rid].name,
-             "home_legal_entity": page.resources[rid].position_on(day).legal_entity}
-            for rid, day in sorted(latest.items())]
+            {
+                "consultant_id": rid,
+                "name": page.resources[rid].name,
+                "home_legal_entity": page.resources[rid].position_on(day).legal_entity,
+            }
+            for rid, day in sorted(latest.items())
+        ]
         return await self._hub.write(facts, consultants) if facts else 0
 
 
@@ -442,4 +553,5 @@ class PeriodLockActivities:
     @translating_errors
     async def lock_period(self, data: LockPeriodInput) -> LockPeriodResult:
         return LockPeriodResult(
-            locked_now=await self._posting._erp(data.legal_entity).lock_period(data.period, data.legal_entity))
+            locked_now=await self._posting._erp(data.legal_entity).lock_period(data.period, data.legal_entity)
+        )

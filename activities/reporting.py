@@ -35,13 +35,22 @@ class RecordEngagementResult(BaseModel):
 async def load_reference_data(hub: ReportingHub, entities: dict[str, LegalEntity], fx: FxRateTable) -> None:
     """Legal entities and FX rates the loaders need before any fact arrives (idempotent):
     a posting page may write time facts before the first engagement records anything."""
-    await hub.upsert_dimensions([
-        m.LegalEntityDim(legal_entity=e.code, name=e.name, functional_currency=e.functional_currency,
-                         tax_jurisdiction=e.tax_jurisdiction, erp_instance=e.erp_instance)
-        for e in entities.values()])
+    await hub.upsert_dimensions(
+        [
+            m.LegalEntityDim(
+                legal_entity=e.code,
+                name=e.name,
+                functional_currency=e.functional_currency,
+                tax_jurisdiction=e.tax_jurisdiction,
+                erp_instance=e.erp_instance,
+            )
+            for e in entities.values()
+        ]
+    )
     if fx.rates:
-        await hub.upsert_dimensions([m.FxRate(from_currency=r.base, to_currency=r.quote, rate_date=r.as_of,
-                                              rate=r.rate) for r in fx.rates])
+        await hub.upsert_dimensions(
+            [m.FxRate(from_currency=r.base, to_currency=r.quote, rate_date=r.as_of, rate=r.rate) for r in fx.rates]
+        )
 
 
 class ReportingActivities:
@@ -54,63 +63,149 @@ class ReportingActivities:
     async def record_engagement(self, data: RecordEngagementInput) -> RecordEngagementResult:
         e = data.engagement
         entity = self._entities.get(e.legal_entity)
-        keys = {"opportunity_id": e.opportunity_id, "customer_id": e.customer.customer_id,
-                "project_id": data.project_id, "contract_id": data.contract_id, "legal_entity": e.legal_entity}
+        keys = {
+            "opportunity_id": e.opportunity_id,
+            "customer_id": e.customer.customer_id,
+            "project_id": data.project_id,
+            "contract_id": data.contract_id,
+            "legal_entity": e.legal_entity,
+        }
         dims: list[m.BaseModel] = [
-            m.LegalEntityDim(legal_entity=e.legal_entity, name=entity.name if entity else None,
-                             functional_currency=entity.functional_currency if entity else e.currency,
-                             tax_jurisdiction=entity.tax_jurisdiction if entity else None,
-                             erp_instance=entity.erp_instance if entity else None),
-            *[m.FxRate(from_currency=r.base, to_currency=r.quote, rate_date=r.as_of, rate=r.rate)
-              for r in self._fx.rates],
+            m.LegalEntityDim(
+                legal_entity=e.legal_entity,
+                name=entity.name if entity else None,
+                functional_currency=entity.functional_currency if entity else e.currency,
+                tax_jurisdiction=entity.tax_jurisdiction if entity else None,
+                erp_instance=entity.erp_instance if entity else None,
+            ),
+            *[
+                m.FxRate(from_currency=r.base, to_currency=r.quote, rate_date=r.as_of, rate=r.rate)
+                for r in self._fx.rates
+            ],
         ]
         # The hierarchy root first, so a child's parent exists when it is written.
         parents = list(reversed(e.customer.hierarchy))
         for n, account_id in enumerate(parents):
-            dims.append(m.CustomerDim(customer_id=account_id, parent_customer_id=parents[n - 1] if n else None,
-                                      name=e.customer.name if account_id == e.customer.customer_id else None,
-                                      erp_customer_id=data.erp_customer_id
-                                      if account_id == e.customer.customer_id else None))
+            dims.append(
+                m.CustomerDim(
+                    customer_id=account_id,
+                    parent_customer_id=parents[n - 1] if n else None,
+                    name=e.customer.name if account_id == e.customer.customer_id else None,
+                    erp_customer_id=data.erp_customer_id if account_id == e.customer.customer_id else None,
+                )
+            )
         models = sorted({line.billing_model.value for line in e.lines})
-        dims.append(m.ProjectDim(project_id=data.project_id, name=e.name, customer_id=e.customer.customer_id,
-                                 opportunity_id=e.opportunity_id, contract_id=data.contract_id,
-                                 legal_entity=e.legal_entity, service_offering=e.service_package,
-                                 geography=e.delivery_region, currency=e.currency,
-                                 billing_model=models[0] if len(models) == 1 else "mixed", status="active"))
+        dims.append(
+            m.ProjectDim(
+                project_id=data.project_id,
+                name=e.name,
+                customer_id=e.customer.customer_id,
+                opportunity_id=e.opportunity_id,
+                contract_id=data.contract_id,
+                legal_entity=e.legal_entity,
+                service_offering=e.service_package,
+                geography=e.delivery_region,
+                currency=e.currency,
+                billing_model=models[0] if len(models) == 1 else "mixed",
+                status="active",
+            )
+        )
         for kind in (m.LegalEntityDim, m.FxRate, m.CustomerDim, m.ProjectDim):  # one model per call, in order
             rows = [d for d in dims if isinstance(d, kind)]
             if rows:
                 await self._hub.upsert_dimensions(rows)
         written = {}
-        bookings = [m.BookingFact(source_system="crm", source_record_id=f"{e.opportunity_id}:{line.line_id}",
-                                  currency=e.currency, booking_date=e.close_date, amount=line.amount.amount,
-                                  contract_line_id=line.line_id, service_offering=e.service_package,
-                                  billing_model=line.billing_model.value, **keys) for line in e.lines]
+        bookings = [
+            m.BookingFact(
+                source_system="crm",
+                source_record_id=f"{e.opportunity_id}:{line.line_id}",
+                currency=e.currency,
+                booking_date=e.close_date,
+                amount=line.amount.amount,
+                contract_line_id=line.line_id,
+                service_offering=e.service_package,
+                billing_model=line.billing_model.value,
+                **keys,
+            )
+            for line in e.lines
+        ]
         written["bookings"] = (await self._hub.record_booking(*bookings)).written
         if data.invoices:
-            written["invoices"] = (await self._hub.record_invoice(*[m.InvoiceFact(
-                source_system="erp", source_record_id=i.invoice_id, currency=i.currency, invoice_date=i.invoice_date,
-                due_date=i.due_date, net_amount=i.net_total.amount, tax_amount=i.tax_total.amount,
-                total_amount=i.total.amount, status="open", **keys) for i in data.invoices])).written
+            written["invoices"] = (
+                await self._hub.record_invoice(
+                    *[
+                        m.InvoiceFact(
+                            source_system="erp",
+                            source_record_id=i.invoice_id,
+                            currency=i.currency,
+                            invoice_date=i.invoice_date,
+                            due_date=i.due_date,
+                            net_amount=i.net_total.amount,
+                            tax_amount=i.tax_total.amount,
+                            total_amount=i.total.amount,
+                            status="open",
+                            **keys,
+                        )
+                        for i in data.invoices
+                    ]
+                )
+            ).written
         if data.credit_memos:
-            written["credit_memos"] = (await self._hub.record_credit_memo(*[m.CreditMemoFact(
-                source_system="erp", source_record_id=c.credit_memo_id, currency=c.total.currency,
-                memo_date=c.memo_date, net_amount=c.net_total.amount, tax_amount=c.tax_total.amount,
-                total_amount=c.total.amount, invoice_id=c.invoice_id, reason=c.reason, **keys)
-                for c in data.credit_memos])).written
+            written["credit_memos"] = (
+                await self._hub.record_credit_memo(
+                    *[
+                        m.CreditMemoFact(
+                            source_system="erp",
+                            source_record_id=c.credit_memo_id,
+                            currency=c.total.currency,
+                            memo_date=c.memo_date,
+                            net_amount=c.net_total.amount,
+                            tax_amount=c.tax_total.amount,
+                            total_amount=c.total.amount,
+                            invoice_id=c.invoice_id,
+                            reason=c.reason,
+                            **keys,
+                        )
+                        for c in data.credit_memos
+                    ]
+                )
+            ).written
         if data.payments:
-            written["payments"] = (await self._hub.record_payment(*[m.PaymentFact(
-                source_system="erp", source_record_id=p.payment_id, currency=p.amount.currency,
-                payment_date=p.received_on, amount=p.amount.amount, invoice_id=p.invoice_id, **keys)
-                for p in data.payments])).written
+            written["payments"] = (
+                await self._hub.record_payment(
+                    *[
+                        m.PaymentFact(
+                            source_system="erp",
+                            source_record_id=p.payment_id,
+                            currency=p.amount.currency,
+                            payment_date=p.received_on,
+                            amount=p.amount.amount,
+                            invoice_id=p.invoice_id,
+                            **keys,
+                        )
+                        for p in data.payments
+                    ]
+                )
+            ).written
         if data.revenue_entries:
-            written["revenue"] = (await self._hub.record_revenue([m.RevenueFact(
-                source_system="erp", source_record_id=r.revenue_entry_id, currency=r.amount.currency,
-                revenue_date=r.entry_date, amount=r.amount.amount, contract_line_id=r.contract_line_id,
-                revenue_method=r.method.value, **keys) for r in data.revenue_entries])).written
+            written["revenue"] = (
+                await self._hub.record_revenue(
+                    [
+                        m.RevenueFact(
+                            source_system="erp",
+                            source_record_id=r.revenue_entry_id,
+                            currency=r.amount.currency,
+                            revenue_date=r.entry_date,
+                            amount=r.amount.amount,
+                            contract_line_id=r.contract_line_id,
+                            revenue_method=r.method.value,
+                            **keys,
+                        )
+                        for r in data.revenue_entries
+                    ]
+                )
+            ).written
         return RecordEngagementResult(written=written)
-
-
 
 
 class RaiseExceptionInput(BaseModel):
@@ -147,8 +242,9 @@ def _dedupe_key(workflow_id: str, kind: str, incident: int) -> str:
 
 
 class HubExceptionActivities:
-    def __init__(self, hub: ReportingHub, ui_base_url: str = "http://127.0.0.1:8233",
-                 namespace: str = "default") -> None:
+    def __init__(
+        self, hub: ReportingHub, ui_base_url: str = "http://127.0.0.1:8233", namespace: str = "default"
+    ) -> None:
         self._hub = hub
         self._ui = ui_base_url.rstrip("/")
         self._namespace = namespace
@@ -156,16 +252,29 @@ class HubExceptionActivities:
     @activity.defn(name="reporting.raise_exception")
     async def raise_exception(self, data: RaiseExceptionInput) -> ExceptionRef:
         # A retried activity re-reports the same incident: the dedupe key keeps it one row.
-        return ExceptionRef(exception_id=await self._hub.record_exception(m.ExceptionRecord(
-            dedupe_key=_dedupe_key(data.workflow_id, data.kind, data.incident), kind=data.kind,
-            error_message=data.message, error_type=data.error_type, source=data.stage,
-            workflow_id=data.workflow_id,
-            workflow_link=f"{self._ui}/namespaces/{self._namespace}/workflows/{data.workflow_id}",
-            opportunity_id=data.opportunity_id, customer_id=data.customer_id, project_id=data.project_id,
-            contract_id=data.contract_id, legal_entity=data.legal_entity, detail=dict(data.detail))))
+        return ExceptionRef(
+            exception_id=await self._hub.record_exception(
+                m.ExceptionRecord(
+                    dedupe_key=_dedupe_key(data.workflow_id, data.kind, data.incident),
+                    kind=data.kind,
+                    error_message=data.message,
+                    error_type=data.error_type,
+                    source=data.stage,
+                    workflow_id=data.workflow_id,
+                    workflow_link=f"{self._ui}/namespaces/{self._namespace}/workflows/{data.workflow_id}",
+                    opportunity_id=data.opportunity_id,
+                    customer_id=data.customer_id,
+                    project_id=data.project_id,
+                    contract_id=data.contract_id,
+                    legal_entity=data.legal_entity,
+                    detail=dict(data.detail),
+                )
+            )
+        )
 
     @activity.defn(name="reporting.resolve_exception")
     async def resolve_exception(self, data: ResolveExceptionInput) -> ExceptionRef:
         resolved = await self._hub.resolve_exception_by_key(
-            _dedupe_key(data.workflow_id, data.kind, data.incident), resolved_by=data.resolved_by, note=data.note)
+            _dedupe_key(data.workflow_id, data.kind, data.incident), resolved_by=data.resolved_by, note=data.note
+        )
         return ExceptionRef(exception_id=resolved or 0)

@@ -34,9 +34,14 @@ class SourceTotalsStore(Protocol):
 
     async def stage_source_totals(self, sync_key: str, part: str, totals: Sequence[SourceTotals]) -> int: ...
 
-    async def commit_staged_source_totals(self, sync_key: str, legal_entity: str, period: str,
-                                          sources: Sequence[str] = ("psa", "erp"),
-                                          max_record_ids: int = 50) -> dict[str, int]: ...
+    async def commit_staged_source_totals(
+        self,
+        sync_key: str,
+        legal_entity: str,
+        period: str,
+        sources: Sequence[str] = ("psa", "erp"),
+        max_record_ids: int = 50,
+    ) -> dict[str, int]: ...
 
     async def reconcile(self, period: str, legal_entity: str) -> dict[str, Any]: ...
 
@@ -108,12 +113,24 @@ class SyncReconcileResult(BaseModel):
     by_metric: dict[str, int] = Field(default_factory=dict)
 
 
-def _source_totals(source: Literal["psa", "erp", "crm"], legal_entity: str, period: str,
-                   totals: Sequence[ProjectTotal]) -> list[SourceTotals]:
-    return [SourceTotals(source_system=source, legal_entity=legal_entity, project_id=t.project_id, period=period,
-                         hours=None if source == "crm" else t.hours, time_amount=t.time_amount,
-                         invoice_total=t.invoice_total, booking_total=t.booking_total,
-                         currency=t.currency, record_ids=t.record_ids) for t in totals]
+def _source_totals(
+    source: Literal["psa", "erp", "crm"], legal_entity: str, period: str, totals: Sequence[ProjectTotal]
+) -> list[SourceTotals]:
+    return [
+        SourceTotals(
+            source_system=source,
+            legal_entity=legal_entity,
+            project_id=t.project_id,
+            period=period,
+            hours=None if source == "crm" else t.hours,
+            time_amount=t.time_amount,
+            invoice_total=t.invoice_total,
+            booking_total=t.booking_total,
+            currency=t.currency,
+            record_ids=t.record_ids,
+        )
+        for t in totals
+    ]
 
 
 class SyncCrmInput(BaseModel):
@@ -130,9 +147,15 @@ class SyncCrmResult(BaseModel):
 
 
 class SourceSyncActivities:
-    def __init__(self, psa: CertiniaExtract, erps: dict[str, NetSuiteExtract], routing: dict[str, str],
-                 default_instance: str | None, hub: SourceTotalsStore | None = None,
-                 crm: SalesforceBookingsExtract | None = None) -> None:
+    def __init__(
+        self,
+        psa: CertiniaExtract,
+        erps: dict[str, NetSuiteExtract],
+        routing: dict[str, str],
+        default_instance: str | None,
+        hub: SourceTotalsStore | None = None,
+        crm: SalesforceBookingsExtract | None = None,
+    ) -> None:
         self._crm = crm
         self._psa = psa
         self._erps = erps
@@ -143,8 +166,9 @@ class SourceSyncActivities:
     def _entity_erp(self, legal_entity: str) -> NetSuiteExtract:
         name = self._routing.get(legal_entity, self._default)
         if name is None or name not in self._erps:
-            raise ConfigurationError(f"no ERP instance is configured for legal entity {legal_entity!r}",
-                                     system="netsuite")
+            raise ConfigurationError(
+                f"no ERP instance is configured for legal entity {legal_entity!r}", system="netsuite"
+            )
         return self._erps[name]
 
     @activity.defn(name="sync.psa_page")
@@ -153,16 +177,22 @@ class SourceSyncActivities:
         if self._hub is None:
             return SyncPsaPageResult(skipped=True)
         projects = await self._psa.projects(data.legal_entity, data.after_project, data.projects_per_page)
-        totals = await self._psa.approved_time(projects, period_start(data.period), period_end(data.period)) \
-            if projects else []
-        await self._hub.stage_source_totals(data.sync_key, f"psa:p{data.page}",
-                                            _source_totals("psa", data.legal_entity, data.period, totals))
+        totals = (
+            await self._psa.approved_time(projects, period_start(data.period), period_end(data.period))
+            if projects
+            else []
+        )
+        await self._hub.stage_source_totals(
+            data.sync_key, f"psa:p{data.page}", _source_totals("psa", data.legal_entity, data.period, totals)
+        )
         return SyncPsaPageResult(
             project_ids=[p.project_id for p in projects],
             next_project=projects[-1].project_id if len(projects) == data.projects_per_page else None,
-            projects_with_time=len(totals), hours=sum((t.hours for t in totals), Decimal(0)),
+            projects_with_time=len(totals),
+            hours=sum((t.hours for t in totals), Decimal(0)),
             time_amount=sum((t.time_amount or Decimal(0) for t in totals), Decimal(0)),
-            records=sum(t.records for t in totals))
+            records=sum(t.records for t in totals),
+        )
 
     @activity.defn(name="sync.erp_time_page")
     @translating_errors
@@ -172,12 +202,17 @@ class SourceSyncActivities:
         if self._hub is None:
             return SyncErpResult(skipped=True)
         start, end = period_start(data.period), period_end(data.period)
-        merged = _merge(await asyncio.gather(*(erp.time_bills(data.project_ids, start, end)
-                                               for erp in self._erps.values())))
-        await self._hub.stage_source_totals(data.sync_key, f"erp:tb:p{data.page}",
-                                            _source_totals("erp", data.legal_entity, data.period, merged))
-        return SyncErpResult(projects=len(merged), hours=sum((t.hours for t in merged), Decimal(0)),
-                             records=sum(t.records for t in merged))
+        merged = _merge(
+            await asyncio.gather(*(erp.time_bills(data.project_ids, start, end) for erp in self._erps.values()))
+        )
+        await self._hub.stage_source_totals(
+            data.sync_key, f"erp:tb:p{data.page}", _source_totals("erp", data.legal_entity, data.period, merged)
+        )
+        return SyncErpResult(
+            projects=len(merged),
+            hours=sum((t.hours for t in merged), Decimal(0)),
+            records=sum(t.records for t in merged),
+        )
 
     @activity.defn(name="sync.erp_entity")
     @translating_errors
@@ -188,22 +223,29 @@ class SourceSyncActivities:
             return SyncErpResult(skipped=True)
         start, end = period_start(data.period), period_end(data.period)
         async with heartbeating(5.0):
-            read = await asyncio.gather(*(erp.time_journal_lines(f"posting-{data.legal_entity}-", start, end)
-                                          for erp in self._erps.values()))
+            read = await asyncio.gather(
+                *(erp.time_journal_lines(f"posting-{data.legal_entity}-", start, end) for erp in self._erps.values())
+            )
             journals = _merge([totals for _, totals in read])
             invoices = await self._entity_erp(data.legal_entity).invoices(data.legal_entity, start, end)
-        await self._hub.stage_source_totals(data.sync_key, "erp:je",
-                                            _source_totals("erp", data.legal_entity, data.period, journals))
-        await self._hub.stage_source_totals(data.sync_key, "erp:inv",
-                                            _source_totals("erp", data.legal_entity, data.period, invoices))
+        await self._hub.stage_source_totals(
+            data.sync_key, "erp:je", _source_totals("erp", data.legal_entity, data.period, journals)
+        )
+        await self._hub.stage_source_totals(
+            data.sync_key, "erp:inv", _source_totals("erp", data.legal_entity, data.period, invoices)
+        )
         by_currency: dict[str, Decimal] = {}
         for inv in invoices:
             key = inv.currency or "?"
             by_currency[key] = by_currency.get(key, Decimal(0)) + (inv.invoice_total or Decimal(0))
-        return SyncErpResult(projects=len({t.project_id for t in (*journals, *invoices)}),
-                             hours=sum((t.hours for t in journals), Decimal(0)),
-                             records=sum(t.records for t in journals), journals=sum(n for n, _ in read),
-                             invoice_totals=by_currency, invoices=sum(t.records for t in invoices))
+        return SyncErpResult(
+            projects=len({t.project_id for t in (*journals, *invoices)}),
+            hours=sum((t.hours for t in journals), Decimal(0)),
+            records=sum(t.records for t in journals),
+            journals=sum(n for n, _ in read),
+            invoice_totals=by_currency,
+            invoices=sum(t.records for t in invoices),
+        )
 
     @activity.defn(name="sync.crm_bookings")
     @translating_errors
@@ -212,8 +254,9 @@ class SourceSyncActivities:
         if self._hub is None or self._crm is None:
             return SyncCrmResult(skipped=True)
         found = await self._crm.bookings(data.legal_entity, period_start(data.period), period_end(data.period))
-        await self._hub.stage_source_totals(data.sync_key, "crm:bookings",
-                                            _source_totals("crm", data.legal_entity, data.period, found.totals))
+        await self._hub.stage_source_totals(
+            data.sync_key, "crm:bookings", _source_totals("crm", data.legal_entity, data.period, found.totals)
+        )
         by_currency: dict[str, Decimal] = {}
         for t in found.totals:
             by_currency[t.currency or "?"] = by_currency.get(t.currency or "?", Decimal(0)) + (t.booking_total or 0)
@@ -235,9 +278,13 @@ class SourceSyncActivities:
         by_metric: dict[str, int] = {}
         for d in differences:
             by_metric[d["metric"]] = by_metric.get(d["metric"], 0) + 1
-        return SyncReconcileResult(status="clean" if not differences else "differences", run_id=report.get("run_id"),
-                                   projects_checked=report.get("projects_checked", 0),
-                                   differences=len(differences), by_metric=by_metric)
+        return SyncReconcileResult(
+            status="clean" if not differences else "differences",
+            run_id=report.get("run_id"),
+            projects_checked=report.get("projects_checked", 0),
+            differences=len(differences),
+            by_metric=by_metric,
+        )
 
 
 def _merge(parts: Sequence[Sequence[ProjectTotal]]) -> list[ProjectTotal]:

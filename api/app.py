@@ -48,9 +48,13 @@ def create_app(settings: ApiSettings | None = None, temporal: Client | None = No
             if hub is not None:
                 await hub.close()
 
-    app = FastAPI(title="d2r — deal to revenue", version="0.1.0", lifespan=lifespan,
-                  description="Start and follow engagements from closed deal to recognized revenue. "
-                              "Every /v1 endpoint needs `Authorization: Bearer <token>`.")
+    app = FastAPI(
+        title="d2r — deal to revenue",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Start and follow engagements from closed deal to recognized revenue. "
+        "Every /v1 endpoint needs `Authorization: Bearer <token>`.",
+    )
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.temporal = temporal

@@ -52,7 +52,8 @@ class TokenTable:
         if settings.profile != "dev":
             if configured_dev:
                 raise InsecureConfigurationError(
-                    f"profile {settings.profile!r} refuses to start: dev tokens are configured")
+                    f"profile {settings.profile!r} refuses to start: dev tokens are configured"
+                )
         else:
             grants.update({t: Principal(s, r) for t, (s, r) in DEV_TOKENS.items()})
         for key, grant in settings.api_tokens.items():

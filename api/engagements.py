@@ -94,11 +94,18 @@ async def _exists(client: Client, opportunity_id: str) -> bool:
         raise
 
 
-@router.post("", status_code=201, response_model=EngagementView,
-             summary="Start the engagement for a closed-won opportunity (idempotent)")
-async def start_engagement(body: StartEngagement, request: Request, response: Response,
-                           principal: Annotated[Principal, Depends(
-                               require_roles("sales_ops", "integration_admin"))]) -> EngagementView:
+@router.post(
+    "",
+    status_code=201,
+    response_model=EngagementView,
+    summary="Start the engagement for a closed-won opportunity (idempotent)",
+)
+async def start_engagement(
+    body: StartEngagement,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
+) -> EngagementView:
     _tag(body.opportunity_id, principal)
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
@@ -108,16 +115,19 @@ async def start_engagement(body: StartEngagement, request: Request, response: Re
         return await _view(client, body.opportunity_id)
     await client.start_workflow(
         EngagementWorkflow.run,
-        EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject,
-                        queues=settings.queues()),
-        id=workflow_id(body.opportunity_id), task_queue=settings.workflow_task_queue,
+        EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject, queues=settings.queues()),
+        id=workflow_id(body.opportunity_id),
+        task_queue=settings.workflow_task_queue,
         # A concurrent duplicate POST joins the running engagement instead of failing or
         # starting a second one; a closed engagement is never restarted by a POST.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(sa.OPPORTUNITY_ID, body.opportunity_id),
-            SearchAttributePair(sa.STAGE, Stage.VALIDATING.value)]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.OPPORTUNITY_ID, body.opportunity_id),
+                SearchAttributePair(sa.STAGE, Stage.VALIDATING.value),
+            ]
+        ),
         static_summary=f"Engagement for opportunity {body.opportunity_id}",
     )
     await _audit(request, principal, "engagement.start", body.opportunity_id, {})
@@ -125,17 +135,21 @@ async def start_engagement(body: StartEngagement, request: Request, response: Re
 
 
 @router.get("/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view")
-async def get_engagement(opportunity_id: str, request: Request,
-                         principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]) -> EngagementView:
+async def get_engagement(
+    opportunity_id: str, request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+) -> EngagementView:
     _tag(opportunity_id, principal)
     return await _view(_client(request), opportunity_id)
 
 
 @router.get("", response_model=list[EngagementSummary], summary="Find engagements by stage or legal entity")
-async def list_engagements(request: Request,
-                           principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
-                           stage: Stage | None = None, legal_entity: str | None = None,
-                           limit: int = 100) -> list[EngagementSummary]:
+async def list_engagements(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
+    stage: Stage | None = None,
+    legal_entity: str | None = None,
+    limit: int = 100,
+) -> list[EngagementSummary]:
     clauses = ["WorkflowType = 'EngagementWorkflow'"]
     if stage:
         clauses.append(f"D2RStage = '{stage.value}'")
@@ -146,10 +160,15 @@ async def list_engagements(request: Request,
     found: list[EngagementSummary] = []
     async for wf in _client(request).list_workflows(" AND ".join(clauses), limit=max(1, min(limit, 1000))):
         attrs = wf.typed_search_attributes
-        found.append(EngagementSummary(
-            workflow_id=wf.id, opportunity_id=attrs.get(sa.OPPORTUNITY_ID), stage=attrs.get(sa.STAGE),
-            legal_entity=attrs.get(sa.LEGAL_ENTITY),
-            status=(wf.status or WorkflowExecutionStatus.RUNNING).name))
+        found.append(
+            EngagementSummary(
+                workflow_id=wf.id,
+                opportunity_id=attrs.get(sa.OPPORTUNITY_ID),
+                stage=attrs.get(sa.STAGE),
+                legal_entity=attrs.get(sa.LEGAL_ENTITY),
+                status=(wf.status or WorkflowExecutionStatus.RUNNING).name,
+            )
+        )
     return found
 
 
@@ -167,32 +186,46 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
     return {"status": "accepted", "signal": name}
 
 
-@router.post("/{opportunity_id}/revalidate", status_code=202,
-             summary="Re-read and re-check the deal after it was fixed in the CRM")
-async def revalidate(opportunity_id: str, request: Request, principal: Annotated[
-        Principal, Depends(require_roles("sales_ops", "integration_admin"))]) -> dict[str, str]:
+@router.post(
+    "/{opportunity_id}/revalidate",
+    status_code=202,
+    summary="Re-read and re-check the deal after it was fixed in the CRM",
+)
+async def revalidate(
+    opportunity_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
+) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.revalidate", opportunity_id, {})
     return await _signal(request, opportunity_id, "revalidate")
 
 
 @router.post("/{opportunity_id}/retry", status_code=202, summary="Retry the step that needs attention")
-async def retry(opportunity_id: str, request: Request, principal: Annotated[
-        Principal, Depends(require_roles("integration_admin", "delivery_ops"))]) -> dict[str, str]:
+async def retry(
+    opportunity_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("integration_admin", "delivery_ops"))],
+) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.retry", opportunity_id, {})
     return await _signal(request, opportunity_id, "retry")
 
 
 @router.post("/{opportunity_id}/cancel", status_code=202, summary="Cancel an engagement that needs attention")
-async def cancel(opportunity_id: str, body: CancelBody, request: Request, principal: Annotated[
-        Principal, Depends(require_roles("sales_ops", "integration_admin"))]) -> dict[str, str]:
+async def cancel(
+    opportunity_id: str,
+    body: CancelBody,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
+) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.cancel", opportunity_id, {"reason": body.reason})
     return await _signal(request, opportunity_id, "cancel", CancelRequest(reason=body.reason, by=principal.subject))
 
 
 # ---- people deciding, changes, period close ----------------------------------------------------
+
 
 class DecisionBody(BaseModel):
     decision: Literal["approve", "reject"]
@@ -221,60 +254,121 @@ async def _update(request: Request, opportunity_id: str, update: Any, arg: Any) 
         raise
 
 
-@router.post("/{opportunity_id}/approvals/{approval_id}", response_model=Approval,
-             summary="Approve or reject a pending approval (role and four-eyes checked by the engagement)")
-async def decide(opportunity_id: str, approval_id: str, body: DecisionBody, request: Request,
-                 principal: Annotated[Principal, Depends(require_roles(
-                     "finance", "delivery_ops", "sales_ops", "integration_admin"))]) -> Approval:
+@router.post(
+    "/{opportunity_id}/approvals/{approval_id}",
+    response_model=Approval,
+    summary="Approve or reject a pending approval (role and four-eyes checked by the engagement)",
+)
+async def decide(
+    opportunity_id: str,
+    approval_id: str,
+    body: DecisionBody,
+    request: Request,
+    principal: Annotated[
+        Principal, Depends(require_roles("finance", "delivery_ops", "sales_ops", "integration_admin"))
+    ],
+) -> Approval:
     _tag(opportunity_id, principal)
-    approval: Approval = await _update(request, opportunity_id, EngagementWorkflow.decide, DecisionInput(
-        approval_id=approval_id, approve=body.decision == "approve", comment=body.comment,
-        by=principal.subject, roles=sorted(principal.roles)))
-    await _audit(request, principal, f"approval.{body.decision}", opportunity_id,
-                 {"approval_id": approval_id, "comment": body.comment})
+    approval: Approval = await _update(
+        request,
+        opportunity_id,
+        EngagementWorkflow.decide,
+        DecisionInput(
+            approval_id=approval_id,
+            approve=body.decision == "approve",
+            comment=body.comment,
+            by=principal.subject,
+            roles=sorted(principal.roles),
+        ),
+    )
+    await _audit(
+        request,
+        principal,
+        f"approval.{body.decision}",
+        opportunity_id,
+        {"approval_id": approval_id, "comment": body.comment},
+    )
     return approval
 
 
-@router.post("/{opportunity_id}/amendments", status_code=202, response_model=ChangeRecord,
-             summary="Request a change order; it applies after delivery (and finance, above a threshold) approve")
-async def request_amendment(opportunity_id: str, body: AmendmentBody, request: Request,
-                            principal: Annotated[Principal, Depends(require_roles(
-                                "delivery_ops", "sales_ops"))]) -> ChangeRecord:
+@router.post(
+    "/{opportunity_id}/amendments",
+    status_code=202,
+    response_model=ChangeRecord,
+    summary="Request a change order; it applies after delivery (and finance, above a threshold) approve",
+)
+async def request_amendment(
+    opportunity_id: str,
+    body: AmendmentBody,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("delivery_ops", "sales_ops"))],
+) -> ChangeRecord:
     _tag(opportunity_id, principal)
-    record: ChangeRecord = await _update(request, opportunity_id, EngagementWorkflow.request_amendment,
-                                         AmendmentInput(amendment=body.amendment, requested_by=principal.subject))
+    record: ChangeRecord = await _update(
+        request,
+        opportunity_id,
+        EngagementWorkflow.request_amendment,
+        AmendmentInput(amendment=body.amendment, requested_by=principal.subject),
+    )
     await _audit(request, principal, "amendment.request", opportunity_id, {"amendment_id": record.change_id})
     return record
 
 
-@router.post("/{opportunity_id}/credit-memos", status_code=202, response_model=ChangeRecord,
-             summary="Request a credit memo; it is issued after finance approves")
-async def request_credit_memo(opportunity_id: str, body: CreditMemoBody, request: Request,
-                              principal: Annotated[Principal, Depends(require_roles(
-                                  "finance", "delivery_ops", "sales_ops"))]) -> ChangeRecord:
+@router.post(
+    "/{opportunity_id}/credit-memos",
+    status_code=202,
+    response_model=ChangeRecord,
+    summary="Request a credit memo; it is issued after finance approves",
+)
+async def request_credit_memo(
+    opportunity_id: str,
+    body: CreditMemoBody,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("finance", "delivery_ops", "sales_ops"))],
+) -> ChangeRecord:
     _tag(opportunity_id, principal)
-    record: ChangeRecord = await _update(request, opportunity_id, EngagementWorkflow.request_credit_memo,
-                                         CreditMemoInput(request=body.credit_memo, requested_by=principal.subject))
+    record: ChangeRecord = await _update(
+        request,
+        opportunity_id,
+        EngagementWorkflow.request_credit_memo,
+        CreditMemoInput(request=body.credit_memo, requested_by=principal.subject),
+    )
     await _audit(request, principal, "credit_memo.request", opportunity_id, {"credit_memo_id": record.change_id})
     return record
 
 
-@router.post("/{opportunity_id}/periods/{period}/close", response_model=PeriodResult,
-             summary="Billing and revenue run of one period for this engagement (idempotent)")
-async def close_engagement_period(opportunity_id: str, period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")],
-                                  request: Request, principal: Annotated[Principal, Depends(require_roles(
-                                      "finance", "integration_admin"))]) -> PeriodResult:
+@router.post(
+    "/{opportunity_id}/periods/{period}/close",
+    response_model=PeriodResult,
+    summary="Billing and revenue run of one period for this engagement (idempotent)",
+)
+async def close_engagement_period(
+    opportunity_id: str,
+    period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")],
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("finance", "integration_admin"))],
+) -> PeriodResult:
     _tag(opportunity_id, principal)
-    result: PeriodResult = await _update(request, opportunity_id, EngagementWorkflow.close_period,
-                                         PeriodCloseInput(period=period, requested_by=principal.subject))
+    result: PeriodResult = await _update(
+        request,
+        opportunity_id,
+        EngagementWorkflow.close_period,
+        PeriodCloseInput(period=period, requested_by=principal.subject),
+    )
     await _audit(request, principal, "period.close", opportunity_id, {"period": period})
     return result
 
 
-@router.post("/{opportunity_id}/delivery-complete", status_code=202,
-             summary="Report delivery complete: the next period close recognizes the remainder, then close-out")
-async def delivery_complete(opportunity_id: str, request: Request, principal: Annotated[
-        Principal, Depends(require_roles("delivery_ops", "integration_admin"))]) -> dict[str, str]:
+@router.post(
+    "/{opportunity_id}/delivery-complete",
+    status_code=202,
+    summary="Report delivery complete: the next period close recognizes the remainder, then close-out",
+)
+async def delivery_complete(
+    opportunity_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("delivery_ops", "integration_admin"))],
+) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.delivery_complete", opportunity_id, {})
     return await _signal(request, opportunity_id, "delivery_complete")

@@ -92,10 +92,18 @@ async def _audit(request: Request, principal: Principal, action: str, target: st
         await audit_mutation(request, principal, action, target, detail)
 
 
-@router.post("/v1/period-close", status_code=201, response_model=PeriodCloseReport,
-             summary="Start the month-end close of a legal entity (idempotent: an existing close is returned)")
-async def start_close(body: StartClose, request: Request, response: Response, principal: Annotated[
-        Principal, Depends(require_roles("finance", "integration_admin"))]) -> PeriodCloseReport:
+@router.post(
+    "/v1/period-close",
+    status_code=201,
+    response_model=PeriodCloseReport,
+    summary="Start the month-end close of a legal entity (idempotent: an existing close is returned)",
+)
+async def start_close(
+    body: StartClose,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_roles("finance", "integration_admin"))],
+) -> PeriodCloseReport:
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
     wid = close_workflow_id(body.legal_entity, body.period)
@@ -106,39 +114,63 @@ async def start_close(body: StartClose, request: Request, response: Response, pr
     try:
         await client.start_workflow(
             PeriodCloseWorkflow.run,
-            PeriodCloseRequest(legal_entity=body.legal_entity, period=body.period, requested_by=principal.subject,
-                               queues=_queues(settings)),
-            id=wid, task_queue=settings.workflow_task_queue,
+            PeriodCloseRequest(
+                legal_entity=body.legal_entity,
+                period=body.period,
+                requested_by=principal.subject,
+                queues=_queues(settings),
+            ),
+            id=wid,
+            task_queue=settings.workflow_task_queue,
             # A running or finished close is the close: a second POST reads it. Only a
             # failed (or terminated) close may be started again.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            static_summary=f"Month-end close {body.legal_entity} {body.period}")
+            static_summary=f"Month-end close {body.legal_entity} {body.period}",
+        )
     except WorkflowAlreadyStartedError:
         response.status_code = 200
     await _audit(request, principal, "period_close.start", f"close/{body.legal_entity}/{body.period}", {})
     return await _report(client, body.legal_entity, body.period)
 
 
-@router.get("/v1/period-close/{legal_entity}/{period}", response_model=PeriodCloseReport,
-            summary="Where the close stands, and its report (billed, recognized, deferred, exceptions)")
-async def get_close(legal_entity: Annotated[str, Path(pattern=ENTITY)], period: Annotated[str, Path(pattern=PERIOD)],
-                    request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
-                    ) -> PeriodCloseReport:
+@router.get(
+    "/v1/period-close/{legal_entity}/{period}",
+    response_model=PeriodCloseReport,
+    summary="Where the close stands, and its report (billed, recognized, deferred, exceptions)",
+)
+async def get_close(
+    legal_entity: Annotated[str, Path(pattern=ENTITY)],
+    period: Annotated[str, Path(pattern=PERIOD)],
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
+) -> PeriodCloseReport:
     return await _report(_client(request), legal_entity, period)
 
 
-@router.post("/v1/period-close/{legal_entity}/{period}/approve", response_model=PeriodCloseReport,
-             summary="Approve (or reject) locking the period — finance, and not whoever started the close")
-async def approve_close(legal_entity: Annotated[str, Path(pattern=ENTITY)],
-                        period: Annotated[str, Path(pattern=PERIOD)], body: ApproveBody, request: Request,
-                        principal: Annotated[Principal, Depends(require_roles("finance"))]) -> PeriodCloseReport:
+@router.post(
+    "/v1/period-close/{legal_entity}/{period}/approve",
+    response_model=PeriodCloseReport,
+    summary="Approve (or reject) locking the period — finance, and not whoever started the close",
+)
+async def approve_close(
+    legal_entity: Annotated[str, Path(pattern=ENTITY)],
+    period: Annotated[str, Path(pattern=PERIOD)],
+    body: ApproveBody,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("finance"))],
+) -> PeriodCloseReport:
     handle = _client(request).get_workflow_handle(close_workflow_id(legal_entity, period))
     try:
         report: PeriodCloseReport = await handle.execute_update(
             PeriodCloseWorkflow.approve_lock,
-            LockDecision(approve=body.decision == "approve", by=principal.subject, roles=sorted(principal.roles),
-                         comment=body.comment))
+            LockDecision(
+                approve=body.decision == "approve",
+                by=principal.subject,
+                roles=sorted(principal.roles),
+                comment=body.comment,
+            ),
+        )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         raise ProblemError(409, "Refused", getattr(cause, "message", None) or str(cause or error)) from error
@@ -146,28 +178,44 @@ async def approve_close(legal_entity: Annotated[str, Path(pattern=ENTITY)],
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no running period close for {legal_entity} {period}") from error
         raise
-    await _audit(request, principal, f"period_close.{body.decision}", f"close/{legal_entity}/{period}",
-                 {"comment": body.comment})
+    await _audit(
+        request, principal, f"period_close.{body.decision}", f"close/{legal_entity}/{period}", {"comment": body.comment}
+    )
     return report
 
 
-@router.post("/v1/postings", status_code=202, response_model=PostingStarted,
-             summary="Start a time & expense posting run for a legal entity now (idempotent per day)")
-async def start_posting(body: StartPosting, request: Request, response: Response, principal: Annotated[
-        Principal, Depends(require_roles("finance", "integration_admin", "delivery_ops"))]) -> PostingStarted:
+@router.post(
+    "/v1/postings",
+    status_code=202,
+    response_model=PostingStarted,
+    summary="Start a time & expense posting run for a legal entity now (idempotent per day)",
+)
+async def start_posting(
+    body: StartPosting,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_roles("finance", "integration_admin", "delivery_ops"))],
+) -> PostingStarted:
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
     day = body.posting_date or date.today()
     wid = posting_workflow_id(body.legal_entity, day)
     handle = await client.start_workflow(
         TimeAndExpensePostingWorkflow.run,
-        PostingInput(legal_entity=body.legal_entity, posting_date=day, cutoff=body.cutoff,
-                     config=PostingConfig(time_mode=body.time_mode), queues=_queues(settings)),
-        id=wid, task_queue=settings.workflow_task_queue,
+        PostingInput(
+            legal_entity=body.legal_entity,
+            posting_date=day,
+            cutoff=body.cutoff,
+            config=PostingConfig(time_mode=body.time_mode),
+            queues=_queues(settings),
+        ),
+        id=wid,
+        task_queue=settings.workflow_task_queue,
         # A running run is joined; a finished one may run again (it posts only what is new).
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        static_summary=f"Time & expense posting {body.legal_entity} {day}")
+        static_summary=f"Time & expense posting {body.legal_entity} {day}",
+    )
     response.headers["Location"] = f"/v1/postings/{wid}"
     await _audit(request, principal, "posting.start", wid, {"cutoff": str(body.cutoff) if body.cutoff else None})
     desc = await handle.describe()
@@ -175,8 +223,11 @@ async def start_posting(body: StartPosting, request: Request, response: Response
 
 
 @router.get("/v1/postings/{workflow_id}", response_model=PostingStarted, summary="A posting run's progress")
-async def get_posting(workflow_id: Annotated[str, Path(pattern=r"^posting-[A-Za-z0-9-]+$")], request: Request,
-                      principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]) -> PostingStarted:
+async def get_posting(
+    workflow_id: Annotated[str, Path(pattern=r"^posting-[A-Za-z0-9-]+$")],
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
+) -> PostingStarted:
     handle = _client(request).get_workflow_handle(workflow_id)
     try:
         desc = await handle.describe()
@@ -185,5 +236,6 @@ async def get_posting(workflow_id: Annotated[str, Path(pattern=r"^posting-[A-Za-
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no posting run {workflow_id}") from error
         raise
-    return PostingStarted(workflow_id=workflow_id, status=desc.status.name if desc.status else "RUNNING",
-                          progress=progress)
+    return PostingStarted(
+        workflow_id=workflow_id, status=desc.status.name if desc.status else "RUNNING", progress=progress
+    )

@@ -12,9 +12,16 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class ProblemError(Exception):
-    def __init__(self, status: int, title: str, detail: str | None = None, *,
-                 type_: str = "about:blank", headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
@@ -41,7 +48,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
-                  for e in exc.errors()]
-        return problem_response(ProblemError(422, "Invalid request", "the request body or parameters are invalid",
-                                             errors=errors), request.url.path)
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")} for e in exc.errors()]
+        return problem_response(
+            ProblemError(422, "Invalid request", "the request body or parameters are invalid", errors=errors),
+            request.url.path,
+        )

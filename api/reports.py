@@ -56,13 +56,17 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(money_str(body), status_code=status)
 
 
-async def audit_mutation(request: Request, principal: Principal, action: str,
-                         target: str | None, detail: dict[str, Any] | None = None) -> None:
+async def audit_mutation(
+    request: Request, principal: Principal, action: str, target: str | None, detail: dict[str, Any] | None = None
+) -> None:
     """Append one audit row for an API mutation (usable by other routers too)."""
     hub = _hub(request)
     await hub.record_audit(
-        actor=principal.subject, role=",".join(sorted(principal.roles)), action=action,
-        target=target, detail=detail or {},
+        actor=principal.subject,
+        role=",".join(sorted(principal.roles)),
+        action=action,
+        target=target,
+        detail=detail or {},
         source_ip=request.client.host if request.client else None,
     )
 
@@ -70,8 +74,7 @@ async def audit_mutation(request: Request, principal: Principal, action: str,
 # ---------------------------------------------------------------------------- KPIs
 @router.get("/v1/reports", summary="The KPIs and how they can be grouped")
 async def list_reports(_: Annotated[Principal, Depends(reports_reader)]) -> dict[str, Any]:
-    return {"kpis": list(KPI_NAMES), "group_by": list(GROUPS),
-            "currency": ["reporting", "functional"]}
+    return {"kpis": list(KPI_NAMES), "group_by": list(GROUPS), "currency": ["reporting", "functional"]}
 
 
 @router.get("/v1/reports/{kpi}", summary="One KPI, grouped and filtered")
@@ -96,20 +99,35 @@ async def report(
     if kpi not in KPI_NAMES:
         raise ProblemError(404, "Unknown KPI", f"{kpi!r} is not one of {', '.join(KPI_NAMES)}")
     query = KpiQuery(
-        group_by=group_by, period_from=period_from or period, period_to=period_to or period,
-        as_of=as_of, currency=currency, legal_entity=legal_entity, customer_id=customer_id,
-        project_id=project_id, consultant_id=consultant_id, service_line=service_line,
-        geography=geography, dso_days=dso_days,
+        group_by=group_by,
+        period_from=period_from or period,
+        period_to=period_to or period,
+        as_of=as_of,
+        currency=currency,
+        legal_entity=legal_entity,
+        customer_id=customer_id,
+        project_id=project_id,
+        consultant_id=consultant_id,
+        service_line=service_line,
+        geography=geography,
+        dso_days=dso_days,
     )
     try:
         result = await _hub(request).kpi(kpi, query)
     except KpiError as exc:
         raise ProblemError(422, "Unsupported report query", str(exc)) from exc
-    return _json({
-        "kpi": result.kpi, "group_by": result.group_by, "unit": result.unit,
-        "currency_basis": result.currency_basis, "as_of": result.as_of,
-        "period_from": query.period_from, "period_to": query.period_to, "rows": result.rows,
-    })
+    return _json(
+        {
+            "kpi": result.kpi,
+            "group_by": result.group_by,
+            "unit": result.unit,
+            "currency_basis": result.currency_basis,
+            "as_of": result.as_of,
+            "period_from": query.period_from,
+            "period_to": query.period_to,
+            "rows": result.rows,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- reconciliation
@@ -135,13 +153,18 @@ async def reconciliation(
 
 @router.post("/v1/reconciliation/run", summary="Reconcile PSA, ERP and hub for one scope")
 async def run_reconciliation(
-    request: Request, body: ReconcileBody,
+    request: Request,
+    body: ReconcileBody,
     principal: Annotated[Principal, Depends(recon_runner)],
 ) -> JSONResponse:
     result = await _hub(request).reconcile(body.period, body.legal_entity)
-    await audit_mutation(request, principal, "reconciliation.run",
-                         f"{body.legal_entity}/{body.period}",
-                         {"run_id": result["run_id"], "differences": len(result["differences"])})
+    await audit_mutation(
+        request,
+        principal,
+        "reconciliation.run",
+        f"{body.legal_entity}/{body.period}",
+        {"run_id": result["run_id"], "differences": len(result["differences"])},
+    )
     return _json(result)
 
 
@@ -162,8 +185,13 @@ async def list_exceptions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
     items = await _hub(request).list_exceptions(
-        status=None if status == "all" else status, kind=kind, legal_entity=legal_entity,
-        project_id=project_id, limit=limit, offset=offset)
+        status=None if status == "all" else status,
+        kind=kind,
+        legal_entity=legal_entity,
+        project_id=project_id,
+        limit=limit,
+        offset=offset,
+    )
     return _json({"items": items, "limit": limit, "offset": offset})
 
 
@@ -176,7 +204,8 @@ async def _exception(request: Request, exception_id: int) -> dict[str, Any]:
 
 @router.get("/v1/exceptions/{exception_id}", summary="One exception")
 async def get_exception(
-    request: Request, exception_id: int,
+    request: Request,
+    exception_id: int,
     _: Annotated[Principal, Depends(exceptions_reader)],
 ) -> JSONResponse:
     return _json(await _exception(request, exception_id))
@@ -184,39 +213,54 @@ async def get_exception(
 
 @router.post("/v1/exceptions/{exception_id}/resolve", summary="Mark an exception resolved")
 async def resolve_exception(
-    request: Request, exception_id: int,
+    request: Request,
+    exception_id: int,
     principal: Annotated[Principal, Depends(exceptions_writer)],
     body: ResolveBody | None = None,
 ) -> JSONResponse:
     await _exception(request, exception_id)
     note = body.note if body else None
-    done = await _hub(request).resolve_exception(exception_id, resolved_by=principal.subject,
-                                                 note=note)
-    await audit_mutation(request, principal, "exception.resolve", f"exception/{exception_id}",
-                         {"note": note, "workflow_id": done.get("workflow_id")})
+    done = await _hub(request).resolve_exception(exception_id, resolved_by=principal.subject, note=note)
+    await audit_mutation(
+        request,
+        principal,
+        "exception.resolve",
+        f"exception/{exception_id}",
+        {"note": note, "workflow_id": done.get("workflow_id")},
+    )
     return _json(done)
 
 
-@router.post("/v1/exceptions/{exception_id}/retry",
-             summary="Ask the waiting workflow to retry (needs the Temporal client)")
+@router.post(
+    "/v1/exceptions/{exception_id}/retry", summary="Ask the waiting workflow to retry (needs the Temporal client)"
+)
 async def retry_exception(
-    request: Request, exception_id: int,
+    request: Request,
+    exception_id: int,
     principal: Annotated[Principal, Depends(exceptions_writer)],
 ) -> JSONResponse:
     exception = await _exception(request, exception_id)
     retrier = getattr(request.app.state, "exception_retrier", None)
     if retrier is None:
-        raise ProblemError(503, "Retry unavailable",
-                           "retry is unavailable: this API has no Temporal client wired for "
-                           "exceptions (app.state.exception_retrier is not set)")
+        raise ProblemError(
+            503,
+            "Retry unavailable",
+            "retry is unavailable: this API has no Temporal client wired for "
+            "exceptions (app.state.exception_retrier is not set)",
+        )
     if exception["status"] == "resolved":
         raise ProblemError(409, "Already resolved", f"exception {exception_id} is resolved")
     outcome = retrier(exception)
     if inspect.isawaitable(outcome):
         outcome = await outcome
     updated = await _hub(request).mark_exception_retrying(exception_id)
-    await audit_mutation(request, principal, "exception.retry", f"exception/{exception_id}",
-                         {"workflow_id": exception.get("workflow_id")})
+    await audit_mutation(
+        request,
+        principal,
+        "exception.retry",
+        f"exception/{exception_id}",
+        {"workflow_id": exception.get("workflow_id")},
+    )
     return _json(updated, status=202)
 
 
@@ -231,8 +275,7 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    items = await _hub(request).list_audit(actor=actor, action=action, since=since,
-                                           limit=limit, offset=offset)
+    items = await _hub(request).list_audit(actor=actor, action=action, since=since, limit=limit, offset=offset)
     return _json({"items": items, "limit": limit, "offset": offset})
 
 
@@ -240,5 +283,4 @@ async def audit_log(
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
     """The page is public; its data calls need a token (`?token=` in dev, see docs)."""
-    return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"),
-                        headers={"Cache-Control": "no-store"})
+    return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})

@@ -36,6 +36,11 @@ class ApiSettings(TemporalSettings):
 
     def queues(self) -> TaskQueues:
         """The activity queues an engagement started by this API uses."""
-        return TaskQueues(crm=self.crm_task_queue, psa=self.psa_task_queue, erp=self.erp_task_queue,
-                          reporting=self.reporting_task_queue if self.database_url else None)
+        return TaskQueues(
+            crm=self.crm_task_queue,
+            psa=self.psa_task_queue,
+            erp=self.erp_task_queue,
+            reporting=self.reporting_task_queue if self.database_url else None,
+        )
+
     webhook_secret: str | None = None

@@ -60,8 +60,9 @@ def verify(secret: bytes, headers: Any, body: bytes, now: float | None = None) -
         raise ProblemError(401, "Bad webhook timestamp", "webhook-timestamp must be Unix seconds") from error
     if abs((now or time.time()) - sent) > TOLERANCE_SECONDS:
         raise ProblemError(401, "Stale webhook", "the webhook timestamp is more than 5 minutes off")
-    expected = base64.b64encode(hmac.new(secret, f"{event_id}.{timestamp}.".encode() + body,
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(secret, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    ).decode()
     # Several signatures may be sent (key rotation): any valid one will do.
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
@@ -88,12 +89,14 @@ async def _receive(request: Request, source: str) -> WebhookAck:
         wid = f"engagement-{data['opportunity_id']}"
         try:
             await client.start_workflow(
-                EngagementWorkflow.run, EngagementInput(
-                    opportunity_id=data["opportunity_id"], requested_by=f"system:{source}", queues=queues),
-                id=wid, task_queue=settings.workflow_task_queue,
+                EngagementWorkflow.run,
+                EngagementInput(opportunity_id=data["opportunity_id"], requested_by=f"system:{source}", queues=queues),
+                id=wid,
+                task_queue=settings.workflow_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"Engagement for opportunity {data['opportunity_id']} (from the CRM)")
+                static_summary=f"Engagement for opportunity {data['opportunity_id']} (from the CRM)",
+            )
         except WorkflowAlreadyStartedError:
             return WebhookAck(status="duplicate", event_id=event_id, workflow_id=wid)
         return WebhookAck(status="accepted", event_id=event_id, workflow_id=wid)
@@ -102,11 +105,13 @@ async def _receive(request: Request, source: str) -> WebhookAck:
         wid = f"webhook-{source}-{event_id}"
         try:
             await client.start_workflow(
-                InboundEventWorkflow.run, InboundEvent(source=source, event_id=event_id, type=kind, data=data,
-                                                       queues=queues),
-                id=wid, task_queue=settings.workflow_task_queue,
+                InboundEventWorkflow.run,
+                InboundEvent(source=source, event_id=event_id, type=kind, data=data, queues=queues),
+                id=wid,
+                task_queue=settings.workflow_task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"{kind} from {source}")
+                static_summary=f"{kind} from {source}",
+            )
         except WorkflowAlreadyStartedError:
             return WebhookAck(status="duplicate", event_id=event_id, workflow_id=wid)
         return WebhookAck(status="accepted", event_id=event_id, workflow_id=wid)
@@ -115,7 +120,11 @@ async def _receive(request: Request, source: str) -> WebhookAck:
     return WebhookAck(status="ignored", event_id=event_id)
 
 
-@router.post("/{source}", response_model=WebhookAck, status_code=202,
-             summary="Signed events from Salesforce (CRM/PSA) or NetSuite (ERP)")
+@router.post(
+    "/{source}",
+    response_model=WebhookAck,
+    status_code=202,
+    summary="Signed events from Salesforce (CRM/PSA) or NetSuite (ERP)",
+)
 async def receive(source: Literal["salesforce", "netsuite"], request: Request) -> WebhookAck:
     return await _receive(request, source)

@@ -50,10 +50,14 @@ BILLABLE = {
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL},
+        )
+    )
     run = await scenario.run_reference_year(env, with_hub="--with-hub" in sys.argv)
     final, history = run.final, run.history
     await env.shutdown()
@@ -70,13 +74,14 @@ async def main() -> None:
             retries += max(0, event.activity_task_started_event_attributes.attempt - 1)
     total = sum(kinds.values()) + retries
     size = len(history.to_json().encode())
-    print(f"reference 12-month engagement: final stage {final.stage.value}, "
-          f"{len(final.periods_closed)} periods closed")
+    print(f"reference 12-month engagement: final stage {final.stage.value}, {len(final.periods_closed)} periods closed")
     print(f"history: {len(history.events)} events, {size:,} bytes (JSON)")
     print(f"Temporal Actions: {total} (goal <= 50)")
     closes = len(final.periods_closed)
-    print(f"  + share of the month-end batch's window activity: {closes} closes / 20 per window = "
-          f"{closes / 20:.2f} (entity-wide steps - posting, sync, reconcile, lock - are per entity, not engagement)")
+    print(
+        f"  + share of the month-end batch's window activity: {closes} closes / 20 per window = "
+        f"{closes / 20:.2f} (entity-wide steps - posting, sync, reconcile, lock - are per entity, not engagement)"
+    )
     for name, count in kinds.most_common():
         print(f"  {count:4d}  {name}")
     print(f"  {retries:4d}  activity retries")

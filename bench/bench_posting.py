@@ -65,9 +65,13 @@ def free_port() -> int:
 
 def start(module: str, db: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), "--db", str(db), "--quiet",
-                                *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ})
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", str(port), "--db", str(db), "--quiet", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -86,17 +90,25 @@ def wait(url: str, process: subprocess.Popen[bytes], within: float = 600) -> Non
 
 def settings_for(sf: str, ns: str, concurrency: int, tag: str) -> WorkerSettings:
     return WorkerSettings(
-        workflow_task_queue=f"bp-wf-{tag}", crm_task_queue=f"bp-crm-{tag}", psa_task_queue=f"bp-psa-{tag}",
-        erp_task_queue=f"bp-erp-{tag}", salesforce=VendorEndpoint(url=sf, timeout_seconds=120),
+        workflow_task_queue=f"bp-wf-{tag}",
+        crm_task_queue=f"bp-crm-{tag}",
+        psa_task_queue=f"bp-psa-{tag}",
+        erp_task_queue=f"bp-erp-{tag}",
+        salesforce=VendorEndpoint(url=sf, timeout_seconds=120),
         erp_instances={"default": VendorEndpoint(url=ns, timeout_seconds=120)},
-        erp_limits=QueueLimits(max_concurrent=concurrency, max_per_second=None))
+        erp_limits=QueueLimits(max_concurrent=concurrency, max_per_second=None),
+    )
 
 
-async def run_temporal(sf: str, ns: str, concurrency: int, page: int,
-                       mode: str) -> tuple[int, float, dict[str, object]]:
+async def run_temporal(
+    sf: str, ns: str, concurrency: int, page: int, mode: str
+) -> tuple[int, float, dict[str, object]]:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=wheel_binary("temporal"), search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter, dev_server_log_level="error")
+        dev_server_existing_path=wheel_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
     settings = settings_for(sf, ns, concurrency, "t")
     from workflows.engagement_models import TaskQueues
 
@@ -106,12 +118,22 @@ async def run_temporal(sf: str, ns: str, concurrency: int, page: int,
         for worker in build_workers(env.client, settings, activities_by_role(acts)):
             await stack.enter_async_context(worker)
         t0 = time.perf_counter()
-        handles = [await env.client.start_workflow(
-            TimeAndExpensePostingWorkflow.run,
-            PostingInput(legal_entity=entity, posting_date=CUTOFF, cutoff=CUTOFF, queues=queues,
-                         config=PostingConfig(projects_per_page=page, time_mode=mode),
-                         heartbeat_seconds=HEARTBEAT_SECONDS),
-            id=f"posting-{entity}-{CUTOFF}", task_queue=settings.workflow_task_queue) for entity in ENTITIES]
+        handles = [
+            await env.client.start_workflow(
+                TimeAndExpensePostingWorkflow.run,
+                PostingInput(
+                    legal_entity=entity,
+                    posting_date=CUTOFF,
+                    cutoff=CUTOFF,
+                    queues=queues,
+                    config=PostingConfig(projects_per_page=page, time_mode=mode),
+                    heartbeat_seconds=HEARTBEAT_SECONDS,
+                ),
+                id=f"posting-{entity}-{CUTOFF}",
+                task_queue=settings.workflow_task_queue,
+            )
+            for entity in ENTITIES
+        ]
         results = [await h.result() for h in handles]
         elapsed = time.perf_counter() - t0
         kinds: Counter[str] = Counter()
@@ -128,8 +150,9 @@ async def run_temporal(sf: str, ns: str, concurrency: int, page: int,
                     kinds[BILLABLE[event.event_type]] += 1
                 if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                     kinds["activity retries"] += max(0, event.activity_task_started_event_attributes.attempt - 1)
-                    started[event.activity_task_started_event_attributes.scheduled_event_id] = \
+                    started[event.activity_task_started_event_attributes.scheduled_event_id] = (
                         event.event_time.ToDatetime().timestamp()
+                    )
                 if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                     attrs = event.activity_task_completed_event_attributes
                     seconds = event.event_time.ToDatetime().timestamp() - started.get(attrs.scheduled_event_id, 0)
@@ -139,8 +162,17 @@ async def run_temporal(sf: str, ns: str, concurrency: int, page: int,
     await env.shutdown()
     entries = sum(r.progress.time_entries for r in results)
     exceptions = sum(r.progress.exceptions_total for r in results)
-    return entries, elapsed, {"kinds": kinds, "events": events, "bytes": size, "exceptions": exceptions,
-                              "pages": sum(r.progress.page + 1 for r in results)}
+    return (
+        entries,
+        elapsed,
+        {
+            "kinds": kinds,
+            "events": events,
+            "bytes": size,
+            "exceptions": exceptions,
+            "pages": sum(r.progress.page + 1 for r in results),
+        },
+    )
 
 
 async def run_baseline(sf: str, ns: str, concurrency: int, page: int, mode: str) -> tuple[int, float]:
@@ -153,10 +185,17 @@ async def run_baseline(sf: str, ns: str, concurrency: int, page: int, mode: str)
         async def entity_run(entity: str) -> int:
             after, n, total = "", 0, 0
             while True:
-                result = await posting._post_page(PostPageInput(
-                    run_id=f"baseline-{entity}", page=n, legal_entity=entity, cutoff=CUTOFF, posting_date=CUTOFF,
-                    after_project=after,
-                    config=PostingConfig(projects_per_page=page, time_mode=mode)))
+                result = await posting._post_page(
+                    PostPageInput(
+                        run_id=f"baseline-{entity}",
+                        page=n,
+                        legal_entity=entity,
+                        cutoff=CUTOFF,
+                        posting_date=CUTOFF,
+                        after_project=after,
+                        config=PostingConfig(projects_per_page=page, time_mode=mode),
+                    )
+                )
                 total += result.time_entries
                 if result.next_project is None:
                     return total
@@ -173,9 +212,13 @@ async def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=16, help="ERP calls in flight per worker")
     parser.add_argument("--projects-per-page", type=int, default=50)
-    parser.add_argument("--time-mode", choices=["journal", "time_bill"], default="journal",
-                        help="journal: one summarized journal per batch (the period-close setting); "
-                             "time_bill: one NetSuite time bill per entry")
+    parser.add_argument(
+        "--time-mode",
+        choices=["journal", "time_bill"],
+        default="journal",
+        help="journal: one summarized journal per batch (the period-close setting); "
+        "time_bill: one NetSuite time bill per entry",
+    )
     parser.add_argument("--skip-year", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="d2r-bench-posting-"))
@@ -192,21 +235,31 @@ async def main() -> None:
         for p, key in zip(procs, ("sf-t", "ns-t", "sf-b", "ns-b"), strict=True):
             wait(urls[key], p)
         print(f"time posted as: {args.time_mode}")
-        print(f"seeded two simulator pairs ({args.projects} projects, {args.entries:,} timecards each) "
-              f"in {time.perf_counter() - t0:.0f} s")
-        b_entries, b_time = await run_baseline(urls["sf-b"], urls["ns-b"], args.concurrency, args.projects_per_page,
-                                             args.time_mode)
-        print(f"baseline (plain asyncio, same HTTP calls): {b_entries:,} entries in {b_time:.1f} s = "
-              f"{b_entries / b_time:,.0f} entries/s")
-        t_entries, t_time, info = await run_temporal(urls["sf-t"], urls["ns-t"], args.concurrency,
-                                                     args.projects_per_page, args.time_mode)
-        print(f"d2r on Temporal: {t_entries:,} entries in {t_time:.1f} s = {t_entries / t_time:,.0f} entries/s "
-              f"({info['pages']} pages, {info['exceptions']} exceptions)")
+        print(
+            f"seeded two simulator pairs ({args.projects} projects, {args.entries:,} timecards each) "
+            f"in {time.perf_counter() - t0:.0f} s"
+        )
+        b_entries, b_time = await run_baseline(
+            urls["sf-b"], urls["ns-b"], args.concurrency, args.projects_per_page, args.time_mode
+        )
+        print(
+            f"baseline (plain asyncio, same HTTP calls): {b_entries:,} entries in {b_time:.1f} s = "
+            f"{b_entries / b_time:,.0f} entries/s"
+        )
+        t_entries, t_time, info = await run_temporal(
+            urls["sf-t"], urls["ns-t"], args.concurrency, args.projects_per_page, args.time_mode
+        )
+        print(
+            f"d2r on Temporal: {t_entries:,} entries in {t_time:.1f} s = {t_entries / t_time:,.0f} entries/s "
+            f"({info['pages']} pages, {info['exceptions']} exceptions)"
+        )
         print(f"ratio d2r / baseline: {(t_entries / t_time) / (b_entries / b_time):.2f} (goal >= 0.5)")
         kinds: Counter[str] = info["kinds"]  # type: ignore[assignment]
         actions = sum(kinds.values())
-        print(f"Temporal Actions: {actions} for {t_entries:,} entries = {1000 * actions / max(t_entries, 1):.2f} "
-              f"per 1,000 entries (goal <= 5)")
+        print(
+            f"Temporal Actions: {actions} for {t_entries:,} entries = {1000 * actions / max(t_entries, 1):.2f} "
+            f"per 1,000 entries (goal <= 5)"
+        )
         for name, count in kinds.most_common():
             print(f"  {count:5d}  {name}")
         print(f"posting histories: {info['events']} events, {info['bytes']:,} bytes (JSON) for 4 runs")

@@ -186,9 +186,17 @@ async def seed_other_facts(hub: ReportingHub) -> None:
 def converted(facts: list[m.TimeFact]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """fact_time rows with the functional/reporting columns the loader would derive."""
     cols = [c for c in FACTS["fact_time"].columns if c != "fx_date"]
-    cols += ["functional_currency", "reporting_currency", "fx_date", "fx_rate_functional",
-             "fx_rate_reporting", "functional_bill_amount", "reporting_bill_amount",
-             "functional_cost_amount", "reporting_cost_amount"]
+    cols += [
+        "functional_currency",
+        "reporting_currency",
+        "fx_date",
+        "fx_rate_functional",
+        "fx_rate_reporting",
+        "functional_bill_amount",
+        "reporting_bill_amount",
+        "functional_cost_amount",
+        "reporting_cost_amount",
+    ]
     out = []
     for f in facts:
         if f.currency == "USD":
@@ -197,8 +205,20 @@ def converted(facts: list[m.TimeFact]) -> tuple[list[str], list[tuple[Any, ...]]
             offset = (f.work_date - START).days // 7 * 7
             rr = Decimal("1.25") + Decimal(offset % 30) / 1000
         base = tuple(getattr(f, c) for c in cols[:14])
-        out.append((*base, f.currency, "USD", f.work_date, Decimal(1), rr, f.bill_amount,
-                    f.bill_amount * rr, f.cost_amount, f.cost_amount * rr))
+        out.append(
+            (
+                *base,
+                f.currency,
+                "USD",
+                f.work_date,
+                Decimal(1),
+                rr,
+                f.bill_amount,
+                f.bill_amount * rr,
+                f.cost_amount,
+                f.cost_amount * rr,
+            )
+        )
     return cols, out
 
 
@@ -249,8 +269,7 @@ async def bench(dsn: str, rows: int, batch: int, repeats: int) -> None:
             full_cols, full_records = converted(facts)
             t = time.perf_counter()
             for i in range(0, rows, batch):
-                await conn.copy_records_to_table("fact_time", records=full_records[i:i + batch],
-                                                 columns=full_cols)
+                await conn.copy_records_to_table("fact_time", records=full_records[i : i + batch], columns=full_cols)
             raw_fact = time.perf_counter() - t
             await conn.execute("TRUNCATE fact_time")
 
@@ -268,12 +287,12 @@ async def bench(dsn: str, rows: int, batch: int, repeats: int) -> None:
 
         print(f"\n== load {rows:,} time facts (batches of {batch:,}) ==")
         print(f"raw COPY into a bare table : {raw:7.2f} s  {rows / raw:12,.0f} rows/s")
-        print(f"raw COPY into fact_time    : {raw_fact:7.2f} s  {rows / raw_fact:12,.0f} rows/s"
-              "  (derived columns precomputed; indexes and rollup trigger in place)")
-        print(f"loader (COPY+FX+upsert)    : {loader:7.2f} s  {rows / loader:12,.0f} rows/s  "
-              f"written={written:,}")
-        print(f"  loader / raw COPY rows/s : {raw / loader:.2f}x vs bare table, "
-              f"{raw_fact / loader:.2f}x vs fact_time")
+        print(
+            f"raw COPY into fact_time    : {raw_fact:7.2f} s  {rows / raw_fact:12,.0f} rows/s"
+            "  (derived columns precomputed; indexes and rollup trigger in place)"
+        )
+        print(f"loader (COPY+FX+upsert)    : {loader:7.2f} s  {rows / loader:12,.0f} rows/s  written={written:,}")
+        print(f"  loader / raw COPY rows/s : {raw / loader:.2f}x vs bare table, {raw_fact / loader:.2f}x vs fact_time")
         print(
             f"loader, same batch again   : {reload:7.2f} s  {rows / reload:12,.0f} rows/s  "
             f"written={rewritten:,} (idempotent)"

@@ -36,20 +36,28 @@ def _date(value: Any) -> date | None:
 
 
 def _account(record: dict[str, Any]) -> AccountNode:
-    return AccountNode(account_id=record["Id"], name=record.get("Name"),
-                       parent_id=record.get("ParentId"), country=record.get("BillingCountry"),
-                       tax_id=record.get("D2R_Tax_Id__c"))
+    return AccountNode(
+        account_id=record["Id"],
+        name=record.get("Name"),
+        parent_id=record.get("ParentId"),
+        country=record.get("BillingCountry"),
+        tax_id=record.get("D2R_Tax_Id__c"),
+    )
 
 
 def _line(record: dict[str, Any]) -> OpportunityLineSnapshot:
     product = record.get("Product2") or {}
     return OpportunityLineSnapshot(
-        line_id=record["Id"], name=record.get("Name") or product.get("Name"),
-        product_code=product.get("ProductCode"), quantity=_decimal(record.get("Quantity")),
-        unit_price=_decimal(record.get("UnitPrice")), total_price=_decimal(record.get("TotalPrice")),
+        line_id=record["Id"],
+        name=record.get("Name") or product.get("Name"),
+        product_code=product.get("ProductCode"),
+        quantity=_decimal(record.get("Quantity")),
+        unit_price=_decimal(record.get("UnitPrice")),
+        total_price=_decimal(record.get("TotalPrice")),
         billing_model=record.get("D2R_Billing_Model__c"),
         revenue_method=record.get("D2R_Revenue_Method__c"),
-        role=record.get("D2R_Role__c"), hours=_decimal(record.get("D2R_Hours__c")),
+        role=record.get("D2R_Role__c"),
+        hours=_decimal(record.get("D2R_Hours__c")),
     )
 
 
@@ -59,26 +67,34 @@ class SalesforceCrm:
 
     async def read_opportunity(self, opportunity_id: str) -> OpportunitySnapshot:
         rows = await self._sf.query_all(
-            f"SELECT {OPPORTUNITY_FIELDS} FROM Opportunity WHERE Id = {soql_quote(opportunity_id)}")
+            f"SELECT {OPPORTUNITY_FIELDS} FROM Opportunity WHERE Id = {soql_quote(opportunity_id)}"
+        )
         if not rows:
-            raise NotFoundError(f"opportunity {opportunity_id} does not exist", system=SYSTEM,
-                                status=404, vendor_code="NOT_FOUND")
+            raise NotFoundError(
+                f"opportunity {opportunity_id} does not exist", system=SYSTEM, status=404, vendor_code="NOT_FOUND"
+            )
         opp = rows[0]
         lines = await self._sf.query_all(
             f"SELECT {LINE_FIELDS} FROM OpportunityLineItem "
-            f"WHERE OpportunityId = {soql_quote(opportunity_id)} ORDER BY Id")
+            f"WHERE OpportunityId = {soql_quote(opportunity_id)} ORDER BY Id"
+        )
         accounts = await self._account_hierarchy(opp.get("AccountId"))
         return OpportunitySnapshot(
-            opportunity_id=opp["Id"], name=opp.get("Name"), stage=opp.get("StageName"),
-            amount=_decimal(opp.get("Amount")), currency=opp.get("CurrencyIsoCode"),
-            close_date=_date(opp.get("CloseDate")), legal_entity=opp.get("D2R_Legal_Entity__c"),
+            opportunity_id=opp["Id"],
+            name=opp.get("Name"),
+            stage=opp.get("StageName"),
+            amount=_decimal(opp.get("Amount")),
+            currency=opp.get("CurrencyIsoCode"),
+            close_date=_date(opp.get("CloseDate")),
+            legal_entity=opp.get("D2R_Legal_Entity__c"),
             billing_terms=opp.get("D2R_Billing_Terms__c"),
             delivery_region=opp.get("D2R_Delivery_Region__c"),
             service_package=opp.get("D2R_Service_Package__c"),
             contract_start=_date(opp.get("D2R_Contract_Start__c")),
             contract_end=_date(opp.get("D2R_Contract_End__c")),
             project_id=opp.get("pse__Primary_Project__c"),
-            accounts=accounts, lines=[_line(line) for line in lines],
+            accounts=accounts,
+            lines=[_line(line) for line in lines],
         )
 
     async def _account_hierarchy(self, account_id: str | None) -> list[AccountNode]:
@@ -86,8 +102,7 @@ class SalesforceCrm:
         seen: set[str] = set()
         while account_id and account_id not in seen and len(chain) < MAX_HIERARCHY_DEPTH:
             seen.add(account_id)
-            rows = await self._sf.query_all(
-                f"SELECT {ACCOUNT_FIELDS} FROM Account WHERE Id = {soql_quote(account_id)}")
+            rows = await self._sf.query_all(f"SELECT {ACCOUNT_FIELDS} FROM Account WHERE Id = {soql_quote(account_id)}")
             if not rows:
                 break
             node = _account(rows[0])
@@ -96,31 +111,43 @@ class SalesforceCrm:
         return chain
 
     async def write_links(self, opportunity_id: str, links: CrmLinks) -> None:
-        await self._sf.update("Opportunity", opportunity_id, {
-            "pse__Primary_Project__c": links.project_id,
-            "D2R_Contract_Id__c": links.contract_id,
-            "D2R_Engagement_Status__c": links.status,
-        })
+        await self._sf.update(
+            "Opportunity",
+            opportunity_id,
+            {
+                "pse__Primary_Project__c": links.project_id,
+                "D2R_Contract_Id__c": links.contract_id,
+                "D2R_Engagement_Status__c": links.status,
+            },
+        )
 
     async def write_billing_status(self, opportunity_id: str, status: BillingStatus) -> None:
         """Finance feedback on the opportunity. A plain field update: writing the same
         status twice is one state. The engagement lifecycle status (`write_links`) is
         left alone; the billing status has its own field."""
-        await self._sf.update("Opportunity", opportunity_id, {
-            "D2R_Billing_Status__c": status.status[:255],
-            "D2R_Billed_Amount__c": _number(status.billed),
-            "D2R_Collected_Amount__c": _number(status.collected),
-            "D2R_Overdue_Amount__c": _number(status.overdue),
-            "D2R_Billing_As_Of__c": status.as_of.isoformat(),
-        })
+        await self._sf.update(
+            "Opportunity",
+            opportunity_id,
+            {
+                "D2R_Billing_Status__c": status.status[:255],
+                "D2R_Billed_Amount__c": _number(status.billed),
+                "D2R_Collected_Amount__c": _number(status.collected),
+                "D2R_Overdue_Amount__c": _number(status.overdue),
+                "D2R_Billing_As_Of__c": status.as_of.isoformat(),
+            },
+        )
 
     async def set_contract_value(self, opportunity_id: str, amount: Money) -> None:
         """The contract value after an amendment (or its undo). Written to its own field:
         Salesforce computes `Amount` from the products when the opportunity has line items,
         and the booked amount stays as history."""
-        await self._sf.update("Opportunity", opportunity_id, {
-            "D2R_Contract_Value__c": _number(amount),
-        })
+        await self._sf.update(
+            "Opportunity",
+            opportunity_id,
+            {
+                "D2R_Contract_Value__c": _number(amount),
+            },
+        )
 
     async def notify(self, external_id: str, notification: Notification) -> str:
         """A Task on the opportunity, upserted by external id: a retried reminder is one Task."""

@@ -40,14 +40,19 @@ def _lineage(lineage: Lineage) -> dict[str, Any]:
 
 
 def _order_lines(lines: list[ContractLine]) -> dict[str, Any]:
-    return {"items": [{
-        "description": f"{line.name} ({line.billing_model.value}, {line.revenue_method.value})",
-        "quantity": 1,
-        "rate": _amount(line.amount),
-        "amount": _amount(line.amount),
-        "custcol_d2r_contract_line_id": line.line_id,
-        "custcol_d2r_billing_model": line.billing_model.value,
-    } for line in lines]}
+    return {
+        "items": [
+            {
+                "description": f"{line.name} ({line.billing_model.value}, {line.revenue_method.value})",
+                "quantity": 1,
+                "rate": _amount(line.amount),
+                "amount": _amount(line.amount),
+                "custcol_d2r_contract_line_id": line.line_id,
+                "custcol_d2r_billing_model": line.billing_model.value,
+            }
+            for line in lines
+        ]
+    }
 
 
 def default_account_map(account: str) -> dict[str, str]:
@@ -63,8 +68,7 @@ class NetSuiteErp:
     updates the record it already wrote instead of posting a second one.
     """
 
-    def __init__(self, client: NetSuiteClient,
-                 account_map: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(self, client: NetSuiteClient, account_map: dict[str, dict[str, str]] | None = None) -> None:
         self._ns = client
         self._accounts = account_map or {}
 
@@ -86,8 +90,9 @@ class NetSuiteErp:
             body["vatRegNumber"] = customer.tax_id
         return await self._ns.upsert("customer", external_id, body)
 
-    async def create_sales_order(self, engagement: Engagement, customer_id: str,
-                                 project_id: str, external_id: str) -> str:
+    async def create_sales_order(
+        self, engagement: Engagement, customer_id: str, project_id: str, external_id: str
+    ) -> str:
         body = {
             "entity": {"id": customer_id},
             "subsidiary": {"externalId": engagement.legal_entity},
@@ -111,15 +116,15 @@ class NetSuiteErp:
         record = await self._ns.get_by_external_id("salesOrder", external_id)
         if record is None:
             return False
-        await self._ns.patch("salesOrder", str(record["id"]), {"status": "Closed",
-                                                               "custbody_d2r_cancelled": True})
+        await self._ns.patch("salesOrder", str(record["id"]), {"status": "Closed", "custbody_d2r_cancelled": True})
         return True
 
     async def _order_id(self, external_id: str) -> str:
         record = await self._ns.get_by_external_id("salesOrder", external_id)
         if record is None:
-            raise NotFoundError(f"sales order {external_id} does not exist", system=SYSTEM,
-                                status=404, vendor_code="NONEXISTENT_ID")
+            raise NotFoundError(
+                f"sales order {external_id} does not exist", system=SYSTEM, status=404, vendor_code="NONEXISTENT_ID"
+            )
         return str(record["id"])
 
     async def update_sales_order_lines(self, external_id: str, lines: list[ContractLine]) -> None:
@@ -146,19 +151,24 @@ class NetSuiteErp:
             "custbody_d2r_sales_order_id": sales_order_id,
             "custbody_d2r_period": str(invoice.period),
             "custbody_d2r_billing_event_id": ",".join(events),
-            "item": {"items": [{
-                "description": line.description[:4000],
-                "quantity": 1,
-                "rate": _amount(line.net),
-                "amount": _amount(line.net),
-                "tax1Amt": _amount(line.tax.amount),
-                "taxCode": f"{line.tax.jurisdiction}:{line.tax.treatment.value}",
-                "custcol_d2r_invoice_line_id": line.invoice_line_id,
-                "custcol_d2r_contract_line_id": line.contract_line_id,
-                "custcol_d2r_billing_event_id": line.billing_event_id,
-                "custcol_d2r_kind": line.kind.value,
-                "custcol_d2r_tax_rate": str(line.tax.rate),
-            } for line in invoice.lines]},
+            "item": {
+                "items": [
+                    {
+                        "description": line.description[:4000],
+                        "quantity": 1,
+                        "rate": _amount(line.net),
+                        "amount": _amount(line.net),
+                        "tax1Amt": _amount(line.tax.amount),
+                        "taxCode": f"{line.tax.jurisdiction}:{line.tax.treatment.value}",
+                        "custcol_d2r_invoice_line_id": line.invoice_line_id,
+                        "custcol_d2r_contract_line_id": line.contract_line_id,
+                        "custcol_d2r_billing_event_id": line.billing_event_id,
+                        "custcol_d2r_kind": line.kind.value,
+                        "custcol_d2r_tax_rate": str(line.tax.rate),
+                    }
+                    for line in invoice.lines
+                ]
+            },
         }
         return await self._ns.upsert("invoice", invoice.invoice_id, body)
 
@@ -172,24 +182,33 @@ class NetSuiteErp:
             **_lineage(memo.lineage),
             "custbody_d2r_credit_memo_id": memo.credit_memo_id,
             "custbody_d2r_invoice_id": memo.invoice_id,
-            "item": {"items": [{
-                "description": f"Credit for {line.invoice_line_id}"[:4000],
-                "quantity": 1,
-                "rate": _amount(line.net),
-                "amount": _amount(line.net),
-                "tax1Amt": _amount(line.tax),
-                "custcol_d2r_credit_memo_line_id": line.credit_memo_line_id,
-                "custcol_d2r_invoice_line_id": line.invoice_line_id,
-                "custcol_d2r_contract_line_id": line.contract_line_id,
-                "custcol_d2r_price_concession": line.price_concession,
-            } for line in memo.lines]},
+            "item": {
+                "items": [
+                    {
+                        "description": f"Credit for {line.invoice_line_id}"[:4000],
+                        "quantity": 1,
+                        "rate": _amount(line.net),
+                        "amount": _amount(line.net),
+                        "tax1Amt": _amount(line.tax),
+                        "custcol_d2r_credit_memo_line_id": line.credit_memo_line_id,
+                        "custcol_d2r_invoice_line_id": line.invoice_line_id,
+                        "custcol_d2r_contract_line_id": line.contract_line_id,
+                        "custcol_d2r_price_concession": line.price_concession,
+                    }
+                    for line in memo.lines
+                ]
+            },
         }
         existing = await self._ns.get_by_external_id("creditMemo", memo.credit_memo_id)
         if existing is not None:
             await self._ns.patch("creditMemo", str(existing["id"]), body)
             return str(existing["id"])
-        return await self._ns.transform("invoice", erp_invoice_id, "creditMemo", {
-            **body, "externalId": memo.credit_memo_id, "entity": {"id": customer_id}})
+        return await self._ns.transform(
+            "invoice",
+            erp_invoice_id,
+            "creditMemo",
+            {**body, "externalId": memo.credit_memo_id, "entity": {"id": customer_id}},
+        )
 
     async def void_credit_memo(self, credit_memo_id: str) -> bool:
         """Undo a credit memo: delete it, which also unapplies it from its invoice.
@@ -212,17 +231,21 @@ class NetSuiteErp:
             if line.credit.amount:
                 entry["credit"] = _amount(line.credit)
             lines.append(entry)
-        return await self._ns.upsert("journalEntry", journal.journal_entry_id, {
-            "subsidiary": {"externalId": journal.legal_entity},
-            "currency": {"refName": journal.currency},
-            "tranDate": journal.entry_date.isoformat(),
-            "memo": journal.memo[:200],
-            "approved": True,
-            **_lineage(journal.lineage),
-            "custbody_d2r_journal_entry_id": journal.journal_entry_id,
-            "custbody_d2r_period": str(journal.period),
-            "line": {"items": lines},
-        })
+        return await self._ns.upsert(
+            "journalEntry",
+            journal.journal_entry_id,
+            {
+                "subsidiary": {"externalId": journal.legal_entity},
+                "currency": {"refName": journal.currency},
+                "tranDate": journal.entry_date.isoformat(),
+                "memo": journal.memo[:200],
+                "approved": True,
+                **_lineage(journal.lineage),
+                "custbody_d2r_journal_entry_id": journal.journal_entry_id,
+                "custbody_d2r_period": str(journal.period),
+                "line": {"items": lines},
+            },
+        )
 
     async def reverse_journal(self, journal_entry_id: str) -> bool:
         """Undo a journal with a reversing entry (debits and credits swapped, same date),
@@ -232,24 +255,31 @@ class NetSuiteErp:
         if original is None:
             return False
         items = (original.get("line") or {}).get("items", [])
-        reversed_lines = [{
-            "account": {"id": line["account"]["id"]},
-            "memo": f"Reversal: {line.get('memo') or ''}"[:4000],
-            **({"debit": str(line["credit"])} if line.get("credit") else {}),
-            **({"credit": str(line["debit"])} if line.get("debit") else {}),
-        } for line in items]
+        reversed_lines = [
+            {
+                "account": {"id": line["account"]["id"]},
+                "memo": f"Reversal: {line.get('memo') or ''}"[:4000],
+                **({"debit": str(line["credit"])} if line.get("credit") else {}),
+                **({"credit": str(line["debit"])} if line.get("debit") else {}),
+            }
+            for line in items
+        ]
         custom = {k: v for k, v in original.items() if k.startswith("custbody_d2r_")}
-        await self._ns.upsert("journalEntry", f"{journal_entry_id}:reversal", {
-            "subsidiary": {"id": original["subsidiary"]["id"]},
-            "currency": {"id": original["currency"]["id"]},
-            "tranDate": original["tranDate"],
-            "memo": f"Reversal of {original.get('tranId') or journal_entry_id}"[:200],
-            "approved": True,
-            **custom,
-            "custbody_d2r_journal_entry_id": f"{journal_entry_id}:reversal",
-            "custbody_d2r_reverses": journal_entry_id,
-            "line": {"items": reversed_lines},
-        })
+        await self._ns.upsert(
+            "journalEntry",
+            f"{journal_entry_id}:reversal",
+            {
+                "subsidiary": {"id": original["subsidiary"]["id"]},
+                "currency": {"id": original["currency"]["id"]},
+                "tranDate": original["tranDate"],
+                "memo": f"Reversal of {original.get('tranId') or journal_entry_id}"[:200],
+                "approved": True,
+                **custom,
+                "custbody_d2r_journal_entry_id": f"{journal_entry_id}:reversal",
+                "custbody_d2r_reverses": journal_entry_id,
+                "line": {"items": reversed_lines},
+            },
+        )
         return True
 
     async def invoice_status(self, invoice_id: str) -> InvoiceStatus | None:
@@ -258,14 +288,16 @@ class NetSuiteErp:
             return None
         currency = _ref_name(record.get("currency")) or ""
         return InvoiceStatus(
-            invoice_id=invoice_id, erp_invoice_id=str(record["id"]),
+            invoice_id=invoice_id,
+            erp_invoice_id=str(record["id"]),
             status=_ref_name(record.get("status")) or str(record.get("status") or "Open"),
             amount_paid=Money(amount=_number(record.get("amountPaid")), currency=currency),
             amount_remaining=Money(amount=_number(record.get("amountRemaining")), currency=currency),
         )
 
-    async def receipts(self, customer_id: str, since: date, through: date,
-                       opportunity_id: str | None = None) -> list[Receipt]:
+    async def receipts(
+        self, customer_id: str, since: date, through: date, opportunity_id: str | None = None
+    ) -> list[Receipt]:
         return await NetSuiteReceivables(self._ns).receipts(customer_id, since, through, opportunity_id)
 
     async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None:
@@ -276,15 +308,15 @@ class NetSuiteErp:
         opportunity_id = record.get("custbody_d2r_opportunity_id")
         if not opportunity_id or not record.get("externalId"):
             return None  # not an invoice d2r issued
-        return InvoiceLineage(invoice_id=str(record["externalId"]), opportunity_id=str(opportunity_id),
-                              erp_invoice_id=str(record["id"]))
+        return InvoiceLineage(
+            invoice_id=str(record["externalId"]), opportunity_id=str(opportunity_id), erp_invoice_id=str(record["id"])
+        )
 
 
 class ErpRouter:
     """The legal entity decides which NetSuite instance holds its books."""
 
-    def __init__(self, instances: dict[str, ErpPort], routing: dict[str, str],
-                 default: str | None = None) -> None:
+    def __init__(self, instances: dict[str, ErpPort], routing: dict[str, str], default: str | None = None) -> None:
         self._instances = instances
         self._routing = routing
         self._default = default
@@ -295,8 +327,7 @@ class ErpRouter:
     def instance_name(self, legal_entity: str) -> str:
         name = self._routing.get(legal_entity, self._default)
         if name is None or name not in self._instances:
-            raise ConfigurationError(
-                f"no ERP instance is configured for legal entity {legal_entity!r}", system=SYSTEM)
+            raise ConfigurationError(f"no ERP instance is configured for legal entity {legal_entity!r}", system=SYSTEM)
         return name
 
     def instance(self, name: str | None) -> ErpPort:

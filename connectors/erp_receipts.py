@@ -28,14 +28,17 @@ class NetSuiteReceivables:
         self._gate = asyncio.Semaphore(concurrency)
         self._page = page_size
 
-    async def receipts(self, customer_id: str, since: date, through: date,
-                       opportunity_id: str | None = None) -> list[Receipt]:
+    async def receipts(
+        self, customer_id: str, since: date, through: date, opportunity_id: str | None = None
+    ) -> list[Receipt]:
         """Every part of a customer payment dated `since`..`through` that settles an invoice
         d2r issued (invoices without a d2r externalId are someone else's) — of one
         engagement's opportunity when given (a customer may have several deals)."""
-        query = (f"SELECT id FROM transaction WHERE type = 'CustPymt' AND customer = {_quote(customer_id)} "
-                 f"AND trandate >= {_quote(since.isoformat())} AND trandate <= {_quote(through.isoformat())} "
-                 "ORDER BY id")
+        query = (
+            f"SELECT id FROM transaction WHERE type = 'CustPymt' AND customer = {_quote(customer_id)} "
+            f"AND trandate >= {_quote(since.isoformat())} AND trandate <= {_quote(through.isoformat())} "
+            "ORDER BY id"
+        )
         ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
 
         async def one(payment_id: str) -> dict[str, Any]:
@@ -43,8 +46,12 @@ class NetSuiteReceivables:
                 return await self._ns.get("customerPayment", payment_id)
 
         payments = await asyncio.gather(*(one(i) for i in ids))
-        applied = [(p, item) for p in payments for item in (p.get("apply") or {}).get("items", [])
-                   if item.get("apply", True) and isinstance(item.get("doc"), dict)]
+        applied = [
+            (p, item)
+            for p in payments
+            for item in (p.get("apply") or {}).get("items", [])
+            if item.get("apply", True) and isinstance(item.get("doc"), dict)
+        ]
         invoice_ids = sorted({str(item["doc"]["id"]) for _, item in applied})
         external = await self._external_ids(invoice_ids, opportunity_id)
         out = []
@@ -53,20 +60,28 @@ class NetSuiteReceivables:
             invoice_id = external.get(erp_invoice_id)
             if not invoice_id:
                 continue
-            out.append(Receipt(
-                payment_id=f"{payment['id']}:{erp_invoice_id}", invoice_id=invoice_id, erp_invoice_id=erp_invoice_id,
-                # NetSuite answers with JSON numbers: back to the currency's minor units
-                amount=Money(amount=Decimal(str(item.get("amount") or 0)),
-                             currency=_ref_name(payment.get("currency")) or "").rounded(),
-                received_on=date.fromisoformat(str(payment["tranDate"])[:10])))
+            out.append(
+                Receipt(
+                    payment_id=f"{payment['id']}:{erp_invoice_id}",
+                    invoice_id=invoice_id,
+                    erp_invoice_id=erp_invoice_id,
+                    # NetSuite answers with JSON numbers: back to the currency's minor units
+                    amount=Money(
+                        amount=Decimal(str(item.get("amount") or 0)), currency=_ref_name(payment.get("currency")) or ""
+                    ).rounded(),
+                    received_on=date.fromisoformat(str(payment["tranDate"])[:10]),
+                )
+            )
         return out
 
     async def _external_ids(self, erp_invoice_ids: list[str], opportunity_id: str | None) -> dict[str, str]:
         found: dict[str, str] = {}
         for start in range(0, len(erp_invoice_ids), 500):
-            chunk = ", ".join(_quote(i) for i in erp_invoice_ids[start:start + 500])
-            query = ("SELECT id, externalid, custbody_d2r_opportunity_id FROM transaction "
-                     f"WHERE type = 'CustInvc' AND id IN ({chunk})")
+            chunk = ", ".join(_quote(i) for i in erp_invoice_ids[start : start + 500])
+            query = (
+                "SELECT id, externalid, custbody_d2r_opportunity_id FROM transaction "
+                f"WHERE type = 'CustInvc' AND id IN ({chunk})"
+            )
             async for row in self._ns.suiteql(query, page_size=self._page):
                 if opportunity_id is not None and row.get("custbody_d2r_opportunity_id") != opportunity_id:
                     continue
@@ -76,10 +91,12 @@ class NetSuiteReceivables:
 
     async def fell_due(self, subsidiary_id: str, due_from: date, due_to: date) -> list[OpenItem]:
         """d2r invoices of the subsidiary due `due_from`..`due_to` with money still open."""
-        query = ("SELECT id, externalid, duedate, amountremaining, currency, custbody_d2r_opportunity_id "
-                 f"FROM transaction WHERE type = 'CustInvc' AND subsidiary = {_quote(subsidiary_id)} "
-                 f"AND duedate >= {_quote(due_from.isoformat())} AND duedate <= {_quote(due_to.isoformat())} "
-                 "AND amountremaining > 0 ORDER BY id")
+        query = (
+            "SELECT id, externalid, duedate, amountremaining, currency, custbody_d2r_opportunity_id "
+            f"FROM transaction WHERE type = 'CustInvc' AND subsidiary = {_quote(subsidiary_id)} "
+            f"AND duedate >= {_quote(due_from.isoformat())} AND duedate <= {_quote(due_to.isoformat())} "
+            "AND amountremaining > 0 ORDER BY id"
+        )
         items = []
         currencies: dict[str, str] = {}
         async for row in self._ns.suiteql(query, page_size=self._page):
@@ -87,11 +104,17 @@ class NetSuiteReceivables:
             if not opportunity or not row.get("externalid"):
                 continue
             currency = await self._currency_code(str(row.get("currency") or ""), currencies)
-            items.append(OpenItem(
-                invoice_id=str(row["externalid"]), erp_invoice_id=str(row["id"]), opportunity_id=str(opportunity),
-                due_date=date.fromisoformat(str(row["duedate"])[:10]),
-                amount_remaining=Money(amount=Decimal(str(row.get("amountremaining") or 0)),
-                                       currency=currency).rounded()))
+            items.append(
+                OpenItem(
+                    invoice_id=str(row["externalid"]),
+                    erp_invoice_id=str(row["id"]),
+                    opportunity_id=str(opportunity),
+                    due_date=date.fromisoformat(str(row["duedate"])[:10]),
+                    amount_remaining=Money(
+                        amount=Decimal(str(row.get("amountremaining") or 0)), currency=currency
+                    ).rounded(),
+                )
+            )
         return items
 
     async def _currency_code(self, currency_id: str, cache: dict[str, str]) -> str:

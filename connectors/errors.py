@@ -17,9 +17,16 @@ class ConnectorError(Exception):
     type_name = "ConnectorError"
     retryable = False
 
-    def __init__(self, message: str, *, system: str, status: int | None = None,
-                 vendor_code: str | None = None, details: Any = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        status: int | None = None,
+        vendor_code: str | None = None,
+        details: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.system = system

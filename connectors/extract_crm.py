@@ -27,7 +27,8 @@ class SalesforceBookingsExtract:
         rows = await self._sf.query_all(
             "SELECT Id, Amount, D2R_Contract_Value__c, CurrencyIsoCode, pse__Primary_Project__c FROM Opportunity "
             f"WHERE StageName = 'Closed Won' AND D2R_Legal_Entity__c = {soql_quote(legal_entity)} "
-            f"AND CloseDate >= {start.isoformat()} AND CloseDate <= {end.isoformat()} ORDER BY Id")
+            f"AND CloseDate >= {start.isoformat()} AND CloseDate <= {end.isoformat()} ORDER BY Id"
+        )
         totals: dict[str, ProjectTotal] = {}
         unlinked = []
         for row in rows:

@@ -30,8 +30,10 @@ from connectors.extract_psa import ProjectTotal
 from connectors.netsuite import NetSuiteClient
 
 IN_CHUNK = 200
-_TIME_MEMO = re.compile(r"^(?P<reversal>Reversal: )?time (?P<entry>[^\s:]+:(?P<day>\d{4}-\d{2}-\d{2})) "
-                        r"(?P<hours>-?\d+(?:\.\d+)?)h$")
+_TIME_MEMO = re.compile(
+    r"^(?P<reversal>Reversal: )?time (?P<entry>[^\s:]+:(?P<day>\d{4}-\d{2}-\d{2})) "
+    r"(?P<hours>-?\d+(?:\.\d+)?)h$"
+)
 
 
 def _quote(value: str) -> str:
@@ -60,11 +62,13 @@ class NetSuiteExtract:
         totals: dict[str, ProjectTotal] = {}
         ids = sorted(set(project_ids))
         for at in range(0, len(ids), IN_CHUNK):
-            chunk = ", ".join(_quote(i) for i in ids[at:at + IN_CHUNK])
-            query = ("SELECT id, externalid, hours, trandate, custcol_d2r_project_id, custcol_d2r_entry_id "
-                     f"FROM timebill WHERE custcol_d2r_project_id IN ({chunk}) "
-                     f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
-                     "ORDER BY id")
+            chunk = ", ".join(_quote(i) for i in ids[at : at + IN_CHUNK])
+            query = (
+                "SELECT id, externalid, hours, trandate, custcol_d2r_project_id, custcol_d2r_entry_id "
+                f"FROM timebill WHERE custcol_d2r_project_id IN ({chunk}) "
+                f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
+                "ORDER BY id"
+            )
             async for row in self._ns.suiteql(query, page_size=self._page):
                 project = str(row["custcol_d2r_project_id"])
                 total = totals.setdefault(project, ProjectTotal(project_id=project))
@@ -76,9 +80,11 @@ class NetSuiteExtract:
         """Hours of the time lines, for days from `start` to `end`, of the posting journals
         whose external id starts with `run_prefix` (e.g. `posting-US01-`). Returns the number
         of journals read and the totals per project."""
-        query = ("SELECT id, externalid FROM transaction WHERE type = 'Journal' "
-                 f"AND externalid LIKE {_quote(run_prefix + '%:time:%')} "
-                 f"AND trandate >= {_quote(start.isoformat())} ORDER BY id")
+        query = (
+            "SELECT id, externalid FROM transaction WHERE type = 'Journal' "
+            f"AND externalid LIKE {_quote(run_prefix + '%:time:%')} "
+            f"AND trandate >= {_quote(start.isoformat())} ORDER BY id"
+        )
         journal_ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
         totals: dict[str, ProjectTotal] = {}
         first, last = start.isoformat(), end.isoformat()
@@ -114,10 +120,12 @@ class NetSuiteExtract:
         subsidiary = await self.subsidiary_id(legal_entity)
         if subsidiary is None:
             return []
-        query = ("SELECT id, externalid, foreigntotal, currency, custbody_d2r_project_id FROM transaction "
-                 f"WHERE type = 'CustInvc' AND subsidiary = {subsidiary} "
-                 f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
-                 "ORDER BY id")
+        query = (
+            "SELECT id, externalid, foreigntotal, currency, custbody_d2r_project_id FROM transaction "
+            f"WHERE type = 'CustInvc' AND subsidiary = {subsidiary} "
+            f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
+            "ORDER BY id"
+        )
         totals: dict[str, ProjectTotal] = {}
         currencies: dict[str, str] = {}
         async for row in self._ns.suiteql(query, page_size=self._page):

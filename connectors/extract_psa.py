@@ -58,9 +58,16 @@ class CertiniaExtract:
         rows = await self._sf.query_all(
             "SELECT Id, D2R_Legal_Entity__c, CurrencyIsoCode FROM pse__Proj__c "
             f"WHERE D2R_Legal_Entity__c = {soql_quote(legal_entity)} AND Id > {soql_quote(after)} "
-            f"ORDER BY Id LIMIT {int(limit)}")
-        return [ExtractProject(project_id=r["Id"], legal_entity=r.get("D2R_Legal_Entity__c") or legal_entity,
-                               currency=r.get("CurrencyIsoCode")) for r in rows]
+            f"ORDER BY Id LIMIT {int(limit)}"
+        )
+        return [
+            ExtractProject(
+                project_id=r["Id"],
+                legal_entity=r.get("D2R_Legal_Entity__c") or legal_entity,
+                currency=r.get("CurrencyIsoCode"),
+            )
+            for r in rows
+        ]
 
     async def approved_time(self, projects: list[ExtractProject], start: date, end: date) -> list[ProjectTotal]:
         """Approved hours and their bill amounts per project, for days from `start` to `end`.
@@ -71,11 +78,12 @@ class CertiniaExtract:
         # A timecard covers at most the seven days from its start date.
         first = (start - timedelta(days=6)).isoformat()
         for at in range(0, len(ids), IN_CHUNK):
-            chunk = ", ".join(soql_quote(i) for i in ids[at:at + IN_CHUNK])
+            chunk = ", ".join(soql_quote(i) for i in ids[at : at + IN_CHUNK])
             cards = await self._sf.query_all(
                 f"SELECT {TIMECARD_FIELDS}, pse__Project__c, pse__Bill_Rate__c FROM pse__Timecard_Header__c "
                 f"WHERE pse__Project__c IN ({chunk}) AND pse__Status__c = 'Approved' "
-                f"AND pse__Start_Date__c >= {first} AND pse__Start_Date__c <= {end.isoformat()} ORDER BY Id")
+                f"AND pse__Start_Date__c >= {first} AND pse__Start_Date__c <= {end.isoformat()} ORDER BY Id"
+            )
             for card in cards:
                 try:
                     days = [(d, h) for d, h in _timecard_days(card) if h > 0 and start <= d <= end]
@@ -85,8 +93,10 @@ class CertiniaExtract:
                     continue
                 project = by_id[card["pse__Project__c"]]
                 rate = _decimal(card.get("pse__Bill_Rate__c")) or Decimal(0)
-                total = totals.setdefault(project.project_id, ProjectTotal(
-                    project_id=project.project_id, time_amount=Decimal(0), currency=project.currency))
+                total = totals.setdefault(
+                    project.project_id,
+                    ProjectTotal(project_id=project.project_id, time_amount=Decimal(0), currency=project.currency),
+                )
                 for day, hours in days:
                     total.hours += hours
                     total.time_amount = (total.time_amount or Decimal(0)) + rate * hours

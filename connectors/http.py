@@ -43,9 +43,14 @@ class ClientCredentialsAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, credentials: ClientCredentials, *, system: str,
-                 refresh_margin: float = 30.0,
-                 is_expired_response: Callable[[httpx.Response], bool] | None = None) -> None:
+    def __init__(
+        self,
+        credentials: ClientCredentials,
+        *,
+        system: str,
+        refresh_margin: float = 30.0,
+        is_expired_response: Callable[[httpx.Response], bool] | None = None,
+    ) -> None:
         self._credentials = credentials
         self._system = system
         self._margin = refresh_margin
@@ -53,22 +58,25 @@ class ClientCredentialsAuth(httpx.Auth):
         self.token: Token | None = None
 
     def _token_request(self) -> httpx.Request:
-        return httpx.Request("POST", self._credentials.token_url, data={
-            "grant_type": "client_credentials",
-            "client_id": self._credentials.client_id,
-            "client_secret": self._credentials.client_secret,
-        })
+        return httpx.Request(
+            "POST",
+            self._credentials.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self._credentials.client_id,
+                "client_secret": self._credentials.client_secret,
+            },
+        )
 
     def _store(self, response: httpx.Response) -> None:
         if response.status_code != 200:
             # An unavailable or throttled token endpoint is transient; refused credentials are not.
-            transient = transient_error(response, self._system,
-                                        f"token endpoint: {response.text[:200]}")
+            transient = transient_error(response, self._system, f"token endpoint: {response.text[:200]}")
             if transient:
                 raise transient
             raise AuthenticationError(
-                f"token request refused: {response.text[:200]}", system=self._system,
-                status=response.status_code)
+                f"token request refused: {response.text[:200]}", system=self._system, status=response.status_code
+            )
         body = response.json()
         expires_in = body.get("expires_in")
         self.token = Token(
@@ -108,20 +116,26 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
             return None
 
 
-def transient_error(response: httpx.Response, system: str, message: str,
-                    vendor_code: str | None = None) -> RetryableError | None:
+def transient_error(
+    response: httpx.Response, system: str, message: str, vendor_code: str | None = None
+) -> RetryableError | None:
     """The classification every vendor shares: 429 and 5xx are worth retrying."""
     if response.status_code == 429:
-        return RateLimitedError(message, system=system, status=429, vendor_code=vendor_code,
-                                retry_after=retry_after_seconds(response))
+        return RateLimitedError(
+            message, system=system, status=429, vendor_code=vendor_code, retry_after=retry_after_seconds(response)
+        )
     if response.status_code >= 500:
-        return UnavailableError(message, system=system, status=response.status_code,
-                                vendor_code=vendor_code, retry_after=retry_after_seconds(response))
+        return UnavailableError(
+            message,
+            system=system,
+            status=response.status_code,
+            vendor_code=vendor_code,
+            retry_after=retry_after_seconds(response),
+        )
     return None
 
 
-async def send(client: httpx.AsyncClient, system: str, method: str, url: str,
-               **kwargs: Any) -> httpx.Response:
+async def send(client: httpx.AsyncClient, system: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One request; transport failures become retryable connector errors."""
     try:
         return await client.request(method, url, **kwargs)
@@ -131,11 +145,18 @@ async def send(client: httpx.AsyncClient, system: str, method: str, url: str,
         raise UnavailableError(f"transport error: {exc!r}", system=system) from exc
 
 
-def make_client(base_url: str, auth: httpx.Auth, *, timeout: float = 30.0,
-                transport: httpx.AsyncBaseTransport | None = None,
-                max_connections: int = 20) -> httpx.AsyncClient:
+def make_client(
+    base_url: str,
+    auth: httpx.Auth,
+    *,
+    timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = 20,
+) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=base_url, auth=auth, transport=transport,
+        base_url=base_url,
+        auth=auth,
+        transport=transport,
         timeout=httpx.Timeout(timeout, connect=5.0),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         headers={"User-Agent": "d2r/0.1", "Accept": "application/json"},

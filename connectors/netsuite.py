@@ -44,13 +44,16 @@ def error_from_response(response: httpx.Response) -> ConnectorError:
     details = body.get("o:errorDetails") or [{}] if isinstance(body, dict) else [{}]
     first = details[0] if details else {}
     code = first.get("o:errorCode")
-    message = first.get("detail") or (body.get("title") if isinstance(body, dict) else None) \
-        or response.text[:300] or response.reason_phrase
+    message = (
+        first.get("detail")
+        or (body.get("title") if isinstance(body, dict) else None)
+        or response.text[:300]
+        or response.reason_phrase
+    )
     transient = transient_error(response, SYSTEM, message, code)
     if transient:
         return transient
-    kw: dict[str, Any] = {"system": SYSTEM, "status": response.status_code, "vendor_code": code,
-                          "details": body}
+    kw: dict[str, Any] = {"system": SYSTEM, "status": response.status_code, "vendor_code": code, "details": body}
     if code in _LOCKED_CODES:
         return PeriodLockedError(message, **kw)
     if response.status_code == 404 or code == "NONEXISTENT_ID":
@@ -66,15 +69,17 @@ def _id_from_location(response: httpx.Response) -> str:
 
 
 class NetSuiteClient:
-    def __init__(self, config: NetSuiteConfig,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: NetSuiteConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self.auth = ClientCredentialsAuth(
-            ClientCredentials(f"{config.base_url.rstrip('/')}/services/rest/auth/oauth2/v1/token",
-                              config.client_id, config.client_secret),
-            system=SYSTEM)
-        self._http = make_client(config.base_url, self.auth, timeout=config.timeout,
-                                 transport=transport)
+            ClientCredentials(
+                f"{config.base_url.rstrip('/')}/services/rest/auth/oauth2/v1/token",
+                config.client_id,
+                config.client_secret,
+            ),
+            system=SYSTEM,
+        )
+        self._http = make_client(config.base_url, self.auth, timeout=config.timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -90,16 +95,19 @@ class NetSuiteClient:
         return f"/services/rest/record/v1/{record_type}" + (f"/{key}" if key else "")
 
     async def get(self, record_type: str, record_id: str) -> dict[str, Any]:
-        response = await self._call("GET", self._record(record_type, quote(record_id)),
-                                    params={"expandSubResources": "true"})
+        response = await self._call(
+            "GET", self._record(record_type, quote(record_id)), params={"expandSubResources": "true"}
+        )
         body: dict[str, Any] = response.json()
         return body
 
     async def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
         try:
             response = await self._call(
-                "GET", self._record(record_type, "eid:" + quote(external_id, safe="")),
-                params={"expandSubResources": "true"})
+                "GET",
+                self._record(record_type, "eid:" + quote(external_id, safe="")),
+                params={"expandSubResources": "true"},
+            )
         except NotFoundError:
             return None
         body: dict[str, Any] = response.json()
@@ -126,11 +134,10 @@ class NetSuiteClient:
     async def delete(self, record_type: str, record_id: str) -> None:
         await self._call("DELETE", self._record(record_type, quote(record_id)))
 
-    async def transform(self, record_type: str, record_id: str, target: str,
-                        body: dict[str, Any] | None = None) -> str:
+    async def transform(self, record_type: str, record_id: str, target: str, body: dict[str, Any] | None = None) -> str:
         response = await self._call(
-            "POST", self._record(record_type, f"{quote(record_id)}/!transform/{target}"),
-            json=body or {})
+            "POST", self._record(record_type, f"{quote(record_id)}/!transform/{target}"), json=body or {}
+        )
         return _id_from_location(response)
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
@@ -148,9 +155,12 @@ class NetSuiteClient:
         offset = 0
         while True:
             response = await self._call(
-                "POST", "/services/rest/query/v1/suiteql",
+                "POST",
+                "/services/rest/query/v1/suiteql",
                 params={"limit": page_size, "offset": offset},
-                headers={"Prefer": "transient"}, json={"q": query})
+                headers={"Prefer": "transient"},
+                json={"q": query},
+            )
             page = response.json()
             items = page.get("items", [])
             for row in items:

@@ -21,18 +21,36 @@ LINE = "D2R_Contract_Line_Id__c"
 IN_CHUNK = 200  # ids per `IN (...)` clause, to keep SOQL well under its length limit
 COMPLETE = ("Complete", "Completed", "Approved")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-TIMECARD_FIELDS = ", ".join([
-    "Id", "pse__Resource__c", "pse__Start_Date__c", "pse__End_Date__c", "pse__Total_Hours__c",
-    "pse__Billable__c", "pse__Billed__c", "D2R_Role__c", LINE, "LastModifiedDate",
-    *(f"pse__{day}_Hours__c" for day in WEEKDAYS)])
-EXPENSE_FIELDS = ("Id, pse__Resource__c, pse__Expense_Date__c, pse__Amount__c, CurrencyIsoCode, "
-                  f"pse__Type__c, pse__Billable__c, pse__Billed__c, {LINE}, LastModifiedDate")
-MILESTONE_FIELDS = ("Id, Name, pse__Status__c, pse__Target_Date__c, pse__Actual_Date__c, "
-                    f"pse__Milestone_Amount__c, D2R_Percent__c, {LINE}, LastModifiedDate")
-RESOURCE_FIELDS = ("Id, Name, pse__Resource_Role__c, D2R_Home_Legal_Entity__c, "
-                   "pse__Default_Cost_Rate__c, CurrencyIsoCode")
-RATE_FIELDS = ("Id, pse__Role__c, pse__Account__c, pse__Region__c, pse__Suggested_Bill_Rate__c, "
-               "pse__Average_Cost_Rate__c, pse__Start_Date__c, pse__End_Date__c, CurrencyIsoCode")
+TIMECARD_FIELDS = ", ".join(
+    [
+        "Id",
+        "pse__Resource__c",
+        "pse__Start_Date__c",
+        "pse__End_Date__c",
+        "pse__Total_Hours__c",
+        "pse__Billable__c",
+        "pse__Billed__c",
+        "D2R_Role__c",
+        LINE,
+        "LastModifiedDate",
+        *(f"pse__{day}_Hours__c" for day in WEEKDAYS),
+    ]
+)
+EXPENSE_FIELDS = (
+    "Id, pse__Resource__c, pse__Expense_Date__c, pse__Amount__c, CurrencyIsoCode, "
+    f"pse__Type__c, pse__Billable__c, pse__Billed__c, {LINE}, LastModifiedDate"
+)
+MILESTONE_FIELDS = (
+    "Id, Name, pse__Status__c, pse__Target_Date__c, pse__Actual_Date__c, "
+    f"pse__Milestone_Amount__c, D2R_Percent__c, {LINE}, LastModifiedDate"
+)
+RESOURCE_FIELDS = (
+    "Id, Name, pse__Resource_Role__c, D2R_Home_Legal_Entity__c, pse__Default_Cost_Rate__c, CurrencyIsoCode"
+)
+RATE_FIELDS = (
+    "Id, pse__Role__c, pse__Account__c, pse__Region__c, pse__Suggested_Bill_Rate__c, "
+    "pse__Average_Cost_Rate__c, pse__Start_Date__c, pse__End_Date__c, CurrencyIsoCode"
+)
 
 # Certinia's billing type picklist, from the booked lines' billing models.
 _BILLING_TYPE = {
@@ -59,75 +77,98 @@ class CertiniaPsa:
     async def _template(self, package: str) -> dict[str, Any]:
         rows = await self._sf.query_all(
             "SELECT Id, Name, D2R_Phases__c, D2R_Milestones__c FROM D2R_Service_Package__c "
-            f"WHERE Name = {soql_quote(package)}")
+            f"WHERE Name = {soql_quote(package)}"
+        )
         if not rows:
-            raise VendorValidationError(f"service package {package!r} has no template in the PSA",
-                                        system=SYSTEM, vendor_code="UNKNOWN_SERVICE_PACKAGE")
+            raise VendorValidationError(
+                f"service package {package!r} has no template in the PSA",
+                system=SYSTEM,
+                vendor_code="UNKNOWN_SERVICE_PACKAGE",
+            )
         return rows[0]
 
     async def create_project(self, engagement: Engagement, external_id: str) -> ProjectRef:
         template = await self._template(engagement.service_package)
         models = engagement.billing_models
-        project_id, _ = await self._sf.upsert("pse__Proj__c", EXT, external_id, {
-            "Name": engagement.name[:80],
-            "pse__Account__c": engagement.customer.customer_id,
-            "pse__Opportunity__c": engagement.opportunity_id,
-            "pse__Project_Type__c": "Customer Project",
-            "pse__Stage__c": "Planned",
-            "pse__Is_Active__c": True,
-            "pse__Is_Billable__c": True,
-            "pse__Billing_Type__c": _BILLING_TYPE[models[0]] if len(models) == 1 else "Mixed",
-            "pse__Region__c": engagement.delivery_region,
-            "pse__Start_Date__c": (engagement.contract_start or engagement.close_date).isoformat(),
-            "pse__End_Date__c": engagement.contract_end.isoformat() if engagement.contract_end else None,
-            "CurrencyIsoCode": engagement.currency,
-            "D2R_Legal_Entity__c": engagement.legal_entity,
-        })
+        project_id, _ = await self._sf.upsert(
+            "pse__Proj__c",
+            EXT,
+            external_id,
+            {
+                "Name": engagement.name[:80],
+                "pse__Account__c": engagement.customer.customer_id,
+                "pse__Opportunity__c": engagement.opportunity_id,
+                "pse__Project_Type__c": "Customer Project",
+                "pse__Stage__c": "Planned",
+                "pse__Is_Active__c": True,
+                "pse__Is_Billable__c": True,
+                "pse__Billing_Type__c": _BILLING_TYPE[models[0]] if len(models) == 1 else "Mixed",
+                "pse__Region__c": engagement.delivery_region,
+                "pse__Start_Date__c": (engagement.contract_start or engagement.close_date).isoformat(),
+                "pse__End_Date__c": engagement.contract_end.isoformat() if engagement.contract_end else None,
+                "CurrencyIsoCode": engagement.currency,
+                "D2R_Legal_Entity__c": engagement.legal_entity,
+            },
+        )
 
         # Each fixed-fee / milestone line gets its own milestones, weighted by the template's
         # percents, so billing and revenue can follow each line on its own.
         template_milestones = json.loads(template.get("D2R_Milestones__c") or "[]")
         percents = [Decimal(str(m["percent"])) for m in template_milestones]
-        fee_lines = [line for line in engagement.lines
-                     if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)]
+        fee_lines = [
+            line for line in engagement.lines if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)
+        ]
         milestone_ids = []
         for line in fee_lines:
             amounts = milestone_amounts(line.amount.amount, percents)
             for index, (milestone, percent, amount) in enumerate(
-                    zip(template_milestones, percents, amounts, strict=True)):
+                zip(template_milestones, percents, amounts, strict=True)
+            ):
                 name = str(milestone["name"]) if len(fee_lines) == 1 else f"{milestone['name']} - {line.name}"
                 milestone_id, _ = await self._sf.upsert(
-                    "pse__Milestone__c", EXT, f"{external_id}:ms:{line.line_id}:{index}", {
-                        "Name": name[:80], "pse__Project__c": project_id,
-                        "pse__Milestone_Amount__c": str(amount), "D2R_Percent__c": str(percent),
-                        "pse__Status__c": "Planned", "pse__Approved__c": False,
-                        "CurrencyIsoCode": line.amount.currency, LINE: line.line_id,
-                    })
+                    "pse__Milestone__c",
+                    EXT,
+                    f"{external_id}:ms:{line.line_id}:{index}",
+                    {
+                        "Name": name[:80],
+                        "pse__Project__c": project_id,
+                        "pse__Milestone_Amount__c": str(amount),
+                        "D2R_Percent__c": str(percent),
+                        "pse__Status__c": "Planned",
+                        "pse__Approved__c": False,
+                        "CurrencyIsoCode": line.amount.currency,
+                        LINE: line.line_id,
+                    },
+                )
                 milestone_ids.append(milestone_id)
 
         request_ids = []
         for line in engagement.lines:
             if line.billing_model is BillingModel.TIME_AND_MATERIALS and line.role:
                 request_id, _ = await self._sf.upsert(
-                    "pse__Resource_Request__c", EXT, f"{external_id}:rr:{line.line_id}", {
-                        "pse__Project__c": project_id, "pse__Resource_Role__c": line.role,
+                    "pse__Resource_Request__c",
+                    EXT,
+                    f"{external_id}:rr:{line.line_id}",
+                    {
+                        "pse__Project__c": project_id,
+                        "pse__Resource_Role__c": line.role,
                         "pse__SOW_Hours__c": str(line.hours) if line.hours is not None else None,
                         "pse__Status__c": "Draft",
-                    })
+                    },
+                )
                 request_ids.append(request_id)
-        return ProjectRef(project_id=project_id, milestone_ids=milestone_ids,
-                          resource_request_ids=request_ids)
+        return ProjectRef(project_id=project_id, milestone_ids=milestone_ids, resource_request_ids=request_ids)
 
     async def remove_project(self, external_id: str) -> bool:
         """Undo `create_project`: children first, then the project. Safe to repeat."""
-        projects = await self._sf.query_all(
-            f"SELECT Id FROM pse__Proj__c WHERE {EXT} = {soql_quote(external_id)}")
+        projects = await self._sf.query_all(f"SELECT Id FROM pse__Proj__c WHERE {EXT} = {soql_quote(external_id)}")
         if not projects:
             return False
         for project in projects:
             for child in ("pse__Milestone__c", "pse__Resource_Request__c"):
                 rows = await self._sf.query_all(
-                    f"SELECT Id FROM {child} WHERE pse__Project__c = {soql_quote(project['Id'])}")
+                    f"SELECT Id FROM {child} WHERE pse__Project__c = {soql_quote(project['Id'])}"
+                )
                 for row in rows:
                     await self._sf.delete(child, row["Id"])
             await self._sf.delete("pse__Proj__c", project["Id"])
@@ -140,8 +181,9 @@ class CertiniaPsa:
         append-only ledger decides what is left to bill (the PSA flag is feedback only)."""
         found = await self.read_deliveries({project_id: lines}, cutoff)
         if project_id not in found:
-            raise NotFoundError(f"project {project_id} does not exist in the PSA", system=SYSTEM,
-                                status=404, vendor_code="NOT_FOUND")
+            raise NotFoundError(
+                f"project {project_id} does not exist in the PSA", system=SYSTEM, status=404, vendor_code="NOT_FOUND"
+            )
         return found[project_id]
 
     async def read_deliveries(self, projects: dict[str, list[ContractLine]], cutoff: date) -> dict[str, Delivery]:
@@ -154,10 +196,14 @@ class CertiniaPsa:
         found = {r["Id"]: r for r in rows}
         ids = [i for i in ids if i in found]
         timecards = await self._in_projects(
-            TIMECARD_FIELDS, "pse__Timecard_Header__c", ids,
-            f"pse__Status__c = 'Approved' AND pse__Start_Date__c <= {day}")
+            TIMECARD_FIELDS,
+            "pse__Timecard_Header__c",
+            ids,
+            f"pse__Status__c = 'Approved' AND pse__Start_Date__c <= {day}",
+        )
         expenses = await self._in_projects(
-            EXPENSE_FIELDS, "pse__Expense__c", ids, f"pse__Status__c = 'Approved' AND pse__Expense_Date__c <= {day}")
+            EXPENSE_FIELDS, "pse__Expense__c", ids, f"pse__Status__c = 'Approved' AND pse__Expense_Date__c <= {day}"
+        )
         milestones = await self._in_projects(MILESTONE_FIELDS, "pse__Milestone__c", ids, None)
         resource_ids = sorted({r["pse__Resource__c"] for r in (*timecards, *expenses) if r.get("pse__Resource__c")})
         resources = [_resource(row) for row in await self._in_query("Contact", RESOURCE_FIELDS, resource_ids)]
@@ -169,26 +215,43 @@ class CertiniaPsa:
             if currency and currency not in cards:
                 cards[currency] = await self._rate_rows(currency)
             out[project_id] = self._delivery(
-                project, projects[project_id], cutoff,
+                project,
+                projects[project_id],
+                cutoff,
                 [r for r in timecards if r.get("pse__Project__c") == project_id],
                 [r for r in expenses if r.get("pse__Project__c") == project_id],
                 [r for r in milestones if r.get("pse__Project__c") == project_id],
-                resources, cards.get(currency or "", []))
+                resources,
+                cards.get(currency or "", []),
+            )
         return out
 
-    async def _in_projects(self, fields: str, sobject: str, project_ids: list[str],
-                           where: str | None) -> list[dict[str, Any]]:
+    async def _in_projects(
+        self, fields: str, sobject: str, project_ids: list[str], where: str | None
+    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(project_ids), IN_CHUNK):
-            chunk = ", ".join(soql_quote(i) for i in project_ids[start:start + IN_CHUNK])
-            rows.extend(await self._sf.query_all(
-                f"SELECT {fields}, pse__Project__c FROM {sobject} WHERE pse__Project__c IN ({chunk})"
-                + (f" AND {where}" if where else "") + " ORDER BY Id"))
+            chunk = ", ".join(soql_quote(i) for i in project_ids[start : start + IN_CHUNK])
+            rows.extend(
+                await self._sf.query_all(
+                    f"SELECT {fields}, pse__Project__c FROM {sobject} WHERE pse__Project__c IN ({chunk})"
+                    + (f" AND {where}" if where else "")
+                    + " ORDER BY Id"
+                )
+            )
         return rows
 
-    def _delivery(self, project: dict[str, Any], lines: list[ContractLine], cutoff: date,
-                  timecards: list[dict[str, Any]], expenses: list[dict[str, Any]], milestones: list[dict[str, Any]],
-                  all_resources: list[Resource], rate_rows: list[dict[str, Any]]) -> Delivery:
+    def _delivery(
+        self,
+        project: dict[str, Any],
+        lines: list[ContractLine],
+        cutoff: date,
+        timecards: list[dict[str, Any]],
+        expenses: list[dict[str, Any]],
+        milestones: list[dict[str, Any]],
+        all_resources: list[Resource],
+        rate_rows: list[dict[str, Any]],
+    ) -> Delivery:
         project_id = project["Id"]
         used = {r["pse__Resource__c"] for r in (*timecards, *expenses) if r.get("pse__Resource__c")}
         resources = [r for r in all_resources if r.resource_id in used]
@@ -203,11 +266,19 @@ class CertiniaPsa:
                 continue
             for work_date, hours in _timecard_days(card):
                 if work_date <= cutoff and hours > 0:
-                    time_entries.append(TimeEntry(
-                        entry_id=f"{card['Id']}:{work_date.isoformat()}", resource_id=card["pse__Resource__c"],
-                        project_id=project_id, contract_line_id=line_id, work_date=work_date, hours=hours,
-                        role=role, billable=bool(card.get("pse__Billable__c")),
-                        approved_on=_date(card.get("LastModifiedDate"))))
+                    time_entries.append(
+                        TimeEntry(
+                            entry_id=f"{card['Id']}:{work_date.isoformat()}",
+                            resource_id=card["pse__Resource__c"],
+                            project_id=project_id,
+                            contract_line_id=line_id,
+                            work_date=work_date,
+                            hours=hours,
+                            role=role,
+                            billable=bool(card.get("pse__Billable__c")),
+                            approved_on=_date(card.get("LastModifiedDate")),
+                        )
+                    )
 
         expense_entries = []
         for row in expenses:
@@ -215,12 +286,19 @@ class CertiniaPsa:
             amount = _decimal(row.get("pse__Amount__c"))
             if line_id is None or amount is None:
                 continue
-            expense_entries.append(ExpenseEntry(
-                entry_id=row["Id"], resource_id=row["pse__Resource__c"], project_id=project_id,
-                contract_line_id=line_id, incurred_on=date.fromisoformat(row["pse__Expense_Date__c"]),
-                amount=Money(amount=amount, currency=row.get("CurrencyIsoCode") or project["CurrencyIsoCode"]),
-                category=(row.get("pse__Type__c") or "other").lower(),
-                billable=bool(row.get("pse__Billable__c")), approved_on=_date(row.get("LastModifiedDate"))))
+            expense_entries.append(
+                ExpenseEntry(
+                    entry_id=row["Id"],
+                    resource_id=row["pse__Resource__c"],
+                    project_id=project_id,
+                    contract_line_id=line_id,
+                    incurred_on=date.fromisoformat(row["pse__Expense_Date__c"]),
+                    amount=Money(amount=amount, currency=row.get("CurrencyIsoCode") or project["CurrencyIsoCode"]),
+                    category=(row.get("pse__Type__c") or "other").lower(),
+                    billable=bool(row.get("pse__Billable__c")),
+                    approved_on=_date(row.get("LastModifiedDate")),
+                )
+            )
 
         delivered_milestones = []
         for row in milestones:
@@ -233,34 +311,50 @@ class CertiniaPsa:
             weight = _decimal(row.get("D2R_Percent__c"))
             if weight is None:
                 weight = _decimal(row.get("pse__Milestone_Amount__c")) or Decimal(0)
-            delivered_milestones.append(Milestone(
-                milestone_id=row["Id"], name=row.get("Name") or row["Id"], contract_line_id=line_id,
-                weight=weight, due_date=_date(row.get("pse__Target_Date__c")), completed_on=completed))
+            delivered_milestones.append(
+                Milestone(
+                    milestone_id=row["Id"],
+                    name=row.get("Name") or row["Id"],
+                    contract_line_id=line_id,
+                    weight=weight,
+                    due_date=_date(row.get("pse__Target_Date__c")),
+                    completed_on=completed,
+                )
+            )
 
-        return Delivery(time_entries=time_entries, expenses=expense_entries,
-                        milestones=delivered_milestones, resources=resources,
-                        rate_card=_rate_card(project, rate_rows))
+        return Delivery(
+            time_entries=time_entries,
+            expenses=expense_entries,
+            milestones=delivered_milestones,
+            resources=resources,
+            rate_card=_rate_card(project, rate_rows),
+        )
 
     async def _in_query(self, sobject: str, fields: str, ids: list[str]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(ids), IN_CHUNK):
-            chunk = ", ".join(soql_quote(i) for i in ids[start:start + IN_CHUNK])
+            chunk = ", ".join(soql_quote(i) for i in ids[start : start + IN_CHUNK])
             rows.extend(await self._sf.query_all(f"SELECT {fields} FROM {sobject} WHERE Id IN ({chunk})"))
         return rows
 
     async def _rate_rows(self, currency: str) -> list[dict[str, Any]]:
         return await self._sf.query_all(
             f"SELECT {RATE_FIELDS} FROM pse__Rate_Card__c WHERE CurrencyIsoCode = {soql_quote(currency)} "
-            "ORDER BY pse__Role__c, pse__Start_Date__c, Id")
+            "ORDER BY pse__Role__c, pse__Start_Date__c, Id"
+        )
 
     # --- feedback and changes ---------------------------------------------------------------
 
     async def write_billing_status(self, project_id: str, status: BillingStatus) -> None:
-        await self._sf.update("pse__Proj__c", project_id, {
-            "D2R_Billing_Status__c": status.status[:255],
-            "D2R_Unbilled_WIP__c": str(status.unbilled_wip.rounded().amount),
-            "pse__Billings__c": str(status.billed.rounded().amount),
-        })
+        await self._sf.update(
+            "pse__Proj__c",
+            project_id,
+            {
+                "D2R_Billing_Status__c": status.status[:255],
+                "D2R_Unbilled_WIP__c": str(status.unbilled_wip.rounded().amount),
+                "pse__Billings__c": str(status.billed.rounded().amount),
+            },
+        )
 
     async def mark_billed(self, time_entry_ids: list[str], expense_ids: list[str], billed: bool) -> int:
         """Set `pse__Billed__c` on the timecards and expenses behind the entries, 200 per
@@ -268,9 +362,11 @@ class CertiniaPsa:
         timecards = sorted({entry.split(":", 1)[0] for entry in time_entry_ids})
         expenses = sorted(set(expense_ids))
         updated = await self._sf.update_many(
-            "pse__Timecard_Header__c", [{"Id": i, "pse__Billed__c": billed} for i in timecards])
+            "pse__Timecard_Header__c", [{"Id": i, "pse__Billed__c": billed} for i in timecards]
+        )
         updated += await self._sf.update_many(
-            "pse__Expense__c", [{"Id": i, "pse__Billed__c": billed} for i in expenses])
+            "pse__Expense__c", [{"Id": i, "pse__Billed__c": billed} for i in expenses]
+        )
         return updated
 
     async def apply_change(self, project_id: str, change: ProjectChange) -> None:
@@ -283,21 +379,32 @@ class CertiniaPsa:
             fields["pse__End_Date__c"] = change.end_date.isoformat()
         await self._sf.update("pse__Proj__c", project_id, fields)
         if change.milestone_amounts:
-            await self._sf.update_many("pse__Milestone__c", [
-                {"Id": milestone_id, "pse__Milestone_Amount__c": str(amount.amount)}
-                for milestone_id, amount in sorted(change.milestone_amounts.items())], missing_ok=False)
+            await self._sf.update_many(
+                "pse__Milestone__c",
+                [
+                    {"Id": milestone_id, "pse__Milestone_Amount__c": str(amount.amount)}
+                    for milestone_id, amount in sorted(change.milestone_amounts.items())
+                ],
+                missing_ok=False,
+            )
 
     async def set_stage(self, project_id: str, stage: str, active: bool) -> None:
-        await self._sf.update("pse__Proj__c", project_id, {
-            "pse__Stage__c": stage, "pse__Is_Active__c": active,
-            # An inactive project takes no more time or expenses.
-            "pse__Closed_for_Time_Entry__c": not active,
-            "pse__Closed_for_Expense_Entry__c": not active,
-        })
+        await self._sf.update(
+            "pse__Proj__c",
+            project_id,
+            {
+                "pse__Stage__c": stage,
+                "pse__Is_Active__c": active,
+                # An inactive project takes no more time or expenses.
+                "pse__Closed_for_Time_Entry__c": not active,
+                "pse__Closed_for_Expense_Entry__c": not active,
+            },
+        )
 
     async def project_opportunity(self, project_id: str) -> str | None:
         rows = await self._sf.query_all(
-            f"SELECT Id, pse__Opportunity__c FROM pse__Proj__c WHERE Id = {soql_quote(project_id)}")
+            f"SELECT Id, pse__Opportunity__c FROM pse__Proj__c WHERE Id = {soql_quote(project_id)}"
+        )
         return str(rows[0]["pse__Opportunity__c"]) if rows and rows[0].get("pse__Opportunity__c") else None
 
 
@@ -310,20 +417,30 @@ def _rate_card(project: dict[str, Any], rows: list[dict[str, Any]]) -> RateCard 
     account, region = project.get("pse__Account__c"), project.get("pse__Region__c")
 
     def specificity(row: dict[str, Any]) -> int:
-        return 2 * (bool(account) and row.get("pse__Account__c") == account) \
-            + (bool(region) and row.get("pse__Region__c") == region)
+        return 2 * (bool(account) and row.get("pse__Account__c") == account) + (
+            bool(region) and row.get("pse__Region__c") == region
+        )
 
-    usable = [r for r in rows if r.get("pse__Suggested_Bill_Rate__c") is not None
-              and (not r.get("pse__Account__c") or r.get("pse__Account__c") == account)]
+    usable = [
+        r
+        for r in rows
+        if r.get("pse__Suggested_Bill_Rate__c") is not None
+        and (not r.get("pse__Account__c") or r.get("pse__Account__c") == account)
+    ]
     best: dict[str, int] = {}
     for row in usable:
         best[row["pse__Role__c"]] = max(best.get(row["pse__Role__c"], 0), specificity(row))
-    entries = [RateCardEntry(
-        role=row["pse__Role__c"], bill_rate=Decimal(str(row["pse__Suggested_Bill_Rate__c"])),
-        cost_rate=_decimal(row.get("pse__Average_Cost_Rate__c")),
-        effective_from=_date(row.get("pse__Start_Date__c")) or date.min,
-        effective_to=_date(row.get("pse__End_Date__c")),
-    ) for row in usable if specificity(row) == best[row["pse__Role__c"]]]
+    entries = [
+        RateCardEntry(
+            role=row["pse__Role__c"],
+            bill_rate=Decimal(str(row["pse__Suggested_Bill_Rate__c"])),
+            cost_rate=_decimal(row.get("pse__Average_Cost_Rate__c")),
+            effective_from=_date(row.get("pse__Start_Date__c")) or date.min,
+            effective_to=_date(row.get("pse__End_Date__c")),
+        )
+        for row in usable
+        if specificity(row) == best[row["pse__Role__c"]]
+    ]
     return RateCard(rate_card_id=f"{project['Id']}:{currency}", currency=currency, entries=entries)
 
 
@@ -334,8 +451,9 @@ class _LineMapper:
     def __init__(self, lines: list[ContractLine]) -> None:
         self._ids = {line.line_id for line in lines}
         self._tm = [line for line in lines if line.billing_model is BillingModel.TIME_AND_MATERIALS]
-        self._fee = {line.line_id for line in lines
-                     if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)}
+        self._fee = {
+            line.line_id for line in lines if line.billing_model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE)
+        }
 
     def _own(self, value: Any) -> str | None:
         return value if isinstance(value, str) and value in self._ids else None
@@ -400,7 +518,9 @@ def _timecard_days(card: dict[str, Any]) -> Iterable[tuple[date, Decimal]]:
 def _resource(row: dict[str, Any]) -> Resource:
     cost = _decimal(row.get("pse__Default_Cost_Rate__c")) or Decimal(0)
     return Resource(
-        resource_id=row["Id"], name=row.get("Name") or row["Id"],
+        resource_id=row["Id"],
+        name=row.get("Name") or row["Id"],
         role=row.get("pse__Resource_Role__c") or "Consultant",
         home_legal_entity=row.get("D2R_Home_Legal_Entity__c") or "",
-        cost_rate=Money(amount=cost, currency=row.get("CurrencyIsoCode") or "USD"))
+        cost_rate=Money(amount=cost, currency=row.get("CurrencyIsoCode") or "USD"),
+    )

@@ -56,8 +56,7 @@ def error_from_response(response: httpx.Response) -> ConnectorError:
     transient = transient_error(response, SYSTEM, message, code)
     if transient:
         return transient
-    kw: dict[str, Any] = {"system": SYSTEM, "status": response.status_code, "vendor_code": code,
-                          "details": body}
+    kw: dict[str, Any] = {"system": SYSTEM, "status": response.status_code, "vendor_code": code, "details": body}
     if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
         return LimitExceededError(message, retry_after=300.0, **kw)
     if response.status_code == 404:
@@ -68,15 +67,16 @@ def error_from_response(response: httpx.Response) -> ConnectorError:
 
 
 class SalesforceClient:
-    def __init__(self, config: SalesforceConfig,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: SalesforceConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._config = config
         self.auth = ClientCredentialsAuth(
-            ClientCredentials(f"{config.base_url.rstrip('/')}/services/oauth2/token",
-                              config.client_id, config.client_secret),
-            system=SYSTEM, is_expired_response=_session_expired)
-        self._http = make_client(config.base_url, self.auth, timeout=config.timeout,
-                                 transport=transport)
+            ClientCredentials(
+                f"{config.base_url.rstrip('/')}/services/oauth2/token", config.client_id, config.client_secret
+            ),
+            system=SYSTEM,
+            is_expired_response=_session_expired,
+        )
+        self._http = make_client(config.base_url, self.auth, timeout=config.timeout, transport=transport)
         self._data = f"/services/data/{config.api_version}"
 
     async def aclose(self) -> None:
@@ -122,8 +122,7 @@ class SalesforceClient:
             return False
         return True
 
-    async def update_many(self, sobject: str, records: list[dict[str, Any]],
-                          missing_ok: bool = True) -> int:
+    async def update_many(self, sobject: str, records: list[dict[str, Any]], missing_ok: bool = True) -> int:
         """Update many records (each with its `Id`) through sObject Collections
         (`PATCH /composite/sobjects`), 200 per call (one API call each). Records succeed or
         fail one by one (allOrNone false): a record deleted meanwhile is skipped when
@@ -131,10 +130,14 @@ class SalesforceClient:
         Setting the same fields again is harmless, so a retried call is idempotent."""
         updated = 0
         for start in range(0, len(records), COLLECTION_LIMIT):
-            chunk = records[start:start + COLLECTION_LIMIT]
-            body = {"allOrNone": False, "records": [
-                {"attributes": {"type": sobject}, "id": r["Id"],
-                 **{k: v for k, v in r.items() if k != "Id"}} for r in chunk]}
+            chunk = records[start : start + COLLECTION_LIMIT]
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": sobject}, "id": r["Id"], **{k: v for k, v in r.items() if k != "Id"}}
+                    for r in chunk
+                ],
+            }
             response = await self._call("PATCH", f"{self._data}/composite/sobjects", json=body)
             failures = []
             for record, result in zip(chunk, response.json(), strict=True):
@@ -149,14 +152,17 @@ class SalesforceClient:
             if failures:
                 first_id, errors = failures[0]
                 raise VendorValidationError(
-                    f"{len(failures)} {sobject} updates refused, first {first_id}: "
-                    f"{errors[0].get('message')}", system=SYSTEM, status=400,
+                    f"{len(failures)} {sobject} updates refused, first {first_id}: {errors[0].get('message')}",
+                    system=SYSTEM,
+                    status=400,
                     vendor_code=errors[0].get("statusCode") or errors[0].get("errorCode"),
-                    details=failures)
+                    details=failures,
+                )
         return updated
 
-    async def upsert(self, sobject: str, external_field: str, external_value: str,
-                     fields: dict[str, Any]) -> tuple[str, bool]:
+    async def upsert(
+        self, sobject: str, external_field: str, external_value: str, fields: dict[str, Any]
+    ) -> tuple[str, bool]:
         """Upsert by external id. Returns (record id, created)."""
         path = f"{self._data}/sobjects/{sobject}/{external_field}/{quote(external_value, safe='')}"
         response = await self._call("PATCH", path, json=fields)
@@ -164,11 +170,9 @@ class SalesforceClient:
             body = response.json()
             return str(body["id"]), bool(body.get("created", response.status_code == 201))
         # 204: updated, and Salesforce does not echo the id: read it back by external id.
-        rows = await self.query_all(
-            f"SELECT Id FROM {sobject} WHERE {external_field} = {soql_quote(external_value)}")
+        rows = await self.query_all(f"SELECT Id FROM {sobject} WHERE {external_field} = {soql_quote(external_value)}")
         if len(rows) != 1:
-            raise DuplicateError(f"{len(rows)} {sobject} records match {external_value}",
-                                 system=SYSTEM)
+            raise DuplicateError(f"{len(rows)} {sobject} records match {external_value}", system=SYSTEM)
         return str(rows[0]["Id"]), False
 
 

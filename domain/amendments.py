@@ -83,8 +83,7 @@ class AppliedAmendment(BaseModel):
     revenue_before: Schedule
     revenue_after: Schedule
 
-    def inverse(self, amendment_id: str | None = None,
-                effective_date: date | None = None) -> Amendment:
+    def inverse(self, amendment_id: str | None = None, effective_date: date | None = None) -> Amendment:
         """The amendment that puts every line back as it was."""
         changes = []
         for line_id, old in self.before.items():
@@ -98,7 +97,9 @@ class AppliedAmendment(BaseModel):
             amendment_id=amendment_id or f"{self.amendment.amendment_id}-inverse",
             effective_date=effective_date or self.amendment.effective_date,
             treatment=self.amendment.treatment,
-            reason=f"reverses amendment {self.amendment.amendment_id}", changes=changes)
+            reason=f"reverses amendment {self.amendment.amendment_id}",
+            changes=changes,
+        )
 
 
 class AmendmentResult(BaseModel):
@@ -117,8 +118,7 @@ def left_to_bill(state: ContractState, terms: LineTerms) -> Money | None:
     return terms.line.amount - state.ledger_amount(line_id, kind)
 
 
-def _changed(state: ContractState, change: LineChange, amendment: Amendment,
-             delivery: Delivery) -> LineTerms | None:
+def _changed(state: ContractState, change: LineChange, amendment: Amendment, delivery: Delivery) -> LineTerms | None:
     line_id = change.contract_line_id
     current = state.terms.get(line_id)
     if change.add is not None:
@@ -130,8 +130,11 @@ def _changed(state: ContractState, change: LineChange, amendment: Amendment,
     if current is None:
         raise AmendmentError(f"unknown contract line {line_id}")
     if change.remove:
-        if (state.billed(line_id).is_positive() or not state.recognized(line_id).is_zero()
-                or any(r.contract_line_id == line_id for r in state.ledger)):
+        if (
+            state.billed(line_id).is_positive()
+            or not state.recognized(line_id).is_zero()
+            or any(r.contract_line_id == line_id for r in state.ledger)
+        ):
             raise AmendmentError(f"line {line_id} has billing or revenue; reduce its price instead")
         return None
     if change.replace is not None:
@@ -150,28 +153,28 @@ def _changed(state: ContractState, change: LineChange, amendment: Amendment,
         if value is not None:
             updates[field] = value
     new = current.model_copy(update=updates)
-    if (amendment.treatment is AmendmentTreatment.PROSPECTIVE
-            and line.billing_model is not BillingModel.TIME_AND_MATERIALS
-            and line.revenue_method is not RevenueMethod.AS_DELIVERED):
+    if (
+        amendment.treatment is AmendmentTreatment.PROSPECTIVE
+        and line.billing_model is not BillingModel.TIME_AND_MATERIALS
+        and line.revenue_method is not RevenueMethod.AS_DELIVERED
+    ):
         # Freeze what the old terms earned up to the modification; the rest of the new
         # price follows the rest of the work.
         period = period_of(amendment.effective_date)
         try:
-            earned = fee_target(state, line_id, current, period, delivery,
-                                as_of=amendment.effective_date).rounded()
+            earned = fee_target(state, line_id, current, period, delivery, as_of=amendment.effective_date).rounded()
         except MissingEstimateError:
             # Cost-to-cost terms without an estimate earned nothing yet (their revenue run
             # waits for one); the amendment that supplies it starts from what was recognized.
             earned = state.recognized(line_id)
-        measure, _ = progress_measure(state, line_id, new, period, delivery,
-                                      amendment.effective_date)
-        new = new.model_copy(update={"base": ProspectiveBase(
-            amendment_id=amendment.amendment_id, recognized=earned, measure=measure)})
+        measure, _ = progress_measure(state, line_id, new, period, delivery, amendment.effective_date)
+        new = new.model_copy(
+            update={"base": ProspectiveBase(amendment_id=amendment.amendment_id, recognized=earned, measure=measure)}
+        )
     return new
 
 
-def _target(state: ContractState, line_id: str, period: str, delivery: Delivery, terms: LineTerms,
-            on: date) -> Money:
+def _target(state: ContractState, line_id: str, period: str, delivery: Delivery, terms: LineTerms, on: date) -> Money:
     """The line's cumulative revenue target; cost-to-cost terms without an estimate have
     none yet, and stand at what was recognized (nothing to catch up against)."""
     try:
@@ -180,8 +183,7 @@ def _target(state: ContractState, line_id: str, period: str, delivery: Delivery,
         return state.recognized(line_id)
 
 
-def apply_amendment(state: ContractState, amendment: Amendment,
-                    delivery: Delivery) -> AmendmentResult:
+def apply_amendment(state: ContractState, amendment: Amendment, delivery: Delivery) -> AmendmentResult:
     """New terms, the catch-up revenue they cause, and the effect on what is left to bill."""
     if amendment.amendment_id in state.amendment_ids:
         raise AmendmentError(f"amendment {amendment.amendment_id} is already applied")
@@ -196,10 +198,14 @@ def apply_amendment(state: ContractState, amendment: Amendment,
             raise AmendmentError(f"line {line_id} is changed twice in one amendment")
         before[line_id] = state.terms.get(line_id)
         after[line_id] = _changed(state, change, amendment, delivery)
-    new_state = state.model_copy(update={"terms": {
-        **{k: v for k, v in terms.items() if not (k in after and after[k] is None)},
-        **{k: v for k, v in after.items() if v is not None},
-    }})
+    new_state = state.model_copy(
+        update={
+            "terms": {
+                **{k: v for k, v in terms.items() if not (k in after and after[k] is None)},
+                **{k: v for k, v in after.items() if v is not None},
+            }
+        }
+    )
     effects: list[LineEffect] = []
     entries: list[RevenueEntry] = []
     recognized_entries = list(state.revenue_entries)
@@ -208,38 +214,59 @@ def apply_amendment(state: ContractState, amendment: Amendment,
         zero = state.zero()
         target_before = _target(state, line_id, period, delivery, old, on) if old else zero
         target_after = _target(new_state, line_id, period, delivery, new, on) if new else zero
-        effects.append(LineEffect(
-            contract_line_id=line_id,
-            price_before=old.line.amount if old else None,
-            price_after=new.line.amount if new else None,
-            left_to_bill_before=left_to_bill(state, old) if old else None,
-            left_to_bill_after=left_to_bill(new_state, new) if new else None,
-            revenue_target_before=target_before, revenue_target_after=target_after))
+        effects.append(
+            LineEffect(
+                contract_line_id=line_id,
+                price_before=old.line.amount if old else None,
+                price_after=new.line.amount if new else None,
+                left_to_bill_before=left_to_bill(state, old) if old else None,
+                left_to_bill_after=left_to_bill(new_state, new) if new else None,
+                revenue_target_before=target_before,
+                revenue_target_after=target_after,
+            )
+        )
         catch_up = target_after - target_before
         # An added line is a new obligation, not a re-measured one: the period run
         # recognizes it from its start, so there is nothing to catch up.
         if old is not None and new is not None and not catch_up.is_zero():
             entry = RevenueEntry(
-                revenue_entry_id=record_id("rev", state.lineage.opportunity_id, period, line_id,
-                                           amendment.amendment_id,
-                                           digest(len(recognized_entries))),
-                lineage=state.lineage, contract_line_id=line_id, period=period, entry_date=on,
-                method=new.line.revenue_method, kind=RevenueEntryKind.CATCH_UP, amount=catch_up,
+                revenue_entry_id=record_id(
+                    "rev",
+                    state.lineage.opportunity_id,
+                    period,
+                    line_id,
+                    amendment.amendment_id,
+                    digest(len(recognized_entries)),
+                ),
+                lineage=state.lineage,
+                contract_line_id=line_id,
+                period=period,
+                entry_date=on,
+                method=new.line.revenue_method,
+                kind=RevenueEntryKind.CATCH_UP,
+                amount=catch_up,
                 cumulative=new_state.recognized(line_id) + catch_up,
-                basis=(f"cumulative catch-up of amendment {amendment.amendment_id}: revenue "
-                       f"to date re-measured at {target_after} instead of {target_before}"))
+                basis=(
+                    f"cumulative catch-up of amendment {amendment.amendment_id}: revenue "
+                    f"to date re-measured at {target_after} instead of {target_before}"
+                ),
+            )
             entries.append(entry)
             recognized_entries.append(entry)
-    new_state = new_state.model_copy(update={
-        "revenue_entries": recognized_entries,
-        "amendment_ids": [*state.amendment_ids, amendment.amendment_id]})
+    new_state = new_state.model_copy(
+        update={"revenue_entries": recognized_entries, "amendment_ids": [*state.amendment_ids, amendment.amendment_id]}
+    )
     applied = AppliedAmendment(
-        amendment=amendment, before=before, after=after, effects=effects,
+        amendment=amendment,
+        before=before,
+        after=after,
+        effects=effects,
         revenue_entries=entries,
         billing_before=billing_schedule(state, delivery),
         billing_after=billing_schedule(new_state, delivery),
         revenue_before=revenue_schedule(state, delivery),
-        revenue_after=revenue_schedule(new_state, delivery))
+        revenue_after=revenue_schedule(new_state, delivery),
+    )
     return AmendmentResult(state=new_state, applied=applied)
 
 
@@ -248,8 +275,7 @@ class Compensation(BaseModel):
     reversals: list[RevenueEntry]
 
 
-def compensate_amendment(state: ContractState, applied: AppliedAmendment,
-                         on: date) -> Compensation:
+def compensate_amendment(state: ContractState, applied: AppliedAmendment, on: date) -> Compensation:
     """Undo an applied amendment: old terms back, its catch-up entries reversed exactly."""
     amendment_id = applied.amendment.amendment_id
     if amendment_id not in state.amendment_ids:
@@ -257,8 +283,7 @@ def compensate_amendment(state: ContractState, applied: AppliedAmendment,
     terms = dict(state.terms)
     for line_id, old in applied.before.items():
         if old is None:
-            if any(r.contract_line_id == line_id for r in state.ledger) or \
-                    not state.recognized(line_id).is_zero():
+            if any(r.contract_line_id == line_id for r in state.ledger) or not state.recognized(line_id).is_zero():
                 raise AmendmentError(f"added line {line_id} has billing or revenue since")
             terms.pop(line_id, None)
         else:
@@ -268,10 +293,12 @@ def compensate_amendment(state: ContractState, applied: AppliedAmendment,
     for entry in applied.revenue_entries:
         reversal = reversal_of(entry, working, on)
         reversals.append(reversal)
-        working = working.model_copy(
-            update={"revenue_entries": [*working.revenue_entries, reversal]})
-    new_state = working.model_copy(update={
-        "terms": terms,
-        "amendment_ids": [a for a in state.amendment_ids if a != amendment_id],
-        "reverted_amendment_ids": [*state.reverted_amendment_ids, amendment_id]})
+        working = working.model_copy(update={"revenue_entries": [*working.revenue_entries, reversal]})
+    new_state = working.model_copy(
+        update={
+            "terms": terms,
+            "amendment_ids": [a for a in state.amendment_ids if a != amendment_id],
+            "reverted_amendment_ids": [*state.reverted_amendment_ids, amendment_id],
+        }
+    )
     return Compensation(state=new_state, reversals=reversals)

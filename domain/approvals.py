@@ -20,12 +20,24 @@ from domain.money import Money
 class ApprovalPolicy(BaseModel):
     # Deal value above which a person approves, per contract currency. A currency not
     # listed always needs approval: no threshold is not the same as no limit.
-    deal_thresholds: dict[str, Decimal] = Field(default_factory=lambda: {
-        "USD": Decimal(250_000), "EUR": Decimal(230_000), "GBP": Decimal(200_000), "JPY": Decimal(35_000_000)})
+    deal_thresholds: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "USD": Decimal(250_000),
+            "EUR": Decimal(230_000),
+            "GBP": Decimal(200_000),
+            "JPY": Decimal(35_000_000),
+        }
+    )
     standard_billing_terms: list[str] = Field(default_factory=lambda: ["Net 30", "Net 45"])
     deal_approver_roles: list[str] = Field(default_factory=lambda: ["finance"])
-    amendment_finance_thresholds: dict[str, Decimal] = Field(default_factory=lambda: {
-        "USD": Decimal(25_000), "EUR": Decimal(23_000), "GBP": Decimal(20_000), "JPY": Decimal(3_500_000)})
+    amendment_finance_thresholds: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "USD": Decimal(25_000),
+            "EUR": Decimal(23_000),
+            "GBP": Decimal(20_000),
+            "JPY": Decimal(3_500_000),
+        }
+    )
     credit_memo_approver_roles: list[str] = Field(default_factory=lambda: ["finance"])
     remind_after_hours: int = 48
     escalate_after_hours: int = 120
@@ -69,6 +81,11 @@ def check_decision(approval: Approval | None, by: str, roles: frozenset[str] | s
 
 
 def decided(approval: Approval, approve: bool, by: str, at: datetime, comment: str | None) -> Approval:
-    return approval.model_copy(update={
-        "decision": ApprovalDecision.APPROVED if approve else ApprovalDecision.REJECTED,
-        "decided_by": by, "decided_at": at, "comment": comment})
+    return approval.model_copy(
+        update={
+            "decision": ApprovalDecision.APPROVED if approve else ApprovalDecision.REJECTED,
+            "decided_by": by,
+            "decided_at": at,
+            "comment": comment,
+        }
+    )

@@ -85,7 +85,8 @@ class BillingRun(BaseModel):
         return BillingMarks(
             fully_billed_time=[s for s in full if s in hours],
             fully_billed_expenses=[s for s in full if s not in hours],
-            partially_billed_hours=partial)
+            partially_billed_hours=partial,
+        )
 
 
 class BillingMarks(BaseModel):
@@ -98,11 +99,16 @@ class ValuationError(LookupError):
     pass
 
 
-def _problem(state: ContractState, code: str, message: str, source_id: str, on: date,
-             warning: bool = False) -> ExceptionRecord:
+def _problem(
+    state: ContractState, code: str, message: str, source_id: str, on: date, warning: bool = False
+) -> ExceptionRecord:
     return ExceptionRecord(
         exception_id=record_id("exc", state.lineage.opportunity_id, code, source_id),
-        lineage=state.lineage, code=code, message=message, source_id=source_id, raised_on=on,
+        lineage=state.lineage,
+        code=code,
+        message=message,
+        source_id=source_id,
+        raised_on=on,
         severity=Severity.WARNING if warning else Severity.ERROR,
     )
 
@@ -133,26 +139,39 @@ def expense_value(state: ContractState, expense: ExpenseEntry, delivery: Deliver
     return at_cost.times(1 + terms.expense_markup)
 
 
-def _billable_time(state: ContractState, line_id: str, cutoff: date,
-                   delivery: Delivery) -> list[TimeEntry]:
+def _billable_time(state: ContractState, line_id: str, cutoff: date, delivery: Delivery) -> list[TimeEntry]:
     return sorted(
-        (e for e in delivery.time_entries
-         if e.contract_line_id == line_id and e.billable and e.status is EntryStatus.APPROVED
-         and e.work_date <= cutoff and e.project_id == state.lineage.project_id),
-        key=lambda e: (e.work_date, e.entry_id))
+        (
+            e
+            for e in delivery.time_entries
+            if e.contract_line_id == line_id
+            and e.billable
+            and e.status is EntryStatus.APPROVED
+            and e.work_date <= cutoff
+            and e.project_id == state.lineage.project_id
+        ),
+        key=lambda e: (e.work_date, e.entry_id),
+    )
 
 
-def _billable_expenses(state: ContractState, line_id: str, cutoff: date,
-                       delivery: Delivery) -> list[ExpenseEntry]:
+def _billable_expenses(state: ContractState, line_id: str, cutoff: date, delivery: Delivery) -> list[ExpenseEntry]:
     return sorted(
-        (e for e in delivery.expenses
-         if e.contract_line_id == line_id and e.billable and e.status is EntryStatus.APPROVED
-         and e.incurred_on <= cutoff and e.project_id == state.lineage.project_id),
-        key=lambda e: (e.incurred_on, e.entry_id))
+        (
+            e
+            for e in delivery.expenses
+            if e.contract_line_id == line_id
+            and e.billable
+            and e.status is EntryStatus.APPROVED
+            and e.incurred_on <= cutoff
+            and e.project_id == state.lineage.project_id
+        ),
+        key=lambda e: (e.incurred_on, e.entry_id),
+    )
 
 
-def delivered_time_value(state: ContractState, line_id: str, cutoff: date,
-                         delivery: Delivery, terms: LineTerms | None = None) -> Money:
+def delivered_time_value(
+    state: ContractState, line_id: str, cutoff: date, delivery: Delivery, terms: LineTerms | None = None
+) -> Money:
     """Approved billable hours up to `cutoff` at bill rates, capped by any not-to-exceed."""
     total = state.zero()
     for entry in _billable_time(state, line_id, cutoff, delivery):
@@ -164,9 +183,16 @@ def delivered_time_value(state: ContractState, line_id: str, cutoff: date,
     return min(total, cap) if cap is not None else total
 
 
-def _bill_time(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
-               terms: LineTerms, cutoff: date, delivery: Delivery,
-               portions: list[BilledPortion], problems: list[ExceptionRecord]) -> None:
+def _bill_time(
+    state: ContractState,
+    billed: Mapping[str, Decimal],
+    line_id: str,
+    terms: LineTerms,
+    cutoff: date,
+    delivery: Delivery,
+    portions: list[BilledPortion],
+    problems: list[ExceptionRecord],
+) -> None:
     cap_left: Money | None = None
     if terms.not_to_exceed is not None:
         cap_left = terms.not_to_exceed - state.ledger_amount(line_id, SourceKind.TIME)
@@ -185,22 +211,35 @@ def _bill_time(state: ContractState, billed: Mapping[str, Decimal], line_id: str
                 # Bill what fits under the cap; the rest of the entry stays billable, so a
                 # change order raising the cap can bill it later without re-billing any of it.
                 hours = (cap_left.amount / rate.amount).quantize(HOURS_QUANTUM, ROUND_DOWN)
-                problems.append(_problem(
-                    state, "not_to_exceed_reached",
-                    f"line {line_id}: {remaining - hours} h of {entry.entry_id} exceed the cap",
-                    entry.entry_id, cutoff, warning=True))
+                problems.append(
+                    _problem(
+                        state,
+                        "not_to_exceed_reached",
+                        f"line {line_id}: {remaining - hours} h of {entry.entry_id} exceed the cap",
+                        entry.entry_id,
+                        cutoff,
+                        warning=True,
+                    )
+                )
             if hours <= 0:
                 continue
         amount = rate.times(hours)
         if cap_left is not None:
             cap_left = cap_left - amount
-        portions.append(BilledPortion(source_kind=SourceKind.TIME, source_id=entry.entry_id,
-                                      quantity=hours, amount=amount))
+        portions.append(
+            BilledPortion(source_kind=SourceKind.TIME, source_id=entry.entry_id, quantity=hours, amount=amount)
+        )
 
 
-def _bill_expenses(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
-                   cutoff: date, delivery: Delivery, portions: list[BilledPortion],
-                   problems: list[ExceptionRecord]) -> None:
+def _bill_expenses(
+    state: ContractState,
+    billed: Mapping[str, Decimal],
+    line_id: str,
+    cutoff: date,
+    delivery: Delivery,
+    portions: list[BilledPortion],
+    problems: list[ExceptionRecord],
+) -> None:
     for expense in _billable_expenses(state, line_id, cutoff, delivery):
         if billed.get(expense.entry_id, Decimal(0)) >= 1:
             continue
@@ -209,49 +248,75 @@ def _bill_expenses(state: ContractState, billed: Mapping[str, Decimal], line_id:
         except LookupError as exc:
             problems.append(_problem(state, "no_fx_rate", str(exc), expense.entry_id, cutoff))
             continue
-        portions.append(BilledPortion(source_kind=SourceKind.EXPENSE, source_id=expense.entry_id,
-                                      quantity=Decimal(1), amount=amount))
+        portions.append(
+            BilledPortion(
+                source_kind=SourceKind.EXPENSE, source_id=expense.entry_id, quantity=Decimal(1), amount=amount
+            )
+        )
 
 
-def _bill_milestones(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
-                     terms: LineTerms, cutoff: date, delivery: Delivery,
-                     portions: list[BilledPortion], problems: list[ExceptionRecord]) -> None:
-    milestones = sorted((m for m in delivery.milestones if m.contract_line_id == line_id),
-                        key=lambda m: (m.due_date or date.max, m.milestone_id))
+def _bill_milestones(
+    state: ContractState,
+    billed: Mapping[str, Decimal],
+    line_id: str,
+    terms: LineTerms,
+    cutoff: date,
+    delivery: Delivery,
+    portions: list[BilledPortion],
+    problems: list[ExceptionRecord],
+) -> None:
+    milestones = sorted(
+        (m for m in delivery.milestones if m.contract_line_id == line_id),
+        key=lambda m: (m.due_date or date.max, m.milestone_id),
+    )
     if not milestones:
-        problems.append(_problem(state, "no_billing_milestones",
-                                 f"line {line_id} bills on milestones but has none", line_id,
-                                 cutoff))
+        problems.append(
+            _problem(
+                state, "no_billing_milestones", f"line {line_id} bills on milestones but has none", line_id, cutoff
+            )
+        )
         return
     # The price not yet billed is split over the milestones not yet billed, by weight: the
     # last one takes the exact rest, so amendments and credits never strand a remainder.
     remaining = terms.line.amount - state.ledger_amount(line_id, SourceKind.MILESTONE)
     if remaining.is_negative():
-        problems.append(_problem(state, "billed_above_price",
-                                 f"line {line_id} is billed {-remaining} above its price: "
-                                 "a credit memo is needed", line_id, cutoff))
+        problems.append(
+            _problem(
+                state,
+                "billed_above_price",
+                f"line {line_id} is billed {-remaining} above its price: a credit memo is needed",
+                line_id,
+                cutoff,
+            )
+        )
         return
     open_ = [m for m in milestones if billed.get(m.milestone_id, Decimal(0)) < 1]
     if not open_ and remaining.is_positive():
         # Every milestone is billed but an amendment raised the price: bill the rest now
         # rather than strand it with no milestone left to carry it.
-        portions.append(_price_adjustment(line_id, SourceKind.MILESTONE, remaining,
-                                          len(state.ledger)))
+        portions.append(_price_adjustment(line_id, SourceKind.MILESTONE, remaining, len(state.ledger)))
         return
     if not any(m.completed_by(cutoff) for m in open_):
         return
-    shares = allocate(remaining, [m.weight for m in open_]) if any(m.weight for m in open_) \
+    shares = (
+        allocate(remaining, [m.weight for m in open_])
+        if any(m.weight for m in open_)
         else allocate(remaining, [1] * len(open_))
+    )
     for milestone, share in zip(open_, shares, strict=True):
         if milestone.completed_by(cutoff):
-            portions.append(BilledPortion(source_kind=SourceKind.MILESTONE,
-                                          source_id=milestone.milestone_id,
-                                          quantity=Decimal(1), amount=share))
+            portions.append(
+                BilledPortion(
+                    source_kind=SourceKind.MILESTONE,
+                    source_id=milestone.milestone_id,
+                    quantity=Decimal(1),
+                    amount=share,
+                )
+            )
 
 
 def _price_adjustment(line_id: str, kind: SourceKind, amount: Money, seq: int) -> BilledPortion:
-    return BilledPortion(source_kind=kind, source_id=f"adjustment:{line_id}:{seq}",
-                         quantity=Decimal(1), amount=amount)
+    return BilledPortion(source_kind=kind, source_id=f"adjustment:{line_id}:{seq}", quantity=Decimal(1), amount=amount)
 
 
 def service_periods(state: ContractState, terms: LineTerms) -> list[str]:
@@ -266,33 +331,55 @@ def retainer_source_id(line_id: str, period: str) -> str:
     return f"retainer:{line_id}:{period}"
 
 
-def _bill_retainer(state: ContractState, billed: Mapping[str, Decimal], line_id: str,
-                   terms: LineTerms, period: str, portions: list[BilledPortion],
-                   problems: list[ExceptionRecord]) -> None:
+def _bill_retainer(
+    state: ContractState,
+    billed: Mapping[str, Decimal],
+    line_id: str,
+    terms: LineTerms,
+    period: str,
+    portions: list[BilledPortion],
+    problems: list[ExceptionRecord],
+) -> None:
     periods = service_periods(state, terms)
     if not periods:
-        problems.append(_problem(state, "no_service_period",
-                                 f"retainer line {line_id} has no service period", line_id,
-                                 period_end(period)))
+        problems.append(
+            _problem(
+                state,
+                "no_service_period",
+                f"retainer line {line_id} has no service period",
+                line_id,
+                period_end(period),
+            )
+        )
         return
     open_ = [p for p in periods if billed.get(retainer_source_id(line_id, p), Decimal(0)) < 1]
     remaining = terms.line.amount - state.ledger_amount(line_id, SourceKind.RETAINER)
     if remaining.is_negative():
-        problems.append(_problem(state, "billed_above_price",
-                                 f"line {line_id} is billed {-remaining} above its price: "
-                                 "a credit memo is needed", line_id, period_end(period)))
+        problems.append(
+            _problem(
+                state,
+                "billed_above_price",
+                f"line {line_id} is billed {-remaining} above its price: a credit memo is needed",
+                line_id,
+                period_end(period),
+            )
+        )
         return
     if not open_ and remaining.is_positive():
-        portions.append(_price_adjustment(line_id, SourceKind.RETAINER, remaining,
-                                          len(state.ledger)))
+        portions.append(_price_adjustment(line_id, SourceKind.RETAINER, remaining, len(state.ledger)))
         return
     if not open_ or open_[0] > period:
         return
     for p, share in zip(open_, allocate(remaining, [1] * len(open_)), strict=True):
         if p <= period:
-            portions.append(BilledPortion(source_kind=SourceKind.RETAINER,
-                                          source_id=retainer_source_id(line_id, p),
-                                          quantity=Decimal(1), amount=share))
+            portions.append(
+                BilledPortion(
+                    source_kind=SourceKind.RETAINER,
+                    source_id=retainer_source_id(line_id, p),
+                    quantity=Decimal(1),
+                    amount=share,
+                )
+            )
 
 
 _DESCRIPTIONS = {
@@ -303,8 +390,7 @@ _DESCRIPTIONS = {
 }
 
 
-def bill_period(state: ContractState, period: str, delivery: Delivery,
-                event_date: date | None = None) -> BillingRun:
+def bill_period(state: ContractState, period: str, delivery: Delivery, event_date: date | None = None) -> BillingRun:
     """The billing events of `period` for one engagement, and the ledger rows they write.
 
     Cut-off is the period's last day: approved work up to it is billed, whenever it was
@@ -318,51 +404,74 @@ def bill_period(state: ContractState, period: str, delivery: Delivery,
     billed = state.billed_quantities()
     booked: list[tuple[str, str, str]] = [
         *((e.entry_id, e.project_id, e.contract_line_id) for e in delivery.time_entries),
-        *((e.entry_id, e.project_id, e.contract_line_id) for e in delivery.expenses)]
+        *((e.entry_id, e.project_id, e.contract_line_id) for e in delivery.expenses),
+    ]
     for entry_id, project_id, line_id in booked:
         if project_id == state.lineage.project_id and line_id not in state.terms:
-            problems.append(_problem(state, "unknown_contract_line",
-                                     f"{entry_id} is booked to unknown contract line {line_id}",
-                                     entry_id, cutoff))
+            problems.append(
+                _problem(
+                    state,
+                    "unknown_contract_line",
+                    f"{entry_id} is booked to unknown contract line {line_id}",
+                    entry_id,
+                    cutoff,
+                )
+            )
     for line_id, terms in state.terms.items():
         if not terms.active:
             continue
         model = terms.line.billing_model
         by_kind: dict[SourceKind, list[BilledPortion]] = {k: [] for k in SourceKind}
         if model is BillingModel.TIME_AND_MATERIALS:
-            _bill_time(state, billed, line_id, terms, cutoff, delivery,
-                       by_kind[SourceKind.TIME], problems)
+            _bill_time(state, billed, line_id, terms, cutoff, delivery, by_kind[SourceKind.TIME], problems)
         elif model in (BillingModel.FIXED_FEE, BillingModel.MILESTONE):
-            _bill_milestones(state, billed, line_id, terms, cutoff, delivery,
-                             by_kind[SourceKind.MILESTONE], problems)
+            _bill_milestones(state, billed, line_id, terms, cutoff, delivery, by_kind[SourceKind.MILESTONE], problems)
         elif model is BillingModel.RETAINER:
-            _bill_retainer(state, billed, line_id, terms, period,
-                           by_kind[SourceKind.RETAINER], problems)
-        _bill_expenses(state, billed, line_id, cutoff, delivery,
-                       by_kind[SourceKind.EXPENSE], problems)
+            _bill_retainer(state, billed, line_id, terms, period, by_kind[SourceKind.RETAINER], problems)
+        _bill_expenses(state, billed, line_id, cutoff, delivery, by_kind[SourceKind.EXPENSE], problems)
         for kind, portions in by_kind.items():
             if not portions:
                 continue
             event_id = record_id(
-                "be", state.lineage.opportunity_id, period, line_id, kind.value,
-                digest(len(ledger), *(f"{p.source_id}={p.quantity}" for p in portions)))
-            events.append(BillingEvent(
-                billing_event_id=event_id, lineage=state.lineage, contract_line_id=line_id,
-                billing_model=model, kind=kind, period=period, event_date=on,
-                description=f"{_DESCRIPTIONS[kind]}: {terms.line.name}, {period}",
-                amount=sum_money((p.amount for p in portions), state.currency),
-                portions=portions))
+                "be",
+                state.lineage.opportunity_id,
+                period,
+                line_id,
+                kind.value,
+                digest(len(ledger), *(f"{p.source_id}={p.quantity}" for p in portions)),
+            )
+            events.append(
+                BillingEvent(
+                    billing_event_id=event_id,
+                    lineage=state.lineage,
+                    contract_line_id=line_id,
+                    billing_model=model,
+                    kind=kind,
+                    period=period,
+                    event_date=on,
+                    description=f"{_DESCRIPTIONS[kind]}: {terms.line.name}, {period}",
+                    amount=sum_money((p.amount for p in portions), state.currency),
+                    portions=portions,
+                )
+            )
             for p in portions:
-                ledger.append(LedgerRow(seq=len(ledger), source_kind=p.source_kind,
-                                        source_id=p.source_id, contract_line_id=line_id,
-                                        quantity=p.quantity, amount=p.amount,
-                                        document_id=event_id, recorded_on=on))
+                ledger.append(
+                    LedgerRow(
+                        seq=len(ledger),
+                        source_kind=p.source_kind,
+                        source_id=p.source_id,
+                        contract_line_id=line_id,
+                        quantity=p.quantity,
+                        amount=p.amount,
+                        document_id=event_id,
+                        recorded_on=on,
+                    )
+                )
     # The state keeps each event without its portions: the ledger rows already hold them
     # (`ContractState.portions_of`), and a year-long engagement's state must stay well
     # under Temporal's payload limit.
     stored = [e.model_copy(update={"portions": []}) for e in events]
-    new_state = state.model_copy(update={"ledger": ledger,
-                                         "billing_events": [*state.billing_events, *stored]})
+    new_state = state.model_copy(update={"ledger": ledger, "billing_events": [*state.billing_events, *stored]})
     return BillingRun(state=new_state, events=events, exceptions=problems)
 
 
@@ -390,55 +499,91 @@ def build_invoices(
         groups.setdefault(key, []).append(event)
     invoices: list[Invoice] = []
     for (customer_id, contract_id, currency), group in groups.items():
-        invoice_id = record_id("inv", contract_id, group[0].period,
-                               digest(*(e.billing_event_id for e in group)))
+        invoice_id = record_id("inv", contract_id, group[0].period, digest(*(e.billing_event_id for e in group)))
         lines: list[InvoiceLine] = []
         for n, event in enumerate(group, start=1):
             terms = state.terms[event.contract_line_id]
-            determination = determine_tax(tax_rules, seller.tax_jurisdiction, buyer,
-                                          invoice_date, terms.service_code)
+            determination = determine_tax(tax_rules, seller.tax_jurisdiction, buyer, invoice_date, terms.service_code)
             net = event.amount.rounded()
-            lines.append(InvoiceLine(
-                invoice_line_id=f"{invoice_id}:{n}", contract_line_id=event.contract_line_id,
-                billing_event_id=event.billing_event_id, kind=event.kind,
-                description=event.description, net=net,
-                tax=TaxLine(treatment=determination.treatment,
-                            jurisdiction=determination.jurisdiction, rate=determination.rate,
-                            amount=line_tax(net, determination), note=determination.note)))
+            lines.append(
+                InvoiceLine(
+                    invoice_line_id=f"{invoice_id}:{n}",
+                    contract_line_id=event.contract_line_id,
+                    billing_event_id=event.billing_event_id,
+                    kind=event.kind,
+                    description=event.description,
+                    net=net,
+                    tax=TaxLine(
+                        treatment=determination.treatment,
+                        jurisdiction=determination.jurisdiction,
+                        rate=determination.rate,
+                        amount=line_tax(net, determination),
+                        note=determination.note,
+                    ),
+                )
+            )
         net_total = sum_money((ln.net for ln in lines), currency)
         tax_total = sum_money((ln.tax.amount for ln in lines), currency)
         total = net_total + tax_total
-        invoices.append(Invoice(
-            invoice_id=invoice_id, lineage=group[0].lineage, customer_id=customer_id,
-            currency=currency, invoice_date=invoice_date,
-            due_date=invoice_date + timedelta(days=payment_terms_days(state.billing_terms)),
-            period=group[0].period, lines=lines, net_total=net_total, tax_total=tax_total,
-            total=total,
-            functional=(fx.convert(total, seller.functional_currency, invoice_date)
-                        if fx is not None and seller.functional_currency != currency else None),
-            reporting=(fx.convert(total, reporting_currency, invoice_date)
-                       if fx is not None and reporting_currency else None),
-        ))
+        invoices.append(
+            Invoice(
+                invoice_id=invoice_id,
+                lineage=group[0].lineage,
+                customer_id=customer_id,
+                currency=currency,
+                invoice_date=invoice_date,
+                due_date=invoice_date + timedelta(days=payment_terms_days(state.billing_terms)),
+                period=group[0].period,
+                lines=lines,
+                net_total=net_total,
+                tax_total=tax_total,
+                total=total,
+                functional=(
+                    fx.convert(total, seller.functional_currency, invoice_date)
+                    if fx is not None and seller.functional_currency != currency
+                    else None
+                ),
+                reporting=(
+                    fx.convert(total, reporting_currency, invoice_date)
+                    if fx is not None and reporting_currency
+                    else None
+                ),
+            )
+        )
     new_state = state.model_copy(update={"invoices": [*state.invoices, *invoices]})
     return new_state, invoices
 
 
 def invoice_period(
-    state: ContractState, period: str, delivery: Delivery, *, seller: LegalEntity,
-    buyer: TaxParty, tax_rules: TaxRules, invoice_date: date,
+    state: ContractState,
+    period: str,
+    delivery: Delivery,
+    *,
+    seller: LegalEntity,
+    buyer: TaxParty,
+    tax_rules: TaxRules,
+    invoice_date: date,
     reporting_currency: str | None = None,
 ) -> tuple[BillingRun, list[Invoice]]:
     """The period's billing run and its invoices in one step (what a period close calls)."""
     run = bill_period(state, period, delivery, event_date=invoice_date)
-    state, invoices = build_invoices(run.state, run.events, seller=seller, buyer=buyer,
-                                     tax_rules=tax_rules, invoice_date=invoice_date,
-                                     fx=delivery.fx, reporting_currency=reporting_currency)
+    state, invoices = build_invoices(
+        run.state,
+        run.events,
+        seller=seller,
+        buyer=buyer,
+        tax_rules=tax_rules,
+        invoice_date=invoice_date,
+        fx=delivery.fx,
+        reporting_currency=reporting_currency,
+    )
     return run.model_copy(update={"state": state}), invoices
 
 
 def tax_party(state: ContractState) -> TaxParty:
-    return TaxParty(customer_id=state.customer.customer_id, country=state.customer.country or "",
-                    tax_id=state.customer.tax_id)
+    return TaxParty(
+        customer_id=state.customer.customer_id, country=state.customer.country or "", tax_id=state.customer.tax_id
+    )
 
 
 def unbilled_sources(state: ContractState, delivery: Delivery, cutoff: date) -> Mapping[str, Decimal]:

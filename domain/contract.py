@@ -99,9 +99,11 @@ class ContractState(BaseModel):
 
     def portions_of(self, billing_event_id: str) -> list[BilledPortion]:
         """What one billing event billed, read back from the ledger rows it wrote."""
-        return [BilledPortion(source_kind=r.source_kind, source_id=r.source_id,
-                              quantity=r.quantity, amount=r.amount)
-                for r in self.ledger if r.document_id == billing_event_id]
+        return [
+            BilledPortion(source_kind=r.source_kind, source_id=r.source_id, quantity=r.quantity, amount=r.amount)
+            for r in self.ledger
+            if r.document_id == billing_event_id
+        ]
 
     def billed_quantities(self) -> dict[str, Decimal]:
         """The ledger folded per source, once, for runs that look up many sources."""
@@ -111,28 +113,39 @@ class ContractState(BaseModel):
         return out
 
     def ledger_amount(self, line_id: str, kind: SourceKind) -> Money:
-        return sum_money((r.amount for r in self.ledger
-                          if r.contract_line_id == line_id and r.source_kind is kind), self.currency)
+        return sum_money(
+            (r.amount for r in self.ledger if r.contract_line_id == line_id and r.source_kind is kind), self.currency
+        )
 
     def billed(self, line_id: str, kinds: set[SourceKind] | None = None) -> Money:
-        return sum_money((il.net for inv in self.invoices for il in inv.lines
-                          if il.contract_line_id == line_id
-                          and (kinds is None or il.kind in kinds)), self.currency)
+        return sum_money(
+            (
+                il.net
+                for inv in self.invoices
+                for il in inv.lines
+                if il.contract_line_id == line_id and (kinds is None or il.kind in kinds)
+            ),
+            self.currency,
+        )
 
-    def credited(self, line_id: str, kinds: set[SourceKind] | None = None,
-                 concession: bool | None = None) -> Money:
-        return sum_money((cl.net for cm in self.credit_memos for cl in cm.lines
-                          if cl.contract_line_id == line_id
-                          and (kinds is None or cl.kind in kinds)
-                          and (concession is None or cl.price_concession == concession)),
-                         self.currency)
+    def credited(self, line_id: str, kinds: set[SourceKind] | None = None, concession: bool | None = None) -> Money:
+        return sum_money(
+            (
+                cl.net
+                for cm in self.credit_memos
+                for cl in cm.lines
+                if cl.contract_line_id == line_id
+                and (kinds is None or cl.kind in kinds)
+                and (concession is None or cl.price_concession == concession)
+            ),
+            self.currency,
+        )
 
     def net_billed(self, line_id: str, kinds: set[SourceKind] | None = None) -> Money:
         return self.billed(line_id, kinds) - self.credited(line_id, kinds)
 
     def recognized(self, line_id: str) -> Money:
-        return sum_money((e.amount for e in self.revenue_entries if e.contract_line_id == line_id),
-                         self.currency)
+        return sum_money((e.amount for e in self.revenue_entries if e.contract_line_id == line_id), self.currency)
 
     def fee_concessions(self, line_id: str) -> Money:
         """Price concessions on the fee (not on re-billed expenses): they cut the price."""
@@ -156,9 +169,13 @@ class ContractState(BaseModel):
         net = billed - credited
         recognized = self.recognized(line_id)
         return LinePosition(
-            contract_line_id=line_id, contract_price=self.terms[line_id].line.amount,
+            contract_line_id=line_id,
+            contract_price=self.terms[line_id].line.amount,
             transaction_price=self.transaction_price(line_id),
-            billed=billed, credited=credited, net_billed=net, recognized=recognized,
+            billed=billed,
+            credited=credited,
+            net_billed=net,
+            recognized=recognized,
             deferred=(net - recognized).positive_part(),
             unbilled=(recognized - net).positive_part(),
         )
@@ -198,12 +215,19 @@ def open_contract(
         t = given.get(line.line_id) or LineTerms(line=line)
         terms[line.line_id] = t.model_copy(update={"line": line})
     return ContractState(
-        lineage=Lineage(opportunity_id=engagement.opportunity_id,
-                        customer_id=engagement.customer.customer_id, project_id=project_id,
-                        contract_id=contract_id, legal_entity=engagement.legal_entity),
-        customer=engagement.customer, currency=engagement.currency,
-        billing_terms=engagement.billing_terms, contract_start=engagement.contract_start,
-        contract_end=engagement.contract_end, terms=terms,
+        lineage=Lineage(
+            opportunity_id=engagement.opportunity_id,
+            customer_id=engagement.customer.customer_id,
+            project_id=project_id,
+            contract_id=contract_id,
+            legal_entity=engagement.legal_entity,
+        ),
+        customer=engagement.customer,
+        currency=engagement.currency,
+        billing_terms=engagement.billing_terms,
+        contract_start=engagement.contract_start,
+        contract_end=engagement.contract_end,
+        terms=terms,
     )
 
 

@@ -47,10 +47,8 @@ class CreditMemoResult(BaseModel):
 
 
 def _credited_so_far(state: ContractState, invoice_line_id: str) -> tuple[Money, Money] | None:
-    nets = [cl.net for cm in state.credit_memos for cl in cm.lines
-            if cl.invoice_line_id == invoice_line_id]
-    taxes = [cl.tax for cm in state.credit_memos for cl in cm.lines
-             if cl.invoice_line_id == invoice_line_id]
+    nets = [cl.net for cm in state.credit_memos for cl in cm.lines if cl.invoice_line_id == invoice_line_id]
+    taxes = [cl.tax for cm in state.credit_memos for cl in cm.lines if cl.invoice_line_id == invoice_line_id]
     if not nets:
         return None
     return sum_money(nets, nets[0].currency), sum_money(taxes, taxes[0].currency)
@@ -81,8 +79,7 @@ def apply_credit_memo(state: ContractState, request: CreditMemoRequest) -> Credi
         seen.add(req.invoice_line_id)
         inv_line = _find_line(invoice, req.invoice_line_id)
         before = _credited_so_far(state, req.invoice_line_id)
-        net_before, tax_before = before or (Money.zero(invoice.currency),
-                                            Money.zero(invoice.currency))
+        net_before, tax_before = before or (Money.zero(invoice.currency), Money.zero(invoice.currency))
         open_net = inv_line.net - net_before
         open_tax = inv_line.tax.amount - tax_before
         event = events[inv_line.billing_event_id]
@@ -105,8 +102,7 @@ def apply_credit_memo(state: ContractState, request: CreditMemoRequest) -> Credi
         if not amount.is_whole() or not amount.is_positive():
             raise CreditMemoError(f"credit amount {amount} must be positive whole minor units")
         if amount > open_net:
-            raise CreditMemoError(f"line {req.invoice_line_id}: {amount} exceeds the {open_net} "
-                                  "not yet credited")
+            raise CreditMemoError(f"line {req.invoice_line_id}: {amount} exceeds the {open_net} not yet credited")
         if rebill is None and not req.price_concession and amount == open_net:
             rebill = list(portions)
         # The last credit on a line takes exactly the tax left, so a line credited in parts
@@ -121,35 +117,57 @@ def apply_credit_memo(state: ContractState, request: CreditMemoRequest) -> Credi
                 # sources now would bill the customer for that part a second time.
                 raise CreditMemoError(
                     f"line {req.invoice_line_id} was already credited; its sources can no "
-                    "longer be released for re-billing")
+                    "longer be released for re-billing"
+                )
             releasing = sum_money((portions[s].amount for s in rebill), invoice.currency)
             if amount < releasing.rounded():
                 raise CreditMemoError(
                     f"line {req.invoice_line_id}: a correction must credit at least the "
-                    f"{releasing.rounded()} it releases for re-billing")
+                    f"{releasing.rounded()} it releases for re-billing"
+                )
         for source_id in rebill or []:
             portion = portions[source_id]
             tag = f"{memo_id}|{event.billing_event_id}"
-            if any(r.source_id == source_id and _released_from(r, event.billing_event_id)
-                   for r in ledger):
+            if any(r.source_id == source_id and _released_from(r, event.billing_event_id) for r in ledger):
                 continue  # an earlier memo already released it from this invoice line
-            row = LedgerRow(seq=len(ledger), source_kind=portion.source_kind, source_id=source_id,
-                            contract_line_id=event.contract_line_id, quantity=-portion.quantity,
-                            amount=-portion.amount, document_id=tag,
-                            recorded_on=request.memo_date)
+            row = LedgerRow(
+                seq=len(ledger),
+                source_kind=portion.source_kind,
+                source_id=source_id,
+                contract_line_id=event.contract_line_id,
+                quantity=-portion.quantity,
+                amount=-portion.amount,
+                document_id=tag,
+                recorded_on=request.memo_date,
+            )
             ledger.append(row)
             released.append(row)
-        lines.append(CreditMemoLine(
-            credit_memo_line_id=f"{memo_id}:{n}", invoice_line_id=req.invoice_line_id,
-            contract_line_id=inv_line.contract_line_id, kind=inv_line.kind, net=amount, tax=tax,
-            price_concession=req.price_concession, rebill_source_ids=list(rebill or [])))
+        lines.append(
+            CreditMemoLine(
+                credit_memo_line_id=f"{memo_id}:{n}",
+                invoice_line_id=req.invoice_line_id,
+                contract_line_id=inv_line.contract_line_id,
+                kind=inv_line.kind,
+                net=amount,
+                tax=tax,
+                price_concession=req.price_concession,
+                rebill_source_ids=list(rebill or []),
+            )
+        )
     net_total = sum_money((cl.net for cl in lines), invoice.currency)
     tax_total = sum_money((cl.tax for cl in lines), invoice.currency)
-    memo = CreditMemo(credit_memo_id=memo_id, lineage=state.lineage, invoice_id=invoice.invoice_id,
-                      memo_date=request.memo_date, reason=request.reason, lines=lines,
-                      net_total=net_total, tax_total=tax_total, total=net_total + tax_total)
-    new_state = state.model_copy(update={"ledger": ledger,
-                                         "credit_memos": [*state.credit_memos, memo]})
+    memo = CreditMemo(
+        credit_memo_id=memo_id,
+        lineage=state.lineage,
+        invoice_id=invoice.invoice_id,
+        memo_date=request.memo_date,
+        reason=request.reason,
+        lines=lines,
+        net_total=net_total,
+        tax_total=tax_total,
+        total=net_total + tax_total,
+    )
+    new_state = state.model_copy(update={"ledger": ledger, "credit_memos": [*state.credit_memos, memo]})
     return CreditMemoResult(state=new_state, memo=memo, released=released)
 
 

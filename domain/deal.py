@@ -183,16 +183,18 @@ def validate_deal(opp: OpportunitySnapshot, rules: DealRules) -> Engagement | li
         try:
             model = BillingModel(raw.billing_model or "")
         except ValueError:
-            err(f"{prefix}.D2R_Billing_Model__c", "invalid",
-                f"billing model {raw.billing_model!r} is not one of {[m.value for m in BillingModel]}")
+            err(
+                f"{prefix}.D2R_Billing_Model__c",
+                "invalid",
+                f"billing model {raw.billing_model!r} is not one of {[m.value for m in BillingModel]}",
+            )
             continue
         method = DEFAULT_REVENUE_METHOD[model]
         if raw.revenue_method:
             try:
                 method = RevenueMethod(raw.revenue_method)
             except ValueError:
-                err(f"{prefix}.D2R_Revenue_Method__c", "invalid",
-                    f"revenue method {raw.revenue_method!r} is unknown")
+                err(f"{prefix}.D2R_Revenue_Method__c", "invalid", f"revenue method {raw.revenue_method!r} is unknown")
                 continue
         if raw.total_price is None or raw.total_price <= 0:
             err(f"{prefix}.TotalPrice", "invalid", "a contract line needs a positive amount")
@@ -202,12 +204,17 @@ def validate_deal(opp: OpportunitySnapshot, rules: DealRules) -> Engagement | li
             continue
         if currency_ok:
             assert opp.currency is not None
-            lines.append(ContractLine(
-                line_id=raw.line_id, name=raw.name or raw.product_code or raw.line_id,
-                billing_model=model, revenue_method=method,
-                amount=Money(amount=raw.total_price, currency=opp.currency),
-                role=raw.role, hours=raw.hours,
-            ))
+            lines.append(
+                ContractLine(
+                    line_id=raw.line_id,
+                    name=raw.name or raw.product_code or raw.line_id,
+                    billing_model=model,
+                    revenue_method=method,
+                    amount=Money(amount=raw.total_price, currency=opp.currency),
+                    role=raw.role,
+                    hours=raw.hours,
+                )
+            )
 
     if currency_ok and lines and opp.amount is not None:
         total = sum((line.amount.amount for line in lines), Decimal(0))
@@ -221,16 +228,26 @@ def validate_deal(opp: OpportunitySnapshot, rules: DealRules) -> Engagement | li
     assert opp.billing_terms and opp.service_package
     account = opp.accounts[0]
     assert account.name
-    contract_value = Money(amount=sum((line.amount.amount for line in lines), Decimal(0)),
-                           currency=opp.currency)
+    contract_value = Money(amount=sum((line.amount.amount for line in lines), Decimal(0)), currency=opp.currency)
     return Engagement(
-        opportunity_id=opp.opportunity_id, name=opp.name,
-        customer=Customer(customer_id=account.account_id, name=account.name,
-                          country=account.country, tax_id=account.tax_id,
-                          parent_id=account.parent_id,
-                          hierarchy=[node.account_id for node in opp.accounts]),
-        legal_entity=opp.legal_entity, currency=opp.currency, contract_value=contract_value,
-        close_date=opp.close_date, billing_terms=opp.billing_terms,
-        service_package=opp.service_package, delivery_region=opp.delivery_region,
-        contract_start=opp.contract_start, contract_end=opp.contract_end, lines=lines,
+        opportunity_id=opp.opportunity_id,
+        name=opp.name,
+        customer=Customer(
+            customer_id=account.account_id,
+            name=account.name,
+            country=account.country,
+            tax_id=account.tax_id,
+            parent_id=account.parent_id,
+            hierarchy=[node.account_id for node in opp.accounts],
+        ),
+        legal_entity=opp.legal_entity,
+        currency=opp.currency,
+        contract_value=contract_value,
+        close_date=opp.close_date,
+        billing_terms=opp.billing_terms,
+        service_package=opp.service_package,
+        delivery_region=opp.delivery_region,
+        contract_start=opp.contract_start,
+        contract_end=opp.contract_end,
+        lines=lines,
     )

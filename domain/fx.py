@@ -87,7 +87,10 @@ class FxRateTable(BaseModel):
         return Converted(
             original=money,
             converted=Money(amount=money.amount * rate, currency=to),
-            rate=rate, rate_date=rate_date, converted_on=on, via=via,
+            rate=rate,
+            rate_date=rate_date,
+            converted_on=on,
+            via=via,
         )
 
 

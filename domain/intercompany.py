@@ -77,9 +77,14 @@ def intercompany_charges(
         resource = by_id.get(resource_id)
         if resource is None:
             raise LookupError(f"unknown resource {resource_id}")
-        mine = [e for e in time_entries
-                if e.resource_id == resource_id and e.project_id == lineage.project_id
-                and e.status is EntryStatus.APPROVED and period_of(e.work_date) == period]
+        mine = [
+            e
+            for e in time_entries
+            if e.resource_id == resource_id
+            and e.project_id == lineage.project_id
+            and e.status is EntryStatus.APPROVED
+            and period_of(e.work_date) == period
+        ]
         for provider, entries in sorted(split_by_entity(resource, mine).items()):
             if provider == receiver:
                 continue
@@ -88,14 +93,27 @@ def intercompany_charges(
             cost = sum_money(costs, currency)
             markup = pricing.markup(provider, receiver)
             amount = cost.times(1 + markup).rounded()
-            charges.append(IntercompanyCharge(
-                charge_id=record_id("ic", lineage.project_id, period, provider, resource_id,
-                                    digest(*(e.entry_id for e in entries))),
-                lineage=lineage, period=period, charge_date=on, provider_entity=provider,
-                receiver_entity=receiver, resource_id=resource_id,
-                hours=sum((e.hours for e in entries), Decimal(0)), cost=cost, markup=markup,
-                amount=amount, entry_ids=[e.entry_id for e in entries],
-                receiver_amount=(fx.convert(amount, receiver_currency, on)
-                                 if fx is not None and receiver_currency
-                                 and receiver_currency != currency else None)))
+            charges.append(
+                IntercompanyCharge(
+                    charge_id=record_id(
+                        "ic", lineage.project_id, period, provider, resource_id, digest(*(e.entry_id for e in entries))
+                    ),
+                    lineage=lineage,
+                    period=period,
+                    charge_date=on,
+                    provider_entity=provider,
+                    receiver_entity=receiver,
+                    resource_id=resource_id,
+                    hours=sum((e.hours for e in entries), Decimal(0)),
+                    cost=cost,
+                    markup=markup,
+                    amount=amount,
+                    entry_ids=[e.entry_id for e in entries],
+                    receiver_amount=(
+                        fx.convert(amount, receiver_currency, on)
+                        if fx is not None and receiver_currency and receiver_currency != currency
+                        else None
+                    ),
+                )
+            )
     return charges

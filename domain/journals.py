@@ -39,26 +39,42 @@ def _line(account: str, amount: Money, memo: str = "") -> JournalLine:
 def invoice_journal(invoice: Invoice, coa: ChartOfAccounts | None = None) -> JournalEntry:
     coa = coa or ChartOfAccounts()
     return JournalEntry(
-        journal_entry_id=record_id("je", invoice.invoice_id), lineage=invoice.lineage,
-        legal_entity=invoice.lineage.legal_entity, entry_date=invoice.invoice_date,
-        period=invoice.period, currency=invoice.currency, memo=f"invoice {invoice.invoice_id}",
-        lines=[_line(coa.receivables, invoice.total), _line(coa.contract_balance, -invoice.net_total),
-               _line(coa.tax_payable, -invoice.tax_total)])
+        journal_entry_id=record_id("je", invoice.invoice_id),
+        lineage=invoice.lineage,
+        legal_entity=invoice.lineage.legal_entity,
+        entry_date=invoice.invoice_date,
+        period=invoice.period,
+        currency=invoice.currency,
+        memo=f"invoice {invoice.invoice_id}",
+        lines=[
+            _line(coa.receivables, invoice.total),
+            _line(coa.contract_balance, -invoice.net_total),
+            _line(coa.tax_payable, -invoice.tax_total),
+        ],
+    )
 
 
-def credit_memo_journal(memo: CreditMemo, period: str,
-                        coa: ChartOfAccounts | None = None) -> JournalEntry:
+def credit_memo_journal(memo: CreditMemo, period: str, coa: ChartOfAccounts | None = None) -> JournalEntry:
     coa = coa or ChartOfAccounts()
     return JournalEntry(
-        journal_entry_id=record_id("je", memo.credit_memo_id), lineage=memo.lineage,
-        legal_entity=memo.lineage.legal_entity, entry_date=memo.memo_date, period=period,
-        currency=memo.total.currency, memo=f"credit memo {memo.credit_memo_id}: {memo.reason}",
-        lines=[_line(coa.receivables, -memo.total), _line(coa.contract_balance, memo.net_total),
-               _line(coa.tax_payable, memo.tax_total)])
+        journal_entry_id=record_id("je", memo.credit_memo_id),
+        lineage=memo.lineage,
+        legal_entity=memo.lineage.legal_entity,
+        entry_date=memo.memo_date,
+        period=period,
+        currency=memo.total.currency,
+        memo=f"credit memo {memo.credit_memo_id}: {memo.reason}",
+        lines=[
+            _line(coa.receivables, -memo.total),
+            _line(coa.contract_balance, memo.net_total),
+            _line(coa.tax_payable, memo.tax_total),
+        ],
+    )
 
 
-def revenue_journal(entries: list[RevenueEntry], period: str, on: date,
-                    coa: ChartOfAccounts | None = None) -> JournalEntry:
+def revenue_journal(
+    entries: list[RevenueEntry], period: str, on: date, coa: ChartOfAccounts | None = None
+) -> JournalEntry:
     """One entry per engagement and period: a line pair per revenue entry."""
     if not entries:
         raise ValueError("no revenue entries to journal")
@@ -69,15 +85,25 @@ def revenue_journal(entries: list[RevenueEntry], period: str, on: date,
         lines += [_line(coa.contract_balance, e.amount, memo), _line(coa.revenue, -e.amount, memo)]
     first = entries[0]
     return JournalEntry(
-        journal_entry_id=record_id("je", "rev", first.lineage.contract_id, period,
-                                   *(e.revenue_entry_id for e in entries)),
-        lineage=first.lineage, legal_entity=first.lineage.legal_entity, entry_date=on,
-        period=period, currency=first.amount.currency, memo=f"revenue {period}", lines=lines)
+        journal_entry_id=record_id(
+            "je", "rev", first.lineage.contract_id, period, *(e.revenue_entry_id for e in entries)
+        ),
+        lineage=first.lineage,
+        legal_entity=first.lineage.legal_entity,
+        entry_date=on,
+        period=period,
+        currency=first.amount.currency,
+        memo=f"revenue {period}",
+        lines=lines,
+    )
 
 
-def intercompany_journals(charge: IntercompanyCharge, receiver_currency: str,
-                          fx: FxRateTable | None = None,
-                          coa: ChartOfAccounts | None = None) -> tuple[JournalEntry, JournalEntry]:
+def intercompany_journals(
+    charge: IntercompanyCharge,
+    receiver_currency: str,
+    fx: FxRateTable | None = None,
+    coa: ChartOfAccounts | None = None,
+) -> tuple[JournalEntry, JournalEntry]:
     """(provider's entry, receiver's entry); the receiver books in its own currency."""
     coa = coa or ChartOfAccounts()
     amount = charge.amount
@@ -90,13 +116,23 @@ def intercompany_journals(charge: IntercompanyCharge, receiver_currency: str,
     else:
         raise ValueError("an FX table is needed to book the charge in the receiver's currency")
     provider = JournalEntry(
-        journal_entry_id=record_id("je", charge.charge_id, "provider"), lineage=charge.lineage,
-        legal_entity=charge.provider_entity, entry_date=charge.charge_date, period=charge.period,
-        currency=amount.currency, memo=f"intercompany charge to {charge.receiver_entity}",
-        lines=[_line(coa.ic_receivable, amount), _line(coa.ic_revenue, -amount)])
+        journal_entry_id=record_id("je", charge.charge_id, "provider"),
+        lineage=charge.lineage,
+        legal_entity=charge.provider_entity,
+        entry_date=charge.charge_date,
+        period=charge.period,
+        currency=amount.currency,
+        memo=f"intercompany charge to {charge.receiver_entity}",
+        lines=[_line(coa.ic_receivable, amount), _line(coa.ic_revenue, -amount)],
+    )
     receiver = JournalEntry(
-        journal_entry_id=record_id("je", charge.charge_id, "receiver"), lineage=charge.lineage,
-        legal_entity=charge.receiver_entity, entry_date=charge.charge_date, period=charge.period,
-        currency=received.currency, memo=f"intercompany charge from {charge.provider_entity}",
-        lines=[_line(coa.project_cost, received), _line(coa.ic_payable, -received)])
+        journal_entry_id=record_id("je", charge.charge_id, "receiver"),
+        lineage=charge.lineage,
+        legal_entity=charge.receiver_entity,
+        entry_date=charge.charge_date,
+        period=charge.period,
+        currency=received.currency,
+        memo=f"intercompany charge from {charge.provider_entity}",
+        lines=[_line(coa.project_cost, received), _line(coa.ic_payable, -received)],
+    )
     return provider, receiver

@@ -32,7 +32,12 @@ from domain.tax import TaxTreatment
 Opportunity = OpportunitySnapshot
 
 __all__ = [
-    "BillingModel", "ContractLine", "Customer", "Engagement", "Opportunity", "RevenueMethod",
+    "BillingModel",
+    "ContractLine",
+    "Customer",
+    "Engagement",
+    "Opportunity",
+    "RevenueMethod",
 ]
 
 
@@ -84,8 +89,11 @@ class RateCard(BaseModel):
     entries: list[RateCardEntry] = Field(default_factory=list)
 
     def entry(self, role: str, on: date) -> RateCardEntry:
-        live = [e for e in self.entries if e.role == role and e.effective_from <= on
-                and (e.effective_to is None or on <= e.effective_to)]
+        live = [
+            e
+            for e in self.entries
+            if e.role == role and e.effective_from <= on and (e.effective_to is None or on <= e.effective_to)
+        ]
         if not live:
             raise LookupError(f"rate card {self.rate_card_id} has no rate for {role!r} on {on}")
         # A later card entry supersedes an earlier open-ended one.
@@ -120,12 +128,12 @@ class Resource(BaseModel):
 
     def position_on(self, day: date) -> ResourcePosition:
         """Where the consultant sat on `day`: transfers apply from their date, in order."""
-        pos = ResourcePosition(legal_entity=self.home_legal_entity, role=self.role,
-                               cost_rate=self.cost_rate)
+        pos = ResourcePosition(legal_entity=self.home_legal_entity, role=self.role, cost_rate=self.cost_rate)
         for t in sorted(self.transfers, key=lambda t: t.effective_from):
             if t.effective_from <= day:
-                pos = ResourcePosition(legal_entity=t.legal_entity, role=t.role or pos.role,
-                                       cost_rate=t.cost_rate or pos.cost_rate)
+                pos = ResourcePosition(
+                    legal_entity=t.legal_entity, role=t.role or pos.role, cost_rate=t.cost_rate or pos.cost_rate
+                )
         return pos
 
 

@@ -17,10 +17,33 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # ISO 4217 minor units for the currencies d2r deals in; unknown codes are refused
 # rather than guessed, because a wrong exponent silently scales every amount.
 MINOR_UNITS: dict[str, int] = {
-    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "SEK": 2, "NOK": 2,
-    "DKK": 2, "PLN": 2, "INR": 2, "SGD": 2, "HKD": 2, "CNY": 2, "BRL": 2, "MXN": 2,
-    "ZAR": 2, "NZD": 2, "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3,
-    "OMR": 3, "JOD": 3, "TND": 3,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "INR": 2,
+    "SGD": 2,
+    "HKD": 2,
+    "CNY": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ZAR": 2,
+    "NZD": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "KWD": 3,
+    "BHD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
 }
 
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]

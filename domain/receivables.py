@@ -40,19 +40,25 @@ def _invoice(state: ContractState, invoice_id: str) -> Invoice:
 
 def invoice_status(state: ContractState, invoice_id: str, on: date) -> InvoiceStatus:
     inv = _invoice(state, invoice_id)
-    credited = sum_money((m.total for m in state.credit_memos if m.invoice_id == invoice_id),
-                         inv.currency)
-    paid = sum_money((p.amount for p in state.payments if p.invoice_id == invoice_id),
-                     inv.currency)
+    credited = sum_money((m.total for m in state.credit_memos if m.invoice_id == invoice_id), inv.currency)
+    paid = sum_money((p.amount for p in state.payments if p.invoice_id == invoice_id), inv.currency)
     open_ = inv.total - credited - paid
     overdue = open_.is_positive() and on > inv.due_date
-    return InvoiceStatus(invoice_id=invoice_id, total=inv.total, credited=credited, paid=paid,
-                         open=open_, due_date=inv.due_date, overdue=overdue,
-                         days_overdue=(on - inv.due_date).days if overdue else 0)
+    return InvoiceStatus(
+        invoice_id=invoice_id,
+        total=inv.total,
+        credited=credited,
+        paid=paid,
+        open=open_,
+        due_date=inv.due_date,
+        overdue=overdue,
+        days_overdue=(on - inv.due_date).days if overdue else 0,
+    )
 
 
-def record_payment(state: ContractState, *, payment_ref: str, invoice_id: str,
-                   amount: Money, received_on: date) -> tuple[ContractState, Payment]:
+def record_payment(
+    state: ContractState, *, payment_ref: str, invoice_id: str, amount: Money, received_on: date
+) -> tuple[ContractState, Payment]:
     """Apply a payment to one invoice. The ERP's payment reference makes a retry harmless."""
     payment_id = record_id("pay", state.lineage.contract_id, payment_ref)
     for existing in state.payments:
@@ -63,8 +69,9 @@ def record_payment(state: ContractState, *, payment_ref: str, invoice_id: str,
         raise PaymentError("a payment is applied in the invoice's currency")
     if not amount.is_positive() or amount > status.open:
         raise PaymentError(f"payment {amount} does not fit the open {status.open}")
-    payment = Payment(payment_id=payment_id, lineage=state.lineage, invoice_id=invoice_id,
-                      received_on=received_on, amount=amount)
+    payment = Payment(
+        payment_id=payment_id, lineage=state.lineage, invoice_id=invoice_id, received_on=received_on, amount=amount
+    )
     return state.model_copy(update={"payments": [*state.payments, payment]}), payment
 
 

@@ -55,8 +55,12 @@ def labour_cost(state: ContractState, line_id: str, cutoff: date, delivery: Deli
     """
     total = state.zero()
     for entry in delivery.time_entries:
-        if (entry.contract_line_id != line_id or entry.status is not EntryStatus.APPROVED
-                or entry.work_date > cutoff or entry.project_id != state.lineage.project_id):
+        if (
+            entry.contract_line_id != line_id
+            or entry.status is not EntryStatus.APPROVED
+            or entry.work_date > cutoff
+            or entry.project_id != state.lineage.project_id
+        ):
             continue
         resource = delivery.resource(entry.resource_id)
         if resource is None:
@@ -68,8 +72,9 @@ def labour_cost(state: ContractState, line_id: str, cutoff: date, delivery: Deli
     return total
 
 
-def progress_measure(state: ContractState, line_id: str, terms: LineTerms, period: str,
-                     delivery: Delivery, as_of: date | None = None) -> tuple[Decimal, Decimal]:
+def progress_measure(
+    state: ContractState, line_id: str, terms: LineTerms, period: str, delivery: Delivery, as_of: date | None = None
+) -> tuple[Decimal, Decimal]:
     """(measure so far, measure at completion) for the line's revenue method.
 
     `as_of` measures inside a period (an amendment's effective date); by default the
@@ -80,8 +85,7 @@ def progress_measure(state: ContractState, line_id: str, terms: LineTerms, perio
     if method is RevenueMethod.COST_TO_COST:
         if terms.estimate_at_completion is None or not terms.estimate_at_completion.is_positive():
             raise MissingEstimateError(f"line {line_id} is cost-to-cost but has no estimate")
-        return (labour_cost(state, line_id, cutoff, delivery).amount,
-                terms.estimate_at_completion.amount)
+        return (labour_cost(state, line_id, cutoff, delivery).amount, terms.estimate_at_completion.amount)
     if method is RevenueMethod.MILESTONE:
         milestones = [m for m in delivery.milestones if m.contract_line_id == line_id]
         total = sum((m.weight for m in milestones), Decimal(0))
@@ -95,8 +99,15 @@ def progress_measure(state: ContractState, line_id: str, terms: LineTerms, perio
     raise ValueError(f"{method} has no progress measure")
 
 
-def fee_target(state: ContractState, line_id: str, terms: LineTerms, period: str,
-               delivery: Delivery, complete: bool = False, as_of: date | None = None) -> Money:
+def fee_target(
+    state: ContractState,
+    line_id: str,
+    terms: LineTerms,
+    period: str,
+    delivery: Delivery,
+    complete: bool = False,
+    as_of: date | None = None,
+) -> Money:
     """Cumulative fee revenue earned by the end of `period` (or `as_of`), unrounded."""
     cutoff = as_of or period_end(period)
     price = terms.line.amount - state.fee_concessions(line_id)
@@ -114,14 +125,19 @@ def fee_target(state: ContractState, line_id: str, terms: LineTerms, period: str
     start_measure = base.measure if base else Decimal(0)
     start_revenue = base.recognized if base else state.zero()
     span = total - start_measure
-    progress = Decimal(1) if span <= 0 else min(max((measure - start_measure) / span, Decimal(0)),
-                                                 Decimal(1))
+    progress = Decimal(1) if span <= 0 else min(max((measure - start_measure) / span, Decimal(0)), Decimal(1))
     return start_revenue + (price - start_revenue).times(progress)
 
 
-def line_target(state: ContractState, line_id: str, period: str, delivery: Delivery,
-                complete: bool = False, terms: LineTerms | None = None,
-                as_of: date | None = None) -> Money:
+def line_target(
+    state: ContractState,
+    line_id: str,
+    period: str,
+    delivery: Delivery,
+    complete: bool = False,
+    terms: LineTerms | None = None,
+    as_of: date | None = None,
+) -> Money:
     """Cumulative revenue of the line, rounded once: the figure recognized must reach."""
     terms = terms or state.terms[line_id]
     fee = fee_target(state, line_id, terms, period, delivery, complete, as_of).rounded()
@@ -156,34 +172,53 @@ def recognize_period(
         try:
             target = line_target(state, line_id, period, delivery, complete)
         except LookupError as exc:
-            problems.append(ExceptionRecord(
-                exception_id=record_id("exc", state.lineage.opportunity_id, "revenue", line_id,
-                                       period),
-                lineage=state.lineage, code="revenue_not_computable", message=str(exc),
-                severity=Severity.ERROR, source_id=line_id, raised_on=on))
+            problems.append(
+                ExceptionRecord(
+                    exception_id=record_id("exc", state.lineage.opportunity_id, "revenue", line_id, period),
+                    lineage=state.lineage,
+                    code="revenue_not_computable",
+                    message=str(exc),
+                    severity=Severity.ERROR,
+                    source_id=line_id,
+                    raised_on=on,
+                )
+            )
             continue
         so_far = state.recognized(line_id)
         amount = target - so_far
         if amount.is_zero():
             continue
         entry = RevenueEntry(
-            revenue_entry_id=record_id("rev", state.lineage.opportunity_id, period, line_id,
-                                       digest(len(recognized_entries), str(amount.amount))),
-            lineage=state.lineage, contract_line_id=line_id, period=period, entry_date=on,
-            method=terms.line.revenue_method, amount=amount, cumulative=target,
+            revenue_entry_id=record_id(
+                "rev",
+                state.lineage.opportunity_id,
+                period,
+                line_id,
+                digest(len(recognized_entries), str(amount.amount)),
+            ),
+            lineage=state.lineage,
+            contract_line_id=line_id,
+            period=period,
+            entry_date=on,
+            method=terms.line.revenue_method,
+            amount=amount,
+            cumulative=target,
             basis=_basis(terms, complete, target),
-            functional=(delivery.fx.convert(amount, functional_currency, on)
-                        if functional_currency and functional_currency != amount.currency
-                        else None),
-            reporting=(delivery.fx.convert(amount, reporting_currency, on)
-                       if reporting_currency and reporting_currency != amount.currency
-                       else None),
+            functional=(
+                delivery.fx.convert(amount, functional_currency, on)
+                if functional_currency and functional_currency != amount.currency
+                else None
+            ),
+            reporting=(
+                delivery.fx.convert(amount, reporting_currency, on)
+                if reporting_currency and reporting_currency != amount.currency
+                else None
+            ),
         )
         entries.append(entry)
         recognized_entries.append(entry)
     new_state = state.model_copy(update={"revenue_entries": recognized_entries})
-    return RevenueRun(state=new_state, entries=entries, positions=new_state.positions(),
-                      exceptions=problems)
+    return RevenueRun(state=new_state, entries=entries, positions=new_state.positions(), exceptions=problems)
 
 
 def _basis(terms: LineTerms, complete: bool, target: Money) -> str:
@@ -203,18 +238,23 @@ def _basis(terms: LineTerms, complete: bool, target: Money) -> str:
 def reversal_of(entry: RevenueEntry, state: ContractState, on: date) -> RevenueEntry:
     """The entry that undoes `entry` (compensation), dated when it is undone."""
     recognized = state.recognized(entry.contract_line_id) - entry.amount
-    return entry.model_copy(update={
-        "revenue_entry_id": record_id("rev-rev", entry.revenue_entry_id),
-        "entry_date": on, "kind": RevenueEntryKind.REVERSAL, "amount": -entry.amount,
-        "cumulative": recognized, "basis": f"reversal of {entry.revenue_entry_id}",
-        # The same rates as the original, so the reversal undoes it to the cent in every
-        # currency it was reported in.
-        "functional": _negated(entry.functional), "reporting": _negated(entry.reporting),
-    })
+    return entry.model_copy(
+        update={
+            "revenue_entry_id": record_id("rev-rev", entry.revenue_entry_id),
+            "entry_date": on,
+            "kind": RevenueEntryKind.REVERSAL,
+            "amount": -entry.amount,
+            "cumulative": recognized,
+            "basis": f"reversal of {entry.revenue_entry_id}",
+            # The same rates as the original, so the reversal undoes it to the cent in every
+            # currency it was reported in.
+            "functional": _negated(entry.functional),
+            "reporting": _negated(entry.reporting),
+        }
+    )
 
 
 def _negated(converted: Converted | None) -> Converted | None:
     if converted is None:
         return None
-    return converted.model_copy(update={"original": -converted.original,
-                                        "converted": -converted.converted})
+    return converted.model_copy(update={"original": -converted.original, "converted": -converted.converted})

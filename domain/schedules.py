@@ -34,8 +34,7 @@ class Schedule(BaseModel):
     rows: list[ScheduledAmount]
 
     def total(self, line_id: str) -> Money:
-        return sum_money((r.amount for r in self.rows if r.contract_line_id == line_id),
-                         self.currency)
+        return sum_money((r.amount for r in self.rows if r.contract_line_id == line_id), self.currency)
 
     def by_period(self, line_id: str) -> dict[str, Money]:
         out: dict[str, Money] = {}
@@ -54,14 +53,18 @@ def _line_periods(state: ContractState, line_id: str) -> list[str]:
     return []
 
 
-def _spread(line_id: str, amount: Money, periods: list[str],
-            weights: Sequence[Decimal] | None = None) -> list[ScheduledAmount]:
+def _spread(
+    line_id: str, amount: Money, periods: list[str], weights: Sequence[Decimal] | None = None
+) -> list[ScheduledAmount]:
     # No period to plan in (no service or contract dates): nothing can be scheduled.
     if not periods or "" in periods or amount.is_zero():
         return []
     shares = allocate(amount, weights or [1] * len(periods))
-    return [ScheduledAmount(contract_line_id=line_id, period=p, amount=s, actual=False)
-            for p, s in zip(periods, shares, strict=True) if not s.is_zero()]
+    return [
+        ScheduledAmount(contract_line_id=line_id, period=p, amount=s, actual=False)
+        for p, s in zip(periods, shares, strict=True)
+        if not s.is_zero()
+    ]
 
 
 def revenue_schedule(state: ContractState, delivery: Delivery) -> Schedule:
@@ -77,16 +80,20 @@ def revenue_schedule(state: ContractState, delivery: Delivery) -> Schedule:
         for e in state.revenue_entries:
             if e.contract_line_id == line_id:
                 actual[e.period] = actual[e.period] + e.amount if e.period in actual else e.amount
-        rows += [ScheduledAmount(contract_line_id=line_id, period=p, amount=a, actual=True)
-                 for p, a in sorted(actual.items())]
-        price = terms.line.amount if terms.line.billing_model is BillingModel.TIME_AND_MATERIALS \
+        rows += [
+            ScheduledAmount(contract_line_id=line_id, period=p, amount=a, actual=True)
+            for p, a in sorted(actual.items())
+        ]
+        price = (
+            terms.line.amount
+            if terms.line.billing_model is BillingModel.TIME_AND_MATERIALS
             else state.transaction_price(line_id)
+        )
         rest = price - state.recognized(line_id)
         last_actual = max(actual) if actual else ""
         periods = [p for p in _line_periods(state, line_id) if p > last_actual]
         if terms.line.revenue_method is RevenueMethod.MILESTONE:
-            open_ms = [m for m in delivery.milestones
-                       if m.contract_line_id == line_id and m.completed_on is None]
+            open_ms = [m for m in delivery.milestones if m.contract_line_id == line_id and m.completed_on is None]
             if open_ms and rest.is_positive():
                 fallback = periods[-1] if periods else last_actual
                 targets = [period_of(m.due_date) if m.due_date else fallback for m in open_ms]
@@ -117,26 +124,31 @@ def billing_schedule(state: ContractState, delivery: Delivery) -> Schedule:
                 if il.contract_line_id == line_id and il.kind is kind:
                     p = events[il.billing_event_id].period
                     actual[p] = actual[p] + il.net if p in actual else il.net
-        rows += [ScheduledAmount(contract_line_id=line_id, period=p, amount=a, actual=True)
-                 for p, a in sorted(actual.items())]
+        rows += [
+            ScheduledAmount(contract_line_id=line_id, period=p, amount=a, actual=True)
+            for p, a in sorted(actual.items())
+        ]
         rest = terms.line.amount - state.ledger_amount(line_id, kind)
         if not rest.is_positive():
             continue
         billed = state.billed_quantities()
         if model is BillingModel.RETAINER:
-            periods = [p for p in _line_periods(state, line_id)
-                       if billed.get(retainer_source_id(line_id, p), 0) < 1]
+            periods = [p for p in _line_periods(state, line_id) if billed.get(retainer_source_id(line_id, p), 0) < 1]
             rows += _spread(line_id, rest, periods or _line_periods(state, line_id)[-1:])
             continue
-        open_ms = [m for m in delivery.milestones
-                   if m.contract_line_id == line_id and billed.get(m.milestone_id, 0) < 1]
+        open_ms = [
+            m for m in delivery.milestones if m.contract_line_id == line_id and billed.get(m.milestone_id, 0) < 1
+        ]
         periods = _line_periods(state, line_id)
         fallback = periods[-1] if periods else max(actual, default="")
         if not open_ms:
             rows += _spread(line_id, rest, [fallback]) if fallback else []
             continue
         weights = [m.weight for m in open_ms]
-        rows += _spread(line_id, rest,
-                        [period_of(m.due_date) if m.due_date else fallback for m in open_ms],
-                        weights if any(weights) else None)
+        rows += _spread(
+            line_id,
+            rest,
+            [period_of(m.due_date) if m.due_date else fallback for m in open_ms],
+            weights if any(weights) else None,
+        )
     return Schedule(lineage=state.lineage, kind="billing", currency=state.currency, rows=rows)

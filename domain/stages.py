@@ -17,17 +17,16 @@ class Stage(StrEnum):
 
 
 TRANSITIONS: dict[Stage, frozenset[Stage]] = {
-    Stage.VALIDATING: frozenset({Stage.AWAITING_APPROVAL, Stage.PROVISIONING,
-                                 Stage.NEEDS_ATTENTION, Stage.CANCELLED}),
-    Stage.AWAITING_APPROVAL: frozenset({Stage.PROVISIONING, Stage.NEEDS_ATTENTION,
-                                        Stage.CANCELLED}),
+    Stage.VALIDATING: frozenset({Stage.AWAITING_APPROVAL, Stage.PROVISIONING, Stage.NEEDS_ATTENTION, Stage.CANCELLED}),
+    Stage.AWAITING_APPROVAL: frozenset({Stage.PROVISIONING, Stage.NEEDS_ATTENTION, Stage.CANCELLED}),
     Stage.PROVISIONING: frozenset({Stage.IN_DELIVERY, Stage.NEEDS_ATTENTION}),
     Stage.IN_DELIVERY: frozenset({Stage.CLOSING, Stage.NEEDS_ATTENTION}),
     Stage.CLOSING: frozenset({Stage.CLOSED, Stage.NEEDS_ATTENTION}),
     Stage.CLOSED: frozenset(),
     # A person fixes the cause, then the engagement resumes where it stopped or is cancelled.
-    Stage.NEEDS_ATTENTION: frozenset({Stage.VALIDATING, Stage.PROVISIONING, Stage.IN_DELIVERY,
-                                      Stage.CLOSING, Stage.CANCELLED}),
+    Stage.NEEDS_ATTENTION: frozenset(
+        {Stage.VALIDATING, Stage.PROVISIONING, Stage.IN_DELIVERY, Stage.CLOSING, Stage.CANCELLED}
+    ),
     Stage.CANCELLED: frozenset(),
 }
 

@@ -14,10 +14,37 @@ from pydantic import BaseModel, Field
 
 from domain.money import Money
 
-EU_MEMBERS: frozenset[str] = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
-})
+EU_MEMBERS: frozenset[str] = frozenset(
+    {
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    }
+)
 
 REVERSE_CHARGE_NOTE = "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Directive 2006/112/EC)"
 EXPORT_NOTE = "Outside the scope of VAT: services supplied to a customer abroad"
@@ -70,27 +97,38 @@ class TaxDetermination(BaseModel):
 
 
 def determine_tax(
-    rules: TaxRules, seller_country: str, buyer: TaxParty, on: date, service_code: str | None = None,
+    rules: TaxRules,
+    seller_country: str,
+    buyer: TaxParty,
+    on: date,
+    service_code: str | None = None,
 ) -> TaxDetermination:
     """Place of supply for B2B services is the buyer's country; B2C stays with the seller."""
     if buyer.exempt:
-        return TaxDetermination(treatment=TaxTreatment.EXEMPT, jurisdiction=seller_country,
-                                rate=Decimal(0), note=EXEMPT_NOTE)
+        return TaxDetermination(
+            treatment=TaxTreatment.EXEMPT, jurisdiction=seller_country, rate=Decimal(0), note=EXEMPT_NOTE
+        )
     if service_code and service_code in rules.exempt_services.get(seller_country, []):
-        return TaxDetermination(treatment=TaxTreatment.EXEMPT, jurisdiction=seller_country,
-                                rate=Decimal(0), note=EXEMPT_NOTE)
+        return TaxDetermination(
+            treatment=TaxTreatment.EXEMPT, jurisdiction=seller_country, rate=Decimal(0), note=EXEMPT_NOTE
+        )
     domestic = buyer.country == seller_country
     if not domestic and buyer.tax_id:
         both_eu = seller_country in rules.eu_members and buyer.country in rules.eu_members
         if both_eu:
-            return TaxDetermination(treatment=TaxTreatment.REVERSE_CHARGE,
-                                    jurisdiction=buyer.country, rate=Decimal(0),
-                                    note=REVERSE_CHARGE_NOTE)
-        return TaxDetermination(treatment=TaxTreatment.OUT_OF_SCOPE, jurisdiction=buyer.country,
-                                rate=Decimal(0), note=EXPORT_NOTE)
+            return TaxDetermination(
+                treatment=TaxTreatment.REVERSE_CHARGE,
+                jurisdiction=buyer.country,
+                rate=Decimal(0),
+                note=REVERSE_CHARGE_NOTE,
+            )
+        return TaxDetermination(
+            treatment=TaxTreatment.OUT_OF_SCOPE, jurisdiction=buyer.country, rate=Decimal(0), note=EXPORT_NOTE
+        )
     rate = rules.rate_for(seller_country, on)
-    return TaxDetermination(treatment=TaxTreatment.STANDARD, jurisdiction=seller_country,
-                            rate=rate.rate, rounding=rate.rounding)
+    return TaxDetermination(
+        treatment=TaxTreatment.STANDARD, jurisdiction=seller_country, rate=rate.rate, rounding=rate.rounding
+    )
 
 
 def line_tax(net: Money, determination: TaxDetermination) -> Money:

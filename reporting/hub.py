@@ -50,7 +50,9 @@ class ExceptionNotFoundError(LookupError):
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
-        "jsonb", encoder=lambda v: json.dumps(v, default=str), decoder=json.loads,
+        "jsonb",
+        encoder=lambda v: json.dumps(v, default=str),
+        decoder=json.loads,
         schema="pg_catalog",
     )
 
@@ -69,14 +71,15 @@ class ReportingHub:
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> ReportingHub:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
             # KPI aggregates over tens of thousands of engagement-months stay in memory
             server_settings={"work_mem": "32MB", "application_name": "d2r-reporting"},
         )
         assert pool is not None
-        currency = await pool.fetchval(
-            "SELECT value FROM hub_setting WHERE key = 'reporting_currency'"
-        )
+        currency = await pool.fetchval("SELECT value FROM hub_setting WHERE key = 'reporting_currency'")
         return cls(pool, currency or "USD")
 
     async def close(self) -> None:
@@ -84,9 +87,7 @@ class ReportingHub:
 
     async def set_reporting_currency(self, currency: str) -> None:
         """Changes the currency of facts loaded from now on (reload to restate history)."""
-        await self.pool.execute(
-            "UPDATE hub_setting SET value = $1 WHERE key = 'reporting_currency'", currency
-        )
+        await self.pool.execute("UPDATE hub_setting SET value = $1 WHERE key = 'reporting_currency'", currency)
         self.reporting_currency = currency
 
     # ----------------------------------------------------------------- dimensions
@@ -134,11 +135,14 @@ class ReportingHub:
         rows = [_record(r) for r in await self.pool.fetch(sql, *params)]
         if name == "project_margin":
             rows = kpis.finish_margin(rows)
-        as_of = q.balance_date() if name in (
-            "backlog", "wip", "deferred_revenue", "ar_aging", "dso") else None
+        as_of = q.balance_date() if name in ("backlog", "wip", "deferred_revenue", "ar_aging", "dso") else None
         return kpis.KpiResult(
-            kpi=name, group_by=q.group_by, currency_basis=q.currency,
-            unit=kpis.UNITS.get(name, "money"), rows=rows, as_of=as_of,
+            kpi=name,
+            group_by=q.group_by,
+            currency_basis=q.currency,
+            unit=kpis.UNITS.get(name, "money"),
+            rows=rows,
+            as_of=as_of,
         )
 
     # ----------------------------------------------------------------- exceptions
@@ -149,24 +153,35 @@ class ReportingHub:
         values = [fields[c] for c in cols]
         ph = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
         update = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "dedupe_key")
-        return int(await self.pool.fetchval(
-            f"INSERT INTO hub_exception ({', '.join(cols)}) VALUES ({ph}) "
-            f"ON CONFLICT (dedupe_key) DO UPDATE SET {update}, "
-            "occurrences = hub_exception.occurrences + 1, last_seen_at = now(), "
-            "status = 'open', resolved_at = NULL, resolved_by = NULL, resolution_note = NULL "
-            "RETURNING id",
-            *values,
-        ))
+        return int(
+            await self.pool.fetchval(
+                f"INSERT INTO hub_exception ({', '.join(cols)}) VALUES ({ph}) "
+                f"ON CONFLICT (dedupe_key) DO UPDATE SET {update}, "
+                "occurrences = hub_exception.occurrences + 1, last_seen_at = now(), "
+                "status = 'open', resolved_at = NULL, resolved_by = NULL, resolution_note = NULL "
+                "RETURNING id",
+                *values,
+            )
+        )
 
     async def list_exceptions(
-        self, *, status: str | None = "open", kind: str | None = None,
-        legal_entity: str | None = None, project_id: str | None = None,
-        limit: int = 100, offset: int = 0,
+        self,
+        *,
+        status: str | None = "open",
+        kind: str | None = None,
+        legal_entity: str | None = None,
+        project_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         where: list[str] = []
         params: list[Any] = []
-        for col, val in (("status", status), ("kind", kind), ("legal_entity", legal_entity),
-                         ("project_id", project_id)):
+        for col, val in (
+            ("status", status),
+            ("kind", kind),
+            ("legal_entity", legal_entity),
+            ("project_id", project_id),
+        ):
             if val is not None:
                 params.append(val)
                 where.append(f"{col} = ${len(params)}")
@@ -180,9 +195,7 @@ class ReportingHub:
         return [_record(r) for r in await self.pool.fetch(sql, *params)]
 
     async def get_exception(self, exception_id: int) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
-            f"SELECT {EXCEPTION_COLUMNS} FROM hub_exception WHERE id = $1", exception_id
-        )
+        row = await self.pool.fetchrow(f"SELECT {EXCEPTION_COLUMNS} FROM hub_exception WHERE id = $1", exception_id)
         if row is None:
             raise ExceptionNotFoundError(exception_id)
         return _record(row)
@@ -194,20 +207,25 @@ class ReportingHub:
             "UPDATE hub_exception SET status = 'resolved', resolved_at = now(), "
             "resolved_by = $2, resolution_note = $3 WHERE id = $1 "
             f"RETURNING {EXCEPTION_COLUMNS}",
-            exception_id, resolved_by, note,
+            exception_id,
+            resolved_by,
+            note,
         )
         if row is None:
             raise ExceptionNotFoundError(exception_id)
         return _record(row)
 
-    async def resolve_exception_by_key(self, dedupe_key: str, *, resolved_by: str,
-                                       note: str | None = None) -> int | None:
+    async def resolve_exception_by_key(
+        self, dedupe_key: str, *, resolved_by: str, note: str | None = None
+    ) -> int | None:
         """Resolve the open exception with this key (the workflow that raised it resumed)."""
         value = await self.pool.fetchval(
             "UPDATE hub_exception SET status = 'resolved', resolved_at = now(), "
             "resolved_by = $2, resolution_note = $3 WHERE dedupe_key = $1 AND status <> 'resolved' "
             "RETURNING id",
-            dedupe_key, resolved_by, note,
+            dedupe_key,
+            resolved_by,
+            note,
         )
         return int(value) if value is not None else None
 
@@ -223,23 +241,39 @@ class ReportingHub:
 
     # ----------------------------------------------------------------- audit
     async def record_audit(
-        self, actor: str, role: str | None, action: str, target: str | None,
-        detail: dict[str, Any] | None = None, source_ip: str | None = None,
+        self,
+        actor: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        detail: dict[str, Any] | None = None,
+        source_ip: str | None = None,
     ) -> int:
-        return int(await self.pool.fetchval(
-            "INSERT INTO audit_log (actor, role, action, target, detail, source_ip) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            actor, role, action, target, detail or {}, source_ip,
-        ))
+        return int(
+            await self.pool.fetchval(
+                "INSERT INTO audit_log (actor, role, action, target, detail, source_ip) "
+                "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                actor,
+                role,
+                action,
+                target,
+                detail or {},
+                source_ip,
+            )
+        )
 
     async def list_audit(
-        self, *, actor: str | None = None, action: str | None = None,
-        since: dt.datetime | None = None, limit: int = 100, offset: int = 0,
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         where: list[str] = []
         params: list[Any] = []
-        for cond, val in (("actor = ${}", actor), ("action = ${}", action),
-                          ("at >= ${}", since)):
+        for cond, val in (("actor = ${}", actor), ("action = ${}", action), ("at >= ${}", since)):
             if val is not None:
                 params.append(val)
                 where.append(cond.format(len(params)))
@@ -269,7 +303,10 @@ class ReportingHub:
         return len(totals)
 
     async def replace_source_totals(
-        self, source_system: str, legal_entity: str, period: str,
+        self,
+        source_system: str,
+        legal_entity: str,
+        period: str,
         totals: Sequence[m.SourceTotals],
     ) -> int:
         """Make `totals` the complete extract of one source for one legal entity and period.
@@ -277,34 +314,34 @@ class ReportingHub:
         Projects absent from `totals` no longer count for that source (an empty list
         clears the scope), unlike `record_source_totals`, which only upserts.
         """
-        stray = [t for t in totals
-                 if (t.source_system, t.legal_entity, t.period) != (source_system,
-                                                                    legal_entity, period)]
+        stray = [
+            t for t in totals if (t.source_system, t.legal_entity, t.period) != (source_system, legal_entity, period)
+        ]
         if stray:
-            raise ValueError(f"{len(stray)} totals are outside {source_system}/"
-                             f"{legal_entity}/{period}")
+            raise ValueError(f"{len(stray)} totals are outside {source_system}/{legal_entity}/{period}")
         cols = tuple(m.SourceTotals.model_fields)
         ph = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "DELETE FROM recon_source_total WHERE source_system = $1 "
-                "AND legal_entity = $2 AND period = $3", source_system, legal_entity, period)
+                "DELETE FROM recon_source_total WHERE source_system = $1 AND legal_entity = $2 AND period = $3",
+                source_system,
+                legal_entity,
+                period,
+            )
             await conn.executemany(
                 f"INSERT INTO recon_source_total ({', '.join(cols)}) VALUES ({ph})",
                 [tuple(getattr(t, c) for c in cols) for t in totals],
             )
         return len(totals)
 
-    async def stage_source_totals(self, sync_key: str, part: str,
-                                  totals: Sequence[m.SourceTotals]) -> int:
+    async def stage_source_totals(self, sync_key: str, part: str, totals: Sequence[m.SourceTotals]) -> int:
         """Stage one part (a page, an extract) of a sync run's totals; re-staging a part
         replaces it, so a retried page never counts twice. Parts add up per project when
         the run commits (`commit_staged_source_totals`)."""
         cols = tuple(m.SourceTotals.model_fields)
         ph = ", ".join(f"${i}" for i in range(3, len(cols) + 3))
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM recon_source_stage WHERE sync_key = $1 AND part = $2",
-                               sync_key, part)
+            await conn.execute("DELETE FROM recon_source_stage WHERE sync_key = $1 AND part = $2", sync_key, part)
             await conn.executemany(
                 f"INSERT INTO recon_source_stage (sync_key, part, {', '.join(cols)}) "
                 f"VALUES ($1, $2, {ph}) ON CONFLICT (sync_key, source_system, part, project_id) "
@@ -317,8 +354,12 @@ class ReportingHub:
         return len(totals)
 
     async def commit_staged_source_totals(
-        self, sync_key: str, legal_entity: str, period: str,
-        sources: Sequence[str] = ("psa", "erp", "crm"), max_record_ids: int = 50,
+        self,
+        sync_key: str,
+        legal_entity: str,
+        period: str,
+        sources: Sequence[str] = ("psa", "erp", "crm"),
+        max_record_ids: int = 50,
     ) -> dict[str, int]:
         """Make a sync run's staged totals the complete extract of each source for the
         legal entity and period (replace semantics, like `replace_source_totals`), all
@@ -330,9 +371,13 @@ class ReportingHub:
         async with self.pool.acquire() as conn, conn.transaction():
             for source in sources:
                 await conn.execute(
-                    "DELETE FROM recon_source_total WHERE source_system = $1 "
-                    "AND legal_entity = $2 AND period = $3", source, legal_entity, period)
-                status = await conn.execute("""
+                    "DELETE FROM recon_source_total WHERE source_system = $1 AND legal_entity = $2 AND period = $3",
+                    source,
+                    legal_entity,
+                    period,
+                )
+                status = await conn.execute(
+                    """
 WITH s AS (SELECT * FROM recon_source_stage WHERE sync_key = $1 AND source_system = $2
               AND legal_entity = $3 AND period = $4),
      nums AS (SELECT project_id, sum(hours) AS hours, sum(time_amount) AS time_amount,
@@ -346,10 +391,18 @@ INSERT INTO recon_source_total (source_system, legal_entity, project_id, period,
 SELECT $2, $3, n.project_id, $4, n.hours, n.time_amount, n.invoice_total, n.booking_total, n.currency,
        coalesce((ids.ids)[1:$5], '{}')
   FROM nums n LEFT JOIN ids USING (project_id)""",
-                    sync_key, source, legal_entity, period, max_record_ids)
+                    sync_key,
+                    source,
+                    legal_entity,
+                    period,
+                    max_record_ids,
+                )
                 written[source] = int(status.rsplit(" ", 1)[-1])
-            await conn.execute("DELETE FROM recon_source_stage WHERE sync_key = $1 OR staged_at < "
-                               f"now() - interval '{STAGE_RETENTION}'", sync_key)
+            await conn.execute(
+                "DELETE FROM recon_source_stage WHERE sync_key = $1 OR staged_at < "
+                f"now() - interval '{STAGE_RETENTION}'",
+                sync_key,
+            )
         return written
 
     async def reconcile(self, period: str, legal_entity: str) -> dict[str, Any]:
@@ -414,16 +467,25 @@ SELECT pr.project_id,
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(sql, legal_entity, start, end, period)
             run_id = await conn.fetchval(
-                "INSERT INTO recon_run (period, legal_entity, projects_checked) "
-                "VALUES ($1, $2, $3) RETURNING id", period, legal_entity, len(rows),
+                "INSERT INTO recon_run (period, legal_entity, projects_checked) VALUES ($1, $2, $3) RETURNING id",
+                period,
+                legal_entity,
+                len(rows),
             )
-            reported = {(r["source_system"], metric) for r in await conn.fetch(
-                "SELECT source_system, bool_or(hours IS NOT NULL) AS hours, "
-                "bool_or(time_amount IS NOT NULL) AS time_amount, "
-                "bool_or(invoice_total IS NOT NULL) AS invoice_total, "
-                "bool_or(booking_total IS NOT NULL) AS booking_total FROM recon_source_total "
-                "WHERE legal_entity = $1 AND period = $2 GROUP BY source_system",
-                legal_entity, period) for metric, _, _ in RECON_METRICS if r[metric]}
+            reported = {
+                (r["source_system"], metric)
+                for r in await conn.fetch(
+                    "SELECT source_system, bool_or(hours IS NOT NULL) AS hours, "
+                    "bool_or(time_amount IS NOT NULL) AS time_amount, "
+                    "bool_or(invoice_total IS NOT NULL) AS invoice_total, "
+                    "bool_or(booking_total IS NOT NULL) AS booking_total FROM recon_source_total "
+                    "WHERE legal_entity = $1 AND period = $2 GROUP BY source_system",
+                    legal_entity,
+                    period,
+                )
+                for metric, _, _ in RECON_METRICS
+                if r[metric]
+            }
             differences: list[dict[str, Any]] = []
             for row in rows:
                 for metric, always, when_reported in RECON_METRICS:
@@ -431,12 +493,17 @@ SELECT pr.project_id,
                     values = {src: row[f"{src}_{metric}"] for src in (*sources, "hub")}
                     if len(set(values.values())) <= 1:
                         continue
-                    hub_ids = {"invoice_total": row["hub_invoice_ids"],
-                               "booking_total": row["hub_booking_ids"]}.get(metric, row["hub_time_ids"])
+                    hub_ids = {"invoice_total": row["hub_invoice_ids"], "booking_total": row["hub_booking_ids"]}.get(
+                        metric, row["hub_time_ids"]
+                    )
                     detail = {
                         "values": {k: money_str(v) for k, v in values.items()},
-                        "records": {"psa": list(row["psa_ids"]), "erp": list(row["erp_ids"]),
-                                    "crm": list(row["crm_ids"]), "hub": list(hub_ids)},
+                        "records": {
+                            "psa": list(row["psa_ids"]),
+                            "erp": list(row["erp_ids"]),
+                            "crm": list(row["crm_ids"]),
+                            "hub": list(hub_ids),
+                        },
                     }
                     key = f"recon:{legal_entity}:{period}:{row['project_id']}:{metric}"
                     exc_id = await conn.fetchval(
@@ -450,7 +517,10 @@ SELECT pr.project_id,
                         "status = CASE WHEN hub_exception.status = 'resolved' THEN 'open' "
                         "ELSE hub_exception.status END, resolved_at = NULL, resolved_by = NULL "
                         "RETURNING id",
-                        key, row["project_id"], legal_entity, period,
+                        key,
+                        row["project_id"],
+                        legal_entity,
+                        period,
                         f"{metric} differs for project {row['project_id']} in {period}: "
                         + ", ".join(f"{k}={v}" for k, v in values.items()),
                         detail,
@@ -459,29 +529,48 @@ SELECT pr.project_id,
                         "INSERT INTO recon_difference (run_id, project_id, metric, psa_value, "
                         "erp_value, crm_value, hub_value, currency, exception_id, detail) "
                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        run_id, row["project_id"], metric, values.get("psa"), values.get("erp"),
-                        values.get("crm"), values["hub"], row["currency"], exc_id, detail,
+                        run_id,
+                        row["project_id"],
+                        metric,
+                        values.get("psa"),
+                        values.get("erp"),
+                        values.get("crm"),
+                        values["hub"],
+                        row["currency"],
+                        exc_id,
+                        detail,
                     )
-                    differences.append({
-                        "project_id": row["project_id"], "metric": metric,
-                        "psa": values.get("psa"), "erp": values.get("erp"), "crm": values.get("crm"),
-                        "hub": values["hub"], "currency": row["currency"],
-                        "exception_id": exc_id, "records": detail["records"],
-                    })
-            await conn.execute("UPDATE recon_run SET differences = $2 WHERE id = $1",
-                               run_id, len(differences))
-            keep = [f"recon:{legal_entity}:{period}:{d['project_id']}:{d['metric']}"
-                    for d in differences]
+                    differences.append(
+                        {
+                            "project_id": row["project_id"],
+                            "metric": metric,
+                            "psa": values.get("psa"),
+                            "erp": values.get("erp"),
+                            "crm": values.get("crm"),
+                            "hub": values["hub"],
+                            "currency": row["currency"],
+                            "exception_id": exc_id,
+                            "records": detail["records"],
+                        }
+                    )
+            await conn.execute("UPDATE recon_run SET differences = $2 WHERE id = $1", run_id, len(differences))
+            keep = [f"recon:{legal_entity}:{period}:{d['project_id']}:{d['metric']}" for d in differences]
             await conn.execute(
                 "UPDATE hub_exception SET status = 'resolved', resolved_at = now(), "
                 "resolved_by = 'reconciliation', resolution_note = $4 "
                 "WHERE kind = 'reconciliation' AND legal_entity = $1 AND period = $2 "
                 "AND status <> 'resolved' AND NOT dedupe_key = ANY($3::text[])",
-                legal_entity, period, keep, f"no difference in reconciliation run {run_id}",
+                legal_entity,
+                period,
+                keep,
+                f"no difference in reconciliation run {run_id}",
             )
         return {
-            "run_id": run_id, "period": period, "legal_entity": legal_entity,
-            "projects_checked": len(rows), "differences": differences,
+            "run_id": run_id,
+            "period": period,
+            "legal_entity": legal_entity,
+            "projects_checked": len(rows),
+            "differences": differences,
             "status": "clean" if not differences else "differences",
         }
 
@@ -494,7 +583,8 @@ SELECT pr.project_id,
             "started_at, projects_checked, differences FROM recon_run "
             "WHERE ($1::text IS NULL OR period = $1) AND ($2::text IS NULL OR legal_entity = $2) "
             "ORDER BY legal_entity, period, id DESC",
-            period, legal_entity,
+            period,
+            legal_entity,
         )
         return [_record(r) for r in rows]
 
@@ -502,7 +592,8 @@ SELECT pr.project_id,
         rows = await self.pool.fetch(
             "SELECT project_id, metric, psa_value, erp_value, crm_value, hub_value, currency, "
             "exception_id, detail FROM recon_difference WHERE run_id = $1 "
-            "ORDER BY project_id, metric", run_id,
+            "ORDER BY project_id, metric",
+            run_id,
         )
         return [_record(r) for r in rows]
 

@@ -16,11 +16,21 @@ from typing import Any, Literal
 
 CurrencyBasis = Literal["reporting", "functional"]
 
-GROUPS = ("none", "customer", "project", "consultant", "service_line", "geography",
-          "legal_entity", "period")
+GROUPS = ("none", "customer", "project", "consultant", "service_line", "geography", "legal_entity", "period")
 
-KPI_NAMES = ("bookings", "backlog", "utilization", "wip", "billed_revenue", "revenue",
-             "deferred_revenue", "collections", "ar_aging", "dso", "project_margin")
+KPI_NAMES = (
+    "bookings",
+    "backlog",
+    "utilization",
+    "wip",
+    "billed_revenue",
+    "revenue",
+    "deferred_revenue",
+    "collections",
+    "ar_aging",
+    "dso",
+    "project_margin",
+)
 
 
 class KpiError(ValueError):
@@ -60,9 +70,7 @@ class KpiQuery:
             raise KpiError(f"group_by must be one of {', '.join(GROUPS)}")
         if self.currency not in ("reporting", "functional"):
             raise KpiError("currency must be 'reporting' or 'functional'")
-        if self.period_from and self.period_to and (
-            month_start(self.period_from) > month_start(self.period_to)
-        ):
+        if self.period_from and self.period_to and (month_start(self.period_from) > month_start(self.period_to)):
             raise KpiError("period_from is after period_to")
 
     def date_range(self) -> tuple[dt.date | None, dt.date | None]:
@@ -131,8 +139,7 @@ def _filters(q: KpiQuery, s: _Sql, *, consultant_ok: bool = False) -> list[str]:
         where.append(f"f.legal_entity = {s.p(q.legal_entity)}")
     if q.customer_id:
         where.append(
-            "f.customer_id IN (SELECT customer_id FROM v_customer_ancestry "
-            f"WHERE ancestor_id = {s.p(q.customer_id)})"
+            f"f.customer_id IN (SELECT customer_id FROM v_customer_ancestry WHERE ancestor_id = {s.p(q.customer_id)})"
         )
     if q.project_id:
         where.append(f"f.project_id = {s.p(q.project_id)}")
@@ -157,8 +164,9 @@ class _Flow:
     where: str | None = None
 
 
-def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
-               end: dt.date | None, measures: list[str]) -> str:
+def _flow_part(
+    q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None, end: dt.date | None, measures: list[str]
+) -> str:
     """One source, already summed per (key, currency): few rows reach the outer query.
 
     Grouping by period groups by the first day of the month here (cheap) and formats it
@@ -176,23 +184,23 @@ def _flow_part(q: KpiQuery, s: _Sql, src: _Flow, start: dt.date | None,
     if src.where:
         where.append(src.where)
     if q.group_by == "period":
-        key = (f"f.{src.date_col}" if src.table.startswith("agg_")
-               else f"date_trunc('month', f.{src.date_col}::timestamp)::date")
+        key = (
+            f"f.{src.date_col}"
+            if src.table.startswith("agg_")
+            else f"date_trunc('month', f.{src.date_col}::timestamp)::date"
+        )
     elif q.group_by in ("service_line", "geography"):
         key = "f.project_id"
     else:
         key = _key_expr(q.group_by, src.date_col)
     sign = "" if src.sign > 0 else "-"
     cols = ", ".join(
-        (f"sum({sign}f.{q.currency}_{src.money_col})" if mm == src.measure
-         else "NULL::numeric") + f" AS {mm}"
+        (f"sum({sign}f.{q.currency}_{src.money_col})" if mm == src.measure else "NULL::numeric") + f" AS {mm}"
         for mm in measures
     )
     return (
         f"SELECT {key} AS key, f.{q.currency}_currency AS currency, {cols} "
-        f"FROM {src.table} f{_project_join(q)}"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " GROUP BY 1, 2"
+        f"FROM {src.table} f{_project_join(q)}" + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY 1, 2"
     )
 
 
@@ -200,8 +208,7 @@ def flow_query(q: KpiQuery, sources: list[_Flow]) -> tuple[str, list[Any]]:
     s = _Sql()
     start, end = q.date_range()
     measures = sorted({src.measure for src in sources})
-    parts = " UNION ALL ".join(
-        _flow_part(q, s, src, start, end, measures) for src in sources)
+    parts = " UNION ALL ".join(_flow_part(q, s, src, start, end, measures) for src in sources)
     cols = ", ".join(f"sum(x.{mm}) AS {mm}" for mm in measures)
     if q.group_by == "period":
         key, join = "to_char(x.key, 'YYYY-MM')", ""
@@ -211,8 +218,7 @@ def flow_query(q: KpiQuery, sources: list[_Flow]) -> tuple[str, list[Any]]:
     else:
         key, join = "x.key", ""
     return (
-        f"SELECT {key} AS key, x.currency, {cols} FROM ({parts}) x{join} "
-        "GROUP BY 1, 2 ORDER BY 1, 2",
+        f"SELECT {key} AS key, x.currency, {cols} FROM ({parts}) x{join} GROUP BY 1, 2 ORDER BY 1, 2",
         s.params,
     )
 
@@ -265,16 +271,11 @@ def margin_rollup_query(q: KpiQuery) -> tuple[str, list[Any]] | None:
     if q.service_line:
         where.append(f"a.service_line = {s.p(q.service_line)}")
     measures = sorted({src.measure for src in FLOW_KPIS["project_margin"]})
-    cols = ", ".join(
-        f"CASE WHEN sum(a.{mm}_rows) > 0 THEN sum(a.{q.currency}_{mm}) END AS {mm}"
-        for mm in measures
-    )
+    cols = ", ".join(f"CASE WHEN sum(a.{mm}_rows) > 0 THEN sum(a.{q.currency}_{mm}) END AS {mm}" for mm in measures)
     out_key = "to_char(x.key, 'YYYY-MM')" if q.group_by == "period" else "x.key"
     inner = (
         f"SELECT {key} AS key, a.{q.currency}_currency AS currency, {cols} "
-        "FROM agg_margin_service_line_month a"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " GROUP BY 1, 2"
+        "FROM agg_margin_service_line_month a" + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY 1, 2"
     )
     outer_cols = ", ".join(f"x.{mm}" for mm in measures)
     return (
@@ -302,8 +303,7 @@ def finish_margin(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row = {k: zero if v is None else v for k, v in r.items()}
         get = r.get
         revenue = get("revenue") or zero
-        cost = (zero + (get("labor_cost") or zero) + (get("expense_cost") or zero)
-                + (get("other_cost") or zero))
+        cost = zero + (get("labor_cost") or zero) + (get("expense_cost") or zero) + (get("other_cost") or zero)
         margin = revenue - cost
         row["cost"] = cost
         row["value"] = margin
@@ -323,8 +323,7 @@ _BALANCE_SOURCES = {
 _MOVES = {
     "booked": [("fact_booking", "booking_date", "amount", 1)],
     "recognized": [("fact_revenue", "revenue_date", "amount", 1)],
-    "billed": [("fact_invoice", "invoice_date", "net_amount", 1),
-               ("fact_credit_memo", "memo_date", "net_amount", -1)],
+    "billed": [("fact_invoice", "invoice_date", "net_amount", 1), ("fact_credit_memo", "memo_date", "net_amount", -1)],
 }
 
 
@@ -363,8 +362,11 @@ def balance_query(kpi: str, q: KpiQuery) -> tuple[str, list[Any]]:
     if by_period:
         first, last = _month_range(q)
         p_first, p_last = s.p(first), s.p(last)
-        where = [f"f.month <= {p_last}::date",
-                 f"(f.next_month IS NULL OR f.next_month > {p_first}::date)", *_filters(q, s)]
+        where = [
+            f"f.month <= {p_last}::date",
+            f"(f.next_month IS NULL OR f.next_month > {p_first}::date)",
+            *_filters(q, s),
+        ]
         # each balance row counts at exactly the month ends it is valid for; months are
         # grouped as dates and formatted once per group
         sql = f"""
@@ -397,10 +399,9 @@ SELECT to_char(m, 'YYYY-MM') AS key, cur AS currency, sum({final}) AS value
         for part in parts_used:
             for table, date_col, money_col, sign in _MOVES[part]:
                 amounts = ", ".join(
-                    (f"{'-' if sign < 0 else ''}f.{q.currency}_{money_col}"
-                     if alias_part == part else "0") + f" AS {alias}"
-                    for alias_part, alias in (("booked", "b"), ("recognized", "r"),
-                                              ("billed", "i"))
+                    (f"{'-' if sign < 0 else ''}f.{q.currency}_{money_col}" if alias_part == part else "0")
+                    + f" AS {alias}"
+                    for alias_part, alias in (("booked", "b"), ("recognized", "r"), ("billed", "i"))
                 )
                 fwhere = [f"f.{date_col} BETWEEN {p_from} AND {p_to}", *_filters(q, s)]
                 parts.append(
@@ -475,8 +476,7 @@ def dso_query(q: KpiQuery) -> tuple[str, list[Any]]:
     as_of = s.p(q.balance_date())
     n = s.p(q.dso_days)
     key = _key_expr(q.group_by, None)
-    where = [f"f.invoice_date > {as_of}::date - {n}::int", f"f.invoice_date <= {as_of}",
-             *_filters(q, s)]
+    where = [f"f.invoice_date > {as_of}::date - {n}::int", f"f.invoice_date <= {as_of}", *_filters(q, s)]
     sql = f"""
 WITH {_open_invoices_sql(q, s, as_of)},
 ar AS (SELECT gkey, cur, sum(bal) AS ar FROM open_inv GROUP BY 1, 2),
@@ -498,8 +498,10 @@ SELECT gkey AS key, cur AS currency, coalesce(ar.ar, 0) AS receivables,
 def utilization_query(q: KpiQuery) -> tuple[str, list[Any]]:
     """Billable hours / capacity (working days x hours per day) of the consultants in scope."""
     if q.group_by in ("customer", "project"):
-        raise KpiError("utilization is a consultant measure: group by consultant, "
-                       "service_line, geography, legal_entity (home) or period")
+        raise KpiError(
+            "utilization is a consultant measure: group by consultant, "
+            "service_line, geography, legal_entity (home) or period"
+        )
     if q.customer_id or q.project_id:
         raise KpiError("utilization cannot be filtered by customer or project")
     s = _Sql()
@@ -520,8 +522,10 @@ def utilization_query(q: KpiQuery) -> tuple[str, list[Any]]:
     if q.consultant_id:
         cwhere.append(f"c.consultant_id = {s.p(q.consultant_id)}")
     ckey = {
-        "consultant": "c.consultant_id", "service_line": "c.service_line",
-        "geography": "c.geography", "legal_entity": "c.home_legal_entity",
+        "consultant": "c.consultant_id",
+        "service_line": "c.service_line",
+        "geography": "c.geography",
+        "legal_entity": "c.home_legal_entity",
     }.get(q.group_by, "'all'")
     # by period: group by the month's first day, format it on the grouped rows only
     cap_key = "m.m" if q.group_by == "period" else ckey

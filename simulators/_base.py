@@ -369,8 +369,9 @@ class BaseSimulator:
                 self.api_usage += 1
                 rule = f.rejection(req)
                 if rule is not None:  # refused for good, before the handler changes anything
-                    resp = self.vendor_error(rule.status, rule.code or REJECT_CODES.get(self.name, "INVALID_REQUEST"),
-                                             rule.message)
+                    resp = self.vendor_error(
+                        rule.status, rule.code or REJECT_CODES.get(self.name, "INVALID_REQUEST"), rule.message
+                    )
                     self.decorate(req, resp)
                     return resp
             try:

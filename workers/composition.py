@@ -53,22 +53,33 @@ class ActivitySet:
     source_sync: SourceSyncActivities | None = None  # answers "skipped" without a hub
 
 
-async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
-                           client: Client | None = None) -> ActivitySet:
+async def build_activities(
+    settings: WorkerSettings, stack: AsyncExitStack, client: Client | None = None
+) -> ActivitySet:
     sf = settings.salesforce
-    salesforce = SalesforceClient(SalesforceConfig(
-        base_url=sf.url, client_id=sf.client_id, client_secret=sf.client_secret.get_secret_value(),
-        timeout=sf.timeout_seconds))
+    salesforce = SalesforceClient(
+        SalesforceConfig(
+            base_url=sf.url,
+            client_id=sf.client_id,
+            client_secret=sf.client_secret.get_secret_value(),
+            timeout=sf.timeout_seconds,
+        )
+    )
     stack.push_async_callback(salesforce.aclose)
     instances: dict[str, NetSuiteErp] = {}
     posting_erps: dict[str, NetSuitePosting] = {}
     extract_erps: dict[str, NetSuiteExtract] = {}
     receivables: dict[str, NetSuiteReceivables] = {}
     for name, endpoint in settings.erp_instances.items():
-        ns = NetSuiteClient(NetSuiteConfig(
-            base_url=endpoint.url, client_id=endpoint.client_id,
-            client_secret=endpoint.client_secret.get_secret_value(), instance=name,
-            timeout=endpoint.timeout_seconds))
+        ns = NetSuiteClient(
+            NetSuiteConfig(
+                base_url=endpoint.url,
+                client_id=endpoint.client_id,
+                client_secret=endpoint.client_secret.get_secret_value(),
+                instance=name,
+                timeout=endpoint.timeout_seconds,
+            )
+        )
         stack.push_async_callback(ns.aclose)
         instances[name] = NetSuiteErp(ns)
         posting_erps[name] = NetSuitePosting(ns, concurrency=settings.erp_limits.max_concurrent)
@@ -87,25 +98,52 @@ async def build_activities(settings: WorkerSettings, stack: AsyncExitStack,
         stack.push_async_callback(hub.close)
         await load_reference_data(hub, _default_entities(), _default_fx())
     posting = PostingActivities(
-        CertiniaPosting(salesforce), posting_erps, settings.erp_routing, settings.erp_default_instance,
-        settings.legal_entities, _default_fx(), hub=HubTimeFacts(hub) if hub is not None else None)
-    source_sync = SourceSyncActivities(CertiniaExtract(salesforce), extract_erps, settings.erp_routing,
-                                       settings.erp_default_instance, hub, crm=SalesforceBookingsExtract(salesforce))
+        CertiniaPosting(salesforce),
+        posting_erps,
+        settings.erp_routing,
+        settings.erp_default_instance,
+        settings.legal_entities,
+        _default_fx(),
+        hub=HubTimeFacts(hub) if hub is not None else None,
+    )
+    source_sync = SourceSyncActivities(
+        CertiniaExtract(salesforce),
+        extract_erps,
+        settings.erp_routing,
+        settings.erp_default_instance,
+        hub,
+        crm=SalesforceBookingsExtract(salesforce),
+    )
     return ActivitySet(
         source_sync=source_sync,
-        config=ConfigActivities(rules), crm=CrmActivities(crm), crm_feedback=CrmFeedbackActivities(crm),
-        psa=PsaActivities(psa), psa_delivery=PsaDeliveryActivities(psa),
-        erp=ErpActivities(router), erp_billing=ErpBillingActivities(router),
-        psa_inbound=PsaInboundActivities(psa), erp_inbound=ErpInboundActivities(router),
-        posting=posting, period_lock=PeriodLockActivities(posting),
-        close=CloseActivities(client, hub, batch=CloseBatch(
-            psa=PsaDeliveryActivities(psa), erp=ErpBillingActivities(router), crm=CrmFeedbackActivities(crm),
-            receivables=lambda entity: receivables[router.instance_name(entity)],
-            hub=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
-            # the window's engagements share the ERP's concurrency budget, like posting pages
-            concurrency=settings.erp_limits.max_concurrent))
-        if client is not None else None,
+        config=ConfigActivities(rules),
+        crm=CrmActivities(crm),
+        crm_feedback=CrmFeedbackActivities(crm),
+        psa=PsaActivities(psa),
+        psa_delivery=PsaDeliveryActivities(psa),
+        erp=ErpActivities(router),
+        erp_billing=ErpBillingActivities(router),
+        psa_inbound=PsaInboundActivities(psa),
+        erp_inbound=ErpInboundActivities(router),
+        posting=posting,
+        period_lock=PeriodLockActivities(posting),
+        close=CloseActivities(
+            client,
+            hub,
+            batch=CloseBatch(
+                psa=PsaDeliveryActivities(psa),
+                erp=ErpBillingActivities(router),
+                crm=CrmFeedbackActivities(crm),
+                receivables=lambda entity: receivables[router.instance_name(entity)],
+                hub=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
+                # the window's engagements share the ERP's concurrency budget, like posting pages
+                concurrency=settings.erp_limits.max_concurrent,
+            ),
+        )
+        if client is not None
+        else None,
         reporting=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
-        if hub is not None else None,
+        if hub is not None
+        else None,
     )

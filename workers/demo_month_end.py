@@ -34,8 +34,10 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def vendor_token(http: httpx.AsyncClient, base: str, path: str) -> dict[str, str]:
-    response = await http.post(base + path, data={"grant_type": "client_credentials", "client_id": "d2r-dev",
-                                                  "client_secret": "d2r-dev-secret"})
+    response = await http.post(
+        base + path,
+        data={"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"},
+    )
     response.raise_for_status()
     return bearer(response.json()["access_token"])
 
@@ -52,33 +54,47 @@ async def until(check: Any, what: str, within: float = 120.0) -> Any:
 
 async def book(http: httpx.AsyncClient, opportunities: list[str]) -> dict[str, dict[str, Any]]:
     for opp in opportunities:
-        response = await http.post(f"{API}/v1/engagements", json={"opportunity_id": opp},
-                                   headers=bearer("dev-sales-ops"))
+        response = await http.post(
+            f"{API}/v1/engagements", json={"opportunity_id": opp}, headers=bearer("dev-sales-ops")
+        )
         print(f"engagement for {opp}: HTTP {response.status_code}")
 
     async def in_delivery() -> dict[str, dict[str, Any]] | None:
-        views = {o: (await http.get(f"{API}/v1/engagements/{o}", headers=bearer("dev-auditor"))).json()
-                 for o in opportunities}
+        views = {
+            o: (await http.get(f"{API}/v1/engagements/{o}", headers=bearer("dev-auditor"))).json()
+            for o in opportunities
+        }
         for opp, view in views.items():
             for approval in view.get("approvals", []):
                 if approval["decision"] == "PENDING":
-                    await http.post(f"{API}/v1/engagements/{opp}/approvals/{approval['approval_id']}",
-                                    json={"approve": True, "comment": "demo"}, headers=bearer("dev-finance"))
+                    await http.post(
+                        f"{API}/v1/engagements/{opp}/approvals/{approval['approval_id']}",
+                        json={"approve": True, "comment": "demo"},
+                        headers=bearer("dev-finance"),
+                    )
         return views if all(v.get("stage") == "IN_DELIVERY" for v in views.values()) else None
 
     views: dict[str, dict[str, Any]] = await until(in_delivery, "the engagements to be in delivery")
     return views
 
 
-async def record_time(http: httpx.AsyncClient, views: dict[str, dict[str, Any]], period: str,
-                      consultants: list[dict[str, Any]]) -> None:
+async def record_time(
+    http: httpx.AsyncClient, views: dict[str, dict[str, Any]], period: str, consultants: list[dict[str, Any]]
+) -> None:
     sf = await vendor_token(http, SF, "/services/oauth2/token")
     first = date.fromisoformat(f"{period}-01")
     monday = first + timedelta(days=(7 - first.weekday()) % 7)
     for opp, view in views.items():
-        lines = (await http.get(f"{SF}{DATA}/query", headers=sf, params={
-            "q": f"SELECT Id, D2R_Role__c, D2R_Billing_Model__c FROM OpportunityLineItem WHERE OpportunityId = '{opp}'"
-        })).json()["records"]
+        lines = (
+            await http.get(
+                f"{SF}{DATA}/query",
+                headers=sf,
+                params={
+                    "q": "SELECT Id, D2R_Role__c, D2R_Billing_Model__c FROM OpportunityLineItem "
+                    f"WHERE OpportunityId = '{opp}'"
+                },
+            )
+        ).json()["records"]
         roles = [ln.get("D2R_Role__c") for ln in lines if ln.get("D2R_Billing_Model__c") == "time_and_materials"]
         if not roles:
             continue
@@ -91,30 +107,49 @@ async def record_time(http: httpx.AsyncClient, views: dict[str, dict[str, Any]],
             start = monday + timedelta(weeks=week)
             key = f"demo:{view['project_id']}:{start.isoformat()}"
             response = await http.patch(
-                f"{SF}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/{key}", headers=sf, json={
-                    "pse__Project__c": view["project_id"], "pse__Resource__c": who["id"],
+                f"{SF}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/{key}",
+                headers=sf,
+                json={
+                    "pse__Project__c": view["project_id"],
+                    "pse__Resource__c": who["id"],
                     "pse__Start_Date__c": start.isoformat(),
                     "pse__End_Date__c": (start + timedelta(days=6)).isoformat(),
-                    "pse__Monday_Hours__c": 8, "pse__Tuesday_Hours__c": 8, "pse__Wednesday_Hours__c": 4,
-                    "pse__Total_Hours__c": 20, "pse__Status__c": "Approved", "pse__Approved__c": True,
-                    "pse__Billable__c": True, "D2R_Role__c": who["role"]})
-            print(f"  {entity} {who['name']}: 20 h in week of {start} on {view['project_id']} "
-                  f"(HTTP {response.status_code})")
+                    "pse__Monday_Hours__c": 8,
+                    "pse__Tuesday_Hours__c": 8,
+                    "pse__Wednesday_Hours__c": 4,
+                    "pse__Total_Hours__c": 20,
+                    "pse__Status__c": "Approved",
+                    "pse__Approved__c": True,
+                    "pse__Billable__c": True,
+                    "D2R_Role__c": who["role"],
+                },
+            )
+            print(
+                f"  {entity} {who['name']}: 20 h in week of {start} on {view['project_id']} "
+                f"(HTTP {response.status_code})"
+            )
 
 
 async def close(http: httpx.AsyncClient, entity: str, period: str) -> dict[str, Any]:
-    started = await http.post(f"{API}/v1/period-close", json={"legal_entity": entity, "period": period},
-                              headers=bearer("dev-integration-admin"))
+    started = await http.post(
+        f"{API}/v1/period-close",
+        json={"legal_entity": entity, "period": period},
+        headers=bearer("dev-integration-admin"),
+    )
     print(f"period close {entity} {period}: HTTP {started.status_code}")
 
     async def step(*wanted: str) -> dict[str, Any] | None:
-        report: dict[str, Any] = (await http.get(f"{API}/v1/period-close/{entity}/{period}",
-                                                 headers=bearer("dev-auditor"))).json()
+        report: dict[str, Any] = (
+            await http.get(f"{API}/v1/period-close/{entity}/{period}", headers=bearer("dev-auditor"))
+        ).json()
         return report if report.get("step") in wanted else None
 
     await until(lambda: step("AWAITING_APPROVAL", "CLOSED"), f"{entity}'s close to await the lock approval")
-    await http.post(f"{API}/v1/period-close/{entity}/{period}/approve", json={"comment": "demo month-end"},
-                    headers=bearer("dev-finance"))
+    await http.post(
+        f"{API}/v1/period-close/{entity}/{period}/approve",
+        json={"comment": "demo month-end"},
+        headers=bearer("dev-finance"),
+    )
     report: dict[str, Any] = await until(lambda: step("CLOSED"), f"{entity}'s close to finish")
     return report
 
@@ -124,13 +159,25 @@ async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decim
     ns = await vendor_token(http, NS, "/services/rest/auth/oauth2/v1/token")
     first = date.fromisoformat(f"{period}-01")
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    sub = (await http.post(f"{NS}/services/rest/query/v1/suiteql", headers={**ns, "Prefer": "transient"}, json={
-        "q": f"SELECT id FROM subsidiary WHERE externalid = '{entity}'"})).json()["items"]
+    sub = (
+        await http.post(
+            f"{NS}/services/rest/query/v1/suiteql",
+            headers={**ns, "Prefer": "transient"},
+            json={"q": f"SELECT id FROM subsidiary WHERE externalid = '{entity}'"},
+        )
+    ).json()["items"]
     if not sub:
         return Decimal(0)
-    rows = (await http.post(f"{NS}/services/rest/query/v1/suiteql", headers={**ns, "Prefer": "transient"}, json={
-        "q": f"SELECT subtotal FROM transaction WHERE type = 'CustInvc' AND subsidiary = '{sub[0]['id']}' "
-             f"AND trandate >= '{first}' AND trandate <= '{last}'"})).json()["items"]
+    rows = (
+        await http.post(
+            f"{NS}/services/rest/query/v1/suiteql",
+            headers={**ns, "Prefer": "transient"},
+            json={
+                "q": f"SELECT subtotal FROM transaction WHERE type = 'CustInvc' AND subsidiary = '{sub[0]['id']}' "
+                f"AND trandate >= '{first}' AND trandate <= '{last}'"
+            },
+        )
+    ).json()["items"]
     return sum((Decimal(str(r.get("subtotal") or 0)) for r in rows), Decimal(0))
 
 
@@ -148,22 +195,36 @@ async def main() -> None:
         for entity in entities:
             report = await close(http, entity, period)
             recon = report.get("reconciliation") or {}
-            hub = (await http.get(f"{API}/v1/reports/billed_revenue", headers=bearer("dev-auditor"), params={
-                "period": period, "legal_entity": entity, "currency": "functional"})).json()["rows"]
+            hub = (
+                await http.get(
+                    f"{API}/v1/reports/billed_revenue",
+                    headers=bearer("dev-auditor"),
+                    params={"period": period, "legal_entity": entity, "currency": "functional"},
+                )
+            ).json()["rows"]
             hub_billed = sum((Decimal(r["value"]) for r in hub), Decimal(0))
             erp = await erp_billed(http, entity, period)
             clean &= recon.get("status") == "clean" and hub_billed == erp
             totals = report["totals"]
-            print(f"{entity} {period}: {report['step']}, locked={report['locked']}; billed {totals['billed']}, "
-                  f"recognized {totals['recognized']}, deferred {totals['deferred']}")
-            print(f"  reconciliation: {recon.get('status')} ({recon.get('differences')} differences, "
-                  f"{recon.get('detail')})")
-            print(f"  billed revenue: hub {hub_billed} vs NetSuite invoices {erp} -> "
-                  f"{'match' if hub_billed == erp else 'DIFFER'}")
+            print(
+                f"{entity} {period}: {report['step']}, locked={report['locked']}; billed {totals['billed']}, "
+                f"recognized {totals['recognized']}, deferred {totals['deferred']}"
+            )
+            print(
+                f"  reconciliation: {recon.get('status')} ({recon.get('differences')} differences, "
+                f"{recon.get('detail')})"
+            )
+            print(
+                f"  billed revenue: hub {hub_billed} vs NetSuite invoices {erp} -> "
+                f"{'match' if hub_billed == erp else 'DIFFER'}"
+            )
             for exc in report.get("exceptions", [])[:5]:
                 print(f"  exception {exc['code']}: {exc['message'][:140]}")
-        print("month-end clean: reconciliation and billed revenue agree" if clean
-              else "month-end has differences: see above")
+        print(
+            "month-end clean: reconciliation and billed revenue agree"
+            if clean
+            else "month-end has differences: see above"
+        )
 
 
 if __name__ == "__main__":

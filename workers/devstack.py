@@ -27,8 +27,15 @@ HOST = "127.0.0.1"
 TEMPORAL_PORT, UI_PORT = 7233, 8233
 SF_PORT, NS_PORT, API_PORT = 8301, 8302, 8000
 
-_SA_TYPES = {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList", "BOOL": "Bool",
-             "DOUBLE": "Double", "INT": "Int", "DATETIME": "Datetime", "TEXT": "Text"}
+_SA_TYPES = {
+    "KEYWORD": "Keyword",
+    "KEYWORD_LIST": "KeywordList",
+    "BOOL": "Bool",
+    "DOUBLE": "Double",
+    "INT": "Int",
+    "DATETIME": "Datetime",
+    "TEXT": "Text",
+}
 
 
 def temporal_binary() -> str:
@@ -72,8 +79,14 @@ class Stack:
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(STATE / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append((name, proc))
         return proc
 
@@ -101,6 +114,7 @@ def start_database(stack: Stack) -> str:
 def _stop_on_signals() -> None:
     """Ctrl-C and SIGTERM both stop the stack cleanly, even when the launcher inherited an
     ignored SIGINT (as background jobs of a non-interactive shell do)."""
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -137,26 +151,72 @@ def stop_postgres(pgdata: Path) -> None:
 
 def main() -> None:
     _stop_on_signals()
-    for port, what in [(TEMPORAL_PORT, "Temporal"), (UI_PORT, "Temporal UI"), (SF_PORT, "Salesforce simulator"),
-                       (NS_PORT, "NetSuite simulator"), (API_PORT, "API")]:
+    for port, what in [
+        (TEMPORAL_PORT, "Temporal"),
+        (UI_PORT, "Temporal UI"),
+        (SF_PORT, "Salesforce simulator"),
+        (NS_PORT, "NetSuite simulator"),
+        (API_PORT, "API"),
+    ]:
         ensure_free(port, what)
     stack = Stack()
     try:
         print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
-        temporal = stack.start("temporal", [
-            temporal_binary(), "server", "start-dev", "--ip", HOST, "--port", str(TEMPORAL_PORT),
-            "--ui-port", str(UI_PORT), "--db-filename", str(STATE / "temporal.db"),
-            "--log-level", "warn", *search_attribute_flags()])
+        temporal = stack.start(
+            "temporal",
+            [
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                HOST,
+                "--port",
+                str(TEMPORAL_PORT),
+                "--ui-port",
+                str(UI_PORT),
+                "--db-filename",
+                str(STATE / "temporal.db"),
+                "--log-level",
+                "warn",
+                *search_attribute_flags(),
+            ],
+        )
         database_url = start_database(stack)
         subprocess.run([PY, "-m", "reporting.migrate", "--database-url", database_url], cwd=ROOT, check=True)
         (STATE / "sim").mkdir(exist_ok=True)
         hooks = f"http://{HOST}:{API_PORT}/v1/webhooks"  # signed events flow from the simulators to d2r
-        sf = stack.start("salesforce", [PY, "-m", "simulators.salesforce", "--port", str(SF_PORT),
-                                        "--db", str(STATE / "sim" / "salesforce.sqlite"), "--seed", "demo",
-                                        "--webhook-url", f"{hooks}/salesforce"])
-        ns = stack.start("netsuite", [PY, "-m", "simulators.netsuite", "--port", str(NS_PORT),
-                                      "--db", str(STATE / "sim" / "netsuite.sqlite"), "--seed", "demo",
-                                      "--webhook-url", f"{hooks}/netsuite"])
+        sf = stack.start(
+            "salesforce",
+            [
+                PY,
+                "-m",
+                "simulators.salesforce",
+                "--port",
+                str(SF_PORT),
+                "--db",
+                str(STATE / "sim" / "salesforce.sqlite"),
+                "--seed",
+                "demo",
+                "--webhook-url",
+                f"{hooks}/salesforce",
+            ],
+        )
+        ns = stack.start(
+            "netsuite",
+            [
+                PY,
+                "-m",
+                "simulators.netsuite",
+                "--port",
+                str(NS_PORT),
+                "--db",
+                str(STATE / "sim" / "netsuite.sqlite"),
+                "--seed",
+                "demo",
+                "--webhook-url",
+                f"{hooks}/netsuite",
+            ],
+        )
         wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
         wait_for_port(SF_PORT, "Salesforce simulator", sf)
         wait_for_port(NS_PORT, "NetSuite simulator", ns)
@@ -165,7 +225,8 @@ def main() -> None:
         api = stack.start("api", [PY, "-m", "api"], env)
         wait_for_port(API_PORT, "API", api)
         schedules = asyncio.run(install_schedules())
-        print(f"""
+        print(
+            f"""
 d2r is running (Ctrl-C stops everything; data stays in .d2r/):
   Temporal Web UI      http://{HOST}:{UI_PORT}
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
@@ -178,12 +239,13 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
   Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
   Temporal Schedules (daily posting, monthly close, daily source sync per legal entity): {", ".join(schedules)}
-""", flush=True)
+""",
+            flush=True,
+        )
         while True:
             for name, proc in stack.procs:
                 if proc.poll() is not None:
-                    raise SystemExit(f"{name} stopped unexpectedly (code {proc.returncode}); "
-                                     f"see .d2r/logs/{name}.log")
+                    raise SystemExit(f"{name} stopped unexpectedly (code {proc.returncode}); see .d2r/logs/{name}.log")
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nd2r: stopping", flush=True)

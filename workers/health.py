@@ -20,11 +20,15 @@ async def serve_health(port: int, client: Client, workers: list[Worker]) -> Asyn
         except Exception:
             server_ok = False
         running = all(w.is_running for w in workers)
-        body = json.dumps({"temporal": server_ok, "workers": running,
-                           "task_queues": [w.task_queue for w in workers]}).encode()
+        body = json.dumps(
+            {"temporal": server_ok, "workers": running, "task_queues": [w.task_queue for w in workers]}
+        ).encode()
         status = "200 OK" if server_ok and running else "503 Service Unavailable"
-        writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
         await writer.drain()
         writer.close()
 

@@ -29,8 +29,11 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
     roles = settings.role_set()
     workers: list[Worker] = []
     if "workflows" in roles:
-        workers.append(Worker(client, task_queue=settings.workflow_task_queue, workflows=WORKFLOWS,
-                              activities=by_role["workflows"]))
+        workers.append(
+            Worker(
+                client, task_queue=settings.workflow_task_queue, workflows=WORKFLOWS, activities=by_role["workflows"]
+            )
+        )
     queues: dict[str, tuple[str, QueueLimits]] = {
         "crm": (settings.crm_task_queue, settings.crm_limits),
         "psa": (settings.psa_task_queue, settings.psa_limits),
@@ -40,10 +43,15 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
         queues["reporting"] = (settings.reporting_task_queue, settings.reporting_limits)
     for role, (queue, limits) in queues.items():
         if role in roles:
-            workers.append(Worker(
-                client, task_queue=queue, activities=by_role[role],
-                max_concurrent_activities=limits.max_concurrent,
-                max_task_queue_activities_per_second=limits.max_per_second))
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=queue,
+                    activities=by_role[role],
+                    max_concurrent_activities=limits.max_concurrent,
+                    max_task_queue_activities_per_second=limits.max_per_second,
+                )
+            )
     return workers
 
 

@@ -12,8 +12,7 @@ from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
-WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpensePostingWorkflow,
-                         PeriodCloseWorkflow]
+WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpensePostingWorkflow, PeriodCloseWorkflow]
 WORKFLOWS.append(SourceSyncWorkflow)
 
 
@@ -26,13 +25,19 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
     if acts.period_lock is not None:
         roles["erp"].append(acts.period_lock.lock_period)
     if acts.close is not None:
-        roles["workflows"] += [acts.close.notify_engagements, acts.close.find_engagements,
-                               acts.close.close_engagements, acts.close.reconcile, acts.close.sweep_overdue]
+        roles["workflows"] += [
+            acts.close.notify_engagements,
+            acts.close.find_engagements,
+            acts.close.close_engagements,
+            acts.close.reconcile,
+            acts.close.sweep_overdue,
+        ]
     if acts.reporting is not None:
         roles["reporting"] = [acts.reporting.record_engagement]
     if acts.hub_exceptions is not None:
         roles.setdefault("reporting", []).extend(
-            [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception])
+            [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception]
+        )
     if acts.source_sync is not None:  # extraction on the system queues, the hub steps beside the workflows
         roles["psa"].append(acts.source_sync.psa_page)
         roles["crm"].append(acts.source_sync.crm_bookings)
@@ -45,14 +50,33 @@ def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
     return {
         # local activities (configuration) run on the workflow worker
         "workflows": [acts.config.deal_rules, acts.config.finance],
-        "crm": [acts.crm.read_opportunity, acts.crm.write_links, acts.crm_feedback.write_billing_status,
-                acts.crm_feedback.set_contract_value, acts.crm_feedback.notify],
-        "psa": [acts.psa.create_project, acts.psa.remove_project, acts.psa_delivery.read_delivery,
-                acts.psa_delivery.feedback, acts.psa_delivery.apply_change, acts.psa_delivery.set_stage,
-                acts.psa_inbound.project_opportunity],
-        "erp": [acts.erp.upsert_customer, acts.erp.create_sales_order, acts.erp.cancel_sales_order,
-                acts.erp_billing.update_sales_order, acts.erp_billing.close_sales_order,
-                acts.erp_billing.post_documents, acts.erp_billing.void_credit_memo,
-                acts.erp_billing.reverse_journal, acts.erp_billing.invoice_status, acts.erp_billing.receipts,
-                acts.erp_inbound.invoice_lineage],
+        "crm": [
+            acts.crm.read_opportunity,
+            acts.crm.write_links,
+            acts.crm_feedback.write_billing_status,
+            acts.crm_feedback.set_contract_value,
+            acts.crm_feedback.notify,
+        ],
+        "psa": [
+            acts.psa.create_project,
+            acts.psa.remove_project,
+            acts.psa_delivery.read_delivery,
+            acts.psa_delivery.feedback,
+            acts.psa_delivery.apply_change,
+            acts.psa_delivery.set_stage,
+            acts.psa_inbound.project_opportunity,
+        ],
+        "erp": [
+            acts.erp.upsert_customer,
+            acts.erp.create_sales_order,
+            acts.erp.cancel_sales_order,
+            acts.erp_billing.update_sales_order,
+            acts.erp_billing.close_sales_order,
+            acts.erp_billing.post_documents,
+            acts.erp_billing.void_credit_memo,
+            acts.erp_billing.reverse_journal,
+            acts.erp_billing.invoice_status,
+            acts.erp_billing.receipts,
+            acts.erp_inbound.invoice_lineage,
+        ],
     }

@@ -28,49 +28,78 @@ from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncInput, SourceSyncWorkflow
 
 
-def _schedules(settings: TemporalSettings, legal_entities: Iterable[str], posting_hour: int,
-               close_day: int, time_zone: str) -> dict[str, Schedule]:
+def _schedules(
+    settings: TemporalSettings, legal_entities: Iterable[str], posting_hour: int, close_day: int, time_zone: str
+) -> dict[str, Schedule]:
     queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
     out: dict[str, Schedule] = {}
     for entity in sorted(legal_entities):
         # Scheduled workflow ids get the fire time appended: posting-US01-2026-11-25T01:00:00Z.
         out[f"d2r-posting-daily-{entity}"] = Schedule(
             action=ScheduleActionStartWorkflow(
-                TimeAndExpensePostingWorkflow.run, PostingInput(legal_entity=entity, queues=queues),
-                id=f"posting-{entity}", task_queue=settings.workflow_task_queue),
-            spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(posting_hour)])],
-                              time_zone_name=time_zone),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+                TimeAndExpensePostingWorkflow.run,
+                PostingInput(legal_entity=entity, queues=queues),
+                id=f"posting-{entity}",
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=ScheduleSpec(
+                calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(posting_hour)])], time_zone_name=time_zone
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
         # The monthly run has no period: it works out last month and starts
         # close-<entity>-<period> (the business id the API uses too), so the two never race.
         out[f"d2r-close-monthly-{entity}"] = Schedule(
             action=ScheduleActionStartWorkflow(
-                PeriodCloseWorkflow.run, PeriodCloseRequest(legal_entity=entity, queues=queues),
-                id=f"close-{entity}-scheduled", task_queue=settings.workflow_task_queue),
-            spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(
-                day_of_month=[ScheduleRange(close_day)], hour=[ScheduleRange(posting_hour + 1)])],
-                time_zone_name=time_zone),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+                PeriodCloseWorkflow.run,
+                PeriodCloseRequest(legal_entity=entity, queues=queues),
+                id=f"close-{entity}-scheduled",
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(
+                        day_of_month=[ScheduleRange(close_day)], hour=[ScheduleRange(posting_hour + 1)]
+                    )
+                ],
+                time_zone_name=time_zone,
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
         # Daily, after the posting run: the current and the previous month's PSA and ERP
         # totals into the hub (children sync-<entity>-<period>), for reconciliation.
         out[f"d2r-sync-daily-{entity}"] = Schedule(
             action=ScheduleActionStartWorkflow(
-                SourceSyncWorkflow.run, SourceSyncInput(legal_entity=entity, queues=queues),
-                id=f"sync-{entity}-scheduled", task_queue=settings.workflow_task_queue),
-            spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange((posting_hour + 2) % 24)])],
-                              time_zone_name=time_zone),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+                SourceSyncWorkflow.run,
+                SourceSyncInput(legal_entity=entity, queues=queues),
+                id=f"sync-{entity}-scheduled",
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=ScheduleSpec(
+                calendars=[ScheduleCalendarSpec(hour=[ScheduleRange((posting_hour + 2) % 24)])],
+                time_zone_name=time_zone,
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
     return out
 
 
-async def ensure_schedules(client: Client, settings: TemporalSettings, legal_entities: Iterable[str], *,
-                           posting_hour: int = 1, close_day: int = 1, time_zone: str = "UTC") -> list[str]:
+async def ensure_schedules(
+    client: Client,
+    settings: TemporalSettings,
+    legal_entities: Iterable[str],
+    *,
+    posting_hour: int = 1,
+    close_day: int = 1,
+    time_zone: str = "UTC",
+) -> list[str]:
     """Create the d2r Schedules, or bring existing ones up to date. Returns their ids."""
     wanted = _schedules(settings, legal_entities, posting_hour, close_day, time_zone)
     for schedule_id, schedule in wanted.items():
         try:
             await client.create_schedule(schedule_id, schedule)
         except ScheduleAlreadyRunningError:
+
             def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=new)
 

@@ -12,8 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TemporalSettings(BaseSettings):
     """What every process needs to reach Temporal (shared by the API and the workers)."""
 
-    model_config = SettingsConfigDict(env_prefix="D2R_", env_file=os.environ.get("D2R_ENV_FILE"),
-                                      extra="ignore", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="D2R_", env_file=os.environ.get("D2R_ENV_FILE"), extra="ignore", env_nested_delimiter="__"
+    )
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

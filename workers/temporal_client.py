@@ -11,6 +11,8 @@ from workers.settings import TemporalSettings
 
 async def connect(settings: TemporalSettings) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter, interceptors=[TracingInterceptor()],
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=[TracingInterceptor()],
     )

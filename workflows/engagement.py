@@ -54,9 +54,11 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     @workflow.init
     def __init__(self, data: EngagementInput) -> None:
         self._input = data
-        self._s = data.carried or EngagementState(view=EngagementView(
-            workflow_id=workflow.info().workflow_id, opportunity_id=data.opportunity_id,
-            stage=Stage.VALIDATING))
+        self._s = data.carried or EngagementState(
+            view=EngagementView(
+                workflow_id=workflow.info().workflow_id, opportunity_id=data.opportunity_id, stage=Stage.VALIDATING
+            )
+        )
         self._resume = False
         self._cancel: CancelRequest | None = None
         self._inbox_periods: list[PeriodCloseInput] = []
@@ -137,8 +139,9 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         approval = self._approval(decision.approval_id)
         assert approval is not None  # the validator refused anything else
         updated = decided(approval, decision.approve, decision.by, workflow.now(), decision.comment)
-        self._s.view.approvals = [updated if a.approval_id == updated.approval_id else a
-                                  for a in self._s.view.approvals]
+        self._s.view.approvals = [
+            updated if a.approval_id == updated.approval_id else a for a in self._s.view.approvals
+        ]
         self._refresh_pending()
         verb = "approved" if decision.approve else "rejected"
         self._note(f"{updated.subject} {verb} by {decision.by}" + (f": {decision.comment}" if decision.comment else ""))
@@ -167,7 +170,8 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             return self._with_outbox(done, request) if request.outbox else done
         self._inbox_periods.append(request)
         await workflow.wait_condition(
-            lambda: request.period in self._s.period_results or self._s.view.stage != Stage.IN_DELIVERY)
+            lambda: request.period in self._s.period_results or self._s.view.stage != Stage.IN_DELIVERY
+        )
         result = self._s.period_results.get(request.period)
         if result is None:
             raise workflow_failure(f"period {request.period} was not closed: {self._s.view.failure}")
@@ -207,8 +211,10 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     @workflow.signal(name="postings_posted")
     def postings_posted(self, notice: PostingNotice) -> None:
         # Once per posting run, aggregated: the timeline shows it; billing reads the PSA.
-        self._note(f"{notice.time_entries} time entries ({notice.hours} h) and {notice.expenses} expenses "
-                   f"posted to the ERP by {notice.run_id}")
+        self._note(
+            f"{notice.time_entries} time entries ({notice.hours} h) and {notice.expenses} expenses "
+            f"posted to the ERP by {notice.run_id}"
+        )
 
     @workflow.signal(name="invoices_overdue")
     def invoices_overdue(self, notice: OverdueNotice) -> None:
@@ -230,13 +236,20 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         while True:
             self._set_details("Reading the opportunity from the CRM and checking it")
             snapshot: OpportunitySnapshot = await workflow.execute_activity(
-                "crm.read_opportunity", ReadOpportunityInput(opportunity_id=self._input.opportunity_id),
-                result_type=OpportunitySnapshot, task_queue=self._input.queues.crm,
-                start_to_close_timeout=timedelta(seconds=60), retry_policy=VENDOR_RETRY,
-                summary=f"Read opportunity {self._input.opportunity_id} with account and lines")
+                "crm.read_opportunity",
+                ReadOpportunityInput(opportunity_id=self._input.opportunity_id),
+                result_type=OpportunitySnapshot,
+                task_queue=self._input.queues.crm,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=VENDOR_RETRY,
+                summary=f"Read opportunity {self._input.opportunity_id} with account and lines",
+            )
             rules: DealRules = await workflow.execute_local_activity(
-                "config.deal_rules", DealRulesInput(opportunity_id=self._input.opportunity_id),
-                result_type=DealRules, **LOCAL_CONFIG)
+                "config.deal_rules",
+                DealRulesInput(opportunity_id=self._input.opportunity_id),
+                result_type=DealRules,
+                **LOCAL_CONFIG,
+            )
             result = validate_deal(snapshot, rules)
             self._s.view.name = snapshot.name
             if isinstance(result, Engagement):
@@ -255,11 +268,15 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         if not reasons:
             return True
         self._to(Stage.AWAITING_APPROVAL, "needs approval: " + "; ".join(reasons))
-        approval = self._open_approval(f"deal:{engagement.opportunity_id}:{len(self._s.view.approvals)}",
-                                       f"deal {engagement.opportunity_id}", finance.approvals.deal_approver_roles)
+        approval = self._open_approval(
+            f"deal:{engagement.opportunity_id}:{len(self._s.view.approvals)}",
+            f"deal {engagement.opportunity_id}",
+            finance.approvals.deal_approver_roles,
+        )
         while True:
-            await self._wait_or_remind(lambda: self._decided(approval.approval_id) or self._cancel is not None,
-                                       finance.approvals)
+            await self._wait_or_remind(
+                lambda: self._decided(approval.approval_id) or self._cancel is not None, finance.approvals
+            )
             if self._cancel is not None:
                 self._to(Stage.CANCELLED, f"cancelled by {self._cancel.by or 'unknown'}: {self._cancel.reason}")
                 return False
@@ -268,9 +285,13 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
                 return current.decision is ApprovalDecision.APPROVED
 
     def _open_approval(self, approval_id: str, subject: str, roles: list[str]) -> Approval:
-        approval = Approval(approval_id=approval_id, subject=subject,
-                            requested_by=self._input.requested_by or "system:crm",
-                            requested_at=workflow.now(), approver_roles=roles)
+        approval = Approval(
+            approval_id=approval_id,
+            subject=subject,
+            requested_by=self._input.requested_by or "system:crm",
+            requested_at=workflow.now(),
+            approver_roles=roles,
+        )
         self._s.view.approvals.append(approval)
         self._refresh_pending()
         return approval
@@ -295,8 +316,10 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         while True:
             await self._wait_for_work(finance.approvals)
             if self._cancel is not None:
-                self._note(f"cancel request from {self._cancel.by} ignored: an engagement in delivery is "
-                           "closed out, not cancelled")
+                self._note(
+                    f"cancel request from {self._cancel.by} ignored: an engagement in delivery is "
+                    "closed out, not cancelled"
+                )
                 self._cancel = None
             try:
                 await self._process_inbox(finance)
@@ -312,9 +335,14 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             if workflow.info().is_continue_as_new_suggested() and not self._busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._publish()
-                workflow.continue_as_new(EngagementInput(
-                    opportunity_id=self._input.opportunity_id, requested_by=self._input.requested_by,
-                    queues=self._input.queues, carried=self._s))
+                workflow.continue_as_new(
+                    EngagementInput(
+                        opportunity_id=self._input.opportunity_id,
+                        requested_by=self._input.requested_by,
+                        queues=self._input.queues,
+                        carried=self._s,
+                    )
+                )
 
     async def _wait_for_work(self, policy: ApprovalPolicy) -> None:
         def work() -> bool:
@@ -342,18 +370,33 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             await self._send_feedback()
 
     def _busy(self) -> bool:
-        return bool(self._inbox_periods or self._inbox_payments or self._outbox_failures or self._feedback_due
-                    or self._changes_ready())
+        return bool(
+            self._inbox_periods
+            or self._inbox_payments
+            or self._outbox_failures
+            or self._feedback_due
+            or self._changes_ready()
+        )
 
     def _ready_to_close(self) -> bool:
         view = self._s.view
         amounts = view.amounts
-        if (not view.delivery_complete or not self._s.final_run_done or amounts is None
-                or self._s.contract is None or self._inbox_periods):
+        if (
+            not view.delivery_complete
+            or not self._s.final_run_done
+            or amounts is None
+            or self._s.contract is None
+            or self._inbox_periods
+        ):
             return False
         fully_recognized = all(p.recognized == p.transaction_price for p in view.lines)
-        return (fully_recognized and amounts.outstanding.is_zero() and amounts.unbilled.is_zero()
-                and amounts.deferred.is_zero() and not view.pending_approvals)
+        return (
+            fully_recognized
+            and amounts.outstanding.is_zero()
+            and amounts.unbilled.is_zero()
+            and amounts.deferred.is_zero()
+            and not view.pending_approvals
+        )
 
     # ---- small helpers ------------------------------------------------------------------------
     def _approval(self, approval_id: str) -> Approval | None:
@@ -372,8 +415,11 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     async def _finance_config(self, legal_entity: str) -> FinanceConfig:
         if self._finance is None:
             self._finance = await workflow.execute_local_activity(
-                "config.finance", FinanceConfigInput(legal_entity=legal_entity),
-                result_type=FinanceConfig, **LOCAL_CONFIG)
+                "config.finance",
+                FinanceConfigInput(legal_entity=legal_entity),
+                result_type=FinanceConfig,
+                **LOCAL_CONFIG,
+            )
         return self._finance
 
     async def _needs_attention(self, reason: str) -> bool:
@@ -400,20 +446,44 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             return
         view = self._s.view
         error_type = view.failure.split(":", 1)[0] if view.failure else ("InvalidDeal" if view.errors else None)
-        await self._call("reporting.raise_exception", RaiseExceptionInput(
-            workflow_id=view.workflow_id, incident=self._s.incidents, kind="engagement.needs_attention",
-            message=reason, error_type=error_type, stage=view.stage.value, opportunity_id=view.opportunity_id,
-            customer_id=view.customer_id, project_id=view.project_id, contract_id=view.contract_id,
-            legal_entity=view.legal_entity, detail={e.field: e.message for e in view.errors}),
-            ExceptionRef, queue, "Hub: open an exception for a person")
+        await self._call(
+            "reporting.raise_exception",
+            RaiseExceptionInput(
+                workflow_id=view.workflow_id,
+                incident=self._s.incidents,
+                kind="engagement.needs_attention",
+                message=reason,
+                error_type=error_type,
+                stage=view.stage.value,
+                opportunity_id=view.opportunity_id,
+                customer_id=view.customer_id,
+                project_id=view.project_id,
+                contract_id=view.contract_id,
+                legal_entity=view.legal_entity,
+                detail={e.field: e.message for e in view.errors},
+            ),
+            ExceptionRef,
+            queue,
+            "Hub: open an exception for a person",
+        )
 
     async def _close_incident(self, note: str) -> None:
         queue = self._input.queues.reporting
         if queue is None:
             return
-        await self._call("reporting.resolve_exception", ResolveExceptionInput(
-            workflow_id=self._s.view.workflow_id, incident=self._s.incidents, kind="engagement.needs_attention",
-            resolved_by="d2r", note=note), ExceptionRef, queue, "Hub: resolve the exception")
+        await self._call(
+            "reporting.resolve_exception",
+            ResolveExceptionInput(
+                workflow_id=self._s.view.workflow_id,
+                incident=self._s.incidents,
+                kind="engagement.needs_attention",
+                resolved_by="d2r",
+                note=note,
+            ),
+            ExceptionRef,
+            queue,
+            "Hub: resolve the exception",
+        )
 
     def _to(self, stage: Stage, note: str) -> None:
         if stage != self._s.view.stage:

@@ -75,12 +75,18 @@ class ChangeSteps(EngagementBase):
         if not any(i.invoice_id == request.request.invoice_id for i in self._s.contract.invoices):
             raise ValueError(f"unknown invoice {request.request.invoice_id}")
 
-    def _open_change_approvals(self, change_id: str, subject: str, requested_by: str,
-                               role_groups: list[list[str]]) -> list[str]:
+    def _open_change_approvals(
+        self, change_id: str, subject: str, requested_by: str, role_groups: list[list[str]]
+    ) -> list[str]:
         ids = []
         for n, roles in enumerate(role_groups):
-            approval = Approval(approval_id=f"{change_id}:{n}", subject=f"{subject} ({'/'.join(roles)})",
-                                requested_by=requested_by, requested_at=workflow.now(), approver_roles=roles)
+            approval = Approval(
+                approval_id=f"{change_id}:{n}",
+                subject=f"{subject} ({'/'.join(roles)})",
+                requested_by=requested_by,
+                requested_at=workflow.now(),
+                approver_roles=roles,
+            )
             self._s.view.approvals.append(approval)
             ids.append(approval.approval_id)
         self._refresh_pending()
@@ -91,15 +97,29 @@ class ChangeSteps(EngagementBase):
         amendment = request.amendment
         terms = self._s.contract.terms
         delta = sum_money(
-            (c.price - terms[c.contract_line_id].line.amount for c in amendment.changes
-             if c.price is not None and c.contract_line_id in terms), self._s.contract.currency)
+            (
+                c.price - terms[c.contract_line_id].line.amount
+                for c in amendment.changes
+                if c.price is not None and c.contract_line_id in terms
+            ),
+            self._s.contract.currency,
+        )
         delta += sum_money((c.add.line.amount for c in amendment.changes if c.add is not None), delta.currency)
         subject = f"amendment {amendment.amendment_id} ({delta} to the contract value)"
-        approvals = self._open_change_approvals(amendment.amendment_id, subject, request.requested_by,
-                                                amendment_approver_roles(delta, self._finance.approvals))
-        record = ChangeRecord(change_id=amendment.amendment_id, kind=ChangeKind.AMENDMENT,
-                              status=ChangeStatus.AWAITING_APPROVAL, requested_by=request.requested_by,
-                              approval_ids=approvals, summary=f"{amendment.treatment.value}: {amendment.reason}")
+        approvals = self._open_change_approvals(
+            amendment.amendment_id,
+            subject,
+            request.requested_by,
+            amendment_approver_roles(delta, self._finance.approvals),
+        )
+        record = ChangeRecord(
+            change_id=amendment.amendment_id,
+            kind=ChangeKind.AMENDMENT,
+            status=ChangeStatus.AWAITING_APPROVAL,
+            requested_by=request.requested_by,
+            approval_ids=approvals,
+            summary=f"{amendment.treatment.value}: {amendment.reason}",
+        )
         self._s.amendment_requests[amendment.amendment_id] = request
         self._s.view.changes.append(record)
         self._note(f"{subject} requested by {request.requested_by}")
@@ -109,11 +129,17 @@ class ChangeSteps(EngagementBase):
         assert self._finance is not None
         memo = request.request
         subject = f"credit memo {memo.credit_memo_id} on invoice {memo.invoice_id}"
-        approvals = self._open_change_approvals(memo.credit_memo_id, subject, request.requested_by,
-                                                [self._finance.approvals.credit_memo_approver_roles])
-        record = ChangeRecord(change_id=memo.credit_memo_id, kind=ChangeKind.CREDIT_MEMO,
-                              status=ChangeStatus.AWAITING_APPROVAL, requested_by=request.requested_by,
-                              approval_ids=approvals, summary=memo.reason)
+        approvals = self._open_change_approvals(
+            memo.credit_memo_id, subject, request.requested_by, [self._finance.approvals.credit_memo_approver_roles]
+        )
+        record = ChangeRecord(
+            change_id=memo.credit_memo_id,
+            kind=ChangeKind.CREDIT_MEMO,
+            status=ChangeStatus.AWAITING_APPROVAL,
+            requested_by=request.requested_by,
+            approval_ids=approvals,
+            summary=memo.reason,
+        )
         self._s.credit_memo_requests[memo.credit_memo_id] = request
         self._s.view.changes.append(record)
         self._note(f"{subject} requested by {request.requested_by}: {memo.reason}")
@@ -125,10 +151,14 @@ class ChangeSteps(EngagementBase):
         return [by_id[i] for i in record.approval_ids]
 
     def _changes_ready(self) -> bool:
-        return any(c.status is ChangeStatus.AWAITING_APPROVAL
-                   and (ApprovalDecision.REJECTED in self._decisions(c)
-                        or all(d is ApprovalDecision.APPROVED for d in self._decisions(c)))
-                   for c in self._s.view.changes)
+        return any(
+            c.status is ChangeStatus.AWAITING_APPROVAL
+            and (
+                ApprovalDecision.REJECTED in self._decisions(c)
+                or all(d is ApprovalDecision.APPROVED for d in self._decisions(c))
+            )
+            for c in self._s.view.changes
+        )
 
     async def _apply_decided_changes(self, finance: FinanceConfig) -> None:
         for record in self._s.view.changes:
@@ -159,10 +189,16 @@ class ChangeSteps(EngagementBase):
         saga = Saga()
         try:
             delivery: Delivery = await self._call(
-                "psa.read_delivery", ReadDeliveryInput(project_id=view.project_id,
-                                                       lines=[t.line for t in contract.terms.values()],
-                                                       cutoff=amendment.effective_date),
-                Delivery, queues.psa, f"Read delivery to date for amendment {amendment.amendment_id}")
+                "psa.read_delivery",
+                ReadDeliveryInput(
+                    project_id=view.project_id,
+                    lines=[t.line for t in contract.terms.values()],
+                    cutoff=amendment.effective_date,
+                ),
+                Delivery,
+                queues.psa,
+                f"Read delivery to date for amendment {amendment.amendment_id}",
+            )
             if not delivery.fx.rates and self._finance is not None:
                 delivery = delivery.model_copy(update={"fx": self._finance.fx})
             try:
@@ -175,43 +211,105 @@ class ChangeSteps(EngagementBase):
             old_lines = [t.line for t in contract.terms.values()]
             new_lines = [t.line for t in new_state.terms.values()]
 
-            saga.on_failure_undo("restore the PSA budget", lambda: self._call(
-                "psa.apply_change", ApplyChangeInput(project_id=view.project_id or "", change=ProjectChange(
-                    change_id=f"{amendment.amendment_id}:undo", budget=old_value, end_date=contract.contract_end)),
-                PsaAck, queues.psa, f"Undo amendment {amendment.amendment_id} in the PSA"))
-            await self._call("psa.apply_change", ApplyChangeInput(project_id=view.project_id, change=ProjectChange(
-                change_id=amendment.amendment_id, budget=new_value, end_date=new_state.contract_end)),
-                PsaAck, queues.psa, f"Amendment {amendment.amendment_id}: PSA budget {new_value}")
+            saga.on_failure_undo(
+                "restore the PSA budget",
+                lambda: self._call(
+                    "psa.apply_change",
+                    ApplyChangeInput(
+                        project_id=view.project_id or "",
+                        change=ProjectChange(
+                            change_id=f"{amendment.amendment_id}:undo", budget=old_value, end_date=contract.contract_end
+                        ),
+                    ),
+                    PsaAck,
+                    queues.psa,
+                    f"Undo amendment {amendment.amendment_id} in the PSA",
+                ),
+            )
+            await self._call(
+                "psa.apply_change",
+                ApplyChangeInput(
+                    project_id=view.project_id,
+                    change=ProjectChange(
+                        change_id=amendment.amendment_id, budget=new_value, end_date=new_state.contract_end
+                    ),
+                ),
+                PsaAck,
+                queues.psa,
+                f"Amendment {amendment.amendment_id}: PSA budget {new_value}",
+            )
 
             order_key = external_id(wid, "sales-order")
-            saga.on_failure_undo("restore the sales order lines", lambda: self._call(
-                "erp.update_sales_order", UpdateSalesOrderInput(
-                    legal_entity=view.legal_entity or "", external_id=order_key, lines=old_lines),
-                ErpAck, queues.erp, f"Undo amendment {amendment.amendment_id} on the sales order"))
-            await self._call("erp.update_sales_order", UpdateSalesOrderInput(
-                legal_entity=view.legal_entity, external_id=order_key, lines=new_lines),
-                ErpAck, queues.erp, f"Amendment {amendment.amendment_id}: sales order lines")
+            saga.on_failure_undo(
+                "restore the sales order lines",
+                lambda: self._call(
+                    "erp.update_sales_order",
+                    UpdateSalesOrderInput(legal_entity=view.legal_entity or "", external_id=order_key, lines=old_lines),
+                    ErpAck,
+                    queues.erp,
+                    f"Undo amendment {amendment.amendment_id} on the sales order",
+                ),
+            )
+            await self._call(
+                "erp.update_sales_order",
+                UpdateSalesOrderInput(legal_entity=view.legal_entity, external_id=order_key, lines=new_lines),
+                ErpAck,
+                queues.erp,
+                f"Amendment {amendment.amendment_id}: sales order lines",
+            )
 
             if result.applied.revenue_entries and view.erp_customer_id and view.contract_id:
-                journal = revenue_journal(result.applied.revenue_entries, period_of(amendment.effective_date),
-                                          amendment.effective_date)
-                saga.on_failure_undo("reverse the catch-up journal", lambda: self._call(
-                    "erp.reverse_journal", ReverseJournalInput(legal_entity=view.legal_entity or "",
-                                                               journal_entry_id=journal.journal_entry_id),
-                    ErpAck, queues.erp, f"Undo the catch-up of amendment {amendment.amendment_id}"))
-                await self._call("erp.post_documents", PostDocumentsInput(
-                    legal_entity=view.legal_entity, erp_customer_id=view.erp_customer_id,
-                    sales_order_id=view.contract_id, journals=[journal]),
-                    PostDocumentsResult, queues.erp, f"Amendment {amendment.amendment_id}: catch-up revenue")
+                journal = revenue_journal(
+                    result.applied.revenue_entries, period_of(amendment.effective_date), amendment.effective_date
+                )
+                saga.on_failure_undo(
+                    "reverse the catch-up journal",
+                    lambda: self._call(
+                        "erp.reverse_journal",
+                        ReverseJournalInput(
+                            legal_entity=view.legal_entity or "", journal_entry_id=journal.journal_entry_id
+                        ),
+                        ErpAck,
+                        queues.erp,
+                        f"Undo the catch-up of amendment {amendment.amendment_id}",
+                    ),
+                )
+                await self._call(
+                    "erp.post_documents",
+                    PostDocumentsInput(
+                        legal_entity=view.legal_entity,
+                        erp_customer_id=view.erp_customer_id,
+                        sales_order_id=view.contract_id,
+                        journals=[journal],
+                    ),
+                    PostDocumentsResult,
+                    queues.erp,
+                    f"Amendment {amendment.amendment_id}: catch-up revenue",
+                )
 
-            saga.on_failure_undo("restore the CRM contract value", lambda: self._call(
-                "crm.set_contract_value", SetContractValueInput(
-                    opportunity_id=view.opportunity_id, amount=old_value,
-                    reason=f"undo amendment {amendment.amendment_id}"),
-                Ack, queues.crm, f"Undo amendment {amendment.amendment_id} in the CRM"))
-            await self._call("crm.set_contract_value", SetContractValueInput(
-                opportunity_id=view.opportunity_id, amount=new_value, reason=amendment.amendment_id),
-                Ack, queues.crm, f"Amendment {amendment.amendment_id}: CRM contract value {new_value}")
+            saga.on_failure_undo(
+                "restore the CRM contract value",
+                lambda: self._call(
+                    "crm.set_contract_value",
+                    SetContractValueInput(
+                        opportunity_id=view.opportunity_id,
+                        amount=old_value,
+                        reason=f"undo amendment {amendment.amendment_id}",
+                    ),
+                    Ack,
+                    queues.crm,
+                    f"Undo amendment {amendment.amendment_id} in the CRM",
+                ),
+            )
+            await self._call(
+                "crm.set_contract_value",
+                SetContractValueInput(
+                    opportunity_id=view.opportunity_id, amount=new_value, reason=amendment.amendment_id
+                ),
+                Ack,
+                queues.crm,
+                f"Amendment {amendment.amendment_id}: CRM contract value {new_value}",
+            )
         except ActivityError as error:
             failed = await saga.compensate()
             self._fail(record, activity_error_cause(error) + (f"; undo failures: {failed}" if failed else ""))
@@ -220,9 +318,14 @@ class ChangeSteps(EngagementBase):
         self._s.applied_amendments[amendment.amendment_id] = result.applied
         self._describe_for_batches()
         record.status = ChangeStatus.APPLIED
-        self._note(f"amendment {amendment.amendment_id} applied: contract value {old_value} -> {new_value}"
-                   + (f", catch-up {sum_money((e.amount for e in result.applied.revenue_entries), new_value.currency)}"
-                      if result.applied.revenue_entries else ""))
+        self._note(
+            f"amendment {amendment.amendment_id} applied: contract value {old_value} -> {new_value}"
+            + (
+                f", catch-up {sum_money((e.amount for e in result.applied.revenue_entries), new_value.currency)}"
+                if result.applied.revenue_entries
+                else ""
+            )
+        )
 
     async def _credit(self, record: ChangeRecord) -> None:
         contract, view, queues = self._s.contract, self._s.view, self._input.queues
@@ -242,24 +345,55 @@ class ChangeSteps(EngagementBase):
             return
         saga = Saga()
         try:
-            saga.on_failure_undo("void the ERP credit memo", lambda: self._call(
-                "erp.void_credit_memo", VoidCreditMemoInput(legal_entity=view.legal_entity or "",
-                                                            credit_memo_id=memo.credit_memo_id),
-                ErpAck, queues.erp, f"Undo: void credit memo {request.credit_memo_id}"))
-            posted: PostDocumentsResult = await self._call("erp.post_documents", PostDocumentsInput(
-                legal_entity=view.legal_entity, erp_customer_id=view.erp_customer_id, sales_order_id=view.contract_id,
-                credit_memos=[memo], erp_invoice_ids={request.invoice_id: erp_invoice_id} if erp_invoice_id else {}),
-                PostDocumentsResult, queues.erp, f"Credit memo {request.credit_memo_id}: {memo.total}")
+            saga.on_failure_undo(
+                "void the ERP credit memo",
+                lambda: self._call(
+                    "erp.void_credit_memo",
+                    VoidCreditMemoInput(legal_entity=view.legal_entity or "", credit_memo_id=memo.credit_memo_id),
+                    ErpAck,
+                    queues.erp,
+                    f"Undo: void credit memo {request.credit_memo_id}",
+                ),
+            )
+            posted: PostDocumentsResult = await self._call(
+                "erp.post_documents",
+                PostDocumentsInput(
+                    legal_entity=view.legal_entity,
+                    erp_customer_id=view.erp_customer_id,
+                    sales_order_id=view.contract_id,
+                    credit_memos=[memo],
+                    erp_invoice_ids={request.invoice_id: erp_invoice_id} if erp_invoice_id else {},
+                ),
+                PostDocumentsResult,
+                queues.erp,
+                f"Credit memo {request.credit_memo_id}: {memo.total}",
+            )
             time_ids = [r.source_id for r in result.released if r.source_kind is SourceKind.TIME]
             expense_ids = [r.source_id for r in result.released if r.source_kind is SourceKind.EXPENSE]
             if time_ids or expense_ids:
-                saga.on_failure_undo("mark the released entries billed again", lambda: self._call(
-                    "psa.feedback", FeedbackInput(project_id=view.project_id or "", mark=MarkBilled(
-                        time_entry_ids=time_ids, expense_ids=expense_ids, billed=True)),
-                    FeedbackResult, queues.psa, "Undo: entries billed again"))
-                await self._call("psa.feedback", FeedbackInput(project_id=view.project_id, mark=MarkBilled(
-                    time_entry_ids=time_ids, expense_ids=expense_ids, billed=False)),
-                    FeedbackResult, queues.psa, f"Release {len(time_ids) + len(expense_ids)} entries for re-billing")
+                saga.on_failure_undo(
+                    "mark the released entries billed again",
+                    lambda: self._call(
+                        "psa.feedback",
+                        FeedbackInput(
+                            project_id=view.project_id or "",
+                            mark=MarkBilled(time_entry_ids=time_ids, expense_ids=expense_ids, billed=True),
+                        ),
+                        FeedbackResult,
+                        queues.psa,
+                        "Undo: entries billed again",
+                    ),
+                )
+                await self._call(
+                    "psa.feedback",
+                    FeedbackInput(
+                        project_id=view.project_id,
+                        mark=MarkBilled(time_entry_ids=time_ids, expense_ids=expense_ids, billed=False),
+                    ),
+                    FeedbackResult,
+                    queues.psa,
+                    f"Release {len(time_ids) + len(expense_ids)} entries for re-billing",
+                )
         except ActivityError as error:
             failed = await saga.compensate()
             self._fail(record, activity_error_cause(error) + (f"; undo failures: {failed}" if failed else ""))

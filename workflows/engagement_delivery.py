@@ -63,72 +63,128 @@ class DeliverySteps(EngagementBase):
         if delivery is None and self._v2 and view.legal_entity:
             # On its own (no month-end batch), the engagement reads its receipts itself.
             found: ReceiptsResult = await self._call(
-                "erp.receipts", ReceiptsInput(legal_entity=view.legal_entity, erp_customer_id=view.erp_customer_id,
-                                              since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS), through=cutoff,
-                                              opportunity_id=view.opportunity_id),
-                ReceiptsResult, queues.erp, f"Receipts for the engagement's invoices up to {cutoff}")
+                "erp.receipts",
+                ReceiptsInput(
+                    legal_entity=view.legal_entity,
+                    erp_customer_id=view.erp_customer_id,
+                    since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS),
+                    through=cutoff,
+                    opportunity_id=view.opportunity_id,
+                ),
+                ReceiptsResult,
+                queues.erp,
+                f"Receipts for the engagement's invoices up to {cutoff}",
+            )
             for receipt in found.receipts:
-                self._record_payment(PaymentNotice(payment_id=receipt.payment_id, invoice_id=receipt.invoice_id,
-                                                   amount=receipt.amount, received_on=receipt.received_on))
+                self._record_payment(
+                    PaymentNotice(
+                        payment_id=receipt.payment_id,
+                        invoice_id=receipt.invoice_id,
+                        amount=receipt.amount,
+                        received_on=receipt.received_on,
+                    )
+                )
         if delivery is None:
             self._set_details(f"Closing {period}: reading approved time, expenses and milestones from the PSA")
             delivery = await self._call(
-                "psa.read_delivery", ReadDeliveryInput(
-                    project_id=view.project_id, lines=[t.line for t in contract.terms.values()], cutoff=cutoff),
-                Delivery, queues.psa, f"Read {period} delivery (time, expenses, milestones) from the PSA")
+                "psa.read_delivery",
+                ReadDeliveryInput(
+                    project_id=view.project_id, lines=[t.line for t in contract.terms.values()], cutoff=cutoff
+                ),
+                Delivery,
+                queues.psa,
+                f"Read {period} delivery (time, expenses, milestones) from the PSA",
+            )
         if not delivery.fx.rates:
             delivery = delivery.model_copy(update={"fx": finance.fx})
         run, invoices = invoice_period(
-            contract, period, delivery, seller=finance.legal_entity, buyer=tax_party(contract),
-            tax_rules=finance.tax_rules, invoice_date=cutoff, reporting_currency=finance.reporting_currency)
+            contract,
+            period,
+            delivery,
+            seller=finance.legal_entity,
+            buyer=tax_party(contract),
+            tax_rules=finance.tax_rules,
+            invoice_date=cutoff,
+            reporting_currency=finance.reporting_currency,
+        )
         complete = set(run.state.terms) if view.delivery_complete else set()
         self._s.final_run_done = view.delivery_complete
-        revenue = recognize_period(run.state, period, delivery, complete_lines=complete, entry_date=cutoff,
-                                   functional_currency=finance.legal_entity.functional_currency)
+        revenue = recognize_period(
+            run.state,
+            period,
+            delivery,
+            complete_lines=complete,
+            entry_date=cutoff,
+            functional_currency=finance.legal_entity.functional_currency,
+        )
         journal = revenue_journal(revenue.entries, period, cutoff) if revenue.entries else None
         erp_ids: dict[str, str] = {}
         post = PostDocumentsInput(
-            legal_entity=contract.lineage.legal_entity, erp_customer_id=view.erp_customer_id,
-            sales_order_id=view.contract_id, invoices=invoices, journals=[journal] if journal else [])
+            legal_entity=contract.lineage.legal_entity,
+            erp_customer_id=view.erp_customer_id,
+            sales_order_id=view.contract_id,
+            invoices=invoices,
+            journals=[journal] if journal else [],
+        )
         if (invoices or journal) and not request.outbox:  # batched, the entity's batch posts them
             self._set_details(f"Closing {period}: posting {len(invoices)} invoice(s) and the revenue journal")
             posted: PostDocumentsResult = await self._call(
-                "erp.post_documents", post, PostDocumentsResult, queues.erp,
-                f"Post {period}: {len(invoices)} invoice(s), {len(revenue.entries)} revenue entries")
+                "erp.post_documents",
+                post,
+                PostDocumentsResult,
+                queues.erp,
+                f"Post {period}: {len(invoices)} invoice(s), {len(revenue.entries)} revenue entries",
+            )
             erp_ids = posted.invoices
             self._s.erp_invoice_ids.update(erp_ids)
         # Only entries billed in full are marked billed in the PSA: an entry a cap cut short
         # keeps its remaining hours billable there too.
         marks = run.billing_marks(delivery)
-        self._pending_marks.append(MarkBilled(time_entry_ids=marks.fully_billed_time,
-                                              expense_ids=marks.fully_billed_expenses, billed=True))
+        self._pending_marks.append(
+            MarkBilled(time_entry_ids=marks.fully_billed_time, expense_ids=marks.fully_billed_expenses, billed=True)
+        )
         self._s.contract = revenue.state
         positions = revenue.positions
         zero = Money.zero(contract.currency)
         result = PeriodResult(
             period=period,
-            invoices=[InvoiceSummary(invoice_id=i.invoice_id, erp_invoice_id=erp_ids.get(i.invoice_id),
-                                     total=i.total, tax=i.tax_total, due_date=i.due_date) for i in invoices],
+            invoices=[
+                InvoiceSummary(
+                    invoice_id=i.invoice_id,
+                    erp_invoice_id=erp_ids.get(i.invoice_id),
+                    total=i.total,
+                    tax=i.tax_total,
+                    due_date=i.due_date,
+                )
+                for i in invoices
+            ],
             billed=sum_money((i.net_total for i in invoices), contract.currency),
             recognized=sum_money((e.amount for e in revenue.entries), contract.currency),
             deferred=sum_money((p.deferred for p in positions), contract.currency) if positions else zero,
             unbilled=sum_money((p.unbilled for p in positions), contract.currency) if positions else zero,
             revenue_journal_id=journal.journal_entry_id if journal else None,
-            exceptions=[*run.exceptions, *revenue.exceptions])
+            exceptions=[*run.exceptions, *revenue.exceptions],
+        )
         self._s.period_results[period] = result
         view.periods_closed.append(period)
         view.exceptions.extend(result.exceptions)
         self._refresh_amounts()
         self._feedback_due = True
-        self._note(f"{period} closed: billed {result.billed}, recognized {result.recognized}, "
-                   f"deferred {result.deferred}, unbilled {result.unbilled}"
-                   + (f"; {len(result.exceptions)} exception(s)" if result.exceptions else ""))
+        self._note(
+            f"{period} closed: billed {result.billed}, recognized {result.recognized}, "
+            f"deferred {result.deferred}, unbilled {result.unbilled}"
+            + (f"; {len(result.exceptions)} exception(s)" if result.exceptions else "")
+        )
         if request.outbox:
             self._flag_overdue()
             crm, psa = self._feedback_inputs()
             self._s.last_outbox = CloseOutbox(
-                workflow_id=workflow.info().workflow_id, erp=post if (invoices or journal) else None,
-                crm=crm, psa=psa, hub=self._hub_input())
+                workflow_id=workflow.info().workflow_id,
+                erp=post if (invoices or journal) else None,
+                crm=crm,
+                psa=psa,
+                hub=self._hub_input(),
+            )
             if self._s.last_outbox.hub is not None:
                 self._mark_recorded(self._s.last_outbox.hub)
             self._pending_marks = []
@@ -148,21 +204,37 @@ class DeliverySteps(EngagementBase):
     async def _write_outbox(self, failure: OutboxFailure) -> None:
         """What the batch could not write, written by the engagement itself."""
         outbox, queues = failure.outbox, self._input.queues
-        self._note(f"the month-end batch could not write {failure.period}'s documents ({failure.error}); "
-                   "writing them from the engagement")
+        self._note(
+            f"the month-end batch could not write {failure.period}'s documents ({failure.error}); "
+            "writing them from the engagement"
+        )
         if outbox.erp is not None:
             posted: PostDocumentsResult = await self._call(
-                "erp.post_documents", outbox.erp, PostDocumentsResult, queues.erp,
-                f"Post {failure.period}: {len(outbox.erp.invoices)} invoice(s) and the revenue journal")
+                "erp.post_documents",
+                outbox.erp,
+                PostDocumentsResult,
+                queues.erp,
+                f"Post {failure.period}: {len(outbox.erp.invoices)} invoice(s) and the revenue journal",
+            )
             self._s.erp_invoice_ids.update(posted.invoices)
         if outbox.crm is not None:
-            await self._call("crm.write_billing_status", outbox.crm, Ack, queues.crm,
-                             f"CRM: billing status {outbox.crm.status.status}")
+            await self._call(
+                "crm.write_billing_status",
+                outbox.crm,
+                Ack,
+                queues.crm,
+                f"CRM: billing status {outbox.crm.status.status}",
+            )
         if outbox.psa is not None:
             await self._call("psa.feedback", outbox.psa, FeedbackResult, queues.psa, "PSA: billing status and marks")
         if outbox.hub is not None and queues.reporting is not None:
-            await self._call("reporting.record_engagement", outbox.hub, RecordEngagementResult, queues.reporting,
-                             f"Hub: {len(outbox.hub.invoices)} invoice(s), {len(outbox.hub.payments)} payment(s)")
+            await self._call(
+                "reporting.record_engagement",
+                outbox.hub,
+                RecordEngagementResult,
+                queues.reporting,
+                f"Hub: {len(outbox.hub.invoices)} invoice(s), {len(outbox.hub.payments)} payment(s)",
+            )
 
     # ---- receivables ---------------------------------------------------------------------------
     def _record_payment(self, notice: PaymentNotice) -> None:
@@ -173,9 +245,15 @@ class DeliverySteps(EngagementBase):
         if not any(i.invoice_id == notice.invoice_id for i in contract.invoices):
             self._note(f"payment {notice.payment_id} names unknown invoice {notice.invoice_id}; set aside")
             return
-        self._s.payments.append(Payment(payment_id=notice.payment_id, lineage=contract.lineage,
-                                        invoice_id=notice.invoice_id, received_on=notice.received_on,
-                                        amount=notice.amount))
+        self._s.payments.append(
+            Payment(
+                payment_id=notice.payment_id,
+                lineage=contract.lineage,
+                invoice_id=notice.invoice_id,
+                received_on=notice.received_on,
+                amount=notice.amount,
+            )
+        )
         self._note(f"payment {notice.amount} received for invoice {notice.invoice_id}")
         self._refresh_amounts()
         self._feedback_due = True
@@ -183,10 +261,10 @@ class DeliverySteps(EngagementBase):
     def _open_amount(self, invoice: Invoice) -> Money:
         contract = self._s.contract
         assert contract is not None
-        credited = sum_money((m.total for m in contract.credit_memos if m.invoice_id == invoice.invoice_id),
-                             invoice.currency)
-        paid = sum_money((p.amount for p in self._s.payments if p.invoice_id == invoice.invoice_id),
-                         invoice.currency)
+        credited = sum_money(
+            (m.total for m in contract.credit_memos if m.invoice_id == invoice.invoice_id), invoice.currency
+        )
+        paid = sum_money((p.amount for p in self._s.payments if p.invoice_id == invoice.invoice_id), invoice.currency)
         return invoice.total - credited - paid
 
     @staticmethod
@@ -197,8 +275,11 @@ class DeliverySteps(EngagementBase):
         contract = self._s.contract
         if contract is None:
             return []
-        return [i for i in contract.invoices
-                if i.invoice_id not in self._s.view.overdue_invoices and self._open_amount(i).is_positive()]
+        return [
+            i
+            for i in contract.invoices
+            if i.invoice_id not in self._s.view.overdue_invoices and self._open_amount(i).is_positive()
+        ]
 
     def _next_due(self) -> timedelta | None:
         if self._v2:
@@ -225,12 +306,17 @@ class DeliverySteps(EngagementBase):
         for invoice in self._unflagged_open():
             if invoice.invoice_id in reported or (not self._v2 and self._overdue_from(invoice) <= now):
                 view.overdue_invoices.append(invoice.invoice_id)
-                self._note(f"invoice {invoice.invoice_id} is overdue: {self._open_amount(invoice)} open since "
-                           f"{invoice.due_date} (collection risk)")
+                self._note(
+                    f"invoice {invoice.invoice_id} is overdue: {self._open_amount(invoice)} open since "
+                    f"{invoice.due_date} (collection risk)"
+                )
                 self._feedback_due = True
         # Paid (or credited) since it was flagged: no longer a collection risk.
-        still = [i for i in view.overdue_invoices
-                 if any(inv.invoice_id == i and self._open_amount(inv).is_positive() for inv in contract.invoices)]
+        still = [
+            i
+            for i in view.overdue_invoices
+            if any(inv.invoice_id == i and self._open_amount(inv).is_positive() for inv in contract.invoices)
+        ]
         if still != view.overdue_invoices:
             view.overdue_invoices = still
             self._feedback_due = True
@@ -250,13 +336,21 @@ class DeliverySteps(EngagementBase):
 
         collected = sum_money((p.amount for p in self._s.payments), cur)
         outstanding = sum_money((self._open_amount(i) for i in contract.invoices), cur)
-        overdue = sum_money((self._open_amount(i) for i in contract.invoices
-                             if i.invoice_id in self._s.view.overdue_invoices), cur)
+        overdue = sum_money(
+            (self._open_amount(i) for i in contract.invoices if i.invoice_id in self._s.view.overdue_invoices), cur
+        )
         self._s.view.amounts = Amounts(
             contract_value=sum_money((t.line.amount for t in contract.terms.values()), cur),
-            billed=total("billed"), credited=total("credited"), net_billed=total("net_billed"),
-            recognized=total("recognized"), deferred=total("deferred"), unbilled=total("unbilled"),
-            collected=collected, outstanding=outstanding, overdue=overdue)
+            billed=total("billed"),
+            credited=total("credited"),
+            net_billed=total("net_billed"),
+            recognized=total("recognized"),
+            deferred=total("deferred"),
+            unbilled=total("unbilled"),
+            collected=collected,
+            outstanding=outstanding,
+            overdue=overdue,
+        )
         self._s.view.contract_value = self._s.view.amounts.contract_value
 
     def _billing_status(self) -> BillingStatus:
@@ -272,18 +366,34 @@ class DeliverySteps(EngagementBase):
             status = "Partially collected"
         else:
             status = "Billed"
-        return BillingStatus(status=status, billed=amounts.net_billed, collected=amounts.collected,
-                             overdue=amounts.overdue, unbilled_wip=amounts.unbilled, as_of=workflow.now().date())
+        return BillingStatus(
+            status=status,
+            billed=amounts.net_billed,
+            collected=amounts.collected,
+            overdue=amounts.overdue,
+            unbilled_wip=amounts.unbilled,
+            as_of=workflow.now().date(),
+        )
 
     async def _send_feedback(self) -> None:
         """One CRM and one PSA write for everything since the last feedback (coalesced)."""
         queues = self._input.queues
         crm, psa = self._feedback_inputs()
         status = crm.status
-        await self._call("crm.write_billing_status", crm, Ack, queues.crm,
-                         f"CRM: billing status {status.status}, billed {status.billed}, collected {status.collected}")
-        await self._call("psa.feedback", psa, FeedbackResult, queues.psa,
-                         f"PSA: billing status {status.status}, unbilled WIP {status.unbilled_wip}")
+        await self._call(
+            "crm.write_billing_status",
+            crm,
+            Ack,
+            queues.crm,
+            f"CRM: billing status {status.status}, billed {status.billed}, collected {status.collected}",
+        )
+        await self._call(
+            "psa.feedback",
+            psa,
+            FeedbackResult,
+            queues.psa,
+            f"PSA: billing status {status.status}, unbilled WIP {status.unbilled_wip}",
+        )
         self._pending_marks = []
         self._feedback_due = False
         await self._record_in_hub()
@@ -293,10 +403,19 @@ class DeliverySteps(EngagementBase):
         assert view.project_id
         status = self._billing_status()
         marks = [m for m in self._pending_marks if m.time_entry_ids or m.expense_ids]
-        merged = MarkBilled(time_entry_ids=[i for m in marks for i in m.time_entry_ids],
-                            expense_ids=[i for m in marks for i in m.expense_ids], billed=True) if marks else None
-        return (WriteBillingStatusInput(opportunity_id=view.opportunity_id, status=status),
-                FeedbackInput(project_id=view.project_id, status=status, mark=merged))
+        merged = (
+            MarkBilled(
+                time_entry_ids=[i for m in marks for i in m.time_entry_ids],
+                expense_ids=[i for m in marks for i in m.expense_ids],
+                billed=True,
+            )
+            if marks
+            else None
+        )
+        return (
+            WriteBillingStatusInput(opportunity_id=view.opportunity_id, status=status),
+            FeedbackInput(project_id=view.project_id, status=status, mark=merged),
+        )
 
     async def _record_in_hub(self) -> None:
         """The documents not yet in the reporting hub (and the booking, kept current)."""
@@ -306,9 +425,14 @@ class DeliverySteps(EngagementBase):
             return
         if self._v2 and not (data.invoices or data.credit_memos or data.payments or data.revenue_entries):
             return  # nothing new for the hub (the booking follows with the next documents)
-        await self._call("reporting.record_engagement", data, RecordEngagementResult, queue,
-                         f"Hub: {len(data.invoices)} invoice(s), {len(data.payments)} payment(s), "
-                         f"{len(data.revenue_entries)} revenue entries")
+        await self._call(
+            "reporting.record_engagement",
+            data,
+            RecordEngagementResult,
+            queue,
+            f"Hub: {len(data.invoices)} invoice(s), {len(data.payments)} payment(s), "
+            f"{len(data.revenue_entries)} revenue entries",
+        )
         self._mark_recorded(data)
 
     def _hub_input(self) -> RecordEngagementInput | None:
@@ -317,22 +441,34 @@ class DeliverySteps(EngagementBase):
         if contract is None or engagement is None or not (view.project_id and view.contract_id):
             return None
         done = set(self._s.recorded)
-        current = engagement.model_copy(update={
-            "lines": [t.line for t in contract.terms.values()],
-            "contract_value": sum_money((t.line.amount for t in contract.terms.values()), contract.currency)})
+        current = engagement.model_copy(
+            update={
+                "lines": [t.line for t in contract.terms.values()],
+                "contract_value": sum_money((t.line.amount for t in contract.terms.values()), contract.currency),
+            }
+        )
         data = RecordEngagementInput(
-            workflow_id=workflow.info().workflow_id, engagement=current, project_id=view.project_id,
-            contract_id=view.contract_id, erp_customer_id=view.erp_customer_id,
+            workflow_id=workflow.info().workflow_id,
+            engagement=current,
+            project_id=view.project_id,
+            contract_id=view.contract_id,
+            erp_customer_id=view.erp_customer_id,
             invoices=[i for i in contract.invoices if i.invoice_id not in done],
             credit_memos=[c for c in contract.credit_memos if c.credit_memo_id not in done],
             payments=[p for p in self._s.payments if p.payment_id not in done],
-            revenue_entries=[r for r in contract.revenue_entries if r.revenue_entry_id not in done])
+            revenue_entries=[r for r in contract.revenue_entries if r.revenue_entry_id not in done],
+        )
         return data
 
     def _mark_recorded(self, data: RecordEngagementInput) -> None:
-        self._s.recorded.extend([*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
-                                 *(p.payment_id for p in data.payments),
-                                 *(r.revenue_entry_id for r in data.revenue_entries)])
+        self._s.recorded.extend(
+            [
+                *(i.invoice_id for i in data.invoices),
+                *(c.credit_memo_id for c in data.credit_memos),
+                *(p.payment_id for p in data.payments),
+                *(r.revenue_entry_id for r in data.revenue_entries),
+            ]
+        )
 
     # ---- close-out --------------------------------------------------------------------------------
     async def _close_out(self) -> None:
@@ -340,16 +476,32 @@ class DeliverySteps(EngagementBase):
         assert view.project_id and view.legal_entity and self._s.engagement
         while True:
             try:
-                await self._call("psa.set_stage", SetStageInput(project_id=view.project_id, stage="Completed",
-                                                               active=False),
-                                 PsaAck, queues.psa, "Close the PSA project")
-                await self._call("erp.close_sales_order", CloseSalesOrderInput(
-                    legal_entity=view.legal_entity, external_id=self._order_key()),
-                    ErpAck, queues.erp, "Close the ERP sales order")
-                await self._call("crm.write_links", WriteLinksInput(
-                    opportunity_id=view.opportunity_id, project_id=view.project_id,
-                    contract_id=view.contract_id, status="Closed"),
-                    WriteLinksResult, queues.crm, "Final CRM status: Closed")
+                await self._call(
+                    "psa.set_stage",
+                    SetStageInput(project_id=view.project_id, stage="Completed", active=False),
+                    PsaAck,
+                    queues.psa,
+                    "Close the PSA project",
+                )
+                await self._call(
+                    "erp.close_sales_order",
+                    CloseSalesOrderInput(legal_entity=view.legal_entity, external_id=self._order_key()),
+                    ErpAck,
+                    queues.erp,
+                    "Close the ERP sales order",
+                )
+                await self._call(
+                    "crm.write_links",
+                    WriteLinksInput(
+                        opportunity_id=view.opportunity_id,
+                        project_id=view.project_id,
+                        contract_id=view.contract_id,
+                        status="Closed",
+                    ),
+                    WriteLinksResult,
+                    queues.crm,
+                    "Final CRM status: Closed",
+                )
                 self._to(Stage.CLOSED, "project, sales order and opportunity closed")
                 return
             except ActivityError as error:

@@ -42,6 +42,7 @@ class TimelineEntry(BaseModel):
 
 # ---- people deciding -----------------------------------------------------------------------
 
+
 class DecisionInput(BaseModel):
     approval_id: str
     approve: bool
@@ -85,6 +86,7 @@ class ChangeRecord(BaseModel):
 
 # ---- delivery and finance feedback ---------------------------------------------------------
 
+
 class PeriodCloseInput(BaseModel):
     period: str  # "2026-11"
     requested_by: str | None = None
@@ -120,7 +122,6 @@ class PeriodResult(BaseModel):
     revenue_journal_id: str | None
     exceptions: list[ExceptionRecord]
     outbox: CloseOutbox | None = None  # only when the request asked for one
-
 
 
 class CloseOutbox(BaseModel):

@@ -31,8 +31,12 @@ with workflow.unsafe.imports_passed_through():
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Transient vendor trouble retries with backoff for a while; typed business errors
 # (non_retryable ApplicationErrors from the activities) stop at once.
-VENDOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                           maximum_interval=timedelta(seconds=60), maximum_attempts=10)
+VENDOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=10,
+)
 LOCAL_CONFIG: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
 BATCH_MEMO = "d2r_close"  # the memo key the period close reads (activities/period_close.py)
 # Receipts older than this before a cut-off were read by earlier closes (known ids are
@@ -68,8 +72,14 @@ class EngagementBase:
     def _call(self, activity: str, arg: Any, result_type: type, queue: str, summary: str) -> Any:
         """One vendor call with d2r's standard timeout and retry policy."""
         return workflow.execute_activity(
-            activity, arg, result_type=result_type, task_queue=queue,
-            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=VENDOR_RETRY, summary=summary)
+            activity,
+            arg,
+            result_type=result_type,
+            task_queue=queue,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=VENDOR_RETRY,
+            summary=summary,
+        )
 
     def _search(self, *updates: Any) -> None:
         """Search-attribute changes: each upsert is a billed Temporal Action, so they are
@@ -103,8 +113,11 @@ class EngagementBase:
             return
         self._memo_key = key
         self._memo_buffer[BATCH_MEMO] = {
-            "project_id": view.project_id, "contract_id": view.contract_id, "erp_customer_id": view.erp_customer_id,
-            "lines": [ln.model_dump(mode="json") for ln in lines]}
+            "project_id": view.project_id,
+            "contract_id": view.contract_id,
+            "erp_customer_id": view.erp_customer_id,
+            "lines": [ln.model_dump(mode="json") for ln in lines],
+        }
 
     def _adopt(self, engagement: Engagement) -> None:
         self._s.engagement = engagement
@@ -115,9 +128,11 @@ class EngagementBase:
         view.currency = engagement.currency
         view.contract_value = engagement.contract_value
         view.billing_models = [m.value for m in engagement.billing_models]
-        self._search(sa.CUSTOMER_ID.value_set(engagement.customer.customer_id),
-                     sa.LEGAL_ENTITY.value_set(engagement.legal_entity),
-                     sa.BILLING_MODELS.value_set(view.billing_models))
+        self._search(
+            sa.CUSTOMER_ID.value_set(engagement.customer.customer_id),
+            sa.LEGAL_ENTITY.value_set(engagement.legal_entity),
+            sa.BILLING_MODELS.value_set(view.billing_models),
+        )
 
     def _note(self, note: str) -> None:
         view = self._s.view
@@ -150,23 +165,39 @@ class EngagementBase:
                 continue
             age = now - approval.requested_at
             if approval.approval_id not in self._s.reminded and age >= timedelta(hours=policy.remind_after_hours):
-                await self._call("crm.notify", NotifyInput(
-                    external_id=external_id(wid, f"remind:{approval.approval_id}"),
-                    notification=Notification(
-                        subject=f"Reminder: {approval.subject} awaits your decision",
-                        body=f"Requested by {approval.requested_by} on {approval.requested_at:%Y-%m-%d}.",
-                        audience=approval.approver_roles, related_id=self._input.opportunity_id)),
-                    Ack, self._input.queues.crm, f"Remind {'/'.join(approval.approver_roles)}: {approval.subject}")
+                await self._call(
+                    "crm.notify",
+                    NotifyInput(
+                        external_id=external_id(wid, f"remind:{approval.approval_id}"),
+                        notification=Notification(
+                            subject=f"Reminder: {approval.subject} awaits your decision",
+                            body=f"Requested by {approval.requested_by} on {approval.requested_at:%Y-%m-%d}.",
+                            audience=approval.approver_roles,
+                            related_id=self._input.opportunity_id,
+                        ),
+                    ),
+                    Ack,
+                    self._input.queues.crm,
+                    f"Remind {'/'.join(approval.approver_roles)}: {approval.subject}",
+                )
                 self._s.reminded.append(approval.approval_id)
                 self._note(f"reminder sent for {approval.subject}")
             if approval.approval_id not in self._s.escalated and age >= timedelta(hours=policy.escalate_after_hours):
-                await self._call("crm.notify", NotifyInput(
-                    external_id=external_id(wid, f"escalate:{approval.approval_id}"),
-                    notification=Notification(
-                        subject=f"Escalation: {approval.subject} undecided for {age.days} days",
-                        body=f"Requested by {approval.requested_by}; approvers: {approval.approver_roles}.",
-                        audience=[*approval.approver_roles, "integration_admin"], priority="High",
-                        related_id=self._input.opportunity_id)),
-                    Ack, self._input.queues.crm, f"Escalate {approval.subject}")
+                await self._call(
+                    "crm.notify",
+                    NotifyInput(
+                        external_id=external_id(wid, f"escalate:{approval.approval_id}"),
+                        notification=Notification(
+                            subject=f"Escalation: {approval.subject} undecided for {age.days} days",
+                            body=f"Requested by {approval.requested_by}; approvers: {approval.approver_roles}.",
+                            audience=[*approval.approver_roles, "integration_admin"],
+                            priority="High",
+                            related_id=self._input.opportunity_id,
+                        ),
+                    ),
+                    Ack,
+                    self._input.queues.crm,
+                    f"Escalate {approval.subject}",
+                )
                 self._s.escalated.append(approval.approval_id)
                 self._note(f"{approval.subject} escalated after {age.days} days")

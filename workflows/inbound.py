@@ -53,15 +53,21 @@ class InboundEventWorkflow:
             # Receipts reach engagements with their entity's month-end close (read from the
             # ERP in bulk), and overdue invoices with the daily sweep: a signal per payment
             # would cost every engagement an Action per invoice.
-            return InboundResult(routed_to=[], note=f"payment {data.get('payment_id')} is read from the ERP by "
-                                                    "the next month-end close")
+            return InboundResult(
+                routed_to=[], note=f"payment {data.get('payment_id')} is read from the ERP by the next month-end close"
+            )
         applied = data.get("applied") or []
         lineage: PaymentLineageResult = await workflow.execute_activity(
-            "erp.invoice_lineage", PaymentLineageInput(
-                erp_instance=event.erp_instance, erp_invoice_ids=[str(a["invoice_id"]) for a in applied]),
-            result_type=PaymentLineageResult, task_queue=event.queues.erp,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=VENDOR_RETRY,
-            summary=f"Which engagements own the invoices paid by payment {data.get('payment_id')}")
+            "erp.invoice_lineage",
+            PaymentLineageInput(
+                erp_instance=event.erp_instance, erp_invoice_ids=[str(a["invoice_id"]) for a in applied]
+            ),
+            result_type=PaymentLineageResult,
+            task_queue=event.queues.erp,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=VENDOR_RETRY,
+            summary=f"Which engagements own the invoices paid by payment {data.get('payment_id')}",
+        )
         by_erp_id = {i.erp_invoice_id: i for i in lineage.invoices}
         routed = []
         for item in applied:
@@ -69,25 +75,38 @@ class InboundEventWorkflow:
             if invoice is None:
                 continue  # an invoice d2r did not issue
             target = f"engagement-{invoice.opportunity_id}"
-            await workflow.get_external_workflow_handle(target).signal("payment_received", PaymentNotice(
-                # One payment may settle several invoices: each part is its own receipt.
-                payment_id=f"{data.get('payment_id')}:{invoice.erp_invoice_id}", invoice_id=invoice.invoice_id,
-                amount=Money(amount=Decimal(str(item["amount"])), currency=str(data.get("currency"))),
-                received_on=date.fromisoformat(str(data.get("tran_date")))))
+            await workflow.get_external_workflow_handle(target).signal(
+                "payment_received",
+                PaymentNotice(
+                    # One payment may settle several invoices: each part is its own receipt.
+                    payment_id=f"{data.get('payment_id')}:{invoice.erp_invoice_id}",
+                    invoice_id=invoice.invoice_id,
+                    amount=Money(amount=Decimal(str(item["amount"])), currency=str(data.get("currency"))),
+                    received_on=date.fromisoformat(str(data.get("tran_date"))),
+                ),
+            )
             routed.append(target)
         return InboundResult(routed_to=routed, note=f"payment applied to {len(routed)} d2r invoice(s)")
 
     async def _milestone(self, event: InboundEvent) -> InboundResult:
         data = event.data
         found: ProjectOpportunityResult = await workflow.execute_activity(
-            "psa.project_opportunity", ProjectOpportunityInput(project_id=str(data.get("project_id"))),
-            result_type=ProjectOpportunityResult, task_queue=event.queues.psa,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=VENDOR_RETRY,
-            summary=f"Which engagement owns project {data.get('project_id')}")
+            "psa.project_opportunity",
+            ProjectOpportunityInput(project_id=str(data.get("project_id"))),
+            result_type=ProjectOpportunityResult,
+            task_queue=event.queues.psa,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=VENDOR_RETRY,
+            summary=f"Which engagement owns project {data.get('project_id')}",
+        )
         if found.opportunity_id is None:
             return InboundResult(routed_to=[], note="the project belongs to no engagement")
         target = f"engagement-{found.opportunity_id}"
         completed = str(data.get("actual_date") or workflow.now().date().isoformat())
-        await workflow.get_external_workflow_handle(target).signal("milestone_completed", MilestoneNotice(
-            milestone_id=str(data.get("milestone_id")), completed_on=date.fromisoformat(completed[:10])))
+        await workflow.get_external_workflow_handle(target).signal(
+            "milestone_completed",
+            MilestoneNotice(
+                milestone_id=str(data.get("milestone_id")), completed_on=date.fromisoformat(completed[:10])
+            ),
+        )
         return InboundResult(routed_to=[target], note="milestone completion noted")

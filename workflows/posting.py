@@ -27,8 +27,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.model import ExceptionRecord
     from workflows.engagement_models import TaskQueues
 
-PAGE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                         maximum_interval=timedelta(seconds=60), maximum_attempts=20)
+PAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=20,
+)
 MAX_EXCEPTIONS_KEPT = 500
 
 
@@ -94,16 +98,28 @@ class TimeAndExpensePostingWorkflow:
         p.posting_date = p.posting_date or data.posting_date or workflow.now().date()
         p.cutoff = p.cutoff or data.cutoff or p.posting_date
         while not p.done:
-            workflow.set_current_details(f"page {p.page}: {p.time_entries} time entries, {p.expenses} expenses "
-                                         f"posted so far, {p.exceptions_total} exceptions")
+            workflow.set_current_details(
+                f"page {p.page}: {p.time_entries} time entries, {p.expenses} expenses "
+                f"posted so far, {p.exceptions_total} exceptions"
+            )
             result: PostPageResult = await workflow.execute_activity(
                 "posting.post_page",
-                PostPageInput(run_id=wid, page=p.page, legal_entity=data.legal_entity, cutoff=p.cutoff,
-                              posting_date=p.posting_date, after_project=p.after_project, config=data.config),
-                result_type=PostPageResult, task_queue=data.queues.erp,
+                PostPageInput(
+                    run_id=wid,
+                    page=p.page,
+                    legal_entity=data.legal_entity,
+                    cutoff=p.cutoff,
+                    posting_date=p.posting_date,
+                    after_project=p.after_project,
+                    config=data.config,
+                ),
+                result_type=PostPageResult,
+                task_queue=data.queues.erp,
                 start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(seconds=data.heartbeat_seconds), retry_policy=PAGE_RETRY,
-                summary=f"Post page {p.page} of {data.legal_entity} (projects after {p.after_project or 'start'})")
+                heartbeat_timeout=timedelta(seconds=data.heartbeat_seconds),
+                retry_policy=PAGE_RETRY,
+                summary=f"Post page {p.page} of {data.legal_entity} (projects after {p.after_project or 'start'})",
+            )
             self._merge(result)
             if result.next_project is None:
                 p.done = True
@@ -116,22 +132,31 @@ class TimeAndExpensePostingWorkflow:
             notified: NotifyEngagementsResult = await workflow.execute_activity(
                 "posting.notify_engagements",
                 NotifyEngagementsInput(run_id=wid, posting_date=p.posting_date, totals=list(p.totals.values())),
-                result_type=NotifyEngagementsResult, task_queue=workflow.info().task_queue,
-                start_to_close_timeout=timedelta(minutes=10), retry_policy=PAGE_RETRY,
-                summary=f"Tell the engagements of {len(p.totals)} projects what was posted")
+                result_type=NotifyEngagementsResult,
+                task_queue=workflow.info().task_queue,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=PAGE_RETRY,
+                summary=f"Tell the engagements of {len(p.totals)} projects what was posted",
+            )
             p.engagements_notified = notified.notified
         # The day's collection risk rides on the daily run: invoices that fell due yesterday
         # and are still open in the ERP reach their engagements (one signal each).
         if data.sweep_overdue and workflow.patched("overdue-sweep"):
             swept: SweepOverdueResult = await workflow.execute_activity(
-                "receivables.sweep_overdue", SweepOverdueInput(legal_entity=data.legal_entity, as_of=p.posting_date),
-                result_type=SweepOverdueResult, task_queue=workflow.info().task_queue,
-                start_to_close_timeout=timedelta(minutes=10), retry_policy=PAGE_RETRY,
-                summary=f"Invoices of {data.legal_entity} that fell due and are still open")
+                "receivables.sweep_overdue",
+                SweepOverdueInput(legal_entity=data.legal_entity, as_of=p.posting_date),
+                result_type=SweepOverdueResult,
+                task_queue=workflow.info().task_queue,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=PAGE_RETRY,
+                summary=f"Invoices of {data.legal_entity} that fell due and are still open",
+            )
             p.overdue_invoices = swept.invoices
-        workflow.set_current_details(f"done: {p.time_entries} time entries ({p.hours} h), {p.expenses} expenses, "
-                                     f"{p.intercompany_charges} intercompany charges, "
-                                     f"{p.exceptions_total} exceptions")
+        workflow.set_current_details(
+            f"done: {p.time_entries} time entries ({p.hours} h), {p.expenses} expenses, "
+            f"{p.intercompany_charges} intercompany charges, "
+            f"{p.exceptions_total} exceptions"
+        )
         return PostingResult(workflow_id=wid, legal_entity=data.legal_entity, progress=p)
 
     def _merge(self, r: PostPageResult) -> None:
@@ -144,7 +169,7 @@ class TimeAndExpensePostingWorkflow:
         p.intercompany_charges += r.intercompany_charges
         p.exceptions_total += r.exceptions_total
         room = MAX_EXCEPTIONS_KEPT - len(p.exceptions)
-        p.exceptions.extend(r.exceptions[:max(room, 0)])
+        p.exceptions.extend(r.exceptions[: max(room, 0)])
         for t in r.totals:
             if t.project_id in p.totals:
                 p.totals[t.project_id].merge(t)

@@ -16,5 +16,13 @@ STAGE = SearchAttributeKey.for_keyword("D2RStage")
 BILLING_MODELS = SearchAttributeKey.for_keyword_list("D2RBillingModels")
 PENDING_APPROVAL = SearchAttributeKey.for_bool("D2RPendingApproval")
 
-ALL: list[SearchAttributeKey[Any]] = [OPPORTUNITY_ID, CUSTOMER_ID, PROJECT_ID, CONTRACT_ID, LEGAL_ENTITY, STAGE,
-       BILLING_MODELS, PENDING_APPROVAL]
+ALL: list[SearchAttributeKey[Any]] = [
+    OPPORTUNITY_ID,
+    CUSTOMER_ID,
+    PROJECT_ID,
+    CONTRACT_ID,
+    LEGAL_ENTITY,
+    STAGE,
+    BILLING_MODELS,
+    PENDING_APPROVAL,
+]

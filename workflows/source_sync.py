@@ -42,8 +42,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.periods import period_of, period_start
     from workflows.engagement_models import TaskQueues
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=60), maximum_attempts=20)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=20,
+)
 
 
 class SyncProgress(BaseModel):
@@ -123,27 +127,40 @@ class SourceSyncWorkflow:
         p = self._p
         info = workflow.info()
         p.sync_key = p.sync_key or f"{info.workflow_id}:{info.run_id}"
-        result = SourceSyncResult(workflow_id=info.workflow_id, legal_entity=data.legal_entity, period=period,
-                                  progress=p)
+        result = SourceSyncResult(
+            workflow_id=info.workflow_id, legal_entity=data.legal_entity, period=period, progress=p
+        )
         base = {"sync_key": p.sync_key, "legal_entity": data.legal_entity, "period": period}
         # The entity-wide ERP extract (journals, invoices) runs beside the pages.
         entity = None
         if p.erp_entity is None:
             entity = workflow.start_activity(
-                "sync.erp_entity", SyncErpEntityInput(**base), result_type=SyncErpResult,
-                task_queue=data.queues.erp, start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(minutes=2), retry_policy=RETRY,
-                summary=f"ERP journals and invoices of {data.legal_entity} {period}")
+                "sync.erp_entity",
+                SyncErpEntityInput(**base),
+                result_type=SyncErpResult,
+                task_queue=data.queues.erp,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=RETRY,
+                summary=f"ERP journals and invoices of {data.legal_entity} {period}",
+            )
         erp_page = None
         while not p.psa_done:
-            workflow.set_current_details(f"page {p.page}: {p.projects} projects, {p.psa_hours} PSA hours, "
-                                         f"{p.erp_time_bill_hours} ERP time-bill hours so far")
+            workflow.set_current_details(
+                f"page {p.page}: {p.projects} projects, {p.psa_hours} PSA hours, "
+                f"{p.erp_time_bill_hours} ERP time-bill hours so far"
+            )
             page: SyncPsaPageResult = await workflow.execute_activity(
-                "sync.psa_page", SyncPsaPageInput(**base, page=p.page, after_project=p.after_project,
-                                                  projects_per_page=data.projects_per_page),
-                result_type=SyncPsaPageResult, task_queue=data.queues.psa,
-                start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
-                summary=f"PSA page {p.page} of {data.legal_entity} {period}")
+                "sync.psa_page",
+                SyncPsaPageInput(
+                    **base, page=p.page, after_project=p.after_project, projects_per_page=data.projects_per_page
+                ),
+                result_type=SyncPsaPageResult,
+                task_queue=data.queues.psa,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=RETRY,
+                summary=f"PSA page {p.page} of {data.legal_entity} {period}",
+            )
             if page.skipped:
                 if entity is not None:
                     await entity
@@ -161,10 +178,14 @@ class SourceSyncWorkflow:
             if page.project_ids:
                 # the ERP page of these projects runs while the PSA reads the next page
                 erp_page = workflow.start_activity(
-                    "sync.erp_time_page", SyncErpTimePageInput(**base, page=p.page, project_ids=page.project_ids),
-                    result_type=SyncErpResult, task_queue=data.queues.erp,
-                    start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
-                    summary=f"ERP time bills of page {p.page} of {data.legal_entity} {period}")
+                    "sync.erp_time_page",
+                    SyncErpTimePageInput(**base, page=p.page, project_ids=page.project_ids),
+                    result_type=SyncErpResult,
+                    task_queue=data.queues.erp,
+                    start_to_close_timeout=timedelta(minutes=10),
+                    retry_policy=RETRY,
+                    summary=f"ERP time bills of page {p.page} of {data.legal_entity} {period}",
+                )
             if page.next_project is None:
                 p.psa_done = True
             else:
@@ -182,31 +203,48 @@ class SourceSyncWorkflow:
             p.erp_entity = await entity
         if workflow.patched("sync-crm-bookings"):
             result.crm = await workflow.execute_activity(
-                "sync.crm_bookings", SyncCrmInput(**base), result_type=SyncCrmResult, task_queue=data.queues.crm,
-                start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
-                summary=f"CRM bookings (closed won) of {data.legal_entity} {period}")
+                "sync.crm_bookings",
+                SyncCrmInput(**base),
+                result_type=SyncCrmResult,
+                task_queue=data.queues.crm,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=RETRY,
+                summary=f"CRM bookings (closed won) of {data.legal_entity} {period}",
+            )
             if result.crm.unlinked:
-                result.notes.append(f"{len(result.crm.unlinked)} closed-won deal(s) without a project (never "
-                                    f"provisioned; their engagements say why): {', '.join(result.crm.unlinked[:10])}")
+                result.notes.append(
+                    f"{len(result.crm.unlinked)} closed-won deal(s) without a project (never "
+                    f"provisioned; their engagements say why): {', '.join(result.crm.unlinked[:10])}"
+                )
         commit: SyncCommitResult = await workflow.execute_activity(
-            "sync.commit", SyncCommitInput(**base), result_type=SyncCommitResult,
-            task_queue=info.task_queue, start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
-            summary=f"Replace the hub's PSA and ERP totals of {data.legal_entity} {period}")
+            "sync.commit",
+            SyncCommitInput(**base),
+            result_type=SyncCommitResult,
+            task_queue=info.task_queue,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=RETRY,
+            summary=f"Replace the hub's PSA and ERP totals of {data.legal_entity} {period}",
+        )
         result.committed = commit.projects
         if commit.skipped:
             result.status = "skipped"
             result.notes.append("no reporting hub is configured on the workflow worker")
         elif data.reconcile:
             result.reconciliation = await workflow.execute_activity(
-                "sync.reconcile", SyncReconcileInput(legal_entity=data.legal_entity, period=period),
-                result_type=SyncReconcileResult, task_queue=info.task_queue,
-                start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
-                summary=f"Reconcile {data.legal_entity} {period}")
+                "sync.reconcile",
+                SyncReconcileInput(legal_entity=data.legal_entity, period=period),
+                result_type=SyncReconcileResult,
+                task_queue=info.task_queue,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=RETRY,
+                summary=f"Reconcile {data.legal_entity} {period}",
+            )
         workflow.set_current_details(
             f"{result.status}: {p.projects} projects; PSA {p.psa_hours} h ({p.psa_records} day entries); ERP "
             f"{p.erp_time_bill_hours + (p.erp_entity.hours if p.erp_entity else Decimal(0))} h, "
             f"{p.erp_entity.invoices if p.erp_entity else 0} invoices"
-            + (f"; reconciliation {result.reconciliation.status}" if result.reconciliation else ""))
+            + (f"; reconciliation {result.reconciliation.status}" if result.reconciliation else "")
+        )
         return result
 
     def _merge_erp(self, r: SyncErpResult) -> None:
@@ -222,12 +260,14 @@ class SourceSyncWorkflow:
             child_id = sync_workflow_id(data.legal_entity, period)
             try:
                 child: SourceSyncResult = await workflow.execute_child_workflow(
-                    SourceSyncWorkflow.run, data.model_copy(update={"period": period}), id=child_id,
+                    SourceSyncWorkflow.run,
+                    data.model_copy(update={"period": period}),
+                    id=child_id,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    static_summary=f"Sync {data.legal_entity} {period}")
+                    static_summary=f"Sync {data.legal_entity} {period}",
+                )
                 result.periods.append(child)
             except WorkflowAlreadyStartedError:
                 result.notes.append(f"{child_id} is running already; left alone")
-        workflow.set_current_details("; ".join(
-            [f"{c.period}: {c.status}" for c in result.periods] + result.notes))
+        workflow.set_current_details("; ".join([f"{c.period}: {c.status}" for c in result.periods] + result.notes))
         return result

@@ -80,9 +80,10 @@ async def make_salesforce(tmp_path: Path, page_size: int = 5) -> Salesforce:
     from simulators.salesforce import create_app
 
     app = create_app(SimSettings(db=str(tmp_path / "sf.sqlite"), seed="demo", port=8301, page_size=page_size))
-    client = SalesforceClient(SalesforceConfig(base_url="http://sf.test", client_id="d2r-dev",
-                                               client_secret="d2r-dev-secret"),
-                              transport=httpx.ASGITransport(app=app))
+    client = SalesforceClient(
+        SalesforceConfig(base_url="http://sf.test", client_id="d2r-dev", client_secret="d2r-dev-secret"),
+        transport=httpx.ASGITransport(app=app),
+    )
     return Salesforce(Admin(app, "http://sf.test"), client, SalesforceCrm(client), CertiniaPsa(client))
 
 
@@ -90,9 +91,10 @@ async def make_netsuite(tmp_path: Path, name: str = "ns") -> NetSuite:
     from simulators.netsuite import create_app
 
     app = create_app(SimSettings(db=str(tmp_path / f"{name}.sqlite"), seed="demo", port=8302))
-    client = NetSuiteClient(NetSuiteConfig(base_url="http://ns.test", client_id="d2r-dev",
-                                           client_secret="d2r-dev-secret"),
-                            transport=httpx.ASGITransport(app=app))
+    client = NetSuiteClient(
+        NetSuiteConfig(base_url="http://ns.test", client_id="d2r-dev", client_secret="d2r-dev-secret"),
+        transport=httpx.ASGITransport(app=app),
+    )
     return NetSuite(Admin(app, "http://ns.test"), client, NetSuiteErp(client))
 
 
@@ -121,31 +123,60 @@ async def engagement(crm: SalesforceCrm, opportunity_id: str = OPP_US) -> Engage
 
 
 def lineage(legal_entity: str = "US01") -> Lineage:
-    return Lineage(opportunity_id=OPP_US, customer_id="001Dd0000000002IAA", project_id="a0PDd0000000001IAA",
-                   contract_id="C-1", legal_entity=legal_entity)
+    return Lineage(
+        opportunity_id=OPP_US,
+        customer_id="001Dd0000000002IAA",
+        project_id="a0PDd0000000001IAA",
+        contract_id="C-1",
+        legal_entity=legal_entity,
+    )
 
 
 def usd(amount: str, currency: str = "USD") -> Money:
     return Money(amount=Decimal(amount), currency=currency)
 
 
-def invoice(invoice_id: str = "INV-engagement-1-2026-03", on: date = date(2026, 3, 31),
-            net: str = "1000.00", tax: str = "0.00") -> Invoice:
+def invoice(
+    invoice_id: str = "INV-engagement-1-2026-03", on: date = date(2026, 3, 31), net: str = "1000.00", tax: str = "0.00"
+) -> Invoice:
     line = InvoiceLine(
-        invoice_line_id=f"{invoice_id}:1", contract_line_id="L-1", billing_event_id=f"BE-{invoice_id}",
+        invoice_line_id=f"{invoice_id}:1",
+        contract_line_id="L-1",
+        billing_event_id=f"BE-{invoice_id}",
         kind=SourceKind.TIME,
-        description="Senior Consultant, 4 h", net=usd(net),
-        tax=TaxLine(treatment=TaxTreatment.STANDARD, jurisdiction="US", rate=Decimal("0"), amount=usd(tax)))
-    return Invoice(invoice_id=invoice_id, lineage=lineage(), customer_id="001Dd0000000002IAA", currency="USD",
-                   invoice_date=on, due_date=date(2026, 4, 30), period=on.strftime("%Y-%m"), lines=[line],
-                   net_total=usd(net), tax_total=usd(tax), total=usd(str(Decimal(net) + Decimal(tax))))
+        description="Senior Consultant, 4 h",
+        net=usd(net),
+        tax=TaxLine(treatment=TaxTreatment.STANDARD, jurisdiction="US", rate=Decimal("0"), amount=usd(tax)),
+    )
+    return Invoice(
+        invoice_id=invoice_id,
+        lineage=lineage(),
+        customer_id="001Dd0000000002IAA",
+        currency="USD",
+        invoice_date=on,
+        due_date=date(2026, 4, 30),
+        period=on.strftime("%Y-%m"),
+        lines=[line],
+        net_total=usd(net),
+        tax_total=usd(tax),
+        total=usd(str(Decimal(net) + Decimal(tax))),
+    )
 
 
-def journal(journal_id: str = "JE-engagement-1-2026-03", amount: str = "500.00",
-            on: date = date(2026, 3, 31)) -> JournalEntry:
+def journal(
+    journal_id: str = "JE-engagement-1-2026-03", amount: str = "500.00", on: date = date(2026, 3, 31)
+) -> JournalEntry:
     zero = usd("0")
     return JournalEntry(
-        journal_entry_id=journal_id, lineage=lineage(), legal_entity="US01", entry_date=on,
-        period=on.strftime("%Y-%m"), currency="USD", memo="Revenue 2026-03",
-        lines=[JournalLine(account="1250 Contract balance (unbilled / deferred)", debit=usd(amount), credit=zero),
-               JournalLine(account="4000 Services revenue", debit=zero, credit=usd(amount))])
+        journal_entry_id=journal_id,
+        lineage=lineage(),
+        legal_entity="US01",
+        entry_date=on,
+        period=on.strftime("%Y-%m"),
+        currency="USD",
+        memo="Revenue 2026-03",
+        lines=[
+            JournalLine(account="1250 Contract balance (unbilled / deferred)", debit=usd(amount), credit=zero),
+            JournalLine(account="4000 Services revenue", debit=zero, credit=usd(amount)),
+        ],
+    )

@@ -26,17 +26,30 @@ class IsolationProbe:
     async def run(self, queues: list[str]) -> list[str]:
         crm, psa, erp = queues
         erp_call = workflow.start_activity(
-            "erp.invoice_status", InvoiceStatusInput(legal_entity="US01", invoice_id="INV-probe"),
-            task_queue=erp, start_to_close_timeout=timedelta(seconds=10), retry_policy=FAST,
-            result_type=InvoiceStatus)
+            "erp.invoice_status",
+            InvoiceStatusInput(legal_entity="US01", invoice_id="INV-probe"),
+            task_queue=erp,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST,
+            result_type=InvoiceStatus,
+        )
         await workflow.execute_activity(
-            "crm.read_opportunity", ReadOpportunityInput(opportunity_id="006Dd0000000001IAA"),
-            task_queue=crm, start_to_close_timeout=timedelta(seconds=10), retry_policy=FAST,
-            result_type=OpportunitySnapshot)
+            "crm.read_opportunity",
+            ReadOpportunityInput(opportunity_id="006Dd0000000001IAA"),
+            task_queue=crm,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST,
+            result_type=OpportunitySnapshot,
+        )
         self.done.append("crm")
         await workflow.execute_activity(
-            "psa.remove_project", RemoveProjectInput(external_id="probe:none"), task_queue=psa,
-            start_to_close_timeout=timedelta(seconds=10), retry_policy=FAST, result_type=RemoveProjectResult)
+            "psa.remove_project",
+            RemoveProjectInput(external_id="probe:none"),
+            task_queue=psa,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST,
+            result_type=RemoveProjectResult,
+        )
         self.done.append("psa")
         await erp_call
         self.done.append("erp")

@@ -25,11 +25,21 @@ def line_of(eng: Engagement, model: BillingModel) -> str:
     return next(line.line_id for line in eng.lines if line.billing_model is model)
 
 
-async def timecard(sf: Salesforce, project: str, resource: str, start: str, end: str, status: str = "Approved",
-                   **fields: Any) -> str:
-    return await sf.client.create("pse__Timecard_Header__c", {
-        "pse__Project__c": project, "pse__Resource__c": resource, "pse__Start_Date__c": start,
-        "pse__End_Date__c": end, "pse__Status__c": status, "pse__Billable__c": True, **fields})
+async def timecard(
+    sf: Salesforce, project: str, resource: str, start: str, end: str, status: str = "Approved", **fields: Any
+) -> str:
+    return await sf.client.create(
+        "pse__Timecard_Header__c",
+        {
+            "pse__Project__c": project,
+            "pse__Resource__c": resource,
+            "pse__Start_Date__c": start,
+            "pse__End_Date__c": end,
+            "pse__Status__c": status,
+            "pse__Billable__c": True,
+            **fields,
+        },
+    )
 
 
 async def test_create_project_gives_each_fee_line_its_milestones_idempotently(sf: Salesforce) -> None:
@@ -65,32 +75,78 @@ async def test_read_delivery_maps_time_expenses_milestones_resources_and_rates(s
     tm, ff = line_of(eng, BillingModel.TIME_AND_MATERIALS), line_of(eng, BillingModel.FIXED_FEE)
     senior, junior = await consultant(sf, "Margaret"), await consultant(sf, "Hedy")
     # Senior Consultant time, no line id: the T&M line for that role.
-    by_role = await timecard(sf, project, senior, "2026-03-02", "2026-03-08",
-                             pse__Monday_Hours__c=8, pse__Tuesday_Hours__c=6.5, pse__Billed__c=True)
+    by_role = await timecard(
+        sf,
+        project,
+        senior,
+        "2026-03-02",
+        "2026-03-08",
+        pse__Monday_Hours__c=8,
+        pse__Tuesday_Hours__c=6.5,
+        pse__Billed__c=True,
+    )
     # Explicitly booked to the fixed fee, non-billable.
-    explicit = await timecard(sf, project, junior, "2026-03-02", "2026-03-08", pse__Friday_Hours__c=4,
-                              pse__Billable__c=False, D2R_Contract_Line_Id__c=ff)
+    explicit = await timecard(
+        sf,
+        project,
+        junior,
+        "2026-03-02",
+        "2026-03-08",
+        pse__Friday_Hours__c=4,
+        pse__Billable__c=False,
+        D2R_Contract_Line_Id__c=ff,
+    )
     # A week across the cutoff: only the days up to it count.
-    across = await timecard(sf, project, senior, "2026-03-30", "2026-04-05", pse__Monday_Hours__c=2,
-                            pse__Tuesday_Hours__c=3, pse__Wednesday_Hours__c=5)
+    across = await timecard(
+        sf,
+        project,
+        senior,
+        "2026-03-30",
+        "2026-04-05",
+        pse__Monday_Hours__c=2,
+        pse__Tuesday_Hours__c=3,
+        pse__Wednesday_Hours__c=5,
+    )
     await timecard(sf, project, senior, "2026-03-09", "2026-03-15", status="Submitted", pse__Monday_Hours__c=8)
     await timecard(sf, project, senior, "2026-04-06", "2026-04-12", pse__Monday_Hours__c=8)
-    expense = await sf.client.create("pse__Expense__c", {
-        "pse__Project__c": project, "pse__Resource__c": senior, "pse__Expense_Date__c": "2026-03-05",
-        "pse__Amount__c": "412.35", "pse__Type__c": "Airfare", "pse__Status__c": "Approved",
-        "pse__Billable__c": True, "CurrencyIsoCode": "USD"})
-    await sf.client.create("pse__Expense__c", {
-        "pse__Project__c": project, "pse__Resource__c": senior, "pse__Expense_Date__c": "2026-03-06",
-        "pse__Amount__c": 99, "pse__Status__c": "Draft"})
+    expense = await sf.client.create(
+        "pse__Expense__c",
+        {
+            "pse__Project__c": project,
+            "pse__Resource__c": senior,
+            "pse__Expense_Date__c": "2026-03-05",
+            "pse__Amount__c": "412.35",
+            "pse__Type__c": "Airfare",
+            "pse__Status__c": "Approved",
+            "pse__Billable__c": True,
+            "CurrencyIsoCode": "USD",
+        },
+    )
+    await sf.client.create(
+        "pse__Expense__c",
+        {
+            "pse__Project__c": project,
+            "pse__Resource__c": senior,
+            "pse__Expense_Date__c": "2026-03-06",
+            "pse__Amount__c": 99,
+            "pse__Status__c": "Draft",
+        },
+    )
     done = ref.milestone_ids[0]
-    await sf.client.update("pse__Milestone__c", done, {"pse__Status__c": "Complete",
-                                                       "pse__Actual_Date__c": "2026-03-20"})
+    await sf.client.update(
+        "pse__Milestone__c", done, {"pse__Status__c": "Complete", "pse__Actual_Date__c": "2026-03-20"}
+    )
 
     delivery = await sf.psa.read_delivery(project, eng.lines, CUTOFF)
 
     entries = {e.entry_id: e for e in delivery.time_entries}
-    assert set(entries) == {f"{by_role}:2026-03-02", f"{by_role}:2026-03-03", f"{explicit}:2026-03-06",
-                            f"{across}:2026-03-30", f"{across}:2026-03-31"}
+    assert set(entries) == {
+        f"{by_role}:2026-03-02",
+        f"{by_role}:2026-03-03",
+        f"{explicit}:2026-03-06",
+        f"{across}:2026-03-30",
+        f"{across}:2026-03-31",
+    }
     assert entries[f"{by_role}:2026-03-03"].hours == Decimal("6.5")
     assert entries[f"{by_role}:2026-03-02"].contract_line_id == tm  # read whatever the billed flag
     assert entries[f"{explicit}:2026-03-06"].contract_line_id == ff
@@ -116,8 +172,7 @@ async def test_read_delivery_maps_time_expenses_milestones_resources_and_rates(s
     # project's records only, unknown projects left out.
     other = (await sf.psa.create_project(eng, "engagement-2:project")).project_id
     await timecard(sf, other, junior, "2026-03-02", "2026-03-08", pse__Monday_Hours__c=3)
-    both = await sf.psa.read_deliveries({project: eng.lines, other: eng.lines, "a0PDd0000000ZZZIAA": eng.lines},
-                                        CUTOFF)
+    both = await sf.psa.read_deliveries({project: eng.lines, other: eng.lines, "a0PDd0000000ZZZIAA": eng.lines}, CUTOFF)
     assert set(both) == {project, other}
     assert both[project] == delivery
     assert [(e.hours, e.resource_id) for e in both[other].time_entries] == [(Decimal(3), junior)]
@@ -130,12 +185,24 @@ async def test_read_delivery_pages_through_hundreds_and_marks_billed_in_collecti
     senior = await consultant(sf, "Margaret")
     ids: list[str] = []
     for batch in range(3):  # 450 approved timecards, loaded 150 per sObject Collections call
-        records = [{"attributes": {"type": "pse__Timecard_Header__c"}, "pse__Project__c": project,
-                    "pse__Resource__c": senior, "pse__Start_Date__c": "2026-03-02",
-                    "pse__End_Date__c": "2026-03-08", "pse__Monday_Hours__c": 1, "pse__Status__c": "Approved",
-                    "pse__Billable__c": True} for _ in range(150)]
-        response = await sf.admin.http.post("/services/data/v61.0/composite/sobjects", json={
-            "allOrNone": True, "records": records}, headers={"Authorization": f"Bearer {await token(sf)}"})
+        records = [
+            {
+                "attributes": {"type": "pse__Timecard_Header__c"},
+                "pse__Project__c": project,
+                "pse__Resource__c": senior,
+                "pse__Start_Date__c": "2026-03-02",
+                "pse__End_Date__c": "2026-03-08",
+                "pse__Monday_Hours__c": 1,
+                "pse__Status__c": "Approved",
+                "pse__Billable__c": True,
+            }
+            for _ in range(150)
+        ]
+        response = await sf.admin.http.post(
+            "/services/data/v61.0/composite/sobjects",
+            json={"allOrNone": True, "records": records},
+            headers={"Authorization": f"Bearer {await token(sf)}"},
+        )
         assert response.status_code == 200, response.text
         ids += [r["id"] for r in response.json()]
         assert batch >= 0
@@ -172,11 +239,23 @@ async def test_feedback_change_and_stage(sf: Salesforce) -> None:
     eng = await engagement(sf.crm)
     ref = await sf.psa.create_project(eng, "engagement-1:project")
     project = ref.project_id
-    await sf.psa.write_billing_status(project, BillingStatus(
-        status="Partially collected", billed=usd("5000"), collected=usd("2000"), overdue=usd("0"),
-        unbilled_wip=usd("1234.565"), as_of=CUTOFF))
-    change = ProjectChange(change_id="AM-1", budget=usd("200000"), end_date=date(2026, 12, 31),
-                           milestone_amounts={ref.milestone_ids[1]: usd("60000")})
+    await sf.psa.write_billing_status(
+        project,
+        BillingStatus(
+            status="Partially collected",
+            billed=usd("5000"),
+            collected=usd("2000"),
+            overdue=usd("0"),
+            unbilled_wip=usd("1234.565"),
+            as_of=CUTOFF,
+        ),
+    )
+    change = ProjectChange(
+        change_id="AM-1",
+        budget=usd("200000"),
+        end_date=date(2026, 12, 31),
+        milestone_amounts={ref.milestone_ids[1]: usd("60000")},
+    )
     await sf.psa.apply_change(project, change)
     await sf.psa.apply_change(project, change)  # absolute values: applying twice is one state
     await sf.psa.set_stage(project, "Completed", False)
@@ -189,8 +268,9 @@ async def test_feedback_change_and_stage(sf: Salesforce) -> None:
     assert row["pse__Closed_for_Time_Entry__c"] is True
     assert (await sf.client.get("pse__Milestone__c", ref.milestone_ids[1]))["pse__Milestone_Amount__c"] == 60000
     with pytest.raises(VendorValidationError):  # a milestone that is not there cannot take the amount
-        await sf.psa.apply_change(project, ProjectChange(
-            change_id="AM-2", milestone_amounts={"a0MDd0000000ZZZIAA": usd("1")}))
+        await sf.psa.apply_change(
+            project, ProjectChange(change_id="AM-2", milestone_amounts={"a0MDd0000000ZZZIAA": usd("1")})
+        )
 
 
 async def test_unknown_project_and_package(sf: Salesforce) -> None:

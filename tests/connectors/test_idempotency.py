@@ -32,8 +32,10 @@ async def test_create_project_after_a_lost_response_is_one_project(sf: Salesforc
     eng = await engagement(sf.crm)
     before = await sf.admin.counts()
     first, second = await run_lost_then_twice(
-        sf.admin, PsaActivities(sf.psa).create_project,
-        CreateProjectInput(engagement=eng, external_id="engagement-1:project"))
+        sf.admin,
+        PsaActivities(sf.psa).create_project,
+        CreateProjectInput(engagement=eng, external_id="engagement-1:project"),
+    )
     assert first == second
     after = await sf.admin.counts()
     assert after["pse__Proj__c"] - before.get("pse__Proj__c", 0) == 1
@@ -43,24 +45,34 @@ async def test_create_project_after_a_lost_response_is_one_project(sf: Salesforc
 
 
 async def test_notify_after_a_lost_response_is_one_task(sf: Salesforce) -> None:
-    data = NotifyInput(external_id="engagement-1:reminder:approval:1", notification=Notification(
-        subject="Reminder", body="Waiting for approval", audience=["finance"], related_id=OPP_US))
+    data = NotifyInput(
+        external_id="engagement-1:reminder:approval:1",
+        notification=Notification(
+            subject="Reminder", body="Waiting for approval", audience=["finance"], related_id=OPP_US
+        ),
+    )
     first, second = await run_lost_then_twice(sf.admin, CrmFeedbackActivities(sf.crm).notify, data)
     assert first.detail == second.detail
     assert len(await sf.admin.records("Task")) == 1
 
 
-async def test_erp_customer_and_documents_after_a_lost_response_are_posted_once(
-        sf: Salesforce, ns: NetSuite) -> None:
+async def test_erp_customer_and_documents_after_a_lost_response_are_posted_once(sf: Salesforce, ns: NetSuite) -> None:
     router = ErpRouter({"default": ns.erp}, {}, default="default")
     eng = await engagement(sf.crm)
     customer, again = await run_lost_then_twice(
-        ns.admin, ErpActivities(router).upsert_customer,
-        UpsertCustomerInput(engagement=eng, external_id="engagement-1:customer"))
+        ns.admin,
+        ErpActivities(router).upsert_customer,
+        UpsertCustomerInput(engagement=eng, external_id="engagement-1:customer"),
+    )
     assert customer == again
     order = await ns.erp.create_sales_order(eng, customer.erp_customer_id, "a0P1", "engagement-1:sales-order")
-    docs = PostDocumentsInput(legal_entity="US01", erp_customer_id=customer.erp_customer_id, sales_order_id=order,
-                              invoices=[invoice()], journals=[journal()])
+    docs = PostDocumentsInput(
+        legal_entity="US01",
+        erp_customer_id=customer.erp_customer_id,
+        sales_order_id=order,
+        invoices=[invoice()],
+        journals=[journal()],
+    )
     first, second = await run_lost_then_twice(ns.admin, ErpBillingActivities(router).post_documents, docs)
     assert first == second
     counts = await ns.admin.counts()
@@ -74,12 +86,16 @@ async def test_connector_errors_become_typed_application_errors(ns: NetSuite) ->
     env = ActivityEnvironment()
     await ns.admin.faults(throttle_burst=5, retry_after_s=4)
     with pytest.raises(ApplicationError) as throttled:
-        await env.run(ErpBillingActivities(router).post_documents, PostDocumentsInput(
-            legal_entity="US01", erp_customer_id="1", sales_order_id="2", journals=[journal()]))
+        await env.run(
+            ErpBillingActivities(router).post_documents,
+            PostDocumentsInput(legal_entity="US01", erp_customer_id="1", sales_order_id="2", journals=[journal()]),
+        )
     assert throttled.value.type == "RateLimited" and not throttled.value.non_retryable
     assert throttled.value.next_retry_delay is not None and throttled.value.next_retry_delay.total_seconds() == 4
     await ns.admin.clear_faults()
     with pytest.raises(ApplicationError) as routed:
-        await env.run(ErpBillingActivities(ErpRouter({}, {}, None)).post_documents, PostDocumentsInput(
-            legal_entity="XX01", erp_customer_id="1", sales_order_id="2"))
+        await env.run(
+            ErpBillingActivities(ErpRouter({}, {}, None)).post_documents,
+            PostDocumentsInput(legal_entity="XX01", erp_customer_id="1", sales_order_id="2"),
+        )
     assert routed.value.type == "ConfigurationError" and routed.value.non_retryable

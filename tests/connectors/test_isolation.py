@@ -49,12 +49,19 @@ async def progress(handle: WorkflowHandle, want: list[str]) -> list[str]:
 async def test_erp_outage_leaves_crm_and_psa_flowing(sims: dict[str, Simulator]) -> None:
     ns_url = sims["netsuite"].url
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=wheel_binary("temporal"), data_converter=pydantic_data_converter,
-        dev_server_log_level="error")
+        dev_server_existing_path=wheel_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
     settings = WorkerSettings(
-        roles="crm,psa,erp", workflow_task_queue="iso-workflows", crm_task_queue="iso-crm",
-        psa_task_queue="iso-psa", erp_task_queue="iso-erp",
-        salesforce=VendorEndpoint(url=sims["salesforce"].url), erp_instances={"default": VendorEndpoint(url=ns_url)})
+        roles="crm,psa,erp",
+        workflow_task_queue="iso-workflows",
+        crm_task_queue="iso-crm",
+        psa_task_queue="iso-psa",
+        erp_task_queue="iso-erp",
+        salesforce=VendorEndpoint(url=sims["salesforce"].url),
+        erp_instances={"default": VendorEndpoint(url=ns_url)},
+    )
     try:
         async with AsyncExitStack() as exits:
             acts = await build_activities(settings, exits)
@@ -67,7 +74,8 @@ async def test_erp_outage_leaves_crm_and_psa_flowing(sims: dict[str, Simulator])
                 response = await admin.post("/__admin/faults", json={"outage_seconds": 6})
                 assert response.status_code == 200
             handle = await env.client.start_workflow(
-                IsolationProbe.run, ["iso-crm", "iso-psa", "iso-erp"], id="isolation-probe", task_queue="iso-probe")
+                IsolationProbe.run, ["iso-crm", "iso-psa", "iso-erp"], id="isolation-probe", task_queue="iso-probe"
+            )
 
             assert await progress(handle, ["crm", "psa"]) == ["crm", "psa"]  # while the ERP is down
             for _ in range(50):

@@ -45,8 +45,10 @@ async def test_customer_and_sales_order_lifecycle(sf: Salesforce, ns: NetSuite) 
     assert so["total"] == 170000 and so["custbody_d2r_opportunity_id"] == eng.opportunity_id
     assert so["subsidiary"]["refName"] and so["currency"]["refName"] == "USD"
 
-    amended = [line.model_copy(update={"amount": usd("150000")}) if line.billing_model == "fixed_fee" else line
-               for line in eng.lines]
+    amended = [
+        line.model_copy(update={"amount": usd("150000")}) if line.billing_model == "fixed_fee" else line
+        for line in eng.lines
+    ]
     await ns.erp.update_sales_order_lines("engagement-1:sales-order", amended)
     await ns.erp.update_sales_order_lines("engagement-1:sales-order", amended)
     so = await ns.client.get("salesOrder", order)
@@ -81,11 +83,26 @@ async def test_invoice_credit_memo_and_status(sf: Salesforce, ns: NetSuite) -> N
     assert await ns.erp.invoice_status("INV-never") is None
 
     memo = CreditMemo(
-        credit_memo_id="CM-1", lineage=lineage(), invoice_id=doc.invoice_id, memo_date=date(2026, 4, 2),
-        reason="Hours booked twice", net_total=usd("100"), tax_total=usd("20"), total=usd("120"),
-        lines=[CreditMemoLine(credit_memo_line_id="CM-1:1", invoice_line_id=f"{doc.invoice_id}:1",
-                              contract_line_id="L-1", kind=SourceKind.TIME, net=usd("100"), tax=usd("20"),
-                              price_concession=False)])
+        credit_memo_id="CM-1",
+        lineage=lineage(),
+        invoice_id=doc.invoice_id,
+        memo_date=date(2026, 4, 2),
+        reason="Hours booked twice",
+        net_total=usd("100"),
+        tax_total=usd("20"),
+        total=usd("120"),
+        lines=[
+            CreditMemoLine(
+                credit_memo_line_id="CM-1:1",
+                invoice_line_id=f"{doc.invoice_id}:1",
+                contract_line_id="L-1",
+                kind=SourceKind.TIME,
+                net=usd("100"),
+                tax=usd("20"),
+                price_concession=False,
+            )
+        ],
+    )
     memo_id = await ns.erp.post_credit_memo(memo, customer, erp_id)
     assert await ns.erp.post_credit_memo(memo, customer, erp_id) == memo_id  # found by externalId
     credit = await ns.client.get("creditMemo", memo_id)
@@ -121,22 +138,35 @@ async def test_journal_post_and_reverse(ns: NetSuite) -> None:
 
 async def test_unbalanced_journal_and_bad_reference_are_validation_errors(ns: NetSuite) -> None:
     entry = journal()
-    bad = entry.model_copy(update={"journal_entry_id": "JE-bad", "lines": [
-        *entry.lines, JournalLine(account="4000 Services revenue", debit=usd("0"), credit=usd("1"))]})
+    bad = entry.model_copy(
+        update={
+            "journal_entry_id": "JE-bad",
+            "lines": [*entry.lines, JournalLine(account="4000 Services revenue", debit=usd("0"), credit=usd("1"))],
+        }
+    )
     with pytest.raises(VendorValidationError) as caught:
         await ns.erp.post_journal(bad)
     assert caught.value.vendor_code == "USER_ERROR" and not caught.value.retryable
-    unknown = entry.model_copy(update={"journal_entry_id": "JE-acct", "lines": [
-        JournalLine(account="9999 Nowhere", debit=usd("1"), credit=usd("0")),
-        JournalLine(account="4000 Services revenue", debit=usd("0"), credit=usd("1"))]})
+    unknown = entry.model_copy(
+        update={
+            "journal_entry_id": "JE-acct",
+            "lines": [
+                JournalLine(account="9999 Nowhere", debit=usd("1"), credit=usd("0")),
+                JournalLine(account="4000 Services revenue", debit=usd("0"), credit=usd("1")),
+            ],
+        }
+    )
     with pytest.raises(VendorValidationError):
         await ns.erp.post_journal(unknown)
 
 
 async def test_locked_period_refuses_postings(sf: Salesforce, ns: NetSuite) -> None:
     customer, order = await provisioned(ns, await engagement(sf.crm))
-    periods = [p for p in await ns.admin.records("accountingPeriod")
-               if p.get("startDate") == "2026-03-01" and not p.get("isQuarter") and not p.get("isYear")]
+    periods = [
+        p
+        for p in await ns.admin.records("accountingPeriod")
+        if p.get("startDate") == "2026-03-01" and not p.get("isQuarter") and not p.get("isYear")
+    ]
     await ns.client.patch("accountingPeriod", periods[0]["id"], {"arLocked": True})
     with pytest.raises(PeriodLockedError) as caught:
         await ns.erp.post_invoice(invoice(), customer, order)

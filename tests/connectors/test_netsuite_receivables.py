@@ -17,16 +17,28 @@ async def test_receipts_and_open_items(sf: Salesforce, ns: NetSuite) -> None:
     paid_id = await ns.erp.post_invoice(paid, customer, order)
     part_id = await ns.erp.post_invoice(part, customer, order)
     # one customer payment settles the first invoice and part of the second
-    payment_id = await ns.client.create("customerPayment", {
-        "customer": {"id": customer}, "tranDate": "2026-04-20", "currency": {"refName": "USD"},
-        "subsidiary": {"externalId": "US01"},
-        "apply": {"items": [{"doc": {"id": paid_id}, "amount": 1200, "apply": True},
-                            {"doc": {"id": part_id}, "amount": 200, "apply": True}]}})
+    payment_id = await ns.client.create(
+        "customerPayment",
+        {
+            "customer": {"id": customer},
+            "tranDate": "2026-04-20",
+            "currency": {"refName": "USD"},
+            "subsidiary": {"externalId": "US01"},
+            "apply": {
+                "items": [
+                    {"doc": {"id": paid_id}, "amount": 1200, "apply": True},
+                    {"doc": {"id": part_id}, "amount": 200, "apply": True},
+                ]
+            },
+        },
+    )
     receivables = NetSuiteReceivables(ns.client)
 
     receipts = await receivables.receipts(customer, date(2026, 4, 1), date(2026, 4, 30))
     assert sorted((r.invoice_id, r.amount, r.received_on) for r in receipts) == [
-        ("INV-paid", usd("1200"), date(2026, 4, 20)), ("INV-part", usd("200"), date(2026, 4, 20))]
+        ("INV-paid", usd("1200"), date(2026, 4, 20)),
+        ("INV-part", usd("200"), date(2026, 4, 20)),
+    ]
     assert {r.payment_id for r in receipts} == {f"{payment_id}:{paid_id}", f"{payment_id}:{part_id}"}
     assert sorted(str(r.amount.amount) for r in receipts) == ["1200.00", "200.00"]  # minor units, not 1200.0
     assert await receivables.receipts(customer, date(2026, 5, 1), date(2026, 5, 31)) == []
@@ -39,5 +51,6 @@ async def test_receipts_and_open_items(sf: Salesforce, ns: NetSuite) -> None:
     # both fell due on 30 April; only the partly paid one is still open
     open_items = await receivables.fell_due(subsidiary, date(2026, 4, 30), date(2026, 4, 30))
     assert [(i.invoice_id, i.amount_remaining, i.opportunity_id) for i in open_items] == [
-        ("INV-part", usd("300"), OPP_US)]
+        ("INV-part", usd("300"), OPP_US)
+    ]
     assert await receivables.fell_due(subsidiary, date(2026, 5, 1), date(2026, 5, 31)) == []

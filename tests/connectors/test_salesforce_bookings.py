@@ -24,7 +24,8 @@ async def test_closed_won_deals_per_project_at_their_current_value(sf: Salesforc
     await sf.crm.write_links(OPP_US, CrmLinks(project_id=project, contract_id="SO-9", status="In Delivery"))
     linked = await extract.bookings("US01", month[0], month[1])
     assert [(t.project_id, t.booking_total, t.record_ids) for t in linked.totals] == [
-        (project, Decimal(str(opp["Amount"])), [OPP_US])]
+        (project, Decimal(str(opp["Amount"])), [OPP_US])
+    ]
     # an amendment moved the contract value: the CRM's current value is the booking
     await sf.crm.set_contract_value(OPP_US, usd("222000"))
     amended = await extract.bookings("US01", month[0], month[1])

@@ -53,8 +53,14 @@ async def test_missing_opportunity_is_not_found(sf: Salesforce) -> None:
 
 async def test_write_links_and_billing_status(sf: Salesforce) -> None:
     await sf.crm.write_links(OPP_US, CrmLinks(project_id=None, contract_id="C-42", status="In delivery"))
-    status = BillingStatus(status="Overdue", billed=usd("1000.005"), collected=usd("250"),
-                           overdue=usd("750"), unbilled_wip=usd("10"), as_of=date(2026, 4, 30))
+    status = BillingStatus(
+        status="Overdue",
+        billed=usd("1000.005"),
+        collected=usd("250"),
+        overdue=usd("750"),
+        unbilled_wip=usd("10"),
+        as_of=date(2026, 4, 30),
+    )
     await sf.crm.write_billing_status(OPP_US, status)
     await sf.crm.write_billing_status(OPP_US, status)  # the same state twice is one state
     await sf.crm.set_contract_value(OPP_US, usd("180000"))
@@ -69,8 +75,9 @@ async def test_write_links_and_billing_status(sf: Salesforce) -> None:
 
 
 async def test_notify_upserts_one_task(sf: Salesforce) -> None:
-    note = Notification(subject="Approve deal", body="Over threshold", audience=["finance", "sales"],
-                        priority="High", related_id=OPP_US)
+    note = Notification(
+        subject="Approve deal", body="Over threshold", audience=["finance", "sales"], priority="High", related_id=OPP_US
+    )
     first = await sf.crm.notify("engagement-x:approval-reminder:1", note)
     again = await sf.crm.notify("engagement-x:approval-reminder:1", note)
     assert first == again

@@ -50,7 +50,11 @@ def start_simulator(module: str, db: Path, log: Path, *extra: str) -> Simulator:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", module, "--port", str(port), "--db", str(db), "--seed", "demo", *extra],
-        cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, env={**os.environ})
+        cwd=ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
     for _ in range(150):
         if process.poll() is not None:
             raise RuntimeError(f"{module} exited: {log.read_text()[-2000:]}")
@@ -73,10 +77,12 @@ def simulators(tmp_path_factory: pytest.TempPathFactory, api_port: int) -> Itera
     base = tmp_path_factory.mktemp("sims")
     hooks = f"http://127.0.0.1:{api_port}/v1/webhooks"
     sims = {
-        "salesforce": start_simulator("simulators.salesforce", base / "sf.sqlite", base / "sf.log",
-                                      "--webhook-url", f"{hooks}/salesforce"),
-        "netsuite": start_simulator("simulators.netsuite", base / "ns.sqlite", base / "ns.log",
-                                    "--webhook-url", f"{hooks}/netsuite"),
+        "salesforce": start_simulator(
+            "simulators.salesforce", base / "sf.sqlite", base / "sf.log", "--webhook-url", f"{hooks}/salesforce"
+        ),
+        "netsuite": start_simulator(
+            "simulators.netsuite", base / "ns.sqlite", base / "ns.log", "--webhook-url", f"{hooks}/netsuite"
+        ),
     }
     yield sims
     for sim in sims.values():
@@ -95,18 +101,29 @@ class Stack:
 @pytest.fixture(scope="session")
 async def stack(simulators: dict[str, Simulator], api_port: int) -> AsyncIterator[Stack]:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=wheel_binary("temporal"), search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter, dev_server_log_level="error")
+        dev_server_existing_path=wheel_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
     settings = WorkerSettings(
-        workflow_task_queue="it-workflows", crm_task_queue="it-crm", psa_task_queue="it-psa",
-        erp_task_queue="it-erp", salesforce=VendorEndpoint(url=simulators["salesforce"].url),
-        erp_instances={"default": VendorEndpoint(url=simulators["netsuite"].url)})
+        workflow_task_queue="it-workflows",
+        crm_task_queue="it-crm",
+        psa_task_queue="it-psa",
+        erp_task_queue="it-erp",
+        salesforce=VendorEndpoint(url=simulators["salesforce"].url),
+        erp_instances={"default": VendorEndpoint(url=simulators["netsuite"].url)},
+    )
     async with AsyncExitStack() as exits:
         acts = await build_activities(settings, exits)
         for worker in build_workers(env.client, settings, activities_by_role(acts)):
             await exits.enter_async_context(worker)
-        api_settings = ApiSettings(workflow_task_queue="it-workflows", crm_task_queue="it-crm",
-                                   psa_task_queue="it-psa", erp_task_queue="it-erp")
+        api_settings = ApiSettings(
+            workflow_task_queue="it-workflows",
+            crm_task_queue="it-crm",
+            psa_task_queue="it-psa",
+            erp_task_queue="it-erp",
+        )
         app = create_app(api_settings, temporal=env.client)
         # A real HTTP server: the simulators' webhooks must reach it over the network.
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))

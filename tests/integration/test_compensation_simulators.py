@@ -27,17 +27,35 @@ SALES = {"Authorization": "Bearer dev-sales-ops"}
 DELIVERY = {"Authorization": "Bearer dev-delivery-ops"}
 FINANCE = {"Authorization": "Bearer dev-finance"}
 AUDITOR = {"Authorization": "Bearer dev-auditor"}
-OPPORTUNITY_FIELDS = ("AccountId", "CloseDate", "CurrencyIsoCode", "Type", "D2R_Legal_Entity__c",
-                      "D2R_Billing_Terms__c", "D2R_Delivery_Region__c", "D2R_Service_Package__c",
-                      "D2R_Contract_Start__c", "D2R_Contract_End__c")
-LINE_FIELDS = ("Product2Id", "Quantity", "UnitPrice", "D2R_Billing_Model__c", "D2R_Revenue_Method__c",
-               "D2R_Role__c", "D2R_Hours__c", "Description")
+OPPORTUNITY_FIELDS = (
+    "AccountId",
+    "CloseDate",
+    "CurrencyIsoCode",
+    "Type",
+    "D2R_Legal_Entity__c",
+    "D2R_Billing_Terms__c",
+    "D2R_Delivery_Region__c",
+    "D2R_Service_Package__c",
+    "D2R_Contract_Start__c",
+    "D2R_Contract_End__c",
+)
+LINE_FIELDS = (
+    "Product2Id",
+    "Quantity",
+    "UnitPrice",
+    "D2R_Billing_Model__c",
+    "D2R_Revenue_Method__c",
+    "D2R_Role__c",
+    "D2R_Hours__c",
+    "Description",
+)
 
 
 @pytest.fixture
 async def sf(stack: Stack) -> AsyncIterator[SalesforceClient]:
-    client = SalesforceClient(SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev",
-                                               client_secret="d2r-dev-secret"))
+    client = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
     yield client
     await client.aclose()
 
@@ -55,13 +73,17 @@ async def copy_of_the_us01_deal(stack: Stack, sf: SalesforceClient, name: str) -
     returns its id and its line ids by billing model."""
     template = (await seed_info(stack))["opportunities"]["valid"]["us01_fixed_fee_and_tm"]
     source = next(o for o in await records(stack, "salesforce", "Opportunity") if o["Id"] == template)
-    opportunity_id = await sf.create("Opportunity", {
-        **{k: source.get(k) for k in OPPORTUNITY_FIELDS}, "Name": name, "StageName": "Negotiation/Review"})
+    opportunity_id = await sf.create(
+        "Opportunity",
+        {**{k: source.get(k) for k in OPPORTUNITY_FIELDS}, "Name": name, "StageName": "Negotiation/Review"},
+    )
     lines = {}
-    for line in [x for x in await records(stack, "salesforce", "OpportunityLineItem")
-                 if x["OpportunityId"] == template]:
-        line_id = await sf.create("OpportunityLineItem", {
-            **{k: line.get(k) for k in LINE_FIELDS}, "OpportunityId": opportunity_id})
+    for line in [
+        x for x in await records(stack, "salesforce", "OpportunityLineItem") if x["OpportunityId"] == template
+    ]:
+        line_id = await sf.create(
+            "OpportunityLineItem", {**{k: line.get(k) for k in LINE_FIELDS}, "OpportunityId": opportunity_id}
+        )
         lines[line["D2R_Billing_Model__c"]] = line_id
     return opportunity_id, lines
 
@@ -118,26 +140,39 @@ async def activities_scheduled(stack: Stack, opportunity_id: str) -> Counter[str
     """How often the engagement scheduled each activity (a retry of an activity is not a
     new scheduling: a compensation that ran once is scheduled once)."""
     history = await stack.client.get_workflow_handle(f"engagement-{opportunity_id}").fetch_history()
-    return Counter(e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-                   if e.HasField("activity_task_scheduled_event_attributes"))
+    return Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    )
 
 
 async def psa_left(stack: Stack, opportunity_id: str) -> dict[str, list[str]]:
     """Every PSA record provisioning writes for the opportunity: the project (found by its
     opportunity) and its milestones and resource requests (found by their external ids)."""
     key = f"d2r:engagement-{opportunity_id}:project"
-    out = {"projects": [p["Id"] for p in await records(stack, "salesforce", "pse__Proj__c")
-                        if p.get("pse__Opportunity__c") == opportunity_id]}
+    out = {
+        "projects": [
+            p["Id"]
+            for p in await records(stack, "salesforce", "pse__Proj__c")
+            if p.get("pse__Opportunity__c") == opportunity_id
+        ]
+    }
     for child in ("pse__Milestone__c", "pse__Resource_Request__c"):
-        out[child] = [r["Id"] for r in await records(stack, "salesforce", child)
-                      if str(r.get("D2R_External_Id__c") or "").startswith(key)
-                      or r.get("pse__Project__c") in out["projects"]]
+        out[child] = [
+            r["Id"]
+            for r in await records(stack, "salesforce", child)
+            if str(r.get("D2R_External_Id__c") or "").startswith(key) or r.get("pse__Project__c") in out["projects"]
+        ]
     return out
 
 
 async def sales_orders(stack: Stack, opportunity_id: str) -> list[dict[str, Any]]:
-    return [o for o in await records(stack, "netsuite", "salesOrder")
-            if o.get("custbody_d2r_opportunity_id") == opportunity_id]
+    return [
+        o
+        for o in await records(stack, "netsuite", "salesOrder")
+        if o.get("custbody_d2r_opportunity_id") == opportunity_id
+    ]
 
 
 async def opportunity(stack: Stack, opportunity_id: str) -> dict[str, Any]:
@@ -159,27 +194,38 @@ def status_name(record: dict[str, Any]) -> str:
 PROVISIONING_CASES: dict[str, tuple[str, dict[str, Any], list[str]]] = {
     # The last write of the PSA step (a resource request): the project and its milestones
     # already exist when it is refused, so the undo has something to remove.
-    "psa.create_project": ("salesforce", {
-        "method": "PATCH", "path": "/sobjects/pse__Resource_Request__c/D2R_External_Id__c/d2r:engagement-{opp}:"},
-        ["psa.remove_project"]),
-    "erp.create_sales_order": ("netsuite", {
-        "method": "PUT", "path": "/salesOrder/eid:d2r:engagement-{opp}:"},
-        ["erp.cancel_sales_order", "psa.remove_project"]),
+    "psa.create_project": (
+        "salesforce",
+        {"method": "PATCH", "path": "/sobjects/pse__Resource_Request__c/D2R_External_Id__c/d2r:engagement-{opp}:"},
+        ["psa.remove_project"],
+    ),
+    "erp.create_sales_order": (
+        "netsuite",
+        {"method": "PUT", "path": "/salesOrder/eid:d2r:engagement-{opp}:"},
+        ["erp.cancel_sales_order", "psa.remove_project"],
+    ),
     # Only the forward write-back ("In Delivery"), not the undo that clears the links.
-    "crm.write_links": ("salesforce", {
-        "method": "PATCH", "path": "/sobjects/Opportunity/{opp}$",
-        "body": r'"D2R_Engagement_Status__c":\s*"In Delivery"'},
-        ["crm.write_links", "erp.cancel_sales_order", "psa.remove_project"]),
+    "crm.write_links": (
+        "salesforce",
+        {
+            "method": "PATCH",
+            "path": "/sobjects/Opportunity/{opp}$",
+            "body": r'"D2R_Engagement_Status__c":\s*"In Delivery"',
+        },
+        ["crm.write_links", "erp.cancel_sales_order", "psa.remove_project"],
+    ),
 }
 
 
 @pytest.mark.parametrize("step", list(PROVISIONING_CASES))
 async def test_a_provisioning_step_refused_for_good_is_undone_and_a_retry_provisions_once(
-        stack: Stack, sf: SalesforceClient, step: str) -> None:
+    stack: Stack, sf: SalesforceClient, step: str
+) -> None:
     system, rule, undos = PROVISIONING_CASES[step]
     opportunity_id, _ = await copy_of_the_us01_deal(stack, sf, f"Compensation case {step}")
-    await refuse(stack, system, {k: (v.replace("{opp}", opportunity_id) if isinstance(v, str) else v)
-                                 for k, v in rule.items()})
+    await refuse(
+        stack, system, {k: (v.replace("{opp}", opportunity_id) if isinstance(v, str) else v) for k, v in rule.items()}
+    )
     await book(stack, sf, opportunity_id)
 
     stuck = await reach(stack, opportunity_id, "NEEDS_ATTENTION")
@@ -190,8 +236,11 @@ async def test_a_provisioning_step_refused_for_good_is_undone_and_a_retry_provis
     assert await refusals(stack, system) == [1]
 
     # Nothing of the earlier steps is left behind.
-    assert await psa_left(stack, opportunity_id) == {"projects": [], "pse__Milestone__c": [],
-                                                     "pse__Resource_Request__c": []}
+    assert await psa_left(stack, opportunity_id) == {
+        "projects": [],
+        "pse__Milestone__c": [],
+        "pse__Resource_Request__c": [],
+    }
     orders = await sales_orders(stack, opportunity_id)
     if "erp.cancel_sales_order" in undos and step != "erp.create_sales_order":
         # The order existed: the undo closes it (NetSuite keeps transactions; nothing bills from it).
@@ -236,28 +285,48 @@ ROLE_TOKENS = {"delivery_ops": DELIVERY, "finance": FINANCE}
 
 
 async def test_an_amendment_whose_crm_write_is_refused_restores_the_psa_budget_and_the_order_lines(
-        stack: Stack, sf: SalesforceClient) -> None:
+    stack: Stack, sf: SalesforceClient
+) -> None:
     opportunity_id, lines = await copy_of_the_us01_deal(stack, sf, "Compensation case amendment")
     await book(stack, sf, opportunity_id)
     engagement = await reach(stack, opportunity_id, "IN_DELIVERY")
-    project_before = next(p for p in await records(stack, "salesforce", "pse__Proj__c")
-                          if p["Id"] == engagement["project_id"])
+    project_before = next(
+        p for p in await records(stack, "salesforce", "pse__Proj__c") if p["Id"] == engagement["project_id"]
+    )
     order_before = (await sales_orders(stack, opportunity_id))[0]
     # Only the new contract value (T&M 50,000 -> 60,000: 170,000 -> 180,000), not the undo writing the old one back.
-    await refuse(stack, "salesforce", {"method": "PATCH", "path": f"/sobjects/Opportunity/{opportunity_id}$",
-                                       "body": r'"D2R_Contract_Value__c":\s*"?180000'})
+    await refuse(
+        stack,
+        "salesforce",
+        {
+            "method": "PATCH",
+            "path": f"/sobjects/Opportunity/{opportunity_id}$",
+            "body": r'"D2R_Contract_Value__c":\s*"?180000',
+        },
+    )
     amendment_id = f"AM-{opportunity_id}"
-    requested = await stack.api.post(f"/v1/engagements/{opportunity_id}/amendments", headers=SALES, json={
-        "amendment": {"amendment_id": amendment_id, "effective_date": "2026-12-15", "treatment": "prospective",
-                      "reason": "more migration hours",
-                      "changes": [{"contract_line_id": lines["time_and_materials"],
-                                   "price": {"amount": "60000", "currency": "USD"}}]}})
+    requested = await stack.api.post(
+        f"/v1/engagements/{opportunity_id}/amendments",
+        headers=SALES,
+        json={
+            "amendment": {
+                "amendment_id": amendment_id,
+                "effective_date": "2026-12-15",
+                "treatment": "prospective",
+                "reason": "more migration hours",
+                "changes": [
+                    {"contract_line_id": lines["time_and_materials"], "price": {"amount": "60000", "currency": "USD"}}
+                ],
+            }
+        },
+    )
     assert requested.status_code == 202, requested.text
     approvals = {a["approval_id"]: a for a in (await view(stack, opportunity_id))["approvals"]}
     for approval_id in requested.json()["approval_ids"]:
         token = ROLE_TOKENS[approvals[approval_id]["approver_roles"][0]]
-        decided = await stack.api.post(f"/v1/engagements/{opportunity_id}/approvals/{approval_id}",
-                                       json={"decision": "approve"}, headers=token)
+        decided = await stack.api.post(
+            f"/v1/engagements/{opportunity_id}/approvals/{approval_id}", json={"decision": "approve"}, headers=token
+        )
         assert decided.status_code == 200, decided.text
 
     async def failed() -> dict[str, Any] | None:
@@ -295,36 +364,59 @@ async def test_an_amendment_whose_crm_write_is_refused_restores_the_psa_budget_a
 
 
 async def test_a_credit_memo_whose_psa_release_is_refused_is_voided_in_the_erp(
-        stack: Stack, sf: SalesforceClient) -> None:
+    stack: Stack, sf: SalesforceClient
+) -> None:
     opportunity_id, lines = await copy_of_the_us01_deal(stack, sf, "Compensation case credit memo")
     await book(stack, sf, opportunity_id)
     engagement = await reach(stack, opportunity_id, "IN_DELIVERY")
     # A consultant's approved week on the T&M line, billed by the engagement's own close.
     consultant = next(c for c in (await seed_info(stack))["consultants"] if c["home_legal_entity"] == "US01")
-    await sf.create("pse__Timecard_Header__c", {
-        "pse__Project__c": engagement["project_id"], "pse__Resource__c": consultant["id"],
-        "pse__Start_Date__c": "2026-10-05", "pse__End_Date__c": "2026-10-11", "pse__Monday_Hours__c": 8,
-        "pse__Total_Hours__c": 8, "pse__Status__c": "Approved", "pse__Approved__c": True,
-        "pse__Billable__c": True, "D2R_Contract_Line_Id__c": lines["time_and_materials"]})
+    await sf.create(
+        "pse__Timecard_Header__c",
+        {
+            "pse__Project__c": engagement["project_id"],
+            "pse__Resource__c": consultant["id"],
+            "pse__Start_Date__c": "2026-10-05",
+            "pse__End_Date__c": "2026-10-11",
+            "pse__Monday_Hours__c": 8,
+            "pse__Total_Hours__c": 8,
+            "pse__Status__c": "Approved",
+            "pse__Approved__c": True,
+            "pse__Billable__c": True,
+            "D2R_Contract_Line_Id__c": lines["time_and_materials"],
+        },
+    )
     closed = await stack.api.post(f"/v1/engagements/{opportunity_id}/periods/2026-10/close", headers=FINANCE)
     assert closed.status_code == 200, closed.text
     invoice = closed.json()["invoices"][0]
-    erp_invoice = next(i for i in await records(stack, "netsuite", "invoice")
-                       if i.get("externalId") == invoice["invoice_id"])
+    erp_invoice = next(
+        i for i in await records(stack, "netsuite", "invoice") if i.get("externalId") == invoice["invoice_id"]
+    )
 
     # A billing correction credits the whole line and releases its time for re-billing;
     # the PSA refuses the release (pse__Billed__c back to false).
-    await refuse(stack, "salesforce", {"method": "PATCH", "path": "/composite/sobjects$",
-                                       "body": r'"pse__Billed__c":\s*false'})
+    await refuse(
+        stack, "salesforce", {"method": "PATCH", "path": "/composite/sobjects$", "body": r'"pse__Billed__c":\s*false'}
+    )
     memo_id = f"CM-{opportunity_id}"
-    requested = await stack.api.post(f"/v1/engagements/{opportunity_id}/credit-memos", headers=SALES, json={
-        "credit_memo": {"credit_memo_id": memo_id, "invoice_id": invoice["invoice_id"], "memo_date": "2026-11-05",
-                        "reason": "hours booked on the wrong project",
-                        "lines": [{"invoice_line_id": f"{invoice['invoice_id']}:1", "price_concession": False}]}})
+    requested = await stack.api.post(
+        f"/v1/engagements/{opportunity_id}/credit-memos",
+        headers=SALES,
+        json={
+            "credit_memo": {
+                "credit_memo_id": memo_id,
+                "invoice_id": invoice["invoice_id"],
+                "memo_date": "2026-11-05",
+                "reason": "hours booked on the wrong project",
+                "lines": [{"invoice_line_id": f"{invoice['invoice_id']}:1", "price_concession": False}],
+            }
+        },
+    )
     assert requested.status_code == 202, requested.text
     for approval_id in requested.json()["approval_ids"]:
-        decided = await stack.api.post(f"/v1/engagements/{opportunity_id}/approvals/{approval_id}",
-                                       json={"decision": "approve"}, headers=FINANCE)
+        decided = await stack.api.post(
+            f"/v1/engagements/{opportunity_id}/approvals/{approval_id}", json={"decision": "approve"}, headers=FINANCE
+        )
         assert decided.status_code == 200, decided.text
 
     async def failed() -> dict[str, Any] | None:
@@ -339,8 +431,11 @@ async def test_a_credit_memo_whose_psa_release_is_refused_is_voided_in_the_erp(
     again = next(i for i in await records(stack, "netsuite", "invoice") if i["id"] == erp_invoice["id"])
     assert Decimal(str(again["amountRemaining"])) == Decimal(str(erp_invoice["total"]))
     # The time stays billed in the PSA; the engagement's books show no credit.
-    cards = [c for c in await records(stack, "salesforce", "pse__Timecard_Header__c")
-             if c.get("pse__Project__c") == engagement["project_id"]]
+    cards = [
+        c
+        for c in await records(stack, "salesforce", "pse__Timecard_Header__c")
+        if c.get("pse__Project__c") == engagement["project_id"]
+    ]
     assert cards and all(c["pse__Billed__c"] for c in cards)
     assert Decimal(after["amounts"]["credited"]["amount"]) == 0
     scheduled = await activities_scheduled(stack, opportunity_id)

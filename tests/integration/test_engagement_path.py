@@ -64,11 +64,15 @@ async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
 
     # The PSA holds exactly one project for the opportunity, the ERP one sales order,
     # and the CRM opportunity carries the project and contract links.
-    projects = [p for p in await records(stack, "salesforce", "pse__Proj__c")
-                if p.get("pse__Opportunity__c") == opportunity_id]
+    projects = [
+        p for p in await records(stack, "salesforce", "pse__Proj__c") if p.get("pse__Opportunity__c") == opportunity_id
+    ]
     assert [p["Id"] for p in projects] == [view["project_id"]]
-    orders = [o for o in await records(stack, "netsuite", "salesOrder")
-              if o.get("custbody_d2r_opportunity_id") == opportunity_id]
+    orders = [
+        o
+        for o in await records(stack, "netsuite", "salesOrder")
+        if o.get("custbody_d2r_opportunity_id") == opportunity_id
+    ]
     assert [str(o["id"]) for o in orders] == [view["contract_id"]]
     opportunity = next(o for o in await records(stack, "salesforce", "Opportunity") if o["Id"] == opportunity_id)
     assert opportunity["pse__Primary_Project__c"] == view["project_id"]
@@ -94,8 +98,11 @@ async def test_invalid_deal_needs_attention_and_creates_nothing(stack: Stack, fl
     response = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
     assert response.status_code == 201
     view = await eventually(lambda: view_in_stage(stack, opportunity_id, "NEEDS_ATTENTION"))
-    expected_field = {"missing_legal_entity": "D2R_Legal_Entity__c", "no_line_items": "OpportunityLineItems",
-                      "not_closed_won": "StageName"}[flaw]
+    expected_field = {
+        "missing_legal_entity": "D2R_Legal_Entity__c",
+        "no_line_items": "OpportunityLineItems",
+        "not_closed_won": "StageName",
+    }[flaw]
     assert expected_field in {e["field"] for e in view["errors"]}
     assert view["project_id"] is None and view["contract_id"] is None
     assert len(await records(stack, "salesforce", "pse__Proj__c")) == projects_before

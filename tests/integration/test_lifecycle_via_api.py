@@ -30,13 +30,15 @@ ALAN = "003Dd0000000003IAA"  # seeded consultant: Senior Consultant, UK01
 
 
 def salesforce(stack: Stack) -> SalesforceClient:
-    return SalesforceClient(SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev",
-                                             client_secret="d2r-dev-secret"))
+    return SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
 
 
 def netsuite(stack: Stack) -> NetSuiteClient:
-    return NetSuiteClient(NetSuiteConfig(base_url=stack.sims["netsuite"].url, client_id="d2r-dev",
-                                         client_secret="d2r-dev-secret"))
+    return NetSuiteClient(
+        NetSuiteConfig(base_url=stack.sims["netsuite"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
 
 
 async def view(stack: Stack, opportunity_id: str) -> dict[str, Any]:
@@ -57,22 +59,35 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
     engagement = await eventually(in_delivery)
     sf, ns = salesforce(stack), netsuite(stack)
     try:
-        line = (await sf.query_all(f"SELECT Id, D2R_Role__c FROM OpportunityLineItem "
-                                   f"WHERE OpportunityId = {soql_quote(UK_TM)}"))[0]
+        line = (
+            await sf.query_all(
+                f"SELECT Id, D2R_Role__c FROM OpportunityLineItem WHERE OpportunityId = {soql_quote(UK_TM)}"
+            )
+        )[0]
         project = await sf.get("pse__Proj__c", engagement["project_id"])
         # The consultant's own role on the day, and the project's region, pick the rate.
         alan = await sf.get("Contact", ALAN)
         cards = await sf.query_all(
             "SELECT pse__Suggested_Bill_Rate__c, pse__Region__c FROM pse__Rate_Card__c "
-            f"WHERE pse__Role__c = {soql_quote(alan['pse__Resource_Role__c'])} AND CurrencyIsoCode = 'GBP'")
+            f"WHERE pse__Role__c = {soql_quote(alan['pse__Resource_Role__c'])} AND CurrencyIsoCode = 'GBP'"
+        )
         regional = [c for c in cards if c.get("pse__Region__c") == project.get("pse__Region__c")]
         rate = (regional or [c for c in cards if not c.get("pse__Region__c")])[0]
         # A consultant's approved week in the PSA, as Certinia holds it.
-        await sf.create("pse__Timecard_Header__c", {
-            "pse__Project__c": engagement["project_id"], "pse__Resource__c": ALAN,
-            "pse__Start_Date__c": "2026-10-05", "pse__End_Date__c": "2026-10-11", "pse__Total_Hours__c": 12.5,
-            "pse__Status__c": "Approved", "pse__Approved__c": True, "pse__Billable__c": True,
-            "D2R_Contract_Line_Id__c": line["Id"]})
+        await sf.create(
+            "pse__Timecard_Header__c",
+            {
+                "pse__Project__c": engagement["project_id"],
+                "pse__Resource__c": ALAN,
+                "pse__Start_Date__c": "2026-10-05",
+                "pse__End_Date__c": "2026-10-11",
+                "pse__Total_Hours__c": 12.5,
+                "pse__Status__c": "Approved",
+                "pse__Approved__c": True,
+                "pse__Billable__c": True,
+                "D2R_Contract_Line_Id__c": line["Id"],
+            },
+        )
 
         closed = await stack.api.post(f"/v1/engagements/{UK_TM}/periods/2026-10/close", headers=FINANCE)
         assert closed.status_code == 200, closed.text
@@ -91,8 +106,10 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
         assert again.json()["invoices"] == result["invoices"]
 
         async def psa_marked_billed() -> bool:
-            rows = await sf.query_all("SELECT Id, pse__Billed__c FROM pse__Timecard_Header__c "
-                                      f"WHERE pse__Project__c = {soql_quote(engagement['project_id'])}")
+            rows = await sf.query_all(
+                "SELECT Id, pse__Billed__c FROM pse__Timecard_Header__c "
+                f"WHERE pse__Project__c = {soql_quote(engagement['project_id'])}"
+            )
             return bool(rows) and all(r["pse__Billed__c"] for r in rows)
 
         assert await eventually(psa_marked_billed)
@@ -113,8 +130,9 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
         assert Decimal(paid["amounts"]["outstanding"]["amount"]) == 0
 
         async def crm_says_collected() -> bool:
-            rows = await sf.query_all(f"SELECT D2R_Billing_Status__c, D2R_Collected_Amount__c FROM Opportunity "
-                                      f"WHERE Id = {soql_quote(UK_TM)}")
+            rows = await sf.query_all(
+                f"SELECT D2R_Billing_Status__c, D2R_Collected_Amount__c FROM Opportunity WHERE Id = {soql_quote(UK_TM)}"
+            )
             return rows[0].get("D2R_Billing_Status__c") == "Collected"
 
         assert await eventually(crm_says_collected)
@@ -128,8 +146,12 @@ def signed(event: dict[str, Any], event_id: str) -> tuple[bytes, dict[str, str]]
     ts = str(int(time.time()))
     secret = base64.b64decode(DEV_WEBHOOK_SECRET.removeprefix("whsec_"))
     mac = hmac.new(secret, f"{event_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    return body, {"webhook-id": event_id, "webhook-timestamp": ts,
-                  "webhook-signature": "v1," + base64.b64encode(mac).decode(), "content-type": "application/json"}
+    return body, {
+        "webhook-id": event_id,
+        "webhook-timestamp": ts,
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+        "content-type": "application/json",
+    }
 
 
 async def test_closed_won_in_the_crm_starts_the_engagement_without_a_manual_call(stack: Stack) -> None:
@@ -149,13 +171,15 @@ async def test_closed_won_in_the_crm_starts_the_engagement_without_a_manual_call
 
 
 async def test_webhooks_are_verified_and_a_replay_is_a_duplicate(stack: Stack) -> None:
-    event = {"type": "milestone.completed", "id": "evt-replay-1", "data": {"milestone_id": "a0M-x",
-                                                                           "project_id": "a0P-none"}}
+    event = {
+        "type": "milestone.completed",
+        "id": "evt-replay-1",
+        "data": {"milestone_id": "a0M-x", "project_id": "a0P-none"},
+    }
     body, headers = signed(event, "evt-replay-1")
     first = await stack.api.post("/v1/webhooks/salesforce", content=body, headers=headers)
     assert first.status_code == 202 and first.json()["status"] == "accepted"
     second = await stack.api.post("/v1/webhooks/salesforce", content=body, headers=headers)
     assert second.json()["status"] == "duplicate"
-    forged = await stack.api.post("/v1/webhooks/salesforce", content=body.replace(b"a0M-x", b"a0M-y"),
-                                  headers=headers)
+    forged = await stack.api.post("/v1/webhooks/salesforce", content=body.replace(b"a0M-x", b"a0M-y"), headers=headers)
     assert forged.status_code == 401

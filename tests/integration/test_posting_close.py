@@ -56,8 +56,9 @@ class Env:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"worker-{len(self.workers)}.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-m", "workers.main"], cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT, env=self.worker_env)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.main"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.worker_env
+        )
         self.workers.append(process)
         return process
 
@@ -67,10 +68,12 @@ def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Simulat
     base = tmp_path_factory.mktemp("batch-sims")
     out = {
         "sf": start_simulator("simulators.salesforce", base / "sf.sqlite", base / "sf.log"),
-        "ns_us": start_simulator("simulators.netsuite", base / "ns-us.sqlite", base / "ns-us.log",
-                                 "--instance", "erp-us"),
-        "ns_uk": start_simulator("simulators.netsuite", base / "ns-uk.sqlite", base / "ns-uk.log",
-                                 "--instance", "erp-uk"),
+        "ns_us": start_simulator(
+            "simulators.netsuite", base / "ns-us.sqlite", base / "ns-us.log", "--instance", "erp-us"
+        ),
+        "ns_uk": start_simulator(
+            "simulators.netsuite", base / "ns-uk.sqlite", base / "ns-uk.log", "--instance", "erp-uk"
+        ),
     }
     yield out
     for sim in out.values():
@@ -81,34 +84,58 @@ def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Simulat
 @pytest.fixture(scope="module")
 async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     temporal = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=wheel_binary("temporal"), search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter, dev_server_log_level="error")
+        dev_server_existing_path=wheel_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
     tag = uuid.uuid4().hex[:6]
     queues = TaskQueues(crm=f"b-crm-{tag}", psa=f"b-psa-{tag}", erp=f"b-erp-{tag}")
     settings = WorkerSettings(
         temporal_address=temporal.client.service_client.config.target_host,
-        workflow_task_queue=f"b-wf-{tag}", crm_task_queue=queues.crm, psa_task_queue=queues.psa,
-        erp_task_queue=queues.erp)
+        workflow_task_queue=f"b-wf-{tag}",
+        crm_task_queue=queues.crm,
+        psa_task_queue=queues.psa,
+        erp_task_queue=queues.erp,
+    )
     worker_env = {
-        **os.environ, "D2R_TEMPORAL_ADDRESS": settings.temporal_address,
-        "D2R_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue, "D2R_CRM_TASK_QUEUE": queues.crm,
-        "D2R_PSA_TASK_QUEUE": queues.psa, "D2R_ERP_TASK_QUEUE": queues.erp,
+        **os.environ,
+        "D2R_TEMPORAL_ADDRESS": settings.temporal_address,
+        "D2R_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
+        "D2R_CRM_TASK_QUEUE": queues.crm,
+        "D2R_PSA_TASK_QUEUE": queues.psa,
+        "D2R_ERP_TASK_QUEUE": queues.erp,
         "D2R_SALESFORCE": json.dumps({"url": sims["sf"].url}),
         "D2R_ERP_INSTANCES": json.dumps({"erp-us": {"url": sims["ns_us"].url}, "erp-uk": {"url": sims["ns_uk"].url}}),
-        "D2R_ERP_ROUTING": json.dumps({"UK01": "erp-uk"}), "D2R_ERP_DEFAULT_INSTANCE": "erp-us",
-        "D2R_ERP_LIMITS": json.dumps({"max_concurrent": 8}), "D2R_OTEL_EXPORTER": "none",
+        "D2R_ERP_ROUTING": json.dumps({"UK01": "erp-uk"}),
+        "D2R_ERP_DEFAULT_INSTANCE": "erp-us",
+        "D2R_ERP_LIMITS": json.dumps({"max_concurrent": 8}),
+        "D2R_OTEL_EXPORTER": "none",
     }
     api_settings = ApiSettings(
-        workflow_task_queue=settings.workflow_task_queue, crm_task_queue=queues.crm, psa_task_queue=queues.psa,
-        erp_task_queue=queues.erp, api_tokens={
+        workflow_task_queue=settings.workflow_task_queue,
+        crm_task_queue=queues.crm,
+        psa_task_queue=queues.psa,
+        erp_task_queue=queues.erp,
+        api_tokens={
             "fin-a": {"subject": "fiona", "roles": ["finance"]},  # type: ignore[dict-item]
             "fin-b": {"subject": "felix", "roles": ["finance"]},  # type: ignore[dict-item]
             "sales": {"subject": "sam", "roles": ["sales_ops"]},  # type: ignore[dict-item]
-        })
+        },
+    )
     app = create_app(api_settings, temporal=temporal.client)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
-        e = Env(temporal.client, api, sims["sf"], sims["ns_us"], sims["ns_uk"], queues, settings.workflow_task_queue,
-                worker_env, tmp_path_factory.mktemp("batch-logs"))
+        e = Env(
+            temporal.client,
+            api,
+            sims["sf"],
+            sims["ns_us"],
+            sims["ns_uk"],
+            queues,
+            settings.workflow_task_queue,
+            worker_env,
+            tmp_path_factory.mktemp("batch-logs"),
+        )
         e.start_worker()
         e.start_worker()
         try:
@@ -127,12 +154,16 @@ async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFacto
 
 # ---- simulator helpers ---------------------------------------------------------------------------
 
+
 async def sf_call(e: Env, method: str, path: str, **kw: Any) -> Any:
     async with httpx.AsyncClient(base_url=e.sf.url) as http:
-        token = (await http.post("/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"})).json()
-        response = await http.request(method, path, headers={"Authorization": f"Bearer {token['access_token']}"},
-                                      **kw)
+        token = (
+            await http.post(
+                "/services/oauth2/token",
+                data={"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"},
+            )
+        ).json()
+        response = await http.request(method, path, headers={"Authorization": f"Bearer {token['access_token']}"}, **kw)
         assert response.status_code < 300, response.text
         return response.json() if response.content else None
 
@@ -140,8 +171,15 @@ async def sf_call(e: Env, method: str, path: str, **kw: Any) -> Any:
 async def create_many(e: Env, sobject: str, rows: list[dict[str, Any]]) -> list[str]:
     ids: list[str] = []
     for start in range(0, len(rows), 200):
-        result = await sf_call(e, "POST", f"{DATA}/composite/sobjects", json={"allOrNone": True, "records": [
-            {"attributes": {"type": sobject}, **r} for r in rows[start:start + 200]]})
+        result = await sf_call(
+            e,
+            "POST",
+            f"{DATA}/composite/sobjects",
+            json={
+                "allOrNone": True,
+                "records": [{"attributes": {"type": sobject}, **r} for r in rows[start : start + 200]],
+            },
+        )
         ids += [r["id"] for r in result]
     return ids
 
@@ -167,13 +205,21 @@ async def ns_records(sim: Simulator, record_type: str) -> list[dict[str, Any]]:
     return rows
 
 
-def timecard(project: str, resource: str, monday: date, hours: float = 8, role: str | None = None,
-             days: int = 5) -> dict[str, Any]:
+def timecard(
+    project: str, resource: str, monday: date, hours: float = 8, role: str | None = None, days: int = 5
+) -> dict[str, Any]:
     names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-    return {"pse__Project__c": project, "pse__Resource__c": resource, "pse__Start_Date__c": monday.isoformat(),
-            "pse__End_Date__c": (monday + timedelta(days=6)).isoformat(), "pse__Status__c": "Approved",
-            "pse__Approved__c": True, "pse__Billable__c": True, "D2R_Role__c": role,
-            **{f"pse__{n}_Hours__c": hours for n in names[:days]}}
+    return {
+        "pse__Project__c": project,
+        "pse__Resource__c": resource,
+        "pse__Start_Date__c": monday.isoformat(),
+        "pse__End_Date__c": (monday + timedelta(days=6)).isoformat(),
+        "pse__Status__c": "Approved",
+        "pse__Approved__c": True,
+        "pse__Billable__c": True,
+        "D2R_Role__c": role,
+        **{f"pse__{n}_Hours__c": hours for n in names[:days]},
+    }
 
 
 async def consultants(e: Env) -> dict[str, str]:
@@ -183,23 +229,65 @@ async def consultants(e: Env) -> dict[str, str]:
 
 # ---- exactly once, with a worker killed mid-run, and two workers sharing the pages ---------------
 
+
 async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
     e = env
     people = await consultants(e)
-    projects = await create_many(e, "pse__Proj__c", [
-        {"Name": f"DE batch project {i}", "D2R_Legal_Entity__c": "DE01", "CurrencyIsoCode": "EUR",
-         "pse__Is_Active__c": True} for i in range(16)])
-    cards = [timecard(p, people[("Konrad Zuse", "Emmy Noether")[w % 2]], date(2026, 10, 5) + timedelta(weeks=w % 3),
-                      hours=7 + w % 2, days=1 + w % 5) for p in projects for w in range(20)]
-    ghost = (await create_many(e, "Contact", [{"LastName": "Ghost", "pse__Is_Resource__c": True,
-                                                "D2R_Home_Legal_Entity__c": "DE01",
-                                                "pse__Resource_Role__c": "Consultant"}]))[0]
+    projects = await create_many(
+        e,
+        "pse__Proj__c",
+        [
+            {
+                "Name": f"DE batch project {i}",
+                "D2R_Legal_Entity__c": "DE01",
+                "CurrencyIsoCode": "EUR",
+                "pse__Is_Active__c": True,
+            }
+            for i in range(16)
+        ],
+    )
+    cards = [
+        timecard(
+            p,
+            people[("Konrad Zuse", "Emmy Noether")[w % 2]],
+            date(2026, 10, 5) + timedelta(weeks=w % 3),
+            hours=7 + w % 2,
+            days=1 + w % 5,
+        )
+        for p in projects
+        for w in range(20)
+    ]
+    ghost = (
+        await create_many(
+            e,
+            "Contact",
+            [
+                {
+                    "LastName": "Ghost",
+                    "pse__Is_Resource__c": True,
+                    "D2R_Home_Legal_Entity__c": "DE01",
+                    "pse__Resource_Role__c": "Consultant",
+                }
+            ],
+        )
+    )[0]
     poison = (await create_many(e, "pse__Timecard_Header__c", [timecard(projects[3], ghost, date(2026, 10, 5))]))[0]
     await create_many(e, "pse__Timecard_Header__c", cards)
-    await create_many(e, "pse__Expense__c", [{
-        "pse__Project__c": projects[0], "pse__Resource__c": people["Emmy Noether"], "pse__Amount__c": 120.5,
-        "pse__Expense_Date__c": "2026-10-07", "pse__Status__c": "Approved", "pse__Type__c": "Travel",
-        "CurrencyIsoCode": "EUR"}])
+    await create_many(
+        e,
+        "pse__Expense__c",
+        [
+            {
+                "pse__Project__c": projects[0],
+                "pse__Resource__c": people["Emmy Noether"],
+                "pse__Amount__c": 120.5,
+                "pse__Expense_Date__c": "2026-10-07",
+                "pse__Status__c": "Approved",
+                "pse__Type__c": "Travel",
+                "CurrencyIsoCode": "EUR",
+            }
+        ],
+    )
     expected_days = sum(1 + w % 5 for _ in projects for w in range(20))
     # Slow the ERP down so the run is still going when the worker dies.
     async with httpx.AsyncClient(base_url=e.ns_us.url) as http:
@@ -207,9 +295,16 @@ async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
 
     handle = await e.client.start_workflow(
         TimeAndExpensePostingWorkflow.run,
-        PostingInput(legal_entity="DE01", posting_date=date(2026, 10, 31), queues=e.queues, heartbeat_seconds=5,
-                     config=PostingConfig(projects_per_page=1)),
-        id="posting-DE01-2026-10-31", task_queue=e.workflow_queue)
+        PostingInput(
+            legal_entity="DE01",
+            posting_date=date(2026, 10, 31),
+            queues=e.queues,
+            heartbeat_seconds=5,
+            config=PostingConfig(projects_per_page=1),
+        ),
+        id="posting-DE01-2026-10-31",
+        task_queue=e.workflow_queue,
+    )
 
     async def some_pages_done() -> bool:
         return (await handle.query(TimeAndExpensePostingWorkflow.progress)).page >= 3
@@ -231,8 +326,12 @@ async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
     assert len(mine) == expected_days  # each entry once
     assert (await admin(e.ns_us, "duplicates"))["count"] == 0
     assert len({b["externalId"] for b in mine}) == expected_days
-    posted = await soql(e, "SELECT Id, D2R_Posted__c FROM pse__Timecard_Header__c WHERE pse__Project__c IN ("
-                        + ", ".join(f"'{x}'" for x in projects) + ")")
+    posted = await soql(
+        e,
+        "SELECT Id, D2R_Posted__c FROM pse__Timecard_Header__c WHERE pse__Project__c IN ("
+        + ", ".join(f"'{x}'" for x in projects)
+        + ")",
+    )
     assert {r["Id"] for r in posted if not r["D2R_Posted__c"]} == {poison}
     # Scale-out: pages ran in more than one worker process.
     assert len(p.pages_by_worker) >= 2, p.pages_by_worker
@@ -241,13 +340,18 @@ async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
     again = await e.client.execute_workflow(
         TimeAndExpensePostingWorkflow.run,
         PostingInput(legal_entity="DE01", posting_date=date(2026, 10, 31), queues=e.queues),
-        id="posting-DE01-2026-10-31-again", task_queue=e.workflow_queue)
+        id="posting-DE01-2026-10-31-again",
+        task_queue=e.workflow_queue,
+    )
     assert again.progress.time_entries == 0 and again.progress.exceptions_total == 1
-    assert len([b for b in await ns_records(e.ns_us, "timeBill")
-                if b.get("custcol_d2r_project_id") in set(projects)]) == expected_days
+    assert (
+        len([b for b in await ns_records(e.ns_us, "timeBill") if b.get("custcol_d2r_project_id") in set(projects)])
+        == expected_days
+    )
 
 
 # ---- month-end for two legal entities, one with a consultant transfer ---------------------------------
+
 
 async def _in_delivery(e: Env, opportunity_id: str) -> dict[str, Any]:
     handle = e.client.get_workflow_handle(f"engagement-{opportunity_id}")
@@ -261,11 +365,11 @@ async def _in_delivery(e: Env, opportunity_id: str) -> dict[str, Any]:
 
 
 async def _close(e: Env, entity: str, period: str) -> dict[str, Any]:
-    forbidden = await e.api.post("/v1/period-close", json={"legal_entity": entity, "period": period},
-                                 headers={"Authorization": "Bearer sales"})
+    forbidden = await e.api.post(
+        "/v1/period-close", json={"legal_entity": entity, "period": period}, headers={"Authorization": "Bearer sales"}
+    )
     assert forbidden.status_code == 403  # finance or integration_admin only
-    started = await e.api.post("/v1/period-close", json={"legal_entity": entity, "period": period},
-                               headers=FINANCE_A)
+    started = await e.api.post("/v1/period-close", json={"legal_entity": entity, "period": period}, headers=FINANCE_A)
     assert started.status_code == 201, started.text
     again = await e.api.post("/v1/period-close", json={"legal_entity": entity, "period": period}, headers=FINANCE_A)
     assert again.status_code == 200  # idempotent: the same close
@@ -279,8 +383,9 @@ async def _close(e: Env, entity: str, period: str) -> dict[str, Any]:
     # four eyes: whoever started the close may not approve the lock
     refused = await e.api.post(f"/v1/period-close/{entity}/{period}/approve", json={}, headers=FINANCE_A)
     assert refused.status_code == 409, refused.text
-    approved = await e.api.post(f"/v1/period-close/{entity}/{period}/approve", json={"comment": "checked"},
-                                headers=FINANCE_B)
+    approved = await e.api.post(
+        f"/v1/period-close/{entity}/{period}/approve", json={"comment": "checked"}, headers=FINANCE_B
+    )
     assert approved.status_code == 200, approved.text
 
     async def closed() -> Any:
@@ -302,22 +407,38 @@ async def test_month_end_for_two_entities_with_a_transfer(env: Env) -> None:
     uk_opp = info["valid_closed_won"][1]
     people = await consultants(e)
     for opp in (us_opp, uk_opp):
-        await e.client.start_workflow(EngagementWorkflow.run, EngagementInput(opportunity_id=opp, queues=e.queues),
-                                      id=f"engagement-{opp}", task_queue=e.workflow_queue)
+        await e.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(opportunity_id=opp, queues=e.queues),
+            id=f"engagement-{opp}",
+            task_queue=e.workflow_queue,
+        )
     us = await _in_delivery(e, us_opp)
     uk = await _in_delivery(e, uk_opp)
     assert us["legal_entity"] == "US01" and uk["legal_entity"] == "UK01"
 
     # Margaret Hamilton (US01) moves to UK01 on 16 Nov; Alan Turing (UK01) helps on the US project.
     margaret, alan, tim = people["Margaret Hamilton"], people["Alan Turing"], people["Tim Berners-Lee"]
-    await sf_call(e, "PATCH", f"{DATA}/sobjects/Contact/{margaret}", json={"D2R_Transfers__c": json.dumps(
-        [{"effective_from": "2026-11-16", "legal_entity": "UK01", "cost_rate": 110, "currency": "GBP"}])})
-    await create_many(e, "pse__Timecard_Header__c", [
-        timecard(us["project_id"], margaret, date(2026, 11, 2), role="Senior Consultant"),
-        timecard(us["project_id"], margaret, date(2026, 11, 16), role="Senior Consultant"),
-        timecard(us["project_id"], alan, date(2026, 11, 9), hours=4, role="Senior Consultant"),
-        timecard(uk["project_id"], tim, date(2026, 11, 9), role="Consultant"),
-    ])
+    await sf_call(
+        e,
+        "PATCH",
+        f"{DATA}/sobjects/Contact/{margaret}",
+        json={
+            "D2R_Transfers__c": json.dumps(
+                [{"effective_from": "2026-11-16", "legal_entity": "UK01", "cost_rate": 110, "currency": "GBP"}]
+            )
+        },
+    )
+    await create_many(
+        e,
+        "pse__Timecard_Header__c",
+        [
+            timecard(us["project_id"], margaret, date(2026, 11, 2), role="Senior Consultant"),
+            timecard(us["project_id"], margaret, date(2026, 11, 16), role="Senior Consultant"),
+            timecard(us["project_id"], alan, date(2026, 11, 9), hours=4, role="Senior Consultant"),
+            timecard(uk["project_id"], tim, date(2026, 11, 9), role="Consultant"),
+        ],
+    )
 
     us_report = await _close(e, "US01", "2026-11")
     posting = us_report["posting"]["progress"]
@@ -355,10 +476,16 @@ async def test_month_end_for_two_entities_with_a_transfer(env: Env) -> None:
         assert (await admin(sim, "duplicates"))["count"] == 0
 
     # A late timecard into the locked period becomes an exception, and stays unposted.
-    late = (await create_many(e, "pse__Timecard_Header__c", [
-        timecard(us["project_id"], people["Hedy Lamarr"], date(2026, 11, 23), role="Senior Consultant")]))[0]
-    response = await e.api.post("/v1/postings", json={"legal_entity": "US01", "posting_date": "2026-12-01"},
-                                headers=FINANCE_A)
+    late = (
+        await create_many(
+            e,
+            "pse__Timecard_Header__c",
+            [timecard(us["project_id"], people["Hedy Lamarr"], date(2026, 11, 23), role="Senior Consultant")],
+        )
+    )[0]
+    response = await e.api.post(
+        "/v1/postings", json={"legal_entity": "US01", "posting_date": "2026-12-01"}, headers=FINANCE_A
+    )
     assert response.status_code == 202, response.text
     result = await e.client.get_workflow_handle(response.json()["workflow_id"]).result()
     progress = result["progress"] if isinstance(result, dict) else result.progress
@@ -375,8 +502,18 @@ async def test_schedules_are_created_idempotently(env: Env) -> None:
     settings = WorkerSettings(workflow_task_queue=env.workflow_queue)
     first = await ensure_schedules(env.client, settings, ["US01", "UK01"])
     second = await ensure_schedules(env.client, settings, ["US01", "UK01"], posting_hour=2)
-    assert first == second == ["d2r-close-monthly-UK01", "d2r-close-monthly-US01", "d2r-posting-daily-UK01",
-                               "d2r-posting-daily-US01", "d2r-sync-daily-UK01", "d2r-sync-daily-US01"]
+    assert (
+        first
+        == second
+        == [
+            "d2r-close-monthly-UK01",
+            "d2r-close-monthly-US01",
+            "d2r-posting-daily-UK01",
+            "d2r-posting-daily-US01",
+            "d2r-sync-daily-UK01",
+            "d2r-sync-daily-US01",
+        ]
+    )
     described = await env.client.get_schedule_handle("d2r-posting-daily-US01").describe()
     assert described.schedule.spec.calendars[0].hour[0].start == 2
     for schedule_id in first:

@@ -64,22 +64,35 @@ class World:
     async def post_time(self, legal_entity: str, mode: str) -> None:
         await self.client.execute_workflow(
             TimeAndExpensePostingWorkflow.run,
-            PostingInput(legal_entity=legal_entity, posting_date=date(2026, 11, 30), queues=self.queues,
-                         notify_engagements=False, sweep_overdue=False,
-                         config=PostingConfig(time_mode=mode, projects_per_page=2)),
-            id=f"posting-{legal_entity}-2026-11-30", task_queue=self.workflow_queue)
+            PostingInput(
+                legal_entity=legal_entity,
+                posting_date=date(2026, 11, 30),
+                queues=self.queues,
+                notify_engagements=False,
+                sweep_overdue=False,
+                config=PostingConfig(time_mode=mode, projects_per_page=2),
+            ),
+            id=f"posting-{legal_entity}-2026-11-30",
+            task_queue=self.workflow_queue,
+        )
 
     async def sync(self, legal_entity: str, run: str) -> SourceSyncResult:
         return await self.client.execute_workflow(
             SourceSyncWorkflow.run,
-            SourceSyncInput(legal_entity=legal_entity, period=PERIOD, queues=self.queues, projects_per_page=2,
-                            reconcile=True),
-            id=f"{sync_workflow_id(legal_entity, PERIOD)}-{run}", task_queue=self.workflow_queue)
+            SourceSyncInput(
+                legal_entity=legal_entity, period=PERIOD, queues=self.queues, projects_per_page=2, reconcile=True
+            ),
+            id=f"{sync_workflow_id(legal_entity, PERIOD)}-{run}",
+            task_queue=self.workflow_queue,
+        )
 
     async def source_totals(self, legal_entity: str) -> list[tuple[Any, ...]]:
         rows = await self.hub.pool.fetch(
             "SELECT source_system, project_id, hours, time_amount, invoice_total, currency, record_ids "
-            "FROM recon_source_total WHERE legal_entity = $1 AND period = $2 ORDER BY 1, 2", legal_entity, PERIOD)
+            "FROM recon_source_total WHERE legal_entity = $1 AND period = $2 ORDER BY 1, 2",
+            legal_entity,
+            PERIOD,
+        )
         return [tuple(r) for r in rows]
 
 
@@ -90,27 +103,42 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
     ns_us = await make_netsuite(tmp_path, "ns-us")
     ns_uk = await make_netsuite(tmp_path, "ns-uk")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     tag = uuid.uuid4().hex[:6]
     queues = TaskQueues(crm=f"crm-{tag}", psa=f"psa-{tag}", erp=f"erp-{tag}")
     routing = {"UK01": "erp-uk"}
     posting = PostingActivities(
-        CertiniaPosting(sf.client), {"erp-us": NetSuitePosting(ns_us.client), "erp-uk": NetSuitePosting(ns_uk.client)},
-        routing, "erp-us", CURRENCIES, _default_fx(), hub=HubTimeFacts(hub))
+        CertiniaPosting(sf.client),
+        {"erp-us": NetSuitePosting(ns_us.client), "erp-uk": NetSuitePosting(ns_uk.client)},
+        routing,
+        "erp-us",
+        CURRENCIES,
+        _default_fx(),
+        hub=HubTimeFacts(hub),
+    )
     sync = SourceSyncActivities(
-        CertiniaExtract(sf.client), {"erp-us": NetSuiteExtract(ns_us.client, page_size=3),
-                                     "erp-uk": NetSuiteExtract(ns_uk.client, page_size=3)},
-        routing, "erp-us", hub, crm=SalesforceBookingsExtract(sf.client))
+        CertiniaExtract(sf.client),
+        {"erp-us": NetSuiteExtract(ns_us.client, page_size=3), "erp-uk": NetSuiteExtract(ns_uk.client, page_size=3)},
+        routing,
+        "erp-us",
+        hub,
+        crm=SalesforceBookingsExtract(sf.client),
+    )
     info = (await sf.admin.http.get("/__admin/seed-info")).json()
     people = {c["name"]: c["id"] for c in info["consultants"]}
     workflow_queue = f"wf-{tag}"
-    async with Worker(env.client, task_queue=workflow_queue,
-                      workflows=[SourceSyncWorkflow, TimeAndExpensePostingWorkflow],
-                      activities=[sync.commit, sync.reconcile]), \
-            Worker(env.client, task_queue=queues.psa, activities=[sync.psa_page]), \
-            Worker(env.client, task_queue=queues.erp,
-                   activities=[posting.post_page, sync.erp_time_page, sync.erp_entity]), \
-            Worker(env.client, task_queue=queues.crm, activities=[sync.crm_bookings]):
+    async with (
+        Worker(
+            env.client,
+            task_queue=workflow_queue,
+            workflows=[SourceSyncWorkflow, TimeAndExpensePostingWorkflow],
+            activities=[sync.commit, sync.reconcile],
+        ),
+        Worker(env.client, task_queue=queues.psa, activities=[sync.psa_page]),
+        Worker(env.client, task_queue=queues.erp, activities=[posting.post_page, sync.erp_time_page, sync.erp_entity]),
+        Worker(env.client, task_queue=queues.crm, activities=[sync.crm_bookings]),
+    ):
         yield World(env.client, hub, sf, ns_us, ns_uk, queues, workflow_queue, people)
     await env.shutdown()
     for made in (sf, ns_us, ns_uk):
@@ -119,8 +147,9 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
         made.admin.app.store.close()
 
 
-def card(project: str, resource: str, start: date, hours: float, rate: float | None, status: str = "Approved",
-         days: int = 5) -> dict[str, Any]:
+def card(
+    project: str, resource: str, start: date, hours: float, rate: float | None, status: str = "Approved", days: int = 5
+) -> dict[str, Any]:
     """A week's timecard from `start`, `hours` on each of its first `days` weekdays."""
     names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
     fields: dict[str, Any] = {}
@@ -130,37 +159,83 @@ def card(project: str, resource: str, start: date, hours: float, rate: float | N
             fields[f"pse__{names[day.weekday()]}_Hours__c"] = hours
             filled += 1
         day += timedelta(days=1)
-    return {"pse__Project__c": project, "pse__Resource__c": resource, "pse__Start_Date__c": start.isoformat(),
-            "pse__End_Date__c": (start + timedelta(days=6)).isoformat(), "pse__Status__c": status,
-            "pse__Approved__c": status == "Approved", "pse__Billable__c": True,
-            **({"pse__Bill_Rate__c": rate} if rate is not None else {}), **fields}
+    return {
+        "pse__Project__c": project,
+        "pse__Resource__c": resource,
+        "pse__Start_Date__c": start.isoformat(),
+        "pse__End_Date__c": (start + timedelta(days=6)).isoformat(),
+        "pse__Status__c": status,
+        "pse__Approved__c": status == "Approved",
+        "pse__Billable__c": True,
+        **({"pse__Bill_Rate__c": rate} if rate is not None else {}),
+        **fields,
+    }
 
 
-async def post_invoice(w: World, ns: NetSuite, customer: str, invoice_id: str, project: str, legal_entity: str,
-                       on: date, net: str, tax: str, record_in_hub: bool = True) -> None:
+async def post_invoice(
+    w: World,
+    ns: NetSuite,
+    customer: str,
+    invoice_id: str,
+    project: str,
+    legal_entity: str,
+    on: date,
+    net: str,
+    tax: str,
+    record_in_hub: bool = True,
+) -> None:
     inv = invoice(invoice_id, on=on, net=net, tax=tax)
-    inv = inv.model_copy(update={"lineage": inv.lineage.model_copy(update={
-        "project_id": project, "legal_entity": legal_entity})})
+    inv = inv.model_copy(
+        update={"lineage": inv.lineage.model_copy(update={"project_id": project, "legal_entity": legal_entity})}
+    )
     await ns.erp.post_invoice(inv, customer, "SO-test")
     if record_in_hub:
-        await w.hub.record_invoice(m.InvoiceFact(
-            source_system="erp", source_record_id=inv.invoice_id, currency=inv.currency,
-            invoice_date=inv.invoice_date, due_date=inv.due_date, net_amount=inv.net_total.amount,
-            tax_amount=inv.tax_total.amount, total_amount=inv.total.amount, status="open",
-            opportunity_id=inv.lineage.opportunity_id, customer_id=inv.lineage.customer_id, project_id=project,
-            contract_id=inv.lineage.contract_id, legal_entity=legal_entity))
+        await w.hub.record_invoice(
+            m.InvoiceFact(
+                source_system="erp",
+                source_record_id=inv.invoice_id,
+                currency=inv.currency,
+                invoice_date=inv.invoice_date,
+                due_date=inv.due_date,
+                net_amount=inv.net_total.amount,
+                tax_amount=inv.tax_total.amount,
+                total_amount=inv.total.amount,
+                status="open",
+                opportunity_id=inv.lineage.opportunity_id,
+                customer_id=inv.lineage.customer_id,
+                project_id=project,
+                contract_id=inv.lineage.contract_id,
+                legal_entity=legal_entity,
+            )
+        )
 
 
 async def build_month(w: World) -> dict[str, str]:
     sf = w.sf.client
-    p = {name: await sf.create("pse__Proj__c", {"Name": name, "D2R_Legal_Entity__c": entity,
-                                                  "CurrencyIsoCode": CURRENCIES[entity], "pse__Is_Active__c": True})
-         for name, entity in (("us-a", "US01"), ("us-b", "US01"), ("us-c", "US01"), ("de-a", "DE01"))}
+    p = {
+        name: await sf.create(
+            "pse__Proj__c",
+            {
+                "Name": name,
+                "D2R_Legal_Entity__c": entity,
+                "CurrencyIsoCode": CURRENCIES[entity],
+                "pse__Is_Active__c": True,
+            },
+        )
+        for name, entity in (("us-a", "US01"), ("us-b", "US01"), ("us-c", "US01"), ("de-a", "DE01"))
+    }
     ada, hedy, grace = w.people["Ada Lovelace"], w.people["Hedy Lamarr"], w.people["Grace Hopper"]
     konrad, emmy = w.people["Konrad Zuse"], w.people["Emmy Noether"]
     # Hedy works for UK01 from 16 November: her time on US projects lands in the UK instance
-    await sf.update("Contact", hedy, {"D2R_Transfers__c": json.dumps([
-        {"effective_from": "2026-11-16", "legal_entity": "UK01", "cost_rate": 80, "currency": "GBP"}])})
+    await sf.update(
+        "Contact",
+        hedy,
+        {
+            "D2R_Transfers__c": json.dumps(
+                [{"effective_from": "2026-11-16", "legal_entity": "UK01", "cost_rate": 80, "currency": "GBP"}]
+            )
+        },
+    )
     cards = [
         card(p["us-a"], ada, date(2026, 11, 2), 8, 250),
         card(p["us-a"], ada, date(2026, 11, 9), 7.5, 250, days=4),
@@ -178,20 +253,27 @@ async def build_month(w: World) -> dict[str, str]:
     await w.post_time("US01", "time_bill")
     await w.post_time("DE01", "journal")
 
-    customer_us = await w.ns_us.client.upsert("customer", "CUST-SYNC-US", {
-        "companyName": "Sync Test Inc", "subsidiary": {"externalId": "US01"}})
-    customer_de = await w.ns_us.client.upsert("customer", "CUST-SYNC-DE", {
-        "companyName": "Sync Test GmbH", "subsidiary": {"externalId": "DE01"}})
-    await post_invoice(w, w.ns_us, customer_us, "INV-a-2026-11", p["us-a"], "US01", date(2026, 11, 30),
-                       "5250.00", "433.13")
-    await post_invoice(w, w.ns_us, customer_us, "INV-a-2026-11-2", p["us-a"], "US01", date(2026, 11, 15),
-                       "100.00", "0.00")
-    await post_invoice(w, w.ns_us, customer_us, "INV-b-2026-11", p["us-b"], "US01", date(2026, 11, 30),
-                       "1200.00", "99.00")
-    await post_invoice(w, w.ns_us, customer_us, "INV-b-2026-10", p["us-b"], "US01", date(2026, 10, 31),
-                       "800.00", "66.00")  # October
-    await post_invoice(w, w.ns_us, customer_de, "INV-de-2026-11", p["de-a"], "DE01", date(2026, 11, 30),
-                       "1000.00", "190.00")
+    customer_us = await w.ns_us.client.upsert(
+        "customer", "CUST-SYNC-US", {"companyName": "Sync Test Inc", "subsidiary": {"externalId": "US01"}}
+    )
+    customer_de = await w.ns_us.client.upsert(
+        "customer", "CUST-SYNC-DE", {"companyName": "Sync Test GmbH", "subsidiary": {"externalId": "DE01"}}
+    )
+    await post_invoice(
+        w, w.ns_us, customer_us, "INV-a-2026-11", p["us-a"], "US01", date(2026, 11, 30), "5250.00", "433.13"
+    )
+    await post_invoice(
+        w, w.ns_us, customer_us, "INV-a-2026-11-2", p["us-a"], "US01", date(2026, 11, 15), "100.00", "0.00"
+    )
+    await post_invoice(
+        w, w.ns_us, customer_us, "INV-b-2026-11", p["us-b"], "US01", date(2026, 11, 30), "1200.00", "99.00"
+    )
+    await post_invoice(
+        w, w.ns_us, customer_us, "INV-b-2026-10", p["us-b"], "US01", date(2026, 10, 31), "800.00", "66.00"
+    )  # October
+    await post_invoice(
+        w, w.ns_us, customer_de, "INV-de-2026-11", p["de-a"], "DE01", date(2026, 11, 30), "1000.00", "190.00"
+    )
     return p
 
 
@@ -215,8 +297,9 @@ async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences
     assert by[("psa", b)][2:5] == (D("33"), D("1600"), None)
     assert by[("erp", b)][2:5] == (D("33"), None, D("1299"))
     assert by[("erp", b)][5] == "USD"
-    cross = (await w.sf.client.query_all(
-        f"SELECT Id FROM pse__Timecard_Header__c WHERE pse__Project__c = '{b}' AND pse__Start_Date__c = 2026-10-28"))
+    cross = await w.sf.client.query_all(
+        f"SELECT Id FROM pse__Timecard_Header__c WHERE pse__Project__c = '{b}' AND pse__Start_Date__c = 2026-10-28"
+    )
     assert {f"{cross[0]['Id']}:2026-11-02", f"{cross[0]['Id']}:2026-11-03"} <= set(by[("psa", b)][6])
     assert f"{cross[0]['Id']}:2026-10-30" not in by[("psa", b)][6] + by[("erp", b)][6]
     assert ("psa", p["us-c"]) not in by  # a project without time or invoices is not listed
@@ -234,18 +317,25 @@ async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences
     assert await w.hub.pool.fetchval("SELECT count(*) FROM recon_source_stage") == 0
 
     # Plant three differences.
-    ada_card = (await w.sf.client.query_all(
-        f"SELECT Id FROM pse__Timecard_Header__c WHERE pse__Project__c = '{a}' "
-        "AND pse__Start_Date__c = 2026-11-02"))[0]["Id"]
+    ada_card = (
+        await w.sf.client.query_all(
+            f"SELECT Id FROM pse__Timecard_Header__c WHERE pse__Project__c = '{a}' AND pse__Start_Date__c = 2026-11-02"
+        )
+    )[0]["Id"]
     await w.sf.client.update("pse__Timecard_Header__c", ada_card, {"pse__Monday_Hours__c": 9})  # +1 h in PSA
-    bills = [r for r in await w.ns_us.admin.records("timeBill") if r.get("custcol_d2r_project_id") == b
-             and r.get("tranDate") == "2026-11-24"]
+    bills = [
+        r
+        for r in await w.ns_us.admin.records("timeBill")
+        if r.get("custcol_d2r_project_id") == b and r.get("tranDate") == "2026-11-24"
+    ]
     assert len(bills) == 1
     await w.ns_us.client.delete("timeBill", str(bills[0]["id"]))  # a lost ERP posting: 5 h
     inv = await w.ns_us.client.get_by_external_id("invoice", "INV-b-2026-11")
     assert inv is not None
-    items = [{k: v for k, v in line.items() if k in ("description", "quantity", "rate", "amount", "tax1Amt")}
-             for line in inv["item"]["items"]]
+    items = [
+        {k: v for k, v in line.items() if k in ("description", "quantity", "rate", "amount", "tax1Amt")}
+        for line in inv["item"]["items"]
+    ]
     items[0]["tax1Amt"] = 99.01
     await w.ns_us.client.patch("invoice", str(inv["id"]), {"item": {"items": items}})  # off by 0.01
 
@@ -261,7 +351,11 @@ async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences
     }
     exceptions = await w.hub.list_exceptions(kind="reconciliation")
     assert {(x["project_id"], x["detail"]["values"].get("erp")) for x in exceptions} == {
-        (a, "130"), (a, None), (b, "28"), (b, "1299.01")}
+        (a, "130"),
+        (a, None),
+        (b, "28"),
+        (b, "1299.01"),
+    }
     lost = next(d for d in run if d["metric"] == "hours" and d["project_id"] == b)
     # the records on each side name the lost entry
     missing = set(lost["detail"]["records"]["hub"]) - set(lost["detail"]["records"]["erp"])
@@ -270,9 +364,16 @@ async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences
     # Fixed at the source (the hour taken back, the time bill re-posted, the invoice
     # corrected), the next sync reconciles clean and resolves the exceptions.
     await w.sf.client.update("pse__Timecard_Header__c", ada_card, {"pse__Monday_Hours__c": 8})
-    await w.ns_us.client.upsert("timeBill", str(bills[0]["externalId"]), {
-        k: v for k, v in bills[0].items() if k in ("employee", "subsidiary", "tranDate", "hours", "isBillable",
-                                                   "approvalStatus", "memo") or k.startswith("custcol_")})
+    await w.ns_us.client.upsert(
+        "timeBill",
+        str(bills[0]["externalId"]),
+        {
+            k: v
+            for k, v in bills[0].items()
+            if k in ("employee", "subsidiary", "tranDate", "hours", "isBillable", "approvalStatus", "memo")
+            or k.startswith("custcol_")
+        },
+    )
     items[0]["tax1Amt"] = 99.00
     await w.ns_us.client.patch("invoice", str(inv["id"]), {"item": {"items": items}})
     fixed = await w.sync("US01", "4")

@@ -35,23 +35,31 @@ async def _until(handle: WorkflowHandle, stage: Stage) -> None:
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     from workflows import search_attributes as sa
 
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL},
+        )
+    )
     scenarios = {
         "engagement_happy_path": (good_opportunity("006000000000001AAA"), None),
-        "engagement_invalid_then_fixed": (good_opportunity("006000000000002AAA").model_copy(
-            update={"legal_entity": None}), None),
+        "engagement_invalid_then_fixed": (
+            good_opportunity("006000000000002AAA").model_copy(update={"legal_entity": None}),
+            None,
+        ),
         "engagement_compensated_then_retried": (good_opportunity("006000000000003AAA"), "erp.create_sales_order"),
         # with a reporting hub: the wait for a person is a hub exception, resolved on resume
-        "engagement_hub_incident": (good_opportunity("006000000000004AAA").model_copy(
-            update={"legal_entity": None}), None),
+        "engagement_hub_incident": (
+            good_opportunity("006000000000004AAA").model_copy(update={"legal_entity": None}),
+            None,
+        ),
     }
     HERE.mkdir(exist_ok=True)
     for name, (opportunity, fail) in scenarios.items():
@@ -61,10 +69,15 @@ async def main() -> None:
         async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
             handle = await env.client.start_workflow(
                 EngagementWorkflow.run,
-                EngagementInput(opportunity_id=opportunity.opportunity_id,
-                                queues=TaskQueues(crm=queue, psa=queue, erp=queue,
-                                                  reporting=queue if name == "engagement_hub_incident" else None)),
-                id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
+                EngagementInput(
+                    opportunity_id=opportunity.opportunity_id,
+                    queues=TaskQueues(
+                        crm=queue, psa=queue, erp=queue, reporting=queue if name == "engagement_hub_incident" else None
+                    ),
+                ),
+                id=f"engagement-{opportunity.opportunity_id}",
+                task_queue=queue,
+            )
             if name in ("engagement_invalid_then_fixed", "engagement_hub_incident"):
                 await _until(handle, Stage.NEEDS_ATTENTION)
                 fake.opportunity = good_opportunity(opportunity.opportunity_id)

@@ -30,7 +30,8 @@ HERE = Path(__file__).parent / "histories"
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     fake = FakeBatch(pages=3, engagements=25)
     queue = f"rec-{uuid.uuid4()}"
     queues = TaskQueues(crm=queue, psa=queue, erp=queue)
@@ -40,14 +41,18 @@ async def main() -> None:
     async def project_opportunity(data: ProjectOpportunityInput) -> ProjectOpportunityResult:
         return ProjectOpportunityResult(opportunity_id=None)
 
-    async with Worker(env.client, task_queue=queue,
-                      workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow, SourceSyncWorkflow,
-                                 InboundEventWorkflow],
-                      activities=[*fake.activities(), *sync.activities(), project_opportunity]):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow, SourceSyncWorkflow, InboundEventWorkflow],
+        activities=[*fake.activities(), *sync.activities(), project_opportunity],
+    ):
         posting = await env.client.start_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=queues),
-            id="posting-US01-2026-11-25", task_queue=queue)
+            id="posting-US01-2026-11-25",
+            task_queue=queue,
+        )
         await posting.result()
         history = await posting.fetch_history()
         (HERE / "posting_run.json").write_text(history.to_json())
@@ -56,13 +61,16 @@ async def main() -> None:
         close = await env.client.start_workflow(
             PeriodCloseWorkflow.run,
             PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=queues),
-            id="close-US01-2026-11", task_queue=queue)
+            id="close-US01-2026-11",
+            task_queue=queue,
+        )
         for _ in range(400):
             if (await close.query(PeriodCloseWorkflow.report)).step == CloseStep.AWAITING_APPROVAL:
                 break
             await asyncio.sleep(0.05)
-        await close.execute_update(PeriodCloseWorkflow.approve_lock,
-                                   LockDecision(approve=True, by="carol", roles=["finance"]))
+        await close.execute_update(
+            PeriodCloseWorkflow.approve_lock, LockDecision(approve=True, by="carol", roles=["finance"])
+        )
         await close.result()
         history = await close.fetch_history()
         (HERE / "period_close.json").write_text(history.to_json())
@@ -70,15 +78,36 @@ async def main() -> None:
 
         # Webhooks: a payment (acknowledged; read from the ERP by the next close) and a
         # milestone on a project no engagement owns.
-        for name, event in (("inbound_payment", InboundEvent(
-                source="netsuite", event_id="evt-pay-1", type="payment.received", queues=queues,
-                data={"payment_id": "901", "currency": "USD", "tran_date": "2026-11-20",
-                      "applied": [{"invoice_id": "77", "amount": "1200.00"}]})),
-                            ("inbound_milestone", InboundEvent(
-                source="salesforce", event_id="evt-ms-1", type="milestone.completed", queues=queues,
-                data={"project_id": "a0P000000000001AAA", "milestone_id": "a0M1", "actual_date": "2026-11-20"}))):
-            result = await env.client.execute_workflow(InboundEventWorkflow.run, event, id=f"webhook-{name}",
-                                                       task_queue=queue)
+        for name, event in (
+            (
+                "inbound_payment",
+                InboundEvent(
+                    source="netsuite",
+                    event_id="evt-pay-1",
+                    type="payment.received",
+                    queues=queues,
+                    data={
+                        "payment_id": "901",
+                        "currency": "USD",
+                        "tran_date": "2026-11-20",
+                        "applied": [{"invoice_id": "77", "amount": "1200.00"}],
+                    },
+                ),
+            ),
+            (
+                "inbound_milestone",
+                InboundEvent(
+                    source="salesforce",
+                    event_id="evt-ms-1",
+                    type="milestone.completed",
+                    queues=queues,
+                    data={"project_id": "a0P000000000001AAA", "milestone_id": "a0M1", "actual_date": "2026-11-20"},
+                ),
+            ),
+        ):
+            result = await env.client.execute_workflow(
+                InboundEventWorkflow.run, event, id=f"webhook-{name}", task_queue=queue
+            )
             history = await env.client.get_workflow_handle(f"webhook-{name}").fetch_history()
             (HERE / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events ({result.note})")

@@ -23,16 +23,25 @@ HERE = Path(__file__).parent / "histories"
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     fake = FakeSync(projects=5)
     queue = f"rec-{uuid.uuid4()}"
     queues = TaskQueues(crm=queue, psa=queue, erp=queue)
     async with Worker(env.client, task_queue=queue, workflows=[SourceSyncWorkflow], activities=fake.activities()):
         for name, data, workflow_id in (
-            ("source_sync", SourceSyncInput(legal_entity="US01", period="2026-11", queues=queues,
-                                            projects_per_page=2, reconcile=True), "sync-US01-2026-11"),
-            ("source_sync_scheduled", SourceSyncInput(legal_entity="US01", queues=queues),
-             "sync-US01-scheduled-2026-11-26T03:00:00Z"),
+            (
+                "source_sync",
+                SourceSyncInput(
+                    legal_entity="US01", period="2026-11", queues=queues, projects_per_page=2, reconcile=True
+                ),
+                "sync-US01-2026-11",
+            ),
+            (
+                "source_sync_scheduled",
+                SourceSyncInput(legal_entity="US01", queues=queues),
+                "sync-US01-scheduled-2026-11-26T03:00:00Z",
+            ),
         ):
             handle = await env.client.start_workflow(SourceSyncWorkflow.run, data, id=workflow_id, task_queue=queue)
             await handle.result()

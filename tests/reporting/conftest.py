@@ -29,9 +29,7 @@ _counter = itertools.count()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "browser: drives headless Chromium (Debian package `chromium`)"
-    )
+    config.addinivalue_line("markers", "browser: drives headless Chromium (Debian package `chromium`)")
 
 
 def make_app(hub: ReportingHub) -> FastAPI:

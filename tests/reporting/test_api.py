@@ -32,10 +32,10 @@ async def client(hub: ReportingHub) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_kpi_endpoint_with_filters_returns_decimal_strings(
-        client: httpx.AsyncClient) -> None:
-    r = await client.get("/v1/reports/bookings", headers=FIN,
-                         params={"group_by": "legal_entity", "currency": "functional"})
+async def test_kpi_endpoint_with_filters_returns_decimal_strings(client: httpx.AsyncClient) -> None:
+    r = await client.get(
+        "/v1/reports/bookings", headers=FIN, params={"group_by": "legal_entity", "currency": "functional"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["unit"] == "money" and body["currency_basis"] == "functional"
@@ -43,14 +43,18 @@ async def test_kpi_endpoint_with_filters_returns_decimal_strings(
         {"key": "UK1", "currency": "GBP", "value": "8000"},
         {"key": "US1", "currency": "USD", "value": "15000"},
     ]
-    r = await client.get("/v1/reports/backlog", headers=bearer("dev-sales-ops"),
-                         params={"group_by": "project", "as_of": "2026-02-28",
-                                 "customer_id": "ACME"})
+    r = await client.get(
+        "/v1/reports/backlog",
+        headers=bearer("dev-sales-ops"),
+        params={"group_by": "project", "as_of": "2026-02-28", "customer_id": "ACME"},
+    )
     assert [(x["key"], x["value"]) for x in r.json()["rows"]] == [("P1", "7600"), ("P2", "6940")]
-    r = await client.get("/v1/reports/utilization", headers=bearer("dev-delivery-ops"),
-                         params={"period": "2026-01", "group_by": "consultant"})
-    assert [(x["key"], x["value"]) for x in r.json()["rows"]] == [
-        ("C1", "0.0682"), ("C2", "0.0455")]
+    r = await client.get(
+        "/v1/reports/utilization",
+        headers=bearer("dev-delivery-ops"),
+        params={"period": "2026-01", "group_by": "consultant"},
+    )
+    assert [(x["key"], x["value"]) for x in r.json()["rows"]] == [("C1", "0.0682"), ("C2", "0.0455")]
 
 
 async def test_kpi_errors_are_problem_json(client: httpx.AsyncClient) -> None:
@@ -71,28 +75,38 @@ async def test_reconciliation_endpoints(client: httpx.AsyncClient, hub: Reportin
     totals = clean_totals()
     totals[0] = totals[0].model_copy(update={"time_amount": totals[0].time_amount + 1})
     await hub.record_source_totals(totals)
-    r = await client.post("/v1/reconciliation/run", headers=FIN,
-                          json={"period": "2026-01", "legal_entity": "US1"})
+    r = await client.post("/v1/reconciliation/run", headers=FIN, json={"period": "2026-01", "legal_entity": "US1"})
     assert r.status_code == 200 and r.json()["status"] == "differences"
-    r = await client.get("/v1/reconciliation", headers=bearer("dev-auditor"),
-                         params={"period": "2026-01", "legal_entity": "US1"})
+    r = await client.get(
+        "/v1/reconciliation", headers=bearer("dev-auditor"), params={"period": "2026-01", "legal_entity": "US1"}
+    )
     runs = r.json()["runs"]
     assert [(x["status"], x["differences"]) for x in runs] == [("differences", 1)]
     d = runs[0]["difference_details"][0]
     assert (d["project_id"], d["metric"], d["psa_value"], d["erp_value"], d["hub_value"]) == (
-        "P1", "time_amount", "2401", "2400", "2400")
+        "P1",
+        "time_amount",
+        "2401",
+        "2400",
+        "2400",
+    )
     r = await client.get("/v1/reconciliation", headers=bearer("dev-sales-ops"))
     assert r.status_code == 403
 
 
 async def _open_exception(hub: ReportingHub, **kw: Any) -> int:
-    return await hub.record_exception(m.ExceptionRecord(
-        dedupe_key="engagement-O1:erp_customer", kind="provisioning",
-        error_message="subsidiary missing", workflow_id="engagement-O1", **kw))
+    return await hub.record_exception(
+        m.ExceptionRecord(
+            dedupe_key="engagement-O1:erp_customer",
+            kind="provisioning",
+            error_message="subsidiary missing",
+            workflow_id="engagement-O1",
+            **kw,
+        )
+    )
 
 
-async def test_exceptions_resolve_and_retry_are_audited(client: httpx.AsyncClient,
-                                                        hub: ReportingHub) -> None:
+async def test_exceptions_resolve_and_retry_are_audited(client: httpx.AsyncClient, hub: ReportingHub) -> None:
     exc_id = await _open_exception(hub)
     r = await client.get("/v1/exceptions", headers=bearer("dev-delivery-ops"))
     assert [x["id"] for x in r.json()["items"]] == [exc_id]
@@ -108,15 +122,13 @@ async def test_exceptions_resolve_and_retry_are_audited(client: httpx.AsyncClien
         calls.append(exception)
 
     client.app.state.exception_retrier = retrier  # type: ignore[attr-defined]
-    r = await client.post(f"/v1/exceptions/{exc_id}/retry",
-                          headers=bearer("dev-integration-admin"))
+    r = await client.post(f"/v1/exceptions/{exc_id}/retry", headers=bearer("dev-integration-admin"))
     assert r.status_code == 202 and r.json()["status"] == "retrying"
     assert [c["workflow_id"] for c in calls] == ["engagement-O1"]
 
     r = await client.post(f"/v1/exceptions/{exc_id}/resolve", headers=bearer("dev-auditor"))
     assert r.status_code == 403
-    r = await client.post(f"/v1/exceptions/{exc_id}/resolve", headers=FIN,
-                          json={"note": "customer fixed in CRM"})
+    r = await client.post(f"/v1/exceptions/{exc_id}/resolve", headers=FIN, json={"note": "customer fixed in CRM"})
     assert r.status_code == 200
     assert (r.json()["status"], r.json()["resolved_by"]) == ("resolved", "dev-finance")
     r = await client.post("/v1/exceptions/424242/resolve", headers=FIN)
@@ -127,8 +139,7 @@ async def test_exceptions_resolve_and_retry_are_audited(client: httpx.AsyncClien
     items = r.json()["items"]
     assert [(a["actor"], a["role"], a["action"], a["target"], a["source_ip"]) for a in items] == [
         ("dev-finance", "finance", "exception.resolve", f"exception/{exc_id}", "10.1.2.3"),
-        ("dev-integration-admin", "integration_admin", "exception.retry",
-         f"exception/{exc_id}", "10.1.2.3"),
+        ("dev-integration-admin", "integration_admin", "exception.retry", f"exception/{exc_id}", "10.1.2.3"),
     ]
     assert items[0]["detail"]["note"] == "customer fixed in CRM"
     assert (await client.get("/v1/audit", headers=bearer("dev-sales-ops"))).status_code == 403

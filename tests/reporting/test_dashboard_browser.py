@@ -23,8 +23,15 @@ from tests.reporting.test_reconciliation_exceptions_audit import clean_totals
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--no-first-run", "--hide-scrollbars", "--virtual-time-budget=15000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--virtual-time-budget=15000",
+]
 
 
 def chromium() -> str:
@@ -32,8 +39,10 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("headless Chromium is not installed: run `apt-get install -y chromium` "
-                "(or deselect this test with -m 'not browser')")
+    pytest.fail(
+        "headless Chromium is not installed: run `apt-get install -y chromium` "
+        "(or deselect this test with -m 'not browser')"
+    )
 
 
 def free_port() -> int:
@@ -48,12 +57,19 @@ async def served(hub: ReportingHub) -> AsyncIterator[str]:
     await hub.record_source_totals(clean_totals())
     await hub.reconcile("2026-01", "US1")
     from reporting import models as m
-    await hub.record_exception(m.ExceptionRecord(
-        dedupe_key="engagement-O9:validation", kind="validation",
-        error_message="<b>close date missing</b>", workflow_id="engagement-O9"))
+
+    await hub.record_exception(
+        m.ExceptionRecord(
+            dedupe_key="engagement-O9:validation",
+            kind="validation",
+            error_message="<b>close date missing</b>",
+            workflow_id="engagement-O9",
+        )
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(hub), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:
@@ -76,8 +92,8 @@ def keep_screenshot(shot: Path) -> bytes:
 
 async def run_chromium(*args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        chromium(), *CHROMIUM_FLAGS, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        chromium(), *CHROMIUM_FLAGS, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
     assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
     return out.decode(errors="replace")
@@ -97,8 +113,11 @@ async def test_dashboard_renders_charts_with_data(served: str, tmp_path: Path) -
     # 4 series x 3 months of points, carrying the hand-computed values
     assert 'data-points="12"' in trend
     assert re.search(r'data-series="Bookings" data-label="2026-01" data-value="20000"', trend)
-    assert re.search(r'data-series="Backlog \(month end\)" data-label="2026-02" '
-                     r'data-value="18540"', trend)
+    assert re.search(
+        r'data-series="Backlog \(month end\)" data-label="2026-02" '
+        r'data-value="18540"',
+        trend,
+    )
     util = section("utilization")
     assert re.search(r'class="bar" data-label="26-01" data-value="0.0568"', util)
     aging = section("aging")
@@ -116,14 +135,17 @@ async def test_dashboard_renders_charts_with_data(served: str, tmp_path: Path) -
 
 
 async def test_dashboard_functional_currency_for_one_legal_entity(served: str) -> None:
-    dom = await run_chromium("--dump-dom", f"{served}/dashboard?token=dev-finance&from=2026-01"
-                             "&to=2026-02&legal_entity=UK1&currency=functional")
+    dom = await run_chromium(
+        "--dump-dom",
+        f"{served}/dashboard?token=dev-finance&from=2026-01&to=2026-02&legal_entity=UK1&currency=functional",
+    )
     assert 'data-state="ready"' in dom
     assert "(GBP)" in dom and "UK1 · functional currency" in dom
     assert re.search(r'data-series="Bookings" data-label="2026-01" data-value="8000"', dom)
     # without a legal entity, functional amounts would mix currencies: reporting is used
-    dom = await run_chromium("--dump-dom", f"{served}/dashboard?token=dev-finance&from=2026-01"
-                             "&to=2026-02&currency=functional")
+    dom = await run_chromium(
+        "--dump-dom", f"{served}/dashboard?token=dev-finance&from=2026-01&to=2026-02&currency=functional"
+    )
     assert "all legal entities · reporting currency" in dom
 
 

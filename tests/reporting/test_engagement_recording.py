@@ -35,21 +35,41 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
     entities = _default_entities()
     state = open_contract(engagement, project_id="PRJ-REF", contract_id="SO-REF")
     delivery = scenario.reference_delivery().model_copy(update={"fx": _default_fx()})
-    delivery = delivery.model_copy(update={"time_entries": [
-        e.model_copy(update={"project_id": "PRJ-REF"}) for e in delivery.time_entries]})
+    delivery = delivery.model_copy(
+        update={"time_entries": [e.model_copy(update={"project_id": "PRJ-REF"}) for e in delivery.time_entries]}
+    )
     invoices, revenue = [], []
     for period in ["2027-01", "2027-02", "2027-03"]:
-        run, issued = invoice_period(state, period, delivery, seller=entities["UK01"], buyer=tax_party(state),
-                                     tax_rules=ZERO_VAT, invoice_date=period_end(period))
+        run, issued = invoice_period(
+            state,
+            period,
+            delivery,
+            seller=entities["UK01"],
+            buyer=tax_party(state),
+            tax_rules=ZERO_VAT,
+            invoice_date=period_end(period),
+        )
         rev = recognize_period(run.state, period, delivery)
         state = rev.state
         invoices += issued
         revenue += rev.entries
-    paid = Payment(payment_id="PAY-1", lineage=state.lineage, invoice_id=invoices[0].invoice_id,
-                   received_on=period_end("2027-02"), amount=invoices[0].total)
+    paid = Payment(
+        payment_id="PAY-1",
+        lineage=state.lineage,
+        invoice_id=invoices[0].invoice_id,
+        received_on=period_end("2027-02"),
+        amount=invoices[0].total,
+    )
     activities = ReportingActivities(hub, entities, _default_fx())
-    data = RecordEngagementInput(workflow_id="engagement-x", engagement=engagement, project_id="PRJ-REF",
-                                 contract_id="SO-REF", invoices=invoices, payments=[paid], revenue_entries=revenue)
+    data = RecordEngagementInput(
+        workflow_id="engagement-x",
+        engagement=engagement,
+        project_id="PRJ-REF",
+        contract_id="SO-REF",
+        invoices=invoices,
+        payments=[paid],
+        revenue_entries=revenue,
+    )
     first = await activities.record_engagement(data)
     assert first.written == {"bookings": 2, "invoices": 3, "payments": 1, "revenue": 4}
     again = await activities.record_engagement(data)
@@ -68,25 +88,45 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
 
 async def test_a_waiting_workflow_is_one_exception_per_incident_linked_and_resolved(hub: ReportingHub) -> None:
     activities = HubExceptionActivities(hub, "http://ui.test:8233")
-    incident = RaiseExceptionInput(workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention",
-                                   message="the deal is invalid (D2R_Legal_Entity__c)", error_type="InvalidDeal",
-                                   stage="NEEDS_ATTENTION", opportunity_id="006X",
-                                   detail={"D2R_Legal_Entity__c": "missing"})
+    incident = RaiseExceptionInput(
+        workflow_id="engagement-006X",
+        incident=1,
+        kind="engagement.needs_attention",
+        message="the deal is invalid (D2R_Legal_Entity__c)",
+        error_type="InvalidDeal",
+        stage="NEEDS_ATTENTION",
+        opportunity_id="006X",
+        detail={"D2R_Legal_Entity__c": "missing"},
+    )
     first = await activities.raise_exception(incident)
     again = await activities.raise_exception(incident)  # a retried activity: the same incident
     assert first.exception_id == again.exception_id
     [row] = await hub.list_exceptions()
     assert row["workflow_id"] == "engagement-006X" and row["status"] == "open"
     assert row["workflow_link"] == "http://ui.test:8233/namespaces/default/workflows/engagement-006X"
-    resolved = await activities.resolve_exception(ResolveExceptionInput(
-        workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention", resolved_by="d2r",
-        note="resumed after a fix"))
+    resolved = await activities.resolve_exception(
+        ResolveExceptionInput(
+            workflow_id="engagement-006X",
+            incident=1,
+            kind="engagement.needs_attention",
+            resolved_by="d2r",
+            note="resumed after a fix",
+        )
+    )
     assert resolved.exception_id == first.exception_id
     assert (await hub.get_exception(first.exception_id))["status"] == "resolved"
     # Resolving again (a retried activity) changes nothing and finds nothing open.
-    assert (await activities.resolve_exception(ResolveExceptionInput(
-        workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention", resolved_by="d2r",
-        note="again"))).exception_id == 0
+    assert (
+        await activities.resolve_exception(
+            ResolveExceptionInput(
+                workflow_id="engagement-006X",
+                incident=1,
+                kind="engagement.needs_attention",
+                resolved_by="d2r",
+                note="again",
+            )
+        )
+    ).exception_id == 0
 
 
 async def test_reference_data_lets_time_facts_load_before_any_engagement(hub: ReportingHub) -> None:
@@ -94,8 +134,22 @@ async def test_reference_data_lets_time_facts_load_before_any_engagement(hub: Re
     await load_reference_data(hub, _default_entities(), _default_fx())  # idempotent
     from reporting import models as m
 
-    result = await hub.record_time_facts([m.TimeFact(
-        source_system="psa", source_record_id="TC-1:2026-10-12", customer_id="001X", project_id="PRJ-X",
-        legal_entity="US01", currency="USD", consultant_id="003X", work_date=date(2026, 10, 12),
-        hours=Decimal("8"), billable=True, bill_amount=Decimal("2000"), cost_amount=Decimal("1120"))])
+    result = await hub.record_time_facts(
+        [
+            m.TimeFact(
+                source_system="psa",
+                source_record_id="TC-1:2026-10-12",
+                customer_id="001X",
+                project_id="PRJ-X",
+                legal_entity="US01",
+                currency="USD",
+                consultant_id="003X",
+                work_date=date(2026, 10, 12),
+                hours=Decimal("8"),
+                billable=True,
+                bill_amount=Decimal("2000"),
+                cost_amount=Decimal("1120"),
+            )
+        ]
+    )
     assert result.written == 1

@@ -162,15 +162,20 @@ async def test_webhooks_reordered_deterministically(sf: httpx.AsyncClient) -> No
 
 async def test_reject_refuses_matching_calls_for_good_with_the_vendor_error(sf: httpx.AsyncClient) -> None:
     url = f"{SF_V}/sobjects/Opportunity/{OPP1}"
-    rule = {"method": "patch", "path": r"/sobjects/Opportunity/", "body": r'"StageName":\s*"Closed Lost"',
-            "message": "Closed deals cannot be lost"}
+    rule = {
+        "method": "patch",
+        "path": r"/sobjects/Opportunity/",
+        "body": r'"StageName":\s*"Closed Lost"',
+        "message": "Closed deals cannot be lost",
+    }
     view = (await sf.post("/__admin/faults", json={"reject": [rule]})).json()
     assert view["reject"][0]["method"] == "PATCH" and view["rejected"] == [0]
     for _ in range(3):  # for good: a retry is refused again, and nothing is written
         r = await sf.patch(url, json={"StageName": "Closed Lost"})
         assert r.status_code == 400
-        assert r.json() == [{"message": "Closed deals cannot be lost",
-                             "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION"}]
+        assert r.json() == [
+            {"message": "Closed deals cannot be lost", "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+        ]
     assert (await sf.get(url)).json()["StageName"] == "Closed Won"
     # other calls pass: a read, and a write whose body does not match
     assert (await sf.patch(url, json={"Description": "still won"})).status_code == 204
@@ -180,9 +185,10 @@ async def test_reject_refuses_matching_calls_for_good_with_the_vendor_error(sf: 
     from connectors.salesforce import SalesforceClient, SalesforceConfig
 
     app = sf.app  # type: ignore[attr-defined]
-    client = SalesforceClient(SalesforceConfig(base_url="http://sf.test", client_id="d2r-dev",
-                                               client_secret="d2r-dev-secret"),
-                              transport=httpx.ASGITransport(app=app))
+    client = SalesforceClient(
+        SalesforceConfig(base_url="http://sf.test", client_id="d2r-dev", client_secret="d2r-dev-secret"),
+        transport=httpx.ASGITransport(app=app),
+    )
     try:
         try:
             await client.update("Opportunity", OPP1, {"StageName": "Closed Lost"})
@@ -198,12 +204,15 @@ async def test_reject_refuses_matching_calls_for_good_with_the_vendor_error(sf: 
 
 
 async def test_reject_on_netsuite_answers_o_error_details_and_creates_nothing(ns: httpx.AsyncClient) -> None:
-    rules = [{"method": "PUT", "path": r"/salesOrder/eid:d2r:engagement-X:", "message": "Order refused"},
-             {"method": "*", "path": r"/subsidiary/2$", "status": 403, "code": "INSUFFICIENT_PERMISSION"}]
+    rules = [
+        {"method": "PUT", "path": r"/salesOrder/eid:d2r:engagement-X:", "message": "Order refused"},
+        {"method": "*", "path": r"/subsidiary/2$", "status": 403, "code": "INSUFFICIENT_PERMISSION"},
+    ]
     await ns.put("/__admin/faults", json={"reject": rules})
     before = (await ns.get("/__admin/counts")).json().get("salesOrder", 0)
-    r = await ns.put(f"{NS_REC}/salesOrder/eid:d2r:engagement-X:sales-order",
-                     json={"entity": {"id": "1"}, "subsidiary": {"id": "1"}})
+    r = await ns.put(
+        f"{NS_REC}/salesOrder/eid:d2r:engagement-X:sales-order", json={"entity": {"id": "1"}, "subsidiary": {"id": "1"}}
+    )
     assert r.status_code == 400
     detail = r.json()["o:errorDetails"][0]
     assert detail["o:errorCode"] == "USER_ERROR" and detail["detail"] == "Order refused"

@@ -35,8 +35,11 @@ async def test_wrong_token_is_401() -> None:
 
 async def test_wrong_role_is_403() -> None:
     async with client() as http:
-        response = await http.post("/v1/engagements", json={"opportunity_id": "006000000000001AAA"},
-                                   headers={"Authorization": "Bearer dev-auditor"})
+        response = await http.post(
+            "/v1/engagements",
+            json={"opportunity_id": "006000000000001AAA"},
+            headers={"Authorization": "Bearer dev-auditor"},
+        )
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
     assert "sales_ops" in response.json()["detail"]
@@ -44,15 +47,15 @@ async def test_wrong_role_is_403() -> None:
 
 async def test_invalid_body_is_422_problem_with_fields() -> None:
     async with client() as http:
-        response = await http.post("/v1/engagements", json={"opportunity_id": "not an id!"},
-                                   headers={"Authorization": "Bearer dev-sales-ops"})
+        response = await http.post(
+            "/v1/engagements", json={"opportunity_id": "not an id!"}, headers={"Authorization": "Bearer dev-sales-ops"}
+        )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "body.opportunity_id"
 
 
 def test_non_dev_profile_refuses_dev_tokens() -> None:
-    settings = ApiSettings(profile="prod", api_tokens={
-        "dev-finance": TokenGrant(subject="oops", roles=["finance"])})
+    settings = ApiSettings(profile="prod", api_tokens={"dev-finance": TokenGrant(subject="oops", roles=["finance"])})
     with pytest.raises(InsecureConfigurationError):
         create_app(settings, temporal=object())  # type: ignore[arg-type]
 
@@ -60,14 +63,23 @@ def test_non_dev_profile_refuses_dev_tokens() -> None:
 def test_non_dev_profile_refuses_hashed_dev_tokens_too() -> None:
     digest = "sha256:" + hashlib.sha256(b"dev-sales-ops").hexdigest()
     with pytest.raises(InsecureConfigurationError):
-        TokenTable.from_settings(ApiSettings(profile="prod", api_tokens={
-            digest: TokenGrant(subject="x", roles=["sales_ops"])}))
+        TokenTable.from_settings(
+            ApiSettings(profile="prod", api_tokens={digest: TokenGrant(subject="x", roles=["sales_ops"])})
+        )
 
 
 def test_prod_tokens_resolve_by_digest_and_dev_tokens_do_not() -> None:
     secret = "s3cret-token-value"
-    table = TokenTable.from_settings(ApiSettings(profile="prod", api_tokens={
-        "sha256:" + hashlib.sha256(secret.encode()).hexdigest(): TokenGrant(subject="erp-bot", roles=["finance"])}))
+    table = TokenTable.from_settings(
+        ApiSettings(
+            profile="prod",
+            api_tokens={
+                "sha256:" + hashlib.sha256(secret.encode()).hexdigest(): TokenGrant(
+                    subject="erp-bot", roles=["finance"]
+                )
+            },
+        )
+    )
     principal = table.resolve(secret)
     assert principal is not None and principal.subject == "erp-bot" and principal.roles == {"finance"}
     assert table.resolve("dev-finance") is None

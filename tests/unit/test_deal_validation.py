@@ -23,18 +23,25 @@ def test_good_deal_becomes_an_engagement() -> None:
 
 
 def test_every_error_is_reported_at_once() -> None:
-    opp = good_opportunity().model_copy(update={
-        "stage": "Negotiation/Review", "legal_entity": None, "lines": [], "billing_terms": None})
+    opp = good_opportunity().model_copy(
+        update={"stage": "Negotiation/Review", "legal_entity": None, "lines": [], "billing_terms": None}
+    )
     result = validate_deal(opp, RULES)
     assert isinstance(result, list)
-    assert {e.field for e in result} == {"StageName", "D2R_Legal_Entity__c", "OpportunityLineItems",
-                                        "D2R_Billing_Terms__c"}
+    assert {e.field for e in result} == {
+        "StageName",
+        "D2R_Legal_Entity__c",
+        "OpportunityLineItems",
+        "D2R_Billing_Terms__c",
+    }
 
 
 def test_unknown_entity_bad_line_and_amount_mismatch() -> None:
     opp = good_opportunity()
-    bad_lines = [opp.lines[0].model_copy(update={"billing_model": "barter"}),
-                 opp.lines[1].model_copy(update={"role": None})]
+    bad_lines = [
+        opp.lines[0].model_copy(update={"billing_model": "barter"}),
+        opp.lines[1].model_copy(update={"role": None}),
+    ]
     result = validate_deal(opp.model_copy(update={"legal_entity": "XX99", "lines": bad_lines}), RULES)
     assert isinstance(result, list)
     codes = {(e.field, e.code) for e in result}

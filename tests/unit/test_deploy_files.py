@@ -16,8 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_parses_and_has_the_production_shape() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ["postgres", "temporal-schema", "temporal", "temporal-bootstrap", "temporal-ui", "hub-postgres",
-                 "hub-migrate", "worker", "api", "otel-collector"]:
+    for name in [
+        "postgres",
+        "temporal-schema",
+        "temporal",
+        "temporal-bootstrap",
+        "temporal-ui",
+        "hub-postgres",
+        "hub-migrate",
+        "worker",
+        "api",
+        "otel-collector",
+    ]:
         assert name in services, name
     assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
     assert services["worker"]["depends_on"]["hub-migrate"]["condition"] == "service_completed_successfully"

@@ -16,8 +16,11 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 
 def signed(body: bytes, event_id: str = "evt_1", ts: int = 1_800_000_000, secret: bytes = SECRET) -> dict[str, str]:
     mac = hmac.new(secret, f"{event_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    return {"webhook-id": event_id, "webhook-timestamp": str(ts),
-            "webhook-signature": "v1," + base64.b64encode(mac).decode()}
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }
 
 
 def test_a_correct_signature_yields_the_event_id() -> None:

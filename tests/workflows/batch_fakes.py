@@ -39,15 +39,40 @@ class FakeBatch:
         async def post_page(data: PostPageInput) -> PostPageResult:
             self.page_calls.append(data)
             n = data.page
-            exceptions = [ExceptionRecord(exception_id=f"exc:posting:a0T{n}", code="USER_ERROR",
-                                          message="poison", source_id=f"a0T{n}", raised_on=data.posting_date)] \
-                if n == 1 else []
+            exceptions = (
+                [
+                    ExceptionRecord(
+                        exception_id=f"exc:posting:a0T{n}",
+                        code="USER_ERROR",
+                        message="poison",
+                        source_id=f"a0T{n}",
+                        raised_on=data.posting_date,
+                    )
+                ]
+                if n == 1
+                else []
+            )
             return PostPageResult(
-                next_project=f"a0P{n:03d}" if n + 1 < self.pages else None, projects=50, time_entries=100,
-                expenses=2, hours=Decimal(800), erp_records=101, exceptions=exceptions,
-                exceptions_total=len(exceptions), worker=f"w{n % 2}",
-                totals=[ProjectTotals(project_id="a0P-shared", opportunity_id="006A", time_entries=100,
-                                      hours=Decimal(800), expenses=2, expense_amounts={"USD": Decimal(50)})])
+                next_project=f"a0P{n:03d}" if n + 1 < self.pages else None,
+                projects=50,
+                time_entries=100,
+                expenses=2,
+                hours=Decimal(800),
+                erp_records=101,
+                exceptions=exceptions,
+                exceptions_total=len(exceptions),
+                worker=f"w{n % 2}",
+                totals=[
+                    ProjectTotals(
+                        project_id="a0P-shared",
+                        opportunity_id="006A",
+                        time_entries=100,
+                        hours=Decimal(800),
+                        expenses=2,
+                        expense_amounts={"USD": Decimal(50)},
+                    )
+                ],
+            )
 
         @activity.defn(name="posting.notify_engagements")
         async def notify(data: NotifyEngagementsInput) -> NotifyEngagementsResult:
@@ -62,11 +87,21 @@ class FakeBatch:
         async def close(data: CloseWindowInput) -> CloseWindowResult:
             self.windows.append(data.workflow_ids)
             usd = "USD"
-            return CloseWindowResult(lines=[EngagementCloseLine(
-                workflow_id=w, ok=not w.endswith("7"), invoices=1, billed=Money(amount=Decimal(100), currency=usd),
-                recognized=Money(amount=Decimal(80), currency=usd), deferred=Money(amount=Decimal(20), currency=usd),
-                unbilled=Money(amount=Decimal(0), currency=usd), error=None if not w.endswith("7") else "boom")
-                for w in data.workflow_ids])
+            return CloseWindowResult(
+                lines=[
+                    EngagementCloseLine(
+                        workflow_id=w,
+                        ok=not w.endswith("7"),
+                        invoices=1,
+                        billed=Money(amount=Decimal(100), currency=usd),
+                        recognized=Money(amount=Decimal(80), currency=usd),
+                        deferred=Money(amount=Decimal(20), currency=usd),
+                        unbilled=Money(amount=Decimal(0), currency=usd),
+                        error=None if not w.endswith("7") else "boom",
+                    )
+                    for w in data.workflow_ids
+                ]
+            )
 
         @activity.defn(name="close.reconcile")
         async def reconcile(data: ReconcileInput) -> ReconcileResult:

@@ -14,13 +14,16 @@ from workflows import search_attributes as sa
 
 async def _start() -> WorkflowEnvironment:
     environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter)
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     # The time-skipping server has no search_attributes option: register them first,
     # or every upsert fails the workflow task.
-    await environment.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=environment.client.namespace,
-        search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in sa.ALL}))
+    await environment.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=environment.client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in sa.ALL},
+        )
+    )
     return environment
 
 

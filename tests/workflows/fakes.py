@@ -67,18 +67,38 @@ from workflows.engagement_models import CloseOutbox, PaymentNotice
 
 def good_opportunity(opportunity_id: str = "006000000000000AAA") -> OpportunitySnapshot:
     return OpportunitySnapshot(
-        opportunity_id=opportunity_id, name="Acme ERP rollout", stage="Closed Won",
-        amount=Decimal("150000.00"), currency="USD", close_date="2026-11-02", legal_entity="US01",
-        billing_terms="Net 30", service_package="IMPL-STD", delivery_region="NA",
-        accounts=[AccountNode(account_id="001000000000001AAA", name="Acme Corp US", parent_id="001000000000000AAA"),
-                  AccountNode(account_id="001000000000000AAA", name="Acme Holdings")],
+        opportunity_id=opportunity_id,
+        name="Acme ERP rollout",
+        stage="Closed Won",
+        amount=Decimal("150000.00"),
+        currency="USD",
+        close_date="2026-11-02",
+        legal_entity="US01",
+        billing_terms="Net 30",
+        service_package="IMPL-STD",
+        delivery_region="NA",
+        accounts=[
+            AccountNode(account_id="001000000000001AAA", name="Acme Corp US", parent_id="001000000000000AAA"),
+            AccountNode(account_id="001000000000000AAA", name="Acme Holdings"),
+        ],
         lines=[
-            OpportunityLineSnapshot(line_id="00k000000000001AAA", name="Implementation", total_price=Decimal("100000"),
-                                    billing_model="fixed_fee", revenue_method="cost_to_cost"),
-            OpportunityLineSnapshot(line_id="00k000000000002AAA", name="Advisory", total_price=Decimal("50000"),
-                                    billing_model="time_and_materials", role="Senior Consultant",
-                                    hours=Decimal("200")),
-        ])
+            OpportunityLineSnapshot(
+                line_id="00k000000000001AAA",
+                name="Implementation",
+                total_price=Decimal("100000"),
+                billing_model="fixed_fee",
+                revenue_method="cost_to_cost",
+            ),
+            OpportunityLineSnapshot(
+                line_id="00k000000000002AAA",
+                name="Advisory",
+                total_price=Decimal("50000"),
+                billing_model="time_and_materials",
+                role="Senior Consultant",
+                hours=Decimal("200"),
+            ),
+        ],
+    )
 
 
 class FakeSystems:
@@ -175,9 +195,12 @@ class FakeSystems:
             fake._maybe_fail("psa.read_delivery")
             # The PSA holds entries under the project it created for this engagement.
             d = fake.delivery
-            return d.model_copy(update={
-                "time_entries": [e.model_copy(update={"project_id": data.project_id}) for e in d.time_entries],
-                "expenses": [e.model_copy(update={"project_id": data.project_id}) for e in d.expenses]})
+            return d.model_copy(
+                update={
+                    "time_entries": [e.model_copy(update={"project_id": data.project_id}) for e in d.time_entries],
+                    "expenses": [e.model_copy(update={"project_id": data.project_id}) for e in d.expenses],
+                }
+            )
 
         @activity.defn(name="erp.post_documents")
         async def post_documents(data: PostDocumentsInput) -> PostDocumentsResult:
@@ -191,7 +214,8 @@ class FakeSystems:
             return PostDocumentsResult(
                 invoices={i.invoice_id: f"INV-{len(fake.invoices)}" for i in data.invoices},
                 credit_memos={m.credit_memo_id: f"CM-{len(fake.credit_memos)}" for m in data.credit_memos},
-                journals={j.journal_entry_id: f"JE-{len(fake.journals)}" for j in data.journals})
+                journals={j.journal_entry_id: f"JE-{len(fake.journals)}" for j in data.journals},
+            )
 
         @activity.defn(name="erp.void_credit_memo")
         async def void_credit_memo(data: VoidCreditMemoInput) -> ErpAck:
@@ -265,25 +289,43 @@ class FakeSystems:
             if invoice is None:
                 return None
             paid = sum_money((p.amount for p in fake.erp_payments if p.invoice_id == data.invoice_id), invoice.currency)
-            credited = sum_money((m.total for m in fake.credit_memos.values() if m.invoice_id == data.invoice_id),
-                                 invoice.currency)
+            credited = sum_money(
+                (m.total for m in fake.credit_memos.values() if m.invoice_id == data.invoice_id), invoice.currency
+            )
             remaining = invoice.total - paid - credited
-            return InvoiceStatus(invoice_id=data.invoice_id, erp_invoice_id=f"ERP-{data.invoice_id}",
-                                 status="Paid In Full" if not remaining.is_positive() else "Open",
-                                 amount_paid=paid, amount_remaining=remaining)
+            return InvoiceStatus(
+                invoice_id=data.invoice_id,
+                erp_invoice_id=f"ERP-{data.invoice_id}",
+                status="Paid In Full" if not remaining.is_positive() else "Open",
+                amount_paid=paid,
+                amount_remaining=remaining,
+            )
 
         @activity.defn(name="erp.receipts")
         async def receipts(data: ReceiptsInput) -> ReceiptsResult:
             fake.calls["erp.receipts"] += 1
-            return ReceiptsResult(receipts=[
-                Receipt(payment_id=p.payment_id, invoice_id=p.invoice_id, erp_invoice_id=f"ERP-{p.invoice_id}",
-                        amount=p.amount, received_on=p.received_on)
-                for p in fake.erp_payments if data.since <= p.received_on <= data.through])
+            return ReceiptsResult(
+                receipts=[
+                    Receipt(
+                        payment_id=p.payment_id,
+                        invoice_id=p.invoice_id,
+                        erp_invoice_id=f"ERP-{p.invoice_id}",
+                        amount=p.amount,
+                        received_on=p.received_on,
+                    )
+                    for p in fake.erp_payments
+                    if data.since <= p.received_on <= data.through
+                ]
+            )
 
         @activity.defn(name="reporting.record_engagement")
         async def record_engagement(data: RecordEngagementInput) -> RecordEngagementResult:
-            fake.hub += [*(i.invoice_id for i in data.invoices), *(c.credit_memo_id for c in data.credit_memos),
-                         *(p.payment_id for p in data.payments), *(r.revenue_entry_id for r in data.revenue_entries)]
+            fake.hub += [
+                *(i.invoice_id for i in data.invoices),
+                *(c.credit_memo_id for c in data.credit_memos),
+                *(p.payment_id for p in data.payments),
+                *(r.revenue_entry_id for r in data.revenue_entries),
+            ]
             return RecordEngagementResult(written={"invoices": len(data.invoices)})
 
         @activity.defn(name="reporting.raise_exception")
@@ -296,19 +338,44 @@ class FakeSystems:
             fake.hub_resolved.append(data.incident)
             return ExceptionRef(exception_id=data.incident)
 
-        return [raise_exception, resolve_exception, record_engagement, deal_rules, read_opportunity, write_links,
-                upsert_customer, create_project,
-                remove_project,
-                create_sales_order, cancel_sales_order, finance, read_delivery, post_documents, void_credit_memo,
-                reverse_journal, update_sales_order, close_sales_order, write_billing_status, set_contract_value,
-                notify, feedback, apply_change, set_stage, invoice_status, receipts]
+        return [
+            raise_exception,
+            resolve_exception,
+            record_engagement,
+            deal_rules,
+            read_opportunity,
+            write_links,
+            upsert_customer,
+            create_project,
+            remove_project,
+            create_sales_order,
+            cancel_sales_order,
+            finance,
+            read_delivery,
+            post_documents,
+            void_credit_memo,
+            reverse_journal,
+            update_sales_order,
+            close_sales_order,
+            write_billing_status,
+            set_contract_value,
+            notify,
+            feedback,
+            apply_change,
+            set_stage,
+            invoice_status,
+            receipts,
+        ]
 
     def psa_delivery(self, project_id: str) -> Delivery:
         """What a bulk PSA read returns for the project (the fake PSA holds one project)."""
         d = self.delivery
-        return d.model_copy(update={
-            "time_entries": [e.model_copy(update={"project_id": project_id}) for e in d.time_entries],
-            "expenses": [e.model_copy(update={"project_id": project_id}) for e in d.expenses]})
+        return d.model_copy(
+            update={
+                "time_entries": [e.model_copy(update={"project_id": project_id}) for e in d.time_entries],
+                "expenses": [e.model_copy(update={"project_id": project_id}) for e in d.expenses],
+            }
+        )
 
     async def write_outbox(self, outbox: CloseOutbox) -> None:
         """What the month-end batch does with an engagement's outbox, against these fakes."""

@@ -41,17 +41,22 @@ class FakeSync:
             self.psa_calls.append(data)
             if not self.hub:
                 return SyncPsaPageResult(skipped=True)
-            page = [p for p in self.project_ids if p > data.after_project][:data.projects_per_page]
+            page = [p for p in self.project_ids if p > data.after_project][: data.projects_per_page]
             return SyncPsaPageResult(
-                project_ids=page, next_project=page[-1] if len(page) == data.projects_per_page else None,
-                projects_with_time=len(page), hours=Decimal(8) * len(page), time_amount=Decimal(1600) * len(page),
-                records=len(page))
+                project_ids=page,
+                next_project=page[-1] if len(page) == data.projects_per_page else None,
+                projects_with_time=len(page),
+                hours=Decimal(8) * len(page),
+                time_amount=Decimal(1600) * len(page),
+                records=len(page),
+            )
 
         @activity.defn(name="sync.erp_time_page")
         async def erp_time_page(data: SyncErpTimePageInput) -> SyncErpResult:
             self.erp_pages.append(data)
-            return SyncErpResult(projects=len(data.project_ids), hours=Decimal(8) * len(data.project_ids),
-                                 records=len(data.project_ids))
+            return SyncErpResult(
+                projects=len(data.project_ids), hours=Decimal(8) * len(data.project_ids), records=len(data.project_ids)
+            )
 
         @activity.defn(name="sync.erp_entity")
         async def erp_entity(data: SyncErpEntityInput) -> SyncErpResult:

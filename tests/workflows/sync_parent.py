@@ -16,6 +16,8 @@ class SyncAsChildParent:
     async def run(self, data: SourceSyncInput) -> SourceSyncResult:
         assert data.period is not None
         return await workflow.execute_child_workflow(
-            SourceSyncWorkflow.run, data,
+            SourceSyncWorkflow.run,
+            data,
             id=sync_workflow_id(data.legal_entity, data.period, "close") + "-" + workflow.info().workflow_id,
-            execution_timeout=timedelta(hours=1))
+            execution_timeout=timedelta(hours=1),
+        )

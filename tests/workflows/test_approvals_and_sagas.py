@@ -39,10 +39,15 @@ async def engagement(env: WorkflowEnvironment, fake: FakeSystems) -> AsyncIterat
     queue = f"q-{uuid.uuid4()}"
     async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
         yield await env.client.start_workflow(
-            EngagementWorkflow.run, EngagementInput(
-                opportunity_id=fake.opportunity.opportunity_id, requested_by="dev-sales-ops",
-                queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
-            id=f"engagement-{fake.opportunity.opportunity_id}-{uuid.uuid4().hex[:6]}", task_queue=queue)
+            EngagementWorkflow.run,
+            EngagementInput(
+                opportunity_id=fake.opportunity.opportunity_id,
+                requested_by="dev-sales-ops",
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue),
+            ),
+            id=f"engagement-{fake.opportunity.opportunity_id}-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
 
 
 async def until(handle: WorkflowHandle, stage: Stage) -> EngagementView:
@@ -101,8 +106,10 @@ async def test_rejected_deal_needs_attention_and_can_be_cancelled(env: WorkflowE
         assert "not standard" in view.timeline[-1].note
         # A plain signal for systems that cannot send updates; an invalid one is ignored.
         await handle.signal(EngagementWorkflow.decision_signal, decision(view.pending_approvals[0], "x", ["auditor"]))
-        await handle.signal(EngagementWorkflow.decision_signal,
-                            decision(view.pending_approvals[0], "cfo-omar", ["finance"], approve=False))
+        await handle.signal(
+            EngagementWorkflow.decision_signal,
+            decision(view.pending_approvals[0], "cfo-omar", ["finance"], approve=False),
+        )
         view = await until(handle, Stage.NEEDS_ATTENTION)
         assert any("ignored" in t.note for t in view.timeline)
         assert view.approvals[0].decision.value == "rejected"
@@ -128,11 +135,19 @@ async def test_amendment_step_failure_undoes_the_earlier_steps(own_env: Workflow
         await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(period="2027-03"))
         fake.fail_step = failing
         fake.fail_times = 1  # the step fails for good; its undo (the same call, old values) works
-        record = await handle.execute_update(EngagementWorkflow.request_amendment, AmendmentInput(
-            amendment=Amendment(amendment_id="AM-X", effective_date=date(scenario.YEAR, 4, 10),
-                                treatment=AmendmentTreatment.CUMULATIVE_CATCH_UP, reason="more scope",
-                                changes=[LineChange(contract_line_id="L1", price=gbp("150000"))]),
-            requested_by="dev-delivery-ops"))
+        record = await handle.execute_update(
+            EngagementWorkflow.request_amendment,
+            AmendmentInput(
+                amendment=Amendment(
+                    amendment_id="AM-X",
+                    effective_date=date(scenario.YEAR, 4, 10),
+                    treatment=AmendmentTreatment.CUMULATIVE_CATCH_UP,
+                    reason="more scope",
+                    changes=[LineChange(contract_line_id="L1", price=gbp("150000"))],
+                ),
+                requested_by="dev-delivery-ops",
+            ),
+        )
         for n, (who, role) in enumerate([("pm-jane", "delivery_ops"), ("cfo-omar", "finance")]):
             await handle.execute_update(EngagementWorkflow.decide, decision(record.approval_ids[n], who, [role]))
         for _ in range(100):
@@ -172,12 +187,19 @@ async def test_credit_memo_release_failure_voids_the_memo(own_env: WorkflowEnvir
         jan = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(period="2027-01"))
         invoice_id = jan.invoices[0].invoice_id
         fake.fail_step = "psa.feedback.release"
-        record = await handle.execute_update(EngagementWorkflow.request_credit_memo, CreditMemoInput(
-            request=CreditMemoRequest(credit_memo_id="CM-X", invoice_id=invoice_id, memo_date=date(2027, 2, 3),
-                                      reason="wrong rate: credit and re-bill",
-                                      lines=[CreditLineRequest(invoice_line_id=f"{invoice_id}:1",
-                                                               price_concession=False)]),
-            requested_by="dev-delivery-ops"))
+        record = await handle.execute_update(
+            EngagementWorkflow.request_credit_memo,
+            CreditMemoInput(
+                request=CreditMemoRequest(
+                    credit_memo_id="CM-X",
+                    invoice_id=invoice_id,
+                    memo_date=date(2027, 2, 3),
+                    reason="wrong rate: credit and re-bill",
+                    lines=[CreditLineRequest(invoice_line_id=f"{invoice_id}:1", price_concession=False)],
+                ),
+                requested_by="dev-delivery-ops",
+            ),
+        )
         await handle.execute_update(EngagementWorkflow.decide, decision(record.approval_ids[0], "ctl-kim", ["finance"]))
         for _ in range(100):
             view = await handle.query(EngagementWorkflow.view)

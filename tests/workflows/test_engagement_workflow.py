@@ -27,7 +27,9 @@ async def running(env: WorkflowEnvironment, fake: FakeSystems) -> AsyncIterator[
         handle = await env.client.start_workflow(
             EngagementWorkflow.run,
             EngagementInput(opportunity_id=opportunity_id, queues=TaskQueues(crm=queue, psa=queue, erp=queue)),
-            id=f"engagement-{opportunity_id}-{uuid.uuid4().hex[:6]}", task_queue=queue)
+            id=f"engagement-{opportunity_id}-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
         yield queue, handle
 
 
@@ -130,14 +132,18 @@ async def test_crm_write_back_failure_undoes_order_and_project(env: WorkflowEnvi
         await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
 
 
-@pytest.mark.parametrize(("failing", "undone"), [
-    ("erp.upsert_customer", []),  # nothing was registered yet: nothing to undo
-    ("psa.create_project", ["psa.remove_project"]),  # its own undo runs: the response may have been lost
-    ("erp.create_sales_order", ["erp.cancel_sales_order", "psa.remove_project"]),
-    ("crm.write_links", ["crm.clear_links", "erp.cancel_sales_order", "psa.remove_project"]),
-])
+@pytest.mark.parametrize(
+    ("failing", "undone"),
+    [
+        ("erp.upsert_customer", []),  # nothing was registered yet: nothing to undo
+        ("psa.create_project", ["psa.remove_project"]),  # its own undo runs: the response may have been lost
+        ("erp.create_sales_order", ["erp.cancel_sales_order", "psa.remove_project"]),
+        ("crm.write_links", ["crm.clear_links", "erp.cancel_sales_order", "psa.remove_project"]),
+    ],
+)
 async def test_each_provisioning_step_failing_undoes_the_earlier_ones_once(
-        env: WorkflowEnvironment, failing: str, undone: list[str]) -> None:
+    env: WorkflowEnvironment, failing: str, undone: list[str]
+) -> None:
     fake = FakeSystems(good_opportunity(f"006F{uuid.uuid4().hex[:14].upper()}"))
     fake.fail_step = failing
     async with running(env, fake) as (_, handle):
@@ -159,10 +165,14 @@ async def test_a_wait_for_a_person_is_a_hub_exception_resolved_when_it_ends(env:
     queue = f"q-{uuid.uuid4()}"
     async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
         handle = await env.client.start_workflow(
-            EngagementWorkflow.run, EngagementInput(
+            EngagementWorkflow.run,
+            EngagementInput(
                 opportunity_id=broken.opportunity_id,
-                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue)),
-            id=f"engagement-{broken.opportunity_id}", task_queue=queue)
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue),
+            ),
+            id=f"engagement-{broken.opportunity_id}",
+            task_queue=queue,
+        )
         await wait_for(handle, lambda v: v.stage == Stage.NEEDS_ATTENTION)
         for _ in range(100):
             if fake.hub_exceptions:
@@ -191,8 +201,10 @@ async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(e
         await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
         memo = await (await handle.describe()).memo_value(BATCH_MEMO)
         assert memo["project_id"] and [ln["line_id"] for ln in memo["lines"]] == ["L1", "L2"]
-        result = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(
-            period="2027-01", delivery=fake.psa_delivery(memo["project_id"]), outbox=True))
+        result = await handle.execute_update(
+            EngagementWorkflow.close_period,
+            PeriodCloseInput(period="2027-01", delivery=fake.psa_delivery(memo["project_id"]), outbox=True),
+        )
         outbox = result.outbox
         assert outbox is not None and outbox.erp is not None and outbox.crm is not None and outbox.psa is not None
         assert [i.total for i in outbox.erp.invoices] == [scenario.gbp("7200.00")]
@@ -200,14 +212,18 @@ async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(e
         assert fake.calls["erp.post_documents"] == 0 and fake.calls["crm.write_billing_status"] == 0
         assert not fake.invoices  # the engagement wrote nothing itself
         # asked again (a retried window), the same writes come back
-        again = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(
-            period="2027-01", outbox=True))
+        again = await handle.execute_update(
+            EngagementWorkflow.close_period, PeriodCloseInput(period="2027-01", outbox=True)
+        )
         assert again.outbox is not None and again.outbox.erp == outbox.erp
 
-        await handle.signal(EngagementWorkflow.outbox_failed, OutboxFailure(
-            period="2027-01", outbox=outbox, error="VendorValidationError: refused"))
-        view = await wait_for(handle, lambda v: any("could not write" in t.note for t in v.timeline)
-                              and bool(fake.billed_entries))
+        await handle.signal(
+            EngagementWorkflow.outbox_failed,
+            OutboxFailure(period="2027-01", outbox=outbox, error="VendorValidationError: refused"),
+        )
+        view = await wait_for(
+            handle, lambda v: any("could not write" in t.note for t in v.timeline) and bool(fake.billed_entries)
+        )
         assert list(fake.invoices) == [outbox.erp.invoices[0].invoice_id]
         assert fake.crm_status is not None and fake.crm_status.status == "Billed"
         assert fake.billed_entries == {"TC-2027-01"}

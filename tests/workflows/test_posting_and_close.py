@@ -26,12 +26,15 @@ def _queues(queue: str) -> TaskQueues:
 async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None:
     fake = FakeBatch(pages=3)
     queue = f"t-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[TimeAndExpensePostingWorkflow],
-                      activities=fake.activities()):
+    async with Worker(
+        env.client, task_queue=queue, workflows=[TimeAndExpensePostingWorkflow], activities=fake.activities()
+    ):
         handle = await env.client.start_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=_queues(queue)),
-            id="posting-US01-2026-11-25", task_queue=queue)
+            id="posting-US01-2026-11-25",
+            task_queue=queue,
+        )
         result = await handle.result()
     p = result.progress
     assert [c.page for c in fake.page_calls] == [0, 1, 2]
@@ -55,13 +58,18 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
     fake = FakeBatch(pages=2, engagements=25)
     queue = f"t-{uuid.uuid4()}"
     sync = FakeSync(projects=3)
-    async with Worker(env.client, task_queue=queue,
-                      workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
-                      activities=[*fake.activities(), *sync.activities()]):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+        activities=[*fake.activities(), *sync.activities()],
+    ):
         handle = await env.client.start_workflow(
             PeriodCloseWorkflow.run,
             PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=_queues(queue)),
-            id="close-US01-2026-11", task_queue=queue)
+            id="close-US01-2026-11",
+            task_queue=queue,
+        )
         for _ in range(200):
             report = await handle.query(PeriodCloseWorkflow.report)
             if report.step == CloseStep.AWAITING_APPROVAL:
@@ -74,13 +82,16 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
         assert not fake.locked  # nothing locks before a person approves
         # four eyes, and only finance
         with pytest.raises(WorkflowUpdateFailedError):
-            await handle.execute_update(PeriodCloseWorkflow.approve_lock,
-                                        LockDecision(approve=True, by="alice", roles=["finance"]))
+            await handle.execute_update(
+                PeriodCloseWorkflow.approve_lock, LockDecision(approve=True, by="alice", roles=["finance"])
+            )
         with pytest.raises(WorkflowUpdateFailedError):
-            await handle.execute_update(PeriodCloseWorkflow.approve_lock,
-                                        LockDecision(approve=True, by="bob", roles=["sales_ops"]))
-        await handle.execute_update(PeriodCloseWorkflow.approve_lock,
-                                    LockDecision(approve=True, by="carol", roles=["finance"], comment="ok"))
+            await handle.execute_update(
+                PeriodCloseWorkflow.approve_lock, LockDecision(approve=True, by="bob", roles=["sales_ops"])
+            )
+        await handle.execute_update(
+            PeriodCloseWorkflow.approve_lock, LockDecision(approve=True, by="carol", roles=["finance"], comment="ok")
+        )
         report = await handle.result()
     assert report.step == CloseStep.CLOSED and report.locked
     assert fake.locked == [fake.locked[0]] and fake.locked[0].period == "2026-11"
@@ -99,12 +110,18 @@ async def test_scheduled_close_delegates_to_the_period_business_id(env: Workflow
     fake = FakeBatch(pages=1, engagements=0)
     queue = f"t-{uuid.uuid4()}"
     sync = FakeSync(projects=3)
-    async with Worker(env.client, task_queue=queue,
-                      workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
-                      activities=[*fake.activities(), *sync.activities()]):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+        activities=[*fake.activities(), *sync.activities()],
+    ):
         handle = await env.client.start_workflow(
-            PeriodCloseWorkflow.run, PeriodCloseRequest(legal_entity="DE01", queues=_queues(queue)),
-            id=f"close-DE01-{uuid.uuid4()}", task_queue=queue)
+            PeriodCloseWorkflow.run,
+            PeriodCloseRequest(legal_entity="DE01", queues=_queues(queue)),
+            id=f"close-DE01-{uuid.uuid4()}",
+            task_queue=queue,
+        )
         report = await handle.result()
         assert report.step == CloseStep.DELEGATED and report.period
         child = env.client.get_workflow_handle(f"close-DE01-{report.period}")
@@ -124,15 +141,26 @@ async def test_engagement_notes_a_posting_run_once(env: WorkflowEnvironment) -> 
     queue = f"t-{uuid.uuid4()}"
     async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
         handle = await env.client.start_workflow(
-            EngagementWorkflow.run, EngagementInput(opportunity_id=opportunity.opportunity_id, queues=_queues(queue)),
-            id=f"engagement-{opportunity.opportunity_id}", task_queue=queue)
+            EngagementWorkflow.run,
+            EngagementInput(opportunity_id=opportunity.opportunity_id, queues=_queues(queue)),
+            id=f"engagement-{opportunity.opportunity_id}",
+            task_queue=queue,
+        )
         for _ in range(200):
             if (await handle.query(EngagementWorkflow.view)).stage == "IN_DELIVERY":
                 break
             await asyncio.sleep(0.05)
-        await handle.signal(EngagementWorkflow.postings_posted, PostingNotice(
-            run_id="posting-US01-2026-11-25", posting_date=date(2026, 11, 25), time_entries=40,
-            hours=Decimal(320), expenses=2, expense_amounts={"USD": Decimal("310.50")}))
+        await handle.signal(
+            EngagementWorkflow.postings_posted,
+            PostingNotice(
+                run_id="posting-US01-2026-11-25",
+                posting_date=date(2026, 11, 25),
+                time_entries=40,
+                hours=Decimal(320),
+                expenses=2,
+                expense_amounts={"USD": Decimal("310.50")},
+            ),
+        )
         for _ in range(200):
             view = await handle.query(EngagementWorkflow.view)
             if any("posted to the ERP by posting-US01-2026-11-25" in t.note for t in view.timeline):

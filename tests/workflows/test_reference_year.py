@@ -56,8 +56,12 @@ async def test_reference_year_bills_recognizes_collects_and_closes(own_env: Work
     deciders = {a.approval_id: a.decided_by for a in final.approvals}
     assert deciders == {"AM-1:0": "pm-jane", "AM-1:1": "cfo-omar", "CM-1:0": "controller-kim"}
     # The catch-up of 9,000.00 (30 % of the 30,000.00 increase) was journaled in the ERP.
-    catch_up = [line for j in fake.journals.values() for line in j.lines
-                if line.memo == "L1 catch_up" and line.account.startswith("4000")]
+    catch_up = [
+        line
+        for j in fake.journals.values()
+        for line in j.lines
+        if line.memo == "L1 catch_up" and line.account.startswith("4000")
+    ]
     assert [line.credit for line in catch_up] == [gbp("9000.00")]
     assert fake.crm_contract_value == gbp("222000")
     assert len(fake.credit_memos) == 1 and next(iter(fake.credit_memos.values())).total == gbp("1200.00")

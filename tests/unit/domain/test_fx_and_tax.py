@@ -7,19 +7,21 @@ from domain.fx import FxRate, FxRateTable, MissingRateError
 from domain.money import Money
 from domain.tax import TaxParty, TaxRate, TaxRules, TaxTreatment, determine_tax, line_tax
 
-FX = FxRateTable(pivot="EUR", rates=[
-    FxRate(base="EUR", quote="USD", rate=Decimal("1.0800"), as_of=date(2026, 1, 1)),
-    FxRate(base="EUR", quote="USD", rate=Decimal("1.1000"), as_of=date(2026, 2, 1)),
-    FxRate(base="GBP", quote="EUR", rate=Decimal("1.2000"), as_of=date(2026, 1, 1)),
-    FxRate(base="EUR", quote="JPY", rate=Decimal("160"), as_of=date(2026, 1, 1)),
-])
+FX = FxRateTable(
+    pivot="EUR",
+    rates=[
+        FxRate(base="EUR", quote="USD", rate=Decimal("1.0800"), as_of=date(2026, 1, 1)),
+        FxRate(base="EUR", quote="USD", rate=Decimal("1.1000"), as_of=date(2026, 2, 1)),
+        FxRate(base="GBP", quote="EUR", rate=Decimal("1.2000"), as_of=date(2026, 1, 1)),
+        FxRate(base="EUR", quote="JPY", rate=Decimal("160"), as_of=date(2026, 1, 1)),
+    ],
+)
 
 
 def test_conversion_uses_the_rate_in_force_and_records_it():
     c = FX.convert(Money.of("1000.00", "EUR"), "USD", date(2026, 1, 31))
     assert c.converted == Money.of("1080.00", "USD")
-    assert (c.rate, c.rate_date, c.converted_on) == (Decimal("1.0800"), date(2026, 1, 1),
-                                                     date(2026, 1, 31))
+    assert (c.rate, c.rate_date, c.converted_on) == (Decimal("1.0800"), date(2026, 1, 1), date(2026, 1, 31))
     later = FX.convert(Money.of("1000.00", "EUR"), "USD", date(2026, 2, 15))
     assert later.converted.amount == Decimal("1100.000000")
 
@@ -39,10 +41,17 @@ def test_missing_rate_is_an_error_not_a_guess():
 
 
 RULES = TaxRules(
-    rates=[TaxRate(jurisdiction="GB", rate=Decimal("0.20"), effective_from=date(2011, 1, 4)),
-           TaxRate(jurisdiction="DE", rate=Decimal("0.19"), effective_from=date(2007, 1, 1)),
-           TaxRate(jurisdiction="JP", rate=Decimal("0.10"), effective_from=date(2019, 10, 1),
-                   name="consumption tax", rounding="ROUND_DOWN")],
+    rates=[
+        TaxRate(jurisdiction="GB", rate=Decimal("0.20"), effective_from=date(2011, 1, 4)),
+        TaxRate(jurisdiction="DE", rate=Decimal("0.19"), effective_from=date(2007, 1, 1)),
+        TaxRate(
+            jurisdiction="JP",
+            rate=Decimal("0.10"),
+            effective_from=date(2019, 10, 1),
+            name="consumption tax",
+            rounding="ROUND_DOWN",
+        ),
+    ],
     exempt_services={"DE": ["training-public"]},
 )
 ON = date(2026, 3, 31)

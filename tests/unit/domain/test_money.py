@@ -58,8 +58,11 @@ currencies = st.sampled_from(sorted(MINOR_UNITS))
 
 
 @settings(max_examples=200, deadline=None)
-@given(currency=currencies, units=st.integers(-10**9, 10**9),
-       weights=st.lists(st.integers(0, 10_000), min_size=1, max_size=12).filter(any))
+@given(
+    currency=currencies,
+    units=st.integers(-(10**9), 10**9),
+    weights=st.lists(st.integers(0, 10_000), min_size=1, max_size=12).filter(any),
+)
 def test_allocations_sum_exactly(currency, units, weights):
     total = Money(amount=Decimal(units).scaleb(-MINOR_UNITS[currency]), currency=currency)
     shares = allocate(total, weights)

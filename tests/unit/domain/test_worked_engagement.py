@@ -48,37 +48,54 @@ from domain.tax import TaxRate, TaxRules, TaxTreatment
 
 from .conftest import contract, d, engagement, line, money
 
-DE01 = LegalEntity(code="DE01", name="d2r Consulting GmbH", functional_currency="EUR",
-                   tax_jurisdiction="DE", erp_instance="netsuite-eu")
-TAX = TaxRules(rates=[TaxRate(jurisdiction="DE", rate=Decimal("0.19"),
-                              effective_from=d("2007-01-01"))])
-FX = FxRateTable(rates=[
-    FxRate(base="GBP", quote="EUR", rate=Decimal("1.15"), as_of=d("2026-01-01")),
-    FxRate(base="GBP", quote="EUR", rate=Decimal("1.20"), as_of=d("2026-03-01")),
-])
-CARD = RateCard(rate_card_id="RC-EU", currency="EUR", entries=[
-    RateCardEntry(role="Senior Consultant", bill_rate=Decimal("150.00"),
-                  effective_from=d("2026-01-01")),
-])
-ANNA = Resource(resource_id="R-ANNA", name="Anna", role="Senior Consultant",
-                home_legal_entity="DE01", cost_rate=money("80.00"))
-BEN = Resource(resource_id="R-BEN", name="Ben", role="Senior Consultant",
-               home_legal_entity="UK01", cost_rate=money("60.00", "GBP"))
-CUSTOMER = Customer(customer_id="001GLOBEX", name="Globex SA", country="FR",
-                    tax_id="FR40303265045")
+DE01 = LegalEntity(
+    code="DE01",
+    name="d2r Consulting GmbH",
+    functional_currency="EUR",
+    tax_jurisdiction="DE",
+    erp_instance="netsuite-eu",
+)
+TAX = TaxRules(rates=[TaxRate(jurisdiction="DE", rate=Decimal("0.19"), effective_from=d("2007-01-01"))])
+FX = FxRateTable(
+    rates=[
+        FxRate(base="GBP", quote="EUR", rate=Decimal("1.15"), as_of=d("2026-01-01")),
+        FxRate(base="GBP", quote="EUR", rate=Decimal("1.20"), as_of=d("2026-03-01")),
+    ]
+)
+CARD = RateCard(
+    rate_card_id="RC-EU",
+    currency="EUR",
+    entries=[
+        RateCardEntry(role="Senior Consultant", bill_rate=Decimal("150.00"), effective_from=d("2026-01-01")),
+    ],
+)
+ANNA = Resource(
+    resource_id="R-ANNA", name="Anna", role="Senior Consultant", home_legal_entity="DE01", cost_rate=money("80.00")
+)
+BEN = Resource(
+    resource_id="R-BEN", name="Ben", role="Senior Consultant", home_legal_entity="UK01", cost_rate=money("60.00", "GBP")
+)
+CUSTOMER = Customer(customer_id="001GLOBEX", name="Globex SA", country="FR", tax_id="FR40303265045")
 
 
-def time(entry_id: str, who: Resource, line_id: str, day: str, hours: str,
-         status: EntryStatus = EntryStatus.APPROVED) -> TimeEntry:
-    return TimeEntry(entry_id=entry_id, resource_id=who.resource_id, project_id="PRJ-1",
-                     contract_line_id=line_id, work_date=d(day), hours=Decimal(hours),
-                     status=status)
+def time(
+    entry_id: str, who: Resource, line_id: str, day: str, hours: str, status: EntryStatus = EntryStatus.APPROVED
+) -> TimeEntry:
+    return TimeEntry(
+        entry_id=entry_id,
+        resource_id=who.resource_id,
+        project_id="PRJ-1",
+        contract_line_id=line_id,
+        work_date=d(day),
+        hours=Decimal(hours),
+        status=status,
+    )
 
 
-M1 = Milestone(milestone_id="M1", name="Design sign-off", contract_line_id="L1",
-               weight=Decimal(40), due_date=d("2026-01-31"))
-M2 = Milestone(milestone_id="M2", name="Go-live", contract_line_id="L1", weight=Decimal(60),
-               due_date=d("2026-03-31"))
+M1 = Milestone(
+    milestone_id="M1", name="Design sign-off", contract_line_id="L1", weight=Decimal(40), due_date=d("2026-01-31")
+)
+M2 = Milestone(milestone_id="M2", name="Go-live", contract_line_id="L1", weight=Decimal(60), due_date=d("2026-03-31"))
 
 JAN_TIME = [
     time("T1", ANNA, "L1", "2026-01-15", "100"),  # 8,000.00 EUR cost
@@ -96,30 +113,49 @@ MAR_TIME = [
     time("T9", BEN, "L1", "2026-03-12", "200"),  # 12,000.00 GBP = 14,400.00 EUR cost
     time("T10", ANNA, "L2", "2026-03-05", "20"),  # 3,000.00 EUR billed
 ]
-HOTEL = ExpenseEntry(entry_id="X1", resource_id="R-ANNA", project_id="PRJ-1",
-                     contract_line_id="L2", incurred_on=d("2026-01-21"), amount=money("500.00"))
+HOTEL = ExpenseEntry(
+    entry_id="X1",
+    resource_id="R-ANNA",
+    project_id="PRJ-1",
+    contract_line_id="L2",
+    incurred_on=d("2026-01-21"),
+    amount=money("500.00"),
+)
 
 
 def delivery(time_entries, milestones) -> Delivery:
-    return Delivery(time_entries=time_entries, expenses=[HOTEL], milestones=milestones,
-                    resources=[ANNA, BEN], rate_card=CARD, fx=FX)
+    return Delivery(
+        time_entries=time_entries, expenses=[HOTEL], milestones=milestones, resources=[ANNA, BEN], rate_card=CARD, fx=FX
+    )
 
 
 def opening():
     eng = engagement(
         line("L1", BillingModel.FIXED_FEE, RevenueMethod.COST_TO_COST, money("120000.00")),
-        line("L2", BillingModel.TIME_AND_MATERIALS, RevenueMethod.AS_DELIVERED,
-             money("30000.00"), role="Senior Consultant"),
-        customer=CUSTOMER, legal_entity="DE01", currency="EUR")
-    return contract(eng, {
-        "L1": LineTerms(line=eng.lines[0], estimate_at_completion=money("80000.00")),
-        "L2": LineTerms(line=eng.lines[1], expense_markup=Decimal("0.10")),
-    })
+        line(
+            "L2",
+            BillingModel.TIME_AND_MATERIALS,
+            RevenueMethod.AS_DELIVERED,
+            money("30000.00"),
+            role="Senior Consultant",
+        ),
+        customer=CUSTOMER,
+        legal_entity="DE01",
+        currency="EUR",
+    )
+    return contract(
+        eng,
+        {
+            "L1": LineTerms(line=eng.lines[0], estimate_at_completion=money("80000.00")),
+            "L2": LineTerms(line=eng.lines[1], expense_markup=Decimal("0.10")),
+        },
+    )
 
 
 def bill(state, period, facts, invoice_date):
-    run, invoices = invoice_period(state, period, facts, seller=DE01, buyer=tax_party(state),
-                                   tax_rules=TAX, invoice_date=d(invoice_date))
+    run, invoices = invoice_period(
+        state, period, facts, seller=DE01, buyer=tax_party(state), tax_rules=TAX, invoice_date=d(invoice_date)
+    )
     assert run.exceptions == []
     return run.state, invoices
 
@@ -146,8 +182,7 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     state = rev.state
     # L1: cost 8,000.00 + 3,450.00 = 11,450.00 of 80,000.00 -> 14.3125 % of 120,000.00.
     # L2: 6,000.00 time delivered (T4 is not approved yet) + 550.00 expenses as billed.
-    assert {e.contract_line_id: e.amount for e in rev.entries} == {
-        "L1": money("17175.00"), "L2": money("6550.00")}
+    assert {e.contract_line_id: e.amount for e in rev.entries} == {"L1": money("17175.00"), "L2": money("6550.00")}
     pos = {p.contract_line_id: p for p in rev.positions}
     assert pos["L1"].deferred == money("30825.00") and pos["L1"].unbilled.is_zero()
     assert pos["L2"].deferred.is_zero() and pos["L2"].unbilled.is_zero()
@@ -156,16 +191,23 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     assert invoice_journal(inv1).is_balanced()
 
     # ---- February ----------------------------------------------------------------------
-    late_approved = LATE.model_copy(update={"status": EntryStatus.APPROVED,
-                                            "approved_on": d("2026-02-03")})
+    late_approved = LATE.model_copy(update={"status": EntryStatus.APPROVED, "approved_on": d("2026-02-03")})
     feb = delivery([*JAN_TIME, late_approved, *FEB_TIME], [m1_done, M2])
 
     change = Amendment(
-        amendment_id="CO-1", effective_date=d("2026-02-15"),
-        treatment=AmendmentTreatment.CUMULATIVE_CATCH_UP, reason="data migration added",
-        changes=[LineChange(contract_line_id="L1", price=money("135000.00"),
-                            estimate_at_completion=money("100000.00"),
-                            scope="Implementation incl. data migration")])
+        amendment_id="CO-1",
+        effective_date=d("2026-02-15"),
+        treatment=AmendmentTreatment.CUMULATIVE_CATCH_UP,
+        reason="data migration added",
+        changes=[
+            LineChange(
+                contract_line_id="L1",
+                price=money("135000.00"),
+                estimate_at_completion=money("100000.00"),
+                scope="Implementation incl. data migration",
+            )
+        ],
+    )
     before_change = state
     result = apply_amendment(state, change, feb)
     state = result.state
@@ -175,22 +217,23 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     (catch_up,) = result.applied.revenue_entries
     assert catch_up.kind is RevenueEntryKind.CATCH_UP and catch_up.amount == money("-4552.50")
     (effect,) = result.applied.effects
-    assert (effect.left_to_bill_before, effect.left_to_bill_after) == (
-        money("72000.00"), money("87000.00"))
+    assert (effect.left_to_bill_before, effect.left_to_bill_after) == (money("72000.00"), money("87000.00"))
 
     # The schedules either side of the change: M2 now carries 87,000.00, and the revenue
     # plan keeps January's actual, February's catch-up, and plans the rest for March.
     applied = result.applied
-    assert applied.billing_before.by_period("L1") == {
-        "2026-01": money("48000.00"), "2026-03": money("72000.00")}
-    assert applied.billing_after.by_period("L1") == {
-        "2026-01": money("48000.00"), "2026-03": money("87000.00")}
+    assert applied.billing_before.by_period("L1") == {"2026-01": money("48000.00"), "2026-03": money("72000.00")}
+    assert applied.billing_after.by_period("L1") == {"2026-01": money("48000.00"), "2026-03": money("87000.00")}
     assert applied.revenue_before.by_period("L1") == {
-        "2026-01": money("17175.00"), "2026-02": money("51412.50"),
-        "2026-03": money("51412.50")}
+        "2026-01": money("17175.00"),
+        "2026-02": money("51412.50"),
+        "2026-03": money("51412.50"),
+    }
     assert applied.revenue_after.by_period("L1") == {
-        "2026-01": money("17175.00"), "2026-02": money("-4552.50"),
-        "2026-03": money("122377.50")}
+        "2026-01": money("17175.00"),
+        "2026-02": money("-4552.50"),
+        "2026-03": money("122377.50"),
+    }
     assert applied.revenue_after.total("L1") == money("135000.00")
 
     # The derived inverse puts the old terms back and reverses the catch-up exactly.
@@ -206,18 +249,26 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     rev = recognize_period(state, "2026-02", feb)
     state = rev.state
     # L1: 40,972.50 - (17,175.00 - 4,552.50) = 28,350.00. L2: 10 h + 60 h = 10,500.00.
-    assert {e.contract_line_id: e.amount for e in rev.entries} == {
-        "L1": money("28350.00"), "L2": money("10500.00")}
+    assert {e.contract_line_id: e.amount for e in rev.entries} == {"L1": money("28350.00"), "L2": money("10500.00")}
     pos = {p.contract_line_id: p for p in rev.positions}
     assert pos["L1"].recognized == money("40972.50")
     assert pos["L1"].deferred == money("7027.50")  # 48,000.00 billed
 
     # ---- March -------------------------------------------------------------------------
-    credit = apply_credit_memo(state, CreditMemoRequest(
-        credit_memo_id="CM-1", invoice_id=inv2.invoice_id, memo_date=d("2026-03-15"),
-        reason="goodwill: onboarding delays",
-        lines=[CreditLineRequest(invoice_line_id=inv2.lines[0].invoice_line_id,
-                                 amount=money("1000.00"), price_concession=True)]))
+    credit = apply_credit_memo(
+        state,
+        CreditMemoRequest(
+            credit_memo_id="CM-1",
+            invoice_id=inv2.invoice_id,
+            memo_date=d("2026-03-15"),
+            reason="goodwill: onboarding delays",
+            lines=[
+                CreditLineRequest(
+                    invoice_line_id=inv2.lines[0].invoice_line_id, amount=money("1000.00"), price_concession=True
+                )
+            ],
+        ),
+    )
     state = credit.state
     assert credit.memo.total == money("1000.00") and credit.released == []
 
@@ -226,7 +277,9 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     state, (inv3,) = bill(state, "2026-03", mar, "2026-03-31")
     # M2 bills all that is left of the amended price: 135,000.00 - 48,000.00.
     assert [(ln.kind, ln.net) for ln in inv3.lines] == [
-        (SourceKind.MILESTONE, money("87000.00")), (SourceKind.TIME, money("3000.00"))]
+        (SourceKind.MILESTONE, money("87000.00")),
+        (SourceKind.TIME, money("3000.00")),
+    ]
 
     rev = recognize_period(state, "2026-03", mar)
     state = rev.state
@@ -234,8 +287,7 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     # = 114,412.50, less 40,972.50 = 73,440.00.
     # L2: 16,500.00 + 3,000.00 delivered - 1,000.00 concession + 550.00 expenses
     # = 19,050.00, less 17,050.00 = 2,000.00.
-    assert {e.contract_line_id: e.amount for e in rev.entries} == {
-        "L1": money("73440.00"), "L2": money("2000.00")}
+    assert {e.contract_line_id: e.amount for e in rev.entries} == {"L1": money("73440.00"), "L2": money("2000.00")}
     pos = {p.contract_line_id: p for p in rev.positions}
     assert pos["L1"].deferred == money("20587.50")
 
@@ -251,15 +303,17 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
     assert all(p.deferred.is_zero() and p.unbilled.is_zero() for p in final.values())
 
     # Every record carries the lineage back to the deal.
-    for record in [*state.invoices, *state.credit_memos, *state.revenue_entries,
-                   *state.billing_events]:
+    for record in [*state.invoices, *state.credit_memos, *state.revenue_entries, *state.billing_events]:
         assert record.lineage == state.lineage
 
     # ---- intercompany: Ben works from UK01 on DE01's project --------------------------
-    charges = [c for p in ("2026-01", "2026-02", "2026-03")
-               for c in intercompany_charges(state.lineage, p, mar.time_entries, mar.resources,
-                                             TransferPricing(), receiver_currency="EUR",
-                                             fx=FX)]
+    charges = [
+        c
+        for p in ("2026-01", "2026-02", "2026-03")
+        for c in intercompany_charges(
+            state.lineage, p, mar.time_entries, mar.resources, TransferPricing(), receiver_currency="EUR", fx=FX
+        )
+    ]
     # 50 h, 100 h, 200 h at 60.00 GBP, plus 10 %; booked by DE01 at 1.15, 1.15, 1.20.
     assert [(c.provider_entity, c.hours, c.amount) for c in charges] == [
         ("UK01", Decimal(50), money("3300.00", "GBP")),
@@ -267,7 +321,10 @@ def test_three_periods_with_a_milestone_an_amendment_and_a_partial_credit():
         ("UK01", Decimal(200), money("13200.00", "GBP")),
     ]
     assert [c.receiver_amount.rounded() for c in charges if c.receiver_amount] == [
-        money("3795.00"), money("7590.00"), money("15840.00")]
+        money("3795.00"),
+        money("7590.00"),
+        money("15840.00"),
+    ]
     provider_je, receiver_je = intercompany_journals(charges[2], "EUR")
     assert provider_je.legal_entity == "UK01" and receiver_je.legal_entity == "DE01"
     assert provider_je.is_balanced() and receiver_je.is_balanced()
@@ -291,5 +348,4 @@ def test_state_round_trips_through_json():
     state, _ = bill(state, "2026-01", jan, "2026-01-31")
     state = recognize_period(state, "2026-01", jan).state
     assert type(state).model_validate_json(state.model_dump_json()) == state
-    assert Money.model_validate_json(state.invoices[0].total.model_dump_json()) == \
-        state.invoices[0].total
+    assert Money.model_validate_json(state.invoices[0].total.model_dump_json()) == state.invoices[0].total
