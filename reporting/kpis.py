@@ -423,7 +423,8 @@ SELECT gkey AS key, cur AS currency, sum({final}) AS value
 def _open_invoices_sql(q: KpiQuery, s: _Sql, as_of: str) -> str:
     """Invoices open at `as_of` (from invoice_settlement) with their balance then.
 
-    The balance is kept in the invoice currency and converted at the invoice's rate.
+    The balance is kept in the invoice currency and converted at the invoice's rate,
+    rounded per invoice to the target currency's minor unit (as the loader rounds facts).
     """
     key = _key_expr(q.group_by, None)
     where = [f"st.invoice_date <= {as_of}", f"st.open_until > {as_of}", *_filters(q, s)]
@@ -437,8 +438,8 @@ inv AS (
      WHERE {" AND ".join(where)}
 ), open_inv AS (
     SELECT inv.gkey, inv.cur, inv.due_date,
-           (inv.total_amount - coalesce(pay.amount, 0) - coalesce(cm.amount, 0))
-           * inv.rate AS bal
+           round((inv.total_amount - coalesce(pay.amount, 0) - coalesce(cm.amount, 0))
+                 * inv.rate, hub_minor_unit(inv.cur)) AS bal
       FROM inv
       LEFT JOIN LATERAL (SELECT sum(p.amount) AS amount FROM fact_payment p
                           WHERE p.invoice_id = inv.id AND p.payment_date <= {as_of}) pay

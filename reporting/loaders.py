@@ -3,6 +3,11 @@
 The upsert derives the functional and reporting currency amounts from the FX table,
 resolving each distinct (currency, functional currency, FX date) once, and rewrites a row
 only when something changed, so loading the same batch twice writes nothing.
+
+Rounding policy (docs/reporting.md): every fact is converted at its own dated rate and
+rounded to the target currency's minor unit, half away from zero; a document's tax is its
+converted total minus its converted net, so net + tax = total in every currency. Totals
+are sums of rounded rows, so the rows of a report always add up to its total.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class FactSpec:
     model: type[m.BaseModel]
     business_date: str
     money: tuple[str, ...]
+    # Converted as total - net (both rounded), so the converted document still adds up.
+    balancing: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -54,12 +61,14 @@ FACTS: dict[str, FactSpec] = {
             m.InvoiceFact,
             "invoice_date",
             ("net_amount", "tax_amount", "total_amount"),
+            balancing="tax_amount",
         ),
         FactSpec(
             "fact_credit_memo",
             m.CreditMemoFact,
             "memo_date",
             ("net_amount", "tax_amount", "total_amount"),
+            balancing="tax_amount",
         ),
         FactSpec("fact_payment", m.PaymentFact, "payment_date", ("amount",)),
         FactSpec("fact_revenue", m.RevenueFact, "revenue_date", ("amount",)),
@@ -97,11 +106,12 @@ def _upsert_sql(spec: FactSpec, dedupe: bool, fresh: bool = False) -> tuple[str,
     fxd = f"coalesce(st.fx_date, st.{spec.business_date})"
     select_derived = ["le.functional_currency", "$1", fxd, "r.rf", "r.rr"]
     for col in spec.money:
-        select_derived += [f"st.{col} * r.rf", f"st.{col} * r.rr"]
+        select_derived += [_converted(spec, col, "r.rf", "r.mf"), _converted(spec, col, "r.rr", "r.mr")]
     rates = f"""
 WITH r AS MATERIALIZED (
     SELECT currency, fc, fxd, hub_fx_rate(currency, fc, fxd) AS rf,
-           hub_fx_rate(currency, $1, fxd) AS rr
+           hub_fx_rate(currency, $1, fxd) AS rr,
+           hub_minor_unit(fc) AS mf, hub_minor_unit($1) AS mr
       FROM (SELECT DISTINCT st.currency, le.functional_currency AS fc, {fxd} AS fxd
               FROM {spec.staging} st JOIN dim_legal_entity le USING (legal_entity)) d
 ), n AS (
@@ -125,6 +135,13 @@ SELECT {", ".join("n." + c for c in all_cols)} FROM n"""
     if not fresh:
         insert += f"\n WHERE NOT EXISTS (SELECT 1 FROM {spec.table} t WHERE {key_match})"
     return update, insert
+
+
+def _converted(spec: FactSpec, col: str, rate: str, minor_unit: str) -> str:
+    """One converted amount, rounded per fact to the target currency's minor unit."""
+    if col == spec.balancing:
+        return f"round(st.total_amount * {rate}, {minor_unit}) - round(st.net_amount * {rate}, {minor_unit})"
+    return f"round(st.{col} * {rate}, {minor_unit})"
 
 
 def _all_keys_new_sql(spec: FactSpec) -> str:
