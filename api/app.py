@@ -11,9 +11,11 @@ from temporalio.client import Client
 
 from api import engagements, period_close, reports, webhooks
 from api.auth import TokenTable
+from api.door import OpportunityReader
 from api.problems import ProblemError, install_problem_handlers
 from api.settings import ApiSettings
 from reporting.hub import ReportingHub
+from workers.composition import crm_reader
 from workers.temporal_client import connect
 
 
@@ -29,9 +31,14 @@ def retry_waiting_workflow(client: Client) -> Callable[[dict[str, Any]], Awaitab
     return retry
 
 
-def create_app(settings: ApiSettings | None = None, temporal: Client | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, temporal: Client | None = None, crm: OpportunityReader | None = None
+) -> FastAPI:
     settings = settings or ApiSettings()
     tokens = TokenTable.from_settings(settings)  # refuses insecure config before serving anything
+    close_crm = None
+    if crm is None and settings.salesforce is not None:
+        crm, close_crm = crm_reader(settings.salesforce)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +54,8 @@ def create_app(settings: ApiSettings | None = None, temporal: Client | None = No
         finally:
             if hub is not None:
                 await hub.close()
+            if close_crm is not None:
+                await close_crm()
 
     app = FastAPI(
         title="d2r — deal to revenue",
@@ -59,6 +68,7 @@ def create_app(settings: ApiSettings | None = None, temporal: Client | None = No
     app.state.tokens = tokens
     app.state.temporal = temporal
     app.state.hub = None
+    app.state.crm = crm  # asked at the door whether an opportunity exists (api/door.py)
     install_problem_handlers(app)
     app.include_router(engagements.router)
     app.include_router(period_close.router)

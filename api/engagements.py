@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import date, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from opentelemetry import trace
-from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -16,12 +22,12 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
+from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError
 from api.reports import audit_mutation
 from api.settings import ApiSettings
-from domain.amendments import Amendment
-from domain.credit_memos import CreditMemoRequest
 from domain.model import Approval
 from domain.stages import Stage
 from workflows import search_attributes as sa
@@ -41,14 +47,15 @@ from workflows.engagement_models import (
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
 
 SALESFORCE_ID = r"^[A-Za-z0-9]{15,18}$"
+OpportunityId = Annotated[str, Path(pattern=SALESFORCE_ID, description="the CRM opportunity id")]
+# A caller waits on a query: an engagement that cannot answer in this time is reported, not waited for.
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 class StartEngagement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     opportunity_id: str = Field(pattern=SALESFORCE_ID, description="the CRM opportunity id")
-
-
-class CancelBody(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
 
 
 class EngagementSummary(BaseModel):
@@ -77,10 +84,22 @@ def _tag(opportunity_id: str, principal: Principal) -> None:
 async def _view(client: Client, opportunity_id: str) -> EngagementView:
     handle = client.get_workflow_handle(workflow_id(opportunity_id))
     try:
-        return await handle.query(EngagementWorkflow.view)
+        return await handle.query(EngagementWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
+    except WorkflowQueryFailedError as error:
+        # A failing workflow task (a bug) can make the query fail too: say so, do not 500.
+        raise ProblemError(
+            503, "Engagement not answering", f"the engagement could not answer: {error}", headers={"Retry-After": "30"}
+        ) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no engagement for opportunity {opportunity_id}") from error
+        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+            raise ProblemError(
+                503,
+                "Engagement not answering",
+                f"engagement {opportunity_id} did not answer within {QUERY_TIMEOUT.seconds} s (is a worker running?)",
+                headers={"Retry-After": "30"},
+            ) from error
         raise
 
 
@@ -113,6 +132,7 @@ async def start_engagement(
     if await _exists(client, body.opportunity_id):
         response.status_code = 200
         return await _view(client, body.opportunity_id)
+    await door.check_opportunity(request.app.state.crm, body.opportunity_id)
     await client.start_workflow(
         EngagementWorkflow.run,
         EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject, queues=settings.queues()),
@@ -136,7 +156,7 @@ async def start_engagement(
 
 @router.get("/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view")
 async def get_engagement(
-    opportunity_id: str, request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+    opportunity_id: OpportunityId, request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> EngagementView:
     _tag(opportunity_id, principal)
     return await _view(_client(request), opportunity_id)
@@ -147,18 +167,16 @@ async def list_engagements(
     request: Request,
     principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
     stage: Stage | None = None,
-    legal_entity: str | None = None,
-    limit: int = 100,
+    legal_entity: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,10}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EngagementSummary]:
     clauses = ["WorkflowType = 'EngagementWorkflow'"]
     if stage:
         clauses.append(f"D2RStage = '{stage.value}'")
     if legal_entity:
-        if not legal_entity.isalnum():
-            raise ProblemError(422, "Invalid request", "legal_entity must be alphanumeric")
         clauses.append(f"D2RLegalEntity = '{legal_entity}'")
     found: list[EngagementSummary] = []
-    async for wf in _client(request).list_workflows(" AND ".join(clauses), limit=max(1, min(limit, 1000))):
+    async for wf in _client(request).list_workflows(" AND ".join(clauses), limit=limit):
         attrs = wf.typed_search_attributes
         found.append(
             EngagementSummary(
@@ -192,7 +210,7 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
     summary="Re-read and re-check the deal after it was fixed in the CRM",
 )
 async def revalidate(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
 ) -> dict[str, str]:
@@ -203,7 +221,7 @@ async def revalidate(
 
 @router.post("/{opportunity_id}/retry", status_code=202, summary="Retry the step that needs attention")
 async def retry(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("integration_admin", "delivery_ops"))],
 ) -> dict[str, str]:
@@ -214,7 +232,7 @@ async def retry(
 
 @router.post("/{opportunity_id}/cancel", status_code=202, summary="Cancel an engagement that needs attention")
 async def cancel(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     body: CancelBody,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
@@ -227,27 +245,12 @@ async def cancel(
 # ---- people deciding, changes, period close ----------------------------------------------------
 
 
-class DecisionBody(BaseModel):
-    decision: Literal["approve", "reject"]
-    comment: str | None = Field(default=None, max_length=2000)
-
-
-class AmendmentBody(BaseModel):
-    amendment: Amendment
-
-
-class CreditMemoBody(BaseModel):
-    credit_memo: CreditMemoRequest
-
-
 async def _update(request: Request, opportunity_id: str, update: Any, arg: Any) -> Any:
     handle = _client(request).get_workflow_handle(workflow_id(opportunity_id))
     try:
         return await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        message = getattr(cause, "message", None) or str(cause or error)
-        raise ProblemError(409, "Refused", message) from error
+        raise door.refusal_problem(error) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no running engagement for {opportunity_id}") from error
@@ -260,8 +263,8 @@ async def _update(request: Request, opportunity_id: str, update: Any, arg: Any) 
     summary="Approve or reject a pending approval (role and four-eyes checked by the engagement)",
 )
 async def decide(
-    opportunity_id: str,
-    approval_id: str,
+    opportunity_id: OpportunityId,
+    approval_id: Annotated[str, Path(min_length=1, max_length=200)],
     body: DecisionBody,
     request: Request,
     principal: Annotated[
@@ -298,17 +301,18 @@ async def decide(
     summary="Request a change order; it applies after delivery (and finance, above a threshold) approve",
 )
 async def request_amendment(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     body: AmendmentBody,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("delivery_ops", "sales_ops"))],
 ) -> ChangeRecord:
     _tag(opportunity_id, principal)
+    _window(request).check_date(body.amendment.effective_date, "amendment.effective_date")
     record: ChangeRecord = await _update(
         request,
         opportunity_id,
         EngagementWorkflow.request_amendment,
-        AmendmentInput(amendment=body.amendment, requested_by=principal.subject),
+        AmendmentInput(amendment=body.amendment.domain(), requested_by=principal.subject),
     )
     await _audit(request, principal, "amendment.request", opportunity_id, {"amendment_id": record.change_id})
     return record
@@ -321,17 +325,18 @@ async def request_amendment(
     summary="Request a credit memo; it is issued after finance approves",
 )
 async def request_credit_memo(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     body: CreditMemoBody,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("finance", "delivery_ops", "sales_ops"))],
 ) -> ChangeRecord:
     _tag(opportunity_id, principal)
+    _window(request).check_date(body.credit_memo.memo_date, "credit_memo.memo_date")
     record: ChangeRecord = await _update(
         request,
         opportunity_id,
         EngagementWorkflow.request_credit_memo,
-        CreditMemoInput(request=body.credit_memo, requested_by=principal.subject),
+        CreditMemoInput(request=body.credit_memo.domain(), requested_by=principal.subject),
     )
     await _audit(request, principal, "credit_memo.request", opportunity_id, {"credit_memo_id": record.change_id})
     return record
@@ -343,12 +348,13 @@ async def request_credit_memo(
     summary="Billing and revenue run of one period for this engagement (idempotent)",
 )
 async def close_engagement_period(
-    opportunity_id: str,
-    period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")],
+    opportunity_id: OpportunityId,
+    period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM inside the open window")],
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("finance", "integration_admin"))],
 ) -> PeriodResult:
     _tag(opportunity_id, principal)
+    _window(request).check_period(period, "period")
     result: PeriodResult = await _update(
         request,
         opportunity_id,
@@ -365,13 +371,18 @@ async def close_engagement_period(
     summary="Report delivery complete: the next period close recognizes the remainder, then close-out",
 )
 async def delivery_complete(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("delivery_ops", "integration_admin"))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.delivery_complete", opportunity_id, {})
     return await _signal(request, opportunity_id, "delivery_complete")
+
+
+def _window(request: Request) -> door.OpenWindow:
+    settings: ApiSettings = request.app.state.settings
+    return door.OpenWindow.around(date.today(), settings.open_period_months_back, settings.open_period_months_forward)
 
 
 async def _audit(request: Request, principal: Principal, action: str, target: str, detail: dict[str, Any]) -> None:

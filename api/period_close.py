@@ -7,13 +7,14 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.posting import PostingConfig
+from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.problems import ProblemError
 from api.reports import audit_mutation
@@ -35,16 +36,22 @@ PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 class StartClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     legal_entity: str = Field(pattern=ENTITY)
     period: str = Field(pattern=PERIOD, description="the month to close, e.g. 2026-11")
 
 
 class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     decision: str = Field(default="approve", pattern="^(approve|reject)$")
     comment: str | None = Field(default=None, max_length=2000)
 
 
 class StartPosting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     legal_entity: str = Field(pattern=ENTITY)
     posting_date: date | None = Field(default=None, description="default: today")
     cutoff: date | None = Field(default=None, description="post approved entries dated up to here")
@@ -60,6 +67,10 @@ class PostingStarted(BaseModel):
 def _client(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
+
+
+def _window(settings: ApiSettings) -> door.OpenWindow:
+    return door.OpenWindow.around(date.today(), settings.open_period_months_back, settings.open_period_months_forward)
 
 
 def _queues(settings: ApiSettings) -> TaskQueues:
@@ -106,6 +117,8 @@ async def start_close(
 ) -> PeriodCloseReport:
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
+    door.check_legal_entity(body.legal_entity, settings.legal_entities)
+    _window(settings).check_period(body.period, "period")
     wid = close_workflow_id(body.legal_entity, body.period)
     response.headers["Location"] = f"/v1/period-close/{body.legal_entity}/{body.period}"
     if await _current(client, wid):
@@ -172,8 +185,7 @@ async def approve_close(
             ),
         )
     except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        raise ProblemError(409, "Refused", getattr(cause, "message", None) or str(cause or error)) from error
+        raise door.refusal_problem(error) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no running period close for {legal_entity} {period}") from error
@@ -198,7 +210,13 @@ async def start_posting(
 ) -> PostingStarted:
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
-    day = body.posting_date or date.today()
+    door.check_legal_entity(body.legal_entity, settings.legal_entities)
+    window = _window(settings)
+    day = window.check_date(body.posting_date or date.today(), "posting_date")
+    if body.cutoff is not None:
+        window.check_date(body.cutoff, "cutoff")
+        if body.cutoff > day:
+            raise door.invalid("cutoff", f"the cutoff {body.cutoff} is after the posting date {day}")
     wid = posting_workflow_id(body.legal_entity, day)
     handle = await client.start_workflow(
         TimeAndExpensePostingWorkflow.run,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from workers.settings import TemporalSettings
+from workers.settings import TemporalSettings, VendorEndpoint
 from workflows.engagement_models import TaskQueues
 
 ROLES = frozenset({"sales_ops", "delivery_ops", "finance", "integration_admin", "auditor"})
@@ -44,3 +44,15 @@ class ApiSettings(TemporalSettings):
         )
 
     webhook_secret: str | None = None
+    # One secret per webhook source ("salesforce", "netsuite"); a source not named here falls
+    # back to webhook_secret (and, in dev, the simulators' dev secret).
+    webhook_secrets: dict[str, str] = {}
+
+    # Judged at the door (api/door.py): the open window of periods, around today's month.
+    open_period_months_back: int = Field(default=12, ge=0, le=120)
+    open_period_months_forward: int = Field(default=0, ge=0, le=12)
+    # The legal entities that exist (code -> functional currency): the same setting the
+    # workers read (D2R_LEGAL_ENTITIES), so both refuse the same unknown codes.
+    legal_entities: dict[str, str] = {"US01": "USD", "UK01": "GBP", "DE01": "EUR", "JP01": "JPY"}
+    # The CRM, asked at the door whether an opportunity exists (same setting as the workers').
+    salesforce: VendorEndpoint | None = VendorEndpoint(url="http://127.0.0.1:8301")

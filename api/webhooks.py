@@ -5,6 +5,12 @@ HMAC-SHA256(secret, "{id}.{timestamp}.{raw body}")>`, verified on the raw bytes 
 any parsing, in constant time, within a 5-minute window. Every event becomes (at most)
 one durable workflow whose id is the event id, so a redelivered or replayed webhook is
 harmless: the second start finds the first.
+
+Each source is bound to its own URL and its own secret (`webhook_secrets[source]`), and
+only the event types that source sends are accepted there: the same signed event posted
+to the other source's URL is refused. A signed body that is not an event (`[1,2]`,
+`{"data": "zzz"}`, a date that does not parse) is a 400 naming the field, before any
+workflow starts.
 """
 
 from __future__ import annotations
@@ -14,13 +20,16 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from api import door
 from api.problems import ProblemError
 from api.settings import ApiSettings
 from workflows.engagement import EngagementWorkflow
@@ -34,17 +43,98 @@ TOLERANCE_SECONDS = 300
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"d2r-dev-webhook-secret-0123456789").decode()
 
 
+class Event(BaseModel):
+    """The envelope every source sends; unknown envelope keys (id, occurred_at...) are kept out."""
+
+    type: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClosedWon(BaseModel):
+    opportunity_id: str = Field(pattern=r"^[A-Za-z0-9]{15,18}$")
+
+
+class MilestoneCompleted(BaseModel):
+    milestone_id: str = Field(min_length=1, max_length=80)
+    project_id: str = Field(min_length=1, max_length=80)
+    actual_date: date | None = None
+
+
+class PaymentApplied(BaseModel):
+    invoice_id: str | int
+    amount: Decimal = Field(allow_inf_nan=False)
+
+
+class PaymentReceived(BaseModel):
+    payment_id: str | int
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    tran_date: date
+    applied: list[PaymentApplied] = Field(default_factory=list, max_length=1000)
+
+
+# What each source sends: the only types its URL accepts, and the shape of the ones d2r reads.
+SOURCE_EVENTS: dict[str, dict[str, type[BaseModel] | None]] = {
+    "salesforce": {
+        "opportunity.closed_won": ClosedWon,
+        "milestone.completed": MilestoneCompleted,
+        "timecard.approved": None,
+        "expense.approved": None,
+    },
+    "netsuite": {
+        "payment.received": PaymentReceived,
+        "invoice.posted": None,
+        "credit_memo.posted": None,
+    },
+}
+
+
 class WebhookAck(BaseModel):
     status: Literal["accepted", "duplicate", "ignored"]
     event_id: str
     workflow_id: str | None = None
 
 
-def _secret(settings: ApiSettings) -> bytes:
-    secret = settings.webhook_secret or (DEV_WEBHOOK_SECRET if settings.profile == "dev" else None)
+def _secret(settings: ApiSettings, source: str) -> bytes:
+    secret = (
+        settings.webhook_secrets.get(source)
+        or settings.webhook_secret
+        or (DEV_WEBHOOK_SECRET if settings.profile == "dev" else None)
+    )
     if not secret:
-        raise ProblemError(503, "Webhooks not configured", "D2R_WEBHOOK_SECRET is not set")
+        raise ProblemError(503, "Webhooks not configured", f"D2R_WEBHOOK_SECRETS for {source} is not set")
     return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def bad_body(field: str, message: str) -> ProblemError:
+    errors = [{"field": field, "message": message}]
+    return ProblemError(400, "Bad webhook body", f"{field}: {message}", type_=door.INVALID, errors=errors)
+
+
+def parse_event(source: str, body: bytes) -> tuple[Event, BaseModel | None]:
+    """The event and its typed data, or a 400 naming what is wrong."""
+    try:
+        raw = json.loads(body)
+    except ValueError as error:
+        raise bad_body("body", "not JSON") from error
+    try:
+        event = Event.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise bad_body(".".join(str(p) for p in first["loc"]) or "body", first["msg"]) from error
+    accepted = SOURCE_EVENTS[source]
+    if event.type not in accepted:
+        sender = next((s for s, types in SOURCE_EVENTS.items() if event.type in types), None)
+        if sender is not None:
+            raise bad_body("type", f"{event.type} events come from {sender}, not {source}")
+        return event, None  # a type d2r does not know: acknowledged and ignored
+    shape = accepted[event.type]
+    if shape is None:
+        return event, None
+    try:
+        return event, shape.model_validate(event.data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise bad_body(".".join(["data", *(str(p) for p in first["loc"])]), first["msg"]) from error
 
 
 def verify(secret: bytes, headers: Any, body: bytes, now: float | None = None) -> str:
@@ -74,34 +164,33 @@ def verify(secret: bytes, headers: Any, body: bytes, now: float | None = None) -
 async def _receive(request: Request, source: str) -> WebhookAck:
     settings: ApiSettings = request.app.state.settings
     body = await request.body()
-    event_id = verify(_secret(settings), request.headers, body)
-    try:
-        event = json.loads(body)
-    except ValueError as error:
-        raise ProblemError(400, "Bad webhook body", "the body is not JSON") from error
-    kind = str(event.get("type", ""))
-    data = event.get("data") or {}
+    event_id = verify(_secret(settings, source), request.headers, body)
+    event, typed = parse_event(source, body)
+    kind = event.type
+    # The workflow reads the checked values (a date that parsed, an id of the right shape).
+    data = {**event.data, **(typed.model_dump(mode="json", exclude_none=True) if typed is not None else {})}
     client = request.app.state.temporal
     queues = settings.queues()
 
-    if kind == "opportunity.closed_won" and data.get("opportunity_id"):
+    if isinstance(typed, ClosedWon):
         # A closed-won deal starts its engagement with no manual call (same id as the API's POST).
-        wid = f"engagement-{data['opportunity_id']}"
+        wid = f"engagement-{typed.opportunity_id}"
+        await door.check_opportunity(request.app.state.crm, typed.opportunity_id)
         try:
             await client.start_workflow(
                 EngagementWorkflow.run,
-                EngagementInput(opportunity_id=data["opportunity_id"], requested_by=f"system:{source}", queues=queues),
+                EngagementInput(opportunity_id=typed.opportunity_id, requested_by=f"system:{source}", queues=queues),
                 id=wid,
                 task_queue=settings.workflow_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"Engagement for opportunity {data['opportunity_id']} (from the CRM)",
+                static_summary=f"Engagement for opportunity {typed.opportunity_id} (from the CRM)",
             )
         except WorkflowAlreadyStartedError:
             return WebhookAck(status="duplicate", event_id=event_id, workflow_id=wid)
         return WebhookAck(status="accepted", event_id=event_id, workflow_id=wid)
 
-    if kind in InboundEventWorkflow.HANDLED:
+    if typed is not None and kind in InboundEventWorkflow.HANDLED:
         wid = f"webhook-{source}-{event_id}"
         try:
             await client.start_workflow(

@@ -6,6 +6,7 @@ Dynamics means one connector module and one line here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from connectors.psa_certinia import CertiniaPsa
 from connectors.psa_posting import CertiniaPosting
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from domain.deal import DealRules
-from workers.settings import WorkerSettings
+from workers.settings import VendorEndpoint, WorkerSettings
 
 
 @dataclass
@@ -147,3 +148,16 @@ async def build_activities(
         if hub is not None
         else None,
     )
+
+
+def crm_reader(endpoint: VendorEndpoint) -> tuple[SalesforceCrm, Callable[[], Awaitable[None]]]:
+    """The CRM the API asks at the door whether an opportunity exists, and how to close it."""
+    client = SalesforceClient(
+        SalesforceConfig(
+            base_url=endpoint.url,
+            client_id=endpoint.client_id,
+            client_secret=endpoint.client_secret.get_secret_value(),
+            timeout=min(endpoint.timeout_seconds, 10.0),  # a caller is waiting
+        )
+    )
+    return SalesforceCrm(client), client.aclose

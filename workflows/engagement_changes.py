@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.engagement_provisioning import activity_error_cause
     from workflows.engagement_support import EngagementBase
+    from workflows.refusals import conflict, invalid_request
     from workflows.saga import Saga
 
 
@@ -54,26 +55,104 @@ class ChangeSteps(EngagementBase):
         raise NotImplementedError  # the delivery mixin implements it
 
     # ---- requests (update handlers and validators) ----------------------------------------------
-    def _check_change_allowed(self, change_id: str) -> None:
+    def _check_change_allowed(self, field: str, change_id: str) -> None:
         if self._s.view.stage != Stage.IN_DELIVERY or self._s.contract is None or self._finance is None:
-            raise ValueError(f"changes are accepted only in delivery; the engagement is {self._s.view.stage}")
+            raise conflict("stage", f"changes are accepted only in delivery; the engagement is {self._s.view.stage}")
         if any(c.change_id == change_id for c in self._s.view.changes):
-            raise ValueError(f"change {change_id} was already requested")
+            raise conflict(field, f"change {change_id} was already requested")
 
     def _check_amendment(self, request: AmendmentInput) -> None:
-        self._check_change_allowed(request.amendment.amendment_id)
-        assert self._s.contract is not None
-        for change in request.amendment.changes:
-            if change.add is None and change.contract_line_id not in self._s.contract.terms:
-                raise ValueError(f"unknown contract line {change.contract_line_id}")
-            if change.price is not None and change.price.currency != self._s.contract.currency:
-                raise ValueError(f"prices are in the contract currency {self._s.contract.currency}")
+        """Refuse, before any approval opens, what `apply_amendment` would refuse after it:
+        unknown or twice-changed lines, added lines that exist, prices in another currency,
+        removing a line that was billed or recognized. (What needs the PSA's delivery to
+        judge is judged when the approved amendment applies.)"""
+        amendment = request.amendment
+        self._check_change_allowed("amendment.amendment_id", amendment.amendment_id)
+        contract = self._s.contract
+        assert contract is not None
+        seen: set[str] = set()
+        for n, change in enumerate(amendment.changes):
+            at = f"amendment.changes.{n}"
+            line_id = change.contract_line_id
+            if line_id in seen:
+                raise invalid_request(f"{at}.contract_line_id", f"line {line_id} is changed twice in one amendment")
+            seen.add(line_id)
+            if change.replace is not None:
+                raise invalid_request(f"{at}.replace", "replace is d2r's own (compensation); change fields instead")
+            if change.add is not None:
+                if line_id in contract.terms:
+                    raise invalid_request(f"{at}.contract_line_id", f"line {line_id} already exists")
+                if change.add.line.line_id != line_id:
+                    raise invalid_request(f"{at}.add.line.line_id", "an added line's id must match contract_line_id")
+            elif line_id not in contract.terms:
+                known = ", ".join(sorted(contract.terms))
+                raise invalid_request(f"{at}.contract_line_id", f"unknown contract line {line_id}; lines: {known}")
+            billed = any(r.contract_line_id == line_id for r in contract.ledger)
+            if change.remove and (billed or not contract.recognized(line_id).is_zero()):
+                raise invalid_request(f"{at}.remove", f"line {line_id} has billing or revenue; lower its price instead")
+            amounts = {
+                "price": change.price,
+                "estimate_at_completion": change.estimate_at_completion,
+                "not_to_exceed": change.not_to_exceed,
+                "add.line.amount": change.add.line.amount if change.add is not None else None,
+            }
+            for name, money in amounts.items():
+                if money is not None and money.currency != contract.currency:
+                    raise invalid_request(
+                        f"{at}.{name}.currency", f"amounts are in the contract currency {contract.currency}"
+                    )
 
     def _check_credit_memo(self, request: CreditMemoInput) -> None:
-        self._check_change_allowed(request.request.credit_memo_id)
-        assert self._s.contract is not None
-        if not any(i.invoice_id == request.request.invoice_id for i in self._s.contract.invoices):
-            raise ValueError(f"unknown invoice {request.request.invoice_id}")
+        """Refuse, before any approval opens, a memo that would fail once approved: unknown
+        invoice or line, another currency, more than the line has left once the memos
+        already awaiting approval are counted, or any other rule of `apply_credit_memo`."""
+        memo = request.request
+        self._check_change_allowed("credit_memo.credit_memo_id", memo.credit_memo_id)
+        contract = self._s.contract
+        assert contract is not None
+        invoice = next((i for i in contract.invoices if i.invoice_id == memo.invoice_id), None)
+        if invoice is None:
+            raise invalid_request("credit_memo.invoice_id", f"unknown invoice {memo.invoice_id}")
+        # The memos waiting for approval are issued first: this one must fit what they leave.
+        state = contract
+        for record in self._s.view.changes:
+            waiting = self._s.credit_memo_requests.get(record.change_id)
+            if record.status is ChangeStatus.AWAITING_APPROVAL and waiting is not None:
+                try:
+                    state = apply_credit_memo(state, waiting.request).state
+                except CreditMemoError:
+                    continue  # it will fail on its own; it takes nothing from this one
+        lines = {line.invoice_line_id: line for line in invoice.lines}
+        for n, line in enumerate(memo.lines):
+            at = f"credit_memo.lines.{n}"
+            invoice_line = lines.get(line.invoice_line_id)
+            if invoice_line is None:
+                known = ", ".join(sorted(lines))
+                raise invalid_request(
+                    f"{at}.invoice_line_id",
+                    f"invoice {invoice.invoice_id} has no line {line.invoice_line_id}; lines: {known}",
+                )
+            credited = sum_money(
+                (cl.net for cm in state.credit_memos for cl in cm.lines if cl.invoice_line_id == line.invoice_line_id),
+                invoice.currency,
+            )
+            left = invoice_line.net - credited
+            waiting = " (counting memos awaiting approval)" if state is not contract else ""
+            if not left.is_positive():
+                raise invalid_request(f"{at}.amount", f"line {line.invoice_line_id} has nothing left{waiting}")
+            if line.amount is None:
+                continue
+            if line.amount.currency != invoice.currency:
+                raise invalid_request(f"{at}.amount.currency", f"credits are in currency {invoice.currency}")
+            if line.amount > left:
+                raise invalid_request(
+                    f"{at}.amount.amount",
+                    f"{line.amount} exceeds the {left} of line {line.invoice_line_id} not yet credited{waiting}",
+                )
+        try:
+            apply_credit_memo(state, memo)
+        except CreditMemoError as refused:
+            raise invalid_request("credit_memo", str(refused)) from refused
 
     def _open_change_approvals(
         self, change_id: str, subject: str, requested_by: str, role_groups: list[list[str]]

@@ -123,6 +123,7 @@ async def stack(simulators: dict[str, Simulator], api_port: int) -> AsyncIterato
             crm_task_queue="it-crm",
             psa_task_queue="it-psa",
             erp_task_queue="it-erp",
+            salesforce=VendorEndpoint(url=simulators["salesforce"].url),  # asked at the door
         )
         app = create_app(api_settings, temporal=env.client)
         # A real HTTP server: the simulators' webhooks must reach it over the network.

@@ -28,7 +28,7 @@ from api.settings import ApiSettings
 from tests.conftest import wheel_binary
 from tests.integration.conftest import ROOT, Simulator, eventually, start_simulator
 from workers.schedules import ensure_schedules
-from workers.settings import WorkerSettings
+from workers.settings import VendorEndpoint, WorkerSettings
 from workflows import search_attributes as sa
 from workflows.engagement import EngagementWorkflow
 from workflows.engagement_models import EngagementInput, TaskQueues
@@ -117,6 +117,7 @@ async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFacto
         crm_task_queue=queues.crm,
         psa_task_queue=queues.psa,
         erp_task_queue=queues.erp,
+        salesforce=VendorEndpoint(url=sims["sf"].url),
         api_tokens={
             "fin-a": {"subject": "fiona", "roles": ["finance"]},  # type: ignore[dict-item]
             "fin-b": {"subject": "felix", "roles": ["finance"]},  # type: ignore[dict-item]
