@@ -116,10 +116,10 @@ class ChangeSteps(EngagementBase):
         # The memos waiting for approval are issued first: this one must fit what they leave.
         state = contract
         for record in self._s.view.changes:
-            waiting = self._s.credit_memo_requests.get(record.change_id)
-            if record.status is ChangeStatus.AWAITING_APPROVAL and waiting is not None:
+            pending = self._s.credit_memo_requests.get(record.change_id)
+            if record.status is ChangeStatus.AWAITING_APPROVAL and pending is not None:
                 try:
-                    state = apply_credit_memo(state, waiting.request).state
+                    state = apply_credit_memo(state, pending.request).state
                 except CreditMemoError:
                     continue  # it will fail on its own; it takes nothing from this one
         lines = {line.invoice_line_id: line for line in invoice.lines}
