@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from temporalio import activity
 
+from domain.bookings import BookingMovement
 from domain.deal import Engagement
 from domain.fx import FxRateTable
 from domain.model import CreditMemo, Invoice, LegalEntity, Payment, RevenueEntry
@@ -18,7 +19,9 @@ from reporting.hub import ReportingHub
 
 class RecordEngagementInput(BaseModel):
     workflow_id: str
-    engagement: Engagement  # current terms (amendments included): the booking
+    engagement: Engagement  # current terms (amendments included): the dimensions
+    # Append-only bookings: the deal as booked, then each change order (domain.bookings).
+    bookings: list[BookingMovement] = Field(default_factory=list)
     project_id: str
     contract_id: str
     erp_customer_id: str | None = None
@@ -118,18 +121,19 @@ class ReportingActivities:
         bookings = [
             m.BookingFact(
                 source_system="crm",
-                source_record_id=f"{e.opportunity_id}:{line.line_id}",
-                currency=e.currency,
-                booking_date=e.close_date,
-                amount=line.amount.amount,
-                contract_line_id=line.line_id,
+                source_record_id=b.booking_id,
+                currency=b.amount.currency,
+                booking_date=b.booking_date,
+                amount=b.amount.amount,
+                contract_line_id=b.contract_line_id,
                 service_offering=e.service_package,
-                billing_model=line.billing_model.value,
+                billing_model=b.billing_model.value,
+                amendment_id=b.amendment_id,
                 **keys,
             )
-            for line in e.lines
+            for b in data.bookings
         ]
-        written["bookings"] = (await self._hub.record_booking(*bookings)).written
+        written["bookings"] = (await self._hub.record_booking(*bookings)).written if bookings else 0
         if data.invoices:
             written["invoices"] = (
                 await self._hub.record_invoice(

@@ -429,10 +429,15 @@ WITH hub_time AS (
      WHERE legal_entity = $1 AND invoice_date BETWEEN $2 AND $3 AND project_id IS NOT NULL
      GROUP BY project_id
 ), hub_book AS (
+    -- deals booked in the period, at their value to date (the original booking plus every
+    -- change order since), as the CRM's current contract value of those deals
     SELECT project_id, sum(amount) AS booking_total, min(currency) AS currency,
            (array_agg(source_record_id ORDER BY source_record_id))[1:50] AS ids
       FROM fact_booking
-     WHERE legal_entity = $1 AND booking_date BETWEEN $2 AND $3 AND project_id IS NOT NULL
+     WHERE legal_entity = $1 AND project_id IN (
+           SELECT project_id FROM fact_booking
+            WHERE legal_entity = $1 AND amendment_id IS NULL AND booking_date BETWEEN $2 AND $3
+              AND project_id IS NOT NULL)
      GROUP BY project_id
 ), psa AS (SELECT * FROM recon_source_total WHERE source_system = 'psa'
             AND legal_entity = $1 AND period = $4),

@@ -116,11 +116,15 @@ class _Fact(_Model):
 
 
 class BookingFact(_Fact):
+    """Append-only: the deal as booked (no amendment), or one change order's difference
+    (positive or negative) on one line, dated at its effective date."""
+
     booking_date: dt.date
     amount: Amount
     contract_line_id: str | None = None
     service_offering: str | None = None
     billing_model: str | None = None
+    amendment_id: str | None = None
 
 
 class TimeFact(_Fact):

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.reporting import RecordEngagementInput, RecordEngagementResult
     from connectors.ports import BillingStatus
     from domain.billing import Delivery, invoice_period, tax_party
+    from domain.bookings import booking_movements
     from domain.ids import external_id
     from domain.journals import revenue_journal
     from domain.model import Invoice, Payment
@@ -450,6 +451,7 @@ class DeliverySteps(EngagementBase):
         data = RecordEngagementInput(
             workflow_id=workflow.info().workflow_id,
             engagement=current,
+            bookings=booking_movements(engagement, self._s.applied_amendments.values()),
             project_id=view.project_id,
             contract_id=view.contract_id,
             erp_customer_id=view.erp_customer_id,

@@ -16,6 +16,7 @@ from activities.reporting import (
     load_reference_data,
 )
 from domain.billing import invoice_period, tax_party
+from domain.bookings import booking_movements
 from domain.contract import open_contract
 from domain.deal import DealRules, Engagement, validate_deal
 from domain.model import Payment
@@ -64,6 +65,7 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
     data = RecordEngagementInput(
         workflow_id="engagement-x",
         engagement=engagement,
+        bookings=booking_movements(engagement, []),
         project_id="PRJ-REF",
         contract_id="SO-REF",
         invoices=invoices,
