@@ -7,14 +7,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from api import engagements, period_close, reports, webhooks
+from api import codec, engagements, period_close, reports, webhooks
 from api.auth import TokenTable
 from api.door import OpportunityReader
 from api.problems import ProblemError, install_problem_handlers
 from api.settings import ApiSettings
 from reporting.hub import ReportingHub
+from security.codec import EncryptionCodec
+from security.keys import KeyRing
 from workers.composition import crm_reader
 from workers.temporal_client import connect
 
@@ -39,6 +42,7 @@ def create_app(
     close_crm = None
     if crm is None and settings.salesforce is not None:
         crm, close_crm = crm_reader(settings.salesforce)
+    ring = KeyRing.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +70,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.temporal_codec = EncryptionCodec(ring) if ring else None
     app.state.temporal = temporal
     app.state.hub = None
     app.state.crm = crm  # asked at the door whether an opportunity exists (api/door.py)
@@ -74,6 +79,16 @@ def create_app(
     app.include_router(period_close.router)
     app.include_router(reports.router)
     app.include_router(webhooks.router)
+    app.include_router(codec.router)
+    # The Temporal Web UI calls the codec server from the browser: its origin only, with
+    # credentials (the codec session cookie), never a wildcard.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

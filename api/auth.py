@@ -64,24 +64,37 @@ class TokenTable:
         return cls(grants)
 
 
+SESSION_COOKIE = "d2r_codec_session"  # the codec server's cookie (api/codec.py)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="d2r"'}
+
+
+async def principal_from_token(request: Request, token: str) -> Principal:
+    """The principal a token stands for; 401 when it stands for no one."""
+    table: TokenTable = request.app.state.tokens
+    principal = table.resolve(token.strip())
+    if principal is None:
+        raise ProblemError(401, "Unauthorized", "the bearer token is not valid", headers=_CHALLENGE)
+    request.state.principal = principal
+    return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller of this request, from `Authorization: Bearer <token>`; 401 otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(401, "Unauthorized", "a bearer token is required", headers=_CHALLENGE)
+    return await principal_from_token(request, token)
+
+
 def require_roles(*roles: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency: 401 without a valid bearer token, 403 without one of `roles`."""
     wanted = frozenset(roles)
     assert wanted <= ROLES, f"unknown roles {wanted - ROLES}"
 
     async def dependency(request: Request) -> Principal:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        challenge = {"WWW-Authenticate": 'Bearer realm="d2r"'}
-        if scheme.lower() != "bearer" or not token:
-            raise ProblemError(401, "Unauthorized", "a bearer token is required", headers=challenge)
-        table: TokenTable = request.app.state.tokens
-        principal = table.resolve(token.strip())
-        if principal is None:
-            raise ProblemError(401, "Unauthorized", "the bearer token is not valid", headers=challenge)
+        principal = await authenticate(request)
         if wanted and not (principal.roles & wanted):
             raise ProblemError(403, "Forbidden", f"this action needs one of the roles {sorted(wanted)}")
-        request.state.principal = principal
         return principal
 
     return dependency

@@ -56,3 +56,5 @@ class ApiSettings(TemporalSettings):
     legal_entities: dict[str, str] = {"US01": "USD", "UK01": "GBP", "DE01": "EUR", "JP01": "JPY"}
     # The CRM, asked at the door whether an opportunity exists (same setting as the workers').
     salesforce: VendorEndpoint | None = VendorEndpoint(url="http://127.0.0.1:8301")
+    # Browser origins allowed to call the API cross-origin: the Temporal Web UI (codec server).
+    cors_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]

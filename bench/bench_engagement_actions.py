@@ -26,10 +26,9 @@ from collections import Counter
 
 from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows import scenario
 from workflows import search_attributes as sa
 
@@ -50,7 +49,7 @@ BILLABLE = {
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

@@ -37,13 +37,12 @@ from datetime import date
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.posting import PostingConfig, PostPageInput
 from bench.bench_engagement_actions import BILLABLE
 from bench.bench_engagement_actions import main as engagement_year
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
 from workers.main import build_workers
 from workers.registry import activities_by_role
@@ -106,7 +105,7 @@ async def run_temporal(
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
     )
     settings = settings_for(sf, ns, concurrency, "t")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 from pathlib import Path
+
+from security.codec import converter_for
+from security.keys import KeyRing
 
 BIN = Path(sys.executable).parent
 
@@ -15,3 +19,12 @@ def wheel_binary(name: str) -> str:
     if not found:
         raise RuntimeError(f"{name} is missing: run `make test`, which installs the dev extras")
     return found
+
+
+# One fixed key ring for every test path (client, worker, replayer, recorders): two keys,
+# so decryption under a rotated-out key is always exercised. Test material only.
+TEST_KEY_RING = KeyRing(
+    "test-2",
+    {name: hashlib.sha256(f"d2r-test-codec-{name}".encode()).digest() for name in ("test-1", "test-2")},
+)
+TEST_CONVERTER = converter_for(TEST_KEY_RING)

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from security.keys import ensure_key_file
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +161,8 @@ def main() -> None:
     ]:
         ensure_free(port, what)
     stack = Stack()
+    # Every process encrypts Temporal payloads with the same dev key ring (kept across runs).
+    os.environ.setdefault("D2R_CODEC_KEY_FILE", str(ensure_key_file(STATE / "codec-keys.json")))
     try:
         print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
         temporal = stack.start(
@@ -178,6 +181,8 @@ def main() -> None:
                 str(STATE / "temporal.db"),
                 "--log-level",
                 "warn",
+                "--ui-codec-endpoint",  # the Web UI decrypts payloads through the API's codec server
+                f"http://{HOST}:{API_PORT}/codec",
                 *search_attribute_flags(),
             ],
         )
@@ -228,7 +233,8 @@ def main() -> None:
         print(
             f"""
 d2r is running (Ctrl-C stops everything; data stays in .d2r/):
-  Temporal Web UI      http://{HOST}:{UI_PORT}
+  Temporal Web UI      http://{HOST}:{UI_PORT}   payloads decrypted via http://{HOST}:{API_PORT}/codec (open a
+                       session at http://{HOST}:{API_PORT}/codec/session; tick "Include cross-origin credentials")
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
   Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
   NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev / d2r-dev-secret

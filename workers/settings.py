@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,11 @@ class TemporalSettings(BaseSettings):
     erp_task_queue: str = "d2r-erp"
     otel_exporter: str = Field(default="none", pattern="^(none|console|otlp)$")
     otel_endpoint: str | None = None
+    # Payload encryption (security/keys.py): a key file and/or inline keys; the current key
+    # encrypts, all of them decrypt. None configured = plain payloads (dev only).
+    codec_key_file: Path | None = None
+    codec_keys: dict[str, SecretStr] = {}
+    codec_current_key: str | None = None
 
 
 class VendorEndpoint(BaseModel):

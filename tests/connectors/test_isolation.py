@@ -12,11 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.connectors.probe import IsolationProbe
 from tests.integration.conftest import Simulator, start_simulator
 from workers.composition import build_activities
@@ -50,7 +49,7 @@ async def test_erp_outage_leaves_crm_and_psa_flowing(sims: dict[str, Simulator])
     ns_url = sims["netsuite"].url
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
     )
     settings = WorkerSettings(

@@ -18,12 +18,11 @@ import httpx
 import pytest
 import uvicorn
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.settings import ApiSettings
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
 from workers.main import build_workers
 from workers.registry import activities_by_role
@@ -96,15 +95,20 @@ class Stack:
     api: httpx.AsyncClient
     sims: dict[str, Simulator]
     settings: WorkerSettings
+    temporal_db: Path  # the dev server's SQLite file: what an operator with disk access reads
 
 
 @pytest.fixture(scope="session")
-async def stack(simulators: dict[str, Simulator], api_port: int) -> AsyncIterator[Stack]:
+async def stack(
+    simulators: dict[str, Simulator], api_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    temporal_db = tmp_path_factory.mktemp("temporal") / "temporal.db"
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
+        dev_server_extra_args=["--db-filename", str(temporal_db)],
     )
     settings = WorkerSettings(
         workflow_task_queue="it-workflows",
@@ -133,7 +137,7 @@ async def stack(simulators: dict[str, Simulator], api_port: int) -> AsyncIterato
             await asyncio.sleep(0.05)
         http = await exits.enter_async_context(httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}"))
         try:
-            yield Stack(env.client, http, simulators, settings)
+            yield Stack(env.client, http, simulators, settings, temporal_db)
         finally:
             server.should_exit = True
             await serving

@@ -19,13 +19,12 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.posting import PostingConfig
 from api.app import create_app
 from api.settings import ApiSettings
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.integration.conftest import ROOT, Simulator, eventually, start_simulator
 from workers.schedules import ensure_schedules
 from workers.settings import VendorEndpoint, WorkerSettings
@@ -86,7 +85,7 @@ async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFacto
     temporal = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
     )
     tag = uuid.uuid4().hex[:6]

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -37,7 +36,7 @@ from connectors.extract_psa import CertiniaExtract
 from connectors.psa_posting import CertiniaPosting
 from reporting import models as m
 from reporting.hub import ReportingHub
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.connectors.conftest import NetSuite, Salesforce, invoice, make_netsuite, make_salesforce
 from tests.reporting.conftest import db_dsn, hub, pg_root, template_dsn  # noqa: F401 - fixtures
 from workflows.engagement_models import TaskQueues
@@ -103,7 +102,7 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
     ns_us = await make_netsuite(tmp_path, "ns-us")
     ns_uk = await make_netsuite(tmp_path, "ns-uk")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
     tag = uuid.uuid4().hex[:6]
     queues = TaskQueues(crm=f"crm-{tag}", psa=f"psa-{tag}", erp=f"erp-{tag}")

@@ -11,12 +11,11 @@ import uuid
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.stages import Stage
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows import scenario
 from tests.workflows.fakes import FakeSystems, good_opportunity
 from workflows.engagement import EngagementWorkflow
@@ -35,7 +34,7 @@ async def _until(handle: WorkflowHandle, stage: Stage) -> None:
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest

@@ -11,12 +11,11 @@ from datetime import date
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.psa import ProjectOpportunityInput, ProjectOpportunityResult
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
 from workflows.engagement_models import TaskQueues
@@ -30,7 +29,7 @@ HERE = Path(__file__).parent / "histories"
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
     fake = FakeBatch(pages=3, engagements=25)
     queue = f"rec-{uuid.uuid4()}"

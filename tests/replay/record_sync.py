@@ -9,11 +9,10 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows.sync_fakes import FakeSync
 from workflows.engagement_models import TaskQueues
 from workflows.source_sync import SourceSyncInput, SourceSyncWorkflow
@@ -23,7 +22,7 @@ HERE = Path(__file__).parent / "histories"
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
     fake = FakeSync(projects=5)
     queue = f"rec-{uuid.uuid4()}"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import TEST_CONVERTER
 from workers.registry import WORKFLOWS
 
 HISTORIES = {p.stem: p.read_text() for p in sorted((Path(__file__).parent / "histories").glob("*.json"))}
@@ -22,6 +22,6 @@ def test_histories_are_committed() -> None:
 @pytest.mark.parametrize("name", sorted(HISTORIES))
 async def test_replays(name: str) -> None:
     history = WorkflowHistory.from_json(name, HISTORIES[name])
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -5,16 +5,15 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, wheel_binary
 from workflows import search_attributes as sa
 
 
 async def _start() -> WorkflowEnvironment:
     environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
     # The time-skipping server has no search_attributes option: register them first,
     # or every upsert fails the workflow task.
