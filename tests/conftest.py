@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -28,3 +30,8 @@ TEST_KEY_RING = KeyRing(
     {name: hashlib.sha256(f"d2r-test-codec-{name}".encode()).digest() for name in ("test-1", "test-2")},
 )
 TEST_CONVERTER = converter_for(TEST_KEY_RING)
+# The same ring for worker processes a test starts (settings from the environment).
+TEST_CODEC_ENV = {
+    "D2R_CODEC_KEYS": json.dumps({k: base64.b64encode(v).decode() for k, v in TEST_KEY_RING.keys.items()}),
+    "D2R_CODEC_CURRENT_KEY": TEST_KEY_RING.current,
+}

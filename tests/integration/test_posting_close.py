@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.posting import PostingConfig
 from api.app import create_app
 from api.settings import ApiSettings
-from tests.conftest import TEST_CONVERTER, wheel_binary
+from tests.conftest import TEST_CODEC_ENV, TEST_CONVERTER, wheel_binary
 from tests.integration.conftest import ROOT, Simulator, eventually, start_simulator
 from workers.schedules import ensure_schedules
 from workers.settings import VendorEndpoint, WorkerSettings
@@ -110,6 +110,7 @@ async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFacto
         "D2R_ERP_DEFAULT_INSTANCE": "erp-us",
         "D2R_ERP_LIMITS": json.dumps({"max_concurrent": 8}),
         "D2R_OTEL_EXPORTER": "none",
+        **TEST_CODEC_ENV,
     }
     api_settings = ApiSettings(
         workflow_task_queue=settings.workflow_task_queue,
