@@ -120,12 +120,19 @@ def _to_contract(state: ContractState, money: Money, on: date, fx: FxRateTable) 
 
 
 def bill_rate(state: ContractState, entry: TimeEntry, delivery: Delivery) -> Money:
-    """The rate card rate of the role worked, on the day worked, in the contract currency."""
-    if delivery.rate_card is None:
-        raise ValuationError("no rate card")
+    """The rate of the role worked, on the day worked, in the contract currency.
+
+    Precedence: the contract line's negotiated rate for its role > the account's rate card
+    > the region's > the generic one (the last three inside `RateCard.entry`).
+    """
+    line = state.terms[entry.contract_line_id].line
     resource = delivery.resource(entry.resource_id)
     role = entry.role or (resource.position_on(entry.work_date).role if resource else None)
-    role = role or state.terms[entry.contract_line_id].line.role
+    role = role or line.role
+    if line.bill_rate is not None and (line.role is None or role == line.role):
+        return _to_contract(state, line.bill_rate, entry.work_date, delivery.fx)
+    if delivery.rate_card is None:
+        raise ValuationError("no rate card")
     if role is None:
         raise ValuationError(f"no role for time entry {entry.entry_id}")
     rate = delivery.rate_card.bill_rate(role, entry.work_date)

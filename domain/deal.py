@@ -109,6 +109,9 @@ class ContractLine(BaseModel):
     amount: Money
     role: str | None = None
     hours: Decimal | None = None
+    # The rate negotiated on the deal for `role` (a T&M line's unit price per hour): it
+    # beats every rate card (docs/domain.md, "Rate precedence").
+    bill_rate: Money | None = None
 
 
 class Engagement(BaseModel):
@@ -213,6 +216,11 @@ def validate_deal(opp: OpportunitySnapshot, rules: DealRules) -> Engagement | li
                     amount=Money(amount=raw.total_price, currency=opp.currency),
                     role=raw.role,
                     hours=raw.hours,
+                    bill_rate=(
+                        Money(amount=raw.unit_price, currency=opp.currency)
+                        if model is BillingModel.TIME_AND_MATERIALS and raw.unit_price and raw.unit_price > 0
+                        else None
+                    ),
                 )
             )
 

@@ -81,23 +81,42 @@ class RateCardEntry(BaseModel):
     cost_rate: Decimal | None = Field(default=None, ge=0)
     effective_from: date
     effective_to: date | None = None  # inclusive; None: until replaced
+    # Whose rate this is: one account's, one region's, or (both None) the generic one.
+    account_id: str | None = None
+    region: str | None = None
+
+    def specificity(self) -> int:
+        """An account's own rate beats its region's, which beats the generic one."""
+        return 2 * (self.account_id is not None) + (self.region is not None)
 
 
 class RateCard(BaseModel):
+    """The rates a project can use: entries for its account, its region and generic ones.
+
+    `account_id` and `region` say whose project it is; entries scoped to another account or
+    region never apply.
+    """
+
     rate_card_id: str
     currency: CurrencyCode
     entries: list[RateCardEntry] = Field(default_factory=list)
+    account_id: str | None = None
+    region: str | None = None
 
     def entry(self, role: str, on: date) -> RateCardEntry:
         live = [
             e
             for e in self.entries
-            if e.role == role and e.effective_from <= on and (e.effective_to is None or on <= e.effective_to)
+            if e.role == role
+            and e.effective_from <= on
+            and (e.effective_to is None or on <= e.effective_to)
+            and e.account_id in (None, self.account_id)
+            and e.region in (None, self.region)
         ]
         if not live:
             raise LookupError(f"rate card {self.rate_card_id} has no rate for {role!r} on {on}")
-        # A later card entry supersedes an earlier open-ended one.
-        return max(live, key=lambda e: e.effective_from)
+        # The most specific scope wins; within it a later entry supersedes an open-ended one.
+        return max(live, key=lambda e: (e.specificity(), e.effective_from))
 
     def bill_rate(self, role: str, on: date) -> Money:
         return Money(amount=self.entry(role, on).bill_rate, currency=self.currency)
