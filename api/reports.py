@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal, require_roles
 from api.problems import ProblemError
-from reporting.hub import ExceptionNotFoundError, ReportingHub, money_str
+from reporting.hub import ExceptionNotFoundError, ReportingHub, money_str, recon_status
 from reporting.kpis import GROUPS, KPI_NAMES, KpiError, KpiQuery
 
 router = APIRouter(tags=["reporting"])
@@ -146,7 +146,7 @@ async def reconciliation(
     hub = _hub(request)
     runs = await hub.latest_reconciliation(period, legal_entity)
     for run in runs:
-        run["status"] = "clean" if run["differences"] == 0 else "differences"
+        run["status"] = recon_status(run["projects_checked"], run["differences"])
         run["difference_details"] = await hub.reconciliation_differences(run["run_id"])
     return _json({"period": period, "legal_entity": legal_entity, "runs": runs})
 

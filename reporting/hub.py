@@ -576,7 +576,7 @@ SELECT pr.project_id,
             "legal_entity": legal_entity,
             "projects_checked": len(rows),
             "differences": differences,
-            "status": "clean" if not differences else "differences",
+            "status": recon_status(len(rows), len(differences)),
         }
 
     async def latest_reconciliation(
@@ -601,6 +601,13 @@ SELECT pr.project_id,
             run_id,
         )
         return [_record(r) for r in rows]
+
+
+def recon_status(projects_checked: int, differences: int) -> str:
+    """What a reconciliation run may claim: "clean" only when it compared something."""
+    if differences:
+        return "differences"
+    return "clean" if projects_checked else "nothing_to_reconcile"
 
 
 def money_str(value: Any) -> Any:

@@ -56,6 +56,7 @@ async def served(hub: ReportingHub) -> AsyncIterator[str]:
     await dataset.load(hub)
     await hub.record_source_totals(clean_totals())
     await hub.reconcile("2026-01", "US1")
+    await hub.reconcile("2026-03", "UK1")  # checks no project: "nothing to reconcile"
     from reporting import models as m
 
     await hub.record_exception(
@@ -126,7 +127,9 @@ async def test_dashboard_renders_charts_with_data(served: str, tmp_path: Path) -
     assert 'id="open-exceptions">1<' in exceptions
     assert "&lt;b&gt;close date missing&lt;/b&gt;" in exceptions  # escaped, not injected
     recon = section("recon")
-    assert 'data-status="clean"' in recon and 'data-all-clean="true"' in recon
+    assert 'data-status="clean"' in recon and 'data-status="nothing_to_reconcile"' in recon
+    assert '<span class="pill none">nothing to reconcile</span>' in recon
+    assert "data-all-clean" not in recon  # a run that checked nothing is not clean
 
     shot = tmp_path / "dashboard.png"
     await run_chromium(f"--screenshot={shot}", "--window-size=1400,1500", url)
