@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import translating_errors
-from connectors.ports import BillingStatus, CrmLinks, CrmPort, Notification
+from connectors.ports import CrmPort
+from contracts.crm import (
+    Ack,
+    NotifyInput,
+    ReadOpportunityInput,
+    SetContractValueInput,
+    WriteBillingStatusInput,
+    WriteLinksInput,
+    WriteLinksResult,
+)
 from domain.deal import OpportunitySnapshot
-from domain.money import Money
-
-
-class ReadOpportunityInput(BaseModel):
-    opportunity_id: str
-
-
-class WriteLinksInput(BaseModel):
-    opportunity_id: str
-    project_id: str | None
-    contract_id: str | None
-    status: str
-
-
-class WriteLinksResult(BaseModel):
-    opportunity_id: str
-    status: str
+from domain.system_records import CrmLinks
 
 
 class CrmActivities:
@@ -44,27 +36,6 @@ class CrmActivities:
             data.opportunity_id, CrmLinks(project_id=data.project_id, contract_id=data.contract_id, status=data.status)
         )
         return WriteLinksResult(opportunity_id=data.opportunity_id, status=data.status)
-
-
-class WriteBillingStatusInput(BaseModel):
-    opportunity_id: str
-    status: BillingStatus
-
-
-class SetContractValueInput(BaseModel):
-    opportunity_id: str
-    amount: Money
-    reason: str  # e.g. the amendment id, or "undo amendment AM-1"
-
-
-class NotifyInput(BaseModel):
-    external_id: str  # workflow id + step: a retried reminder is one reminder
-    notification: Notification
-
-
-class Ack(BaseModel):
-    ok: bool = True
-    detail: str | None = None
 
 
 class CrmFeedbackActivities:

@@ -2,46 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import translating_errors
-from connectors.erp_netsuite import ErpRouter
-from connectors.ports import InvoiceLineage, InvoiceStatus, Receipt
-from domain.deal import ContractLine, Engagement
-from domain.model import CreditMemo, Invoice, JournalEntry
-
-
-class UpsertCustomerInput(BaseModel):
-    engagement: Engagement
-    external_id: str
-
-
-class UpsertCustomerResult(BaseModel):
-    erp_customer_id: str
-
-
-class CreateSalesOrderInput(BaseModel):
-    engagement: Engagement
-    erp_customer_id: str
-    project_id: str
-    external_id: str
-
-
-class CreateSalesOrderResult(BaseModel):
-    sales_order_id: str
-
-
-class CancelSalesOrderInput(BaseModel):
-    legal_entity: str
-    external_id: str
-
-
-class CancelSalesOrderResult(BaseModel):
-    cancelled: bool
+from connectors.routing import ErpRouter
+from contracts.erp import (
+    CancelSalesOrderInput,
+    CancelSalesOrderResult,
+    CloseSalesOrderInput,
+    CreateSalesOrderInput,
+    CreateSalesOrderResult,
+    ErpAck,
+    InvoiceStatusInput,
+    PaymentLineageInput,
+    PaymentLineageResult,
+    PostDocumentsInput,
+    PostDocumentsResult,
+    ReceiptsInput,
+    ReceiptsResult,
+    ReverseJournalInput,
+    UpdateSalesOrderInput,
+    UpsertCustomerInput,
+    UpsertCustomerResult,
+    VoidCreditMemoInput,
+)
+from domain.system_records import InvoiceStatus
 
 
 class ErpActivities:
@@ -69,69 +55,6 @@ class ErpActivities:
     async def cancel_sales_order(self, data: CancelSalesOrderInput) -> CancelSalesOrderResult:
         erp = self._router.for_entity(data.legal_entity)
         return CancelSalesOrderResult(cancelled=await erp.cancel_sales_order(data.external_id))
-
-
-class UpdateSalesOrderInput(BaseModel):
-    legal_entity: str
-    external_id: str  # the sales order's external id
-    lines: list[ContractLine]
-
-
-class CloseSalesOrderInput(BaseModel):
-    legal_entity: str
-    external_id: str
-
-
-class PostDocumentsInput(BaseModel):
-    """Everything one step issues to the ERP, posted in one activity: a period close's
-    invoices and revenue journal, or a credit memo and its journal. Each document's own
-    id is its ERP externalId, so a retry upserts what was already posted."""
-
-    legal_entity: str
-    erp_customer_id: str
-    sales_order_id: str
-    invoices: list[Invoice] = []
-    credit_memos: list[CreditMemo] = []
-    journals: list[JournalEntry] = []
-    erp_invoice_ids: dict[str, str] = {}  # d2r invoice id -> ERP id, for credit memos
-
-
-class PostDocumentsResult(BaseModel):
-    invoices: dict[str, str]  # d2r id -> ERP internal id
-    credit_memos: dict[str, str]
-    journals: dict[str, str]
-
-
-class VoidCreditMemoInput(BaseModel):
-    legal_entity: str
-    credit_memo_id: str
-
-
-class ReverseJournalInput(BaseModel):
-    legal_entity: str
-    journal_entry_id: str
-
-
-class InvoiceStatusInput(BaseModel):
-    legal_entity: str
-    invoice_id: str
-
-
-class ReceiptsInput(BaseModel):
-    legal_entity: str
-    erp_customer_id: str
-    since: date
-    through: date
-    opportunity_id: str | None = None  # only this deal's invoices (a customer may have several)
-
-
-class ReceiptsResult(BaseModel):
-    receipts: list[Receipt]
-
-
-class ErpAck(BaseModel):
-    ok: bool = True
-    done: bool = True  # False: there was nothing to undo
 
 
 class ErpBillingActivities:
@@ -196,15 +119,6 @@ class ErpBillingActivities:
     @translating_errors
     async def invoice_status(self, data: InvoiceStatusInput) -> InvoiceStatus | None:
         return await self._router.for_entity(data.legal_entity).invoice_status(data.invoice_id)
-
-
-class PaymentLineageInput(BaseModel):
-    erp_instance: str | None = None
-    erp_invoice_ids: list[str]
-
-
-class PaymentLineageResult(BaseModel):
-    invoices: list[InvoiceLineage]  # only the invoices d2r issued
 
 
 class ErpInboundActivities:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -18,109 +17,41 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.crm import CrmFeedbackActivities
 from activities.erp import ErpBillingActivities
-from activities.posting import ProjectTotals
 from activities.psa import PsaDeliveryActivities
 from activities.reporting import ReportingActivities
-from connectors.erp_receipts import NetSuiteReceivables
-from domain.billing import Delivery
-from domain.deal import ContractLine
-from domain.model import ExceptionRecord, record_id
-from domain.money import Money
-from domain.periods import period_end
-from workflows.engagement_models import (
+from connectors.netsuite.receivables import NetSuiteReceivables
+from contracts.engagement import (
     CloseOutbox,
+    EngagementCloseInput,
     OutboxFailure,
     OverdueInvoice,
     OverdueNotice,
     PaymentNotice,
-    PeriodCloseInput,
     PeriodResult,
     PostingNotice,
 )
-from workflows.engagement_support import BATCH_MEMO, RECEIPTS_LOOKBACK_DAYS
-
-
-class NotifyEngagementsInput(BaseModel):
-    run_id: str
-    posting_date: date
-    totals: list[ProjectTotals]
-
-
-class NotifyEngagementsResult(BaseModel):
-    notified: int
-    not_running: int  # projects with no running engagement (e.g. not booked through d2r)
-
-
-class FindEngagementsInput(BaseModel):
-    legal_entity: str
-
-
-class EngagementTarget(BaseModel):
-    """One engagement in delivery as visibility lists it, with what its memo says the batch
-    needs to read its delivery in bulk (no lines: an engagement started before batching,
-    which reads its own)."""
-
-    workflow_id: str
-    legal_entity: str | None = None
-    project_id: str | None = None
-    contract_id: str | None = None
-    erp_customer_id: str | None = None
-    lines: list[ContractLine] = Field(default_factory=list)
-
-
-class EngagementList(BaseModel):
-    workflow_ids: list[str]
-    targets: list[EngagementTarget] = Field(default_factory=list)
-
-
-class CloseWindowInput(BaseModel):
-    period: str
-    requested_by: str | None = None
-    workflow_ids: list[str]
-    targets: list[EngagementTarget] = Field(default_factory=list)  # batched when set
-
-
-class EngagementCloseLine(BaseModel):
-    workflow_id: str
-    ok: bool
-    invoices: int = 0
-    billed: Money | None = None
-    recognized: Money | None = None
-    deferred: Money | None = None
-    unbilled: Money | None = None
-    error: str | None = None
-    exceptions: list[ExceptionRecord] = Field(default_factory=list)
-    batched: bool = False  # the batch read its delivery and wrote its documents and feedback
-    outbox_error: str | None = None  # the batch could not write them: handed back to the engagement
-
-
-class CloseWindowResult(BaseModel):
-    lines: list[EngagementCloseLine]
-
-
-class ReconcileInput(BaseModel):
-    legal_entity: str
-    period: str
-
-
-class ReconcileResult(BaseModel):
-    status: str  # "clean" | "differences" | "skipped"
-    differences: int = 0
-    run_id: int | None = None
-    detail: str | None = None
-
-
-class SweepOverdueInput(BaseModel):
-    legal_entity: str
-    as_of: date
-    lookback_days: int = Field(default=1, ge=1, le=31)  # invoices due in the days before `as_of`
-
-
-class SweepOverdueResult(BaseModel):
-    invoices: int = 0
-    engagements_notified: int = 0
-    not_running: int = 0
-    skipped: str | None = None
+from contracts.ids import engagement_workflow_id, opportunity_of
+from contracts.memo import BATCH_MEMO
+from contracts.period_close import (
+    RECEIPTS_LOOKBACK_DAYS,
+    CloseWindowInput,
+    CloseWindowResult,
+    EngagementCloseLine,
+    EngagementList,
+    EngagementTarget,
+    FindEngagementsInput,
+    ReconcileInput,
+    ReconcileResult,
+)
+from contracts.posting import (
+    NotifyEngagementsInput,
+    NotifyEngagementsResult,
+    ProjectTotals,
+    SweepOverdueInput,
+    SweepOverdueResult,
+)
+from domain.billing import Delivery
+from domain.periods import period_end
 
 
 @dataclass
@@ -159,7 +90,7 @@ class CloseActivities:
         async def one(opportunity_id: str, t: ProjectTotals) -> bool:
             async with gate:
                 try:
-                    await self._client.get_workflow_handle(f"engagement-{opportunity_id}").signal(
+                    await self._client.get_workflow_handle(engagement_workflow_id(opportunity_id)).signal(
                         "postings_posted",
                         PostingNotice(
                             run_id=data.run_id,
@@ -206,7 +137,7 @@ class CloseActivities:
             try:
                 result: PeriodResult = await handle.execute_update(
                     "close_period",
-                    PeriodCloseInput(period=data.period, requested_by=data.requested_by),
+                    EngagementCloseInput(period=data.period, requested_by=data.requested_by),
                     result_type=PeriodResult,
                 )
             except (WorkflowUpdateFailedError, RPCError) as error:
@@ -278,7 +209,7 @@ class CloseActivities:
         deliveries: dict[str, Delivery],
     ) -> EngagementCloseLine:
         handle = self._client.get_workflow_handle(target.workflow_id)
-        request = PeriodCloseInput(period=data.period, requested_by=data.requested_by)
+        request = EngagementCloseInput(period=data.period, requested_by=data.requested_by)
         if target.lines and target.project_id and target.legal_entity:
             delivery = deliveries.get(target.project_id)
             if delivery is None:
@@ -291,7 +222,7 @@ class CloseActivities:
                     target.erp_customer_id,
                     cutoff - timedelta(days=batch.receipts_lookback_days),
                     cutoff,
-                    target.workflow_id.removeprefix("engagement-"),
+                    opportunity_of(target.workflow_id),
                 )
                 receipts = [
                     PaymentNotice(
@@ -304,7 +235,7 @@ class CloseActivities:
                     "delivery": delivery,
                     "payments": receipts,
                     "outbox": True,
-                    "overdue": overdue.get(target.workflow_id.removeprefix("engagement-"), []),
+                    "overdue": overdue.get(opportunity_of(target.workflow_id), []),
                 }
             )
         try:
@@ -374,7 +305,7 @@ class CloseActivities:
         notified = 0
         for opportunity_id, invoices in sorted(by_opportunity.items()):
             try:
-                await self._client.get_workflow_handle(f"engagement-{opportunity_id}").signal(
+                await self._client.get_workflow_handle(engagement_workflow_id(opportunity_id)).signal(
                     "invoices_overdue", OverdueNotice(as_of=data.as_of, invoices=invoices)
                 )
                 notified += 1
@@ -397,13 +328,3 @@ class CloseActivities:
             run_id=report.get("run_id"),
             detail=f"{report.get('projects_checked', 0)} projects checked",
         )
-
-
-def close_exception(legal_entity: str, period: str, code: str, message: str, on: date) -> ExceptionRecord:
-    return ExceptionRecord(
-        exception_id=record_id("exc", "close", legal_entity, period, code),
-        code=code,
-        message=message,
-        source_id=f"{legal_entity}:{period}",
-        raised_on=on,
-    )

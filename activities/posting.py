@@ -18,75 +18,29 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
-from connectors.erp_posting import NetSuitePosting, PostingJournal, PostingLine, PostOutcome, TimeBill
+from connectors.certinia.posting import CertiniaPosting
 from connectors.errors import ConfigurationError
-from connectors.psa_posting import CertiniaPosting, PendingEntries, PostingProject
+from connectors.netsuite.posting import NetSuitePosting
+from contracts.erp import LockPeriodInput, LockPeriodResult
+from contracts.posting import PostPageInput, PostPageResult, ProjectTotals
 from domain.fx import FxRateTable
 from domain.intercompany import TransferPricing, intercompany_charges
 from domain.journals import ChartOfAccounts, intercompany_journals
 from domain.model import ExceptionRecord, JournalEntry, Lineage, Resource, TimeEntry, record_id
 from domain.money import Money
 from domain.periods import period_of
+from domain.postings import PendingEntries, PostingJournal, PostingLine, PostingProject, PostOutcome, TimeBill
 
 ACCRUED = "2400 Accrued payroll and expenses"
 PROJECT_COST = "5000 Project cost"
 EXPENSE_COST = "5100 Project expenses"
 SYSTEM_PSA = "certinia"
-
-
-class PostingConfig(BaseModel):
-    time_mode: Literal["time_bill", "journal"] = "time_bill"  # time as NetSuite time bills or batch journals
-    projects_per_page: int = Field(default=50, ge=1, le=200)
-    journal_lines: int = Field(default=400, ge=1, le=1000)  # PSA records per batch journal
-    max_exceptions: int = Field(default=100, ge=0)  # per page, in the result (all are counted)
-
-
-class PostPageInput(BaseModel):
-    run_id: str  # the posting workflow id: batch journal ids derive from it and the page
-    page: int
-    legal_entity: str
-    cutoff: date
-    posting_date: date
-    after_project: str = ""
-    config: PostingConfig = Field(default_factory=PostingConfig)
-
-
-class ProjectTotals(BaseModel):
-    project_id: str
-    opportunity_id: str | None = None
-    time_entries: int = 0
-    hours: Decimal = Decimal(0)
-    expenses: int = 0
-    expense_amounts: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
-
-    def merge(self, other: ProjectTotals) -> None:
-        self.time_entries += other.time_entries
-        self.hours += other.hours
-        self.expenses += other.expenses
-        for currency, amount in other.expense_amounts.items():
-            self.expense_amounts[currency] = self.expense_amounts.get(currency, Decimal(0)) + amount
-
-
-class PostPageResult(BaseModel):
-    next_project: str | None  # None: no project after this page
-    projects: int
-    time_entries: int = 0
-    expenses: int = 0
-    hours: Decimal = Decimal(0)
-    erp_records: int = 0  # time bills and journals written (or found already written)
-    intercompany_charges: int = 0
-    exceptions: list[ExceptionRecord] = Field(default_factory=list)
-    exceptions_total: int = 0
-    totals: list[ProjectTotals] = Field(default_factory=list)
-    hub_rows: int | None = None  # None: no hub configured on this worker
-    worker: str = ""
 
 
 class TimeFactSink(Protocol):
@@ -534,15 +488,6 @@ class PostingActivities:
 def _worker() -> str:
     """Which process ran the page (the scale-out test reads it)."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class LockPeriodInput(BaseModel):
-    legal_entity: str
-    period: str
-
-
-class LockPeriodResult(BaseModel):
-    locked_now: bool  # False: it was locked already
 
 
 class PeriodLockActivities:

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import translating_errors
-from connectors.ports import BillingStatus, ProjectChange, ProjectRef, PsaPort
+from connectors.ports import PsaPort
+from contracts.psa import (
+    ApplyChangeInput,
+    CreateProjectInput,
+    FeedbackInput,
+    FeedbackResult,
+    ProjectOpportunityInput,
+    ProjectOpportunityResult,
+    PsaAck,
+    ReadDeliveryInput,
+    RemoveProjectInput,
+    RemoveProjectResult,
+    SetStageInput,
+)
 from domain.billing import Delivery
-from domain.deal import ContractLine, Engagement
-
-
-class CreateProjectInput(BaseModel):
-    engagement: Engagement
-    external_id: str
-
-
-class RemoveProjectInput(BaseModel):
-    external_id: str
-
-
-class RemoveProjectResult(BaseModel):
-    removed: bool
+from domain.deal import ContractLine
+from domain.system_records import ProjectRef
 
 
 class PsaActivities:
@@ -39,45 +39,6 @@ class PsaActivities:
     @translating_errors
     async def remove_project(self, data: RemoveProjectInput) -> RemoveProjectResult:
         return RemoveProjectResult(removed=await self._psa.remove_project(data.external_id))
-
-
-class ReadDeliveryInput(BaseModel):
-    project_id: str
-    lines: list[ContractLine]
-    cutoff: date
-
-
-class MarkBilled(BaseModel):
-    time_entry_ids: list[str]
-    expense_ids: list[str]
-    billed: bool  # False releases entries again (a credit memo that re-bills, or an undo)
-
-
-class FeedbackInput(BaseModel):
-    """Finance feedback to the project: billing status, and which entries are now billed."""
-
-    project_id: str
-    status: BillingStatus | None = None
-    mark: MarkBilled | None = None
-
-
-class FeedbackResult(BaseModel):
-    entries_updated: int
-
-
-class ApplyChangeInput(BaseModel):
-    project_id: str
-    change: ProjectChange
-
-
-class SetStageInput(BaseModel):
-    project_id: str
-    stage: str
-    active: bool
-
-
-class PsaAck(BaseModel):
-    ok: bool = True
 
 
 class PsaDeliveryActivities:
@@ -115,14 +76,6 @@ class PsaDeliveryActivities:
     async def set_stage(self, data: SetStageInput) -> PsaAck:
         await self._psa.set_stage(data.project_id, data.stage, data.active)
         return PsaAck()
-
-
-class ProjectOpportunityInput(BaseModel):
-    project_id: str
-
-
-class ProjectOpportunityResult(BaseModel):
-    opportunity_id: str | None
 
 
 class PsaInboundActivities:

@@ -16,15 +16,28 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
+from connectors.certinia.extract import CertiniaExtract
 from connectors.errors import ConfigurationError
-from connectors.extract_crm import SalesforceBookingsExtract
-from connectors.extract_erp import NetSuiteExtract
-from connectors.extract_psa import CertiniaExtract, ProjectTotal
+from connectors.netsuite.extract import NetSuiteExtract
+from connectors.salesforce.bookings import SalesforceBookingsExtract
+from contracts.source_sync import (
+    SyncCommitInput,
+    SyncCommitResult,
+    SyncCrmInput,
+    SyncCrmResult,
+    SyncErpEntityInput,
+    SyncErpResult,
+    SyncErpTimePageInput,
+    SyncPsaPageInput,
+    SyncPsaPageResult,
+    SyncReconcileInput,
+    SyncReconcileResult,
+)
+from domain.extracts import ProjectTotal
 from domain.periods import period_end, period_start
 from reporting.models import SourceTotals
 
@@ -46,73 +59,6 @@ class SourceTotalsStore(Protocol):
     async def reconcile(self, period: str, legal_entity: str) -> dict[str, Any]: ...
 
 
-class SyncPsaPageInput(BaseModel):
-    sync_key: str  # the sync run's stage key
-    legal_entity: str
-    period: str
-    page: int
-    after_project: str = ""
-    projects_per_page: int = Field(default=100, ge=1, le=200)
-
-
-class SyncPsaPageResult(BaseModel):
-    skipped: bool = False  # no hub on this worker
-    project_ids: list[str] = Field(default_factory=list)  # the page's projects (the ERP page reads these)
-    next_project: str | None = None  # None: the last page
-    projects_with_time: int = 0
-    hours: Decimal = Decimal(0)
-    time_amount: Decimal = Decimal(0)
-    records: int = 0
-
-
-class SyncErpTimePageInput(BaseModel):
-    sync_key: str
-    legal_entity: str
-    period: str
-    page: int
-    project_ids: list[str]
-
-
-class SyncErpEntityInput(BaseModel):
-    sync_key: str
-    legal_entity: str
-    period: str
-
-
-class SyncErpResult(BaseModel):
-    skipped: bool = False
-    projects: int = 0
-    hours: Decimal = Decimal(0)
-    records: int = 0
-    journals: int = 0  # posting journals read (entity extract)
-    invoice_totals: dict[str, Decimal] = Field(default_factory=dict)  # currency -> total (entity extract)
-    invoices: int = 0
-
-
-class SyncCommitInput(BaseModel):
-    sync_key: str
-    legal_entity: str
-    period: str
-
-
-class SyncCommitResult(BaseModel):
-    skipped: bool = False
-    projects: dict[str, int] = Field(default_factory=dict)  # source -> projects written
-
-
-class SyncReconcileInput(BaseModel):
-    legal_entity: str
-    period: str
-
-
-class SyncReconcileResult(BaseModel):
-    status: Literal["clean", "differences", "skipped"]
-    run_id: int | None = None
-    projects_checked: int = 0
-    differences: int = 0
-    by_metric: dict[str, int] = Field(default_factory=dict)
-
-
 def _source_totals(
     source: Literal["psa", "erp", "crm"], legal_entity: str, period: str, totals: Sequence[ProjectTotal]
 ) -> list[SourceTotals]:
@@ -131,19 +77,6 @@ def _source_totals(
         )
         for t in totals
     ]
-
-
-class SyncCrmInput(BaseModel):
-    sync_key: str
-    legal_entity: str
-    period: str
-
-
-class SyncCrmResult(BaseModel):
-    skipped: bool = False
-    projects: int = 0
-    booking_totals: dict[str, Decimal] = Field(default_factory=dict)  # currency -> closed-won value
-    unlinked: list[str] = Field(default_factory=list)  # closed-won deals with no project
 
 
 class SourceSyncActivities:

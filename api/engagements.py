@@ -28,21 +28,22 @@ from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError
 from api.reports import audit_mutation
 from api.settings import ApiSettings
-from domain.model import Approval
-from domain.stages import Stage
-from workflows import search_attributes as sa
-from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import (
+from contracts import search_attributes as sa
+from contracts.engagement import (
     AmendmentInput,
     CancelRequest,
     ChangeRecord,
     CreditMemoInput,
     DecisionInput,
+    EngagementCloseInput,
     EngagementInput,
     EngagementView,
-    PeriodCloseInput,
     PeriodResult,
 )
+from contracts.ids import engagement_workflow_id
+from domain.model import Approval
+from domain.stages import Stage
+from workflows.engagement import EngagementWorkflow
 
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
 
@@ -66,10 +67,6 @@ class EngagementSummary(BaseModel):
     status: str
 
 
-def workflow_id(opportunity_id: str) -> str:
-    return f"engagement-{opportunity_id}"
-
-
 def _client(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
@@ -82,7 +79,7 @@ def _tag(opportunity_id: str, principal: Principal) -> None:
 
 
 async def _view(client: Client, opportunity_id: str) -> EngagementView:
-    handle = client.get_workflow_handle(workflow_id(opportunity_id))
+    handle = client.get_workflow_handle(engagement_workflow_id(opportunity_id))
     try:
         return await handle.query(EngagementWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
     except WorkflowQueryFailedError as error:
@@ -105,7 +102,7 @@ async def _view(client: Client, opportunity_id: str) -> EngagementView:
 
 async def _exists(client: Client, opportunity_id: str) -> bool:
     try:
-        await client.get_workflow_handle(workflow_id(opportunity_id)).describe()
+        await client.get_workflow_handle(engagement_workflow_id(opportunity_id)).describe()
         return True
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
@@ -136,7 +133,7 @@ async def start_engagement(
     await client.start_workflow(
         EngagementWorkflow.run,
         EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject, queues=settings.queues()),
-        id=workflow_id(body.opportunity_id),
+        id=engagement_workflow_id(body.opportunity_id),
         task_queue=settings.workflow_task_queue,
         # A concurrent duplicate POST joins the running engagement instead of failing or
         # starting a second one; a closed engagement is never restarted by a POST.
@@ -191,7 +188,7 @@ async def list_engagements(
 
 
 async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = None) -> dict[str, str]:
-    handle = _client(request).get_workflow_handle(workflow_id(opportunity_id))
+    handle = _client(request).get_workflow_handle(engagement_workflow_id(opportunity_id))
     try:
         if arg is None:
             await handle.signal(name)
@@ -246,7 +243,7 @@ async def cancel(
 
 
 async def _update(request: Request, opportunity_id: str, update: Any, arg: Any) -> Any:
-    handle = _client(request).get_workflow_handle(workflow_id(opportunity_id))
+    handle = _client(request).get_workflow_handle(engagement_workflow_id(opportunity_id))
     try:
         return await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as error:
@@ -359,7 +356,7 @@ async def close_engagement_period(
         request,
         opportunity_id,
         EngagementWorkflow.close_period,
-        PeriodCloseInput(period=period, requested_by=principal.subject),
+        EngagementCloseInput(period=period, requested_by=principal.subject),
     )
     await _audit(request, principal, "period.close", opportunity_id, {"period": period})
     return result

@@ -13,21 +13,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.posting import PostingConfig
 from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.problems import ProblemError
 from api.reports import audit_mutation
 from api.settings import ApiSettings
-from workflows.engagement_models import TaskQueues
-from workflows.period_close import (
-    LockDecision,
-    PeriodCloseReport,
-    PeriodCloseRequest,
-    PeriodCloseWorkflow,
-    close_workflow_id,
-)
-from workflows.posting import PostingInput, PostingProgress, TimeAndExpensePostingWorkflow, posting_workflow_id
+from contracts.ids import close_workflow_id, posting_workflow_id
+from contracts.period_close import LockDecision, PeriodCloseReport, PeriodCloseRequest
+from contracts.posting import PostingConfig, PostingInput, PostingProgress
+from contracts.queues import TaskQueues
+from workflows.period_close import PeriodCloseWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 
 router = APIRouter(tags=["period close"])
 

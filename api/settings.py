@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from contracts.queues import TaskQueues
 from workers.settings import TemporalSettings, VendorEndpoint
-from workflows.engagement_models import TaskQueues
 
 ROLES = frozenset({"sales_ops", "delivery_ops", "finance", "integration_admin", "auditor"})
 

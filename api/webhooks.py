@@ -32,9 +32,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api import door
 from api.problems import ProblemError
 from api.settings import ApiSettings
+from contracts.engagement import EngagementInput
+from contracts.ids import engagement_workflow_id
+from contracts.inbound import InboundEvent
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import EngagementInput
-from workflows.inbound import InboundEvent, InboundEventWorkflow
+from workflows.inbound import InboundEventWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -174,7 +176,7 @@ async def _receive(request: Request, source: str) -> WebhookAck:
 
     if isinstance(typed, ClosedWon):
         # A closed-won deal starts its engagement with no manual call (same id as the API's POST).
-        wid = f"engagement-{typed.opportunity_id}"
+        wid = engagement_workflow_id(typed.opportunity_id)
         await door.check_opportunity(request.app.state.crm, typed.opportunity_id)
         try:
             await client.start_workflow(

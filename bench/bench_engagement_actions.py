@@ -28,9 +28,9 @@ from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from contracts import search_attributes as sa
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows import scenario
-from workflows import search_attributes as sa
 
 BILLABLE = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "workflow started",

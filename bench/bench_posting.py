@@ -39,16 +39,16 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.posting import PostingConfig, PostPageInput
 from bench.bench_engagement_actions import BILLABLE
 from bench.bench_engagement_actions import main as engagement_year
+from contracts import search_attributes as sa
+from contracts.posting import PostingConfig, PostingInput, PostPageInput
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
 from workers.main import build_workers
 from workers.registry import activities_by_role
 from workers.settings import QueueLimits, VendorEndpoint, WorkerSettings
-from workflows import search_attributes as sa
-from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTITIES = ["US01", "UK01", "DE01", "JP01"]
@@ -109,7 +109,7 @@ async def run_temporal(
         dev_server_log_level="error",
     )
     settings = settings_for(sf, ns, concurrency, "t")
-    from workflows.engagement_models import TaskQueues
+    from contracts.queues import TaskQueues
 
     queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
     async with AsyncExitStack() as stack:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from activities.config import ConfigActivities, _default_entities, _default_fx
+from activities.config import ConfigActivities
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
 from activities.period_close import CloseActivities, CloseBatch
@@ -20,18 +20,20 @@ from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivi
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from activities.source_sync import SourceSyncActivities
-from connectors.crm_salesforce import SalesforceCrm
-from connectors.erp_netsuite import ErpRouter, NetSuiteErp
-from connectors.erp_posting import NetSuitePosting
-from connectors.erp_receipts import NetSuiteReceivables
-from connectors.extract_crm import SalesforceBookingsExtract
-from connectors.extract_erp import NetSuiteExtract
-from connectors.extract_psa import CertiniaExtract
-from connectors.netsuite import NetSuiteClient, NetSuiteConfig
-from connectors.psa_certinia import CertiniaPsa
-from connectors.psa_posting import CertiniaPosting
-from connectors.salesforce import SalesforceClient, SalesforceConfig
+from connectors.certinia.extract import CertiniaExtract
+from connectors.certinia.posting import CertiniaPosting
+from connectors.certinia.psa import CertiniaPsa
+from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
+from connectors.netsuite.erp import NetSuiteErp
+from connectors.netsuite.extract import NetSuiteExtract
+from connectors.netsuite.posting import NetSuitePosting
+from connectors.netsuite.receivables import NetSuiteReceivables
+from connectors.routing import ErpRouter
+from connectors.salesforce.bookings import SalesforceBookingsExtract
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
+from connectors.salesforce.crm import SalesforceCrm
 from domain.deal import DealRules
+from domain.reference_data import default_fx_rates, default_legal_entities
 from workers.settings import VendorEndpoint, WorkerSettings
 
 
@@ -97,14 +99,14 @@ async def build_activities(
 
         hub = await ReportingHub.connect(settings.hub_database_url)
         stack.push_async_callback(hub.close)
-        await load_reference_data(hub, _default_entities(), _default_fx())
+        await load_reference_data(hub, default_legal_entities(), default_fx_rates())
     posting = PostingActivities(
         CertiniaPosting(salesforce),
         posting_erps,
         settings.erp_routing,
         settings.erp_default_instance,
         settings.legal_entities,
-        _default_fx(),
+        default_fx_rates(),
         hub=HubTimeFacts(hub) if hub is not None else None,
     )
     source_sync = SourceSyncActivities(
@@ -136,14 +138,14 @@ async def build_activities(
                 erp=ErpBillingActivities(router),
                 crm=CrmFeedbackActivities(crm),
                 receivables=lambda entity: receivables[router.instance_name(entity)],
-                hub=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
+                hub=ReportingActivities(hub, default_legal_entities(), default_fx_rates()) if hub is not None else None,
                 # the window's engagements share the ERP's concurrency budget, like posting pages
                 concurrency=settings.erp_limits.max_concurrent,
             ),
         )
         if client is not None
         else None,
-        reporting=ReportingActivities(hub, _default_entities(), _default_fx()) if hub is not None else None,
+        reporting=ReportingActivities(hub, default_legal_entities(), default_fx_rates()) if hub is not None else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
         if hub is not None
         else None,

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from contracts import search_attributes as sa
 from security.keys import ensure_key_file
-from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("D2R_STATE_DIR", ROOT / ".d2r"))

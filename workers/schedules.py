@@ -21,11 +21,14 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from contracts.period_close import PeriodCloseRequest
+from contracts.posting import PostingInput
+from contracts.queues import TaskQueues
+from contracts.source_sync import SourceSyncInput
 from workers.settings import TemporalSettings
-from workflows.engagement_models import TaskQueues
-from workflows.period_close import PeriodCloseRequest, PeriodCloseWorkflow
-from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
-from workflows.source_sync import SourceSyncInput, SourceSyncWorkflow
+from workflows.period_close import PeriodCloseWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
+from workflows.source_sync import SourceSyncWorkflow
 
 
 def _schedules(

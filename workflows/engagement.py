@@ -17,23 +17,16 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import DealRulesInput, FinanceConfig, FinanceConfigInput
-    from activities.crm import ReadOpportunityInput
-    from activities.psa import MarkBilled
-    from activities.reporting import ExceptionRef, RaiseExceptionInput, ResolveExceptionInput
-    from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
-    from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
-    from domain.model import Approval, ApprovalDecision
-    from domain.stages import Stage, transition
-    from workflows import search_attributes as sa
-    from workflows.engagement_changes import ChangeSteps
-    from workflows.engagement_delivery import DeliverySteps
-    from workflows.engagement_models import (
+    from contracts import search_attributes as sa
+    from contracts.config import DealRulesInput, FinanceConfig, FinanceConfigInput
+    from contracts.crm import ReadOpportunityInput
+    from contracts.engagement import (
         AmendmentInput,
         CancelRequest,
         ChangeRecord,
         CreditMemoInput,
         DecisionInput,
+        EngagementCloseInput,
         EngagementInput,
         EngagementState,
         EngagementView,
@@ -41,10 +34,17 @@ with workflow.unsafe.imports_passed_through():
         OutboxFailure,
         OverdueNotice,
         PaymentNotice,
-        PeriodCloseInput,
         PeriodResult,
         PostingNotice,
     )
+    from contracts.psa import MarkBilled
+    from contracts.reporting import ExceptionRef, RaiseExceptionInput, ResolveExceptionInput
+    from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
+    from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
+    from domain.model import Approval, ApprovalDecision
+    from domain.stages import Stage, transition
+    from workflows.engagement_changes import ChangeSteps
+    from workflows.engagement_delivery import DeliverySteps
     from workflows.engagement_provisioning import ProvisioningSteps, activity_error_cause
     from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase
 
@@ -61,7 +61,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         )
         self._resume = False
         self._cancel: CancelRequest | None = None
-        self._inbox_periods: list[PeriodCloseInput] = []
+        self._inbox_periods: list[EngagementCloseInput] = []
         self._inbox_payments: list[PaymentNotice] = []
         self._feedback_due = False
         self._pending_marks: list[MarkBilled] = []
@@ -162,7 +162,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._apply_decision(decision)
 
     @workflow.update(name="close_period")
-    async def close_period(self, request: PeriodCloseInput) -> PeriodResult:
+    async def close_period(self, request: EngagementCloseInput) -> PeriodResult:
         """Billing and revenue run for one period; returns what was billed and recognized.
         Re-running a closed period returns the same result and posts nothing twice."""
         done = self._s.period_results.get(request.period)
@@ -178,7 +178,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         return self._with_outbox(result, request) if request.outbox else result
 
     @close_period.validator
-    def _validate_close(self, request: PeriodCloseInput) -> None:
+    def _validate_close(self, request: EngagementCloseInput) -> None:
         if self._s.view.stage != Stage.IN_DELIVERY and request.period not in self._s.period_results:
             raise ValueError(f"the engagement is {self._s.view.stage}, not in delivery")
 

@@ -7,9 +7,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import FinanceConfig
-    from activities.crm import Ack, SetContractValueInput
-    from activities.erp import (
+    from contracts.config import FinanceConfig
+    from contracts.crm import Ack, SetContractValueInput
+    from contracts.engagement import AmendmentInput, ChangeKind, ChangeRecord, ChangeStatus, CreditMemoInput
+    from contracts.erp import (
         ErpAck,
         PostDocumentsInput,
         PostDocumentsResult,
@@ -17,8 +18,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateSalesOrderInput,
         VoidCreditMemoInput,
     )
-    from activities.psa import ApplyChangeInput, FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput
-    from connectors.ports import ProjectChange
+    from contracts.psa import ApplyChangeInput, FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput
     from domain.amendments import AmendmentError, apply_amendment
     from domain.approvals import amendment_approver_roles
     from domain.billing import Delivery
@@ -30,13 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import Money, sum_money
     from domain.periods import period_of
     from domain.stages import Stage
-    from workflows.engagement_models import (
-        AmendmentInput,
-        ChangeKind,
-        ChangeRecord,
-        ChangeStatus,
-        CreditMemoInput,
-    )
+    from domain.system_records import ProjectChange
     from workflows.engagement_provisioning import activity_error_cause
     from workflows.engagement_support import EngagementBase
     from workflows.refusals import conflict, invalid_request

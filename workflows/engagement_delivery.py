@@ -9,9 +9,19 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import FinanceConfig
-    from activities.crm import Ack, WriteBillingStatusInput, WriteLinksInput, WriteLinksResult
-    from activities.erp import (
+    from contracts.config import FinanceConfig
+    from contracts.crm import Ack, WriteBillingStatusInput, WriteLinksInput, WriteLinksResult
+    from contracts.engagement import (
+        Amounts,
+        CloseOutbox,
+        EngagementCloseInput,
+        InvoiceSummary,
+        OutboxFailure,
+        OverdueNotice,
+        PaymentNotice,
+        PeriodResult,
+    )
+    from contracts.erp import (
         CloseSalesOrderInput,
         ErpAck,
         PostDocumentsInput,
@@ -19,9 +29,9 @@ with workflow.unsafe.imports_passed_through():
         ReceiptsInput,
         ReceiptsResult,
     )
-    from activities.psa import FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput, SetStageInput
-    from activities.reporting import RecordEngagementInput, RecordEngagementResult
-    from connectors.ports import BillingStatus
+    from contracts.period_close import RECEIPTS_LOOKBACK_DAYS
+    from contracts.psa import FeedbackInput, FeedbackResult, MarkBilled, PsaAck, ReadDeliveryInput, SetStageInput
+    from contracts.reporting import RecordEngagementInput, RecordEngagementResult
     from domain.billing import Delivery, invoice_period, tax_party
     from domain.bookings import booking_movements
     from domain.ids import external_id
@@ -31,25 +41,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.periods import period_end
     from domain.revenue import recognize_period
     from domain.stages import Stage
-    from workflows.engagement_models import (
-        Amounts,
-        CloseOutbox,
-        InvoiceSummary,
-        OutboxFailure,
-        OverdueNotice,
-        PaymentNotice,
-        PeriodCloseInput,
-        PeriodResult,
-    )
+    from domain.system_records import BillingStatus
     from workflows.engagement_provisioning import activity_error_cause
-    from workflows.engagement_support import RECEIPTS_LOOKBACK_DAYS, EngagementBase
+    from workflows.engagement_support import EngagementBase
 
 
 class DeliverySteps(EngagementBase):
     _pending_marks: list[MarkBilled]
 
     # ---- period close ------------------------------------------------------------------------
-    async def _run_period_close(self, request: PeriodCloseInput, finance: FinanceConfig) -> None:
+    async def _run_period_close(self, request: EngagementCloseInput, finance: FinanceConfig) -> None:
         contract, view, queues = self._s.contract, self._s.view, self._input.queues
         assert contract is not None and view.project_id and view.contract_id and view.erp_customer_id
         period = request.period
@@ -192,7 +193,7 @@ class DeliverySteps(EngagementBase):
             self._feedback_due = False
             self._note(f"{period}: documents, feedback and hub facts handed to the entity's month-end batch")
 
-    def _with_outbox(self, result: PeriodResult, request: PeriodCloseInput) -> PeriodResult:
+    def _with_outbox(self, result: PeriodResult, request: EngagementCloseInput) -> PeriodResult:
         """A batched close's result carries what the batch must write. Asked again (a re-run
         close), the latest period's writes are repeated — all idempotent — with today's status."""
         outbox = self._s.last_outbox

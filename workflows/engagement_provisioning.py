@@ -6,8 +6,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.crm import WriteLinksInput, WriteLinksResult
-    from activities.erp import (
+    from contracts import search_attributes as sa
+    from contracts.crm import WriteLinksInput, WriteLinksResult
+    from contracts.erp import (
         CancelSalesOrderInput,
         CancelSalesOrderResult,
         CreateSalesOrderInput,
@@ -15,13 +16,12 @@ with workflow.unsafe.imports_passed_through():
         UpsertCustomerInput,
         UpsertCustomerResult,
     )
-    from activities.psa import CreateProjectInput, RemoveProjectInput, RemoveProjectResult
-    from connectors.ports import ProjectRef
+    from contracts.psa import CreateProjectInput, RemoveProjectInput, RemoveProjectResult
     from domain.contract import open_contract
     from domain.deal import Engagement
     from domain.ids import external_id
     from domain.stages import Stage
-    from workflows import search_attributes as sa
+    from domain.system_records import ProjectRef
     from workflows.engagement_support import EngagementBase
     from workflows.saga import Saga
 

@@ -6,42 +6,34 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import FinanceConfig
-    from activities.crm import Ack, NotifyInput
-    from connectors.ports import Notification
+    from contracts import search_attributes as sa
+    from contracts.config import FinanceConfig
+    from contracts.crm import Ack, NotifyInput
+    from contracts.engagement import (
+        CancelRequest,
+        EngagementCloseInput,
+        EngagementInput,
+        EngagementState,
+        OverdueNotice,
+        PaymentNotice,
+        TimelineEntry,
+    )
+    from contracts.memo import BATCH_MEMO
+    from contracts.retry import VENDOR_ATTEMPTS, retry_policy
     from domain.approvals import ApprovalPolicy
     from domain.deal import Engagement
     from domain.ids import external_id
     from domain.model import ApprovalDecision
     from domain.stages import Stage
-    from workflows import search_attributes as sa
-    from workflows.engagement_models import (
-        CancelRequest,
-        EngagementInput,
-        EngagementState,
-        OverdueNotice,
-        PaymentNotice,
-        PeriodCloseInput,
-        TimelineEntry,
-    )
+    from domain.system_records import Notification
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Transient vendor trouble retries with backoff for a while; typed business errors
 # (non_retryable ApplicationErrors from the activities) stop at once.
-VENDOR_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
+VENDOR_RETRY = retry_policy(VENDOR_ATTEMPTS)
 LOCAL_CONFIG: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
-BATCH_MEMO = "d2r_close"  # the memo key the period close reads (activities/period_close.py)
-# Receipts older than this before a cut-off were read by earlier closes (known ids are
-# ignored anyway); the month-end batch and an engagement closing on its own use the same.
-RECEIPTS_LOOKBACK_DAYS = 62
 
 
 class EngagementBase:
@@ -51,7 +43,7 @@ class EngagementBase:
     _s: EngagementState
     _resume: bool
     _cancel: CancelRequest | None
-    _inbox_periods: list[PeriodCloseInput]
+    _inbox_periods: list[EngagementCloseInput]
     _inbox_payments: list[PaymentNotice]
     _inbox_overdue: list[OverdueNotice]
     _feedback_due: bool

@@ -8,31 +8,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.erp import PaymentLineageInput, PaymentLineageResult
-    from activities.psa import ProjectOpportunityInput, ProjectOpportunityResult
+    from contracts.engagement import MilestoneNotice, PaymentNotice
+    from contracts.erp import PaymentLineageInput, PaymentLineageResult
+    from contracts.ids import engagement_workflow_id
+    from contracts.inbound import InboundEvent, InboundResult
+    from contracts.psa import ProjectOpportunityInput, ProjectOpportunityResult
     from domain.money import Money
-    from workflows.engagement_models import MilestoneNotice, PaymentNotice, TaskQueues
     from workflows.engagement_support import VENDOR_RETRY
-
-
-class InboundEvent(BaseModel):
-    source: str  # "salesforce" | "netsuite"
-    event_id: str
-    type: str
-    data: dict[str, Any]
-    queues: TaskQueues = TaskQueues()
-    erp_instance: str | None = None
-
-
-class InboundResult(BaseModel):
-    routed_to: list[str]
-    note: str
 
 
 @workflow.defn(name="InboundEventWorkflow")
@@ -74,7 +61,7 @@ class InboundEventWorkflow:
             invoice = by_erp_id.get(str(item["invoice_id"]))
             if invoice is None:
                 continue  # an invoice d2r did not issue
-            target = f"engagement-{invoice.opportunity_id}"
+            target = engagement_workflow_id(invoice.opportunity_id)
             await workflow.get_external_workflow_handle(target).signal(
                 "payment_received",
                 PaymentNotice(
@@ -101,7 +88,7 @@ class InboundEventWorkflow:
         )
         if found.opportunity_id is None:
             return InboundResult(routed_to=[], note="the project belongs to no engagement")
-        target = f"engagement-{found.opportunity_id}"
+        target = engagement_workflow_id(found.opportunity_id)
         completed = str(data.get("actual_date") or workflow.now().date().isoformat())
         await workflow.get_external_workflow_handle(target).signal(
             "milestone_completed",

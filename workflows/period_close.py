@@ -9,114 +9,42 @@ result, postings upsert, the lock is a state), so re-running a close is harmless
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from enum import StrEnum
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.period_close import (
+    from contracts.erp import LockPeriodInput, LockPeriodResult
+    from contracts.ids import close_workflow_id, sync_workflow_id
+    from contracts.period_close import (
+        CloseStep,
         CloseWindowInput,
         CloseWindowResult,
-        EngagementCloseLine,
         EngagementList,
         EngagementTarget,
         FindEngagementsInput,
+        LockDecision,
+        PeriodCloseReport,
+        PeriodCloseRequest,
         ReconcileInput,
         ReconcileResult,
         close_exception,
     )
-    from activities.posting import LockPeriodInput, LockPeriodResult, PostingConfig
+    from contracts.posting import PostingInput
+    from contracts.retry import VENDOR_ATTEMPTS, retry_policy
+    from contracts.source_sync import SourceSyncInput
     from domain.approvals import check_decision, decided
     from domain.model import Approval, ApprovalDecision, ExceptionRecord
-    from domain.money import Money
     from domain.periods import period_end, period_of
-    from workflows.engagement_models import TaskQueues
-    from workflows.posting import PostingInput, PostingResult, TimeAndExpensePostingWorkflow
-    from workflows.source_sync import SourceSyncInput, SourceSyncResult, SourceSyncWorkflow, sync_workflow_id
+    from workflows.posting import TimeAndExpensePostingWorkflow
+    from workflows.source_sync import SourceSyncWorkflow
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
+RETRY = retry_policy(VENDOR_ATTEMPTS)
 MAX_EXCEPTIONS = 500
-
-
-class CloseStep(StrEnum):
-    CUT_OFF = "CUT_OFF"
-    POSTING = "POSTING"
-    BILLING = "BILLING"
-    RECONCILING = "RECONCILING"
-    AWAITING_APPROVAL = "AWAITING_APPROVAL"
-    LOCKING = "LOCKING"
-    CLOSED = "CLOSED"
-    REJECTED = "REJECTED"
-    DELEGATED = "DELEGATED"  # a scheduled run that started the period's own close
-
-
-class PeriodCloseRequest(BaseModel):
-    legal_entity: str
-    period: str | None = None  # None: the month before today (the monthly Schedule)
-    requested_by: str = "system:schedule"
-    queues: TaskQueues = Field(default_factory=TaskQueues)
-    window: int = Field(default=20, ge=1, le=200)  # engagements closed at a time
-    posting: PostingConfig = Field(default_factory=PostingConfig)
-    approver_roles: list[str] = Field(default_factory=lambda: ["finance"])
-    heartbeat_seconds: int = 60
-
-
-class LockDecision(BaseModel):
-    approve: bool
-    by: str  # the authenticated subject (the API fills it in)
-    roles: list[str]
-    comment: str | None = None
-
-
-class CloseTotals(BaseModel):
-    billed: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
-    recognized: dict[str, Decimal] = Field(default_factory=dict)
-    deferred: dict[str, Decimal] = Field(default_factory=dict)
-    unbilled: dict[str, Decimal] = Field(default_factory=dict)
-    invoices: int = 0
-
-    def add(self, line: EngagementCloseLine) -> None:
-        self.invoices += line.invoices
-        for name in ("billed", "recognized", "deferred", "unbilled"):
-            money: Money | None = getattr(line, name)
-            if money is not None:
-                bucket: dict[str, Decimal] = getattr(self, name)
-                bucket[money.currency] = bucket.get(money.currency, Decimal(0)) + money.amount
-
-
-class PeriodCloseReport(BaseModel):
-    workflow_id: str
-    legal_entity: str
-    period: str | None = None
-    step: CloseStep = CloseStep.CUT_OFF
-    requested_by: str
-    cutoff: date | None = None
-    posting: PostingResult | None = None
-    engagements: list[EngagementCloseLine] = Field(default_factory=list)
-    engagements_failed: int = 0
-    totals: CloseTotals = Field(default_factory=CloseTotals)
-    sync: SourceSyncResult | None = None
-    reconciliation: ReconcileResult | None = None
-    approval: Approval | None = None
-    locked: bool = False
-    exceptions: list[ExceptionRecord] = Field(default_factory=list)
-    exceptions_total: int = 0
-    timeline: list[str] = Field(default_factory=list)
-
-
-def close_workflow_id(legal_entity: str, period: str) -> str:
-    return f"close-{legal_entity}-{period}"
 
 
 @workflow.defn(name="PeriodCloseWorkflow")
@@ -353,14 +281,3 @@ class PeriodCloseWorkflow:
     def _note(self, note: str) -> None:
         self._r.timeline.append(f"{workflow.now():%Y-%m-%d %H:%M} {self._r.step.value}: {note}")
         workflow.set_current_details(f"**{self._r.step.value}** — {note}")
-
-
-__all__ = [
-    "ApplicationError",
-    "CloseStep",
-    "LockDecision",
-    "PeriodCloseReport",
-    "PeriodCloseRequest",
-    "PeriodCloseWorkflow",
-    "close_workflow_id",
-]

@@ -9,76 +9,26 @@ run with its aggregated totals.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.period_close import (
+    from contracts.posting import (
         NotifyEngagementsInput,
         NotifyEngagementsResult,
+        PostingInput,
+        PostingProgress,
+        PostingResult,
+        PostPageInput,
+        PostPageResult,
         SweepOverdueInput,
         SweepOverdueResult,
     )
-    from activities.posting import PostingConfig, PostPageInput, PostPageResult, ProjectTotals
-    from domain.model import ExceptionRecord
-    from workflows.engagement_models import TaskQueues
+    from contracts.retry import PAGE_ATTEMPTS, retry_policy
 
-PAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=20,
-)
+PAGE_RETRY = retry_policy(PAGE_ATTEMPTS)
 MAX_EXCEPTIONS_KEPT = 500
-
-
-class PostingProgress(BaseModel):
-    """The run so far (also what continue-as-new carries)."""
-
-    posting_date: date | None = None
-    cutoff: date | None = None
-    page: int = 0
-    after_project: str = ""
-    projects: int = 0
-    time_entries: int = 0
-    expenses: int = 0
-    hours: Decimal = Decimal(0)
-    erp_records: int = 0
-    intercompany_charges: int = 0
-    exceptions_total: int = 0
-    exceptions: list[ExceptionRecord] = Field(default_factory=list)
-    totals: dict[str, ProjectTotals] = Field(default_factory=dict)  # project id -> totals
-    pages_by_worker: dict[str, int] = Field(default_factory=dict)
-    hub_rows: int | None = None
-    engagements_notified: int = 0
-    overdue_invoices: int = 0  # fell due the day before and still open (the receivables sweep)
-    done: bool = False
-
-
-class PostingInput(BaseModel):
-    legal_entity: str
-    posting_date: date | None = None  # None: the day the run starts (Schedules)
-    cutoff: date | None = None  # approved entries dated up to here; None: the posting date
-    config: PostingConfig = Field(default_factory=PostingConfig)
-    queues: TaskQueues = Field(default_factory=TaskQueues)
-    notify_engagements: bool = True
-    sweep_overdue: bool = True
-    heartbeat_seconds: int = 60
-    carried: PostingProgress | None = None  # set only by continue-as-new
-
-
-class PostingResult(BaseModel):
-    workflow_id: str
-    legal_entity: str
-    progress: PostingProgress
-
-
-def posting_workflow_id(legal_entity: str, day: date | str) -> str:
-    return f"posting-{legal_entity}-{day}"
 
 
 @workflow.defn(name="TimeAndExpensePostingWorkflow")

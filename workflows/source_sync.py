@@ -20,13 +20,16 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.source_sync import (
+    from contracts.ids import sync_workflow_id
+    from contracts.retry import PAGE_ATTEMPTS, retry_policy
+    from contracts.source_sync import (
+        SourceSyncInput,
+        SourceSyncResult,
         SyncCommitInput,
         SyncCommitResult,
         SyncCrmInput,
@@ -34,75 +37,15 @@ with workflow.unsafe.imports_passed_through():
         SyncErpEntityInput,
         SyncErpResult,
         SyncErpTimePageInput,
+        SyncProgress,
         SyncPsaPageInput,
         SyncPsaPageResult,
         SyncReconcileInput,
         SyncReconcileResult,
     )
     from domain.periods import period_of, period_start
-    from workflows.engagement_models import TaskQueues
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=20,
-)
-
-
-class SyncProgress(BaseModel):
-    """The run so far (also what continue-as-new carries)."""
-
-    sync_key: str = ""
-    page: int = 0
-    after_project: str = ""
-    psa_done: bool = False
-    projects: int = 0
-    psa_projects_with_time: int = 0
-    psa_hours: Decimal = Decimal(0)
-    psa_time_amount: Decimal = Decimal(0)
-    psa_records: int = 0
-    erp_time_bill_hours: Decimal = Decimal(0)
-    erp_time_bills: int = 0
-    erp_entity: SyncErpResult | None = None
-
-
-class SourceSyncInput(BaseModel):
-    """Sync one legal entity and period (`period` None: the current and the previous month,
-    each as a child run — what the Schedule starts).
-
-    The period close runs it as a child right before reconciling:
-        await workflow.execute_child_workflow(
-            SourceSyncWorkflow.run,
-            SourceSyncInput(legal_entity=entity, period=period, queues=data.queues),
-            id=sync_workflow_id(entity, period, "close"), result_type=SourceSyncResult)
-    """
-
-    legal_entity: str
-    period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
-    queues: TaskQueues = Field(default_factory=TaskQueues)
-    projects_per_page: int = Field(default=100, ge=1, le=200)
-    reconcile: bool = False  # also run the hub's reconciliation after the commit
-    carried: SyncProgress | None = None  # set only by continue-as-new
-
-
-class SourceSyncResult(BaseModel):
-    workflow_id: str
-    legal_entity: str
-    period: str | None = None
-    status: str = "synced"  # synced | skipped (no hub on the workers) | scheduled (children below)
-    progress: SyncProgress = Field(default_factory=SyncProgress)
-    committed: dict[str, int] = Field(default_factory=dict)  # source -> projects in the hub's totals
-    reconciliation: SyncReconcileResult | None = None
-    crm: SyncCrmResult | None = None
-    periods: list[SourceSyncResult] = Field(default_factory=list)  # a scheduled run's children
-    notes: list[str] = Field(default_factory=list)
-
-
-def sync_workflow_id(legal_entity: str, period: str, suffix: str | None = None) -> str:
-    """`sync-<entity>-<period>`; callers that must not collide with the Schedule's run of the
-    same period (the close) add a suffix: `sync-<entity>-<period>-close`."""
-    return f"sync-{legal_entity}-{period}" + (f"-{suffix}" if suffix else "")
+RETRY = retry_policy(PAGE_ATTEMPTS)
 
 
 def previous_period(period: str) -> str:

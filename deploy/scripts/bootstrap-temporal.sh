@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-shot: wait for the cluster, create the namespace if missing, register d2r's search
-# attributes (same names and types as workflows/search_attributes.py; re-running is harmless).
+# attributes (same names and types as contracts/search_attributes.py; re-running is harmless).
 set -eu
 ns="${DEFAULT_NAMESPACE:-default}"
 attempt=0

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.crm_salesforce import SalesforceCrm
-from connectors.erp_netsuite import NetSuiteErp
-from connectors.netsuite import NetSuiteClient, NetSuiteConfig
-from connectors.psa_certinia import CertiniaPsa
-from connectors.salesforce import SalesforceClient, SalesforceConfig
+from connectors.certinia.psa import CertiniaPsa
+from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
+from connectors.netsuite.erp import NetSuiteErp
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
+from connectors.salesforce.crm import SalesforceCrm
 from domain.deal import DealRules, Engagement, validate_deal
 from domain.model import Invoice, InvoiceLine, JournalEntry, JournalLine, Lineage, SourceKind, TaxLine
 from domain.money import Money

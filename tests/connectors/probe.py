@@ -8,11 +8,11 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.crm import ReadOpportunityInput
-    from activities.erp import InvoiceStatusInput
-    from activities.psa import RemoveProjectInput, RemoveProjectResult
-    from connectors.ports import InvoiceStatus
+    from contracts.crm import ReadOpportunityInput
+    from contracts.erp import InvoiceStatusInput
+    from contracts.psa import RemoveProjectInput, RemoveProjectResult
     from domain.deal import OpportunitySnapshot
+    from domain.system_records import InvoiceStatus
 
 FAST = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=1))
 

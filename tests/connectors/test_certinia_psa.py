@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from connectors.errors import NotFoundError, VendorValidationError
-from connectors.ports import BillingStatus, ProjectChange
 from domain.deal import BillingModel, Engagement
+from domain.system_records import BillingStatus, ProjectChange
 from tests.connectors.conftest import OPP_JP, Salesforce, engagement, usd
 
 CUTOFF = date(2026, 3, 31)

@@ -9,11 +9,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.crm import CrmFeedbackActivities, NotifyInput
-from activities.erp import ErpActivities, ErpBillingActivities, PostDocumentsInput, UpsertCustomerInput
-from activities.psa import CreateProjectInput, PsaActivities
-from connectors.erp_netsuite import ErpRouter
-from connectors.ports import Notification
+from activities.crm import CrmFeedbackActivities
+from activities.erp import ErpActivities, ErpBillingActivities
+from activities.psa import PsaActivities
+from connectors.routing import ErpRouter
+from contracts.crm import NotifyInput
+from contracts.erp import PostDocumentsInput, UpsertCustomerInput
+from contracts.psa import CreateProjectInput
+from domain.system_records import Notification
 from tests.connectors.conftest import OPP_US, NetSuite, Salesforce, engagement, invoice, journal
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from connectors.erp_netsuite import ErpRouter
 from connectors.errors import (
     ConfigurationError,
     NotFoundError,
@@ -17,6 +16,7 @@ from connectors.errors import (
     UnavailableError,
     VendorValidationError,
 )
+from connectors.routing import ErpRouter
 from domain.deal import Engagement
 from domain.model import CreditMemo, CreditMemoLine, JournalLine, SourceKind
 from tests.connectors.conftest import (
@@ -219,7 +219,7 @@ async def test_router_sends_each_entity_to_its_instance(tmp_path: Path, sf: Sale
 
 
 def test_amounts_are_sent_as_exact_strings() -> None:
-    from connectors.erp_netsuite import _amount
+    from connectors.netsuite.erp import _amount
 
     assert _amount(usd("0.125")) == "0.13"
     assert _amount(usd("1999.5", "JPY")) == "2000"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from connectors.erp_receipts import NetSuiteReceivables
+from connectors.netsuite.receivables import NetSuiteReceivables
 from tests.connectors.conftest import OPP_US, NetSuite, Salesforce, engagement, invoice, usd
 from tests.connectors.test_netsuite_erp import provisioned
 

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from activities.config import _default_fx
-from activities.posting import PostingActivities, PostingConfig, PostPageInput
-from connectors.erp_posting import NetSuitePosting
-from connectors.psa_posting import CertiniaPosting
+from activities.posting import PostingActivities
+from connectors.certinia.posting import CertiniaPosting
+from connectors.netsuite.posting import NetSuitePosting
+from contracts.posting import PostingConfig, PostPageInput
+from domain.reference_data import default_fx_rates
 from tests.connectors.conftest import NetSuite, Salesforce
 
 CURRENCIES = {"US01": "USD", "UK01": "GBP", "DE01": "EUR", "JP01": "JPY"}
@@ -81,7 +82,7 @@ def _acts(sf: Salesforce, ns: NetSuite, sink: Sink) -> PostingActivities:
         {},
         "default",
         CURRENCIES,
-        _default_fx(),
+        default_fx_rates(),
         hub=sink,
     )
 

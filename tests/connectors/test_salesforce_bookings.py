@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from connectors.extract_crm import SalesforceBookingsExtract
-from connectors.ports import CrmLinks
+from connectors.salesforce.bookings import SalesforceBookingsExtract
+from domain.system_records import CrmLinks
 from tests.connectors.conftest import OPP_US, Salesforce, engagement, usd
 
 

@@ -16,7 +16,7 @@ from connectors.errors import (
     UnavailableError,
     VendorValidationError,
 )
-from connectors.ports import BillingStatus, CrmLinks, Notification
+from domain.system_records import BillingStatus, CrmLinks, Notification
 from tests.connectors.conftest import OPP_US, Salesforce, make_salesforce, usd
 
 

@@ -22,12 +22,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.settings import ApiSettings
+from contracts import search_attributes as sa
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
 from workers.main import build_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
-from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 

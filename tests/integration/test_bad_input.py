@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from api.door import OpenWindow
-from connectors.salesforce import SalesforceClient, SalesforceConfig
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 from tests.integration.conftest import Stack
 from tests.integration.test_compensation_simulators import book, copy_of_the_us01_deal, reach
 from tests.integration.test_engagement_path import records, seed_info

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.salesforce import SalesforceClient, SalesforceConfig
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 from tests.integration.conftest import Stack, eventually
 from tests.integration.test_engagement_path import records, seed_info
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from api.webhooks import DEV_WEBHOOK_SECRET
-from connectors.netsuite import NetSuiteClient, NetSuiteConfig
-from connectors.salesforce import SalesforceClient, SalesforceConfig, soql_quote
+from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig, soql_quote
 from tests.integration.conftest import Stack, eventually
 from tests.integration.test_engagement_path import seed_info
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.salesforce import soql_quote
+from connectors.salesforce.client import soql_quote
 from tests.integration.conftest import Stack, eventually
 from tests.integration.test_engagement_path import seed_info
 from tests.integration.test_lifecycle_via_api import AUDITOR, FINANCE, SALES, netsuite, salesforce

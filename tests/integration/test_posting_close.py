@@ -21,17 +21,19 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.posting import PostingConfig
 from api.app import create_app
 from api.settings import ApiSettings
+from contracts import search_attributes as sa
+from contracts.engagement import EngagementInput
+from contracts.ids import engagement_workflow_id
+from contracts.posting import PostingConfig, PostingInput
+from contracts.queues import TaskQueues
 from tests.conftest import TEST_CODEC_ENV, TEST_CONVERTER, wheel_binary
 from tests.integration.conftest import ROOT, Simulator, eventually, start_simulator
 from workers.schedules import ensure_schedules
 from workers.settings import VendorEndpoint, WorkerSettings
-from workflows import search_attributes as sa
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import EngagementInput, TaskQueues
-from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -355,7 +357,7 @@ async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
 
 
 async def _in_delivery(e: Env, opportunity_id: str) -> dict[str, Any]:
-    handle = e.client.get_workflow_handle(f"engagement-{opportunity_id}")
+    handle = e.client.get_workflow_handle(engagement_workflow_id(opportunity_id))
 
     async def ready() -> Any:
         view = await handle.query(EngagementWorkflow.view)
@@ -411,7 +413,7 @@ async def test_month_end_for_two_entities_with_a_transfer(env: Env) -> None:
         await e.client.start_workflow(
             EngagementWorkflow.run,
             EngagementInput(opportunity_id=opp, queues=e.queues),
-            id=f"engagement-{opp}",
+            id=engagement_workflow_id(opp),
             task_queue=e.workflow_queue,
         )
     us = await _in_delivery(e, us_opp)

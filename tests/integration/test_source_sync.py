@@ -25,23 +25,26 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.config import _default_entities, _default_fx
-from activities.posting import HubTimeFacts, PostingActivities, PostingConfig
+from activities.posting import HubTimeFacts, PostingActivities
 from activities.reporting import load_reference_data
 from activities.source_sync import SourceSyncActivities
-from connectors.erp_posting import NetSuitePosting
-from connectors.extract_crm import SalesforceBookingsExtract
-from connectors.extract_erp import NetSuiteExtract
-from connectors.extract_psa import CertiniaExtract
-from connectors.psa_posting import CertiniaPosting
+from connectors.certinia.extract import CertiniaExtract
+from connectors.certinia.posting import CertiniaPosting
+from connectors.netsuite.extract import NetSuiteExtract
+from connectors.netsuite.posting import NetSuitePosting
+from connectors.salesforce.bookings import SalesforceBookingsExtract
+from contracts.ids import sync_workflow_id
+from contracts.posting import PostingConfig, PostingInput
+from contracts.queues import TaskQueues
+from contracts.source_sync import SourceSyncInput, SourceSyncResult
+from domain.reference_data import default_fx_rates, default_legal_entities
 from reporting import models as m
 from reporting.hub import ReportingHub
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.connectors.conftest import NetSuite, Salesforce, invoice, make_netsuite, make_salesforce
 from tests.reporting.conftest import db_dsn, hub, pg_root, template_dsn  # noqa: F401 - fixtures
-from workflows.engagement_models import TaskQueues
-from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
-from workflows.source_sync import SourceSyncInput, SourceSyncResult, SourceSyncWorkflow, sync_workflow_id
+from workflows.posting import TimeAndExpensePostingWorkflow
+from workflows.source_sync import SourceSyncWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +100,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # noqa: F811
-    await load_reference_data(hub, _default_entities(), _default_fx())
+    await load_reference_data(hub, default_legal_entities(), default_fx_rates())
     sf = await make_salesforce(tmp_path, page_size=5)
     ns_us = await make_netsuite(tmp_path, "ns-us")
     ns_uk = await make_netsuite(tmp_path, "ns-uk")
@@ -113,7 +116,7 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
         routing,
         "erp-us",
         CURRENCIES,
-        _default_fx(),
+        default_fx_rates(),
         hub=HubTimeFacts(hub),
     )
     sync = SourceSyncActivities(

@@ -14,12 +14,14 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.engagement import EngagementInput
+from contracts.ids import engagement_workflow_id
+from contracts.queues import TaskQueues
 from domain.stages import Stage
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows import scenario
 from tests.workflows.fakes import FakeSystems, good_opportunity
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import EngagementInput, TaskQueues
 
 HERE = Path(__file__).parent / "histories"
 
@@ -39,7 +41,7 @@ async def main() -> None:
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-    from workflows import search_attributes as sa
+    from contracts import search_attributes as sa
 
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -74,7 +76,7 @@ async def main() -> None:
                         crm=queue, psa=queue, erp=queue, reporting=queue if name == "engagement_hub_incident" else None
                     ),
                 ),
-                id=f"engagement-{opportunity.opportunity_id}",
+                id=engagement_workflow_id(opportunity.opportunity_id),
                 task_queue=queue,
             )
             if name in ("engagement_invalid_then_fixed", "engagement_hub_incident"):

@@ -14,14 +14,17 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.psa import ProjectOpportunityInput, ProjectOpportunityResult
+from contracts.inbound import InboundEvent
+from contracts.period_close import CloseStep, LockDecision, PeriodCloseRequest
+from contracts.posting import PostingInput
+from contracts.psa import ProjectOpportunityInput, ProjectOpportunityResult
+from contracts.queues import TaskQueues
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
-from workflows.engagement_models import TaskQueues
-from workflows.inbound import InboundEvent, InboundEventWorkflow
-from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
-from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.inbound import InboundEventWorkflow
+from workflows.period_close import PeriodCloseWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
 HERE = Path(__file__).parent / "histories"

@@ -12,10 +12,11 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.queues import TaskQueues
+from contracts.source_sync import SourceSyncInput
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.workflows.sync_fakes import FakeSync
-from workflows.engagement_models import TaskQueues
-from workflows.source_sync import SourceSyncInput, SourceSyncWorkflow
+from workflows.source_sync import SourceSyncWorkflow
 
 HERE = Path(__file__).parent / "histories"
 

@@ -11,7 +11,8 @@ from decimal import Decimal as D
 import httpx
 import pytest
 
-from activities.reporting import RecordEngagementInput, ReportingActivities
+from activities.reporting import ReportingActivities
+from contracts.reporting import RecordEngagementInput
 from domain.amendments import Amendment, AmendmentTreatment, LineChange, apply_amendment
 from domain.billing import Delivery
 from domain.bookings import booking_movements

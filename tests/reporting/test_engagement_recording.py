@@ -6,21 +6,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from activities.config import _default_entities, _default_fx
-from activities.reporting import (
-    HubExceptionActivities,
-    RaiseExceptionInput,
-    RecordEngagementInput,
-    ReportingActivities,
-    ResolveExceptionInput,
-    load_reference_data,
-)
+from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
+from contracts.reporting import RaiseExceptionInput, RecordEngagementInput, ResolveExceptionInput
 from domain.billing import invoice_period, tax_party
 from domain.bookings import booking_movements
 from domain.contract import open_contract
 from domain.deal import DealRules, Engagement, validate_deal
 from domain.model import Payment
 from domain.periods import period_end
+from domain.reference_data import default_fx_rates, default_legal_entities
 from domain.revenue import recognize_period
 from domain.tax import TaxRate, TaxRules
 from reporting.hub import ReportingHub
@@ -33,9 +27,9 @@ ZERO_VAT = TaxRules(rates=[TaxRate(jurisdiction="GB", rate=Decimal(0), effective
 async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: ReportingHub) -> None:
     engagement = validate_deal(scenario.reference_opportunity(), DealRules(legal_entities={"UK01": "GBP"}))
     assert isinstance(engagement, Engagement)
-    entities = _default_entities()
+    entities = default_legal_entities()
     state = open_contract(engagement, project_id="PRJ-REF", contract_id="SO-REF")
-    delivery = scenario.reference_delivery().model_copy(update={"fx": _default_fx()})
+    delivery = scenario.reference_delivery().model_copy(update={"fx": default_fx_rates()})
     delivery = delivery.model_copy(
         update={"time_entries": [e.model_copy(update={"project_id": "PRJ-REF"}) for e in delivery.time_entries]}
     )
@@ -61,7 +55,7 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
         received_on=period_end("2027-02"),
         amount=invoices[0].total,
     )
-    activities = ReportingActivities(hub, entities, _default_fx())
+    activities = ReportingActivities(hub, entities, default_fx_rates())
     data = RecordEngagementInput(
         workflow_id="engagement-x",
         engagement=engagement,
@@ -132,8 +126,8 @@ async def test_a_waiting_workflow_is_one_exception_per_incident_linked_and_resol
 
 
 async def test_reference_data_lets_time_facts_load_before_any_engagement(hub: ReportingHub) -> None:
-    await load_reference_data(hub, _default_entities(), _default_fx())
-    await load_reference_data(hub, _default_entities(), _default_fx())  # idempotent
+    await load_reference_data(hub, default_legal_entities(), default_fx_rates())
+    await load_reference_data(hub, default_legal_entities(), default_fx_rates())  # idempotent
     from reporting import models as m
 
     result = await hub.record_time_facts(

@@ -182,7 +182,7 @@ async def test_reject_refuses_matching_calls_for_good_with_the_vendor_error(sf: 
     assert (await sf.get("/__admin/faults")).json()["rejected"] == [3]
     # the connector maps the refusal to a non-retryable validation error
     from connectors.errors import VendorValidationError
-    from connectors.salesforce import SalesforceClient, SalesforceConfig
+    from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 
     app = sf.app  # type: ignore[attr-defined]
     client = SalesforceClient(

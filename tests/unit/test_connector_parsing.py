@@ -20,8 +20,8 @@ from connectors.errors import (
     UnavailableError,
     VendorValidationError,
 )
-from connectors.netsuite import NetSuiteClient, NetSuiteConfig
-from connectors.salesforce import SalesforceClient, SalesforceConfig
+from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 
 Handler = Callable[[httpx.Request], httpx.Response]
 TOKEN = {

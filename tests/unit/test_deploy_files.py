@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from workflows import search_attributes as sa
+from contracts import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 

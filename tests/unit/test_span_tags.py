@@ -6,8 +6,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from activities.erp import UpsertCustomerInput
 from activities.errors import tag_span
+from contracts.erp import UpsertCustomerInput
 from domain.deal import DealRules, Engagement, validate_deal
 from tests.workflows.fakes import good_opportunity
 

@@ -6,20 +6,25 @@ from decimal import Decimal
 
 from temporalio import activity
 
-from activities.period_close import (
+from contracts.erp import LockPeriodInput, LockPeriodResult
+from contracts.period_close import (
     CloseWindowInput,
     CloseWindowResult,
     EngagementCloseLine,
     EngagementList,
     FindEngagementsInput,
-    NotifyEngagementsInput,
-    NotifyEngagementsResult,
     ReconcileInput,
     ReconcileResult,
+)
+from contracts.posting import (
+    NotifyEngagementsInput,
+    NotifyEngagementsResult,
+    PostPageInput,
+    PostPageResult,
+    ProjectTotals,
     SweepOverdueInput,
     SweepOverdueResult,
 )
-from activities.posting import LockPeriodInput, LockPeriodResult, PostPageInput, PostPageResult, ProjectTotals
 from domain.model import ExceptionRecord
 from domain.money import Money
 

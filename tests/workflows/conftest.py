@@ -7,8 +7,8 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from contracts import search_attributes as sa
 from tests.conftest import TEST_CONVERTER, wheel_binary
-from workflows import search_attributes as sa
 
 
 async def _start() -> WorkflowEnvironment:

@@ -11,8 +11,8 @@ from decimal import Decimal
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.config import DealRulesInput, FinanceConfig, FinanceConfigInput, _default_entities
-from activities.crm import (
+from contracts.config import DealRulesInput, FinanceConfig, FinanceConfigInput
+from contracts.crm import (
     Ack,
     NotifyInput,
     ReadOpportunityInput,
@@ -21,7 +21,8 @@ from activities.crm import (
     WriteLinksInput,
     WriteLinksResult,
 )
-from activities.erp import (
+from contracts.engagement import CloseOutbox, PaymentNotice
+from contracts.erp import (
     CancelSalesOrderInput,
     CancelSalesOrderResult,
     CloseSalesOrderInput,
@@ -39,7 +40,7 @@ from activities.erp import (
     UpsertCustomerResult,
     VoidCreditMemoInput,
 )
-from activities.psa import (
+from contracts.psa import (
     ApplyChangeInput,
     CreateProjectInput,
     FeedbackInput,
@@ -50,19 +51,19 @@ from activities.psa import (
     RemoveProjectResult,
     SetStageInput,
 )
-from activities.reporting import (
+from contracts.reporting import (
     ExceptionRef,
     RaiseExceptionInput,
     RecordEngagementInput,
     RecordEngagementResult,
     ResolveExceptionInput,
 )
-from connectors.ports import BillingStatus, InvoiceStatus, Notification, ProjectRef, Receipt
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money, sum_money
-from workflows.engagement_models import CloseOutbox, PaymentNotice
+from domain.reference_data import default_legal_entities
+from domain.system_records import BillingStatus, InvoiceStatus, Notification, ProjectRef, Receipt
 
 
 def good_opportunity(opportunity_id: str = "006000000000000AAA") -> OpportunitySnapshot:
@@ -188,7 +189,7 @@ class FakeSystems:
 
         @activity.defn(name="config.finance")
         async def finance(data: FinanceConfigInput) -> FinanceConfig:
-            return FinanceConfig(legal_entity=_default_entities()[data.legal_entity])
+            return FinanceConfig(legal_entity=default_legal_entities()[data.legal_entity])
 
         @activity.defn(name="psa.read_delivery")
         async def read_delivery(data: ReadDeliveryInput) -> Delivery:

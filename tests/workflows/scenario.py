@@ -20,7 +20,21 @@ from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.erp import InvoiceStatusInput
+from contracts.engagement import (
+    AmendmentInput,
+    CreditMemoInput,
+    DecisionInput,
+    EngagementCloseInput,
+    EngagementInput,
+    EngagementView,
+    OverdueInvoice,
+    OverdueNotice,
+    PaymentNotice,
+    PeriodResult,
+)
+from contracts.erp import InvoiceStatusInput
+from contracts.memo import BATCH_MEMO
+from contracts.queues import TaskQueues
 from domain.amendments import Amendment, AmendmentTreatment, LineChange
 from domain.billing import Delivery
 from domain.credit_memos import CreditLineRequest, CreditMemoRequest
@@ -30,20 +44,6 @@ from domain.money import Money
 from domain.periods import period_end
 from tests.workflows.fakes import FakeSystems
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import (
-    AmendmentInput,
-    CreditMemoInput,
-    DecisionInput,
-    EngagementInput,
-    EngagementView,
-    OverdueInvoice,
-    OverdueNotice,
-    PaymentNotice,
-    PeriodCloseInput,
-    PeriodResult,
-    TaskQueues,
-)
-from workflows.engagement_support import BATCH_MEMO
 
 YEAR = 2027
 PERIODS = [f"{YEAR}-{m:02d}" for m in range(1, 13)]
@@ -188,7 +188,7 @@ async def month_end(handle: WorkflowHandle, fake: FakeSystems, period: str) -> P
     receipts = [p for p in fake.erp_payments if p.received_on <= cutoff]
     result: PeriodResult = await handle.execute_update(
         EngagementWorkflow.close_period,
-        PeriodCloseInput(
+        EngagementCloseInput(
             period=period,
             requested_by="dev-finance",
             delivery=fake.psa_delivery(memo["project_id"]),

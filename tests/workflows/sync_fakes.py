@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from temporalio import activity
 
-from activities.source_sync import (
+from contracts.source_sync import (
     SyncCommitInput,
     SyncCommitResult,
     SyncCrmInput,

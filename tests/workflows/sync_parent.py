@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.source_sync import SourceSyncInput, SourceSyncResult, SourceSyncWorkflow, sync_workflow_id
+from contracts.ids import sync_workflow_id
+from contracts.source_sync import SourceSyncInput, SourceSyncResult
+from workflows.source_sync import SourceSyncWorkflow
 
 
 @workflow.defn(name="SyncAsChildTestParent")

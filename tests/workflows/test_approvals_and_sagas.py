@@ -14,24 +14,24 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts import search_attributes as sa
+from contracts.engagement import (
+    AmendmentInput,
+    ChangeStatus,
+    CreditMemoInput,
+    DecisionInput,
+    EngagementCloseInput,
+    EngagementInput,
+    EngagementView,
+)
+from contracts.queues import TaskQueues
 from domain.amendments import Amendment, AmendmentTreatment, LineChange
 from domain.credit_memos import CreditLineRequest, CreditMemoRequest
 from domain.stages import Stage
 from tests.workflows import scenario
 from tests.workflows.fakes import FakeSystems, good_opportunity
 from tests.workflows.scenario import gbp
-from workflows import search_attributes as sa
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import (
-    AmendmentInput,
-    ChangeStatus,
-    CreditMemoInput,
-    DecisionInput,
-    EngagementInput,
-    EngagementView,
-    PeriodCloseInput,
-    TaskQueues,
-)
 
 
 @asynccontextmanager
@@ -119,7 +119,7 @@ async def test_rejected_deal_needs_attention_and_can_be_cancelled(env: WorkflowE
 
 
 def scenario_cancel():  # type: ignore[no-untyped-def]
-    from workflows.engagement_models import CancelRequest
+    from contracts.engagement import CancelRequest
 
     return CancelRequest(reason="terms refused", by="dev-sales-ops")
 
@@ -132,7 +132,7 @@ async def test_amendment_step_failure_undoes_the_earlier_steps(own_env: Workflow
     async with engagement(env, fake) as handle:
         await until(handle, Stage.IN_DELIVERY)
         await scenario.advance_to(env, datetime(scenario.YEAR, 4, 1, 6, tzinfo=UTC))
-        await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(period="2027-03"))
+        await handle.execute_update(EngagementWorkflow.close_period, EngagementCloseInput(period="2027-03"))
         fake.fail_step = failing
         fake.fail_times = 1  # the step fails for good; its undo (the same call, old values) works
         record = await handle.execute_update(
@@ -184,7 +184,7 @@ async def test_credit_memo_release_failure_voids_the_memo(own_env: WorkflowEnvir
     async with engagement(env, fake) as handle:
         await until(handle, Stage.IN_DELIVERY)
         await scenario.advance_to(env, scenario.month_after("2027-01"))
-        jan = await handle.execute_update(EngagementWorkflow.close_period, PeriodCloseInput(period="2027-01"))
+        jan = await handle.execute_update(EngagementWorkflow.close_period, EngagementCloseInput(period="2027-01"))
         invoice_id = jan.invoices[0].invoice_id
         fake.fail_step = "psa.feedback.release"
         record = await handle.execute_update(

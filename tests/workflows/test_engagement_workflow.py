@@ -11,12 +11,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts import search_attributes as sa
+from contracts.engagement import CancelRequest, EngagementInput, EngagementView
+from contracts.queues import TaskQueues
 from domain.money import Money
 from domain.stages import Stage
 from tests.workflows.fakes import FakeSystems, good_opportunity
-from workflows import search_attributes as sa
 from workflows.engagement import EngagementWorkflow
-from workflows.engagement_models import CancelRequest, EngagementInput, EngagementView, TaskQueues
 
 
 @asynccontextmanager
@@ -191,9 +192,9 @@ async def test_a_wait_for_a_person_is_a_hub_exception_resolved_when_it_ends(env:
 async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(env: WorkflowEnvironment) -> None:
     """The month-end batch path: delivery and receipts in, writes out (nothing written by the
     engagement); a write the batch could not make comes back and the engagement makes it."""
+    from contracts.engagement import EngagementCloseInput, OutboxFailure
+    from contracts.memo import BATCH_MEMO
     from tests.workflows import scenario
-    from workflows.engagement_models import OutboxFailure, PeriodCloseInput
-    from workflows.engagement_support import BATCH_MEMO
 
     fake = FakeSystems(scenario.reference_opportunity(f"006B{uuid.uuid4().hex[:14].upper()}"))
     fake.delivery = scenario.reference_delivery()
@@ -203,7 +204,7 @@ async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(e
         assert memo["project_id"] and [ln["line_id"] for ln in memo["lines"]] == ["L1", "L2"]
         result = await handle.execute_update(
             EngagementWorkflow.close_period,
-            PeriodCloseInput(period="2027-01", delivery=fake.psa_delivery(memo["project_id"]), outbox=True),
+            EngagementCloseInput(period="2027-01", delivery=fake.psa_delivery(memo["project_id"]), outbox=True),
         )
         outbox = result.outbox
         assert outbox is not None and outbox.erp is not None and outbox.crm is not None and outbox.psa is not None
@@ -213,7 +214,7 @@ async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(e
         assert not fake.invoices  # the engagement wrote nothing itself
         # asked again (a retried window), the same writes come back
         again = await handle.execute_update(
-            EngagementWorkflow.close_period, PeriodCloseInput(period="2027-01", outbox=True)
+            EngagementWorkflow.close_period, EngagementCloseInput(period="2027-01", outbox=True)
         )
         assert again.outbox is not None and again.outbox.erp == outbox.erp
 

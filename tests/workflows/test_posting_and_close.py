@@ -11,11 +11,13 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.period_close import CloseStep, LockDecision, PeriodCloseRequest
+from contracts.posting import PostingInput
+from contracts.queues import TaskQueues
 from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
-from workflows.engagement_models import TaskQueues
-from workflows.period_close import CloseStep, LockDecision, PeriodCloseRequest, PeriodCloseWorkflow
-from workflows.posting import PostingInput, TimeAndExpensePostingWorkflow
+from workflows.period_close import PeriodCloseWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
 
@@ -132,9 +134,9 @@ async def test_scheduled_close_delegates_to_the_period_business_id(env: Workflow
 async def test_engagement_notes_a_posting_run_once(env: WorkflowEnvironment) -> None:
     from decimal import Decimal
 
+    from contracts.engagement import EngagementInput, PostingNotice
     from tests.workflows.fakes import FakeSystems, good_opportunity
     from workflows.engagement import EngagementWorkflow
-    from workflows.engagement_models import EngagementInput, PostingNotice
 
     opportunity = good_opportunity("006POST00000000AAA")
     fake = FakeSystems(opportunity)

@@ -7,11 +7,11 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.engagement import ChangeStatus
 from domain.money import Money
 from domain.stages import Stage
 from tests.workflows import scenario
 from tests.workflows.scenario import gbp
-from workflows.engagement_models import ChangeStatus
 
 
 async def test_reference_year_bills_recognizes_collects_and_closes(own_env: WorkflowEnvironment) -> None:

@@ -10,16 +10,12 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.ids import sync_workflow_id
+from contracts.queues import TaskQueues
+from contracts.source_sync import SourceSyncInput, SourceSyncResult
 from tests.workflows.sync_fakes import FakeSync
 from tests.workflows.sync_parent import SyncAsChildParent
-from workflows.engagement_models import TaskQueues
-from workflows.source_sync import (
-    SourceSyncInput,
-    SourceSyncResult,
-    SourceSyncWorkflow,
-    previous_period,
-    sync_workflow_id,
-)
+from workflows.source_sync import SourceSyncWorkflow, previous_period
 
 
 def _queues(tag: str) -> TaskQueues:

@@ -6,64 +6,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
-from pydantic import BaseModel
-
-from connectors.erp_netsuite import default_account_map
 from connectors.errors import (
     DuplicateError,
     NotFoundError,
     PeriodLockedError,
     VendorValidationError,
 )
-from connectors.netsuite import SYSTEM, NetSuiteClient
+from connectors.netsuite.client import SYSTEM, NetSuiteClient
+from connectors.netsuite.erp import default_account_map
+from domain.postings import PostingJournal, PostOutcome, TimeBill
 
 PER_RECORD = (VendorValidationError, NotFoundError, DuplicateError, PeriodLockedError)
 
 
 SUBSIDIARY_LOCKS = "custrecord_d2r_locked_subsidiaries"  # comma-separated subsidiary ids
-
-
-class TimeBill(BaseModel):
-    external_id: str  # d2r's id for the day entry: a retry upserts the same record
-    employee_id: str  # the PSA resource id (the NetSuite employee's externalId)
-    legal_entity: str  # the subsidiary that employed the consultant that day
-    work_date: date
-    hours: str
-    billable: bool
-    memo: str
-    project_id: str
-    opportunity_id: str | None = None
-    entry_id: str
-
-
-class PostingLine(BaseModel):
-    account: str  # "5000 Project cost"
-    debit: str | None = None
-    credit: str | None = None
-    memo: str
-    source_id: str  # the PSA record (timecard / expense) the line comes from
-    project_id: str | None = None
-
-
-class PostingJournal(BaseModel):
-    external_id: str
-    legal_entity: str
-    currency: str
-    tran_date: date
-    memo: str
-    lines: list[PostingLine]
-
-
-class PostOutcome(BaseModel):
-    """What happened to one record: posted, or the error that keeps it out."""
-
-    key: str
-    record_id: str | None = None
-    error_code: str | None = None
-    error: str | None = None
 
 
 class NetSuitePosting:

@@ -9,9 +9,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connectors.netsuite import NetSuiteClient
-from connectors.ports import OpenItem, Receipt
+from connectors.netsuite.client import NetSuiteClient
 from domain.money import Money
+from domain.system_records import OpenItem, Receipt
 
 
 def _quote(value: str) -> str:

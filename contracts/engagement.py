@@ -8,10 +8,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from activities.crm import WriteBillingStatusInput
-from activities.erp import PostDocumentsInput
-from activities.psa import FeedbackInput
-from activities.reporting import RecordEngagementInput
+from contracts.crm import WriteBillingStatusInput
+from contracts.erp import PostDocumentsInput
+from contracts.psa import FeedbackInput
+from contracts.queues import TaskQueues
+from contracts.reporting import RecordEngagementInput
 from domain.amendments import Amendment, AppliedAmendment
 from domain.billing import Delivery
 from domain.contract import ContractState, LinePosition
@@ -20,13 +21,6 @@ from domain.deal import Engagement, FieldError
 from domain.model import Approval, ExceptionRecord, Payment
 from domain.money import Money
 from domain.stages import Stage
-
-
-class TaskQueues(BaseModel):
-    crm: str = "d2r-crm"
-    psa: str = "d2r-psa"
-    erp: str = "d2r-erp"
-    reporting: str | None = None  # set when a reporting hub is configured
 
 
 class CancelRequest(BaseModel):
@@ -87,7 +81,7 @@ class ChangeRecord(BaseModel):
 # ---- delivery and finance feedback ---------------------------------------------------------
 
 
-class PeriodCloseInput(BaseModel):
+class EngagementCloseInput(BaseModel):
     period: str  # "2026-11"
     requested_by: str | None = None
     # A period-close run that read every project of the entity in bulk passes the facts in;

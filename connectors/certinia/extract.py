@@ -1,7 +1,7 @@
 """Curated extracts from Certinia PSA for reconciliation: a legal entity's projects a page at a
 time (Id order, a stable cursor) and, per project, the approved time worked in a period.
 
-What counts is what time & expense posting posts (connectors/psa_posting.py): timecards with
+What counts is what time & expense posting posts (connectors/certinia/posting.py): timecards with
 `pse__Status__c = 'Approved'` of the entity's projects (time belongs to the project's entity,
 whoever employed the consultant that day), split into one entry per day with hours > 0, the
 day in the period; valued at the card's `pse__Bill_Rate__c` (no rate: zero), as posting
@@ -14,39 +14,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
-
-from connectors.psa_certinia import IN_CHUNK, TIMECARD_FIELDS, _decimal, _timecard_days
-from connectors.salesforce import SalesforceClient, soql_quote
-
-MAX_RECORD_IDS = 50  # record ids kept per project and extract (the smallest, sorted)
-
-
-class ExtractProject(BaseModel):
-    project_id: str
-    legal_entity: str
-    currency: str | None = None
-
-
-class ProjectTotal(BaseModel):
-    """One project's totals in one extract; `record_ids` are the smallest MAX_RECORD_IDS."""
-
-    project_id: str
-    hours: Decimal = Decimal(0)
-    time_amount: Decimal | None = None
-    invoice_total: Decimal | None = None
-    booking_total: Decimal | None = None
-    currency: str | None = None
-    records: int = 0
-    record_ids: list[str] = Field(default_factory=list)
-
-    def add_record(self, record_id: str) -> None:
-        self.records += 1
-        self.record_ids.append(record_id)
-
-    def finish(self) -> ProjectTotal:
-        self.record_ids = sorted(set(self.record_ids))[:MAX_RECORD_IDS]
-        return self
+from connectors.certinia.psa import IN_CHUNK, TIMECARD_FIELDS, _decimal, _timecard_days
+from connectors.salesforce.client import SalesforceClient, soql_quote
+from domain.extracts import ExtractProject, ProjectTotal
 
 
 class CertiniaExtract:

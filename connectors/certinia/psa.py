@@ -9,12 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.errors import NotFoundError, VendorValidationError
-from connectors.ports import BillingStatus, ProjectChange, ProjectRef
-from connectors.salesforce import SYSTEM, SalesforceClient, soql_quote
+from connectors.salesforce.client import SYSTEM, SalesforceClient, soql_quote
 from domain.billing import Delivery
 from domain.deal import BillingModel, ContractLine, Engagement
 from domain.model import ExpenseEntry, Milestone, RateCard, RateCardEntry, Resource, TimeEntry
 from domain.money import Money
+from domain.system_records import BillingStatus, ProjectChange, ProjectRef
 
 EXT = "D2R_External_Id__c"
 LINE = "D2R_Contract_Line_Id__c"

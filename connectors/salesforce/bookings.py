@@ -8,15 +8,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from pydantic import BaseModel
-
-from connectors.extract_psa import ProjectTotal
-from connectors.salesforce import SalesforceClient, soql_quote
-
-
-class Bookings(BaseModel):
-    totals: list[ProjectTotal]
-    unlinked: list[str]  # closed-won deals with no project: never provisioned (see their engagement)
+from connectors.salesforce.client import SalesforceClient, soql_quote
+from domain.extracts import Bookings, ProjectTotal
 
 
 class SalesforceBookingsExtract:

@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.errors import NotFoundError
-from connectors.ports import BillingStatus, CrmLinks, Notification
-from connectors.salesforce import SYSTEM, SalesforceClient, soql_quote
+from connectors.salesforce.client import SYSTEM, SalesforceClient, soql_quote
 from domain.deal import AccountNode, OpportunityLineSnapshot, OpportunitySnapshot
 from domain.money import Money
+from domain.system_records import BillingStatus, CrmLinks, Notification
 
 OPPORTUNITY_FIELDS = (
     "Id, Name, StageName, Amount, CurrencyIsoCode, CloseDate, AccountId, "

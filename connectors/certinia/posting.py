@@ -9,9 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from connectors.psa_certinia import (
+from connectors.certinia.psa import (
     EXPENSE_FIELDS,
     IN_CHUNK,
     TIMECARD_FIELDS,
@@ -20,9 +18,10 @@ from connectors.psa_certinia import (
     _resource,
     _timecard_days,
 )
-from connectors.salesforce import SalesforceClient, soql_quote
-from domain.model import ExpenseEntry, Resource, ResourceTransfer, TimeEntry
+from connectors.salesforce.client import SalesforceClient, soql_quote
+from domain.model import ExpenseEntry, ResourceTransfer, TimeEntry
 from domain.money import Money
+from domain.postings import PendingEntries, PostingProject
 
 RESOURCE_FIELDS = (
     "Id, Name, pse__Resource_Role__c, D2R_Home_Legal_Entity__c, "
@@ -31,29 +30,6 @@ RESOURCE_FIELDS = (
 PROJECT_FIELDS = (
     "Id, Name, pse__Opportunity__c, pse__Account__c, D2R_Legal_Entity__c, D2R_Contract_Id__c, CurrencyIsoCode"
 )
-
-
-class PostingProject(BaseModel):
-    project_id: str
-    opportunity_id: str | None = None
-    customer_id: str | None = None
-    contract_id: str | None = None
-    legal_entity: str
-    currency: str
-
-
-class PendingEntries(BaseModel):
-    """One chunk of projects and their approved, unposted time and expenses."""
-
-    projects: list[PostingProject]
-    time_entries: list[TimeEntry] = Field(default_factory=list)
-    expenses: list[ExpenseEntry] = Field(default_factory=list)
-    resources: list[Resource] = Field(default_factory=list)
-    bill_rates: dict[str, Decimal] = Field(default_factory=dict)  # timecard id -> bill rate
-    # records that cannot become entries (no resource, no hours, no amount...): id -> why
-    unreadable: dict[str, str] = Field(default_factory=dict)
-    # records a posting run page claimed before writing its journals: id -> "<run id>:p<page>"
-    claims: dict[str, str] = Field(default_factory=dict)
 
 
 def _transfers(raw: Any) -> list[ResourceTransfer]:

@@ -1,7 +1,7 @@
 """Curated extracts from a NetSuite instance for reconciliation, through SuiteQL (paged by
 limit/offset) and record reads.
 
-Time, as posting writes it (connectors/erp_posting.py), either way:
+Time, as posting writes it (connectors/netsuite/posting.py), either way:
 - time bills (`timeBill`, one per day entry, `tranDate` = the day worked, `hours`,
   `custcol_d2r_project_id`, `custcol_d2r_entry_id`), in the instance of the entity that
   employed the consultant that day — so every instance is asked, by project;
@@ -26,8 +26,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connectors.extract_psa import ProjectTotal
-from connectors.netsuite import NetSuiteClient
+from connectors.netsuite.client import NetSuiteClient
+from domain.extracts import ProjectTotal
 
 IN_CHUNK = 200
 _TIME_MEMO = re.compile(

@@ -6,13 +6,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connectors.erp_receipts import NetSuiteReceivables
-from connectors.errors import ConfigurationError, NotFoundError
-from connectors.netsuite import SYSTEM, NetSuiteClient
-from connectors.ports import ErpPort, InvoiceLineage, InvoiceStatus, Receipt
+from connectors.errors import NotFoundError
+from connectors.netsuite.client import SYSTEM, NetSuiteClient
+from connectors.netsuite.receivables import NetSuiteReceivables
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
+from domain.system_records import InvoiceLineage, InvoiceStatus, Receipt
 
 
 def _amount(money: Money) -> str:
@@ -311,28 +311,3 @@ class NetSuiteErp:
         return InvoiceLineage(
             invoice_id=str(record["externalId"]), opportunity_id=str(opportunity_id), erp_invoice_id=str(record["id"])
         )
-
-
-class ErpRouter:
-    """The legal entity decides which NetSuite instance holds its books."""
-
-    def __init__(self, instances: dict[str, ErpPort], routing: dict[str, str], default: str | None = None) -> None:
-        self._instances = instances
-        self._routing = routing
-        self._default = default
-
-    def for_entity(self, legal_entity: str) -> ErpPort:
-        return self._instances[self.instance_name(legal_entity)]
-
-    def instance_name(self, legal_entity: str) -> str:
-        name = self._routing.get(legal_entity, self._default)
-        if name is None or name not in self._instances:
-            raise ConfigurationError(f"no ERP instance is configured for legal entity {legal_entity!r}", system=SYSTEM)
-        return name
-
-    def instance(self, name: str | None) -> ErpPort:
-        """An instance by name (inbound events name their sender, not a legal entity)."""
-        chosen = name or self._default
-        if chosen is None or chosen not in self._instances:
-            raise ConfigurationError(f"no ERP instance named {chosen!r}", system=SYSTEM)
-        return self._instances[chosen]

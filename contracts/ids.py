@@ -1,0 +1,31 @@
+"""Workflow ids are business ids (DESIGN §8): each is built here, by one function."""
+
+from __future__ import annotations
+
+from datetime import date
+
+ENGAGEMENT_PREFIX = "engagement-"
+
+
+def engagement_workflow_id(opportunity_id: str) -> str:
+    """`engagement-<opportunity id>`: one EngagementWorkflow per booked deal."""
+    return f"{ENGAGEMENT_PREFIX}{opportunity_id}"
+
+
+def opportunity_of(workflow_id: str) -> str:
+    """The opportunity id an engagement's workflow id carries."""
+    return workflow_id.removeprefix(ENGAGEMENT_PREFIX)
+
+
+def posting_workflow_id(legal_entity: str, day: date | str) -> str:
+    return f"posting-{legal_entity}-{day}"
+
+
+def close_workflow_id(legal_entity: str, period: str) -> str:
+    return f"close-{legal_entity}-{period}"
+
+
+def sync_workflow_id(legal_entity: str, period: str, suffix: str | None = None) -> str:
+    """`sync-<entity>-<period>`; callers that must not collide with the Schedule's run of the
+    same period (the close) add a suffix: `sync-<entity>-<period>-close`."""
+    return f"sync-{legal_entity}-{period}" + (f"-{suffix}" if suffix else "")

@@ -1,0 +1,125 @@
+"""TimeAndExpensePostingWorkflow's input, progress and result, and its activities' models."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from contracts.queues import TaskQueues
+from domain.model import ExceptionRecord
+
+
+class PostingConfig(BaseModel):
+    time_mode: Literal["time_bill", "journal"] = "time_bill"  # time as NetSuite time bills or batch journals
+    projects_per_page: int = Field(default=50, ge=1, le=200)
+    journal_lines: int = Field(default=400, ge=1, le=1000)  # PSA records per batch journal
+    max_exceptions: int = Field(default=100, ge=0)  # per page, in the result (all are counted)
+
+
+class PostPageInput(BaseModel):
+    run_id: str  # the posting workflow id: batch journal ids derive from it and the page
+    page: int
+    legal_entity: str
+    cutoff: date
+    posting_date: date
+    after_project: str = ""
+    config: PostingConfig = Field(default_factory=PostingConfig)
+
+
+class ProjectTotals(BaseModel):
+    project_id: str
+    opportunity_id: str | None = None
+    time_entries: int = 0
+    hours: Decimal = Decimal(0)
+    expenses: int = 0
+    expense_amounts: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
+
+    def merge(self, other: ProjectTotals) -> None:
+        self.time_entries += other.time_entries
+        self.hours += other.hours
+        self.expenses += other.expenses
+        for currency, amount in other.expense_amounts.items():
+            self.expense_amounts[currency] = self.expense_amounts.get(currency, Decimal(0)) + amount
+
+
+class PostPageResult(BaseModel):
+    next_project: str | None  # None: no project after this page
+    projects: int
+    time_entries: int = 0
+    expenses: int = 0
+    hours: Decimal = Decimal(0)
+    erp_records: int = 0  # time bills and journals written (or found already written)
+    intercompany_charges: int = 0
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    exceptions_total: int = 0
+    totals: list[ProjectTotals] = Field(default_factory=list)
+    hub_rows: int | None = None  # None: no hub configured on this worker
+    worker: str = ""
+
+
+class PostingProgress(BaseModel):
+    """The run so far (also what continue-as-new carries)."""
+
+    posting_date: date | None = None
+    cutoff: date | None = None
+    page: int = 0
+    after_project: str = ""
+    projects: int = 0
+    time_entries: int = 0
+    expenses: int = 0
+    hours: Decimal = Decimal(0)
+    erp_records: int = 0
+    intercompany_charges: int = 0
+    exceptions_total: int = 0
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    totals: dict[str, ProjectTotals] = Field(default_factory=dict)  # project id -> totals
+    pages_by_worker: dict[str, int] = Field(default_factory=dict)
+    hub_rows: int | None = None
+    engagements_notified: int = 0
+    overdue_invoices: int = 0  # fell due the day before and still open (the receivables sweep)
+    done: bool = False
+
+
+class PostingInput(BaseModel):
+    legal_entity: str
+    posting_date: date | None = None  # None: the day the run starts (Schedules)
+    cutoff: date | None = None  # approved entries dated up to here; None: the posting date
+    config: PostingConfig = Field(default_factory=PostingConfig)
+    queues: TaskQueues = Field(default_factory=TaskQueues)
+    notify_engagements: bool = True
+    sweep_overdue: bool = True
+    heartbeat_seconds: int = 60
+    carried: PostingProgress | None = None  # set only by continue-as-new
+
+
+class PostingResult(BaseModel):
+    workflow_id: str
+    legal_entity: str
+    progress: PostingProgress
+
+
+class NotifyEngagementsInput(BaseModel):
+    run_id: str
+    posting_date: date
+    totals: list[ProjectTotals]
+
+
+class NotifyEngagementsResult(BaseModel):
+    notified: int
+    not_running: int  # projects with no running engagement (e.g. not booked through d2r)
+
+
+class SweepOverdueInput(BaseModel):
+    legal_entity: str
+    as_of: date
+    lookback_days: int = Field(default=1, ge=1, le=31)  # invoices due in the days before `as_of`
+
+
+class SweepOverdueResult(BaseModel):
+    invoices: int = 0
+    engagements_notified: int = 0
+    not_running: int = 0
+    skipped: str | None = None

@@ -1,0 +1,70 @@
+"""Inputs and results of the PSA activities."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel
+
+from domain.deal import ContractLine, Engagement
+from domain.system_records import BillingStatus, ProjectChange
+
+
+class CreateProjectInput(BaseModel):
+    engagement: Engagement
+    external_id: str
+
+
+class RemoveProjectInput(BaseModel):
+    external_id: str
+
+
+class RemoveProjectResult(BaseModel):
+    removed: bool
+
+
+class ReadDeliveryInput(BaseModel):
+    project_id: str
+    lines: list[ContractLine]
+    cutoff: date
+
+
+class MarkBilled(BaseModel):
+    time_entry_ids: list[str]
+    expense_ids: list[str]
+    billed: bool  # False releases entries again (a credit memo that re-bills, or an undo)
+
+
+class FeedbackInput(BaseModel):
+    """Finance feedback to the project: billing status, and which entries are now billed."""
+
+    project_id: str
+    status: BillingStatus | None = None
+    mark: MarkBilled | None = None
+
+
+class FeedbackResult(BaseModel):
+    entries_updated: int
+
+
+class ApplyChangeInput(BaseModel):
+    project_id: str
+    change: ProjectChange
+
+
+class SetStageInput(BaseModel):
+    project_id: str
+    stage: str
+    active: bool
+
+
+class PsaAck(BaseModel):
+    ok: bool = True
+
+
+class ProjectOpportunityInput(BaseModel):
+    project_id: str
+
+
+class ProjectOpportunityResult(BaseModel):
+    opportunity_id: str | None

@@ -1,0 +1,56 @@
+"""Inputs and results of the reporting-hub activities."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from domain.bookings import BookingMovement
+from domain.deal import Engagement
+from domain.model import CreditMemo, Invoice, Payment, RevenueEntry
+
+
+class RecordEngagementInput(BaseModel):
+    workflow_id: str
+    engagement: Engagement  # current terms (amendments included): the dimensions
+    # Append-only bookings: the deal as booked, then each change order (domain.bookings).
+    bookings: list[BookingMovement] = Field(default_factory=list)
+    project_id: str
+    contract_id: str
+    erp_customer_id: str | None = None
+    invoices: list[Invoice] = Field(default_factory=list)
+    credit_memos: list[CreditMemo] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)
+    revenue_entries: list[RevenueEntry] = Field(default_factory=list)
+
+
+class RecordEngagementResult(BaseModel):
+    written: dict[str, int]
+
+
+class RaiseExceptionInput(BaseModel):
+    """A workflow waiting for a person: one hub exception per incident (`incident` numbers them)."""
+
+    workflow_id: str
+    incident: int
+    kind: str  # e.g. "engagement.needs_attention"
+    message: str
+    error_type: str | None = None
+    stage: str | None = None
+    opportunity_id: str | None = None
+    customer_id: str | None = None
+    project_id: str | None = None
+    contract_id: str | None = None
+    legal_entity: str | None = None
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
+class ResolveExceptionInput(BaseModel):
+    workflow_id: str
+    incident: int
+    kind: str
+    resolved_by: str
+    note: str
+
+
+class ExceptionRef(BaseModel):
+    exception_id: int

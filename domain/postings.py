@@ -1,0 +1,74 @@
+"""Canonical records of time & expense posting: what the PSA holds unposted, and the time
+bills and summarized journals the ERP receives (with each record's outcome)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from domain.model import ExpenseEntry, Resource, TimeEntry
+
+
+class TimeBill(BaseModel):
+    external_id: str  # d2r's id for the day entry: a retry upserts the same record
+    employee_id: str  # the PSA resource id (the NetSuite employee's externalId)
+    legal_entity: str  # the subsidiary that employed the consultant that day
+    work_date: date
+    hours: str
+    billable: bool
+    memo: str
+    project_id: str
+    opportunity_id: str | None = None
+    entry_id: str
+
+
+class PostingLine(BaseModel):
+    account: str  # "5000 Project cost"
+    debit: str | None = None
+    credit: str | None = None
+    memo: str
+    source_id: str  # the PSA record (timecard / expense) the line comes from
+    project_id: str | None = None
+
+
+class PostingJournal(BaseModel):
+    external_id: str
+    legal_entity: str
+    currency: str
+    tran_date: date
+    memo: str
+    lines: list[PostingLine]
+
+
+class PostOutcome(BaseModel):
+    """What happened to one record: posted, or the error that keeps it out."""
+
+    key: str
+    record_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+class PostingProject(BaseModel):
+    project_id: str
+    opportunity_id: str | None = None
+    customer_id: str | None = None
+    contract_id: str | None = None
+    legal_entity: str
+    currency: str
+
+
+class PendingEntries(BaseModel):
+    """One chunk of projects and their approved, unposted time and expenses."""
+
+    projects: list[PostingProject]
+    time_entries: list[TimeEntry] = Field(default_factory=list)
+    expenses: list[ExpenseEntry] = Field(default_factory=list)
+    resources: list[Resource] = Field(default_factory=list)
+    bill_rates: dict[str, Decimal] = Field(default_factory=dict)  # timecard id -> bill rate
+    # records that cannot become entries (no resource, no hours, no amount...): id -> why
+    unreadable: dict[str, str] = Field(default_factory=dict)
+    # records a posting run page claimed before writing its journals: id -> "<run id>:p<page>"
+    claims: dict[str, str] = Field(default_factory=dict)
