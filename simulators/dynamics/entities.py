@@ -254,6 +254,7 @@ _add(
             Prop("TotalTaxAmount", DECIMAL, readonly=True),
             REF,
             OPP,
+            Prop("D2RProjectId", max_len=30),
             Prop("D2RSalesOrderNumber", max_len=20),
             Prop("D2RBillingEventIds", max_len=1000),
             Prop("D2RPeriod", max_len=7),
@@ -302,6 +303,7 @@ _add(
             enum("IsPosted", "NoYes", readonly=True),
             REF,
             OPP,
+            Prop("D2RProjectId", max_len=30),
             Prop("D2RPeriod", max_len=7),
             Prop("D2RReverses", max_len=60),
         ),
@@ -330,6 +332,8 @@ _add(
             Prop("Text", max_len=60),
             Prop("Voucher", readonly=True, max_len=20),
             Prop("D2RMemo", max_len=1000),
+            Prop("D2RProjectId", max_len=30),
+            Prop("D2RSourceId", max_len=60),
         ),
         parent=("JournalBatchNumber", "LedgerJournalHeaders"),
         line_number="LineNumber",
@@ -441,6 +445,29 @@ _add(
             OPP,
         ),
         writable=False,
+        deletable=False,
+    )
+)
+_add(
+    EntitySet(
+        "ProjectHourJournalLines",
+        "ProjectHourJournalLine",
+        ("dataAreaId", "TransId"),
+        _props(
+            Prop("TransId", max_len=20),
+            Prop("Worker", required=True, max_len=25),  # the employee's PersonnelNumber
+            Prop("TransDate", DATE, required=True),
+            Prop("Hours", DECIMAL, required=True),
+            enum("IsBillable", "NoYes"),
+            Prop("Text", max_len=1000),
+            Prop("ProjectID", max_len=20),
+            REF,
+            OPP,
+            Prop("D2RProjectId", max_len=30),
+            Prop("D2REntryId", max_len=60),
+        ),
+        number_key="TransId",
+        number_format="HRS{n:08d}",
         deletable=False,
     )
 )

@@ -396,6 +396,18 @@ class Service:
             self._reference(es, "AccountDisplayValue", "CustomersV3", company, rec["AccountDisplayValue"])
             if dec(rec["CreditAmount"]) <= 0:
                 raise write_failed(es, "The payment amount must be positive.")
+        elif name == "ProjectHourJournalLines":
+            workers = self.find(ENTITY_SETS["Employees"], PersonnelNumber=rec["Worker"])
+            if not workers:
+                raise write_failed(
+                    es, f"The value '{rec['Worker']}' in field 'Worker' is not found in the related table 'Worker'."
+                )
+            if dec(rec["Hours"]) <= 0 or dec(rec["Hours"]) > 24:
+                raise write_failed(es, "Hours must be more than 0 and at most 24.")
+            # hour transactions post as they are written here (real D365 posts a journal)
+            from .posting import Posting
+
+            Posting(self).open_period(es.name, company, rec["TransDate"])
         elif name == "LedgerFiscalPeriods" and before is not None:
             if before.get("PeriodStatus") == "PermanentlyClosed" and rec.get("PeriodStatus") != "PermanentlyClosed":
                 raise write_failed(es, f"Period {rec['PeriodName']} is permanently closed and cannot be reopened.")

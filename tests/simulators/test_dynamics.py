@@ -544,3 +544,23 @@ async def test_reject_rule_refuses_for_good(d365: httpx.AsyncClient) -> None:
     assert r.status_code == 400 and r.json()["error"]["innererror"]["message"] == "Customer on credit hold"
     assert (await d365.get("/__admin/faults")).json()["rejected"] == [1]
     assert (await d365.get("/data/SalesOrderHeadersV2")).json()["value"] == []
+
+
+async def test_hour_transactions_need_a_worker_and_an_open_period(d365: httpx.AsyncClient) -> None:
+    line = {
+        "dataAreaId": "uk01",
+        "TransId": "HRS-1",
+        "Worker": "000001",
+        "TransDate": "2026-11-02",
+        "Hours": "7.5",
+        "IsBillable": "Yes",
+        "D2RProjectId": "a0P-1",
+    }
+    assert (await d365.post("/data/ProjectHourJournalLines", json=line)).status_code == 201
+    assert (await d365.post("/data/ProjectHourJournalLines", json=line)).status_code == 400  # the key is taken
+    nobody = await d365.post("/data/ProjectHourJournalLines", json={**line, "TransId": "HRS-2", "Worker": "999"})
+    assert nobody.status_code == 400 and "Worker" in nobody.json()["error"]["innererror"]["message"]
+    period = "/data/LedgerFiscalPeriods(LedgerName='UK01',Calendar='Fiscal',YearName='2026',PeriodName='Period 11')"
+    await d365.patch(period, json={"PeriodStatus": "Closed"})
+    closed = await d365.post("/data/ProjectHourJournalLines", json={**line, "TransId": "HRS-3"})
+    assert closed.status_code == 400 and "is not open" in closed.json()["error"]["innererror"]["message"]
