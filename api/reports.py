@@ -130,6 +130,23 @@ async def report(
     )
 
 
+# ---------------------------------------------------------------------------- FX rates
+CURRENCY = r"^[A-Z]{3}$"
+
+
+@router.get("/v1/fx-rates", summary="The dated FX rates the hub converts with (from the ERP)")
+async def fx_rates(
+    request: Request,
+    _: Annotated[Principal, Depends(reports_reader)],
+    from_currency: Annotated[str | None, Query(alias="from", pattern=CURRENCY)] = None,
+    to_currency: Annotated[str | None, Query(alias="to", pattern=CURRENCY)] = None,
+    on: Annotated[dt.date | None, Query(description="only the rate in force on this day, per pair")] = None,
+    since: dt.date | None = None,
+) -> JSONResponse:
+    rates = await _hub(request).fx_rates(from_currency, to_currency, on, since)
+    return _json({"on": on, "rates": rates})
+
+
 # ---------------------------------------------------------------------------- reconciliation
 class ReconcileBody(BaseModel):
     period: str = Field(pattern=PERIOD)

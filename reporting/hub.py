@@ -129,6 +129,29 @@ class ReportingHub:
         return await self._load("fact_cost", facts)
 
     # ----------------------------------------------------------------- KPIs
+    async def fx_rates(
+        self,
+        from_currency: str | None = None,
+        to_currency: str | None = None,
+        on: dt.date | None = None,
+        since: dt.date | None = None,
+    ) -> list[dict[str, Any]]:
+        """The stored dated rates, per pair newest first; `on`: only the rate in force on that
+        day per pair (the one the loaders use: the latest on or before it)."""
+        where = ["($1::text IS NULL OR from_currency = $1)", "($2::text IS NULL OR to_currency = $2)"]
+        where.append("($3::date IS NULL OR rate_date <= $3)")
+        where.append("($4::date IS NULL OR rate_date >= $4)")
+        distinct = "DISTINCT ON (from_currency, to_currency) " if on else ""
+        rows = await self.pool.fetch(
+            f"SELECT {distinct}from_currency, to_currency, rate_date, rate, source_system FROM fx_rate "
+            f"WHERE {' AND '.join(where)} ORDER BY from_currency, to_currency, rate_date DESC LIMIT 5000",
+            from_currency,
+            to_currency,
+            on,
+            since,
+        )
+        return [_record(r) for r in rows]
+
     async def kpi(self, name: str, query: kpis.KpiQuery | None = None) -> kpis.KpiResult:
         q = query or kpis.KpiQuery()
         sql, params = kpis.build(name, q)
