@@ -208,11 +208,14 @@ def open_contract(
     contract_id: str,
     line_terms: dict[str, LineTerms] | None = None,
 ) -> ContractState:
-    """The state at booking: one `LineTerms` per contract line (defaults where not given)."""
+    """The state at booking: one `LineTerms` per contract line. Terms not given here come
+    from the deal's line (its estimate at completion, its not-to-exceed cap)."""
     given = line_terms or {}
     terms = {}
     for line in engagement.lines:
-        t = given.get(line.line_id) or LineTerms(line=line)
+        t = given.get(line.line_id) or LineTerms(
+            line=line, estimate_at_completion=line.estimate_at_completion, not_to_exceed=line.not_to_exceed
+        )
         terms[line.line_id] = t.model_copy(update={"line": line})
     return ContractState(
         lineage=Lineage(

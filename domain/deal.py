@@ -7,6 +7,7 @@ field-level errors a person can fix in the CRM before anything is built downstre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -51,6 +52,16 @@ class AccountNode(BaseModel):
     tax_id: str | None = None
 
 
+class MilestonePlanSnapshot(BaseModel):
+    """One milestone of a deal-specific schedule as the CRM holds it: a percent of the line
+    or an amount, and a planned date."""
+
+    name: str | None = None
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    planned_date: date | None = None
+
+
 class OpportunityLineSnapshot(BaseModel):
     line_id: str
     name: str | None = None
@@ -62,6 +73,10 @@ class OpportunityLineSnapshot(BaseModel):
     revenue_method: str | None = None
     role: str | None = None
     hours: Decimal | None = None
+    # Contract terms sold on the line (custom fields; see docs/domain.md, "Deal terms").
+    estimate_at_completion: Decimal | None = None  # total expected cost of a cost-to-cost line
+    not_to_exceed: Decimal | None = None  # a T&M line's cap
+    milestone_schedule: list[MilestonePlanSnapshot] = Field(default_factory=list)
 
 
 class OpportunitySnapshot(BaseModel):
@@ -101,6 +116,15 @@ class Customer(BaseModel):
     hierarchy: list[str] = Field(default_factory=list)  # account ids, self first, root last
 
 
+class MilestonePlan(BaseModel):
+    """A milestone of the deal's own schedule: its share of the line is weight / sum of
+    weights (percents, or amounts that add up to the line's price)."""
+
+    name: str
+    weight: Decimal = Field(gt=0)
+    planned_date: date | None = None
+
+
 class ContractLine(BaseModel):
     line_id: str
     name: str
@@ -112,6 +136,9 @@ class ContractLine(BaseModel):
     # The rate negotiated on the deal for `role` (a T&M line's unit price per hour): it
     # beats every rate card (docs/domain.md, "Rate precedence").
     bill_rate: Money | None = None
+    estimate_at_completion: Money | None = None  # cost-to-cost lines, from the deal
+    not_to_exceed: Money | None = None  # T&M cap, from the deal
+    milestones: list[MilestonePlan] = Field(default_factory=list)  # overrides the template's
 
 
 class Engagement(BaseModel):
@@ -142,6 +169,47 @@ class DealRules(BaseModel):
     legal_entities: dict[str, str]  # legal entity code -> functional currency
     service_packages: set[str] | None = None  # None: any package code is accepted
     amount_tolerance: Decimal = Decimal("0.01")
+
+
+def _money(amount: Decimal | None, currency: str) -> Money | None:
+    return Money(amount=amount, currency=currency) if amount is not None else None
+
+
+def _check_line_terms(
+    raw: OpportunityLineSnapshot,
+    model: BillingModel,
+    method: RevenueMethod,
+    prefix: str,
+    err: Callable[[str, str, str], None],
+) -> None:
+    """The contract terms sold on a line must fit its billing model and revenue method."""
+    if raw.estimate_at_completion is not None:
+        if method is not RevenueMethod.COST_TO_COST:
+            err(f"{prefix}.D2R_Estimate_At_Completion__c", "invalid", "only a cost-to-cost line has an estimate")
+        elif raw.estimate_at_completion <= 0:
+            err(f"{prefix}.D2R_Estimate_At_Completion__c", "invalid", "the estimate at completion must be positive")
+    if raw.not_to_exceed is not None:
+        if model is not BillingModel.TIME_AND_MATERIALS:
+            err(f"{prefix}.D2R_Not_To_Exceed__c", "invalid", "only a T&M line has a not-to-exceed cap")
+        elif raw.not_to_exceed <= 0:
+            err(f"{prefix}.D2R_Not_To_Exceed__c", "invalid", "the not-to-exceed cap must be positive")
+    plan = raw.milestone_schedule
+    if not plan:
+        return
+    field = f"{prefix}.D2R_Milestone_Schedule__c"
+    if method is not RevenueMethod.MILESTONE and model is not BillingModel.MILESTONE:
+        err(field, "invalid", "only a milestone line has a milestone schedule")
+        return
+    percents = [m.percent for m in plan]
+    amounts = [m.amount for m in plan]
+    if all(p is not None and p > 0 for p in percents) and all(a is None for a in amounts):
+        if sum(p for p in percents if p is not None) != 100:
+            err(field, "invalid", "the milestone percents must add up to 100")
+    elif all(a is not None and a > 0 for a in amounts) and all(p is None for p in percents):
+        if sum(a for a in amounts if a is not None) != (raw.total_price or 0):
+            err(field, "invalid", f"the milestone amounts must add up to the line's {raw.total_price}")
+    else:
+        err(field, "invalid", "each milestone needs a positive percent, or each a positive amount (not both)")
 
 
 def validate_deal(opp: OpportunitySnapshot, rules: DealRules) -> Engagement | list[FieldError]:
@@ -199,28 +267,46 @@ def validate_deal(opp: OpportunitySnapshot, rules: DealRules) -> Engagement | li
             except ValueError:
                 err(f"{prefix}.D2R_Revenue_Method__c", "invalid", f"revenue method {raw.revenue_method!r} is unknown")
                 continue
-        if raw.total_price is None or raw.total_price <= 0:
+        tm = model is BillingModel.TIME_AND_MATERIALS
+        # A T&M line's consideration is variable: it may be sold with no amount (booked at 0).
+        if raw.total_price is None and tm:
+            pass
+        elif raw.total_price is None or raw.total_price < 0 or (raw.total_price == 0 and not tm):
             err(f"{prefix}.TotalPrice", "invalid", "a contract line needs a positive amount")
             continue
-        if model is BillingModel.TIME_AND_MATERIALS and not raw.role:
+        if tm and not raw.role:
             err(f"{prefix}.D2R_Role__c", "required", "a T&M line needs the rate-card role")
             continue
-        if currency_ok:
+        line_errors = len(errors)
+        _check_line_terms(raw, model, method, prefix, err)
+        if currency_ok and len(errors) == line_errors:
             assert opp.currency is not None
+            cur = opp.currency
+            amount = raw.total_price or Decimal(0)
             lines.append(
                 ContractLine(
                     line_id=raw.line_id,
                     name=raw.name or raw.product_code or raw.line_id,
                     billing_model=model,
                     revenue_method=method,
-                    amount=Money(amount=raw.total_price, currency=opp.currency),
+                    amount=Money(amount=amount, currency=cur),
                     role=raw.role,
                     hours=raw.hours,
                     bill_rate=(
-                        Money(amount=raw.unit_price, currency=opp.currency)
-                        if model is BillingModel.TIME_AND_MATERIALS and raw.unit_price and raw.unit_price > 0
+                        Money(amount=raw.unit_price, currency=cur)
+                        if tm and raw.unit_price and raw.unit_price > 0
                         else None
                     ),
+                    estimate_at_completion=_money(raw.estimate_at_completion, cur),
+                    not_to_exceed=_money(raw.not_to_exceed, cur),
+                    milestones=[
+                        MilestonePlan(
+                            name=m.name or f"Milestone {n}",
+                            weight=m.percent if m.percent is not None else m.amount or Decimal(0),
+                            planned_date=m.planned_date,
+                        )
+                        for n, m in enumerate(raw.milestone_schedule, start=1)
+                    ],
                 )
             )
 
