@@ -6,6 +6,9 @@
 A lean keep-alive HTTP/1.1 client (asyncio streams) drives the server so the figures
 measure the simulator rather than the client. Reads are GET-by-id (plus a SOQL /
 SuiteQL by-key query); writes are creates that commit to SQLite.
+
+Requests/s on a shared 2-core box swing with whatever else runs; the server's own CPU time
+per request (from /proc, Linux) moves far less, so both are printed.
 """
 
 from __future__ import annotations
@@ -53,6 +56,16 @@ def start(module: str, port: int, db: str, extra: list[str]) -> subprocess.Popen
                 return proc
         time.sleep(0.05)
     raise RuntimeError(f"{module} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (NaN where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def token(url: str) -> str:
@@ -130,7 +143,7 @@ def bench_one(
     cases: list[tuple[str, Factory]],
     duration: float,
     concurrency: int,
-) -> list[tuple[str, str, float, dict[int, int]]]:
+) -> list[tuple[str, str, float, float, dict[int, int]]]:
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
         t0 = time.time()
@@ -142,8 +155,10 @@ def bench_one(
             for label, factory in cases:
                 make = factory(tok)
                 asyncio.run(load(port, make, 0.5, concurrency))  # warm-up
-                ok, _total, codes = asyncio.run(load(port, make, duration, concurrency))
-                out.append((name, label, ok / duration, codes))
+                cpu0 = cpu_seconds(proc.pid)
+                ok, total, codes = asyncio.run(load(port, make, duration, concurrency))
+                cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(1, total) * 1e6
+                out.append((name, label, ok / duration, cpu_us, codes))
             print(f"  ({name} started and seeded in {started:.1f}s)", flush=True)
             return out
         finally:
@@ -223,8 +238,8 @@ def main() -> None:
         a.duration,
         a.concurrency,
     )
-    for sim, label, rps, codes in rows:
-        print(f"{sim:10s} {label:48s} {rps:8.0f} req/s   statuses {codes}")
+    for sim, label, rps, cpu_us, codes in rows:
+        print(f"{sim:10s} {label:48s} {rps:8.0f} req/s {cpu_us:6.0f} us CPU/req   statuses {codes}")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,6 @@ class SimSettings(BaseSettings):
     webhook_poll_s: float = 0.2
     faults: FaultConfig = Field(default_factory=FaultConfig)
     quiet: bool = False
-    server: str = "builtin"  # builtin | uvicorn
 
     @field_validator("faults", mode="before")
     @classmethod

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._base import FaultState
+from .._faults import FaultState
 from .._store import Store
 from . import batch, odata
 from .entities import BUSINESS_KEYS, ENTITY_SETS, NAMESPACE, EntitySet
@@ -241,11 +241,8 @@ class DynamicsSimulator:
                         },
                     )
                 self.api_usage += 1
-                rule = f.rejection(
-                    _RejectView(  # type: ignore[arg-type]
-                        request.method, request.scope.get("raw_path", b"").decode(), body
-                    )
-                )
+                raw_path = request.scope.get("raw_path", b"").decode().split("?", 1)[0]
+                rule = f.rejection(request.method, raw_path, body)
                 if rule is not None:
                     return self._error(
                         ODataFailure(rule.status, "An error has occurred.", rule.message, code=rule.code or "")
@@ -541,15 +538,6 @@ class DynamicsSimulator:
     async def a_tokens_expire(self, request: Request) -> Response:
         self.expire_tokens()
         return _admin({"expired": True})
-
-
-class _RejectView:
-    """What a `reject` fault rule looks at: method, decoded path, raw body."""
-
-    def __init__(self, method: str, path: str, body: bytes) -> None:
-        self.method = method
-        self.path = path
-        self.body = body
 
 
 def _admin(obj: Any, status: int = 200) -> Response:

@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .._server import DROP_HEADER
 from .._settings import SimSettings
 from .._store import Store
 from . import records
@@ -149,7 +148,6 @@ class KantataSimulator:
                 if cfg.response_lost_delay_s:
                     await asyncio.sleep(cfg.response_lost_delay_s)
                 lost = k_error(504, "Gateway timeout (simulated lost response)")
-                lost.headers[DROP_HEADER] = "1"  # the built-in server drops the connection instead
                 await lost(scope, receive, send)
                 return
         for m in messages:

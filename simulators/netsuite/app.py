@@ -9,8 +9,10 @@ import secrets
 import time
 from typing import Any
 
-from .._asgi import HTTPError, Request, Response, json_response
-from .._base import BaseSimulator, ensure_seeded
+from starlette.routing import BaseRoute
+
+from .._app import BaseSimulator, Handler
+from .._http import HTTPError, Request, Response, json_response, read_form, read_json
 from .._query import Count, Field, QueryError, Star, compile_where, parse
 from .._settings import SimSettings
 from . import schema
@@ -29,6 +31,7 @@ from .schema import (
 
 REC = "/services/rest/record/v1"
 ASYNC = "/services/rest/async/v1"
+ERROR_TYPE = "application/vnd.oracle.resource+json; type=error"
 _DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -50,7 +53,7 @@ _FIELD_ALIASES = {"allocked": "allLocked"}
 
 
 def ns_error(
-    status: int, code: str, detail: str, path: str | None = None, headers: list[tuple[str, str]] | None = None
+    status: int, code: str, detail: str, path: str | None = None, headers: dict[str, str] | None = None
 ) -> Response:
     d: dict[str, Any] = {"detail": detail, "o:errorCode": code}
     if path:
@@ -63,9 +66,7 @@ def ns_error(
         "status": status,
         "o:errorDetails": [d],
     }
-    resp = json_response(body, status, headers)
-    resp.headers[0] = ("content-type", "application/vnd.oracle.resource+json; type=error")
-    return resp
+    return json_response(body, status, headers, media_type=ERROR_TYPE)
 
 
 def fail(status: int, code: str, detail: str, path: str | None = None) -> HTTPError:
@@ -100,26 +101,30 @@ class NetSuiteSimulator(BaseSimulator):
     def __init__(self, settings: SimSettings) -> None:
         super().__init__(settings, schema.EXTRA_INDEXES)
         self._seeding = False
-        r = self.router
-        r.add("POST", r"/services/rest/auth/oauth2/v1/token", self.token)
-        r.add("POST", r"/services/rest/query/v1/suiteql", self.suiteql)
-        r.add("GET", REC + r"/(?P<rtype>\w+)/?", self.collection)
-        r.add("POST", REC + r"/(?P<rtype>\w+)/?", self.create)
-        r.add("GET", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.get)
-        r.add("PATCH", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.patch)
-        r.add("PUT", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.put)
-        r.add("DELETE", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/?", self.delete)
-        r.add("POST", REC + r"/(?P<rtype>\w+)/(?P<key>[^/!]+)/!transform/(?P<target>\w+)/?", self.transform)
-        r.add("GET", ASYNC + r"/job/(?P<jid>\d+)/?", self.job)
-        r.add("GET", ASYNC + r"/job/(?P<jid>\d+)/task/(?P<tid>\d+)/?", self.job_task)
-        r.add("GET", ASYNC + r"/job/(?P<jid>\d+)/task/(?P<tid>\d+)/result/?", self.job_result)
-        self.seed_info_cached = ensure_seeded(self)
+        self.ensure_seeded()
 
     # ---- hooks --------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        r = self.route
+        return [  # most used first: Starlette tries them in order
+            r(REC + "/{rtype}/{key}", self.get, "GET"),
+            r("/services/rest/query/v1/suiteql", self.suiteql, "POST"),
+            r(REC + "/{rtype}/{key}", self.put, "PUT"),
+            r(REC + "/{rtype}", self.create, "POST"),
+            r(REC + "/{rtype}/{key}", self.patch, "PATCH"),
+            r(REC + "/{rtype}", self.collection, "GET"),
+            r(REC + "/{rtype}/{key}", self.delete, "DELETE"),
+            r(REC + "/{rtype}/{key}/!transform/{target}", self.transform, "POST"),
+            r("/services/rest/auth/oauth2/v1/token", self.token, "POST"),
+            r(ASYNC + "/job/{jid}", self.job, "GET"),
+            r(ASYNC + "/job/{jid}/task/{tid}", self.job_task, "GET"),
+            r(ASYNC + "/job/{jid}/task/{tid}/result", self.job_result, "GET"),
+        ]
+
     def vendor_error(self, status: int, code: str, message: str, retry_after: int | None = None) -> Response:
         if code == "NOT_FOUND":
             code = "NONEXISTENT_ID"
-        hs = [("retry-after", str(retry_after))] if retry_after is not None else None
+        hs = {"retry-after": str(retry_after)} if retry_after is not None else None
         return ns_error(status, code, message, headers=hs)
 
     def throttle_response(self) -> Response:
@@ -127,7 +132,7 @@ class NetSuiteSimulator(BaseSimulator):
             429,
             "CONCURRENCY_LIMIT_EXCEEDED",
             "Request blocked by the request controller due to the concurrency limit.",
-            headers=[("retry-after", str(self.faults.cfg.retry_after_s))],
+            headers={"retry-after": str(self.faults.cfg.retry_after_s)},
         )
 
     def auth_error(self) -> Response:
@@ -146,7 +151,7 @@ class NetSuiteSimulator(BaseSimulator):
 
     # ---- auth ---------------------------------------------------------------------
     async def token(self, req: Request) -> Response:
-        form = req.form()
+        form = await read_form(req)
         if form.get("grant_type") != "client_credentials":
             return json_response({"error": "unsupported_grant_type"}, 400)
         assertion = form.get("client_assertion")
@@ -622,12 +627,12 @@ class NetSuiteSimulator(BaseSimulator):
 
     # ---- record routes ------------------------------------------------------------
     def _created(self, rtype: str, rid: str) -> Response:
-        return Response(204, b"", [("location", self._href(rtype, rid))])
+        return Response(status_code=204, headers={"location": self._href(rtype, rid)})
 
     async def collection(self, req: Request, rtype: str) -> Response:
         t = self._type(rtype)
-        limit = max(1, min(1000, int(req.query.get("limit", "1000"))))
-        offset = max(0, int(req.query.get("offset", "0")))
+        limit = max(1, min(1000, int(req.query_params.get("limit", "1000"))))
+        offset = max(0, int(req.query_params.get("offset", "0")))
         c = self.store.conn
         total = int(c.execute("SELECT COUNT(*) FROM records WHERE type=?", (t,)).fetchone()[0])
         ids = [
@@ -674,29 +679,29 @@ class NetSuiteSimulator(BaseSimulator):
 
     async def get(self, req: Request, rtype: str, key: str) -> Response:
         t = self._type(rtype)
-        return json_response(self._render(t, self._must(t, key), req.query.get("fields")))
+        return json_response(self._render(t, self._must(t, key), req.query_params.get("fields")))
 
     async def create(self, req: Request, rtype: str) -> Response:
         t = self._type(rtype)
-        vals = self._clean(t, req.json())
+        vals = self._clean(t, await read_json(req))
         with self.store.tx():
             rid = self._insert(t, vals)
         return self._created(t, rid)
 
     async def patch(self, req: Request, rtype: str, key: str) -> Response:
         t = self._type(rtype)
-        vals = self._clean(t, req.json())
+        vals = self._clean(t, await read_json(req))
         with self.store.tx():
             old = self._must(t, key)
             self._update(t, old, vals)
-        return Response(204)
+        return Response(status_code=204)
 
     async def put(self, req: Request, rtype: str, key: str) -> Response:
         t = self._type(rtype)
         if not key.startswith("eid:"):
             raise fail(405, "INVALID_REQUEST", "PUT is only supported with an external id (.../eid:<externalId>).")
         ext = key[4:]
-        vals = self._clean(t, req.json())
+        vals = self._clean(t, await read_json(req))
         if vals.get("externalId") not in (None, ext):
             raise fail(400, "INVALID_CONTENT", "externalId in the body does not match the URL.", "externalId")
         vals["externalId"] = ext
@@ -718,7 +723,7 @@ class NetSuiteSimulator(BaseSimulator):
             if t == "creditMemo" and (old.get("createdFrom") or {}).get("id"):
                 self._apply_credit(old, float(old.get("applied") or 0), remove=True)
             self.store.delete(t, old["id"])
-        return Response(204)
+        return Response(status_code=204)
 
     async def transform(self, req: Request, rtype: str, key: str, target: str) -> Response:
         src_t = self._type(rtype)
@@ -726,7 +731,7 @@ class NetSuiteSimulator(BaseSimulator):
         allowed = {("salesOrder", "invoice"), ("invoice", "creditMemo"), ("invoice", "customerPayment")}
         if (src_t, tgt_t) not in allowed:
             raise fail(400, "INVALID_REQUEST", f"Transformation {src_t} -> {tgt_t} is not supported.")
-        vals = self._clean(tgt_t, req.json() or {})
+        vals = self._clean(tgt_t, await read_json(req) or {})
         with self.store.tx():
             src = self._must(src_t, key)
             if src_t == "salesOrder" and (src.get("status") or {}).get("id") in ("G", "H"):
@@ -815,7 +820,7 @@ class NetSuiteSimulator(BaseSimulator):
         )
 
     async def suiteql(self, req: Request) -> Response:
-        body = req.json()
+        body = await read_json(req)
         q = body.get("q") if isinstance(body, dict) else None
         if not q:
             raise fail(400, "INVALID_PARAMETER", "The request body must contain a query in 'q'.")
@@ -830,8 +835,8 @@ class NetSuiteSimulator(BaseSimulator):
                 "INVALID_PARAMETER",
                 f"Invalid search query. Search error occurred: Record '{sel.table}' was not found.",
             )
-        limit = max(1, min(1000, int(req.query.get("limit", "1000"))))
-        offset = max(0, int(req.query.get("offset", "0")))
+        limit = max(1, min(1000, int(req.query_params.get("limit", "1000"))))
+        offset = max(0, int(req.query_params.get("offset", "0")))
         cols = self._columns(table)
         types = TABLES[table]
         params: list[Any] = list(types)
@@ -890,20 +895,19 @@ class NetSuiteSimulator(BaseSimulator):
         return json_response(self._page(base, "POST", items, limit, offset, n))
 
     # ---- async requests + idempotency keys ---------------------------------------
-    async def _dispatch(self, router: Any, req: Request) -> Response:
+    async def dispatch(self, req: Request, handler: Handler, params: dict[str, str]) -> Response:
         if (
-            router is self.router
-            and req.method in ("POST", "PUT", "PATCH", "DELETE")
-            and req.path.startswith(REC)
+            req.method in ("POST", "PUT", "PATCH", "DELETE")
+            and req.scope["path"].startswith(REC)
             and "respond-async" in req.headers.get("prefer", "").lower()
         ):
-            return await self._async_request(router, req)
-        return await super()._dispatch(router, req)
+            return await self._async_request(req, handler, params)
+        return await self.invoke(req, handler, params)
 
     def _job_url(self, jid: int | str) -> str:
         return f"{self.settings.base_url()}{ASYNC}/job/{jid}"
 
-    async def _async_request(self, router: Any, req: Request) -> Response:
+    async def _async_request(self, req: Request, handler: Handler, params: dict[str, str]) -> Response:
         """`Prefer: respond-async`: run the request as a job (done at once) and answer 202.
         A repeated `X-NetSuite-Idempotency-Key` gets 400 IDEMPOTENCY_ERROR + the first job."""
         key = req.headers.get("x-netsuite-idempotency-key") or None
@@ -915,18 +919,22 @@ class NetSuiteSimulator(BaseSimulator):
                     400,
                     "IDEMPOTENCY_ERROR",
                     f"A request with the idempotency key {key} has already been submitted.",
-                    headers=[("location", self._job_url(row[0]))],
+                    headers={"location": self._job_url(row[0])},
                 )
-        resp = await super()._dispatch(router, req)
-        location = next((v for k, v in resp.headers if k == "location"), None)
+        resp = await self.invoke(req, handler, params)
+        location = resp.headers.get("location")
         with self.store.tx():
             jid = c.execute(
                 "INSERT INTO jobs(idem_key,status,location,body,created) VALUES(?,?,?,?,?) RETURNING id",
-                (key, resp.status, location, resp.body, time.time()),
+                (key, resp.status_code, location, bytes(resp.body), time.time()),
             ).fetchone()[0]
-        return Response(202, b"", [("location", self._job_url(jid)), ("preference-applied", "respond-async")])
+        return Response(
+            status_code=202, headers={"location": self._job_url(jid), "preference-applied": "respond-async"}
+        )
 
     def _job_row(self, jid: str) -> tuple[int, str | None, bytes]:
+        if not jid.isdigit():
+            raise fail(404, "NONEXISTENT_ID", f"The async job {jid} does not exist.")
         row = self.store.conn.execute("SELECT status, location, body FROM jobs WHERE id=?", (int(jid),)).fetchone()
         if row is None:
             raise fail(404, "NONEXISTENT_ID", f"The async job {jid} does not exist.")
@@ -960,9 +968,8 @@ class NetSuiteSimulator(BaseSimulator):
     async def job_result(self, req: Request, jid: str, tid: str) -> Response:
         status, loc, body = self._job_row(jid)
         if status < 300:
-            return Response(204, b"", [("location", loc)] if loc else [])
-        resp = Response(status, body, [("content-type", "application/vnd.oracle.resource+json; type=error")])
-        return resp
+            return Response(status_code=204, headers={"location": loc} if loc else None)
+        return Response(body, status, media_type=ERROR_TYPE)
 
 
 def create_app(settings: SimSettings | None = None) -> NetSuiteSimulator:

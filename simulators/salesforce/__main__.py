@@ -1,4 +1,4 @@
-from .._base import cli
+from .._serve import cli
 from .app import create_app
 
 

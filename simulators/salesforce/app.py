@@ -11,8 +11,11 @@ import secrets
 import time
 from typing import Any
 
-from .._asgi import HTTPError, Request, Response, json_response
-from .._base import BaseSimulator, ensure_seeded
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import BaseRoute
+
+from .._app import BaseSimulator
+from .._http import HTTPError, Request, Response, json_response, read_form, read_json
 from .._query import (
     BoolOp,
     Cmp,
@@ -35,7 +38,22 @@ _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID_RX = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-API = r"/services/data/v(?P<ver>\d+\.\d)"
+
+
+class _ApiVersion(Convertor[str]):
+    """`v61.0` in the path: Salesforce answers 404 for anything else there."""
+
+    regex = r"\d+\.\d"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("sfver", _ApiVersion())
+API = "/services/data/v{ver:sfver}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -82,7 +100,7 @@ def _norm_datetime(v: str) -> str:
 
 
 def sf_error(
-    status: int, code: str, message: str, fields: list[str] | None = None, headers: list[tuple[str, str]] | None = None
+    status: int, code: str, message: str, fields: list[str] | None = None, headers: dict[str, str] | None = None
 ) -> Response:
     err: dict[str, Any] = {"message": message, "errorCode": code}
     if fields is not None:
@@ -103,28 +121,34 @@ class SalesforceSimulator(BaseSimulator):
         super().__init__(settings, schema.EXTRA_INDEXES)
         self._seeding = False
         self._cursor_inserts = 0
-        r = self.router
-        r.add("POST", r"/services/oauth2/token", self.token)
-        r.add("GET", r"/services/data/?", self.versions)
-        r.add("GET", API + r"/?", self.resources)
-        r.add("GET", API + r"/limits/?", self.limits)
-        r.add("GET", API + r"/sobjects/?", self.global_describe)
-        r.add("GET", API + r"/sobjects/(?P<obj>\w+)/describe/?", self.describe)
-        r.add("POST", API + r"/sobjects/(?P<obj>\w+)/?", self.create)
-        r.add("GET", API + r"/sobjects/(?P<obj>\w+)/(?P<rid>[^/]+)/?", self.get)
-        r.add("PATCH", API + r"/sobjects/(?P<obj>\w+)/(?P<rid>[^/]+)/?", self.patch)
-        r.add("DELETE", API + r"/sobjects/(?P<obj>\w+)/(?P<rid>[^/]+)/?", self.delete)
-        r.add("GET", API + r"/sobjects/(?P<obj>\w+)/(?P<fld>\w+)/(?P<val>[^/]+)/?", self.get_by_ext)
-        r.add("PATCH", API + r"/sobjects/(?P<obj>\w+)/(?P<fld>\w+)/(?P<val>[^/]+)/?", self.upsert)
-        r.add("GET", API + r"/(?:query|queryAll)/?", self.query)
-        r.add("GET", API + r"/(?:query|queryAll)/(?P<loc>[^/]+)/?", self.query_more)
-        r.add("POST", API + r"/composite/sobjects/?", self.collection_create)
-        r.add("PATCH", API + r"/composite/sobjects/?", self.collection_update)
-        self.seed_info_cached = ensure_seeded(self)
+        self.ensure_seeded()
 
     # ---- vendor hooks -------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        r = self.route
+        return [  # most used first: Starlette tries them in order
+            r(API + "/sobjects/{obj}/{rid}", self.get, "GET"),
+            r(API + "/query", self.query, "GET"),
+            r(API + "/queryAll", self.query, "GET"),
+            r(API + "/sobjects/{obj}/{fld}/{val}", self.upsert, "PATCH"),
+            r(API + "/sobjects/{obj}", self.create, "POST"),
+            r(API + "/sobjects/{obj}/describe", self.describe, "GET"),
+            r(API + "/sobjects/{obj}/{rid}", self.patch, "PATCH"),
+            r(API + "/sobjects/{obj}/{rid}", self.delete, "DELETE"),
+            r(API + "/sobjects/{obj}/{fld}/{val}", self.get_by_ext, "GET"),
+            r(API + "/query/{loc}", self.query_more, "GET"),
+            r(API + "/queryAll/{loc}", self.query_more, "GET"),
+            r(API + "/composite/sobjects", self.collection_create, "POST"),
+            r(API + "/composite/sobjects", self.collection_update, "PATCH"),
+            r("/services/oauth2/token", self.token, "POST"),
+            r("/services/data", self.versions, "GET"),
+            r(API, self.resources, "GET"),
+            r(API + "/limits", self.limits, "GET"),
+            r(API + "/sobjects", self.global_describe, "GET"),
+        ]
+
     def vendor_error(self, status: int, code: str, message: str, retry_after: int | None = None) -> Response:
-        hs = [("retry-after", str(retry_after))] if retry_after is not None else None
+        hs = {"retry-after": str(retry_after)} if retry_after is not None else None
         return sf_error(status, code, message, headers=hs)
 
     def throttle_response(self) -> Response:
@@ -132,15 +156,16 @@ class SalesforceSimulator(BaseSimulator):
             503,
             "REQUEST_LIMIT_EXCEEDED",
             "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
-            headers=[("retry-after", str(self.faults.cfg.retry_after_s))],
+            headers={"retry-after": str(self.faults.cfg.retry_after_s)},
         )
 
     def auth_error(self) -> Response:
         return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
 
     def authenticate(self, req: Request) -> Response | None:
-        if req.path.startswith("/services/data"):
-            if req.path.rstrip("/") == "/services/data":
+        path = req.scope["path"]
+        if path.startswith("/services/data"):
+            if path == "/services/data":
                 return None
             err = super().authenticate(req)
             if err is not None:
@@ -149,9 +174,10 @@ class SalesforceSimulator(BaseSimulator):
                 return sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         return None
 
-    def decorate(self, req: Request, resp: Response) -> None:
-        if req.path.startswith("/services/data"):
-            resp.headers.append(("sforce-limit-info", f"api-usage={self.api_usage}/{self.settings.daily_limit}"))
+    def vendor_headers(self, path: str) -> list[tuple[bytes, bytes]]:
+        if path.startswith("/services/data"):
+            return [(b"sforce-limit-info", f"api-usage={self.api_usage}/{self.settings.daily_limit}".encode())]
+        return []
 
     def generate_seed(self, kind: str) -> dict[str, Any]:
         from .seed import seed
@@ -160,7 +186,7 @@ class SalesforceSimulator(BaseSimulator):
 
     # ---- auth ---------------------------------------------------------------------
     async def token(self, req: Request) -> Response:
-        form = req.form()
+        form = await read_form(req)
         if form.get("grant_type") != "client_credentials":
             return json_response(
                 {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400
@@ -273,8 +299,8 @@ class SalesforceSimulator(BaseSimulator):
         if data is None:
             raise fail(404, "NOT_FOUND", "The requested resource does not exist")
         only = None
-        if req.query.get("fields"):
-            only = [self._field(o, f.strip()) for f in req.query["fields"].split(",") if f.strip()]
+        if req.query_params.get("fields"):
+            only = [self._field(o, f.strip()) for f in req.query_params["fields"].split(",") if f.strip()]
             if "Id" not in only:
                 only.insert(0, "Id")
         return json_response(self._render(ver, o, data, only))
@@ -594,22 +620,20 @@ class SalesforceSimulator(BaseSimulator):
 
     async def create(self, req: Request, ver: str, obj: str) -> Response:
         o = self._obj(obj)
-        vals = self._clean(o, req.json(), creating=True)
+        vals = self._clean(o, await read_json(req), creating=True)
         with self.store.tx():
             rid = self._insert(o, vals)
-        return json_response(
-            {"id": rid, "success": True, "errors": []}, 201, [("location", self._url(ver, o.name, rid))]
-        )
+        return json_response({"id": rid, "success": True, "errors": []}, 201, {"location": self._url(ver, o.name, rid)})
 
     async def patch(self, req: Request, ver: str, obj: str, rid: str) -> Response:
         o = self._obj(obj)
-        vals = self._clean(o, req.json(), creating=False)
+        vals = self._clean(o, await read_json(req), creating=False)
         with self.store.tx():
             old = self.store.get(o.name, to18(rid))
             if old is None:
                 raise fail(404, "NOT_FOUND", "The requested resource does not exist")
             self._update(o, old, vals)
-        return Response(204)
+        return Response(status_code=204)
 
     async def delete(self, req: Request, ver: str, obj: str, rid: str) -> Response:
         o = self._obj(obj)
@@ -620,7 +644,7 @@ class SalesforceSimulator(BaseSimulator):
             if o.name == "OpportunityLineItem":
                 self._rollup_amount(old.get("OpportunityId"))
             self._cascade(o.name, old["Id"])
-        return Response(204)
+        return Response(status_code=204)
 
     def _cascade(self, obj: str, rid: str) -> None:
         """Master-detail children go with their parent, as in Salesforce."""
@@ -648,7 +672,7 @@ class SalesforceSimulator(BaseSimulator):
     async def upsert(self, req: Request, ver: str, obj: str, fld: str, val: str) -> Response:
         o = self._obj(obj)
         f = self._ext_field(o, fld)
-        body = req.json()
+        body = await read_json(req)
         if isinstance(body, dict):
             for k in list(body):
                 if k.lower() == f.lower():
@@ -666,22 +690,22 @@ class SalesforceSimulator(BaseSimulator):
                 return json_response([self._url(ver, o.name, m["Id"]) for m in matches], 300)
             if matches:
                 self._update(o, matches[0], vals)
-                return Response(204)
-            if f == "Id" or req.query.get("updateOnly") == "true":
+                return Response(status_code=204)
+            if f == "Id" or req.query_params.get("updateOnly") == "true":
                 raise fail(404, "NOT_FOUND", "The requested resource does not exist")
             rid = self._insert(o, {**vals, f: val})
         return json_response(
             {"id": rid, "success": True, "errors": [], "created": True},
             201,
-            [("location", self._url(ver, o.name, rid))],
+            {"location": self._url(ver, o.name, rid)},
         )
 
     async def collection_create(self, req: Request, ver: str) -> Response:
-        return self._collection(req, updating=False)
+        return await self._collection(req, updating=False)
 
     async def collection_update(self, req: Request, ver: str) -> Response:
         """sObject Collections update: `PATCH /composite/sobjects`, records carry their `id`."""
-        return self._collection(req, updating=True)
+        return await self._collection(req, updating=True)
 
     def _collection_one(self, rec: Any, updating: bool) -> str:
         if not isinstance(rec, dict):
@@ -701,8 +725,8 @@ class SalesforceSimulator(BaseSimulator):
         self._update(o, old, vals)
         return str(old["Id"])
 
-    def _collection(self, req: Request, updating: bool) -> Response:
-        body = req.json() or {}
+    async def _collection(self, req: Request, updating: bool) -> Response:
+        body = await read_json(req) or {}
         recs = body.get("records") or []
         all_or_none = bool(body.get("allOrNone"))
         if len(recs) > 200:
@@ -727,7 +751,8 @@ class SalesforceSimulator(BaseSimulator):
                         {
                             "success": False,
                             "errors": [
-                                {**err, "statusCode": err.get("errorCode")} for err in json.loads(e.response.body)
+                                {**err, "statusCode": err.get("errorCode")}
+                                for err in json.loads(bytes(e.response.body))
                             ],
                         }
                     )
@@ -975,7 +1000,7 @@ class SalesforceSimulator(BaseSimulator):
         return b
 
     async def query(self, req: Request, ver: str) -> Response:
-        q = req.query.get("q")
+        q = req.query_params.get("q")
         if not q:
             raise fail(400, "MALFORMED_QUERY", "A query string has to be specified")
         return self._run_query(ver, q, 0, self._batch(req), None)

@@ -262,7 +262,7 @@ def test_response_lost_drops_the_connection_after_commit(tmp_path: Path) -> None
         stop(proc)
 
 
-def test_builtin_server_http_details(tmp_path: Path) -> None:
+def test_http_details_on_uvicorn(tmp_path: Path) -> None:
     import socket
 
     port = free_port()
