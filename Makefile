@@ -24,7 +24,7 @@ browser:
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy api security workers workflows contracts activities connectors domain reporting simulators
+	$(VENV)/bin/mypy api cli security workers workflows contracts activities connectors domain reporting simulators
 	$(PY) -m pytest -q
 
 unit: $(STAMP)

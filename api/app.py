@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from api import codec, engagements, period_close, reports, webhooks
-from api.auth import TokenTable
+from api import codec, dev_issuer, engagements, period_close, reports, webhooks
+from api.auth import Authenticator
 from api.door import OpportunityReader
 from api.problems import ProblemError, install_problem_handlers
 from api.settings import ApiSettings
@@ -38,7 +38,7 @@ def create_app(
     settings: ApiSettings | None = None, temporal: Client | None = None, crm: OpportunityReader | None = None
 ) -> FastAPI:
     settings = settings or ApiSettings()
-    tokens = TokenTable.from_settings(settings)  # refuses insecure config before serving anything
+    authenticator = Authenticator.from_settings(settings)  # refuses insecure config before serving anything
     close_crm = None
     if crm is None and settings.salesforce is not None:
         crm, close_crm = crm_reader(settings.salesforce)
@@ -69,7 +69,7 @@ def create_app(
         "Every /v1 endpoint needs `Authorization: Bearer <token>`.",
     )
     app.state.settings = settings
-    app.state.tokens = tokens
+    app.state.authenticator = authenticator
     app.state.temporal_codec = EncryptionCodec(ring) if ring else None
     app.state.temporal = temporal
     app.state.hub = None
@@ -80,6 +80,8 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(webhooks.router)
     app.include_router(codec.router)
+    if settings.dev_issuer_key_file is not None and settings.profile == "dev" and settings.oidc_issuer:
+        dev_issuer.mount(app, settings.dev_issuer_key_file, settings.oidc_issuer)
     # The Temporal Web UI calls the codec server from the browser: its origin only, with
     # credentials (the codec session cookie), never a wildcard.
     app.add_middleware(

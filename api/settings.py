@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
 from contracts.queues import TaskQueues
+from security.tokens import OidcSettings
 from workers.settings import TemporalSettings, VendorEndpoint
 
 ROLES = frozenset({"sales_ops", "delivery_ops", "finance", "integration_admin", "auditor"})
@@ -22,10 +25,27 @@ DEV_TOKENS: dict[str, tuple[str, frozenset[str]]] = {
 class TokenGrant(BaseModel):
     subject: str
     roles: list[str]
+    entities: list[str] | None = None  # legal entities in scope; None = all
 
 
 class ApiSettings(TemporalSettings):
     profile: str = "dev"
+    # Identity: OIDC/JWT bearer tokens from this issuer (security/tokens.py). Any OIDC
+    # provider by settings alone: issuer, audience, and where its tokens keep roles/entities.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None  # default: from the issuer's discovery document
+    oidc_algorithms: list[str] = ["RS256", "ES256"]
+    oidc_leeway_seconds: int = 30
+    oidc_subject_claim: str = "sub"
+    oidc_roles_claim: str = "roles"
+    oidc_entities_claim: str = "d2r_entities"
+    oidc_role_map: dict[str, str] = {}
+    oidc_jwks_refetch_cooldown_seconds: float = 30
+    # The dev issuer (make run): serve its discovery document and JWKS under /dev-issuer.
+    dev_issuer_key_file: Path | None = None
+    # Static tokens (the dev tokens below and api_tokens) are an explicit dev option only.
+    static_tokens: bool = False
     # token -> grant. Keys may be the token itself or "sha256:<hex digest of the token>",
     # so a production config file need not hold usable secrets.
     api_tokens: dict[str, TokenGrant] = {}
@@ -33,6 +53,22 @@ class ApiSettings(TemporalSettings):
     api_port: int = 8000
     database_url: str | None = None
     reporting_task_queue: str = "d2r-reporting"  # used only when database_url (a hub) is set
+
+    def oidc(self) -> OidcSettings | None:
+        if not self.oidc_issuer:
+            return None
+        return OidcSettings(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience or "",
+            jwks_url=self.oidc_jwks_url,
+            algorithms=self.oidc_algorithms,
+            leeway_seconds=self.oidc_leeway_seconds,
+            subject_claim=self.oidc_subject_claim,
+            roles_claim=self.oidc_roles_claim,
+            entities_claim=self.oidc_entities_claim,
+            role_map=self.oidc_role_map,
+            jwks_refetch_cooldown_seconds=self.oidc_jwks_refetch_cooldown_seconds,
+        )
 
     def queues(self) -> TaskQueues:
         """The activity queues an engagement started by this API uses."""

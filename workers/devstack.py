@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from contracts import search_attributes as sa
+from security.dev_issuer import DEV_AUDIENCE
+from security.dev_issuer import ensure_key as ensure_issuer_key
 from security.keys import ensure_key_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +165,10 @@ def main() -> None:
     stack = Stack()
     # Every process encrypts Temporal payloads with the same dev key ring (kept across runs).
     os.environ.setdefault("D2R_CODEC_KEY_FILE", str(ensure_key_file(STATE / "codec-keys.json")))
+    # The API trusts the dev issuer it serves itself; `d2r token` signs with the same key.
+    os.environ.setdefault("D2R_DEV_ISSUER_KEY_FILE", str(ensure_issuer_key(STATE / "dev-issuer" / "key.pem")))
+    os.environ.setdefault("D2R_OIDC_ISSUER", f"http://{HOST}:{API_PORT}/dev-issuer")
+    os.environ.setdefault("D2R_OIDC_AUDIENCE", DEV_AUDIENCE)
     try:
         print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
         temporal = stack.start(
@@ -239,9 +245,10 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
   Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
   NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev / d2r-dev-secret
   Reporting hub (PostgreSQL)           {database_url}
-  Dev API tokens: dev-sales-ops, dev-delivery-ops, dev-finance, dev-integration-admin, dev-auditor
+  Tokens from the dev issuer ({os.environ["D2R_OIDC_ISSUER"]}):
+    SALES=$(.venv/bin/d2r token --role sales_ops)            # add --entities UK01 to scope it
   Try:
-    curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H 'Authorization: Bearer dev-sales-ops' \\
+    curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H "Authorization: Bearer $SALES" \\
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
   Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
   Temporal Schedules (daily posting, monthly close, daily source sync per legal entity): {", ".join(schedules)}

@@ -128,6 +128,7 @@ async def stack(
             psa_task_queue="it-psa",
             erp_task_queue="it-erp",
             salesforce=VendorEndpoint(url=simulators["salesforce"].url),  # asked at the door
+            static_tokens=True,  # the dev tokens, an explicit dev option
         )
         app = create_app(api_settings, temporal=env.client)
         # A real HTTP server: the simulators' webhooks must reach it over the network.

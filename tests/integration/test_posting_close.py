@@ -120,6 +120,7 @@ async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFacto
         psa_task_queue=queues.psa,
         erp_task_queue=queues.erp,
         salesforce=VendorEndpoint(url=sims["sf"].url),
+        static_tokens=True,
         api_tokens={
             "fin-a": {"subject": "fiona", "roles": ["finance"]},  # type: ignore[dict-item]
             "fin-b": {"subject": "felix", "roles": ["finance"]},  # type: ignore[dict-item]

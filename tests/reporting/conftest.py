@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from api import reports
-from api.auth import Principal, TokenTable
+from api.auth import Authenticator, Principal, TokenTable
 from api.problems import install_problem_handlers
 from api.settings import DEV_TOKENS
 from reporting.embedded import start_embedded_postgres, stop_embedded_postgres
@@ -36,7 +36,7 @@ def make_app(hub: ReportingHub) -> FastAPI:
     """A bare app with the reporting router and the real auth (dev tokens)."""
     app = FastAPI()
     install_problem_handlers(app)
-    app.state.tokens = TokenTable({t: Principal(s, r) for t, (s, r) in DEV_TOKENS.items()})
+    app.state.authenticator = Authenticator(None, TokenTable({t: Principal(s, r) for t, (s, r) in DEV_TOKENS.items()}))
     app.state.hub = hub
     app.include_router(reports.router)
     return app

@@ -13,7 +13,7 @@ from api.settings import ApiSettings, TokenGrant
 
 
 def client(settings: ApiSettings | None = None) -> httpx.AsyncClient:
-    app = create_app(settings or ApiSettings(profile="dev"), temporal=object())  # type: ignore[arg-type]
+    app = create_app(settings or ApiSettings(profile="dev", static_tokens=True), temporal=object())  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -68,23 +68,23 @@ def test_non_dev_profile_refuses_hashed_dev_tokens_too() -> None:
         )
 
 
-def test_prod_tokens_resolve_by_digest_and_dev_tokens_do_not() -> None:
+def test_static_tokens_resolve_by_digest_when_the_dev_option_is_on() -> None:
     secret = "s3cret-token-value"
-    table = TokenTable.from_settings(
-        ApiSettings(
-            profile="prod",
-            api_tokens={
-                "sha256:" + hashlib.sha256(secret.encode()).hexdigest(): TokenGrant(
-                    subject="erp-bot", roles=["finance"]
-                )
-            },
-        )
-    )
+    grants = {"sha256:" + hashlib.sha256(secret.encode()).hexdigest(): TokenGrant(subject="erp-bot", roles=["finance"])}
+    table = TokenTable.from_settings(ApiSettings(static_tokens=True, api_tokens=grants))
     principal = table.resolve(secret)
     assert principal is not None and principal.subject == "erp-bot" and principal.roles == {"finance"}
-    assert table.resolve("dev-finance") is None
+    off = TokenTable.from_settings(ApiSettings(api_tokens=grants))
+    assert off.resolve(secret) is None and off.resolve("dev-finance") is None
+
+
+def test_static_tokens_are_refused_outside_dev() -> None:
+    with pytest.raises(InsecureConfigurationError, match="dev option"):
+        TokenTable.from_settings(ApiSettings(profile="prod", static_tokens=True))
 
 
 def test_unknown_role_is_refused() -> None:
     with pytest.raises(InsecureConfigurationError):
-        TokenTable.from_settings(ApiSettings(api_tokens={"t": TokenGrant(subject="x", roles=["root"])}))
+        TokenTable.from_settings(
+            ApiSettings(static_tokens=True, api_tokens={"t": TokenGrant(subject="x", roles=["root"])})
+        )

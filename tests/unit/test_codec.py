@@ -115,7 +115,9 @@ UI = "http://127.0.0.1:8233"
 
 def codec_client(tmp_path: Path) -> httpx.AsyncClient:
     (tmp_path / "keys.json").write_text(TEST_KEY_RING.to_json())
-    app = create_app(ApiSettings(profile="dev", codec_key_file=tmp_path / "keys.json"), temporal=object())  # type: ignore[arg-type]
+    app = create_app(
+        ApiSettings(profile="dev", static_tokens=True, codec_key_file=tmp_path / "keys.json"), temporal=object()
+    )  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -185,7 +187,7 @@ async def test_cors_preflight_admits_the_ui_origin_only(tmp_path: Path) -> None:
 
 
 async def test_codec_server_without_keys_says_so(tmp_path: Path) -> None:
-    app = create_app(ApiSettings(profile="dev"), temporal=object())  # type: ignore[arg-type]
+    app = create_app(ApiSettings(profile="dev", static_tokens=True), temporal=object())  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         response = await http.post(
             "/codec/decode", json={"payloads": []}, headers={"Authorization": "Bearer dev-auditor"}

@@ -45,7 +45,10 @@ def signed(secret: str, event: object, event_id: str = "evt_bound") -> tuple[byt
 
 def client() -> httpx.AsyncClient:
     settings = ApiSettings(
-        profile="dev", salesforce=None, webhook_secrets={"salesforce": CRM_SECRET, "netsuite": ERP_SECRET}
+        profile="dev",
+        static_tokens=True,
+        salesforce=None,
+        webhook_secrets={"salesforce": CRM_SECRET, "netsuite": ERP_SECRET},
     )
     app = create_app(settings, temporal=object())  # type: ignore[arg-type]  # refused before Temporal
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

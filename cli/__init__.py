@@ -1,0 +1,1 @@
+"""`d2r`: the command line (Typer). Sub-commands live one module each."""
