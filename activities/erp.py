@@ -37,13 +37,13 @@ class ErpActivities:
     @activity.defn(name="erp.upsert_customer")
     @translating_errors
     async def upsert_customer(self, data: UpsertCustomerInput) -> UpsertCustomerResult:
-        erp = self._router.for_entity(data.engagement.legal_entity)
+        erp = self._router.for_entity(data.engagement.legal_entity).erp
         return UpsertCustomerResult(erp_customer_id=await erp.upsert_customer(data.engagement, data.external_id))
 
     @activity.defn(name="erp.create_sales_order")
     @translating_errors
     async def create_sales_order(self, data: CreateSalesOrderInput) -> CreateSalesOrderResult:
-        erp = self._router.for_entity(data.engagement.legal_entity)
+        erp = self._router.for_entity(data.engagement.legal_entity).erp
         return CreateSalesOrderResult(
             sales_order_id=await erp.create_sales_order(
                 data.engagement, data.erp_customer_id, data.project_id, data.external_id
@@ -53,7 +53,7 @@ class ErpActivities:
     @activity.defn(name="erp.cancel_sales_order")
     @translating_errors
     async def cancel_sales_order(self, data: CancelSalesOrderInput) -> CancelSalesOrderResult:
-        erp = self._router.for_entity(data.legal_entity)
+        erp = self._router.for_entity(data.legal_entity).erp
         return CancelSalesOrderResult(cancelled=await erp.cancel_sales_order(data.external_id))
 
 
@@ -64,19 +64,19 @@ class ErpBillingActivities:
     @activity.defn(name="erp.update_sales_order")
     @translating_errors
     async def update_sales_order(self, data: UpdateSalesOrderInput) -> ErpAck:
-        await self._router.for_entity(data.legal_entity).update_sales_order_lines(data.external_id, data.lines)
+        await self._router.for_entity(data.legal_entity).erp.update_sales_order_lines(data.external_id, data.lines)
         return ErpAck()
 
     @activity.defn(name="erp.close_sales_order")
     @translating_errors
     async def close_sales_order(self, data: CloseSalesOrderInput) -> ErpAck:
-        await self._router.for_entity(data.legal_entity).close_sales_order(data.external_id)
+        await self._router.for_entity(data.legal_entity).erp.close_sales_order(data.external_id)
         return ErpAck()
 
     @activity.defn(name="erp.post_documents")
     @translating_errors
     async def post_documents(self, data: PostDocumentsInput) -> PostDocumentsResult:
-        erp = self._router.for_entity(data.legal_entity)
+        erp = self._router.for_entity(data.legal_entity).erp
         invoices = {
             inv.invoice_id: await erp.post_invoice(inv, data.erp_customer_id, data.sales_order_id)
             for inv in data.invoices
@@ -98,27 +98,27 @@ class ErpBillingActivities:
     @activity.defn(name="erp.void_credit_memo")
     @translating_errors
     async def void_credit_memo(self, data: VoidCreditMemoInput) -> ErpAck:
-        done = await self._router.for_entity(data.legal_entity).void_credit_memo(data.credit_memo_id)
+        done = await self._router.for_entity(data.legal_entity).erp.void_credit_memo(data.credit_memo_id)
         return ErpAck(done=done)
 
     @activity.defn(name="erp.reverse_journal")
     @translating_errors
     async def reverse_journal(self, data: ReverseJournalInput) -> ErpAck:
-        done = await self._router.for_entity(data.legal_entity).reverse_journal(data.journal_entry_id)
+        done = await self._router.for_entity(data.legal_entity).erp.reverse_journal(data.journal_entry_id)
         return ErpAck(done=done)
 
     @activity.defn(name="erp.receipts")
     @translating_errors
     async def receipts(self, data: ReceiptsInput) -> ReceiptsResult:
-        erp = self._router.for_entity(data.legal_entity)
+        receivables = self._router.for_entity(data.legal_entity).receivables
         return ReceiptsResult(
-            receipts=await erp.receipts(data.erp_customer_id, data.since, data.through, data.opportunity_id)
+            receipts=await receivables.receipts(data.erp_customer_id, data.since, data.through, data.opportunity_id)
         )
 
     @activity.defn(name="erp.invoice_status")
     @translating_errors
     async def invoice_status(self, data: InvoiceStatusInput) -> InvoiceStatus | None:
-        return await self._router.for_entity(data.legal_entity).invoice_status(data.invoice_id)
+        return await self._router.for_entity(data.legal_entity).erp.invoice_status(data.invoice_id)
 
 
 class ErpInboundActivities:
@@ -128,6 +128,6 @@ class ErpInboundActivities:
     @activity.defn(name="erp.invoice_lineage")
     @translating_errors
     async def invoice_lineage(self, data: PaymentLineageInput) -> PaymentLineageResult:
-        erp = self._router.instance(data.erp_instance)
+        erp = self._router.instance(data.erp_instance).erp
         found = [await erp.invoice_lineage(i) for i in data.erp_invoice_ids]
         return PaymentLineageResult(invoices=[f for f in found if f is not None])

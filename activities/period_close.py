@@ -19,7 +19,7 @@ from activities.crm import CrmFeedbackActivities
 from activities.erp import ErpBillingActivities
 from activities.psa import PsaDeliveryActivities
 from activities.reporting import ReportingActivities
-from connectors.netsuite.receivables import NetSuiteReceivables
+from connectors.ports import ReceivablesPort
 from contracts.engagement import (
     CloseOutbox,
     EngagementCloseInput,
@@ -62,7 +62,7 @@ class CloseBatch:
     psa: PsaDeliveryActivities
     erp: ErpBillingActivities
     crm: CrmFeedbackActivities
-    receivables: Callable[[str], NetSuiteReceivables]  # legal entity -> its ERP's receivables
+    receivables: Callable[[str], ReceivablesPort]  # legal entity -> its ERP's receivables
     hub: ReportingActivities | None = None
     concurrency: int = 8
     receipts_lookback_days: int = RECEIPTS_LOOKBACK_DAYS
@@ -166,9 +166,12 @@ class CloseActivities:
         cutoff = period_end(data.period)
         gate = asyncio.Semaphore(batch.concurrency)
         overdue = await self._open_past_due(data.targets, cutoff, batch)
-        deliveries = await batch.psa.read_deliveries(
-            {t.project_id: t.lines for t in data.targets if t.lines and t.project_id}, cutoff
-        )
+        deliveries: dict[str, Delivery] = {}
+        for entity in sorted({t.legal_entity for t in data.targets if t.lines and t.project_id and t.legal_entity}):
+            projects = {
+                t.project_id: t.lines for t in data.targets if t.legal_entity == entity and t.project_id and t.lines
+            }
+            deliveries.update(await batch.psa.read_deliveries(entity, projects, cutoff))
 
         async def one(target: EngagementTarget) -> EngagementCloseLine:
             async with gate:
@@ -187,11 +190,8 @@ class CloseActivities:
         """d2r invoices due by the cut-off and still open in the ERP, by opportunity."""
         out: dict[str, list[OverdueInvoice]] = {}
         for entity in sorted({t.legal_entity for t in targets if t.lines and t.legal_entity}):
-            receivables = batch.receivables(entity)
-            subsidiary = await receivables.subsidiary_id(entity)
-            if subsidiary is None:
-                continue
-            for item in await receivables.fell_due(subsidiary, cutoff - timedelta(days=730), cutoff):
+            due = await batch.receivables(entity).open_items_due(entity, cutoff - timedelta(days=730), cutoff)
+            for item in due or []:
                 out.setdefault(item.opportunity_id, []).append(
                     OverdueInvoice(
                         invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining
@@ -288,13 +288,11 @@ class CloseActivities:
         the last `lookback_days` days and are still open; one signal per engagement."""
         if self._batch is None:
             return SweepOverdueResult(skipped="no ERP receivables configured on this worker")
-        receivables = self._batch.receivables(data.legal_entity)
-        subsidiary = await receivables.subsidiary_id(data.legal_entity)
-        if subsidiary is None:
-            return SweepOverdueResult(skipped=f"no subsidiary {data.legal_entity} in the ERP")
-        items = await receivables.fell_due(
-            subsidiary, data.as_of - timedelta(days=data.lookback_days), data.as_of - timedelta(days=1)
+        items = await self._batch.receivables(data.legal_entity).open_items_due(
+            data.legal_entity, data.as_of - timedelta(days=data.lookback_days), data.as_of - timedelta(days=1)
         )
+        if items is None:
+            return SweepOverdueResult(skipped=f"no subsidiary {data.legal_entity} in the ERP")
         by_opportunity: dict[str, list[OverdueInvoice]] = {}
         for item in items:
             by_opportunity.setdefault(item.opportunity_id, []).append(

@@ -24,9 +24,8 @@ from temporalio import activity
 
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
-from connectors.certinia.posting import CertiniaPosting
-from connectors.errors import ConfigurationError
-from connectors.netsuite.posting import NetSuitePosting
+from connectors.ports import ErpPostingPort, PsaConnection
+from connectors.routing import ErpRouter, PsaRouter
 from contracts.erp import LockPeriodInput, LockPeriodResult
 from contracts.posting import PostPageInput, PostPageResult, ProjectTotals
 from domain.fx import FxRateTable
@@ -40,7 +39,6 @@ from domain.postings import PendingEntries, PostingJournal, PostingLine, Posting
 ACCRUED = "2400 Accrued payroll and expenses"
 PROJECT_COST = "5000 Project cost"
 EXPENSE_COST = "5100 Project expenses"
-SYSTEM_PSA = "certinia"
 
 
 class TimeFactSink(Protocol):
@@ -110,31 +108,25 @@ def _amount(money: Money) -> str:
 class PostingActivities:
     def __init__(
         self,
-        psa: CertiniaPosting,
-        erps: dict[str, NetSuitePosting],
-        routing: dict[str, str],
-        default_instance: str | None,
+        psa: PsaRouter,
+        erp: ErpRouter,
         currencies: dict[str, str],
         fx: FxRateTable,
         pricing: TransferPricing | None = None,
         hub: TimeFactSink | None = None,
     ) -> None:
-        self._psa = psa
-        self._erps = erps
-        self._routing = routing
-        self._default = default_instance
+        self._psas = psa
+        self._erps = erp
         self._currencies = currencies
         self._fx = fx
         self._pricing = pricing or TransferPricing()
         self._hub = hub
 
-    def _erp(self, legal_entity: str) -> NetSuitePosting:
-        name = self._routing.get(legal_entity, self._default)
-        if name is None or name not in self._erps:
-            raise ConfigurationError(
-                f"no ERP instance is configured for legal entity {legal_entity!r}", system="netsuite"
-            )
-        return self._erps[name]
+    def _psa(self, legal_entity: str) -> PsaConnection:
+        return self._psas.for_entity(legal_entity)
+
+    def _erp(self, legal_entity: str) -> ErpPostingPort:
+        return self._erps.for_entity(legal_entity).posting
 
     def _currency(self, legal_entity: str) -> str:
         return self._currencies.get(legal_entity, "USD")
@@ -149,10 +141,12 @@ class PostingActivities:
             return await self._post_page(data)
 
     async def _post_page(self, data: PostPageInput) -> PostPageResult:
-        projects = await self._psa.projects(data.legal_entity, data.after_project, data.config.projects_per_page)
+        projects = await self._psa(data.legal_entity).posting.projects(
+            data.legal_entity, data.after_project, data.config.projects_per_page
+        )
         if not projects:
             return PostPageResult(next_project=None, projects=0, worker=_worker())
-        pending = await self._psa.pending(projects, data.cutoff)
+        pending = await self._psa(data.legal_entity).posting.pending(projects, data.cutoff)
         page = _Page(data, pending)
         for source, why in sorted(pending.unreadable.items()):
             page.fail(source, None, "UNREADABLE_RECORD", why)
@@ -187,7 +181,9 @@ class PostingActivities:
                     "HUB_LOAD_FAILED",
                     f"time facts of page {data.page} were not written to the hub: {error}",
                 )
-        await self._psa.mark_posted(sorted({_card(e) for e in posted_entries}), [x.entry_id for x in posted_expenses])
+        await self._psa(data.legal_entity).posting.mark_posted(
+            sorted({_card(e) for e in posted_entries}), [x.entry_id for x in posted_expenses]
+        )
 
         totals: dict[str, ProjectTotals] = {}
         for entry in posted_entries:
@@ -227,7 +223,7 @@ class PostingActivities:
 
     # ---- time ---------------------------------------------------------------------------
     async def _time_bills(self, page: _Page, entries: list[TimeEntry]) -> None:
-        by_erp: dict[int, tuple[NetSuitePosting, list[TimeBill]]] = {}
+        by_erp: dict[int, tuple[ErpPostingPort, list[TimeBill]]] = {}
         for entry in entries:
             resource = page.resources[entry.resource_id]
             provider = resource.position_on(entry.work_date).legal_entity or page.data.legal_entity
@@ -411,7 +407,7 @@ class PostingActivities:
         }
         if unclaimed:
             cards = {_card(e) for e in page.pending.time_entries}
-            await self._psa.claim(sorted(unclaimed & cards), sorted(unclaimed - cards), own)
+            await self._psa(data.legal_entity).posting.claim(sorted(unclaimed & cards), sorted(unclaimed - cards), own)
         for (entity, kind, currency), by_source in groups:
             erp = self._erp(entity)
             prefix = f"{own}:{kind}:{entity}:{currency}"
@@ -455,7 +451,7 @@ class PostingActivities:
             cost = position.cost_rate.times(entry.hours).rounded()
             facts.append(
                 {
-                    "source_system": SYSTEM_PSA,
+                    "source_system": self._psa(page.data.legal_entity).system,
                     "source_record_id": entry.entry_id,
                     "opportunity_id": project.opportunity_id,
                     "customer_id": project.customer_id or "",
@@ -491,12 +487,11 @@ def _worker() -> str:
 
 
 class PeriodLockActivities:
-    def __init__(self, posting: PostingActivities) -> None:
-        self._posting = posting
+    def __init__(self, erp: ErpRouter) -> None:
+        self._erp = erp
 
     @activity.defn(name="erp.lock_period")
     @translating_errors
     async def lock_period(self, data: LockPeriodInput) -> LockPeriodResult:
-        return LockPeriodResult(
-            locked_now=await self._posting._erp(data.legal_entity).lock_period(data.period, data.legal_entity)
-        )
+        lock = self._erp.for_entity(data.legal_entity).period_lock
+        return LockPeriodResult(locked_now=await lock.lock_period(data.period, data.legal_entity))

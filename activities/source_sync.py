@@ -20,10 +20,9 @@ from temporalio import activity
 
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
-from connectors.certinia.extract import CertiniaExtract
-from connectors.errors import ConfigurationError
-from connectors.netsuite.extract import NetSuiteExtract
-from connectors.salesforce.bookings import SalesforceBookingsExtract
+from connectors.ports import CrmExtractPort, ErpExtractPort, PsaExtractPort
+from connectors.routing import ErpRouter, PsaRouter
+from contracts.ids import posting_run_prefix
 from contracts.source_sync import (
     SyncCommitInput,
     SyncCommitResult,
@@ -82,36 +81,37 @@ def _source_totals(
 class SourceSyncActivities:
     def __init__(
         self,
-        psa: CertiniaExtract,
-        erps: dict[str, NetSuiteExtract],
-        routing: dict[str, str],
-        default_instance: str | None,
+        psa: PsaRouter,
+        erp: ErpRouter,
         hub: SourceTotalsStore | None = None,
-        crm: SalesforceBookingsExtract | None = None,
+        crm: CrmExtractPort | None = None,
     ) -> None:
         self._crm = crm
-        self._psa = psa
-        self._erps = erps
-        self._routing = routing
-        self._default = default_instance
+        self._psas = psa
+        self._erps = erp
         self._hub = hub
 
-    def _entity_erp(self, legal_entity: str) -> NetSuiteExtract:
-        name = self._routing.get(legal_entity, self._default)
-        if name is None or name not in self._erps:
-            raise ConfigurationError(
-                f"no ERP instance is configured for legal entity {legal_entity!r}", system="netsuite"
-            )
-        return self._erps[name]
+    def _psa(self, legal_entity: str) -> PsaExtractPort:
+        return self._psas.for_entity(legal_entity).extract
+
+    def _entity_erp(self, legal_entity: str) -> ErpExtractPort:
+        return self._erps.for_entity(legal_entity).extract
+
+    def _every_erp(self) -> list[ErpExtractPort]:
+        return [c.extract for c in self._erps.all()]
 
     @activity.defn(name="sync.psa_page")
     @translating_errors
     async def psa_page(self, data: SyncPsaPageInput) -> SyncPsaPageResult:
         if self._hub is None:
             return SyncPsaPageResult(skipped=True)
-        projects = await self._psa.projects(data.legal_entity, data.after_project, data.projects_per_page)
+        projects = await self._psa(data.legal_entity).projects(
+            data.legal_entity, data.after_project, data.projects_per_page
+        )
         totals = (
-            await self._psa.approved_time(projects, period_start(data.period), period_end(data.period))
+            await self._psa(data.legal_entity).approved_time(
+                projects, period_start(data.period), period_end(data.period)
+            )
             if projects
             else []
         )
@@ -136,7 +136,7 @@ class SourceSyncActivities:
             return SyncErpResult(skipped=True)
         start, end = period_start(data.period), period_end(data.period)
         merged = _merge(
-            await asyncio.gather(*(erp.time_bills(data.project_ids, start, end) for erp in self._erps.values()))
+            await asyncio.gather(*(erp.time_bills(data.project_ids, start, end) for erp in self._every_erp()))
         )
         await self._hub.stage_source_totals(
             data.sync_key, f"erp:tb:p{data.page}", _source_totals("erp", data.legal_entity, data.period, merged)
@@ -157,7 +157,10 @@ class SourceSyncActivities:
         start, end = period_start(data.period), period_end(data.period)
         async with heartbeating(5.0):
             read = await asyncio.gather(
-                *(erp.time_journal_lines(f"posting-{data.legal_entity}-", start, end) for erp in self._erps.values())
+                *(
+                    erp.time_journal_lines(posting_run_prefix(data.legal_entity), start, end)
+                    for erp in self._every_erp()
+                )
             )
             journals = _merge([totals for _, totals in read])
             invoices = await self._entity_erp(data.legal_entity).invoices(data.legal_entity, start, end)

@@ -1,28 +1,37 @@
-"""Ports: what the workflows need from each system, independent of the vendor.
+"""Ports: every call d2r makes to an outside system, one protocol per capability, in
+canonical types only (domain/). Nothing above `connectors/` knows which vendor answers.
 
-A new vendor (Kantata for PSA, Dynamics for ERP...) is one new module implementing
-one of these protocols, registered in the worker's composition root.
+A vendor package (connectors/<vendor>/) implements the ports of its system and bundles
+one instance's implementations in a `CrmConnection`, `PsaConnection` or `ErpConnection`;
+connectors/registry.py says which package builds which vendor's bundle (docs/connectors.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
+from domain.extracts import Bookings, ExtractProject, ProjectTotal
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money
+from domain.postings import PendingEntries, PostingJournal, PostingProject, PostOutcome, TimeBill
 from domain.system_records import (
     BillingStatus,
     CrmLinks,
     InvoiceLineage,
     InvoiceStatus,
     Notification,
+    OpenItem,
     ProjectChange,
     ProjectRef,
     Receipt,
 )
+
+# ---- CRM ------------------------------------------------------------------------------------
 
 
 class CrmPort(Protocol):
@@ -35,6 +44,15 @@ class CrmPort(Protocol):
     async def set_contract_value(self, opportunity_id: str, amount: Money) -> None: ...
 
     async def notify(self, external_id: str, notification: Notification) -> str: ...
+
+
+class CrmExtractPort(Protocol):
+    """The CRM's side of the source sync: closed-won deals of an entity in a period."""
+
+    async def bookings(self, legal_entity: str, start: date, end: date) -> Bookings: ...
+
+
+# ---- PSA ------------------------------------------------------------------------------------
 
 
 class PsaPort(Protocol):
@@ -57,7 +75,34 @@ class PsaPort(Protocol):
     async def project_opportunity(self, project_id: str) -> str | None: ...
 
 
+class PsaPostingPort(Protocol):
+    """Approved, not yet posted time and expenses, a chunk of an entity's projects at a time."""
+
+    async def projects(self, legal_entity: str, after: str, limit: int) -> list[PostingProject]: ...
+
+    async def pending(self, projects: list[PostingProject], cutoff: date) -> PendingEntries: ...
+
+    async def claim(self, timecard_ids: list[str], expense_ids: list[str], claim: str) -> int:
+        """Mark records as taken by a posting page (`claim`) before its journals are written."""
+        ...
+
+    async def mark_posted(self, timecard_ids: list[str], expense_ids: list[str]) -> int: ...
+
+
+class PsaExtractPort(Protocol):
+    """The PSA's side of the source sync: an entity's projects and their approved time."""
+
+    async def projects(self, legal_entity: str, after: str, limit: int) -> list[ExtractProject]: ...
+
+    async def approved_time(self, projects: list[ExtractProject], start: date, end: date) -> list[ProjectTotal]: ...
+
+
+# ---- ERP ------------------------------------------------------------------------------------
+
+
 class ErpPort(Protocol):
+    """Master data (customers), sales orders and the engagement's documents."""
+
     async def upsert_customer(self, engagement: Engagement, external_id: str) -> str: ...
 
     async def create_sales_order(
@@ -84,6 +129,72 @@ class ErpPort(Protocol):
 
     async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None: ...
 
+
+class ReceivablesPort(Protocol):
+    """Money in: receipts against d2r's invoices, and invoices open past their due date."""
+
     async def receipts(
         self, customer_id: str, since: date, through: date, opportunity_id: str | None = None
     ) -> list[Receipt]: ...
+
+    async def open_items_due(self, legal_entity: str, due_from: date, due_to: date) -> list[OpenItem] | None:
+        """d2r invoices of the entity due in the range with money still open; None when
+        this ERP does not hold the entity."""
+        ...
+
+
+class ErpPostingPort(Protocol):
+    """Time & expense posting: time bills and summarized journals, each record's outcome
+    reported (a refusal isolates the record, not the page)."""
+
+    async def post_time_bills(self, bills: Sequence[TimeBill]) -> list[PostOutcome]: ...
+
+    async def post_journal(self, journal: PostingJournal) -> PostOutcome: ...
+
+    async def journal_sources(self, external_id: str) -> list[str] | None:
+        """The PSA records a batch journal already holds (None: no such journal)."""
+        ...
+
+
+class PeriodLockPort(Protocol):
+    async def lock_period(self, period: str, legal_entity: str) -> bool:
+        """Lock the entity's accounting period; False when it was locked already."""
+        ...
+
+
+class ErpExtractPort(Protocol):
+    """The ERP's side of the source sync."""
+
+    async def time_bills(self, project_ids: list[str], start: date, end: date) -> list[ProjectTotal]: ...
+
+    async def time_journal_lines(self, run_prefix: str, start: date, end: date) -> tuple[int, list[ProjectTotal]]: ...
+
+    async def invoices(self, legal_entity: str, start: date, end: date) -> list[ProjectTotal]: ...
+
+
+# ---- one instance of a system, as its vendor package builds it ---------------------------------
+
+
+@dataclass(frozen=True)
+class CrmConnection:
+    system: str  # the vendor's name, as records written downstream name their source
+    crm: CrmPort
+    extract: CrmExtractPort
+
+
+@dataclass(frozen=True)
+class PsaConnection:
+    system: str
+    psa: PsaPort
+    posting: PsaPostingPort
+    extract: PsaExtractPort
+
+
+@dataclass(frozen=True)
+class ErpConnection:
+    system: str
+    erp: ErpPort
+    receivables: ReceivablesPort
+    posting: ErpPostingPort
+    period_lock: PeriodLockPort
+    extract: ErpExtractPort

@@ -1,32 +1,52 @@
-"""Which instance of a system serves a legal entity (an acquired unit keeps its own ERP)."""
+"""Which instance of a system serves a legal entity: one router for every system with
+several instances (an acquired unit keeps its own ERP; which PSA delivers a deal is
+configuration by legal entity)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Generic, TypeVar
+
 from connectors.errors import ConfigurationError
-from connectors.netsuite.client import SYSTEM
-from connectors.ports import ErpPort
+from connectors.ports import ErpConnection, PsaConnection
+
+T = TypeVar("T")
 
 
-class ErpRouter:
-    """The legal entity decides which NetSuite instance holds its books."""
-
-    def __init__(self, instances: dict[str, ErpPort], routing: dict[str, str], default: str | None = None) -> None:
-        self._instances = instances
-        self._routing = routing
+class EntityRouter(Generic[T]):
+    def __init__(
+        self, instances: Mapping[str, T], routing: Mapping[str, str], default: str | None = None, system: str = "erp"
+    ) -> None:
+        self._instances = dict(instances)
+        self._routing = dict(routing)
         self._default = default
+        self._system = system
 
-    def for_entity(self, legal_entity: str) -> ErpPort:
+    def for_entity(self, legal_entity: str) -> T:
         return self._instances[self.instance_name(legal_entity)]
 
     def instance_name(self, legal_entity: str) -> str:
         name = self._routing.get(legal_entity, self._default)
         if name is None or name not in self._instances:
-            raise ConfigurationError(f"no ERP instance is configured for legal entity {legal_entity!r}", system=SYSTEM)
+            raise ConfigurationError(
+                f"no {self._system.upper()} instance is configured for legal entity {legal_entity!r}",
+                system=self._system,
+            )
         return name
 
-    def instance(self, name: str | None) -> ErpPort:
-        """An instance by name (inbound events name their sender, not a legal entity)."""
+    def instance(self, name: str | None = None) -> T:
+        """An instance by name (inbound events name their sender, not a legal entity);
+        None: the default instance."""
         chosen = name or self._default
         if chosen is None or chosen not in self._instances:
-            raise ConfigurationError(f"no ERP instance named {chosen!r}", system=SYSTEM)
+            raise ConfigurationError(f"no {self._system.upper()} instance named {chosen!r}", system=self._system)
         return self._instances[chosen]
+
+    def all(self) -> list[T]:
+        """Every instance, in name order (a transferred consultant's time sits in the
+        instance of the entity employing them that day)."""
+        return [self._instances[k] for k in sorted(self._instances)]
+
+
+ErpRouter = EntityRouter[ErpConnection]
+PsaRouter = EntityRouter[PsaConnection]

@@ -18,7 +18,12 @@ def opportunity_of(workflow_id: str) -> str:
 
 
 def posting_workflow_id(legal_entity: str, day: date | str) -> str:
-    return f"posting-{legal_entity}-{day}"
+    return f"{posting_run_prefix(legal_entity)}{day}"
+
+
+def posting_run_prefix(legal_entity: str) -> str:
+    """What every posting run of the entity starts with (its journals' external ids do too)."""
+    return f"posting-{legal_entity}-"
 
 
 def close_workflow_id(legal_entity: str, period: str) -> str:

@@ -17,6 +17,7 @@ class CreateProjectInput(BaseModel):
 
 class RemoveProjectInput(BaseModel):
     external_id: str
+    legal_entity: str | None = None  # routes to the entity's PSA (None: the default instance)
 
 
 class RemoveProjectResult(BaseModel):
@@ -27,6 +28,7 @@ class ReadDeliveryInput(BaseModel):
     project_id: str
     lines: list[ContractLine]
     cutoff: date
+    legal_entity: str | None = None  # routes to the entity's PSA (None: the default instance)
 
 
 class MarkBilled(BaseModel):
@@ -41,6 +43,7 @@ class FeedbackInput(BaseModel):
     project_id: str
     status: BillingStatus | None = None
     mark: MarkBilled | None = None
+    legal_entity: str | None = None  # routes to the entity's PSA (None: the default instance)
 
 
 class FeedbackResult(BaseModel):
@@ -50,12 +53,14 @@ class FeedbackResult(BaseModel):
 class ApplyChangeInput(BaseModel):
     project_id: str
     change: ProjectChange
+    legal_entity: str | None = None  # routes to the entity's PSA (None: the default instance)
 
 
 class SetStageInput(BaseModel):
     project_id: str
     stage: str
     active: bool
+    legal_entity: str | None = None  # routes to the entity's PSA (None: the default instance)
 
 
 class PsaAck(BaseModel):
@@ -64,6 +69,7 @@ class PsaAck(BaseModel):
 
 class ProjectOpportunityInput(BaseModel):
     project_id: str
+    legal_entity: str | None = None  # routes to the entity's PSA (None: the default instance)
 
 
 class ProjectOpportunityResult(BaseModel):

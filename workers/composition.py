@@ -1,7 +1,7 @@
-"""The composition root: vendor clients -> ports -> activity objects, from settings.
-
-This is the only place that knows which vendor serves which port; adding Kantata or
-Dynamics means one connector module and one line here.
+"""The composition root: settings -> connectors (through connectors/registry.py) -> routers
+-> activity objects. The one bootstrap of a worker process: which vendor serves which
+instance is configuration (`vendor` of an endpoint), which package builds it is the
+registry's table.
 """
 
 from __future__ import annotations
@@ -20,18 +20,10 @@ from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivi
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from activities.source_sync import SourceSyncActivities
-from connectors.certinia.extract import CertiniaExtract
-from connectors.certinia.posting import CertiniaPosting
-from connectors.certinia.psa import CertiniaPsa
-from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
-from connectors.netsuite.erp import NetSuiteErp
-from connectors.netsuite.extract import NetSuiteExtract
-from connectors.netsuite.posting import NetSuitePosting
-from connectors.netsuite.receivables import NetSuiteReceivables
-from connectors.routing import ErpRouter
-from connectors.salesforce.bookings import SalesforceBookingsExtract
-from connectors.salesforce.client import SalesforceClient, SalesforceConfig
-from connectors.salesforce.crm import SalesforceCrm
+from connectors.endpoints import Connections, Endpoint
+from connectors.ports import CrmPort
+from connectors.registry import connect_crm, connect_erp, connect_psa
+from connectors.routing import ErpRouter, PsaRouter
 from domain.deal import DealRules
 from domain.reference_data import default_fx_rates, default_legal_entities
 from workers.settings import VendorEndpoint, WorkerSettings
@@ -59,40 +51,29 @@ class ActivitySet:
 async def build_activities(
     settings: WorkerSettings, stack: AsyncExitStack, client: Client | None = None
 ) -> ActivitySet:
-    sf = settings.salesforce
-    salesforce = SalesforceClient(
-        SalesforceConfig(
-            base_url=sf.url,
-            client_id=sf.client_id,
-            client_secret=sf.client_secret.get_secret_value(),
-            timeout=sf.timeout_seconds,
-        )
+    connections = Connections(stack)
+    crm_connection = connect_crm(settings.salesforce.vendor, _endpoint("crm", settings.salesforce), connections)
+    crm = crm_connection.crm
+    # Without PSA instances of their own, the default PSA in the CRM's org (Certinia: same client and token).
+    psa_endpoints = settings.psa_instances or {"default": settings.salesforce.model_copy(update={"vendor": None})}
+    psa_router = PsaRouter(
+        {
+            name: connect_psa(ep.vendor, _endpoint(name, ep, settings.psa_limits.max_concurrent), connections)
+            for name, ep in psa_endpoints.items()
+        },
+        settings.psa_routing,
+        settings.psa_default_instance,
+        system="psa",
     )
-    stack.push_async_callback(salesforce.aclose)
-    instances: dict[str, NetSuiteErp] = {}
-    posting_erps: dict[str, NetSuitePosting] = {}
-    extract_erps: dict[str, NetSuiteExtract] = {}
-    receivables: dict[str, NetSuiteReceivables] = {}
-    for name, endpoint in settings.erp_instances.items():
-        ns = NetSuiteClient(
-            NetSuiteConfig(
-                base_url=endpoint.url,
-                client_id=endpoint.client_id,
-                client_secret=endpoint.client_secret.get_secret_value(),
-                instance=name,
-                timeout=endpoint.timeout_seconds,
-            )
-        )
-        stack.push_async_callback(ns.aclose)
-        instances[name] = NetSuiteErp(ns)
-        posting_erps[name] = NetSuitePosting(ns, concurrency=settings.erp_limits.max_concurrent)
-        extract_erps[name] = NetSuiteExtract(ns)
-        receivables[name] = NetSuiteReceivables(ns, concurrency=settings.erp_limits.max_concurrent)
+    router = ErpRouter(
+        {
+            name: connect_erp(ep.vendor, _endpoint(name, ep, settings.erp_limits.max_concurrent), connections)
+            for name, ep in settings.erp_instances.items()
+        },
+        settings.erp_routing,
+        settings.erp_default_instance,
+    )
     rules = DealRules(legal_entities=settings.legal_entities)
-    crm = SalesforceCrm(salesforce)
-    # Certinia lives in the same Salesforce org, so it shares the client (and its token).
-    psa = CertiniaPsa(salesforce)
-    router = ErpRouter(dict(instances), settings.erp_routing, settings.erp_default_instance)
     hub = None
     if settings.hub_database_url:
         from reporting.hub import ReportingHub
@@ -101,43 +82,34 @@ async def build_activities(
         stack.push_async_callback(hub.close)
         await load_reference_data(hub, default_legal_entities(), default_fx_rates())
     posting = PostingActivities(
-        CertiniaPosting(salesforce),
-        posting_erps,
-        settings.erp_routing,
-        settings.erp_default_instance,
+        psa_router,
+        router,
         settings.legal_entities,
         default_fx_rates(),
         hub=HubTimeFacts(hub) if hub is not None else None,
     )
-    source_sync = SourceSyncActivities(
-        CertiniaExtract(salesforce),
-        extract_erps,
-        settings.erp_routing,
-        settings.erp_default_instance,
-        hub,
-        crm=SalesforceBookingsExtract(salesforce),
-    )
+    source_sync = SourceSyncActivities(psa_router, router, hub, crm=crm_connection.extract)
     return ActivitySet(
         source_sync=source_sync,
         config=ConfigActivities(rules),
         crm=CrmActivities(crm),
         crm_feedback=CrmFeedbackActivities(crm),
-        psa=PsaActivities(psa),
-        psa_delivery=PsaDeliveryActivities(psa),
+        psa=PsaActivities(psa_router),
+        psa_delivery=PsaDeliveryActivities(psa_router),
         erp=ErpActivities(router),
         erp_billing=ErpBillingActivities(router),
-        psa_inbound=PsaInboundActivities(psa),
+        psa_inbound=PsaInboundActivities(psa_router),
         erp_inbound=ErpInboundActivities(router),
         posting=posting,
-        period_lock=PeriodLockActivities(posting),
+        period_lock=PeriodLockActivities(router),
         close=CloseActivities(
             client,
             hub,
             batch=CloseBatch(
-                psa=PsaDeliveryActivities(psa),
+                psa=PsaDeliveryActivities(psa_router),
                 erp=ErpBillingActivities(router),
                 crm=CrmFeedbackActivities(crm),
-                receivables=lambda entity: receivables[router.instance_name(entity)],
+                receivables=lambda entity: router.for_entity(entity).receivables,
                 hub=ReportingActivities(hub, default_legal_entities(), default_fx_rates()) if hub is not None else None,
                 # the window's engagements share the ERP's concurrency budget, like posting pages
                 concurrency=settings.erp_limits.max_concurrent,
@@ -152,14 +124,21 @@ async def build_activities(
     )
 
 
-def crm_reader(endpoint: VendorEndpoint) -> tuple[SalesforceCrm, Callable[[], Awaitable[None]]]:
+def crm_reader(endpoint: VendorEndpoint) -> tuple[CrmPort, Callable[[], Awaitable[None]]]:
     """The CRM the API asks at the door whether an opportunity exists, and how to close it."""
-    client = SalesforceClient(
-        SalesforceConfig(
-            base_url=endpoint.url,
-            client_id=endpoint.client_id,
-            client_secret=endpoint.client_secret.get_secret_value(),
-            timeout=min(endpoint.timeout_seconds, 10.0),  # a caller is waiting
-        )
+    stack = AsyncExitStack()
+    # a caller is waiting: a short timeout
+    short = endpoint.model_copy(update={"timeout_seconds": min(endpoint.timeout_seconds, 10.0)})
+    crm = connect_crm(endpoint.vendor, _endpoint("crm", short), Connections(stack)).crm
+    return crm, stack.aclose
+
+
+def _endpoint(name: str, endpoint: VendorEndpoint, max_concurrent: int = 8) -> Endpoint:
+    return Endpoint(
+        name=name,
+        url=endpoint.url,
+        client_id=endpoint.client_id,
+        client_secret=endpoint.client_secret.get_secret_value(),
+        timeout=endpoint.timeout_seconds,
+        max_concurrent=max_concurrent,
     )
-    return SalesforceCrm(client), client.aclose

@@ -34,6 +34,9 @@ class TemporalSettings(BaseSettings):
 
 class VendorEndpoint(BaseModel):
     url: str
+    # the connector that speaks to it, by its key in connectors/registry.py; None: the
+    # system's default vendor (registry.DEFAULT_VENDORS)
+    vendor: str | None = None
     client_id: str = "d2r-dev"
     client_secret: SecretStr = SecretStr("d2r-dev-secret")
     timeout_seconds: float = 30.0
@@ -50,6 +53,10 @@ class QueueLimits(BaseModel):
 class WorkerSettings(TemporalSettings):
     roles: str = "workflows,crm,psa,erp,reporting"  # which task queues this process polls
     salesforce: VendorEndpoint = VendorEndpoint(url="http://127.0.0.1:8301")
+    # PSA instances by name; empty: the default PSA in the CRM's org (one instance, "default")
+    psa_instances: dict[str, VendorEndpoint] = {}
+    psa_routing: dict[str, str] = {}  # legal entity -> PSA instance name
+    psa_default_instance: str | None = "default"
     erp_instances: dict[str, VendorEndpoint] = {"default": VendorEndpoint(url="http://127.0.0.1:8302")}
     erp_routing: dict[str, str] = {}  # legal entity -> ERP instance name
     erp_default_instance: str | None = "default"

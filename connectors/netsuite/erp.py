@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from connectors.errors import NotFoundError
 from connectors.netsuite.client import SYSTEM, NetSuiteClient
-from connectors.netsuite.receivables import NetSuiteReceivables
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
-from domain.system_records import InvoiceLineage, InvoiceStatus, Receipt
+from domain.system_records import InvoiceLineage, InvoiceStatus
 
 
 def _amount(money: Money) -> str:
@@ -294,11 +292,6 @@ class NetSuiteErp:
             amount_paid=Money(amount=_number(record.get("amountPaid")), currency=currency),
             amount_remaining=Money(amount=_number(record.get("amountRemaining")), currency=currency),
         )
-
-    async def receipts(
-        self, customer_id: str, since: date, through: date, opportunity_id: str | None = None
-    ) -> list[Receipt]:
-        return await NetSuiteReceivables(self._ns).receipts(customer_id, since, through, opportunity_id)
 
     async def invoice_lineage(self, erp_invoice_id: str) -> InvoiceLineage | None:
         try:

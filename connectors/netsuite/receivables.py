@@ -123,5 +123,10 @@ class NetSuiteReceivables:
             cache[currency_id] = str(record.get("symbol") or record.get("name") or currency_id)
         return cache[currency_id]
 
+    async def open_items_due(self, legal_entity: str, due_from: date, due_to: date) -> list[OpenItem] | None:
+        """`fell_due` for the legal entity's subsidiary; None when this account has none."""
+        subsidiary = await self.subsidiary_id(legal_entity)
+        return None if subsidiary is None else await self.fell_due(subsidiary, due_from, due_to)
+
     async def subsidiary_id(self, legal_entity: str) -> str | None:
         return await self._ns.subsidiary_id(legal_entity)

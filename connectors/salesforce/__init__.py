@@ -1,0 +1,36 @@
+"""Salesforce: the CRM (REST API, SOQL, external-id upserts). Certinia PSA lives in the
+same org and reuses this package's client (connectors/certinia)."""
+
+from __future__ import annotations
+
+from connectors.endpoints import Connections, Endpoint
+from connectors.ports import CrmConnection
+from connectors.salesforce.bookings import SalesforceBookingsExtract
+from connectors.salesforce.client import SYSTEM, SalesforceClient, SalesforceConfig
+from connectors.salesforce.crm import SalesforceCrm
+
+__all__ = ["SalesforceClient", "SalesforceConfig", "client", "connect", "crm_connection"]
+
+
+def client(endpoint: Endpoint, connections: Connections) -> SalesforceClient:
+    """The org's client, shared by every connector of the same org (one token)."""
+    return connections.shared(
+        SYSTEM,
+        endpoint,
+        lambda: SalesforceClient(
+            SalesforceConfig(
+                base_url=endpoint.url,
+                client_id=endpoint.client_id,
+                client_secret=endpoint.client_secret,
+                timeout=endpoint.timeout,
+            )
+        ),
+    )
+
+
+def crm_connection(sf: SalesforceClient) -> CrmConnection:
+    return CrmConnection(system=SYSTEM, crm=SalesforceCrm(sf), extract=SalesforceBookingsExtract(sf))
+
+
+def connect(endpoint: Endpoint, connections: Connections) -> CrmConnection:
+    return crm_connection(client(endpoint, connections))

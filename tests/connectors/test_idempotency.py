@@ -12,7 +12,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.crm import CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities
 from activities.psa import PsaActivities
-from connectors.routing import ErpRouter
+from connectors.certinia import psa_connection
+from connectors.netsuite import erp_connection
+from connectors.routing import ErpRouter, PsaRouter
 from contracts.crm import NotifyInput
 from contracts.erp import PostDocumentsInput, UpsertCustomerInput
 from contracts.psa import CreateProjectInput
@@ -36,7 +38,7 @@ async def test_create_project_after_a_lost_response_is_one_project(sf: Salesforc
     before = await sf.admin.counts()
     first, second = await run_lost_then_twice(
         sf.admin,
-        PsaActivities(sf.psa).create_project,
+        PsaActivities(PsaRouter({"default": psa_connection(sf.client)}, {}, "default", system="psa")).create_project,
         CreateProjectInput(engagement=eng, external_id="engagement-1:project"),
     )
     assert first == second
@@ -60,7 +62,7 @@ async def test_notify_after_a_lost_response_is_one_task(sf: Salesforce) -> None:
 
 
 async def test_erp_customer_and_documents_after_a_lost_response_are_posted_once(sf: Salesforce, ns: NetSuite) -> None:
-    router = ErpRouter({"default": ns.erp}, {}, default="default")
+    router = ErpRouter({"default": erp_connection(ns.client)}, {}, default="default")
     eng = await engagement(sf.crm)
     customer, again = await run_lost_then_twice(
         ns.admin,
@@ -85,7 +87,7 @@ async def test_erp_customer_and_documents_after_a_lost_response_are_posted_once(
 
 
 async def test_connector_errors_become_typed_application_errors(ns: NetSuite) -> None:
-    router = ErpRouter({"default": ns.erp}, {}, default="default")
+    router = ErpRouter({"default": erp_connection(ns.client)}, {}, default="default")
     env = ActivityEnvironment()
     await ns.admin.faults(throttle_burst=5, retry_after_s=4)
     with pytest.raises(ApplicationError) as throttled:

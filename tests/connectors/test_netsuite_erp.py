@@ -16,6 +16,7 @@ from connectors.errors import (
     UnavailableError,
     VendorValidationError,
 )
+from connectors.netsuite import erp_connection
 from connectors.routing import ErpRouter
 from domain.deal import Engagement
 from domain.model import CreditMemo, CreditMemoLine, JournalLine, SourceKind
@@ -205,13 +206,17 @@ async def test_suiteql_pages_by_offset(ns: NetSuite) -> None:
 async def test_router_sends_each_entity_to_its_instance(tmp_path: Path, sf: Salesforce, ns: NetSuite) -> None:
     apac = await make_netsuite(tmp_path, "apac")
     try:
-        router = ErpRouter({"default": ns.erp, "apac": apac.erp}, {"JP01": "apac"}, default="default")
+        router = ErpRouter(
+            {"default": erp_connection(ns.client), "apac": erp_connection(apac.client)},
+            {"JP01": "apac"},
+            default="default",
+        )
         eng = await engagement(sf.crm, "006Dd0000000003IAA")
-        customer = await router.for_entity("JP01").upsert_customer(eng, "engagement-3:customer")
+        customer = await router.for_entity("JP01").erp.upsert_customer(eng, "engagement-3:customer")
         assert (await apac.client.get("customer", customer))["currency"]["refName"] == "JPY"
         assert await ns.client.get_by_external_id("customer", "engagement-3:customer") is None
         with pytest.raises(ConfigurationError):
-            ErpRouter({"default": ns.erp}, {}, default=None).for_entity("US01")
+            ErpRouter({"default": erp_connection(ns.client)}, {}, default=None).for_entity("US01")
     finally:
         await apac.client.aclose()
         await apac.admin.aclose()

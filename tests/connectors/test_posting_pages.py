@@ -9,8 +9,9 @@ from datetime import date
 from decimal import Decimal
 
 from activities.posting import PostingActivities
-from connectors.certinia.posting import CertiniaPosting
-from connectors.netsuite.posting import NetSuitePosting
+from connectors.certinia import psa_connection
+from connectors.netsuite import erp_connection
+from connectors.routing import ErpRouter, PsaRouter
 from contracts.posting import PostingConfig, PostPageInput
 from domain.reference_data import default_fx_rates
 from tests.connectors.conftest import NetSuite, Salesforce
@@ -77,10 +78,8 @@ def _lines(journal: dict[str, object]) -> list[dict[str, object]]:
 
 def _acts(sf: Salesforce, ns: NetSuite, sink: Sink) -> PostingActivities:
     return PostingActivities(
-        CertiniaPosting(sf.client),
-        {"default": NetSuitePosting(ns.client)},
-        {},
-        "default",
+        PsaRouter({"default": psa_connection(sf.client)}, {}, "default", system="psa"),
+        ErpRouter({"default": erp_connection(ns.client)}, {}, "default"),
         CURRENCIES,
         default_fx_rates(),
         hub=sink,

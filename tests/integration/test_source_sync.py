@@ -28,11 +28,10 @@ from temporalio.worker import Worker
 from activities.posting import HubTimeFacts, PostingActivities
 from activities.reporting import load_reference_data
 from activities.source_sync import SourceSyncActivities
-from connectors.certinia.extract import CertiniaExtract
-from connectors.certinia.posting import CertiniaPosting
-from connectors.netsuite.extract import NetSuiteExtract
-from connectors.netsuite.posting import NetSuitePosting
-from connectors.salesforce.bookings import SalesforceBookingsExtract
+from connectors.certinia import psa_connection
+from connectors.netsuite import erp_connection
+from connectors.routing import ErpRouter, PsaRouter
+from connectors.salesforce import crm_connection
 from contracts.ids import sync_workflow_id
 from contracts.posting import PostingConfig, PostingInput
 from contracts.queues import TaskQueues
@@ -110,23 +109,20 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
     tag = uuid.uuid4().hex[:6]
     queues = TaskQueues(crm=f"crm-{tag}", psa=f"psa-{tag}", erp=f"erp-{tag}")
     routing = {"UK01": "erp-uk"}
-    posting = PostingActivities(
-        CertiniaPosting(sf.client),
-        {"erp-us": NetSuitePosting(ns_us.client), "erp-uk": NetSuitePosting(ns_uk.client)},
+    psa = PsaRouter({"default": psa_connection(sf.client)}, {}, "default", system="psa")
+    erp = ErpRouter(
+        {"erp-us": erp_connection(ns_us.client, page_size=3), "erp-uk": erp_connection(ns_uk.client, page_size=3)},
         routing,
         "erp-us",
+    )
+    posting = PostingActivities(
+        psa,
+        erp,
         CURRENCIES,
         default_fx_rates(),
         hub=HubTimeFacts(hub),
     )
-    sync = SourceSyncActivities(
-        CertiniaExtract(sf.client),
-        {"erp-us": NetSuiteExtract(ns_us.client, page_size=3), "erp-uk": NetSuiteExtract(ns_uk.client, page_size=3)},
-        routing,
-        "erp-us",
-        hub,
-        crm=SalesforceBookingsExtract(sf.client),
-    )
+    sync = SourceSyncActivities(psa, erp, hub, crm=crm_connection(sf.client).extract)
     info = (await sf.admin.http.get("/__admin/seed-info")).json()
     people = {c["name"]: c["id"] for c in info["consultants"]}
     workflow_queue = f"wf-{tag}"

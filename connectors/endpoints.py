@@ -1,0 +1,49 @@
+"""What a vendor package needs to connect one instance: its endpoint and the process's
+shared clients (Certinia lives in the CRM's Salesforce org and shares its client and token)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # the instance name ("default", "erp-uk"...)
+    url: str
+    client_id: str
+    client_secret: str
+    timeout: float = 30.0
+    max_concurrent: int = 8  # concurrent calls one activity may make (the queue's limit)
+
+
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+class Connections:
+    """HTTP clients of the process, one per (vendor API, URL), closed with the worker."""
+
+    def __init__(self, stack: AsyncExitStack) -> None:
+        self._stack = stack
+        self._clients: dict[tuple[str, str, str], Any] = {}
+
+    def shared(self, api: str, endpoint: Endpoint, make: Callable[[], C]) -> C:
+        """One client per API, URL and credentials, whichever connector asks first."""
+        key = (api, endpoint.url, endpoint.client_id)
+        if key not in self._clients:
+            client = make()
+            self._stack.push_async_callback(client.aclose)
+            self._clients[key] = client
+        found: C = self._clients[key]
+        return found
+
+    def own(self, client: C) -> C:
+        """A client of one instance only, closed with the worker."""
+        self._stack.push_async_callback(client.aclose)
+        return client
