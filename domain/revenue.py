@@ -32,7 +32,7 @@ from domain.model import (
     record_id,
 )
 from domain.money import Money
-from domain.periods import period_end
+from domain.periods import period_end, period_of
 
 
 class RevenueRun(BaseModel):
@@ -236,12 +236,14 @@ def _basis(terms: LineTerms, complete: bool, target: Money) -> str:
 
 
 def reversal_of(entry: RevenueEntry, state: ContractState, on: date) -> RevenueEntry:
-    """The entry that undoes `entry` (compensation), dated when it is undone."""
+    """The entry that undoes `entry` (compensation), dated when it is undone and in that
+    period: the period the original was reported in never changes."""
     recognized = state.recognized(entry.contract_line_id) - entry.amount
     return entry.model_copy(
         update={
             "revenue_entry_id": record_id("rev-rev", entry.revenue_entry_id),
             "entry_date": on,
+            "period": period_of(on),
             "kind": RevenueEntryKind.REVERSAL,
             "amount": -entry.amount,
             "cumulative": recognized,

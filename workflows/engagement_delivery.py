@@ -161,7 +161,11 @@ class DeliverySteps(EngagementBase):
                 for i in invoices
             ],
             billed=sum_money((i.net_total for i in invoices), contract.currency),
-            recognized=sum_money((e.amount for e in revenue.entries), contract.currency),
+            # Everything the period recognized: this run's entries and those already dated
+            # in it (an amendment's cumulative catch-up, a reversal).
+            recognized=sum_money(
+                (e.amount for e in revenue.state.revenue_entries if e.period == period), contract.currency
+            ),
             deferred=sum_money((p.deferred for p in positions), contract.currency) if positions else zero,
             unbilled=sum_money((p.unbilled for p in positions), contract.currency) if positions else zero,
             revenue_journal_id=journal.journal_entry_id if journal else None,
@@ -425,7 +429,9 @@ class DeliverySteps(EngagementBase):
         data = self._hub_input() if queue is not None else None
         if queue is None or data is None:
             return
-        if self._v2 and not (data.invoices or data.credit_memos or data.payments or data.revenue_entries):
+        if self._v2 and not (
+            data.invoices or data.credit_memos or data.payments or data.revenue_entries or data.exceptions
+        ):
             return  # nothing new for the hub (the booking follows with the next documents)
         await self._call(
             "reporting.record_engagement",
@@ -460,6 +466,7 @@ class DeliverySteps(EngagementBase):
             credit_memos=[c for c in contract.credit_memos if c.credit_memo_id not in done],
             payments=[p for p in self._s.payments if p.payment_id not in done],
             revenue_entries=[r for r in contract.revenue_entries if r.revenue_entry_id not in done],
+            exceptions=[x for x in view.exceptions if x.exception_id not in done],
         )
         return data
 
@@ -470,6 +477,7 @@ class DeliverySteps(EngagementBase):
                 *(c.credit_memo_id for c in data.credit_memos),
                 *(p.payment_id for p in data.payments),
                 *(r.revenue_entry_id for r in data.revenue_entries),
+                *(x.exception_id for x in data.exceptions),
             ]
         )
 

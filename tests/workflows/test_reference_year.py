@@ -25,9 +25,12 @@ async def test_reference_year_bills_recognizes_collects_and_closes(own_env: Work
     # March: M1 (30 % of 120,000.00 = 36,000.00) + T&M 6,000.00, both recognized.
     mar = results["2027-03"]
     assert mar.billed == gbp("42000.00") and mar.recognized == gbp("42000.00")
-    # June: T&M 6,000.00 less May's 1,000.00 concession recognized; no milestone.
+    # June: T&M 6,000.00 less May's 1,000.00 concession, plus the amendment's cumulative
+    # catch-up of 9,000.00 dated 2027-06-15 (30 % of the 30,000.00 increase): everything
+    # June recognized is 14,000.00, as the ERP's June journals hold.
     jun = results["2027-06"]
-    assert jun.billed == gbp("6000.00") and jun.recognized == gbp("5000.00")
+    assert jun.billed == gbp("6000.00") and jun.recognized == gbp("14000.00")
+    assert any(t.note.startswith("2027-06 closed") and "recognized 14000.00 GBP" in t.note for t in final.timeline)
     # July: M2 bills 40/70 of the 114,000.00 left after the amendment = 65,142.86;
     # revenue reaches 70 % of 150,000.00 = 105,000.00 (45,000.00 recognized by the catch-up).
     jul = results["2027-07"]

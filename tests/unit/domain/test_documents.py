@@ -261,6 +261,8 @@ def test_revenue_carries_reporting_amounts_and_reversals_mirror_them():
     assert entry.reporting.rate_date == d("2026-01-01")
     back = reversal_of(entry, rev.state, d("2026-02-01"))
     assert back.amount == money("-1500.00", "GBP")
+    # January's entry stays in January; its reversal lands in February, when it happened
+    assert (entry.period, back.period, back.entry_date) == ("2026-01", "2026-02", d("2026-02-01"))
     assert back.reporting is not None and back.reporting.rounded() == money("-1875.00", "USD")
 
 
