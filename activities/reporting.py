@@ -17,6 +17,7 @@ from contracts.reporting import (
 )
 from domain.fx import FxRateTable
 from domain.model import LegalEntity
+from domain.periods import period_of
 from reporting import models as m
 from reporting.hub import ReportingHub
 
@@ -195,6 +196,24 @@ class ReportingActivities:
                     ]
                 )
             ).written
+        for x in data.exceptions:
+            # One hub row per business exception (its id is deterministic): re-recording it
+            # counts an occurrence instead of adding a row.
+            await self._hub.record_exception(
+                m.ExceptionRecord(
+                    dedupe_key=f"{data.workflow_id}:{x.exception_id}",
+                    kind=x.code,
+                    error_type=x.severity.value,
+                    error_message=x.message,
+                    source="engagement.period_close",
+                    workflow_id=data.workflow_id,
+                    period=period_of(x.raised_on),
+                    detail={"severity": x.severity.value, "source_id": x.source_id, "raised_on": str(x.raised_on)},
+                    **keys,
+                )
+            )
+        if data.exceptions:
+            written["exceptions"] = len(data.exceptions)
         return RecordEngagementResult(written=written)
 
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from domain.bookings import BookingMovement
 from domain.deal import Engagement
-from domain.model import CreditMemo, Invoice, Payment, RevenueEntry
+from domain.model import CreditMemo, ExceptionRecord, Invoice, Payment, RevenueEntry
 
 
 class RecordEngagementInput(BaseModel):
@@ -21,6 +21,9 @@ class RecordEngagementInput(BaseModel):
     credit_memos: list[CreditMemo] = Field(default_factory=list)
     payments: list[Payment] = Field(default_factory=list)
     revenue_entries: list[RevenueEntry] = Field(default_factory=list)
+    # Billing and revenue runs' exceptions (warnings and errors), so every one reaches
+    # /v1/exceptions and the dashboard, not only the engagement view.
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
 
 
 class RecordEngagementResult(BaseModel):

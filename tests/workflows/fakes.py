@@ -126,6 +126,7 @@ class FakeSystems:
         self.project_stage: str | None = None
         self.order_closed = False
         self.hub: list[str] = []  # every document id the hub was asked to record, in order
+        self.hub_business_exceptions: list[tuple[str, str]] = []  # (code, severity) sent to the hub
         self.hub_exceptions: dict[int, RaiseExceptionInput] = {}  # incident -> what was raised
         self.hub_resolved: list[int] = []
         # Receipts the ERP holds (cash applied to d2r invoices), as the month-end batch reads them.
@@ -327,6 +328,7 @@ class FakeSystems:
                 *(p.payment_id for p in data.payments),
                 *(r.revenue_entry_id for r in data.revenue_entries),
             ]
+            fake.hub_business_exceptions += [(x.code, x.severity.value) for x in data.exceptions]
             return RecordEngagementResult(written={"invoices": len(data.invoices)})
 
         @activity.defn(name="reporting.raise_exception")

@@ -229,3 +229,65 @@ async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(e
         assert fake.crm_status is not None and fake.crm_status.status == "Billed"
         assert fake.billed_entries == {"TC-2027-01"}
         assert view.stage == Stage.IN_DELIVERY
+
+
+async def test_a_closes_exceptions_reach_the_hub_not_only_the_view(env: WorkflowEnvironment) -> None:
+    """good_opportunity's fixed-fee line is cost-to-cost with no estimate at completion, and
+    300 approved hours of cost are on it: revenue cannot be computed. The error-severity
+    revenue_not_computable is in the close result and the view, and is sent to the hub (so
+    /v1/exceptions and the dashboard list it), once: closing again sends nothing new."""
+    from contracts.engagement import EngagementCloseInput
+    from domain.billing import Delivery
+    from domain.model import Resource, TimeEntry
+
+    fake = FakeSystems(good_opportunity(f"006X{uuid.uuid4().hex[:14].upper()}"))
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(
+                opportunity_id=fake.opportunity.opportunity_id,
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue),
+            ),
+            id=f"engagement-{fake.opportunity.opportunity_id}",
+            task_queue=queue,
+        )
+        view = await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+        ff = fake.opportunity.lines[0].line_id
+        fake.delivery = Delivery(
+            time_entries=[
+                TimeEntry(
+                    entry_id="E1",
+                    resource_id="R1",
+                    project_id=view.project_id or "",
+                    contract_line_id=ff,
+                    work_date=fake.opportunity.close_date,  # type: ignore[arg-type]
+                    hours=300,
+                )
+            ],
+            resources=[
+                Resource(
+                    resource_id="R1",
+                    name="Ada",
+                    role="Architect",
+                    home_legal_entity="US01",
+                    cost_rate=Money.of("100", "USD"),
+                )
+            ],
+        )
+        result = await handle.execute_update(EngagementWorkflow.close_period, EngagementCloseInput(period="2026-11"))
+        assert ("revenue_not_computable", "error") in [(x.code, x.severity.value) for x in result.exceptions]
+        view = await handle.query(EngagementWorkflow.view)
+        assert "revenue_not_computable" in [x.code for x in view.exceptions]
+        # the hub write follows the close (after the CRM/PSA feedback)
+        await wait_for(handle, lambda _: bool(fake.hub_business_exceptions))
+        # every one of the close's exceptions (FF has no milestones to bill either)
+        sent = [(x.code, x.severity.value) for x in result.exceptions]
+        assert fake.hub_business_exceptions == sent
+        assert sent == [("no_billing_milestones", "error"), ("revenue_not_computable", "error")]
+        again = await handle.execute_update(EngagementWorkflow.close_period, EngagementCloseInput(period="2026-11"))
+        assert again.period == "2026-11"
+        for _ in range(5):  # let any follow-up work run
+            await handle.query(EngagementWorkflow.view)
+        assert fake.hub_business_exceptions == sent  # already in the hub: not sent again
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
