@@ -18,14 +18,15 @@ class SalesforceBookingsExtract:
 
     async def bookings(self, legal_entity: str, start: date, end: date) -> Bookings:
         rows = await self._sf.query_all(
-            "SELECT Id, Amount, D2R_Contract_Value__c, CurrencyIsoCode, pse__Primary_Project__c FROM Opportunity "
+            "SELECT Id, Amount, D2R_Contract_Value__c, CurrencyIsoCode, pse__Primary_Project__c, D2R_Project_Id__c "
+            "FROM Opportunity "
             f"WHERE StageName = 'Closed Won' AND D2R_Legal_Entity__c = {soql_quote(legal_entity)} "
             f"AND CloseDate >= {start.isoformat()} AND CloseDate <= {end.isoformat()} ORDER BY Id"
         )
         totals: dict[str, ProjectTotal] = {}
         unlinked = []
         for row in rows:
-            project = row.get("pse__Primary_Project__c")
+            project = row.get("pse__Primary_Project__c") or row.get("D2R_Project_Id__c")
             value = row.get("D2R_Contract_Value__c")
             if value is None:
                 value = row.get("Amount")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from domain.system_records import BillingStatus, CrmLinks, Notification
 OPPORTUNITY_FIELDS = (
     "Id, Name, StageName, Amount, CurrencyIsoCode, CloseDate, AccountId, "
     "D2R_Legal_Entity__c, D2R_Billing_Terms__c, D2R_Delivery_Region__c, D2R_Service_Package__c, "
-    "D2R_Contract_Start__c, D2R_Contract_End__c, pse__Primary_Project__c"
+    "D2R_Contract_Start__c, D2R_Contract_End__c, pse__Primary_Project__c, D2R_Project_Id__c"
 )
 LINE_FIELDS = (
     "Id, Name, Quantity, UnitPrice, TotalPrice, Product2.ProductCode, Product2.Name, "
@@ -24,6 +25,13 @@ LINE_FIELDS = (
 ACCOUNT_FIELDS = "Id, Name, ParentId, BillingCountry, D2R_Tax_Id__c"
 EXT = "D2R_External_Id__c"
 MAX_HIERARCHY_DEPTH = 10  # Salesforce itself caps account hierarchies far below this
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+def org_record_id(value: str | None) -> str | None:
+    """The id when it can be a record of this org (a Certinia project), else None: the
+    project lookup only takes those, another PSA's project id is kept as text."""
+    return value if value and _RECORD_ID.match(value) and not value.isdigit() else None
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -92,7 +100,7 @@ class SalesforceCrm:
             service_package=opp.get("D2R_Service_Package__c"),
             contract_start=_date(opp.get("D2R_Contract_Start__c")),
             contract_end=_date(opp.get("D2R_Contract_End__c")),
-            project_id=opp.get("pse__Primary_Project__c"),
+            project_id=opp.get("pse__Primary_Project__c") or opp.get("D2R_Project_Id__c"),
             accounts=accounts,
             lines=[_line(line) for line in lines],
         )
@@ -115,7 +123,8 @@ class SalesforceCrm:
             "Opportunity",
             opportunity_id,
             {
-                "pse__Primary_Project__c": links.project_id,
+                "pse__Primary_Project__c": org_record_id(links.project_id),
+                "D2R_Project_Id__c": links.project_id,
                 "D2R_Contract_Id__c": links.contract_id,
                 "D2R_Engagement_Status__c": links.status,
             },

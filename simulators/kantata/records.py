@@ -91,7 +91,8 @@ def filter_rows(otype: ObjectType, rows: list[dict[str, Any]], query: dict[str, 
             wanted_ints = {int(v) for v in raw.split(",") if v.strip().lstrip("-").isdigit()}
             rows = [r for r in rows if r.get(name) in wanted_ints]
         else:
-            wanted = {v for v in raw.split(",")} if spec.kind == "ref" else {raw}
+            by_id = spec.kind == "ref" or name.endswith("_id")  # ids filter as comma-separated lists
+            wanted = set(raw.split(",")) if by_id else {raw}
             rows = [r for r in rows if r.get(name) is not None and str(r.get(name)) in wanted]
     if "only" in query:
         ids = {v.strip() for v in query["only"].split(",") if v.strip()}

@@ -163,6 +163,7 @@ _add(
             "D2R_Contract_Start__c": "date",
             "D2R_Contract_End__c": "date",
             "pse__Primary_Project__c": "ref:pse__Proj__c",
+            "D2R_Project_Id__c": "str",  # the project in whichever PSA delivers (Kantata ids are no lookups)
             "D2R_Contract_Id__c": "str",
             "D2R_Engagement_Status__c": "str",
             "D2R_Billed_Amount__c": "num",

@@ -99,8 +99,9 @@ async def test_upsert_matching_two_records_is_a_duplicate_error(sf: Salesforce) 
 
 async def test_validation_error_is_not_retryable(sf: Salesforce) -> None:
     with pytest.raises(VendorValidationError) as caught:
-        await sf.crm.write_links(OPP_US, CrmLinks(project_id="not-an-id", contract_id=None, status="x"))
-    assert caught.value.vendor_code == "MALFORMED_ID" and not caught.value.retryable
+        # an account's id where the project lookup wants a project
+        await sf.crm.write_links(OPP_US, CrmLinks(project_id="001Dd0000000002", contract_id=None, status="x"))
+    assert caught.value.vendor_code == "FIELD_INTEGRITY_EXCEPTION" and not caught.value.retryable
     with pytest.raises(VendorValidationError) as caught:
         await sf.client.update("Opportunity", OPP_US, {"No_Such_Field__c": 1})
     assert caught.value.vendor_code == "INVALID_FIELD"
@@ -124,3 +125,13 @@ async def test_server_errors_and_throttling_are_retryable(sf: Salesforce) -> Non
     with pytest.raises(UnavailableError) as outage:
         await sf.crm.read_opportunity(OPP_US)
     assert outage.value.status == 503 and outage.value.retry_after is not None and outage.value.retry_after > 0
+
+
+async def test_a_project_of_another_psa_is_linked_as_text(sf: Salesforce) -> None:
+    """The CRM stays Salesforce whichever PSA delivers: its project lookup takes only
+    Certinia projects, so another PSA's project id (Kantata: a plain number) is kept in
+    `D2R_Project_Id__c` and read back from there."""
+    await sf.crm.write_links(OPP_US, CrmLinks(project_id="50002", contract_id="C-9", status="Provisioned"))
+    [row] = [o for o in await sf.admin.records("Opportunity") if o["Id"] == OPP_US]
+    assert (row["pse__Primary_Project__c"], row["D2R_Project_Id__c"]) == (None, "50002")
+    assert (await sf.crm.read_opportunity(OPP_US)).project_id == "50002"
