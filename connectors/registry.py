@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from connectors import certinia, netsuite, salesforce
+from connectors import certinia, kantata, netsuite, salesforce
 from connectors.endpoints import Connections, Endpoint
 from connectors.errors import ConfigurationError
 from connectors.ports import CrmConnection, ErpConnection, PsaConnection
@@ -19,6 +19,7 @@ CRM_VENDORS: dict[str, Callable[[Endpoint, Connections], CrmConnection]] = {
 }
 PSA_VENDORS: dict[str, Callable[[Endpoint, Connections], PsaConnection]] = {
     "certinia": certinia.connect,
+    "kantata": kantata.connect,
 }
 ERP_VENDORS: dict[str, Callable[[Endpoint, Connections], ErpConnection]] = {
     "netsuite": netsuite.connect,

@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 
+from connectors.kantata import psa_connection
 from connectors.kantata.client import KantataClient, KantataConfig
 from connectors.kantata.extract import KantataExtract
 from connectors.kantata.posting import KantataPosting
 from connectors.kantata.psa import KantataPsa
+from connectors.routing import PsaRouter
 from domain.deal import BillingModel, ContractLine, Customer, Engagement, RevenueMethod
 from domain.money import Money
 from simulators.kantata import KantataSettings, create_app
@@ -83,6 +85,10 @@ class Kantata:
         r = await self.raw.put(f"{API}/{key}/{rid}", json={singular: body})
         assert r.status_code == 200, r.text
         return dict(r.json()[key][rid])
+
+    def router(self) -> PsaRouter:
+        """What the activities see: DE01 delivered on this Kantata tenant."""
+        return PsaRouter({"kantata": psa_connection(self.client)}, {"DE01": "kantata"}, None, system="psa")
 
     def user(self, name: str) -> str:
         return str(next(u["id"] for u in self.seed["users"] if u["name"] == name))

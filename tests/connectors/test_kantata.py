@@ -64,7 +64,7 @@ async def test_create_project_after_a_lost_response_is_one_workspace(kt: Kantata
     before = await kt.admin.counts()
     first, second = await run_lost_then_twice(
         kt.admin,
-        PsaActivities(kt.psa).create_project,
+        PsaActivities(kt.router()).create_project,
         CreateProjectInput(engagement=de_engagement(), external_id="engagement-006KT0000000001:project"),
     )
     assert first == second
@@ -79,7 +79,7 @@ async def test_every_create_survives_a_lost_response(kt: Kantata) -> None:
     """Half of all writes lose their response: the activity is retried until it succeeds
     and Kantata still holds one record per business fact."""
     env = ActivityEnvironment()
-    activity = PsaActivities(kt.psa).create_project
+    activity = PsaActivities(kt.router()).create_project
     data = CreateProjectInput(engagement=de_engagement(), external_id="engagement-006KT0000000001:project")
     await kt.admin.faults(response_lost_rate=0.5, seed=3)
     attempts = 0
