@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
-from api.problems import ProblemError
+from api.problems import ProblemError, problems
 from api.reports import audit_mutation
 from api.settings import ApiSettings
 from contracts import search_attributes as sa
@@ -115,6 +115,10 @@ async def _exists(client: Client, opportunity_id: str) -> bool:
     status_code=201,
     response_model=EngagementView,
     summary="Start the engagement for a closed-won opportunity (idempotent)",
+    responses={
+        200: {"model": EngagementView, "description": "It was started before: the engagement as it stands"},
+        **problems(404),
+    },
 )
 async def start_engagement(
     body: StartEngagement,
@@ -151,7 +155,9 @@ async def start_engagement(
     return await _view(client, body.opportunity_id)
 
 
-@router.get("/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view")
+@router.get(
+    "/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view", responses=problems(404)
+)
 async def get_engagement(
     opportunity_id: OpportunityId, request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> EngagementView:
@@ -205,6 +211,7 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
     "/{opportunity_id}/revalidate",
     status_code=202,
     summary="Re-read and re-check the deal after it was fixed in the CRM",
+    responses=problems(404),
 )
 async def revalidate(
     opportunity_id: OpportunityId,
@@ -216,7 +223,9 @@ async def revalidate(
     return await _signal(request, opportunity_id, "revalidate")
 
 
-@router.post("/{opportunity_id}/retry", status_code=202, summary="Retry the step that needs attention")
+@router.post(
+    "/{opportunity_id}/retry", status_code=202, summary="Retry the step that needs attention", responses=problems(404)
+)
 async def retry(
     opportunity_id: OpportunityId,
     request: Request,
@@ -227,7 +236,12 @@ async def retry(
     return await _signal(request, opportunity_id, "retry")
 
 
-@router.post("/{opportunity_id}/cancel", status_code=202, summary="Cancel an engagement that needs attention")
+@router.post(
+    "/{opportunity_id}/cancel",
+    status_code=202,
+    summary="Cancel an engagement that needs attention",
+    responses=problems(404),
+)
 async def cancel(
     opportunity_id: OpportunityId,
     body: CancelBody,
@@ -258,6 +272,7 @@ async def _update(request: Request, opportunity_id: str, update: Any, arg: Any) 
     "/{opportunity_id}/approvals/{approval_id}",
     response_model=Approval,
     summary="Approve or reject a pending approval (role and four-eyes checked by the engagement)",
+    responses=problems(404, 409),
 )
 async def decide(
     opportunity_id: OpportunityId,
@@ -296,6 +311,7 @@ async def decide(
     status_code=202,
     response_model=ChangeRecord,
     summary="Request a change order; it applies after delivery (and finance, above a threshold) approve",
+    responses=problems(404, 409),
 )
 async def request_amendment(
     opportunity_id: OpportunityId,
@@ -320,6 +336,7 @@ async def request_amendment(
     status_code=202,
     response_model=ChangeRecord,
     summary="Request a credit memo; it is issued after finance approves",
+    responses=problems(404, 409),
 )
 async def request_credit_memo(
     opportunity_id: OpportunityId,
@@ -343,6 +360,7 @@ async def request_credit_memo(
     "/{opportunity_id}/periods/{period}/close",
     response_model=PeriodResult,
     summary="Billing and revenue run of one period for this engagement (idempotent)",
+    responses=problems(404, 409),
 )
 async def close_engagement_period(
     opportunity_id: OpportunityId,
@@ -366,6 +384,7 @@ async def close_engagement_period(
     "/{opportunity_id}/delivery-complete",
     status_code=202,
     summary="Report delivery complete: the next period close recognizes the remainder, then close-out",
+    responses=problems(404),
 )
 async def delivery_complete(
     opportunity_id: OpportunityId,

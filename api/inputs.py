@@ -20,7 +20,12 @@ from domain.money import CurrencyCode, Money, minor_unit
 BusinessId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
 # Ids a caller copies from d2r or the CRM (invoice lines, contract lines, sources): printable, no spaces.
 RecordId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
-Reason = Annotated[str, Field(min_length=3, max_length=500)]
+# Free text a person writes: no control characters (a NUL cannot even be stored in the hub).
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=TEXT)]
+Comment = Annotated[str, Field(max_length=2000, pattern=TEXT)]
+# A filter value in a query string: short, printable.
+Filter = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 # Larger than any document d2r issues, small enough that no quantize ever overflows.
 MAX_AMOUNT = Decimal(10) ** 13
 
@@ -89,7 +94,7 @@ class CreditMemoBody(Strict):
 # ---- amendments -------------------------------------------------------------------------------
 class ContractLineIn(Strict):
     line_id: RecordId
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT)]
     billing_model: BillingModel
     revenue_method: RevenueMethod
     amount: MoneyIn
@@ -115,7 +120,7 @@ class LineChangeIn(Strict):
     estimate_at_completion: MoneyIn | None = None
     not_to_exceed: MoneyIn | None = None
     service_end: date | None = None
-    scope: str | None = Field(default=None, min_length=1, max_length=500)
+    scope: str | None = Field(default=None, min_length=1, max_length=500, pattern=TEXT)
     add: NewLineIn | None = None
     remove: bool = False
 
@@ -138,7 +143,7 @@ class AmendmentBody(Strict):
 # ---- the small bodies --------------------------------------------------------------------------
 class DecisionBody(Strict):
     decision: Literal["approve", "reject"]
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: Comment | None = None
 
 
 class CancelBody(Strict):

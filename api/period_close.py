@@ -15,7 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
-from api.problems import ProblemError
+from api.inputs import Comment
+from api.problems import ProblemError, problems
 from api.reports import audit_mutation
 from api.settings import ApiSettings
 from contracts.ids import close_workflow_id, posting_workflow_id
@@ -42,7 +43,7 @@ class ApproveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: str = Field(default="approve", pattern="^(approve|reject)$")
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: Comment | None = None
 
 
 class StartPosting(BaseModel):
@@ -104,6 +105,7 @@ async def _audit(request: Request, principal: Principal, action: str, target: st
     status_code=201,
     response_model=PeriodCloseReport,
     summary="Start the month-end close of a legal entity (idempotent: an existing close is returned)",
+    responses={200: {"model": PeriodCloseReport, "description": "It was started before: the close as it stands"}},
 )
 async def start_close(
     body: StartClose,
@@ -147,6 +149,7 @@ async def start_close(
     "/v1/period-close/{legal_entity}/{period}",
     response_model=PeriodCloseReport,
     summary="Where the close stands, and its report (billed, recognized, deferred, exceptions)",
+    responses=problems(404),
 )
 async def get_close(
     legal_entity: Annotated[str, Path(pattern=ENTITY)],
@@ -161,6 +164,7 @@ async def get_close(
     "/v1/period-close/{legal_entity}/{period}/approve",
     response_model=PeriodCloseReport,
     summary="Approve (or reject) locking the period — finance, and not whoever started the close",
+    responses=problems(404, 409),
 )
 async def approve_close(
     legal_entity: Annotated[str, Path(pattern=ENTITY)],
@@ -236,7 +240,12 @@ async def start_posting(
     return PostingStarted(workflow_id=wid, status=(desc.status.name if desc.status else "RUNNING"))
 
 
-@router.get("/v1/postings/{workflow_id}", response_model=PostingStarted, summary="A posting run's progress")
+@router.get(
+    "/v1/postings/{workflow_id}",
+    response_model=PostingStarted,
+    summary="A posting run's progress",
+    responses=problems(404),
+)
 async def get_posting(
     workflow_id: Annotated[str, Path(pattern=r"^posting-[A-Za-z0-9-]+$")],
     request: Request,

@@ -12,14 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import pathlib
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.auth import Principal, require_roles
-from api.problems import ProblemError
+from api.door import check_legal_entity
+from api.inputs import Comment, Filter
+from api.problems import ProblemError, problems
 from reporting.hub import ExceptionNotFoundError, ReportingHub, money_str, recon_status
 from reporting.kpis import GROUPS, KPI_NAMES, KpiError, KpiQuery
 
@@ -42,6 +45,15 @@ recon_runner = require_roles(*RECON_RUNNERS)
 
 STATIC = pathlib.Path(__file__).with_name("static")
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+ENTITY = r"^[A-Z0-9]{2,10}$"
+ExceptionId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # the hub's bigint ids
+
+
+def _iso_only(value: object) -> object:
+    """A timestamp as ISO 8601 text; pydantic would also read `0.5` as Unix seconds."""
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("use an ISO 8601 date-time, e.g. 2026-11-30T00:00:00Z")
+    return value
 
 
 def _hub(request: Request) -> ReportingHub:
@@ -77,23 +89,23 @@ async def list_reports(_: Annotated[Principal, Depends(reports_reader)]) -> dict
     return {"kpis": list(KPI_NAMES), "group_by": list(GROUPS), "currency": ["reporting", "functional"]}
 
 
-@router.get("/v1/reports/{kpi}", summary="One KPI, grouped and filtered")
+@router.get("/v1/reports/{kpi}", summary="One KPI, grouped and filtered", responses=problems(404))
 async def report(
     request: Request,
-    kpi: str,
+    kpi: Annotated[str, Path(max_length=100)],
     _: Annotated[Principal, Depends(reports_reader)],
-    group_by: str = "none",
+    group_by: Filter = "none",
     period: Annotated[str | None, Query(pattern=PERIOD, description="one month")] = None,
     period_from: Annotated[str | None, Query(pattern=PERIOD)] = None,
     period_to: Annotated[str | None, Query(pattern=PERIOD)] = None,
     as_of: dt.date | None = None,
     currency: Literal["reporting", "functional"] = "reporting",
-    legal_entity: str | None = None,
-    customer_id: str | None = None,
-    project_id: str | None = None,
-    consultant_id: str | None = None,
-    service_line: str | None = None,
-    geography: str | None = None,
+    legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
+    customer_id: Filter | None = None,
+    project_id: Filter | None = None,
+    consultant_id: Filter | None = None,
+    service_line: Filter | None = None,
+    geography: Filter | None = None,
     dso_days: Annotated[int, Query(ge=1, le=365)] = 90,
 ) -> JSONResponse:
     if kpi not in KPI_NAMES:
@@ -149,8 +161,10 @@ async def fx_rates(
 
 # ---------------------------------------------------------------------------- reconciliation
 class ReconcileBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     period: str = Field(pattern=PERIOD)
-    legal_entity: str = Field(min_length=1, max_length=64)
+    legal_entity: str = Field(pattern=ENTITY)
 
 
 @router.get("/v1/reconciliation", summary="Latest reconciliation per legal entity and period")
@@ -158,7 +172,7 @@ async def reconciliation(
     request: Request,
     _: Annotated[Principal, Depends(recon_reader)],
     period: Annotated[str | None, Query(pattern=PERIOD)] = None,
-    legal_entity: str | None = None,
+    legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
 ) -> JSONResponse:
     hub = _hub(request)
     runs = await hub.latest_reconciliation(period, legal_entity)
@@ -174,6 +188,9 @@ async def run_reconciliation(
     body: ReconcileBody,
     principal: Annotated[Principal, Depends(recon_runner)],
 ) -> JSONResponse:
+    settings = getattr(request.app.state, "settings", None)
+    if settings is not None:
+        check_legal_entity(body.legal_entity, settings.legal_entities)
     result = await _hub(request).reconcile(body.period, body.legal_entity)
     await audit_mutation(
         request,
@@ -187,7 +204,9 @@ async def run_reconciliation(
 
 # ---------------------------------------------------------------------------- exceptions
 class ResolveBody(BaseModel):
-    note: str | None = Field(default=None, max_length=2000)
+    model_config = ConfigDict(extra="forbid")
+
+    note: Comment | None = None
 
 
 @router.get("/v1/exceptions", summary="Exceptions (open by default)")
@@ -195,9 +214,9 @@ async def list_exceptions(
     request: Request,
     _: Annotated[Principal, Depends(exceptions_reader)],
     status: Literal["open", "retrying", "resolved", "all"] = "open",
-    kind: str | None = None,
-    legal_entity: str | None = None,
-    project_id: str | None = None,
+    kind: Filter | None = None,
+    legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
+    project_id: Filter | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
@@ -219,19 +238,21 @@ async def _exception(request: Request, exception_id: int) -> dict[str, Any]:
         raise ProblemError(404, "Not found", f"no exception {exception_id}") from exc
 
 
-@router.get("/v1/exceptions/{exception_id}", summary="One exception")
+@router.get("/v1/exceptions/{exception_id}", summary="One exception", responses=problems(404))
 async def get_exception(
     request: Request,
-    exception_id: int,
+    exception_id: ExceptionId,
     _: Annotated[Principal, Depends(exceptions_reader)],
 ) -> JSONResponse:
     return _json(await _exception(request, exception_id))
 
 
-@router.post("/v1/exceptions/{exception_id}/resolve", summary="Mark an exception resolved")
+@router.post(
+    "/v1/exceptions/{exception_id}/resolve", summary="Mark an exception resolved", responses=problems(404, 409)
+)
 async def resolve_exception(
     request: Request,
-    exception_id: int,
+    exception_id: ExceptionId,
     principal: Annotated[Principal, Depends(exceptions_writer)],
     body: ResolveBody | None = None,
 ) -> JSONResponse:
@@ -249,11 +270,13 @@ async def resolve_exception(
 
 
 @router.post(
-    "/v1/exceptions/{exception_id}/retry", summary="Ask the waiting workflow to retry (needs the Temporal client)"
+    "/v1/exceptions/{exception_id}/retry",
+    summary="Ask the waiting workflow to retry (needs the Temporal client)",
+    responses=problems(404, 409),
 )
 async def retry_exception(
     request: Request,
-    exception_id: int,
+    exception_id: ExceptionId,
     principal: Annotated[Principal, Depends(exceptions_writer)],
 ) -> JSONResponse:
     exception = await _exception(request, exception_id)
@@ -286,9 +309,11 @@ async def retry_exception(
 async def audit_log(
     request: Request,
     _: Annotated[Principal, Depends(audit_reader)],
-    actor: str | None = None,
-    action: str | None = None,
-    since: dt.datetime | None = None,
+    actor: Filter | None = None,
+    action: Filter | None = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="ISO 8601, e.g. 2026-11-30T00:00:00Z"), BeforeValidator(_iso_only)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:

@@ -30,7 +30,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import door
-from api.problems import ProblemError
+from api.problems import ProblemError, problems
 from api.settings import ApiSettings
 from contracts.engagement import EngagementInput
 from contracts.ids import engagement_workflow_id
@@ -216,6 +216,7 @@ async def _receive(request: Request, source: str) -> WebhookAck:
     response_model=WebhookAck,
     status_code=202,
     summary="Signed events from Salesforce (CRM/PSA) or NetSuite (ERP)",
+    responses=problems(404),
 )
 async def receive(source: Literal["salesforce", "netsuite"], request: Request) -> WebhookAck:
     return await _receive(request, source)

@@ -70,3 +70,19 @@ async def test_a_malformed_body_signed_with_the_right_secret_is_400_naming_the_f
             response = await http.post("/v1/webhooks/salesforce", content=body, headers=headers)
             assert response.status_code == 400, response.text
             assert response.json()["errors"][0]["field"] == field
+
+
+def test_the_openapi_document_lists_every_error_status_as_problem_json() -> None:
+    app = create_app(ApiSettings(profile="dev", salesforce=None), temporal=object())  # type: ignore[arg-type]
+    schema = app.openapi()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    operations = [(path, op) for path, ops in schema["paths"].items() for op in ops.values()]
+    assert len(operations) > 20
+    for path, operation in operations:
+        responses = operation["responses"]
+        assert {"401", "403", "422"} <= set(responses), path
+        for code, response in responses.items():
+            if int(code) >= 400:
+                assert list(response["content"]) == ["application/problem+json"], (path, code)
+    start = schema["paths"]["/v1/engagements"]["post"]["responses"]
+    assert {"200", "201", "404"} <= set(start)
