@@ -5,11 +5,12 @@ lenient (they also carry what d2r writes itself, e.g. an amendment's inverse).""
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from domain.amendments import Amendment, AmendmentTreatment
 from domain.credit_memos import CreditMemoRequest
@@ -26,6 +27,17 @@ Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=TEXT)]
 Comment = Annotated[str, Field(max_length=2000, pattern=TEXT)]
 # A filter value in a query string: short, printable.
 Filter = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def _iso_only(value: object) -> object:
+    """Dates as ISO 8601 text: pydantic alone would also read `0` or `0.5` as Unix seconds."""
+    if isinstance(value, str | int | float) and not re.match(r"^\d{4}-\d{2}-\d{2}", str(value)):
+        raise ValueError("use an ISO 8601 date, e.g. 2026-11-30 (or 2026-11-30T00:00:00Z)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_only)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 # Larger than any document d2r issues, small enough that no quantize ever overflows.
 MAX_AMOUNT = Decimal(10) ** 13
 
@@ -79,7 +91,7 @@ class CreditLineIn(Strict):
 class CreditMemoIn(Strict):
     credit_memo_id: BusinessId = Field(description="your business id: a retry with the same id credits once")
     invoice_id: RecordId
-    memo_date: date
+    memo_date: IsoDate
     reason: Reason
     lines: list[CreditLineIn] = Field(min_length=1, max_length=100)
 
@@ -107,8 +119,8 @@ class NewLineIn(Strict):
     estimate_at_completion: MoneyIn | None = None
     not_to_exceed: MoneyIn | None = None
     expense_markup: Decimal = Field(default=Decimal(0), allow_inf_nan=False, ge=0, le=10)
-    service_start: date | None = None
-    service_end: date | None = None
+    service_start: IsoDate | None = None
+    service_end: IsoDate | None = None
     service_code: str | None = Field(default=None, max_length=40)
 
 
@@ -119,7 +131,7 @@ class LineChangeIn(Strict):
     price: MoneyIn | None = None
     estimate_at_completion: MoneyIn | None = None
     not_to_exceed: MoneyIn | None = None
-    service_end: date | None = None
+    service_end: IsoDate | None = None
     scope: str | None = Field(default=None, min_length=1, max_length=500, pattern=TEXT)
     add: NewLineIn | None = None
     remove: bool = False
@@ -127,7 +139,7 @@ class LineChangeIn(Strict):
 
 class AmendmentIn(Strict):
     amendment_id: BusinessId
-    effective_date: date
+    effective_date: IsoDate
     treatment: AmendmentTreatment
     reason: Reason
     changes: list[LineChangeIn] = Field(min_length=1, max_length=100)

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
-from api.inputs import Comment
+from api.inputs import Comment, IsoDate
 from api.problems import ProblemError, problems
 from api.reports import audit_mutation
 from api.settings import ApiSettings
@@ -50,8 +50,8 @@ class StartPosting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     legal_entity: str = Field(pattern=ENTITY)
-    posting_date: date | None = Field(default=None, description="default: today")
-    cutoff: date | None = Field(default=None, description="post approved entries dated up to here")
+    posting_date: IsoDate | None = Field(default=None, description="default: today")
+    cutoff: IsoDate | None = Field(default=None, description="post approved entries dated up to here")
     time_mode: str = Field(default="time_bill", pattern="^(time_bill|journal)$")
 
 

@@ -9,19 +9,17 @@ Every mutation here writes an audit row (who, what, target, from where).
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 import pathlib
-import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, require_roles
 from api.door import check_legal_entity
-from api.inputs import Comment, Filter
+from api.inputs import Comment, Filter, IsoDate, IsoDateTime
 from api.problems import ProblemError, problems
 from reporting.hub import ExceptionNotFoundError, ReportingHub, money_str, recon_status
 from reporting.kpis import GROUPS, KPI_NAMES, KpiError, KpiQuery
@@ -47,13 +45,6 @@ STATIC = pathlib.Path(__file__).with_name("static")
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 ENTITY = r"^[A-Z0-9]{2,10}$"
 ExceptionId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # the hub's bigint ids
-
-
-def _iso_only(value: object) -> object:
-    """A timestamp as ISO 8601 text; pydantic would also read `0.5` as Unix seconds."""
-    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("use an ISO 8601 date-time, e.g. 2026-11-30T00:00:00Z")
-    return value
 
 
 def _hub(request: Request) -> ReportingHub:
@@ -98,7 +89,7 @@ async def report(
     period: Annotated[str | None, Query(pattern=PERIOD, description="one month")] = None,
     period_from: Annotated[str | None, Query(pattern=PERIOD)] = None,
     period_to: Annotated[str | None, Query(pattern=PERIOD)] = None,
-    as_of: dt.date | None = None,
+    as_of: IsoDate | None = None,
     currency: Literal["reporting", "functional"] = "reporting",
     legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
     customer_id: Filter | None = None,
@@ -152,8 +143,8 @@ async def fx_rates(
     _: Annotated[Principal, Depends(reports_reader)],
     from_currency: Annotated[str | None, Query(alias="from", pattern=CURRENCY)] = None,
     to_currency: Annotated[str | None, Query(alias="to", pattern=CURRENCY)] = None,
-    on: Annotated[dt.date | None, Query(description="only the rate in force on this day, per pair")] = None,
-    since: dt.date | None = None,
+    on: Annotated[IsoDate | None, Query(description="only the rate in force on this day, per pair")] = None,
+    since: IsoDate | None = None,
 ) -> JSONResponse:
     rates = await _hub(request).fx_rates(from_currency, to_currency, on, since)
     return _json({"on": on, "rates": rates})
@@ -311,9 +302,7 @@ async def audit_log(
     _: Annotated[Principal, Depends(audit_reader)],
     actor: Filter | None = None,
     action: Filter | None = None,
-    since: Annotated[
-        dt.datetime | None, Query(description="ISO 8601, e.g. 2026-11-30T00:00:00Z"), BeforeValidator(_iso_only)
-    ] = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO 8601, e.g. 2026-11-30T00:00:00Z")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:

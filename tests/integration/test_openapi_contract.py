@@ -10,6 +10,7 @@ must not see it."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import shutil
@@ -22,20 +23,19 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.settings import ROLES, ApiSettings, TokenGrant
+from contracts import search_attributes as sa
 from reporting.embedded import start_embedded_postgres, stop_embedded_postgres
 from reporting.migrate import migrate_async
-from tests.conftest import wheel_binary
+from tests.conftest import TEST_CONVERTER, TEST_KEY_RING, wheel_binary
 from tests.integration.conftest import free_port, start_simulator
 from workers.composition import build_activities
 from workers.main import build_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
-from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ async def api_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
     )
     queues = {f"{q}_task_queue": f"st-{q}" for q in ("workflow", "crm", "psa", "erp")}
@@ -95,6 +95,8 @@ async def api_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str
                 **queues,
                 salesforce=VendorEndpoint(url=sims["salesforce"].url),
                 database_url=dsn,
+                codec_keys={k: base64.b64encode(v).decode() for k, v in TEST_KEY_RING.keys.items()},
+                codec_current_key=TEST_KEY_RING.current,
                 reporting_task_queue="st-reporting",
                 api_tokens={TOKEN: TokenGrant(subject="schemathesis", roles=sorted(ROLES))},
             )
