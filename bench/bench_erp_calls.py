@@ -20,10 +20,11 @@ from typing import Any
 
 import httpx
 
-from connectors.dynamics import DynamicsClient, DynamicsConfig, DynamicsErp, DynamicsPosting
+from connectors.dynamics import DynamicsClient, DynamicsConfig, DynamicsErp, DynamicsPosting, DynamicsReceivables
 from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
 from connectors.netsuite.erp import NetSuiteErp
 from connectors.netsuite.posting import NetSuitePosting
+from connectors.netsuite.receivables import NetSuiteReceivables
 from domain.deal import BillingModel, ContractLine, Customer, Engagement, RevenueMethod
 from domain.model import Invoice, InvoiceLine, JournalEntry, JournalLine, Lineage, SourceKind, TaxLine
 from domain.money import Money
@@ -120,14 +121,14 @@ def month_documents(eng: Engagement, n: int, rate: str, jurisdiction: str) -> tu
     return invoice, journal
 
 
-async def engagement_month(erp: Any, eng: Engagement, n: int, rate: str, jurisdiction: str) -> None:
+async def engagement_month(erp: Any, receivables: Any, eng: Engagement, n: int, rate: str, jurisdiction: str) -> None:
     customer = await erp.upsert_customer(eng, f"d2r:customer:{eng.customer.customer_id}")
     order = await erp.create_sales_order(eng, customer, f"a0P{n:015d}", f"d2r:engagement-{n}:sales-order")
     invoice, journal = month_documents(eng, n, rate, jurisdiction)
     await erp.post_invoice(invoice, customer, order)
     await erp.post_journal(journal)
     await erp.invoice_status(invoice.invoice_id)
-    await erp.receipts(customer, date(2026, 11, 1), date(2026, 11, 30), eng.opportunity_id)
+    await receivables.receipts(customer, date(2026, 11, 1), date(2026, 11, 30), eng.opportunity_id)
 
 
 def bills(entity: str, employee: str, count: int) -> list[TimeBill]:
@@ -174,26 +175,27 @@ async def main(count: int) -> None:
         transport=d_t,
     )
     cases = [
-        ("netsuite", NetSuiteErp(ns), ns_t, "US01", "USD", "0", "US"),
-        ("dynamics", DynamicsErp(d365), d_t, "UK01", "GBP", "0.20", "GB"),
+        ("netsuite", NetSuiteErp(ns), NetSuiteReceivables(ns), ns_t, "US01", "USD", "0", "US"),
+        ("dynamics", DynamicsErp(d365), DynamicsReceivables(d365), d_t, "UK01", "GBP", "0.20", "GB"),
     ]
     print("| ERP | engagement-month, first (incl. token) | engagement-month, later |")
     print("|---|---|---|")
-    for name, erp, counter, entity, cur, rate, juris in cases:
+    for name, erp, receivables, counter, entity, cur, rate, juris in cases:
         before = counter.count
-        await engagement_month(erp, engagement(entity, cur, 1), 1, rate, juris)
+        await engagement_month(erp, receivables, engagement(entity, cur, 1), 1, rate, juris)
         first = counter.count - before
         before = counter.count
-        await engagement_month(erp, engagement(entity, cur, 2), 2, rate, juris)
+        await engagement_month(erp, receivables, engagement(entity, cur, 2), 2, rate, juris)
         print(f"| {name} | {first} | {counter.count - before} |")
     print()
     print(f"| ERP | {count} time bills | requests | bills/s |")
     print("|---|---|---|---|")
     ns_post, d_post = NetSuitePosting(ns, concurrency=8), DynamicsPosting(d365, concurrency=4)
-    for name, posting, counter, entity, employee in [
+    runs: list[tuple[str, Any, Counting, str, str]] = [
         ("netsuite", ns_post, ns_t, "US01", "003Dd0000000001IAA"),
         ("dynamics", d_post, d_t, "UK01", "003Dd0000000003IAA"),
-    ]:
+    ]
+    for name, posting, counter, entity, employee in runs:
         before, started = counter.count, time.perf_counter()
         outcomes = await posting.post_time_bills(bills(entity, employee, count))
         took = time.perf_counter() - started

@@ -3,9 +3,9 @@ shared clients (Certinia lives in the CRM's Salesforce org and shares its client
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 
@@ -17,6 +17,7 @@ class Endpoint:
     client_secret: str
     timeout: float = 30.0
     max_concurrent: int = 8  # concurrent calls one activity may make (the queue's limit)
+    options: Mapping[str, str] = field(default_factory=dict)  # vendor-specific (D365: tenant)
 
 
 class Closable(Protocol):

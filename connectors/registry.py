@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from connectors import certinia, kantata, netsuite, salesforce
+from connectors import certinia, dynamics, kantata, netsuite, salesforce
 from connectors.endpoints import Connections, Endpoint
 from connectors.errors import ConfigurationError
 from connectors.ports import CrmConnection, ErpConnection, PsaConnection
@@ -23,6 +23,7 @@ PSA_VENDORS: dict[str, Callable[[Endpoint, Connections], PsaConnection]] = {
 }
 ERP_VENDORS: dict[str, Callable[[Endpoint, Connections], ErpConnection]] = {
     "netsuite": netsuite.connect,
+    "dynamics": dynamics.connect,
 }
 
 # the vendor of an instance whose settings name none

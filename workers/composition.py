@@ -141,4 +141,5 @@ def _endpoint(name: str, endpoint: VendorEndpoint, max_concurrent: int = 8) -> E
         client_secret=endpoint.client_secret.get_secret_value(),
         timeout=endpoint.timeout_seconds,
         max_concurrent=max_concurrent,
+        options=dict(endpoint.options),
     )

@@ -40,6 +40,7 @@ class VendorEndpoint(BaseModel):
     client_id: str = "d2r-dev"
     client_secret: SecretStr = SecretStr("d2r-dev-secret")
     timeout_seconds: float = 30.0
+    options: dict[str, str] = {}  # vendor-specific settings (D365: tenant, resource, token_url)
 
 
 class QueueLimits(BaseModel):

@@ -21,7 +21,7 @@ from connectors.errors import DuplicateError, NotFoundError, VendorValidationErr
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
-from domain.system_records import InvoiceLineage, InvoiceStatus, Receipt
+from domain.system_records import InvoiceLineage, InvoiceStatus
 from domain.tax import TaxTreatment
 
 # the service item a contract line is sold as, by billing model
@@ -527,13 +527,6 @@ class DynamicsErp:
             opportunity_id=str(header["D2ROpportunityId"]),
             erp_invoice_id=erp_invoice_id,
         )
-
-    async def receipts(
-        self, customer_id: str, since: date, through: date, opportunity_id: str | None = None
-    ) -> list[Receipt]:
-        from connectors.dynamics.receivables import DynamicsReceivables
-
-        return await DynamicsReceivables(self._c).receipts(customer_id, since, through, opportunity_id)
 
 
 async def post_ledger_journal(

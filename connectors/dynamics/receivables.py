@@ -94,6 +94,11 @@ class DynamicsReceivables:
             if row.get("D2RReference") and row.get("D2ROpportunityId")
         ]
 
+    async def open_items_due(self, legal_entity: str, due_from: date, due_to: date) -> list[OpenItem] | None:
+        """`fell_due` for the legal entity's company; None when this environment has none."""
+        company = await self.subsidiary_id(legal_entity)
+        return None if company is None else await self.fell_due(company, due_from, due_to)
+
     async def subsidiary_id(self, legal_entity: str) -> str | None:
         """The company (dataAreaId) of the legal entity, if this environment has it."""
         company = company_of(legal_entity)

@@ -346,11 +346,11 @@ async def test_receipts_and_open_items(sf: Salesforce, d365: D365) -> None:
     await d365.erp.post_invoice(uk_invoice("INV-engagement-9-2026-12x", nets=("100.00",)), customer, order)
     await pay(d365, customer.split(":", 1)[1], first.split(":", 1)[1], "1000.00", "2026-12-10", "PAY-1")
     receivables = DynamicsReceivables(d365.client)
-    receipts = await d365.erp.receipts(customer, date(2026, 12, 1), date(2026, 12, 31), OPP_UK)
+    receipts = await receivables.receipts(customer, date(2026, 12, 1), date(2026, 12, 31), OPP_UK)
     assert [(r.invoice_id, r.erp_invoice_id, r.amount, r.received_on) for r in receipts] == [
         ("INV-engagement-9-2026-11", first, gbp("1000.00"), date(2026, 12, 10))
     ]
-    assert await d365.erp.receipts(customer, date(2026, 12, 1), date(2026, 12, 31), "006-other") == []
+    assert await receivables.receipts(customer, date(2026, 12, 1), date(2026, 12, 31), "006-other") == []
     assert await receivables.subsidiary_id("UK01") == "uk01" and await receivables.subsidiary_id("US01") is None
     due = await receivables.fell_due("uk01", date(2026, 12, 1), date(2026, 12, 31))
     assert sorted((o.invoice_id, o.amount_remaining.amount) for o in due) == [
@@ -452,3 +452,61 @@ async def test_expired_token_is_refreshed_and_throttling_is_retryable(sf: Salesf
     with pytest.raises(RateLimitedError) as throttled:
         await d365.erp.upsert_customer(eng, "d2r:customer:t")
     assert throttled.value.retry_after == 9 and throttled.value.retryable
+
+
+# ---- through the registry and the activities ------------------------------------------------------
+
+
+async def test_registry_routes_uk01_to_d365_and_the_activity_survives_a_lost_response(
+    sf: Salesforce, d365: D365, ns: Any
+) -> None:
+    """UK01 books in D365, US01 in NetSuite, by routing configuration; the D365 connection is
+    built by the registry like any vendor's, and an activity whose first answer is lost
+    retries into the one record it wrote."""
+    from contextlib import AsyncExitStack
+
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.erp import ErpActivities
+    from connectors.dynamics import erp_connection
+    from connectors.endpoints import Connections, Endpoint
+    from connectors.netsuite import erp_connection as netsuite_connection
+    from connectors.registry import connect_erp
+    from connectors.routing import ErpRouter
+    from contracts.erp import UpsertCustomerInput
+    from tests.connectors.conftest import engagement as us_engagement
+
+    async with AsyncExitStack() as stack:
+        endpoint = Endpoint(
+            name="d365",
+            url=BASE,
+            client_id="d2r-dev",
+            client_secret="d2r-dev-secret",
+            options={"tenant": DynamicsSettings().tenant},
+        )
+        registered = connect_erp("dynamics", endpoint, Connections(stack))
+        assert registered.system == "dynamics" and isinstance(registered.erp, DynamicsErp)
+        assert registered.period_lock is registered.posting
+        dynamics = erp_connection(d365.client)  # the same bundle, on the in-process simulator
+        router = ErpRouter({"d365": dynamics, "default": netsuite_connection(ns.client)}, {"UK01": "d365"}, "default")
+        activities = ErpActivities(router)
+        uk, us = await uk_engagement(sf), await us_engagement(sf.crm)
+        env = ActivityEnvironment()
+        data = UpsertCustomerInput(engagement=uk, external_id=f"d2r:customer:{uk.customer.customer_id}")
+        await d365.admin.faults(response_lost_rate=1.0, seed=1)
+        with pytest.raises(ApplicationError) as lost:
+            await env.run(activities.upsert_customer, data)
+        assert lost.value.type == "Unavailable" and not lost.value.non_retryable
+        await d365.admin.clear_faults()
+        first, second = await env.run(activities.upsert_customer, data), await env.run(activities.upsert_customer, data)
+        assert first == second and first.erp_customer_id.startswith("uk01:")
+        customers = await d365.admin.records("CustomersV3")
+        assert [c["CustomerAccount"] for c in customers if c.get("D2RReference") == data.external_id] == [
+            first.erp_customer_id.split(":", 1)[1]
+        ]
+        us_customer = await env.run(
+            activities.upsert_customer, UpsertCustomerInput(engagement=us, external_id="d2r:customer:us")
+        )
+        assert not us_customer.erp_customer_id.startswith("uk01:")  # NetSuite's internal id
+        assert len(await ns.admin.records("customer")) == 1
