@@ -267,6 +267,7 @@ class ChangeSteps(EngagementBase):
                     project_id=view.project_id,
                     lines=[t.line for t in contract.terms.values()],
                     cutoff=amendment.effective_date,
+                    legal_entity=view.legal_entity,
                 ),
                 Delivery,
                 queues.psa,
@@ -293,6 +294,7 @@ class ChangeSteps(EngagementBase):
                         change=ProjectChange(
                             change_id=f"{amendment.amendment_id}:undo", budget=old_value, end_date=contract.contract_end
                         ),
+                        legal_entity=view.legal_entity,
                     ),
                     PsaAck,
                     queues.psa,
@@ -306,6 +308,7 @@ class ChangeSteps(EngagementBase):
                     change=ProjectChange(
                         change_id=amendment.amendment_id, budget=new_value, end_date=new_state.contract_end
                     ),
+                    legal_entity=view.legal_entity,
                 ),
                 PsaAck,
                 queues.psa,
@@ -451,6 +454,7 @@ class ChangeSteps(EngagementBase):
                         FeedbackInput(
                             project_id=view.project_id or "",
                             mark=MarkBilled(time_entry_ids=time_ids, expense_ids=expense_ids, billed=True),
+                            legal_entity=view.legal_entity,
                         ),
                         FeedbackResult,
                         queues.psa,
@@ -462,6 +466,7 @@ class ChangeSteps(EngagementBase):
                     FeedbackInput(
                         project_id=view.project_id,
                         mark=MarkBilled(time_entry_ids=time_ids, expense_ids=expense_ids, billed=False),
+                        legal_entity=view.legal_entity,
                     ),
                     FeedbackResult,
                     queues.psa,

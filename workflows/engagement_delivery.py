@@ -91,7 +91,10 @@ class DeliverySteps(EngagementBase):
             delivery = await self._call(
                 "psa.read_delivery",
                 ReadDeliveryInput(
-                    project_id=view.project_id, lines=[t.line for t in contract.terms.values()], cutoff=cutoff
+                    project_id=view.project_id,
+                    lines=[t.line for t in contract.terms.values()],
+                    cutoff=cutoff,
+                    legal_entity=view.legal_entity,
                 ),
                 Delivery,
                 queues.psa,
@@ -420,7 +423,7 @@ class DeliverySteps(EngagementBase):
         )
         return (
             WriteBillingStatusInput(opportunity_id=view.opportunity_id, status=status),
-            FeedbackInput(project_id=view.project_id, status=status, mark=merged),
+            FeedbackInput(project_id=view.project_id, status=status, mark=merged, legal_entity=view.legal_entity),
         )
 
     async def _record_in_hub(self) -> None:
@@ -489,7 +492,9 @@ class DeliverySteps(EngagementBase):
             try:
                 await self._call(
                     "psa.set_stage",
-                    SetStageInput(project_id=view.project_id, stage="Completed", active=False),
+                    SetStageInput(
+                        project_id=view.project_id, stage="Completed", active=False, legal_entity=view.legal_entity
+                    ),
                     PsaAck,
                     queues.psa,
                     "Close the PSA project",

@@ -70,7 +70,7 @@ class ProvisioningSteps(EngagementBase):
                 "remove PSA project",
                 lambda: self._call(
                     "psa.remove_project",
-                    RemoveProjectInput(external_id=project_key),
+                    RemoveProjectInput(external_id=project_key, legal_entity=engagement.legal_entity),
                     RemoveProjectResult,
                     queues.psa,
                     "Undo: remove the PSA project",

@@ -79,7 +79,9 @@ class InboundEventWorkflow:
         data = event.data
         found: ProjectOpportunityResult = await workflow.execute_activity(
             "psa.project_opportunity",
-            ProjectOpportunityInput(project_id=str(data.get("project_id"))),
+            ProjectOpportunityInput(
+                project_id=str(data.get("project_id")), legal_entity=data.get("legal_entity") or None
+            ),
             result_type=ProjectOpportunityResult,
             task_queue=event.queues.psa,
             start_to_close_timeout=timedelta(seconds=60),

@@ -82,6 +82,8 @@ def simulators(tmp_path_factory: pytest.TempPathFactory, api_port: int) -> Itera
         "netsuite": start_simulator(
             "simulators.netsuite", base / "ns.sqlite", base / "ns.log", "--webhook-url", f"{hooks}/netsuite"
         ),
+        # DE01 (an acquired unit) delivers on Kantata; pull-only, so no webhook URL
+        "kantata": start_simulator("simulators.kantata", base / "kt.sqlite", base / "kt.log"),
     }
     yield sims
     for sim in sims.values():
@@ -117,6 +119,11 @@ async def stack(
         erp_task_queue="it-erp",
         salesforce=VendorEndpoint(url=simulators["salesforce"].url),
         erp_instances={"default": VendorEndpoint(url=simulators["netsuite"].url)},
+        psa_instances={
+            "default": VendorEndpoint(url=simulators["salesforce"].url),
+            "kantata": VendorEndpoint(url=simulators["kantata"].url, vendor="kantata"),
+        },
+        psa_routing={"DE01": "kantata"},
     )
     async with AsyncExitStack() as exits:
         acts = await build_activities(settings, exits)

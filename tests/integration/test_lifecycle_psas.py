@@ -1,0 +1,238 @@
+"""The same lifecycle on both PSAs, over the real protocols: a closed deal provisions a
+project in its entity's PSA (UK01 on Certinia, DE01 — an acquired unit — on Kantata, the
+CRM Salesforce for both), approved time is invoiced at the period close into the ERP, the
+PSA's entries are marked billed exactly once, and a second close changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.netsuite import NetSuiteClient, NetSuiteConfig
+from connectors.salesforce import SalesforceClient, SalesforceConfig
+from connectors.salesforce.client import soql_quote
+from tests.integration.conftest import Stack, eventually
+from tests.integration.test_engagement_path import seed_info
+
+pytestmark = pytest.mark.integration
+
+SALES = {"Authorization": "Bearer dev-sales-ops"}
+FINANCE = {"Authorization": "Bearer dev-finance"}
+AUDITOR = {"Authorization": "Bearer dev-auditor"}
+CREDS = {"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"}
+KT = "/api/v1"
+
+
+@dataclass
+class Delivered:
+    hours: Decimal
+    rate: Decimal
+    entry_ids: list[str]
+
+
+@dataclass
+class Psa:
+    """How a person works in one PSA, and how to read its billed marks."""
+
+    name: str
+    deal: Callable[[Stack, SalesforceClient], Awaitable[str]]  # a closed-won deal of the entity it delivers
+    log_time: Callable[[Stack, SalesforceClient, dict[str, Any]], Awaitable[Delivered]]
+    billed: Callable[[Stack, SalesforceClient, dict[str, Any]], Awaitable[list[bool]]]
+    period: str
+
+
+async def closed_deal(
+    stack: Stack, sf: SalesforceClient, name: str, account: str, entity: str, currency: str, role: str, rate: int
+) -> str:
+    """A T&M deal closed in the CRM (100 h of `role` at `rate`), fresh for this test."""
+    info = await seed_info(stack)
+    opportunity = await sf.create(
+        "Opportunity",
+        {
+            "Name": name,
+            "AccountId": info["accounts"][account],
+            "StageName": "Closed Won",
+            "CloseDate": "2026-12-01",
+            "CurrencyIsoCode": currency,
+            "Type": "New Business",
+            "D2R_Legal_Entity__c": entity,
+            "D2R_Billing_Terms__c": "Net 30",
+            "D2R_Service_Package__c": "ADVISORY-TM",
+            "D2R_Contract_Start__c": "2026-12-01",
+            "D2R_Contract_End__c": "2027-05-31",
+        },
+    )
+    await sf.create(
+        "OpportunityLineItem",
+        {
+            "OpportunityId": opportunity,
+            "Product2Id": info["products"]["CONS-TM"],
+            "Quantity": 100,
+            "UnitPrice": rate,
+            "D2R_Billing_Model__c": "time_and_materials",
+            "D2R_Revenue_Method__c": "as_delivered",
+            "D2R_Role__c": role,
+            "D2R_Hours__c": 100,
+        },
+    )
+    return opportunity
+
+
+# ---- Certinia (UK01) ------------------------------------------------------------------
+
+
+async def uk_deal(stack: Stack, sf: SalesforceClient) -> str:
+    return await closed_deal(
+        stack, sf, "Globex UK - advisory", "Globex UK Ltd", "UK01", "GBP", "Senior Consultant", rate=200
+    )
+
+
+async def certinia_time(stack: Stack, sf: SalesforceClient, engagement: dict[str, Any]) -> Delivered:
+    alan = next(c for c in (await seed_info(stack))["consultants"] if c["name"] == "Alan Turing")
+    line = (
+        await sf.query_all(
+            f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = {soql_quote(engagement['opportunity_id'])}"
+        )
+    )[0]
+    card = await sf.create(
+        "pse__Timecard_Header__c",
+        {
+            "pse__Project__c": engagement["project_id"],
+            "pse__Resource__c": alan["id"],
+            "pse__Start_Date__c": "2026-12-07",
+            "pse__End_Date__c": "2026-12-13",
+            "pse__Total_Hours__c": 12.5,
+            "pse__Status__c": "Approved",
+            "pse__Approved__c": True,
+            "pse__Billable__c": True,
+            "D2R_Contract_Line_Id__c": line["Id"],
+        },
+    )
+    return Delivered(Decimal("12.5"), Decimal(200), [card])  # the deal's rate for a Senior Consultant
+
+
+async def certinia_billed(stack: Stack, sf: SalesforceClient, engagement: dict[str, Any]) -> list[bool]:
+    rows = await sf.query_all(
+        "SELECT Id, pse__Billed__c FROM pse__Timecard_Header__c "
+        f"WHERE pse__Project__c = {soql_quote(engagement['project_id'])}"
+    )
+    return [bool(r["pse__Billed__c"]) for r in rows]
+
+
+# ---- Kantata (DE01) -------------------------------------------------------------------
+
+
+async def kantata(stack: Stack) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(base_url=stack.sims["kantata"].url)
+    token = (await http.post("/oauth/token", data=CREDS)).json()["access_token"]
+    http.headers["authorization"] = f"Bearer {token}"
+    return http
+
+
+async def de_deal(stack: Stack, sf: SalesforceClient) -> str:
+    return await closed_deal(
+        stack, sf, "Initech GmbH - advisory", "Initech GmbH", "DE01", "EUR", "Consultant", rate=165
+    )
+
+
+async def kantata_time(stack: Stack, sf: SalesforceClient, engagement: dict[str, Any]) -> Delivered:
+    http = await kantata(stack)
+    try:
+        users = (await http.get(f"{KT}/users", params={"per_page": 50})).json()["users"]
+        emmy = next(u["id"] for u in users.values() if u["full_name"] == "Emmy Noether")  # Consultant, DE01
+        ids = []
+        for day, minutes in (("2026-12-07", 450), ("2026-12-08", 300)):
+            r = await http.post(
+                f"{KT}/time_entries",
+                json={"time_entry": {"workspace_id": engagement["project_id"], "user_id": emmy,
+                                     "date_performed": day, "time_in_minutes": minutes}},
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+            entry = r.json()["results"][0]["id"]
+            approved = await http.put(f"{KT}/time_entries/{entry}", json={"time_entry": {"approved": True}})
+            assert approved.status_code == 200, approved.text
+            ids.append(entry)
+        return Delivered(Decimal("12.5"), Decimal(165), ids)
+    finally:
+        await http.aclose()
+
+
+async def kantata_billed(stack: Stack, sf: SalesforceClient, engagement: dict[str, Any]) -> list[bool]:
+    http = await kantata(stack)
+    try:
+        rows = (await http.get(f"{KT}/time_entries", params={"workspace_id": engagement["project_id"]})).json()
+        return [bool(t["is_invoiced"]) for t in rows["time_entries"].values()]
+    finally:
+        await http.aclose()
+
+
+PSAS = [
+    Psa("certinia", uk_deal, certinia_time, certinia_billed, "2026-12"),
+    Psa("kantata", de_deal, kantata_time, kantata_billed, "2026-12"),
+]
+
+
+async def view(stack: Stack, opportunity_id: str) -> dict[str, Any]:
+    response = await stack.api.get(f"/v1/engagements/{opportunity_id}", headers=AUDITOR)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.mark.parametrize("psa", PSAS, ids=[p.name for p in PSAS])
+async def test_a_deal_is_provisioned_delivered_and_billed_once_in_its_psa(stack: Stack, psa: Psa) -> None:
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    ns = NetSuiteClient(
+        NetSuiteConfig(base_url=stack.sims["netsuite"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    try:
+        opportunity = await psa.deal(stack, sf)
+        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+        assert started.status_code in (200, 201), started.text
+
+        async def in_delivery() -> dict[str, Any] | None:
+            v = await view(stack, opportunity)
+            return v if v["stage"] == "IN_DELIVERY" else None
+
+        engagement = await eventually(in_delivery, within=60)
+        engagement["opportunity_id"] = opportunity
+        # the CRM knows the project, whichever PSA holds it
+        crm = await sf.query_all(
+            f"SELECT pse__Primary_Project__c, D2R_Project_Id__c FROM Opportunity WHERE Id = {soql_quote(opportunity)}"
+        )
+        assert crm[0]["D2R_Project_Id__c"] == engagement["project_id"]
+        assert engagement["project_id"].isdigit() is (psa.name == "kantata")
+
+        delivered = await psa.log_time(stack, sf, engagement)
+        closed = await stack.api.post(f"/v1/engagements/{opportunity}/periods/{psa.period}/close", headers=FINANCE)
+        assert closed.status_code == 200, closed.text
+        result = closed.json()
+        assert Decimal(result["billed"]["amount"]) == delivered.hours * delivered.rate
+        [invoice] = result["invoices"]
+        record = await ns.get_by_external_id("invoice", invoice["invoice_id"])
+        assert record is not None and Decimal(str(record["total"])) == Decimal(invoice["total"]["amount"])
+
+        async def marked() -> bool:
+            flags = await psa.billed(stack, sf, engagement)
+            return bool(flags) and all(flags)
+
+        assert await eventually(marked)
+        again = await stack.api.post(f"/v1/engagements/{opportunity}/periods/{psa.period}/close", headers=FINANCE)
+        assert again.json()["invoices"] == result["invoices"]
+        if psa.name == "kantata":
+            async with httpx.AsyncClient(base_url=stack.sims["kantata"].url) as admin:
+                assert (await admin.get("/__admin/duplicates")).json()["count"] == 0
+                invoices = (await admin.get("/__admin/records/invoices")).json()["records"]
+            # marked invoiced exactly once: one Kantata invoice holding exactly the delivered entries
+            mine = [i for i in invoices if i["workspace_id"] == engagement["project_id"]]
+            assert [sorted(i["time_entry_ids"]) for i in mine] == [sorted(delivered.entry_ids)]
+    finally:
+        await sf.aclose()
+        await ns.aclose()
