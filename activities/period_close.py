@@ -321,7 +321,7 @@ class CloseActivities:
         report = await self._hub.reconcile(data.period, data.legal_entity)
         differences = len(report.get("differences") or [])
         return ReconcileResult(
-            status="clean" if differences == 0 else "differences",
+            status=report["status"],  # "nothing_to_reconcile" when no project was compared
             differences=differences,
             run_id=report.get("run_id"),
             detail=f"{report.get('projects_checked', 0)} projects checked",

@@ -215,7 +215,7 @@ class SourceSyncActivities:
         for d in differences:
             by_metric[d["metric"]] = by_metric.get(d["metric"], 0) + 1
         return SyncReconcileResult(
-            status="clean" if not differences else "differences",
+            status=report["status"],  # "nothing_to_reconcile" when no project was compared
             run_id=report.get("run_id"),
             projects_checked=report.get("projects_checked", 0),
             differences=len(differences),

@@ -44,6 +44,9 @@ class ApproveBody(BaseModel):
 
     decision: str = Field(default="approve", pattern="^(approve|reject)$")
     comment: Comment | None = None
+    override_reason: Comment | None = Field(
+        default=None, description="required to approve while reconciliation shows differences; kept in the audit log"
+    )
 
 
 class StartPosting(BaseModel):
@@ -182,6 +185,7 @@ async def approve_close(
                 by=principal.subject,
                 roles=sorted(principal.roles),
                 comment=body.comment,
+                override_reason=body.override_reason,
             ),
         )
     except WorkflowUpdateFailedError as error:
@@ -190,9 +194,12 @@ async def approve_close(
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no running period close for {legal_entity} {period}") from error
         raise
-    await _audit(
-        request, principal, f"period_close.{body.decision}", f"close/{legal_entity}/{period}", {"comment": body.comment}
-    )
+    detail: dict[str, Any] = {"comment": body.comment}
+    rec = report.reconciliation
+    if body.decision == "approve" and rec is not None and rec.status == "differences":
+        # the lock went over known differences: who, why and how many, in the audit log
+        detail.update(override_reason=body.override_reason, differences_overridden=rec.differences)
+    await _audit(request, principal, f"period_close.{body.decision}", f"close/{legal_entity}/{period}", detail)
     return report
 
 

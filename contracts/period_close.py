@@ -70,7 +70,7 @@ class ReconcileInput(BaseModel):
 
 
 class ReconcileResult(BaseModel):
-    status: str  # "clean" | "differences" | "skipped"
+    status: str  # "clean" | "differences" | "nothing_to_reconcile" | "skipped"
     differences: int = 0
     run_id: int | None = None
     detail: str | None = None
@@ -114,6 +114,9 @@ class LockDecision(BaseModel):
     by: str  # the authenticated subject (the API fills it in)
     roles: list[str]
     comment: str | None = None
+    # Approving a lock while reconciliation shows differences needs this, in words; the
+    # API records it in the audit log with the number of differences overridden.
+    override_reason: str | None = None
 
 
 class CloseTotals(BaseModel):

@@ -70,7 +70,7 @@ class SyncReconcileInput(BaseModel):
 
 
 class SyncReconcileResult(BaseModel):
-    status: Literal["clean", "differences", "skipped"]
+    status: Literal["clean", "differences", "nothing_to_reconcile", "skipped"]
     run_id: int | None = None
     projects_checked: int = 0
     differences: int = 0

@@ -67,6 +67,9 @@ class PeriodCloseWorkflow:
         assert self._r.approval is not None
         self._r.approval = decided(self._r.approval, decision.approve, decision.by, workflow.now(), decision.comment)
         verb = "approved" if decision.approve else "rejected"
+        differences = self._differences()
+        if decision.approve and differences:
+            verb += f" over {differences} reconciliation difference(s) ({decision.override_reason})"
         self._note(f"lock {verb} by {decision.by}" + (f": {decision.comment}" if decision.comment else ""))
         return self._r
 
@@ -75,6 +78,16 @@ class PeriodCloseWorkflow:
         if self._r.step != CloseStep.AWAITING_APPROVAL:
             raise ValueError(f"the close is at {self._r.step}, not awaiting approval")
         check_decision(self._r.approval, decision.by, set(decision.roles))
+        differences = self._differences()
+        if decision.approve and differences and not (decision.override_reason or "").strip():
+            raise ValueError(
+                f"reconciliation shows {differences} difference(s): locking over them needs an "
+                "explicit override_reason (it is recorded in the audit log)"
+            )
+
+    def _differences(self) -> int:
+        rec = self._r.reconciliation
+        return rec.differences if rec is not None and rec.status == "differences" else 0
 
     @workflow.run
     async def run(self, data: PeriodCloseRequest) -> PeriodCloseReport:

@@ -112,3 +112,14 @@ async def test_a_revenue_run_error_reaches_v1_exceptions(hub: ReportingHub) -> N
         )
         assert row["workflow_id"] == "engagement-006X" and row["occurrences"] == 2
         assert "has no estimate" in row["error_message"]
+
+
+async def test_the_close_reconcile_step_reports_nothing_to_reconcile(hub: ReportingHub) -> None:
+    """The period close's own reconcile activity (real hub): JP1 with nothing in 2026-11
+    is "nothing_to_reconcile" with 0 projects checked, which needs no lock override."""
+    from activities.period_close import CloseActivities
+    from contracts.period_close import ReconcileInput
+
+    acts = CloseActivities(client=None, hub=hub)  # type: ignore[arg-type]  # reconcile needs no Temporal client
+    result = await acts.reconcile(ReconcileInput(legal_entity="JP1", period="2026-11"))
+    assert (result.status, result.differences, result.detail) == ("nothing_to_reconcile", 0, "0 projects checked")

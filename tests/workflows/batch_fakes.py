@@ -38,6 +38,7 @@ class FakeBatch:
         self.windows: list[list[str]] = []
         self.locked: list[LockPeriodInput] = []
         self.swept: list[SweepOverdueInput] = []
+        self.reconcile_differences = 0  # > 0: the close's reconciliation finds that many
 
     def activities(self) -> list[object]:
         @activity.defn(name="posting.post_page")
@@ -110,6 +111,8 @@ class FakeBatch:
 
         @activity.defn(name="close.reconcile")
         async def reconcile(data: ReconcileInput) -> ReconcileResult:
+            if self.reconcile_differences:
+                return ReconcileResult(status="differences", differences=self.reconcile_differences, run_id=1)
             return ReconcileResult(status="clean", run_id=1)
 
         @activity.defn(name="erp.lock_period")
