@@ -9,6 +9,7 @@ processes. Ctrl-C stops every one of them; the next run resumes with the data in
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from contracts import search_attributes as sa
 from security.dev_issuer import DEV_AUDIENCE
 from security.dev_issuer import ensure_key as ensure_issuer_key
 from security.keys import ensure_key_file
+from simulators.dynamics.settings import DEFAULT_TENANT as D365_TENANT
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("D2R_STATE_DIR", ROOT / ".d2r"))
@@ -29,6 +31,7 @@ PY = sys.executable
 HOST = "127.0.0.1"
 TEMPORAL_PORT, UI_PORT = 7233, 8233
 SF_PORT, NS_PORT, API_PORT = 8301, 8302, 8000
+D365_PORT = 8303  # the demo firm's UK01 books in Dynamics 365 Finance, the rest in NetSuite
 
 _SA_TYPES = {
     "KEYWORD": "Keyword",
@@ -152,6 +155,19 @@ def stop_postgres(pgdata: Path) -> None:
             print(f"  could not stop PostgreSQL cleanly: {error}")
 
 
+def two_erps() -> dict[str, str]:
+    """The demo firm's ERP routing, as configuration: UK01 on D365, the others on NetSuite
+    (an operator's own D2R_ERP_INSTANCES / D2R_ERP_ROUTING win)."""
+    instances = {
+        "default": {"url": f"http://{HOST}:{NS_PORT}"},
+        "d365": {"url": f"http://{HOST}:{D365_PORT}", "vendor": "dynamics", "options": {"tenant": D365_TENANT}},
+    }
+    return {
+        "D2R_ERP_INSTANCES": os.environ.get("D2R_ERP_INSTANCES", json.dumps(instances)),
+        "D2R_ERP_ROUTING": os.environ.get("D2R_ERP_ROUTING", json.dumps({"UK01": "d365"})),
+    }
+
+
 def main() -> None:
     _stop_on_signals()
     for port, what in [
@@ -159,6 +175,7 @@ def main() -> None:
         (UI_PORT, "Temporal UI"),
         (SF_PORT, "Salesforce simulator"),
         (NS_PORT, "NetSuite simulator"),
+        (D365_PORT, "Dynamics 365 simulator"),
         (API_PORT, "API"),
     ]:
         ensure_free(port, what)
@@ -228,10 +245,25 @@ def main() -> None:
                 f"{hooks}/netsuite",
             ],
         )
+        d365 = stack.start(
+            "dynamics",
+            [
+                PY,
+                "-m",
+                "simulators.dynamics",
+                "--port",
+                str(D365_PORT),
+                "--db",
+                str(STATE / "sim" / "dynamics.sqlite"),
+                "--seed",
+                "demo",
+            ],
+        )
         wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
         wait_for_port(SF_PORT, "Salesforce simulator", sf)
         wait_for_port(NS_PORT, "NetSuite simulator", ns)
-        env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url}
+        wait_for_port(D365_PORT, "Dynamics 365 simulator", d365)
+        env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url, **two_erps()}
         stack.start("worker", [PY, "-m", "workers.main"], env)
         api = stack.start("api", [PY, "-m", "api"], env)
         wait_for_port(API_PORT, "API", api)
@@ -244,6 +276,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
   Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
   NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev / d2r-dev-secret
+  Dynamics 365 sim (ERP of UK01)       http://{HOST}:{D365_PORT}/data/   token: POST /{D365_TENANT}/oauth2/v2.0/token
   Reporting hub (PostgreSQL)           {database_url}
   Tokens from the dev issuer ({os.environ["D2R_OIDC_ISSUER"]}):
     SALES=$(.venv/bin/d2r token --role sales_ops)            # add --entities UK01 to scope it

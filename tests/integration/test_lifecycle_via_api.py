@@ -18,6 +18,12 @@ from api.webhooks import DEV_WEBHOOK_SECRET
 from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
 from connectors.salesforce.client import SalesforceClient, SalesforceConfig, soql_quote
 from tests.integration.conftest import Stack, eventually
+from tests.integration.erps import (  # noqa: F401 - the fixtures the ERP parameter needs
+    ErpStack,
+    d365_simulators_fixture,
+    d365_stack_fixture,
+    erp_stack_fixture,
+)
 from tests.integration.test_engagement_path import seed_info
 
 pytestmark = pytest.mark.integration
@@ -48,7 +54,10 @@ async def view(stack: Stack, opportunity_id: str) -> dict[str, Any]:
     return body
 
 
-async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagement(stack: Stack) -> None:
+async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagement(erp_stack: ErpStack) -> None:
+    """The UK01 deal on NetSuite, then on Dynamics 365 (its entity routed there by
+    configuration): the same API calls, the same figures, each ERP read in its own protocol."""
+    stack, erp = erp_stack.stack, erp_stack.probe
     started = await stack.api.post("/v1/engagements", json={"opportunity_id": UK_TM}, headers=SALES)
     assert started.status_code in (200, 201), started.text
 
@@ -57,7 +66,7 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
         return v if v["stage"] == "IN_DELIVERY" else None
 
     engagement = await eventually(in_delivery)
-    sf, ns = salesforce(stack), netsuite(stack)
+    sf = salesforce(stack)
     try:
         line = (
             await sf.query_all(
@@ -96,10 +105,11 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
         assert Decimal(result["billed"]["amount"]) == expected_net
         assert len(result["invoices"]) == 1
         invoice = result["invoices"][0]
-        # The ERP holds exactly that invoice, upserted by d2r's id, with the same total.
-        record = await ns.get_by_external_id("invoice", invoice["invoice_id"])
-        assert record is not None and str(record["id"]) == invoice["erp_invoice_id"]
-        assert Decimal(str(record["total"])) == Decimal(invoice["total"]["amount"])
+        # The ERP holds exactly that invoice, keyed by d2r's id, with the same total, and the
+        # sales order provisioning wrote for the deal.
+        total = await erp.invoice_total(invoice["invoice_id"], invoice["erp_invoice_id"])
+        assert total == Decimal(invoice["total"]["amount"])
+        assert await erp.order_of(UK_TM) is not None
 
         # Re-closing the period is harmless: same result, nothing posted twice.
         again = await stack.api.post(f"/v1/engagements/{UK_TM}/periods/2026-10/close", headers=FINANCE)
@@ -114,9 +124,9 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
 
         assert await eventually(psa_marked_billed)
 
-        # The customer pays in NetSuite (its webhook reaches d2r and is noted); the receipt
-        # reaches the engagement with the next close, which reads the ERP's receipts.
-        await ns.transform("invoice", invoice["erp_invoice_id"], "customerPayment", {"tranDate": "2026-11-20"})
+        # The customer pays in the ERP (NetSuite's webhook reaches d2r and is noted; D365 sends
+        # none); the receipt reaches the engagement with the next close, which reads the ERP.
+        await erp.pay(invoice["erp_invoice_id"], total, "2026-11-20")
         november = await stack.api.post(f"/v1/engagements/{UK_TM}/periods/2026-11/close", headers=FINANCE)
         assert november.status_code == 200, november.text
 
@@ -138,7 +148,7 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
         assert await eventually(crm_says_collected)
     finally:
         await sf.aclose()
-        await ns.aclose()
+        await erp.aclose()
 
 
 def signed(event: dict[str, Any], event_id: str) -> tuple[bytes, dict[str, str]]:
