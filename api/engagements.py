@@ -22,7 +22,7 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import door
+from api import door, stuck
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError, problems
@@ -65,6 +65,9 @@ class EngagementSummary(BaseModel):
     stage: str | None
     legal_entity: str | None
     status: str
+    problem: str | None = Field(
+        default=None, description="with ?problem=true: why it is stuck (failing task, or what it waits for)"
+    )
 
 
 def _client(request: Request) -> Client:
@@ -165,21 +168,32 @@ async def get_engagement(
     return await _view(_client(request), opportunity_id)
 
 
-@router.get("", response_model=list[EngagementSummary], summary="Find engagements by stage or legal entity")
+@router.get(
+    "",
+    response_model=list[EngagementSummary],
+    summary="Find engagements by stage or legal entity; ?problem=true lists the stuck ones, with the reason",
+)
 async def list_engagements(
     request: Request,
     principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
     stage: Stage | None = None,
     legal_entity: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,10}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    problem: Annotated[
+        bool,
+        Query(description="only running engagements whose workflow task is failing or that wait for a person"),
+    ] = False,
 ) -> list[EngagementSummary]:
     clauses = ["WorkflowType = 'EngagementWorkflow'"]
+    if problem:
+        clauses += [stuck.RUNNING, stuck.PROBLEM_CLAUSE]
     if stage:
         clauses.append(f"D2RStage = '{stage.value}'")
     if legal_entity:
         clauses.append(f"D2RLegalEntity = '{legal_entity}'")
     found: list[EngagementSummary] = []
-    async for wf in _client(request).list_workflows(" AND ".join(clauses), limit=limit):
+    client = _client(request)
+    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
         attrs = wf.typed_search_attributes
         found.append(
             EngagementSummary(
@@ -188,6 +202,7 @@ async def list_engagements(
                 stage=attrs.get(sa.STAGE),
                 legal_entity=attrs.get(sa.LEGAL_ENTITY),
                 status=(wf.status or WorkflowExecutionStatus.RUNNING).name,
+                problem=await stuck.problem_reason(client, wf) if problem else None,
             )
         )
     return found
@@ -224,7 +239,10 @@ async def revalidate(
 
 
 @router.post(
-    "/{opportunity_id}/retry", status_code=202, summary="Retry the step that needs attention", responses=problems(404)
+    "/{opportunity_id}/retry",
+    status_code=202,
+    summary="Retry the step that needs attention",
+    responses=problems(404, 409),
 )
 async def retry(
     opportunity_id: OpportunityId,
@@ -232,6 +250,13 @@ async def retry(
     principal: Annotated[Principal, Depends(require_roles("integration_admin", "delivery_ops"))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
+    view = await _view(_client(request), opportunity_id)
+    if view.stage != Stage.NEEDS_ATTENTION:
+        why = (
+            f"the engagement is {view.stage}; retry resumes one that needs attention "
+            "(a failing workflow task is a bug: it retries by itself once fixed code is deployed)"
+        )
+        raise ProblemError(409, "Nothing to retry", why, errors=[{"field": "stage", "message": why}])
     await _audit(request, principal, "engagement.retry", opportunity_id, {})
     return await _signal(request, opportunity_id, "retry")
 
@@ -239,8 +264,8 @@ async def retry(
 @router.post(
     "/{opportunity_id}/cancel",
     status_code=202,
-    summary="Cancel an engagement that needs attention",
-    responses=problems(404),
+    summary="Cancel an engagement in any stage before it is closed (in delivery: d2r stops; issued documents stay)",
+    responses=problems(404, 409),
 )
 async def cancel(
     opportunity_id: OpportunityId,
@@ -249,6 +274,10 @@ async def cancel(
     principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
+    view = await _view(_client(request), opportunity_id)
+    if view.stage in (Stage.CLOSED, Stage.CANCELLED):
+        why = f"the engagement is {view.stage}"
+        raise ProblemError(409, "Already ended", why, errors=[{"field": "stage", "message": why}])
     await _audit(request, principal, "engagement.cancel", opportunity_id, {"reason": body.reason})
     return await _signal(request, opportunity_id, "cancel", CancelRequest(reason=body.reason, by=principal.subject))
 

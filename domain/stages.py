@@ -20,7 +20,8 @@ TRANSITIONS: dict[Stage, frozenset[Stage]] = {
     Stage.VALIDATING: frozenset({Stage.AWAITING_APPROVAL, Stage.PROVISIONING, Stage.NEEDS_ATTENTION, Stage.CANCELLED}),
     Stage.AWAITING_APPROVAL: frozenset({Stage.PROVISIONING, Stage.NEEDS_ATTENTION, Stage.CANCELLED}),
     Stage.PROVISIONING: frozenset({Stage.IN_DELIVERY, Stage.NEEDS_ATTENTION}),
-    Stage.IN_DELIVERY: frozenset({Stage.CLOSING, Stage.NEEDS_ATTENTION}),
+    # A person may cancel in delivery too: d2r stops there; what was issued stays issued.
+    Stage.IN_DELIVERY: frozenset({Stage.CLOSING, Stage.NEEDS_ATTENTION, Stage.CANCELLED}),
     Stage.CLOSING: frozenset({Stage.CLOSED, Stage.NEEDS_ATTENTION}),
     Stage.CLOSED: frozenset(),
     # A person fixes the cause, then the engagement resumes where it stopped or is cancelled.

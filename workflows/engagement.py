@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes as sa
@@ -42,11 +42,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
     from domain.model import Approval, ApprovalDecision
+    from domain.periods import period_end
     from domain.stages import Stage, transition
     from workflows.engagement_changes import ChangeSteps
     from workflows.engagement_delivery import DeliverySteps
-    from workflows.engagement_provisioning import ProvisioningSteps, activity_error_cause
+    from workflows.engagement_provisioning import ProvisioningSteps
     from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase
+    from workflows.failures import BUSINESS_FAILURES, STEP_FAILURES, failure_reason
+    from workflows.refusals import conflict, invalid_request
 
 
 @workflow.defn(name="EngagementWorkflow")
@@ -108,6 +111,8 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
                 return None
             if await self._approved(engagement):
                 return engagement
+            if self._s.view.stage == Stage.CANCELLED:
+                return None  # cancelled while it waited for the approval
             if not await self._needs_attention("the deal was rejected; fix its terms in the CRM and revalidate"):
                 return None
             self._to(Stage.VALIDATING, "revalidating after the rejection")
@@ -179,8 +184,12 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
 
     @close_period.validator
     def _validate_close(self, request: EngagementCloseInput) -> None:
+        try:
+            period_end(request.period)
+        except ValueError as error:
+            raise invalid_request("period", f"{request.period} is not a month: {error}") from error
         if self._s.view.stage != Stage.IN_DELIVERY and request.period not in self._s.period_results:
-            raise ValueError(f"the engagement is {self._s.view.stage}, not in delivery")
+            raise conflict("stage", f"the engagement is {self._s.view.stage}, not in delivery")
 
     @workflow.update(name="request_amendment")
     def request_amendment(self, request: AmendmentInput) -> ChangeRecord:
@@ -316,15 +325,12 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         while True:
             await self._wait_for_work(finance.approvals)
             if self._cancel is not None:
-                self._note(
-                    f"cancel request from {self._cancel.by} ignored: an engagement in delivery is "
-                    "closed out, not cancelled"
-                )
-                self._cancel = None
+                self._cancel_in_delivery(self._cancel)
+                return
             try:
                 await self._process_inbox(finance)
-            except ActivityError as error:
-                self._s.view.failure = activity_error_cause(error)
+            except STEP_FAILURES as error:
+                self._s.view.failure = failure_reason(error)
                 if not await self._needs_attention(f"a delivery step failed: {self._s.view.failure}"):
                     return
                 self._to(Stage.IN_DELIVERY, "resuming delivery after a fix")
@@ -355,9 +361,28 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         except TimeoutError:
             await self._send_due_reminders(policy)
 
+    def _cancel_in_delivery(self, request: CancelRequest) -> None:
+        """A person ends the engagement mid-delivery: d2r stops billing and recognizing it.
+        What was issued stays issued (invoices, revenue); the project and the sales order
+        stay open in the PSA and the ERP for finance to close there."""
+        amounts = self._s.view.amounts
+        left = (
+            f"; left as issued: billed {amounts.billed}, outstanding {amounts.outstanding}, deferred {amounts.deferred}"
+            if amounts is not None
+            else ""
+        )
+        self._to(Stage.CANCELLED, f"cancelled in delivery by {request.by or 'unknown'}: {request.reason}{left}")
+
     async def _process_inbox(self, finance: FinanceConfig) -> None:
         while self._inbox_periods:
-            await self._run_period_close(self._inbox_periods[0], finance)
+            request = self._inbox_periods[0]
+            try:
+                await self._run_period_close(request, finance)
+            except BUSINESS_FAILURES:
+                # The request itself is bad: drop it, so a retry resumes delivery instead of
+                # failing on it again (its caller gets the reason; a corrected one may follow).
+                self._inbox_periods.pop(0)
+                raise
             self._inbox_periods.pop(0)
         while self._inbox_payments:
             self._record_payment(self._inbox_payments.pop(0))

@@ -4,7 +4,6 @@ saga across PSA, ERP and CRM; a step that fails for good undoes the earlier ones
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.config import FinanceConfig
@@ -31,8 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.periods import period_of
     from domain.stages import Stage
     from domain.system_records import ProjectChange
-    from workflows.engagement_provisioning import activity_error_cause
     from workflows.engagement_support import EngagementBase
+    from workflows.failures import BUSINESS_FAILURES, STEP_FAILURES, failure_reason
     from workflows.refusals import conflict, invalid_request
     from workflows.saga import Saga
 
@@ -242,10 +241,14 @@ class ChangeSteps(EngagementBase):
                 record.status = ChangeStatus.REJECTED
                 self._note(f"{record.kind.value} {record.change_id} rejected; nothing was changed")
             elif all(d is ApprovalDecision.APPROVED for d in decisions):
-                if record.kind is ChangeKind.AMENDMENT:
-                    await self._amend(record)
-                else:
-                    await self._credit(record)
+                try:
+                    if record.kind is ChangeKind.AMENDMENT:
+                        await self._amend(record)
+                    else:
+                        await self._credit(record)
+                except BUSINESS_FAILURES as error:
+                    # A rule broke before anything was written: the change fails, the engagement goes on.
+                    self._fail(record, failure_reason(error))
                 self._refresh_amounts()
                 self._feedback_due = True
 
@@ -386,9 +389,9 @@ class ChangeSteps(EngagementBase):
                 queues.crm,
                 f"Amendment {amendment.amendment_id}: CRM contract value {new_value}",
             )
-        except ActivityError as error:
+        except STEP_FAILURES as error:
             failed = await saga.compensate()
-            self._fail(record, activity_error_cause(error) + (f"; undo failures: {failed}" if failed else ""))
+            self._fail(record, failure_reason(error) + (f"; undo failures: {failed}" if failed else ""))
             return
         self._s.contract = new_state
         self._s.applied_amendments[amendment.amendment_id] = result.applied
@@ -472,9 +475,9 @@ class ChangeSteps(EngagementBase):
                     queues.psa,
                     f"Release {len(time_ids) + len(expense_ids)} entries for re-billing",
                 )
-        except ActivityError as error:
+        except STEP_FAILURES as error:
             failed = await saga.compensate()
-            self._fail(record, activity_error_cause(error) + (f"; undo failures: {failed}" if failed else ""))
+            self._fail(record, failure_reason(error) + (f"; undo failures: {failed}" if failed else ""))
             return
         self._s.contract = result.state
         record.status = ChangeStatus.APPLIED

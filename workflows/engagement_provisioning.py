@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.stages import Stage
     from domain.system_records import ProjectRef
     from workflows.engagement_support import EngagementBase
+    from workflows.failures import STEP_FAILURES, failure_reason
     from workflows.saga import Saga
 
 
@@ -41,8 +42,8 @@ class ProvisioningSteps(EngagementBase):
             try:
                 await self._provision(engagement)
                 return True
-            except ActivityError as error:
-                self._s.view.failure = activity_error_cause(error)
+            except STEP_FAILURES as error:
+                self._s.view.failure = failure_reason(error)
                 if not await self._needs_attention(f"provisioning failed and was undone: {self._s.view.failure}"):
                     return False
 
@@ -140,7 +141,7 @@ class ProvisioningSteps(EngagementBase):
                 queues.crm,
                 "Write project and contract ids back to the opportunity",
             )
-        except ActivityError:
+        except STEP_FAILURES:
             self._set_details("A provisioning step failed for good: undoing the earlier steps")
             failed = await saga.compensate()
             view.project_id = None

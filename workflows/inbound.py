@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.engagement import MilestoneNotice, PaymentNotice
@@ -92,10 +93,12 @@ class InboundEventWorkflow:
             return InboundResult(routed_to=[], note="the project belongs to no engagement")
         target = engagement_workflow_id(found.opportunity_id)
         completed = str(data.get("actual_date") or workflow.now().date().isoformat())
+        try:
+            completed_on = date.fromisoformat(completed[:10])
+        except ValueError as error:  # an event that cannot be read fails its own workflow, visibly
+            raise ApplicationError(f"milestone.completed: {error}", type="InvalidEvent", non_retryable=True) from error
         await workflow.get_external_workflow_handle(target).signal(
             "milestone_completed",
-            MilestoneNotice(
-                milestone_id=str(data.get("milestone_id")), completed_on=date.fromisoformat(completed[:10])
-            ),
+            MilestoneNotice(milestone_id=str(data.get("milestone_id")), completed_on=completed_on),
         )
         return InboundResult(routed_to=[target], note="milestone completion noted")

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -98,7 +98,11 @@ class PeriodCloseWorkflow:
             return await self._delegate(data, period, close_workflow_id(data.legal_entity, period))
 
         # 1. cut-off: nothing dated after the period's end belongs to it.
-        r.cutoff = period_end(period)
+        try:
+            r.cutoff = period_end(period)
+        except ValueError as error:  # no month: fail this close on purpose, never its task
+            message = f"{period} is not a month: {error}"
+            raise ApplicationError(message, type="InvalidPeriod", non_retryable=True) from error
         self._note(f"cut-off at {r.cutoff} for {data.legal_entity} {period}, requested by {data.requested_by}")
 
         # 2. the final posting run, as a child with its own business id and history.

@@ -310,6 +310,62 @@ async def test_a_closed_won_webhook_for_a_missing_opportunity_starts_nothing(sta
     assert listed == []
 
 
+# ---- stuck work: found, retried, cancelled --------------------------------------------------------
+async def fresh_copy(stack: Stack, name: str, **fields: Any) -> str:
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    try:
+        opportunity_id, _ = await copy_of_the_us01_deal(stack, sf, name)
+        if fields:
+            await sf.update("Opportunity", opportunity_id, fields)
+        if fields.get("StageName") != "Negotiation/Review":
+            await book(stack, sf, opportunity_id)
+    finally:
+        await sf.aclose()
+    TOUCHED.add(opportunity_id)
+    return opportunity_id
+
+
+async def test_a_deal_waiting_for_approval_can_be_cancelled(stack: Stack) -> None:
+    opportunity_id = await fresh_copy(stack, "Cancel while awaiting approval", D2R_Billing_Terms__c="Net 120")
+    await reach(stack, opportunity_id, "AWAITING_APPROVAL")
+    listed = await stack.api.get("/v1/engagements", params={"problem": "true"}, headers=AUDITOR)
+    assert listed.status_code == 200, listed.text
+    mine = [e for e in listed.json() if e["opportunity_id"] == opportunity_id]
+    assert mine and mine[0]["problem"].startswith("waits for approval"), mine
+    url = f"/v1/engagements/{opportunity_id}/cancel"
+    cancelled = await stack.api.post(url, json={"reason": "the customer withdrew"}, headers=SALES)
+    assert cancelled.status_code == 202, cancelled.text
+    ended = await reach(stack, opportunity_id, "CANCELLED")
+    assert "the customer withdrew" in ended["timeline"][-1]["note"]
+    problem(await stack.api.post(url, json={"reason": "once more"}, headers=SALES), 409, "stage")
+
+
+async def test_stuck_work_is_listed_with_its_reason_and_retry_only_resumes_what_waits(
+    stack: Stack, target: dict[str, Any]
+) -> None:
+    opportunity_id = await fresh_copy(stack, "Invalid, then cancelled", StageName="Negotiation/Review")
+    started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
+    assert started.status_code == 201, started.text
+    await reach(stack, opportunity_id, "NEEDS_ATTENTION")
+    listed = await stack.api.get("/v1/engagements", params={"problem": "true"}, headers=AUDITOR)
+    mine = [e for e in listed.json() if e["opportunity_id"] == opportunity_id]
+    assert mine and "StageName" in mine[0]["problem"], mine
+    assert target["opportunity_id"] not in {e["opportunity_id"] for e in listed.json()}  # in delivery, not stuck
+    # retry is for what waits for a person; an engagement in delivery has nothing to retry
+    retried = await stack.api.post(f"/v1/engagements/{target['opportunity_id']}/retry", headers=DELIVERY)
+    problem(retried, 409, "stage")
+    again = await stack.api.post(f"/v1/engagements/{opportunity_id}/retry", headers=DELIVERY)
+    assert again.status_code == 202, again.text
+    await reach(stack, opportunity_id, "NEEDS_ATTENTION")  # re-read, still invalid: waits again
+    cancelled = await stack.api.post(
+        f"/v1/engagements/{opportunity_id}/cancel", json={"reason": "lost deal"}, headers=SALES
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    await reach(stack, opportunity_id, "CANCELLED")
+
+
 # ---- afterwards ---------------------------------------------------------------------------------
 async def test_afterwards_nothing_is_wedged_and_nothing_is_dated_outside_the_window(
     stack: Stack, target: dict[str, Any]
