@@ -8,6 +8,7 @@ happened; only the rest is planned, so a schedule always adds up to the line's p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from domain.billing import Delivery, retainer_source_id, service_periods
 from domain.contract import ContractState
 from domain.deal import BillingModel, RevenueMethod
-from domain.model import Lineage, SourceKind
+from domain.model import Lineage, Milestone, SourceKind
 from domain.money import CurrencyCode, Money, allocate, sum_money
 from domain.periods import Period, period_of, periods_between
 
@@ -152,3 +153,45 @@ def billing_schedule(state: ContractState, delivery: Delivery) -> Schedule:
             weights if any(weights) else None,
         )
     return Schedule(lineage=state.lineage, kind="billing", currency=state.currency, rows=rows)
+
+
+def milestone_amounts(state: ContractState, milestones: Sequence[Milestone]) -> dict[str, Money]:
+    """What each milestone of the fee lines is worth under the current terms (for the PSA).
+
+    A billed milestone is worth what it billed; the open ones share the price not yet billed
+    by weight, as billing will split it (largest remainder), so a line's milestones add up
+    to its price after an amendment too. Every milestone billed and the price raised: the
+    rest is billed as an adjustment, shown on the line's last milestone.
+    """
+    out: dict[str, Money] = {}
+    for line_id, terms in state.terms.items():
+        if terms.line.billing_model not in (BillingModel.FIXED_FEE, BillingModel.MILESTONE):
+            continue
+        mine = sorted(
+            (m for m in milestones if m.contract_line_id == line_id),
+            key=lambda m: (m.due_date or date.max, m.milestone_id),
+        )
+        if not mine:
+            continue
+        billed = {
+            m.milestone_id: sum_money(
+                (
+                    r.amount
+                    for r in state.ledger
+                    if r.source_kind is SourceKind.MILESTONE and r.source_id == m.milestone_id
+                ),
+                state.currency,
+            )
+            for m in mine
+        }
+        open_ = [m for m in mine if state.billed_quantity(m.milestone_id) < 1]  # as billing counts it
+        for m in mine:
+            out[m.milestone_id] = billed[m.milestone_id].rounded()
+        rest = terms.line.amount - state.ledger_amount(line_id, SourceKind.MILESTONE)
+        if not open_:
+            out[mine[-1].milestone_id] = out[mine[-1].milestone_id] + rest.rounded()
+            continue
+        weights = [m.weight for m in open_] if any(m.weight for m in open_) else [Decimal(1)] * len(open_)
+        for m, share in zip(open_, allocate(rest.rounded(), weights), strict=True):
+            out[m.milestone_id] = share
+    return out

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.model import Approval, ApprovalDecision, SourceKind
     from domain.money import Money, sum_money
     from domain.periods import period_of
+    from domain.schedules import milestone_amounts
     from domain.stages import Stage
     from domain.system_records import ProjectChange
     from workflows.engagement_support import EngagementBase
@@ -295,7 +296,10 @@ class ChangeSteps(EngagementBase):
                     ApplyChangeInput(
                         project_id=view.project_id or "",
                         change=ProjectChange(
-                            change_id=f"{amendment.amendment_id}:undo", budget=old_value, end_date=contract.contract_end
+                            change_id=f"{amendment.amendment_id}:undo",
+                            budget=old_value,
+                            end_date=contract.contract_end,
+                            milestone_amounts=milestone_amounts(contract, delivery.milestones),
                         ),
                         legal_entity=view.legal_entity,
                     ),
@@ -309,7 +313,10 @@ class ChangeSteps(EngagementBase):
                 ApplyChangeInput(
                     project_id=view.project_id,
                     change=ProjectChange(
-                        change_id=amendment.amendment_id, budget=new_value, end_date=new_state.contract_end
+                        change_id=amendment.amendment_id,
+                        budget=new_value,
+                        end_date=new_state.contract_end,
+                        milestone_amounts=milestone_amounts(new_state, delivery.milestones),
                     ),
                     legal_entity=view.legal_entity,
                 ),

@@ -127,6 +127,7 @@ class FakeSystems:
         self.order_closed = False
         self.hub: list[str] = []  # every document id the hub was asked to record, in order
         self.hub_business_exceptions: list[tuple[str, str]] = []  # (code, severity) sent to the hub
+        self.psa_milestone_amounts: dict[str, Money] = {}  # the last amendment's PSA milestone amounts
         self.hub_exceptions: dict[int, RaiseExceptionInput] = {}  # incident -> what was raised
         self.hub_resolved: list[int] = []
         # Receipts the ERP holds (cash applied to d2r invoices), as the month-end batch reads them.
@@ -276,6 +277,7 @@ class FakeSystems:
         async def apply_change(data: ApplyChangeInput) -> PsaAck:
             fake._maybe_fail("psa.apply_change" if not data.change.change_id.endswith(":undo") else "psa.undo")
             fake.psa_budget = data.change.budget
+            fake.psa_milestone_amounts = dict(data.change.milestone_amounts)
             return PsaAck()
 
         @activity.defn(name="psa.set_stage")

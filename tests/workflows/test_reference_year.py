@@ -67,6 +67,9 @@ async def test_reference_year_bills_recognizes_collects_and_closes(own_env: Work
     ]
     assert [line.credit for line in catch_up] == [gbp("9000.00")]
     assert fake.crm_contract_value == gbp("222000")
+    # The PSA's milestones follow the amendment: M1 keeps the 36,000.00 it billed; the
+    # 114,000.00 left goes to M2 / M3 by 40:30 = 65,142.86 / 48,857.14 (sum 150,000.00).
+    assert fake.psa_milestone_amounts == {"M1": gbp("36000.00"), "M2": gbp("65142.86"), "M3": gbp("48857.14")}
     assert len(fake.credit_memos) == 1 and next(iter(fake.credit_memos.values())).total == gbp("1200.00")
     # The late August invoice was flagged overdue, reported to the CRM, then cleared.
     assert any("overdue" in t.note for t in final.timeline)
