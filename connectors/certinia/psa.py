@@ -71,6 +71,12 @@ def milestone_amounts(total: Decimal, percents: list[Decimal]) -> list[Decimal]:
     return [*amounts, total - sum(amounts, Decimal(0))]
 
 
+def _line_plan(line: ContractLine) -> list[tuple[str, Decimal, date | None]]:
+    """The deal's own milestone schedule for a line, as (name, percent, planned date)."""
+    total = sum((m.weight for m in line.milestones), Decimal(0))
+    return [(m.name, m.weight * 100 / total, m.planned_date) for m in line.milestones] if total else []
+
+
 class CertiniaPsa:
     def __init__(self, client: SalesforceClient) -> None:
         self._sf = client
@@ -121,11 +127,12 @@ class CertiniaPsa:
         ]
         milestone_ids = []
         for line in fee_lines:
-            amounts = milestone_amounts(line.amount.amount, percents)
-            for index, (milestone, percent, amount) in enumerate(
-                zip(template_milestones, percents, amounts, strict=True)
-            ):
-                name = str(milestone["name"]) if len(fee_lines) == 1 else f"{milestone['name']} - {line.name}"
+            plan = _line_plan(line) or [
+                (str(m["name"]), p, None) for m, p in zip(template_milestones, percents, strict=True)
+            ]
+            amounts = milestone_amounts(line.amount.amount, [p for _, p, _ in plan])
+            for index, ((title, percent, planned), amount) in enumerate(zip(plan, amounts, strict=True)):
+                name = title if len(fee_lines) == 1 else f"{title} - {line.name}"
                 milestone_id, _ = await self._sf.upsert(
                     "pse__Milestone__c",
                     EXT,
@@ -135,6 +142,7 @@ class CertiniaPsa:
                         "pse__Project__c": project_id,
                         "pse__Milestone_Amount__c": str(amount),
                         "D2R_Percent__c": str(percent),
+                        "pse__Target_Date__c": planned.isoformat() if planned else None,
                         "pse__Status__c": "Planned",
                         "pse__Approved__c": False,
                         "CurrencyIsoCode": line.amount.currency,

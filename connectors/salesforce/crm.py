@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from decimal import Decimal
@@ -9,7 +10,7 @@ from typing import Any
 
 from connectors.errors import NotFoundError
 from connectors.salesforce.client import SYSTEM, SalesforceClient, soql_quote
-from domain.deal import AccountNode, OpportunityLineSnapshot, OpportunitySnapshot
+from domain.deal import AccountNode, MilestonePlanSnapshot, OpportunityLineSnapshot, OpportunitySnapshot
 from domain.money import Money
 from domain.system_records import BillingStatus, CrmLinks, Notification
 
@@ -20,7 +21,8 @@ OPPORTUNITY_FIELDS = (
 )
 LINE_FIELDS = (
     "Id, Name, Quantity, UnitPrice, TotalPrice, Product2.ProductCode, Product2.Name, "
-    "D2R_Billing_Model__c, D2R_Revenue_Method__c, D2R_Role__c, D2R_Hours__c"
+    "D2R_Billing_Model__c, D2R_Revenue_Method__c, D2R_Role__c, D2R_Hours__c, "
+    "D2R_Estimate_At_Completion__c, D2R_Not_To_Exceed__c, D2R_Milestone_Schedule__c"
 )
 ACCOUNT_FIELDS = "Id, Name, ParentId, BillingCountry, D2R_Tax_Id__c"
 EXT = "D2R_External_Id__c"
@@ -66,7 +68,31 @@ def _line(record: dict[str, Any]) -> OpportunityLineSnapshot:
         revenue_method=record.get("D2R_Revenue_Method__c"),
         role=record.get("D2R_Role__c"),
         hours=_decimal(record.get("D2R_Hours__c")),
+        estimate_at_completion=_decimal(record.get("D2R_Estimate_At_Completion__c")),
+        not_to_exceed=_decimal(record.get("D2R_Not_To_Exceed__c")),
+        milestone_schedule=_schedule(record.get("D2R_Milestone_Schedule__c")),
     )
+
+
+def _schedule(text: Any) -> list[MilestonePlanSnapshot]:
+    """The line's own milestone schedule: a long-text JSON list of {name, percent | amount,
+    planned_date}. Unreadable text becomes one empty entry, which validation names as the
+    field to fix, rather than silently falling back to the template."""
+    if not text:
+        return []
+    try:
+        rows = json.loads(text)
+        return [
+            MilestonePlanSnapshot(
+                name=row.get("name"),
+                percent=_decimal(row.get("percent")),
+                amount=_decimal(row.get("amount")),
+                planned_date=_date(row.get("planned_date")),
+            )
+            for row in rows
+        ]
+    except (ValueError, TypeError, AttributeError, ArithmeticError):
+        return [MilestonePlanSnapshot()]
 
 
 class SalesforceCrm:

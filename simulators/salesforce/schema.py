@@ -199,6 +199,9 @@ _add(
             "D2R_Revenue_Method__c": _pick(REVENUE_METHODS),
             "D2R_Role__c": "str",
             "D2R_Hours__c": "num",
+            "D2R_Estimate_At_Completion__c": "num",
+            "D2R_Not_To_Exceed__c": "num",
+            "D2R_Milestone_Schedule__c": "str",  # long text: JSON list of {name, percent | amount, planned_date}
             "D2R_External_Id__c": "str",
         },
         required=("OpportunityId", "Quantity"),
