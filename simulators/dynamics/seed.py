@@ -151,10 +151,10 @@ def _demo(sim: DynamicsSimulator) -> dict[str, Any]:
                             "PeriodStatus": "Open",
                         },
                     )
+        # every consultant is a worker here, as in NetSuite: a consultant who moves to a company
+        # of this environment books time in it (employment is master data, not d2r's to write)
         for i, (first, last_name, role, home, _cost) in enumerate(CONSULTANTS, 1):
             company = home.lower()
-            if company not in companies:
-                continue
             number = "{n:06d}".format(n=sim.store.next_counter(":Employees"))
             contact = sf_id("003", i)
             _put(

@@ -45,17 +45,24 @@ class D365:
     erp: DynamicsErp
 
 
-@pytest.fixture
-async def d365(tmp_path: Path) -> AsyncIterator[D365]:
-    settings = DynamicsSettings(db=str(tmp_path / "d365.sqlite"), seed="demo", port=8303)
+async def make_d365(tmp_path: Path, name: str = "d365") -> D365:
+    """The D365 simulator in process and the connector's client on it."""
+    settings = DynamicsSettings(db=str(tmp_path / f"{name}.sqlite"), seed="demo", port=8303)
     app = create_app(settings)
     client = DynamicsClient(
         DynamicsConfig(base_url=BASE, tenant=settings.tenant, client_id="d2r-dev", client_secret="d2r-dev-secret"),
         transport=httpx.ASGITransport(app=app),
     )
-    yield D365(Admin(app, BASE), client, DynamicsErp(client))
-    await client.aclose()
-    app.store.close()
+    return D365(Admin(app, BASE), client, DynamicsErp(client))
+
+
+@pytest.fixture
+async def d365(tmp_path: Path) -> AsyncIterator[D365]:
+    made = await make_d365(tmp_path)
+    yield made
+    await made.client.aclose()
+    await made.admin.aclose()
+    made.admin.app.store.close()
 
 
 async def uk_engagement(sf: Salesforce) -> Engagement:

@@ -29,6 +29,7 @@ from activities.posting import HubTimeFacts, PostingActivities
 from activities.reporting import load_reference_data
 from activities.source_sync import SourceSyncActivities
 from connectors.certinia import psa_connection
+from connectors.dynamics import erp_connection as d365_connection
 from connectors.netsuite import erp_connection
 from connectors.routing import ErpRouter, PsaRouter
 from connectors.salesforce import crm_connection
@@ -41,6 +42,7 @@ from reporting import models as m
 from reporting.hub import ReportingHub
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.connectors.conftest import NetSuite, Salesforce, invoice, make_netsuite, make_salesforce
+from tests.connectors.test_dynamics_erp import make_d365
 from tests.reporting.conftest import db_dsn, hub, pg_root, template_dsn  # noqa: F401 - fixtures
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -57,10 +59,11 @@ class World:
     hub: ReportingHub
     sf: Salesforce
     ns_us: NetSuite  # US01, DE01
-    ns_uk: NetSuite  # UK01
+    ns_uk: Any  # UK01: a NetSuite instance, or Dynamics 365 (tests.connectors.test_dynamics_erp.D365)
     queues: TaskQueues
     workflow_queue: str
     people: dict[str, str]
+    uk_erp: str = "netsuite"
 
     async def post_time(self, legal_entity: str, mode: str) -> None:
         await self.client.execute_workflow(
@@ -97,12 +100,17 @@ class World:
         return [tuple(r) for r in rows]
 
 
-@pytest.fixture
-async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # noqa: F811
+@pytest.fixture(params=["netsuite", "dynamics"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # noqa: F811
+    """UK01's books on a second NetSuite instance, then on Dynamics 365: US01's consultant who
+    moves to UK01 books her later time there either way, and US01 must reconcile across both."""
     await load_reference_data(hub, default_legal_entities(), default_fx_rates())
     sf = await make_salesforce(tmp_path, page_size=5)
     ns_us = await make_netsuite(tmp_path, "ns-us")
-    ns_uk = await make_netsuite(tmp_path, "ns-uk")
+    ns_uk: Any = await make_netsuite(tmp_path, "ns-uk") if request.param == "netsuite" else await make_d365(tmp_path)
+    uk_connection = (
+        erp_connection(ns_uk.client, page_size=3) if request.param == "netsuite" else d365_connection(ns_uk.client)
+    )
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
@@ -111,7 +119,7 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
     routing = {"UK01": "erp-uk"}
     psa = PsaRouter({"default": psa_connection(sf.client)}, {}, "default", system="psa")
     erp = ErpRouter(
-        {"erp-us": erp_connection(ns_us.client, page_size=3), "erp-uk": erp_connection(ns_uk.client, page_size=3)},
+        {"erp-us": erp_connection(ns_us.client, page_size=3), "erp-uk": uk_connection},
         routing,
         "erp-us",
     )
@@ -137,7 +145,7 @@ async def world(tmp_path: Path, hub: ReportingHub) -> AsyncIterator[World]:  # n
         Worker(env.client, task_queue=queues.erp, activities=[posting.post_page, sync.erp_time_page, sync.erp_entity]),
         Worker(env.client, task_queue=queues.crm, activities=[sync.crm_bookings]),
     ):
-        yield World(env.client, hub, sf, ns_us, ns_uk, queues, workflow_queue, people)
+        yield World(env.client, hub, sf, ns_us, ns_uk, queues, workflow_queue, people, uk_erp=request.param)
     await env.shutdown()
     for made in (sf, ns_us, ns_uk):
         await made.client.aclose()
@@ -278,7 +286,8 @@ async def build_month(w: World) -> dict[str, str]:
 async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences(world: World) -> None:
     w = world
     p = await build_month(w)
-    assert len(await w.ns_uk.admin.records("timeBill")) == 5  # Hedy's week after the transfer
+    uk_time = "timeBill" if w.uk_erp == "netsuite" else "ProjectHourJournalLines"
+    assert len(await w.ns_uk.admin.records(uk_time)) == 5  # Hedy's week after the transfer
 
     first = await w.sync("US01", "1")
     assert first.status == "synced"
@@ -378,3 +387,71 @@ async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences
     assert fixed.reconciliation is not None and fixed.reconciliation.status == "clean", fixed.reconciliation
     assert await w.hub.list_exceptions(kind="reconciliation") == []
     assert await w.source_totals("US01") == totals
+
+
+@pytest.mark.parametrize("world", ["dynamics"], indirect=True)
+async def test_uk01_on_d365_and_us01_on_netsuite_reconcile_clean_in_one_hub(world: World) -> None:
+    """The firm on two ERPs: UK01's project, time and invoice in Dynamics 365, US01's in
+    NetSuite (with a transferred consultant's later time in D365): both entities reconcile
+    clean, side by side in the same hub."""
+    from tests.connectors.test_dynamics_erp import uk_invoice
+
+    w = world
+    await build_month(w)
+    uk = await w.sf.client.create(
+        "pse__Proj__c",
+        {"Name": "uk-a", "D2R_Legal_Entity__c": "UK01", "CurrencyIsoCode": "GBP", "pse__Is_Active__c": True},
+    )
+    tim = w.people["Tim Berners-Lee"]
+    await w.sf.client.create("pse__Timecard_Header__c", card(uk, tim, date(2026, 11, 9), 7, 150))
+    await w.post_time("UK01", "time_bill")
+    bills = [r for r in await w.ns_uk.admin.records("ProjectHourJournalLines") if r["D2RProjectId"] == uk]
+    assert len(bills) == 5 and {b["dataAreaId"] for b in bills} == {"uk01"}
+
+    # the UK invoice as the engagement posts it: a free-text invoice in D365, recorded in the hub
+    created = await w.ns_uk.client.create(
+        "CustomersV3",
+        {
+            "dataAreaId": "uk01",
+            "CustomerAccount": "CUST-SYNC-UK",
+            "OrganizationName": "Sync Test Ltd",
+            "CustomerGroupId": "30",
+            "SalesCurrencyCode": "GBP",
+        },
+    )
+    assert created["CustomerAccount"] == "CUST-SYNC-UK"
+    inv = uk_invoice("INV-uk-a-2026-11", nets=("5250.00",))
+    inv = inv.model_copy(update={"lineage": inv.lineage.model_copy(update={"project_id": uk})})
+    erp_invoice = await w.ns_uk.erp.post_invoice(inv, "uk01:CUST-SYNC-UK", "uk01:SO-test")
+    assert erp_invoice == "uk01:CIV-000001"
+    await w.hub.record_invoice(
+        m.InvoiceFact(
+            source_system="erp",
+            source_record_id=inv.invoice_id,
+            currency="GBP",
+            invoice_date=inv.invoice_date,
+            due_date=inv.due_date,
+            net_amount=inv.net_total.amount,
+            tax_amount=inv.tax_total.amount,
+            total_amount=inv.total.amount,
+            status="open",
+            opportunity_id=inv.lineage.opportunity_id,
+            customer_id=inv.lineage.customer_id,
+            project_id=uk,
+            contract_id=inv.lineage.contract_id,
+            legal_entity="UK01",
+        )
+    )
+
+    us01 = await w.sync("US01", "1")
+    assert us01.reconciliation is not None and us01.reconciliation.status == "clean", us01
+    uk01 = await w.sync("UK01", "1")
+    assert uk01.reconciliation is not None and uk01.reconciliation.status == "clean", uk01
+    assert uk01.reconciliation.projects_checked == 1 and uk01.reconciliation.differences == 0
+    uk_totals = {(t[0], t[1]): t for t in await w.source_totals("UK01")}
+    # 5 x 7 h at 150 in the PSA; the same 35 h in D365 and its invoice of 5,250 + 20 % VAT
+    assert uk_totals[("psa", uk)][2:4] == (D("35"), D("5250"))
+    assert uk_totals[("erp", uk)][2:5] == (D("35"), None, D("6300"))
+    assert uk_totals[("erp", uk)][5] == "GBP"
+    runs = await w.hub.pool.fetch("SELECT DISTINCT legal_entity FROM recon_source_total WHERE period = $1", PERIOD)
+    assert {r["legal_entity"] for r in runs} >= {"US01", "UK01"}
