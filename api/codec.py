@@ -6,8 +6,9 @@ caller.
 {...base64...}, "data": "<base64>"}]}` (protobuf JSON of `Payloads`). The caller is a d2r
 principal: a bearer token (the Web UI's "pass access token", the CLI's `--codec-auth`),
 or the session cookie set by `POST /codec/session` (for a UI with "include cross-origin
-credentials"). Any role may decode; encoding (the UI starting or signalling a workflow)
-is refused to the read-only auditor.
+credentials"). A payload does not say which legal entity it belongs to, so decoding needs
+an all-entity scope or the auditor role; encoding (the UI starting or signalling a
+workflow) is refused to the read-only auditor.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
 from api.auth import SESSION_COOKIE, Principal, authenticate, principal_from_token
+from api.deps import FORBIDDEN_SCOPE, visible_entities
 from api.problems import ProblemError
 
 router = APIRouter(prefix="/codec", tags=["codec"])
@@ -46,6 +48,14 @@ async def codec_caller(request: Request) -> Principal:
     return await authenticate(request)  # answers the 401 with its challenge
 
 
+def _every_entity(principal: Principal) -> None:
+    """A payload does not say whose it is: only callers who may read every entity get it in clear."""
+    if visible_entities(principal) is not None:
+        raise ProblemError(
+            403, "Forbidden", "decoding payloads needs an all-entity scope (or the auditor role)", type_=FORBIDDEN_SCOPE
+        )
+
+
 def _payloads(body: dict[str, Any]) -> Payloads:
     try:
         return ParseDict(body, Payloads())
@@ -62,6 +72,7 @@ async def decode(
     principal: Annotated[Principal, Depends(codec_caller)],
     body: Annotated[dict[str, Any], Body(examples=[PAYLOADS_EXAMPLE])],
 ) -> dict[str, Any]:
+    _every_entity(principal)
     payloads = _payloads(body)
     decoded = await _codec(request).decode(payloads.payloads)
     return MessageToDict(Payloads(payloads=decoded))
@@ -75,6 +86,7 @@ async def encode(
 ) -> dict[str, Any]:
     if principal.roles <= {"auditor"}:
         raise ProblemError(403, "Forbidden", "the auditor reads and never writes: encoding is refused")
+    _every_entity(principal)
     payloads = _payloads(body)
     encoded = await _codec(request).encode(payloads.payloads)
     return MessageToDict(Payloads(payloads=encoded))

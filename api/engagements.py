@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import door, stuck
 from api.auth import ANY_ROLE, Principal, require_roles
+from api.deps import EngagementReader, authorize_start, engagement_access, entity_filter, visible_entities
 from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError, problems
 from api.reports import audit_mutation
@@ -133,6 +134,7 @@ async def start_engagement(
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
     response.headers["Location"] = f"/v1/engagements/{body.opportunity_id}"
+    await authorize_start(request, principal, body.opportunity_id)
     if await _exists(client, body.opportunity_id):
         response.status_code = 200
         return await _view(client, body.opportunity_id)
@@ -162,7 +164,7 @@ async def start_engagement(
     "/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view", responses=problems(404)
 )
 async def get_engagement(
-    opportunity_id: OpportunityId, request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+    opportunity_id: OpportunityId, request: Request, principal: EngagementReader
 ) -> EngagementView:
     _tag(opportunity_id, principal)
     return await _view(_client(request), opportunity_id)
@@ -190,7 +192,10 @@ async def list_engagements(
     if stage:
         clauses.append(f"D2RStage = '{stage.value}'")
     if legal_entity:
-        clauses.append(f"D2RLegalEntity = '{legal_entity}'")
+        clauses.append(f"D2RLegalEntity = '{entity_filter(principal, legal_entity)}'")  # 403 outside the scope
+    scope = visible_entities(principal)
+    if scope is not None:  # only the caller's legal entities (entity codes are [A-Z0-9] by the token's parse)
+        clauses.append("D2RLegalEntity IN ({})".format(", ".join(f"'{e}'" for e in sorted(scope)) or "''"))
     found: list[EngagementSummary] = []
     client = _client(request)
     async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
@@ -231,7 +236,7 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
 async def revalidate(
     opportunity_id: OpportunityId,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
+    principal: Annotated[Principal, Depends(engagement_access("sales_ops", "integration_admin", write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.revalidate", opportunity_id, {})
@@ -247,7 +252,7 @@ async def revalidate(
 async def retry(
     opportunity_id: OpportunityId,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("integration_admin", "delivery_ops"))],
+    principal: Annotated[Principal, Depends(engagement_access("integration_admin", "delivery_ops", write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     view = await _view(_client(request), opportunity_id)
@@ -271,7 +276,7 @@ async def cancel(
     opportunity_id: OpportunityId,
     body: CancelBody,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
+    principal: Annotated[Principal, Depends(engagement_access("sales_ops", "integration_admin", write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     view = await _view(_client(request), opportunity_id)
@@ -308,9 +313,7 @@ async def decide(
     approval_id: Annotated[str, Path(min_length=1, max_length=200)],
     body: DecisionBody,
     request: Request,
-    principal: Annotated[
-        Principal, Depends(require_roles("finance", "delivery_ops", "sales_ops", "integration_admin"))
-    ],
+    principal: Annotated[Principal, Depends(engagement_access("finance", "delivery_ops", "sales_ops", write=True))],
 ) -> Approval:
     _tag(opportunity_id, principal)
     approval: Approval = await _update(
@@ -346,7 +349,7 @@ async def request_amendment(
     opportunity_id: OpportunityId,
     body: AmendmentBody,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("delivery_ops", "sales_ops"))],
+    principal: Annotated[Principal, Depends(engagement_access("delivery_ops", "sales_ops", write=True))],
 ) -> ChangeRecord:
     _tag(opportunity_id, principal)
     _window(request).check_date(body.amendment.effective_date, "amendment.effective_date")
@@ -371,7 +374,7 @@ async def request_credit_memo(
     opportunity_id: OpportunityId,
     body: CreditMemoBody,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("finance", "delivery_ops", "sales_ops"))],
+    principal: Annotated[Principal, Depends(engagement_access("finance", "delivery_ops", "sales_ops", write=True))],
 ) -> ChangeRecord:
     _tag(opportunity_id, principal)
     _window(request).check_date(body.credit_memo.memo_date, "credit_memo.memo_date")
@@ -395,7 +398,7 @@ async def close_engagement_period(
     opportunity_id: OpportunityId,
     period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM inside the open window")],
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("finance", "integration_admin"))],
+    principal: Annotated[Principal, Depends(engagement_access("finance", "integration_admin", write=True))],
 ) -> PeriodResult:
     _tag(opportunity_id, principal)
     _window(request).check_period(period, "period")
@@ -418,7 +421,7 @@ async def close_engagement_period(
 async def delivery_complete(
     opportunity_id: OpportunityId,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("delivery_ops", "integration_admin"))],
+    principal: Annotated[Principal, Depends(engagement_access("delivery_ops", "integration_admin", write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.delivery_complete", opportunity_id, {})

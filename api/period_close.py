@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import door
 from api.auth import ANY_ROLE, Principal, require_roles
+from api.deps import EntityReader, authorize, path_entity_access
 from api.inputs import Comment, IsoDate
 from api.problems import ProblemError, problems
 from api.reports import audit_mutation
@@ -119,6 +120,7 @@ async def start_close(
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
     door.check_legal_entity(body.legal_entity, settings.legal_entities)
+    authorize(principal, body.legal_entity, write=True)
     _window(settings).check_period(body.period, "period")
     wid = close_workflow_id(body.legal_entity, body.period)
     response.headers["Location"] = f"/v1/period-close/{body.legal_entity}/{body.period}"
@@ -158,7 +160,7 @@ async def get_close(
     legal_entity: Annotated[str, Path(pattern=ENTITY)],
     period: Annotated[str, Path(pattern=PERIOD)],
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
+    principal: EntityReader,
 ) -> PeriodCloseReport:
     return await _report(_client(request), legal_entity, period)
 
@@ -174,7 +176,7 @@ async def approve_close(
     period: Annotated[str, Path(pattern=PERIOD)],
     body: ApproveBody,
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles("finance"))],
+    principal: Annotated[Principal, Depends(path_entity_access("finance", write=True))],
 ) -> PeriodCloseReport:
     handle = _client(request).get_workflow_handle(close_workflow_id(legal_entity, period))
     try:
@@ -218,6 +220,7 @@ async def start_posting(
     client = _client(request)
     settings: ApiSettings = request.app.state.settings
     door.check_legal_entity(body.legal_entity, settings.legal_entities)
+    authorize(principal, body.legal_entity, write=True)
     window = _window(settings)
     day = window.check_date(body.posting_date or date.today(), "posting_date")
     if body.cutoff is not None:
@@ -256,7 +259,7 @@ async def start_posting(
 async def get_posting(
     workflow_id: Annotated[str, Path(pattern=r"^posting-[A-Za-z0-9-]+$")],
     request: Request,
-    principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
+    principal: Annotated[Principal, Depends(path_entity_access(*ANY_ROLE, write=False, param="workflow_id"))],
 ) -> PostingStarted:
     handle = _client(request).get_workflow_handle(workflow_id)
     try:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, require_roles
+from api.deps import authorize, entity_filter, visible_entities
 from api.door import check_legal_entity
 from api.inputs import Comment, Filter, IsoDate, IsoDateTime
 from api.problems import ProblemError, problems
@@ -84,7 +85,7 @@ async def list_reports(_: Annotated[Principal, Depends(reports_reader)]) -> dict
 async def report(
     request: Request,
     kpi: Annotated[str, Path(max_length=100)],
-    _: Annotated[Principal, Depends(reports_reader)],
+    principal: Annotated[Principal, Depends(reports_reader)],
     group_by: Filter = "none",
     period: Annotated[str | None, Query(pattern=PERIOD, description="one month")] = None,
     period_from: Annotated[str | None, Query(pattern=PERIOD)] = None,
@@ -101,6 +102,7 @@ async def report(
 ) -> JSONResponse:
     if kpi not in KPI_NAMES:
         raise ProblemError(404, "Unknown KPI", f"{kpi!r} is not one of {', '.join(KPI_NAMES)}")
+    legal_entity = entity_filter(principal, legal_entity)
     query = KpiQuery(
         group_by=group_by,
         period_from=period_from or period,
@@ -161,10 +163,11 @@ class ReconcileBody(BaseModel):
 @router.get("/v1/reconciliation", summary="Latest reconciliation per legal entity and period")
 async def reconciliation(
     request: Request,
-    _: Annotated[Principal, Depends(recon_reader)],
+    principal: Annotated[Principal, Depends(recon_reader)],
     period: Annotated[str | None, Query(pattern=PERIOD)] = None,
     legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
 ) -> JSONResponse:
+    legal_entity = entity_filter(principal, legal_entity)
     hub = _hub(request)
     runs = await hub.latest_reconciliation(period, legal_entity)
     for run in runs:
@@ -182,6 +185,7 @@ async def run_reconciliation(
     settings = getattr(request.app.state, "settings", None)
     if settings is not None:
         check_legal_entity(body.legal_entity, settings.legal_entities)
+    authorize(principal, body.legal_entity, write=True)
     result = await _hub(request).reconcile(body.period, body.legal_entity)
     await audit_mutation(
         request,
@@ -203,7 +207,7 @@ class ResolveBody(BaseModel):
 @router.get("/v1/exceptions", summary="Exceptions (open by default)")
 async def list_exceptions(
     request: Request,
-    _: Annotated[Principal, Depends(exceptions_reader)],
+    principal: Annotated[Principal, Depends(exceptions_reader)],
     status: Literal["open", "retrying", "resolved", "all"] = "open",
     kind: Filter | None = None,
     legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
@@ -214,7 +218,7 @@ async def list_exceptions(
     items = await _hub(request).list_exceptions(
         status=None if status == "all" else status,
         kind=kind,
-        legal_entity=legal_entity,
+        legal_entity=entity_filter(principal, legal_entity),
         project_id=project_id,
         limit=limit,
         offset=offset,
@@ -222,20 +226,22 @@ async def list_exceptions(
     return _json({"items": items, "limit": limit, "offset": offset})
 
 
-async def _exception(request: Request, exception_id: int) -> dict[str, Any]:
+async def _exception(request: Request, exception_id: int, principal: Principal, *, write: bool) -> dict[str, Any]:
     try:
-        return await _hub(request).get_exception(exception_id)
+        found = await _hub(request).get_exception(exception_id)
     except ExceptionNotFoundError as exc:
         raise ProblemError(404, "Not found", f"no exception {exception_id}") from exc
+    authorize(principal, found.get("legal_entity"), write=write)
+    return found
 
 
 @router.get("/v1/exceptions/{exception_id}", summary="One exception", responses=problems(404))
 async def get_exception(
     request: Request,
     exception_id: ExceptionId,
-    _: Annotated[Principal, Depends(exceptions_reader)],
+    principal: Annotated[Principal, Depends(exceptions_reader)],
 ) -> JSONResponse:
-    return _json(await _exception(request, exception_id))
+    return _json(await _exception(request, exception_id, principal, write=False))
 
 
 @router.post(
@@ -247,7 +253,7 @@ async def resolve_exception(
     principal: Annotated[Principal, Depends(exceptions_writer)],
     body: ResolveBody | None = None,
 ) -> JSONResponse:
-    await _exception(request, exception_id)
+    await _exception(request, exception_id, principal, write=True)
     note = body.note if body else None
     done = await _hub(request).resolve_exception(exception_id, resolved_by=principal.subject, note=note)
     await audit_mutation(
@@ -270,7 +276,7 @@ async def retry_exception(
     exception_id: ExceptionId,
     principal: Annotated[Principal, Depends(exceptions_writer)],
 ) -> JSONResponse:
-    exception = await _exception(request, exception_id)
+    exception = await _exception(request, exception_id, principal, write=True)
     retrier = getattr(request.app.state, "exception_retrier", None)
     if retrier is None:
         raise ProblemError(
@@ -299,13 +305,15 @@ async def retry_exception(
 @router.get("/v1/audit", summary="The append-only audit log, newest first")
 async def audit_log(
     request: Request,
-    _: Annotated[Principal, Depends(audit_reader)],
+    principal: Annotated[Principal, Depends(audit_reader)],
     actor: Filter | None = None,
     action: Filter | None = None,
     since: Annotated[IsoDateTime | None, Query(description="ISO 8601, e.g. 2026-11-30T00:00:00Z")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
+    if visible_entities(principal) is not None:  # the log spans every entity: not for a scoped reader
+        raise ProblemError(403, "Forbidden", "the audit log spans every legal entity: it needs an all-entity scope")
     items = await _hub(request).list_audit(actor=actor, action=action, since=since, limit=limit, offset=offset)
     return _json({"items": items, "limit": limit, "offset": offset})
 

@@ -1,12 +1,14 @@
 """Who must approve what, and whether a given person may decide: pure rules.
 
 Deals over a threshold or with non-standard terms need a person; finance approves
-credit memos; amendments need delivery, and finance too above a threshold. Four eyes:
-whoever asked may not approve.
+credit memos; amendments need delivery, and finance too above a threshold. Four eyes, by
+person (subject), never by role: whoever asked may not approve, and one person may not
+give two approvals of the same change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -64,11 +66,21 @@ def amendment_approver_roles(change_in_value: Money, policy: ApprovalPolicy) -> 
     return needed
 
 
+def change_of(approval: Approval) -> str:
+    """The change an approval belongs to: approvals of one change are `<change id>:<n>`."""
+    return approval.approval_id.rpartition(":")[0] or approval.approval_id
+
+
 class DecisionRefused(ValueError):
     """Why a decision may not be taken (the update validator's message)."""
 
 
-def check_decision(approval: Approval | None, by: str, roles: frozenset[str] | set[str]) -> Approval:
+def check_decision(
+    approval: Approval | None, by: str, roles: frozenset[str] | set[str], approvals: Sequence[Approval] = ()
+) -> Approval:
+    """May `by` (a subject, holding `roles`) decide `approval`? `approvals` are the others the
+    engagement holds: two approvals of one change need two different people, whatever roles
+    one person holds."""
     if approval is None:
         raise DecisionRefused("no such approval")
     if approval.decision is not ApprovalDecision.PENDING:
@@ -77,6 +89,13 @@ def check_decision(approval: Approval | None, by: str, roles: frozenset[str] | s
         raise DecisionRefused(f"deciding {approval.subject} needs one of the roles {approval.approver_roles}")
     if by == approval.requested_by:
         raise DecisionRefused("four eyes: whoever requested it may not decide it")
+    for other in approvals:
+        same_change = change_of(other) == change_of(approval) and other.approval_id != approval.approval_id
+        if same_change and other.decided_by == by:
+            raise DecisionRefused(
+                f"four eyes: {by} already decided {other.approval_id} of {change_of(approval)}; "
+                "another person must decide this one"
+            )
     return approval
 
 

@@ -154,7 +154,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
 
     @decide.validator
     def _validate_decision(self, decision: DecisionInput) -> None:
-        check_decision(self._approval(decision.approval_id), decision.by, set(decision.roles))
+        check_decision(self._approval(decision.approval_id), decision.by, set(decision.roles), self._s.view.approvals)
 
     @workflow.signal(name="decision")
     def decision_signal(self, decision: DecisionInput) -> None:

@@ -23,6 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.settings import ApiSettings
 from contracts import search_attributes as sa
+from security.dev_issuer import DEV_AUDIENCE
+from security.dev_issuer import ensure_key as ensure_issuer_key
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
 from workers.main import build_workers
@@ -98,6 +100,8 @@ class Stack:
     sims: dict[str, Simulator]
     settings: WorkerSettings
     temporal_db: Path  # the dev server's SQLite file: what an operator with disk access reads
+    issuer_key: Path  # the dev issuer the API serves (as in make run): tests mint tokens with it
+    issuer: str
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +109,8 @@ async def stack(
     simulators: dict[str, Simulator], api_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     temporal_db = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    issuer_key = ensure_issuer_key(tmp_path_factory.mktemp("issuer") / "key.pem")
+    issuer = f"http://127.0.0.1:{api_port}/dev-issuer"
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
         search_attributes=sa.ALL,
@@ -136,6 +142,9 @@ async def stack(
             erp_task_queue="it-erp",
             salesforce=VendorEndpoint(url=simulators["salesforce"].url),  # asked at the door
             static_tokens=True,  # the dev tokens, an explicit dev option
+            oidc_issuer=issuer,  # and JWTs from the dev issuer this API serves itself
+            oidc_audience=DEV_AUDIENCE,
+            dev_issuer_key_file=issuer_key,
         )
         app = create_app(api_settings, temporal=env.client)
         # A real HTTP server: the simulators' webhooks must reach it over the network.
@@ -145,7 +154,7 @@ async def stack(
             await asyncio.sleep(0.05)
         http = await exits.enter_async_context(httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}"))
         try:
-            yield Stack(env.client, http, simulators, settings, temporal_db)
+            yield Stack(env.client, http, simulators, settings, temporal_db, issuer_key, issuer)
         finally:
             server.should_exit = True
             await serving

@@ -124,6 +124,38 @@ def scenario_cancel():  # type: ignore[no-untyped-def]
     return CancelRequest(reason="terms refused", by="dev-sales-ops")
 
 
+async def test_one_person_holding_both_roles_cannot_give_both_approvals_of_a_change(
+    own_env: WorkflowEnvironment,
+) -> None:
+    """30,000.00 GBP more on L1 needs delivery and finance (threshold 20,000.00): two people."""
+    fake = FakeSystems(scenario.reference_opportunity(f"006FOE{uuid.uuid4().hex[:12].upper()}"))
+    fake.delivery = scenario.reference_delivery()
+    async with engagement(own_env, fake) as handle:
+        await until(handle, Stage.IN_DELIVERY)
+        record = await handle.execute_update(
+            EngagementWorkflow.request_amendment,
+            AmendmentInput(
+                amendment=Amendment(
+                    amendment_id="AM-4E",
+                    effective_date=date(scenario.YEAR, 4, 10),
+                    treatment=AmendmentTreatment.CUMULATIVE_CATCH_UP,
+                    reason="more scope",
+                    changes=[LineChange(contract_line_id="L1", price=gbp("150000"))],
+                ),
+                requested_by="sam",
+            ),
+        )
+        assert len(record.approval_ids) == 2
+        both = ["delivery_ops", "finance"]
+        await handle.execute_update(EngagementWorkflow.decide, decision(record.approval_ids[0], "pat", both))
+        reason = await refused(handle, decision(record.approval_ids[1], "pat", both))
+        assert "four eyes" in reason and "pat already decided" in reason
+        second = await handle.execute_update(
+            EngagementWorkflow.decide, decision(record.approval_ids[1], "omar", ["finance"])
+        )
+        assert second.decided_by == "omar"
+
+
 @pytest.mark.parametrize("failing", ["psa.apply_change", "erp.update_sales_order", "crm.set_contract_value"])
 async def test_amendment_step_failure_undoes_the_earlier_steps(own_env: WorkflowEnvironment, failing: str) -> None:
     env = own_env
