@@ -22,7 +22,8 @@ def bearer(stack: Stack, role: str, subject: str, entities: list[str]) -> dict[s
 
 
 async def request_big_amendment(stack: Stack, opportunity_id: str, view: dict[str, Any]) -> list[str]:
-    """+30,000 on the first line: above the finance threshold (25,000 USD, 20,000 GBP), so delivery and finance approve."""
+    """+30,000 on the first line: above the finance threshold (25,000 USD, 20,000 GBP), so
+    delivery and finance both approve."""
     line = next(
         x for x in await records(stack, "salesforce", "OpportunityLineItem") if x["OpportunityId"] == opportunity_id
     )
