@@ -4,16 +4,28 @@ issuer sees only UK01 engagements, approves a UK01 change, and is refused on US0
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 from security.dev_issuer import mint
 from tests.integration.conftest import Stack, eventually
+from tests.integration.test_compensation_simulators import LINE_FIELDS, OPPORTUNITY_FIELDS, book
 from tests.integration.test_engagement_path import SALES, records, seed_info, view_in_stage
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def sf(stack: Stack) -> AsyncIterator[SalesforceClient]:
+    client = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    yield client
+    await client.aclose()
 
 
 def bearer(stack: Stack, role: str, subject: str, entities: list[str]) -> dict[str, str]:
@@ -49,12 +61,25 @@ async def request_big_amendment(stack: Stack, opportunity_id: str, view: dict[st
     return approval_ids
 
 
-async def test_a_uk01_finance_token_sees_and_approves_only_uk01(stack: Stack) -> None:
+async def copy_of(stack: Stack, sf: SalesforceClient, template: str, name: str) -> str:
+    """A fresh Closed Won copy of a seeded deal (its lines too), so amending it disturbs no other test."""
+    source = next(o for o in await records(stack, "salesforce", "Opportunity") if o["Id"] == template)
+    fields = {k: source.get(k) for k in OPPORTUNITY_FIELDS}
+    opportunity_id = await sf.create("Opportunity", {**fields, "Name": name, "StageName": "Negotiation/Review"})
+    for line in [
+        x for x in await records(stack, "salesforce", "OpportunityLineItem") if x["OpportunityId"] == template
+    ]:
+        await sf.create(
+            "OpportunityLineItem", {**{k: line.get(k) for k in LINE_FIELDS}, "OpportunityId": opportunity_id}
+        )
+    await book(stack, sf, opportunity_id)
+    return opportunity_id
+
+
+async def test_a_uk01_finance_token_sees_and_approves_only_uk01(stack: Stack, sf: SalesforceClient) -> None:
     valid = (await seed_info(stack))["opportunities"]["valid"]
-    uk, us = valid["uk01_tm"], valid["us01_fixed_fee_and_tm"]
-    for opportunity_id in (uk, us):
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-        assert started.status_code in (200, 201), started.text
+    uk = await copy_of(stack, sf, valid["uk01_tm"], "Scope case UK01")
+    us = await copy_of(stack, sf, valid["us01_fixed_fee_and_tm"], "Scope case US01")
     uk_view = await eventually(lambda: view_in_stage(stack, uk, "IN_DELIVERY"))
     us_view = await eventually(lambda: view_in_stage(stack, us, "IN_DELIVERY"))
     assert (uk_view["legal_entity"], us_view["legal_entity"]) == ("UK01", "US01")
@@ -63,7 +88,7 @@ async def test_a_uk01_finance_token_sees_and_approves_only_uk01(stack: Stack) ->
     listed = await stack.api.get("/v1/engagements", headers=fiona)
     assert listed.status_code == 200
     assert {row["legal_entity"] for row in listed.json()} == {"UK01"}
-    assert uk in {row["opportunity_id"] for row in listed.json()}
+    assert f"engagement-{uk}" in {row["workflow_id"] for row in listed.json()}
     assert (await stack.api.get(f"/v1/engagements/{uk}", headers=fiona)).status_code == 200
     refused = await stack.api.get(f"/v1/engagements/{us}", headers=fiona)
     assert refused.status_code == 403 and "US01" in refused.json()["detail"]
