@@ -100,8 +100,9 @@ class Stack:
     sims: dict[str, Simulator]
     settings: WorkerSettings
     temporal_db: Path  # the dev server's SQLite file: what an operator with disk access reads
-    issuer_key: Path  # the dev issuer the API serves (as in make run): tests mint tokens with it
-    issuer: str
+    # The dev issuer the API serves (as in make run), when it does: tests mint tokens with it.
+    issuer_key: Path | None = None
+    issuer: str = ""
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ async def sf(stack: Stack) -> AsyncIterator[SalesforceClient]:
 
 
 def bearer(stack: Stack, role: str, subject: str, entities: list[str]) -> dict[str, str]:
+    assert stack.issuer_key is not None, "this stack's API serves no dev issuer"
     token = mint(stack.issuer_key, stack.issuer, subject=subject, roles=[role], entities=entities)
     return {"Authorization": f"Bearer {token}"}
 
@@ -130,6 +131,7 @@ async def test_a_uk01_finance_token_sees_and_approves_only_uk01(stack: Stack, sf
 
 
 async def test_an_expired_or_foreign_token_is_401(stack: Stack) -> None:
+    assert stack.issuer_key is not None
     expired = mint(stack.issuer_key, stack.issuer, subject="x", roles=["auditor"], entities=["*"], ttl_seconds=-600)
     response = await stack.api.get("/v1/engagements", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["detail"].lower()
