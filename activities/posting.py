@@ -8,10 +8,18 @@ the time facts to the reporting hub when one is configured, and only then marks 
 records posted in the PSA. A retried page is harmless: time bills upsert by the entry's
 id, and a batch journal that already exists is read back and never written twice.
 A record the ERP refuses for good becomes an exception; the rest of the page proceeds.
+
+Faults isolate to the record, not the page: each vendor call retries on its own
+(`activities/retrying.py`, honouring Retry-After), and a record whose ERP write still
+fails after that is parked (`ERP_UNAVAILABLE`): it stays unposted and unmarked in the
+PSA, so the next run posts it, while the rest of the page is posted now. Only a read the
+page cannot go on without (the PSA's records, an existing journal's contents) fails the
+page, which Temporal then retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections import defaultdict
@@ -24,6 +32,8 @@ from temporalio import activity
 
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
+from activities.retrying import retrying
+from connectors.errors import RetryableError
 from connectors.ports import ErpPostingPort, PsaConnection
 from connectors.routing import ErpRouter, PsaRouter
 from contracts.erp import LockPeriodInput, LockPeriodResult
@@ -60,6 +70,9 @@ class HubTimeFacts:
             await self._hub.upsert_dimensions([ConsultantDim(**c) for c in consultants])  # type: ignore[attr-defined]
         result = await self._hub.record_time_facts([TimeFact(**f) for f in facts])  # type: ignore[attr-defined]
         return int(result.written)
+
+
+UNAVAILABLE = "ERP_UNAVAILABLE"  # parked: the ERP kept failing transiently; a later run posts it
 
 
 class _Page:
@@ -141,12 +154,13 @@ class PostingActivities:
             return await self._post_page(data)
 
     async def _post_page(self, data: PostPageInput) -> PostPageResult:
-        projects = await self._psa(data.legal_entity).posting.projects(
-            data.legal_entity, data.after_project, data.config.projects_per_page
+        psa = self._psa(data.legal_entity).posting
+        projects = await retrying(
+            lambda: psa.projects(data.legal_entity, data.after_project, data.config.projects_per_page)
         )
         if not projects:
             return PostPageResult(next_project=None, projects=0, worker=_worker())
-        pending = await self._psa(data.legal_entity).posting.pending(projects, data.cutoff)
+        pending = await retrying(lambda: psa.pending(projects, data.cutoff))
         page = _Page(data, pending)
         for source, why in sorted(pending.unreadable.items()):
             page.fail(source, None, "UNREADABLE_RECORD", why)
@@ -181,8 +195,8 @@ class PostingActivities:
                     "HUB_LOAD_FAILED",
                     f"time facts of page {data.page} were not written to the hub: {error}",
                 )
-        await self._psa(data.legal_entity).posting.mark_posted(
-            sorted({_card(e) for e in posted_entries}), [x.entry_id for x in posted_expenses]
+        await retrying(
+            lambda: psa.mark_posted(sorted({_card(e) for e in posted_entries}), [x.entry_id for x in posted_expenses])
         )
 
         totals: dict[str, ProjectTotals] = {}
@@ -243,9 +257,18 @@ class PostingActivities:
             erp = self._erp(provider)
             by_erp.setdefault(id(erp), (erp, []))[1].append(bill)
         entry_of = {f"d2r:tb:{e.entry_id}": e for e in entries}
-        for erp, bills in by_erp.values():
-            for outcome in await erp.post_time_bills(bills):
-                self._record(page, outcome, [entry_of[outcome.key]])
+
+        async def one(erp: ErpPostingPort, bill: TimeBill) -> list[PostOutcome]:
+            # One bill per call, retried on its own: a transient failure costs that bill a
+            # retry, never the page; one that keeps failing is parked for the next run.
+            try:
+                return await retrying(lambda: erp.post_time_bills([bill]))
+            except RetryableError as error:
+                return [PostOutcome(key=bill.external_id, error_code=UNAVAILABLE, error=str(error))]
+
+        outcomes = await asyncio.gather(*(one(erp, bill) for erp, bills in by_erp.values() for bill in bills))
+        for outcome in (o for found in outcomes for o in found):
+            self._record(page, outcome, [entry_of[outcome.key]])
 
     def _record(self, page: _Page, outcome: PostOutcome, entries: list[TimeEntry]) -> None:
         if outcome.error_code is None:
@@ -391,7 +414,10 @@ class PostingActivities:
             done: set[str] = set()
             for claim in [own, *sorted({c for s in by_source if (c := page.pending.claims.get(s)) and c != own})]:
                 k = 0
-                while (sources := await erp.journal_sources(f"{claim}:{kind}:{entity}:{currency}:{k}")) is not None:
+                while True:
+                    sources = await self._journal_sources(erp, f"{claim}:{kind}:{entity}:{currency}:{k}")
+                    if sources is None:
+                        break
                     done.update(sources)
                     k += 1
                     if claim == own:
@@ -407,7 +433,8 @@ class PostingActivities:
         }
         if unclaimed:
             cards = {_card(e) for e in page.pending.time_entries}
-            await self._psa(data.legal_entity).posting.claim(sorted(unclaimed & cards), sorted(unclaimed - cards), own)
+            psa = self._psa(data.legal_entity).posting
+            await retrying(lambda: psa.claim(sorted(unclaimed & cards), sorted(unclaimed - cards), own))
         for (entity, kind, currency), by_source in groups:
             erp = self._erp(entity)
             prefix = f"{own}:{kind}:{entity}:{currency}"
@@ -424,9 +451,22 @@ class PostingActivities:
                     memo=f"d2r {kind} posting {data.run_id} page {data.page}",
                     lines=[line for source in batch for line in by_source[source]],
                 )
-                k += 1
-                outcome = await erp.post_journal(journal)
+                outcome = await self._post_journal(erp, journal)
+                if outcome is None:
+                    # The ERP kept failing and the journal is not there: park its records
+                    # (unposted, claimed by this page: a later run posts them under its number).
+                    for source in batch:
+                        page.fail(
+                            source,
+                            by_source[source][0].project_id,
+                            UNAVAILABLE,
+                            f"the ERP kept failing; the {kind} posting of {source} waits for the next run",
+                        )
+                    continue
                 if outcome.error_code is None:
+                    # Numbers only advance over journals that exist, so reading a claim's
+                    # journals back (0, 1, 2... until one is missing) finds every one.
+                    k += 1
                     page.erp_records += 1
                 elif len(batch) > 1:
                     # Isolate the poison record: post the batch's records one by one.
@@ -439,6 +479,21 @@ class PostingActivities:
                         outcome.error_code,
                         f"the ERP refused the {kind} posting of {batch[0]}: {outcome.error}",
                     )
+
+    @staticmethod
+    async def _journal_sources(erp: ErpPostingPort, external_id: str) -> list[str] | None:
+        return await retrying(lambda: erp.journal_sources(external_id))
+
+    async def _post_journal(self, erp: ErpPostingPort, journal: PostingJournal) -> PostOutcome | None:
+        """The journal's outcome; None when the ERP kept failing and the journal does not
+        exist. If the ERP cannot even say whether it exists, the page fails (and retries)."""
+        try:
+            return await retrying(lambda: erp.post_journal(journal))
+        except RetryableError:
+            # The last attempt's response may have been lost after the write: look before parking.
+            if await self._journal_sources(erp, journal.external_id) is not None:
+                return PostOutcome(key=journal.external_id, record_id=journal.external_id)
+            return None
 
     # ---- hub ---------------------------------------------------------------------------------------------
     async def _write_hub(self, page: _Page, entries: list[TimeEntry]) -> int:

@@ -4,6 +4,7 @@ and the workers as separate `python -m workers.main` processes that the tests ki
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -352,6 +353,103 @@ async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
         len([b for b in await ns_records(e.ns_us, "timeBill") if b.get("custcol_d2r_project_id") in set(projects)])
         == expected_days
     )
+
+
+# ---- faults isolate to the record: a steady 10 % 5xx and 5 % 429 from the ERP -------------------------
+
+
+async def test_posting_finishes_while_the_erp_misbehaves_and_parks_only_what_keeps_failing(env: Env) -> None:
+    """Before, a page failed whenever any of its calls did: at 10 % 5xx a page of 30 calls
+    succeeded about 4 % of the time, and the run stalled. Now each call retries on its own
+    (Retry-After honoured); the one time bill the ERP keeps throttling is parked as an
+    exception, stays unposted in the PSA, and the next run posts it. Nothing twice."""
+    e = env
+    people = await consultants(e)
+    projects = await create_many(
+        e,
+        "pse__Proj__c",
+        [{"Name": f"DE faults project {i}", "D2R_Legal_Entity__c": "DE01", "CurrencyIsoCode": "EUR"} for i in range(6)],
+    )
+    cards = [
+        timecard(p, people[("Konrad Zuse", "Emmy Noether")[w % 2]], date(2026, 9, 7) + timedelta(weeks=w % 3), days=2)
+        for p in projects
+        for w in range(5)
+    ]
+    card_ids = await create_many(e, "pse__Timecard_Header__c", cards)
+    expenses = await create_many(
+        e,
+        "pse__Expense__c",
+        [
+            {
+                "pse__Project__c": p,
+                "pse__Resource__c": people["Emmy Noether"],
+                "pse__Amount__c": 80 + i,
+                "pse__Expense_Date__c": "2026-09-09",
+                "pse__Status__c": "Approved",
+                "pse__Type__c": "Travel",
+                "CurrencyIsoCode": "EUR",
+            }
+            for i, p in enumerate(projects)
+        ],
+    )
+    stubborn = card_ids[7]
+    faults = {
+        "error_rate": 0.10,
+        "throttle_rate": 0.05,
+        "retry_after_s": 1,
+        "seed": 13,
+        # one record the ERP keeps throttling, whatever the retries: it must be parked, not block the page
+        "reject": [{"method": "PUT", "path": f"/timeBill/eid:d2r:tb:{stubborn}", "status": 429, "code": "BUSY"}],
+    }
+    expected_days = len(cards) * 2
+
+    def run(suffix: str) -> Any:
+        return e.client.execute_workflow(
+            TimeAndExpensePostingWorkflow.run,
+            PostingInput(
+                legal_entity="DE01",
+                posting_date=date(2026, 9, 30),
+                cutoff=date(2026, 9, 30),
+                queues=e.queues,
+                config=PostingConfig(projects_per_page=2, journal_lines=2),
+            ),
+            id=f"posting-DE01-2026-09-30-{suffix}",
+            task_queue=e.workflow_queue,
+        )
+
+    async with httpx.AsyncClient(base_url=e.ns_us.url) as http:
+        (await http.post("/__admin/faults", json=faults)).raise_for_status()
+        try:
+            first = await asyncio.wait_for(run("faulty"), timeout=240)
+            misbehaved = await http.get("/__admin/faults")
+        finally:
+            (await http.delete("/__admin/faults")).raise_for_status()
+    p = first.progress
+    assert p.time_entries == expected_days - 2  # all but the stubborn card's two days
+    assert p.expenses == len(expenses)
+    assert [(x.source_id, x.code) for x in p.exceptions] == [(stubborn, "ERP_UNAVAILABLE")]
+    assert misbehaved.json()["rejected"] != [0]  # the stubborn record was really refused
+
+    second = await run("after")  # faults cleared: the parked record is picked up
+    assert second.progress.time_entries == 2 and second.progress.exceptions_total == 0
+    bills = [b for b in await ns_records(e.ns_us, "timeBill") if b.get("custcol_d2r_project_id") in set(projects)]
+    assert len(bills) == len({b["externalId"] for b in bills}) == expected_days  # each day once
+    journals = await ns_records(e.ns_us, "journalEntry")
+    items = [line for j in journals for line in (j.get("line") or [])]  # the admin view keeps sublists as lists
+    expense_lines = [
+        line["custcol_d2r_source_id"]
+        for line in items
+        if line.get("custcol_d2r_source_id") in set(expenses) and line.get("debit")
+    ]
+    assert sorted(expense_lines) == sorted(expenses)  # each expense's cost booked once
+    assert (await admin(e.ns_us, "duplicates"))["count"] == 0
+    rows = await soql(
+        e,
+        "SELECT Id, D2R_Posted__c FROM pse__Timecard_Header__c WHERE pse__Project__c IN ("
+        + ", ".join(f"'{x}'" for x in projects)
+        + ")",
+    )
+    assert all(r["D2R_Posted__c"] for r in rows)
 
 
 # ---- month-end for two legal entities, one with a consultant transfer ---------------------------------
