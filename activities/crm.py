@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.errors import translating_errors
+from activities.errors import refusals, translating_errors
 from connectors.ports import CrmPort
 from contracts.crm import (
     Ack,
+    BillingStatusWindowInput,
     NotifyInput,
     ReadOpportunityInput,
     SetContractValueInput,
@@ -15,6 +16,7 @@ from contracts.crm import (
     WriteLinksInput,
     WriteLinksResult,
 )
+from contracts.erp import WindowWriteResult
 from domain.deal import OpportunitySnapshot
 from domain.system_records import CrmLinks
 
@@ -42,8 +44,19 @@ class CrmFeedbackActivities:
     """Finance feedback and notifications into the CRM (separate from booking reads so the
     two can be throttled apart if a CRM org's API budget is tight)."""
 
-    def __init__(self, crm: CrmPort) -> None:
+    def __init__(self, crm: CrmPort, concurrency: int = 8) -> None:
         self._crm = crm
+        self._concurrency = concurrency
+
+    @activity.defn(name="crm.write_billing_status_window")
+    @translating_errors
+    async def write_billing_status_window(self, data: BillingStatusWindowInput) -> WindowWriteResult:
+        """A month-end window's billing statuses, each engagement's on its own."""
+
+        async def one(item: WriteBillingStatusInput) -> None:
+            await self._crm.write_billing_status(item.opportunity_id, item.status)
+
+        return WindowWriteResult(refused=await refusals(data.statuses, one, self._concurrency))
 
     @activity.defn(name="crm.write_billing_status")
     @translating_errors

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import translating_errors
+from activities.errors import refusals, translating_errors
 from connectors.routing import ErpRouter
 from contracts.erp import (
     CancelSalesOrderInput,
@@ -15,19 +17,25 @@ from contracts.erp import (
     CreateSalesOrderResult,
     ErpAck,
     InvoiceStatusInput,
+    OpenItemsInput,
+    OpenItemsResult,
     PaymentLineageInput,
     PaymentLineageResult,
     PostDocumentsInput,
     PostDocumentsResult,
+    PostDocumentsWindowInput,
     ReceiptsInput,
     ReceiptsResult,
+    ReceiptsWindowInput,
+    ReceiptsWindowResult,
     ReverseJournalInput,
     UpdateSalesOrderInput,
     UpsertCustomerInput,
     UpsertCustomerResult,
     VoidCreditMemoInput,
+    WindowWriteResult,
 )
-from domain.system_records import InvoiceStatus
+from domain.system_records import InvoiceStatus, Receipt
 
 
 class ErpActivities:
@@ -58,8 +66,9 @@ class ErpActivities:
 
 
 class ErpBillingActivities:
-    def __init__(self, router: ErpRouter) -> None:
+    def __init__(self, router: ErpRouter, concurrency: int = 8) -> None:
         self._router = router
+        self._concurrency = concurrency  # a window's engagements share the ERP's concurrency budget
 
     @activity.defn(name="erp.update_sales_order")
     @translating_errors
@@ -76,6 +85,15 @@ class ErpBillingActivities:
     @activity.defn(name="erp.post_documents")
     @translating_errors
     async def post_documents(self, data: PostDocumentsInput) -> PostDocumentsResult:
+        return await self._post(data)
+
+    @activity.defn(name="erp.post_documents_window")
+    @translating_errors
+    async def post_documents_window(self, data: PostDocumentsWindowInput) -> WindowWriteResult:
+        """A month-end window's documents, each engagement's on its own (a refusal is its own)."""
+        return WindowWriteResult(refused=await refusals(data.documents, self._post, self._concurrency))
+
+    async def _post(self, data: PostDocumentsInput) -> PostDocumentsResult:
         erp = self._router.for_entity(data.legal_entity).erp
         invoices = {
             inv.invoice_id: await erp.post_invoice(inv, data.erp_customer_id, data.sales_order_id)
@@ -114,6 +132,31 @@ class ErpBillingActivities:
         return ReceiptsResult(
             receipts=await receivables.receipts(data.erp_customer_id, data.since, data.through, data.opportunity_id)
         )
+
+    @activity.defn(name="erp.receipts_window")
+    @translating_errors
+    async def receipts_window(self, data: ReceiptsWindowInput) -> ReceiptsWindowResult:
+        """Each engagement's receipts of a month-end window (its own invoices only)."""
+        receivables = self._router.for_entity(data.legal_entity).receivables
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(opportunity_id: str, customer_id: str) -> tuple[str, list[Receipt]]:
+            async with gate:
+                found = await receivables.receipts(customer_id, data.since, data.through, opportunity_id)
+                return opportunity_id, found
+
+        pairs = await asyncio.gather(*(one(o, c) for o, c in sorted(data.customers.items())))
+        return ReceiptsWindowResult(receipts=dict(pairs))
+
+    @activity.defn(name="erp.open_items_due")
+    @translating_errors
+    async def open_items_due(self, data: OpenItemsInput) -> OpenItemsResult:
+        """d2r invoices due in the range and still open (of the given engagements only)."""
+        receivables = self._router.for_entity(data.legal_entity).receivables
+        items = await receivables.open_items_due(data.legal_entity, data.due_from, data.due_to, data.opportunity_ids)
+        if items is None:
+            return OpenItemsResult(skipped=f"the ERP holds no {data.legal_entity}")
+        return OpenItemsResult(items=items)
 
     @activity.defn(name="erp.invoice_status")
     @translating_errors

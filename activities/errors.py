@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
@@ -14,6 +15,7 @@ from connectors.errors import ConnectorError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def to_application_error(error: ConnectorError) -> ApplicationError:
@@ -58,3 +60,29 @@ def translating_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R
             raise to_application_error(error) from error
 
     return wrapper
+
+
+async def refusals(
+    items: Mapping[str, T], write: Callable[[T], Awaitable[object]], concurrency: int = 8
+) -> dict[str, str]:
+    """Write a window's items concurrently. A refusal for good (a non-retryable vendor or
+    business error) is kept per item and returned; transient trouble fails the activity,
+    whose retry repeats the (idempotent) writes."""
+    gate = asyncio.Semaphore(concurrency)
+    refused: dict[str, str] = {}
+
+    async def one(key: str, item: T) -> None:
+        async with gate:
+            try:
+                await write(item)
+            except ConnectorError as error:
+                if error.retryable:
+                    raise
+                refused[key] = f"{error.type_name}: {error}"[:500]
+            except ApplicationError as error:
+                if not error.non_retryable:
+                    raise
+                refused[key] = f"{error.type}: {error.message}"[:500]
+
+    await asyncio.gather(*(one(k, v) for k, v in sorted(items.items())))
+    return refused

@@ -41,14 +41,20 @@ from contracts.posting import PostPageInput, PostPageResult, ProjectTotals
 from domain.fx import FxRateTable
 from domain.intercompany import TransferPricing, intercompany_charges
 from domain.journals import ChartOfAccounts, intercompany_journals
-from domain.model import ExceptionRecord, JournalEntry, Lineage, Resource, TimeEntry, record_id
+from domain.model import ExceptionRecord, Lineage, Resource, TimeEntry, record_id
 from domain.money import Money
 from domain.periods import period_of
-from domain.postings import PendingEntries, PostingJournal, PostingLine, PostingProject, PostOutcome, TimeBill
-
-ACCRUED = "2400 Accrued payroll and expenses"
-PROJECT_COST = "5000 Project cost"
-EXPENSE_COST = "5100 Project expenses"
+from domain.postings import (
+    PendingEntries,
+    PostingJournal,
+    PostingLine,
+    PostingProject,
+    PostOutcome,
+    TimeBill,
+    expense_cost_lines,
+    journal_posting_lines,
+    time_cost_lines,
+)
 
 
 class TimeFactSink(Protocol):
@@ -114,10 +120,6 @@ def _card(entry: TimeEntry) -> str:
     return entry.entry_id.split(":", 1)[0]
 
 
-def _amount(money: Money) -> str:
-    return str(money.rounded().amount)
-
-
 class PostingActivities:
     def __init__(
         self,
@@ -127,7 +129,9 @@ class PostingActivities:
         fx: FxRateTable,
         pricing: TransferPricing | None = None,
         hub: TimeFactSink | None = None,
+        coa: ChartOfAccounts | None = None,
     ) -> None:
+        self._coa = coa or ChartOfAccounts()
         self._psas = psa
         self._erps = erp
         self._currencies = currencies
@@ -290,23 +294,9 @@ class PostingActivities:
             provider = position.legal_entity or page.data.legal_entity
             cost = position.cost_rate.times(entry.hours).rounded()
             memo = f"time {entry.entry_id} {entry.hours}h"
-            lines = journals[(provider, "time", cost.currency)][_card(entry)]
-            lines += [
-                PostingLine(
-                    account=PROJECT_COST,
-                    debit=_amount(cost),
-                    memo=memo,
-                    source_id=_card(entry),
-                    project_id=entry.project_id,
-                ),
-                PostingLine(
-                    account=ACCRUED,
-                    credit=_amount(cost),
-                    memo=memo,
-                    source_id=_card(entry),
-                    project_id=entry.project_id,
-                ),
-            ]
+            journals[(provider, "time", cost.currency)][_card(entry)] += time_cost_lines(
+                cost, memo, _card(entry), entry.project_id, self._coa
+            )
 
     # ---- intercompany -------------------------------------------------------------------------
     def _intercompany(
@@ -337,31 +327,14 @@ class PostingActivities:
                         fx=self._fx,
                     ):
                         provider_je, receiver_je = intercompany_journals(
-                            charge, self._currency(receiver), self._fx, ChartOfAccounts()
+                            charge, self._currency(receiver), self._fx, self._coa
                         )
                         for je in (provider_je, receiver_je):
-                            self._add_journal_lines(journals, je, card)
+                            journals[(je.legal_entity, "ic", je.currency)][card] += journal_posting_lines(je, card)
                         count += 1
             except (LookupError, ValueError) as error:
                 page.fail(card, project.project_id, "INTERCOMPANY_CHARGE_FAILED", str(error))
         return count
-
-    @staticmethod
-    def _add_journal_lines(
-        journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]], je: JournalEntry, source: str
-    ) -> None:
-        lines = journals[(je.legal_entity, "ic", je.currency)][source]
-        for line in je.lines:
-            lines.append(
-                PostingLine(
-                    account=line.account,
-                    debit=_amount(line.debit) if line.debit.amount else None,
-                    credit=_amount(line.credit) if line.credit.amount else None,
-                    memo=f"{je.memo} ({je.journal_entry_id})",
-                    source_id=source,
-                    project_id=je.lineage.project_id,
-                )
-            )
 
     # ---- expenses ------------------------------------------------------------------------------
     def _expense_lines(self, page: _Page, journals: dict[tuple[str, str, str], dict[str, list[PostingLine]]]) -> None:
@@ -376,23 +349,9 @@ class PostingActivities:
                 page.fail(expense.entry_id, project.project_id, "NO_FX_RATE", str(error))
                 continue
             memo = f"expense {expense.entry_id} {expense.category} {expense.amount.amount} {expense.amount.currency}"
-            lines = journals[(project.legal_entity, "exp", currency)][expense.entry_id]
-            lines += [
-                PostingLine(
-                    account=EXPENSE_COST,
-                    debit=_amount(amount),
-                    memo=memo,
-                    source_id=expense.entry_id,
-                    project_id=project.project_id,
-                ),
-                PostingLine(
-                    account=ACCRUED,
-                    credit=_amount(amount),
-                    memo=memo,
-                    source_id=expense.entry_id,
-                    project_id=project.project_id,
-                ),
-            ]
+            journals[(project.legal_entity, "exp", currency)][expense.entry_id] += expense_cost_lines(
+                amount, memo, expense.entry_id, project.project_id, self._coa
+            )
 
     # ---- batch journals, written once -----------------------------------------------------------------
     async def _post_journals(

@@ -4,28 +4,29 @@ Each routes to the legal entity's PSA (connectors/routing.py)."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from temporalio import activity
 
-from activities.errors import translating_errors
+from activities.errors import refusals, translating_errors
 from connectors.ports import PsaPort
 from connectors.routing import PsaRouter
+from contracts.erp import WindowWriteResult
 from contracts.psa import (
     ApplyChangeInput,
     CreateProjectInput,
+    DeliveriesResult,
     FeedbackInput,
     FeedbackResult,
+    FeedbackWindowInput,
     ProjectOpportunityInput,
     ProjectOpportunityResult,
     PsaAck,
+    ReadDeliveriesInput,
     ReadDeliveryInput,
     RemoveProjectInput,
     RemoveProjectResult,
     SetStageInput,
 )
 from domain.billing import Delivery
-from domain.deal import ContractLine
 from domain.system_records import ProjectRef
 
 
@@ -55,16 +56,26 @@ class PsaDeliveryActivities(_Routed):
     async def read_delivery(self, data: ReadDeliveryInput) -> Delivery:
         return await self._psa(data.legal_entity).read_delivery(data.project_id, data.lines, data.cutoff)
 
-    async def read_deliveries(
-        self, legal_entity: str, projects: dict[str, list[ContractLine]], cutoff: date
-    ) -> dict[str, Delivery]:
-        """Many projects' delivery at once, for the month-end batch (not an activity: the
-        batch's own activity calls it)."""
-        return await self._psa(legal_entity).read_deliveries(projects, cutoff)
+    @activity.defn(name="psa.read_deliveries")
+    @translating_errors
+    async def read_deliveries(self, data: ReadDeliveriesInput) -> DeliveriesResult:
+        """A month-end window's projects' delivery, read in bulk."""
+        return DeliveriesResult(
+            deliveries=await self._psa(data.legal_entity).read_deliveries(data.projects, data.cutoff)
+        )
 
     @activity.defn(name="psa.feedback")
     @translating_errors
     async def feedback(self, data: FeedbackInput) -> FeedbackResult:
+        return await self._feedback(data)
+
+    @activity.defn(name="psa.feedback_window")
+    @translating_errors
+    async def feedback_window(self, data: FeedbackWindowInput) -> WindowWriteResult:
+        """A month-end window's PSA feedback, each engagement's on its own."""
+        return WindowWriteResult(refused=await refusals(data.feedback, self._feedback))
+
+    async def _feedback(self, data: FeedbackInput) -> FeedbackResult:
         psa = self._psa(data.legal_entity)
         updated = 0
         if data.mark and (data.mark.time_entry_ids or data.mark.expense_ids):

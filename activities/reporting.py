@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.errors import refusals
+from contracts.erp import WindowWriteResult
 from contracts.reporting import (
     ExceptionRef,
     RaiseExceptionInput,
     RecordEngagementInput,
     RecordEngagementResult,
+    RecordEngagementsInput,
     ResolveExceptionInput,
 )
 from domain.fx import FxRateTable
@@ -48,6 +51,11 @@ class ReportingActivities:
         self._hub = hub
         self._entities = entities
         self._fx = fx
+
+    @activity.defn(name="reporting.record_engagements")
+    async def record_engagements(self, data: RecordEngagementsInput) -> WindowWriteResult:
+        """A month-end window's hub facts, each engagement's on its own."""
+        return WindowWriteResult(refused=await refusals(data.records, self.record_engagement))
 
     @activity.defn(name="reporting.record_engagement")
     async def record_engagement(self, data: RecordEngagementInput) -> RecordEngagementResult:

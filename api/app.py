@@ -15,6 +15,7 @@ from api.auth import Authenticator
 from api.door import OpportunityReader
 from api.problems import ProblemError, install_problem_handlers
 from api.settings import ApiSettings
+from contracts import messages
 from reporting.hub import ReportingHub
 from security.codec import EncryptionCodec
 from security.keys import KeyRing
@@ -29,7 +30,7 @@ def retry_waiting_workflow(client: Client) -> Callable[[dict[str, Any]], Awaitab
         workflow_id = exception.get("workflow_id")
         if not workflow_id:
             raise ProblemError(409, "Nothing to retry", "this exception names no workflow")
-        await client.get_workflow_handle(workflow_id).signal("retry")
+        await client.get_workflow_handle(workflow_id).signal(messages.RETRY)
 
     return retry
 

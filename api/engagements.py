@@ -29,6 +29,7 @@ from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError, problems
 from api.reports import audit_mutation
 from api.settings import ApiSettings
+from contracts import messages
 from contracts import search_attributes as sa
 from contracts.engagement import (
     AmendmentInput,
@@ -240,7 +241,7 @@ async def revalidate(
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.revalidate", opportunity_id, {})
-    return await _signal(request, opportunity_id, "revalidate")
+    return await _signal(request, opportunity_id, messages.REVALIDATE)
 
 
 @router.post(
@@ -263,7 +264,7 @@ async def retry(
         )
         raise ProblemError(409, "Nothing to retry", why, errors=[{"field": "stage", "message": why}])
     await _audit(request, principal, "engagement.retry", opportunity_id, {})
-    return await _signal(request, opportunity_id, "retry")
+    return await _signal(request, opportunity_id, messages.RETRY)
 
 
 @router.post(

@@ -75,7 +75,7 @@ def _window(settings: ApiSettings) -> door.OpenWindow:
 
 
 def _queues(settings: ApiSettings) -> TaskQueues:
-    return TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
+    return settings.queues()  # with the hub's queue when there is a hub: the month-end writes its facts
 
 
 async def _report(client: Client, legal_entity: str, period: str) -> PeriodCloseReport:

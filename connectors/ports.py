@@ -137,9 +137,11 @@ class ReceivablesPort(Protocol):
         self, customer_id: str, since: date, through: date, opportunity_id: str | None = None
     ) -> list[Receipt]: ...
 
-    async def open_items_due(self, legal_entity: str, due_from: date, due_to: date) -> list[OpenItem] | None:
-        """d2r invoices of the entity due in the range with money still open; None when
-        this ERP does not hold the entity."""
+    async def open_items_due(
+        self, legal_entity: str, due_from: date, due_to: date, opportunity_ids: Sequence[str] | None = None
+    ) -> list[OpenItem] | None:
+        """d2r invoices of the entity due in the range with money still open (of these
+        opportunities only, when given); None when this ERP does not hold the entity."""
         ...
 
 

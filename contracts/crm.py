@@ -43,3 +43,9 @@ class NotifyInput(BaseModel):
 class Ack(BaseModel):
     ok: bool = True
     detail: str | None = None
+
+
+class BillingStatusWindowInput(BaseModel):
+    """The month-end window's CRM feedback, by engagement workflow id."""
+
+    statuses: dict[str, WriteBillingStatusInput]

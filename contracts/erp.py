@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry
-from domain.system_records import InvoiceLineage, Receipt
+from domain.system_records import InvoiceLineage, OpenItem, Receipt
 
 
 class UpsertCustomerInput(BaseModel):
@@ -119,3 +119,39 @@ class LockPeriodInput(BaseModel):
 
 class LockPeriodResult(BaseModel):
     locked_now: bool  # False: it was locked already
+
+
+class PostDocumentsWindowInput(BaseModel):
+    """The month-end window's ERP documents, by engagement workflow id."""
+
+    documents: dict[str, PostDocumentsInput]
+
+
+class WindowWriteResult(BaseModel):
+    """A window's writes: the engagements whose write the system refused for good, and why
+    (the rest were written)."""
+
+    refused: dict[str, str] = {}
+
+
+class ReceiptsWindowInput(BaseModel):
+    legal_entity: str
+    since: date
+    through: date
+    customers: dict[str, str]  # opportunity id -> ERP customer id
+
+
+class ReceiptsWindowResult(BaseModel):
+    receipts: dict[str, list[Receipt]]  # opportunity id -> its invoices' receipts
+
+
+class OpenItemsInput(BaseModel):
+    legal_entity: str
+    due_from: date
+    due_to: date
+    opportunity_ids: list[str] | None = None  # only these engagements' invoices (a month-end window)
+
+
+class OpenItemsResult(BaseModel):
+    items: list[OpenItem] = []
+    skipped: str | None = None  # the ERP does not hold the entity

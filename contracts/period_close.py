@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from contracts.engagement import CloseOutbox, EngagementCloseInput, OutboxFailure
 from contracts.posting import PostingConfig, PostingResult
 from contracts.queues import TaskQueues
 from contracts.source_sync import SourceSyncResult
@@ -18,13 +19,16 @@ from domain.money import Money
 
 
 class FindEngagementsInput(BaseModel):
+    """One page of the entity's engagements in delivery (a window's worth)."""
+
     legal_entity: str
+    page_size: int = Field(default=20, ge=1, le=200)
+    page_token: str | None = None  # base64 of visibility's next-page token
 
 
 class EngagementTarget(BaseModel):
     """One engagement in delivery as visibility lists it, with what its memo says the batch
-    needs to read its delivery in bulk (no lines: an engagement started before batching,
-    which reads its own)."""
+    needs to read its delivery in bulk (no lines: the engagement reads its own)."""
 
     workflow_id: str
     legal_entity: str | None = None
@@ -33,17 +37,20 @@ class EngagementTarget(BaseModel):
     erp_customer_id: str | None = None
     lines: list[ContractLine] = Field(default_factory=list)
 
+    @property
+    def batched(self) -> bool:
+        return bool(self.lines and self.project_id and self.legal_entity)
+
 
 class EngagementList(BaseModel):
-    workflow_ids: list[str]
     targets: list[EngagementTarget] = Field(default_factory=list)
+    next_page_token: str | None = None  # None: the last page
 
 
 class CloseWindowInput(BaseModel):
-    period: str
-    requested_by: str | None = None
-    workflow_ids: list[str]
-    targets: list[EngagementTarget] = Field(default_factory=list)  # batched when set
+    """The `close_period` update of each engagement of one window (workflow id -> its input)."""
+
+    requests: dict[str, EngagementCloseInput]
 
 
 class EngagementCloseLine(BaseModel):
@@ -60,8 +67,23 @@ class EngagementCloseLine(BaseModel):
     outbox_error: str | None = None  # the batch could not write them: handed back to the engagement
 
 
+class ClosedEngagement(BaseModel):
+    line: EngagementCloseLine
+    outbox: CloseOutbox | None = None  # what the batch writes for it (None: it wrote its own)
+
+
 class CloseWindowResult(BaseModel):
-    lines: list[EngagementCloseLine]
+    closed: list[ClosedEngagement]
+
+
+class HandBackInput(BaseModel):
+    """Outboxes the batch could not write: each engagement writes its own (`outbox_failed`)."""
+
+    failures: list[OutboxFailure]
+
+
+class HandBackResult(BaseModel):
+    signalled: int
 
 
 class ReconcileInput(BaseModel):

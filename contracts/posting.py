@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from contracts.engagement import OverdueInvoice
 from contracts.queues import TaskQueues
 from domain.model import ExceptionRecord
 
@@ -112,14 +113,13 @@ class NotifyEngagementsResult(BaseModel):
     not_running: int  # projects with no running engagement (e.g. not booked through d2r)
 
 
-class SweepOverdueInput(BaseModel):
-    legal_entity: str
+class NotifyOverdueInput(BaseModel):
+    """The day's overdue invoices, by opportunity: one `invoices_overdue` signal each."""
+
     as_of: date
-    lookback_days: int = Field(default=1, ge=1, le=31)  # invoices due in the days before `as_of`
+    invoices: dict[str, list[OverdueInvoice]]
 
 
-class SweepOverdueResult(BaseModel):
-    invoices: int = 0
+class NotifyOverdueResult(BaseModel):
     engagements_notified: int = 0
     not_running: int = 0
-    skipped: str | None = None

@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement
 from domain.system_records import BillingStatus, ProjectChange
 
@@ -74,3 +75,21 @@ class ProjectOpportunityInput(BaseModel):
 
 class ProjectOpportunityResult(BaseModel):
     opportunity_id: str | None
+
+
+class FeedbackWindowInput(BaseModel):
+    """The month-end window's PSA feedback, by engagement workflow id."""
+
+    feedback: dict[str, FeedbackInput]
+
+
+class ReadDeliveriesInput(BaseModel):
+    """A month-end window's projects, read in bulk."""
+
+    legal_entity: str
+    projects: dict[str, list[ContractLine]]  # project id -> its contract lines
+    cutoff: date
+
+
+class DeliveriesResult(BaseModel):
+    deliveries: dict[str, Delivery]  # project id -> delivery (a project the PSA lacks is missing)

@@ -57,3 +57,9 @@ class ResolveExceptionInput(BaseModel):
 
 class ExceptionRef(BaseModel):
     exception_id: int
+
+
+class RecordEngagementsInput(BaseModel):
+    """The month-end window's hub facts, by engagement workflow id."""
+
+    records: dict[str, RecordEngagementInput]

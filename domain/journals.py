@@ -18,6 +18,9 @@ from domain.money import Money
 
 
 class ChartOfAccounts(BaseModel):
+    """d2r's one chart of accounts: every journal line d2r writes names one of these (the
+    ERP connector maps the leading number to the ERP's account)."""
+
     receivables: str = "1200 Accounts receivable"
     contract_balance: str = "1250 Contract balance (unbilled / deferred)"
     tax_payable: str = "2200 Output tax payable"
@@ -25,7 +28,9 @@ class ChartOfAccounts(BaseModel):
     ic_receivable: str = "1300 Intercompany receivable"
     ic_payable: str = "2300 Intercompany payable"
     ic_revenue: str = "4900 Intercompany revenue"
-    project_cost: str = "5000 Project cost (intercompany)"
+    accrued_costs: str = "2400 Accrued payroll and expenses"
+    project_cost: str = "5000 Project cost"  # consultants' time, own or charged by another entity
+    project_expenses: str = "5100 Project expenses"
 
 
 def _line(account: str, amount: Money, memo: str = "") -> JournalLine:

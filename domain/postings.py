@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from domain.model import ExpenseEntry, Resource, TimeEntry
+from domain.journals import ChartOfAccounts
+from domain.model import ExpenseEntry, JournalEntry, Resource, TimeEntry
+from domain.money import Money
 
 
 class TimeBill(BaseModel):
@@ -72,3 +74,48 @@ class PendingEntries(BaseModel):
     unreadable: dict[str, str] = Field(default_factory=dict)
     # records a posting run page claimed before writing its journals: id -> "<run id>:p<page>"
     claims: dict[str, str] = Field(default_factory=dict)
+
+
+def _amount(money: Money) -> str:
+    return str(money.rounded().amount)
+
+
+def accrual_lines(
+    debit_account: str, amount: Money, memo: str, source_id: str, project_id: str | None, coa: ChartOfAccounts
+) -> list[PostingLine]:
+    """A cost accrued for a PSA record: the cost account debited, accrued costs credited."""
+    return [
+        PostingLine(
+            account=debit_account, debit=_amount(amount), memo=memo, source_id=source_id, project_id=project_id
+        ),
+        PostingLine(
+            account=coa.accrued_costs, credit=_amount(amount), memo=memo, source_id=source_id, project_id=project_id
+        ),
+    ]
+
+
+def time_cost_lines(cost: Money, memo: str, source_id: str, project_id: str, coa: ChartOfAccounts) -> list[PostingLine]:
+    """A timecard's cost in its entity's books (cost rate x hours)."""
+    return accrual_lines(coa.project_cost, cost, memo, source_id, project_id, coa)
+
+
+def expense_cost_lines(
+    amount: Money, memo: str, source_id: str, project_id: str, coa: ChartOfAccounts
+) -> list[PostingLine]:
+    """An expense in its project's entity's books and currency."""
+    return accrual_lines(coa.project_expenses, amount, memo, source_id, project_id, coa)
+
+
+def journal_posting_lines(journal: JournalEntry, source_id: str) -> list[PostingLine]:
+    """A domain journal entry (e.g. an intercompany charge) as lines of a batch posting journal."""
+    return [
+        PostingLine(
+            account=line.account,
+            debit=_amount(line.debit) if line.debit.amount else None,
+            credit=_amount(line.credit) if line.credit.amount else None,
+            memo=f"{journal.memo} ({journal.journal_entry_id})",
+            source_id=source_id,
+            project_id=journal.lineage.project_id,
+        )
+        for line in journal.lines
+    ]

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from activities.config import ConfigActivities
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
-from activities.period_close import CloseActivities, CloseBatch
+from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
@@ -93,30 +93,16 @@ async def build_activities(
         source_sync=source_sync,
         config=ConfigActivities(rules),
         crm=CrmActivities(crm),
-        crm_feedback=CrmFeedbackActivities(crm),
+        crm_feedback=CrmFeedbackActivities(crm, concurrency=settings.crm_limits.max_concurrent),
         psa=PsaActivities(psa_router),
         psa_delivery=PsaDeliveryActivities(psa_router),
         erp=ErpActivities(router),
-        erp_billing=ErpBillingActivities(router),
+        erp_billing=ErpBillingActivities(router, concurrency=settings.erp_limits.max_concurrent),
         psa_inbound=PsaInboundActivities(psa_router),
         erp_inbound=ErpInboundActivities(router),
         posting=posting,
         period_lock=PeriodLockActivities(router),
-        close=CloseActivities(
-            client,
-            hub,
-            batch=CloseBatch(
-                psa=PsaDeliveryActivities(psa_router),
-                erp=ErpBillingActivities(router),
-                crm=CrmFeedbackActivities(crm),
-                receivables=lambda entity: router.for_entity(entity).receivables,
-                hub=ReportingActivities(hub, default_legal_entities(), default_fx_rates()) if hub is not None else None,
-                # the window's engagements share the ERP's concurrency budget, like posting pages
-                concurrency=settings.erp_limits.max_concurrent,
-            ),
-        )
-        if client is not None
-        else None,
+        close=CloseActivities(client, hub) if client is not None else None,
         reporting=ReportingActivities(hub, default_legal_entities(), default_fx_rates()) if hub is not None else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
         if hub is not None

@@ -30,10 +30,11 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
             acts.close.find_engagements,
             acts.close.close_engagements,
             acts.close.reconcile,
-            acts.close.sweep_overdue,
+            acts.close.notify_overdue,
+            acts.close.hand_back,
         ]
     if acts.reporting is not None:
-        roles["reporting"] = [acts.reporting.record_engagement]
+        roles["reporting"] = [acts.reporting.record_engagement, acts.reporting.record_engagements]
     if acts.hub_exceptions is not None:
         roles.setdefault("reporting", []).extend(
             [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception]
@@ -54,6 +55,7 @@ def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
             acts.crm.read_opportunity,
             acts.crm.write_links,
             acts.crm_feedback.write_billing_status,
+            acts.crm_feedback.write_billing_status_window,
             acts.crm_feedback.set_contract_value,
             acts.crm_feedback.notify,
         ],
@@ -61,6 +63,8 @@ def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
             acts.psa.create_project,
             acts.psa.remove_project,
             acts.psa_delivery.read_delivery,
+            acts.psa_delivery.read_deliveries,
+            acts.psa_delivery.feedback_window,
             acts.psa_delivery.feedback,
             acts.psa_delivery.apply_change,
             acts.psa_delivery.set_stage,
@@ -73,6 +77,9 @@ def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
             acts.erp_billing.update_sales_order,
             acts.erp_billing.close_sales_order,
             acts.erp_billing.post_documents,
+            acts.erp_billing.post_documents_window,
+            acts.erp_billing.receipts_window,
+            acts.erp_billing.open_items_due,
             acts.erp_billing.void_credit_memo,
             acts.erp_billing.reverse_journal,
             acts.erp_billing.invoice_status,

@@ -34,7 +34,14 @@ from workflows.source_sync import SourceSyncWorkflow
 def _schedules(
     settings: TemporalSettings, legal_entities: Iterable[str], posting_hour: int, close_day: int, time_zone: str
 ) -> dict[str, Schedule]:
-    queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
+    # With a hub (worker settings), the month-end writes the engagements' hub facts on its queue.
+    hub = getattr(settings, "hub_database_url", None)
+    queues = TaskQueues(
+        crm=settings.crm_task_queue,
+        psa=settings.psa_task_queue,
+        erp=settings.erp_task_queue,
+        reporting=getattr(settings, "reporting_task_queue", None) if hub else None,
+    )
     out: dict[str, Schedule] = {}
     for entity in sorted(legal_entities):
         # Scheduled workflow ids get the fire time appended: posting-US01-2026-11-25T01:00:00Z.

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from contracts import messages
     from contracts import search_attributes as sa
     from contracts.config import DealRulesInput, FinanceConfig, FinanceConfigInput
     from contracts.crm import ReadOpportunityInput
@@ -69,9 +70,6 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._feedback_due = False
         self._pending_marks: list[MarkBilled] = []
         self._finance: FinanceConfig | None = None
-        # Runs started before the batched month-end wrote search attributes at every step and
-        # fed payments in one signal each; they replay unchanged on the old path.
-        self._v2 = workflow.patched("batched-close")
         self._sa_buffer: list[Any] = []
         self._memo_buffer: dict[str, Any] = {}
         self._memo_key: str | None = None
@@ -118,24 +116,24 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             self._to(Stage.VALIDATING, "revalidating after the rejection")
 
     # ---- messages ---------------------------------------------------------------------
-    @workflow.query(name="view")
+    @workflow.query(name=messages.VIEW)
     def view(self) -> EngagementView:
         return self._s.view
 
-    @workflow.signal(name="revalidate")
+    @workflow.signal(name=messages.REVALIDATE)
     def revalidate(self) -> None:
         """The CRM was fixed (or the outside trouble is over): try the waiting step again."""
         self._resume = True
 
-    @workflow.signal(name="retry")
+    @workflow.signal(name=messages.RETRY)
     def retry(self) -> None:
         self._resume = True
 
-    @workflow.signal(name="cancel")
+    @workflow.signal(name=messages.CANCEL)
     def cancel(self, request: CancelRequest) -> None:
         self._cancel = request
 
-    @workflow.update(name="decide")
+    @workflow.update(name=messages.DECIDE)
     def decide(self, decision: DecisionInput) -> Approval:
         """A person's decision on a pending approval: recorded with who, when and why."""
         return self._apply_decision(decision)
@@ -156,7 +154,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _validate_decision(self, decision: DecisionInput) -> None:
         check_decision(self._approval(decision.approval_id), decision.by, set(decision.roles), self._s.view.approvals)
 
-    @workflow.signal(name="decision")
+    @workflow.signal(name=messages.DECISION)
     def decision_signal(self, decision: DecisionInput) -> None:
         """The same decision for systems that can only signal; an invalid one is noted, not applied."""
         try:
@@ -166,7 +164,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             return
         self._apply_decision(decision)
 
-    @workflow.update(name="close_period")
+    @workflow.update(name=messages.CLOSE_PERIOD)
     async def close_period(self, request: EngagementCloseInput) -> PeriodResult:
         """Billing and revenue run for one period; returns what was billed and recognized.
         Re-running a closed period returns the same result and posts nothing twice."""
@@ -191,7 +189,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         if self._s.view.stage != Stage.IN_DELIVERY and request.period not in self._s.period_results:
             raise conflict("stage", f"the engagement is {self._s.view.stage}, not in delivery")
 
-    @workflow.update(name="request_amendment")
+    @workflow.update(name=messages.REQUEST_AMENDMENT)
     def request_amendment(self, request: AmendmentInput) -> ChangeRecord:
         return self._register_amendment(request)
 
@@ -199,7 +197,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _validate_amendment(self, request: AmendmentInput) -> None:
         self._check_amendment(request)
 
-    @workflow.update(name="request_credit_memo")
+    @workflow.update(name=messages.REQUEST_CREDIT_MEMO)
     def request_credit_memo(self, request: CreditMemoInput) -> ChangeRecord:
         return self._register_credit_memo(request)
 
@@ -207,17 +205,17 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _validate_credit_memo(self, request: CreditMemoInput) -> None:
         self._check_credit_memo(request)
 
-    @workflow.signal(name="payment_received")
+    @workflow.signal(name=messages.PAYMENT_RECEIVED)
     def payment_received(self, notice: PaymentNotice) -> None:
         self._inbox_payments.append(notice)
 
-    @workflow.signal(name="milestone_completed")
+    @workflow.signal(name=messages.MILESTONE_COMPLETED)
     def milestone_completed(self, notice: MilestoneNotice) -> None:
         # Milestones are billed from the PSA's record at the next period close; the
         # notice only makes the engagement's timeline tell the story as it happens.
         self._note(f"milestone {notice.milestone_id} completed on {notice.completed_on}")
 
-    @workflow.signal(name="postings_posted")
+    @workflow.signal(name=messages.POSTINGS_POSTED)
     def postings_posted(self, notice: PostingNotice) -> None:
         # Once per posting run, aggregated: the timeline shows it; billing reads the PSA.
         self._note(
@@ -225,17 +223,17 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             f"posted to the ERP by {notice.run_id}"
         )
 
-    @workflow.signal(name="invoices_overdue")
+    @workflow.signal(name=messages.INVOICES_OVERDUE)
     def invoices_overdue(self, notice: OverdueNotice) -> None:
         self._inbox_overdue.append(notice)
 
-    @workflow.signal(name="outbox_failed")
+    @workflow.signal(name=messages.OUTBOX_FAILED)
     def outbox_failed(self, failure: OutboxFailure) -> None:
         """The month-end batch could not write this engagement's documents or feedback:
         the engagement writes them itself (idempotently), or waits for a person."""
         self._outbox_failures.append(failure)
 
-    @workflow.signal(name="delivery_complete")
+    @workflow.signal(name=messages.DELIVERY_COMPLETE)
     def delivery_complete(self) -> None:
         self._s.view.delivery_complete = True
         self._note("delivery reported complete: the next period close recognizes the remainder")
@@ -354,7 +352,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         def work() -> bool:
             return self._busy() or self._cancel is not None or self._overdue_due() or self._ready_to_close()
 
-        timeout = min((t for t in (self._next_reminder(policy), self._next_due()) if t is not None), default=None)
+        timeout = self._next_reminder(policy)
         self._publish()
         try:
             await workflow.wait_condition(work, timeout=timeout)

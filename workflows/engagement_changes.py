@@ -425,10 +425,7 @@ class ChangeSteps(EngagementBase):
             return
         memo = result.memo
         erp_invoice_id = self._s.erp_invoice_ids.get(request.invoice_id)
-        # A batch-posted invoice's ERP id is found by its externalId when the memo posts.
-        if erp_invoice_id is None and not self._v2:
-            self._fail(record, f"invoice {request.invoice_id} was never posted to the ERP")
-            return
+        # None: posted by a month-end batch, found by its externalId when the memo posts.
         saga = Saga()
         try:
             saga.on_failure_undo(

@@ -1,9 +1,10 @@
-"""IN_DELIVERY and CLOSING: period closes (billing and revenue runs), payments, due dates,
+"""IN_DELIVERY and CLOSING: period closes (billing and revenue runs), payments, overdue invoices,
 finance feedback to the CRM and the PSA, and the close-out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -36,14 +37,26 @@ with workflow.unsafe.imports_passed_through():
     from domain.bookings import booking_movements
     from domain.ids import external_id
     from domain.journals import revenue_journal
-    from domain.model import Invoice, Payment
+    from domain.model import ExceptionRecord, Invoice, JournalEntry, Payment
     from domain.money import Money, sum_money
     from domain.periods import period_end
-    from domain.revenue import recognize_period
+    from domain.revenue import RevenueRun, recognize_period
     from domain.stages import Stage
     from domain.system_records import BillingStatus
     from workflows.engagement_provisioning import activity_error_cause
     from workflows.engagement_support import EngagementBase
+
+
+@dataclass
+class PeriodRun:
+    """One period's billing and revenue run, before the engagement keeps it."""
+
+    invoices: list[Invoice]
+    revenue: RevenueRun
+    journal: JournalEntry | None
+    documents: PostDocumentsInput | None  # None: nothing to post
+    marks: MarkBilled
+    exceptions: list[ExceptionRecord]
 
 
 class DeliverySteps(EngagementBase):
@@ -51,58 +64,77 @@ class DeliverySteps(EngagementBase):
 
     # ---- period close ------------------------------------------------------------------------
     async def _run_period_close(self, request: EngagementCloseInput, finance: FinanceConfig) -> None:
-        contract, view, queues = self._s.contract, self._s.view, self._input.queues
-        assert contract is not None and view.project_id and view.contract_id and view.erp_customer_id
+        """One period, top to bottom: its inputs (handed in by the entity's month-end, else
+        read here), the domain's billing and revenue runs, the ERP documents, the books, the
+        feedback. Who writes is the request's `outbox`: the month-end batch writes what the
+        result hands back; an engagement closing on its own posts here and feeds back next."""
         period = request.period
         if period in self._s.period_results:
             return
         cutoff = period_end(period)
+        delivery = await self._period_inputs(request, cutoff)
+        run = self._bill_and_recognize(period, cutoff, delivery, finance)
+        erp_ids = {} if request.outbox else await self._post_documents(period, run)
+        self._book(period, run, erp_ids)
+        if request.outbox:
+            self._hand_to_batch(period, run)
+        else:
+            self._feedback_due = True
+
+    async def _period_inputs(self, request: EngagementCloseInput, cutoff: date) -> Delivery:
+        """The receipts and overdue invoices known at the cut-off, then the period's delivery."""
+        view, queues = self._s.view, self._input.queues
+        assert view.project_id and view.erp_customer_id and view.legal_entity and self._s.contract
         for notice in request.payments:
             self._record_payment(notice)
         if request.overdue:
             self._inbox_overdue.append(OverdueNotice(as_of=cutoff, invoices=request.overdue))
-        delivery = request.delivery
-        if delivery is None and self._v2 and view.legal_entity:
-            # On its own (no month-end batch), the engagement reads its receipts itself.
-            found: ReceiptsResult = await self._call(
-                "erp.receipts",
-                ReceiptsInput(
-                    legal_entity=view.legal_entity,
-                    erp_customer_id=view.erp_customer_id,
-                    since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS),
-                    through=cutoff,
-                    opportunity_id=view.opportunity_id,
-                ),
-                ReceiptsResult,
-                queues.erp,
-                f"Receipts for the engagement's invoices up to {cutoff}",
-            )
-            for receipt in found.receipts:
-                self._record_payment(
-                    PaymentNotice(
-                        payment_id=receipt.payment_id,
-                        invoice_id=receipt.invoice_id,
-                        amount=receipt.amount,
-                        received_on=receipt.received_on,
-                    )
+        if request.delivery is not None:
+            return request.delivery
+        found: ReceiptsResult = await self._call(
+            "erp.receipts",
+            ReceiptsInput(
+                legal_entity=view.legal_entity,
+                erp_customer_id=view.erp_customer_id,
+                since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS),
+                through=cutoff,
+                opportunity_id=view.opportunity_id,
+            ),
+            ReceiptsResult,
+            queues.erp,
+            f"Receipts for the engagement's invoices up to {cutoff}",
+        )
+        for receipt in found.receipts:
+            self._record_payment(
+                PaymentNotice(
+                    payment_id=receipt.payment_id,
+                    invoice_id=receipt.invoice_id,
+                    amount=receipt.amount,
+                    received_on=receipt.received_on,
                 )
-        if delivery is None:
-            self._set_details(f"Closing {period}: reading approved time, expenses and milestones from the PSA")
-            delivery = await self._call(
-                "psa.read_delivery",
-                ReadDeliveryInput(
-                    project_id=view.project_id,
-                    lines=[t.line for t in contract.terms.values()],
-                    cutoff=cutoff,
-                    legal_entity=view.legal_entity,
-                ),
-                Delivery,
-                queues.psa,
-                f"Read {period} delivery (time, expenses, milestones) from the PSA",
             )
+        self._set_details(f"Closing {request.period}: reading approved time, expenses and milestones from the PSA")
+        delivery: Delivery = await self._call(
+            "psa.read_delivery",
+            ReadDeliveryInput(
+                project_id=view.project_id,
+                lines=[t.line for t in self._s.contract.terms.values()],
+                cutoff=cutoff,
+                legal_entity=view.legal_entity,
+            ),
+            Delivery,
+            queues.psa,
+            f"Read {request.period} delivery (time, expenses, milestones) from the PSA",
+        )
+        return delivery
+
+    def _bill_and_recognize(self, period: str, cutoff: date, delivery: Delivery, finance: FinanceConfig) -> PeriodRun:
+        """The domain's billing run then revenue run (pure: nothing is kept until `_book`)."""
+        contract, view = self._s.contract, self._s.view
+        assert contract is not None and view.erp_customer_id and view.contract_id
         if not delivery.fx.rates:
             delivery = delivery.model_copy(update={"fx": finance.fx})
-        run, invoices = invoice_period(
+        billing, invoices = invoice_period(
             contract,
             period,
             delivery,
@@ -112,44 +144,63 @@ class DeliverySteps(EngagementBase):
             invoice_date=cutoff,
             reporting_currency=finance.reporting_currency,
         )
-        complete = set(run.state.terms) if view.delivery_complete else set()
-        self._s.final_run_done = view.delivery_complete
         revenue = recognize_period(
-            run.state,
+            billing.state,
             period,
             delivery,
-            complete_lines=complete,
+            complete_lines=set(billing.state.terms) if view.delivery_complete else set(),
             entry_date=cutoff,
             functional_currency=finance.legal_entity.functional_currency,
         )
         journal = revenue_journal(revenue.entries, period, cutoff) if revenue.entries else None
-        erp_ids: dict[str, str] = {}
-        post = PostDocumentsInput(
-            legal_entity=contract.lineage.legal_entity,
-            erp_customer_id=view.erp_customer_id,
-            sales_order_id=view.contract_id,
-            invoices=invoices,
-            journals=[journal] if journal else [],
-        )
-        if (invoices or journal) and not request.outbox:  # batched, the entity's batch posts them
-            self._set_details(f"Closing {period}: posting {len(invoices)} invoice(s) and the revenue journal")
-            posted: PostDocumentsResult = await self._call(
-                "erp.post_documents",
-                post,
-                PostDocumentsResult,
-                queues.erp,
-                f"Post {period}: {len(invoices)} invoice(s), {len(revenue.entries)} revenue entries",
+        documents = (
+            PostDocumentsInput(
+                legal_entity=contract.lineage.legal_entity,
+                erp_customer_id=view.erp_customer_id,
+                sales_order_id=view.contract_id,
+                invoices=invoices,
+                journals=[journal] if journal else [],
             )
-            erp_ids = posted.invoices
-            self._s.erp_invoice_ids.update(erp_ids)
+            if invoices or journal
+            else None
+        )
         # Only entries billed in full are marked billed in the PSA: an entry a cap cut short
         # keeps its remaining hours billable there too.
-        marks = run.billing_marks(delivery)
-        self._pending_marks.append(
-            MarkBilled(time_entry_ids=marks.fully_billed_time, expense_ids=marks.fully_billed_expenses, billed=True)
+        marks = billing.billing_marks(delivery)
+        return PeriodRun(
+            invoices=invoices,
+            revenue=revenue,
+            journal=journal,
+            documents=documents,
+            marks=MarkBilled(
+                time_entry_ids=marks.fully_billed_time, expense_ids=marks.fully_billed_expenses, billed=True
+            ),
+            exceptions=[*billing.exceptions, *revenue.exceptions],
         )
-        self._s.contract = revenue.state
-        positions = revenue.positions
+
+    async def _post_documents(self, period: str, run: PeriodRun) -> dict[str, str]:
+        """The period's invoices and revenue journal into the ERP (an engagement closing on its own)."""
+        if run.documents is None:
+            return {}
+        self._set_details(f"Closing {period}: posting {len(run.invoices)} invoice(s) and the revenue journal")
+        posted: PostDocumentsResult = await self._call(
+            "erp.post_documents",
+            run.documents,
+            PostDocumentsResult,
+            self._input.queues.erp,
+            f"Post {period}: {len(run.invoices)} invoice(s), {len(run.revenue.entries)} revenue entries",
+        )
+        self._s.erp_invoice_ids.update(posted.invoices)
+        return posted.invoices
+
+    def _book(self, period: str, run: PeriodRun, erp_ids: dict[str, str]) -> None:
+        """Keep the period: the contract's new state, the period's result, the engagement's figures."""
+        contract, view = self._s.contract, self._s.view
+        assert contract is not None
+        self._s.final_run_done = view.delivery_complete
+        self._pending_marks.append(run.marks)
+        self._s.contract = run.revenue.state
+        positions = run.revenue.positions
         zero = Money.zero(contract.currency)
         result = PeriodResult(
             period=period,
@@ -161,44 +212,46 @@ class DeliverySteps(EngagementBase):
                     tax=i.tax_total,
                     due_date=i.due_date,
                 )
-                for i in invoices
+                for i in run.invoices
             ],
-            billed=sum_money((i.net_total for i in invoices), contract.currency),
+            billed=sum_money((i.net_total for i in run.invoices), contract.currency),
             # Everything the period recognized: this run's entries and those already dated
             # in it (an amendment's cumulative catch-up, a reversal).
             recognized=sum_money(
-                (e.amount for e in revenue.state.revenue_entries if e.period == period), contract.currency
+                (e.amount for e in run.revenue.state.revenue_entries if e.period == period), contract.currency
             ),
             deferred=sum_money((p.deferred for p in positions), contract.currency) if positions else zero,
             unbilled=sum_money((p.unbilled for p in positions), contract.currency) if positions else zero,
-            revenue_journal_id=journal.journal_entry_id if journal else None,
-            exceptions=[*run.exceptions, *revenue.exceptions],
+            revenue_journal_id=run.journal.journal_entry_id if run.journal else None,
+            exceptions=run.exceptions,
         )
         self._s.period_results[period] = result
         view.periods_closed.append(period)
         view.exceptions.extend(result.exceptions)
         self._refresh_amounts()
-        self._feedback_due = True
         self._note(
             f"{period} closed: billed {result.billed}, recognized {result.recognized}, "
             f"deferred {result.deferred}, unbilled {result.unbilled}"
             + (f"; {len(result.exceptions)} exception(s)" if result.exceptions else "")
         )
-        if request.outbox:
-            self._flag_overdue()
-            crm, psa = self._feedback_inputs()
-            self._s.last_outbox = CloseOutbox(
-                workflow_id=workflow.info().workflow_id,
-                erp=post if (invoices or journal) else None,
-                crm=crm,
-                psa=psa,
-                hub=self._hub_input(),
-            )
-            if self._s.last_outbox.hub is not None:
-                self._mark_recorded(self._s.last_outbox.hub)
-            self._pending_marks = []
-            self._feedback_due = False
-            self._note(f"{period}: documents, feedback and hub facts handed to the entity's month-end batch")
+
+    def _hand_to_batch(self, period: str, run: PeriodRun) -> None:
+        """What the month-end batch writes for this engagement: the ERP documents, the CRM and
+        PSA feedback and the hub's new facts (all idempotent), kept to repeat on a re-run."""
+        self._flag_overdue()
+        crm, psa = self._feedback_inputs()
+        self._s.last_outbox = CloseOutbox(
+            workflow_id=workflow.info().workflow_id,
+            erp=run.documents,
+            crm=crm,
+            psa=psa,
+            hub=self._hub_input() if self._input.queues.reporting else None,
+        )
+        if self._s.last_outbox.hub is not None:
+            self._mark_recorded(self._s.last_outbox.hub)
+        self._pending_marks = []
+        self._feedback_due = False
+        self._note(f"{period}: documents, feedback and hub facts handed to the entity's month-end batch")
 
     def _with_outbox(self, result: PeriodResult, request: EngagementCloseInput) -> PeriodResult:
         """A batched close's result carries what the batch must write. Asked again (a re-run
@@ -276,10 +329,6 @@ class DeliverySteps(EngagementBase):
         paid = sum_money((p.amount for p in self._s.payments if p.invoice_id == invoice.invoice_id), invoice.currency)
         return invoice.total - credited - paid
 
-    @staticmethod
-    def _overdue_from(invoice: Invoice) -> datetime:
-        return datetime.combine(invoice.due_date + timedelta(days=1), time(0), tzinfo=UTC)
-
     def _unflagged_open(self) -> list[Invoice]:
         contract = self._s.contract
         if contract is None:
@@ -290,22 +339,11 @@ class DeliverySteps(EngagementBase):
             if i.invoice_id not in self._s.view.overdue_invoices and self._open_amount(i).is_positive()
         ]
 
-    def _next_due(self) -> timedelta | None:
-        if self._v2:
-            return None  # the entity's daily receivables sweep reports what fell due (`invoices_overdue`)
-        upcoming = [self._overdue_from(i) for i in self._unflagged_open()]
-        if not upcoming:
-            return None
-        return max(min(upcoming) - workflow.now(), timedelta(seconds=1))
-
     def _overdue_due(self) -> bool:
-        if self._v2:
-            return bool(self._inbox_overdue)
-        now = workflow.now()
-        return any(self._overdue_from(i) <= now for i in self._unflagged_open())
+        """The entity's daily receivables sweep (or the month-end) reported invoices past due."""
+        return bool(self._inbox_overdue)
 
     def _flag_overdue(self) -> None:
-        now = workflow.now()
         view = self._s.view
         contract = self._s.contract
         if contract is None:
@@ -313,7 +351,7 @@ class DeliverySteps(EngagementBase):
         reported = {o.invoice_id: o for n in self._inbox_overdue for o in n.invoices}
         self._inbox_overdue = []
         for invoice in self._unflagged_open():
-            if invoice.invoice_id in reported or (not self._v2 and self._overdue_from(invoice) <= now):
+            if invoice.invoice_id in reported:
                 view.overdue_invoices.append(invoice.invoice_id)
                 self._note(
                     f"invoice {invoice.invoice_id} is overdue: {self._open_amount(invoice)} open since "
@@ -432,9 +470,7 @@ class DeliverySteps(EngagementBase):
         data = self._hub_input() if queue is not None else None
         if queue is None or data is None:
             return
-        if self._v2 and not (
-            data.invoices or data.credit_memos or data.payments or data.revenue_entries or data.exceptions
-        ):
+        if not (data.invoices or data.credit_memos or data.payments or data.revenue_entries or data.exceptions):
             return  # nothing new for the hub (the booking follows with the next documents)
         await self._call(
             "reporting.record_engagement",

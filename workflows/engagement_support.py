@@ -48,9 +48,8 @@ class EngagementBase:
     _inbox_overdue: list[OverdueNotice]
     _feedback_due: bool
     _finance: FinanceConfig | None
-    # `batched-close` histories (see EngagementWorkflow.__init__): search attributes and the
-    # memo are buffered and written once where the workflow settles, not at every step.
-    _v2: bool
+    # Search attributes and the memo are buffered and written once where the workflow
+    # settles, not at every step (each upsert is a billed Action).
     _sa_buffer: list[Any]
     _memo_buffer: dict[str, Any]
     _memo_key: str | None
@@ -76,10 +75,7 @@ class EngagementBase:
     def _search(self, *updates: Any) -> None:
         """Search-attribute changes: each upsert is a billed Temporal Action, so they are
         buffered and written together when the workflow next waits (`_publish`)."""
-        if self._v2:
-            self._sa_buffer.extend(updates)
-        else:
-            workflow.upsert_search_attributes(list(updates))
+        self._sa_buffer.extend(updates)
 
     def _publish(self) -> None:
         """Write the buffered search attributes and memo: called before every wait for a
@@ -97,7 +93,7 @@ class EngagementBase:
         delivery from the PSA in bulk (visibility lists return the memo): written once, and
         again only when an amendment changes which lines there are or how they bill."""
         contract, view = self._s.contract, self._s.view
-        if not self._v2 or contract is None:
+        if contract is None:
             return
         lines = [t.line for t in contract.terms.values()]
         key = "|".join(f"{ln.line_id}:{ln.billing_model.value}:{ln.role}" for ln in lines)

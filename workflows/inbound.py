@@ -7,19 +7,17 @@ more; the lookups it needs (which engagement owns this invoice or project) are a
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import ClassVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.engagement import MilestoneNotice, PaymentNotice
-    from contracts.erp import PaymentLineageInput, PaymentLineageResult
+    from contracts import messages
+    from contracts.engagement import MilestoneNotice
     from contracts.ids import engagement_workflow_id
     from contracts.inbound import InboundEvent, InboundResult
     from contracts.psa import ProjectOpportunityInput, ProjectOpportunityResult
-    from domain.money import Money
     from workflows.engagement_support import VENDOR_RETRY
 
 
@@ -36,45 +34,13 @@ class InboundEventWorkflow:
         return InboundResult(routed_to=[], note=f"{event.type} needs no routing")
 
     async def _payment(self, event: InboundEvent) -> InboundResult:
-        data = event.data
-        if workflow.patched("receipts-with-the-close"):
-            # Receipts reach engagements with their entity's month-end close (read from the
-            # ERP in bulk), and overdue invoices with the daily sweep: a signal per payment
-            # would cost every engagement an Action per invoice.
-            return InboundResult(
-                routed_to=[], note=f"payment {data.get('payment_id')} is read from the ERP by the next month-end close"
-            )
-        applied = data.get("applied") or []
-        lineage: PaymentLineageResult = await workflow.execute_activity(
-            "erp.invoice_lineage",
-            PaymentLineageInput(
-                erp_instance=event.erp_instance, erp_invoice_ids=[str(a["invoice_id"]) for a in applied]
-            ),
-            result_type=PaymentLineageResult,
-            task_queue=event.queues.erp,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=VENDOR_RETRY,
-            summary=f"Which engagements own the invoices paid by payment {data.get('payment_id')}",
+        # Receipts reach engagements with their entity's month-end close (read from the ERP
+        # in bulk), and overdue invoices with the daily sweep: a signal per payment would
+        # cost every engagement an Action per invoice.
+        return InboundResult(
+            routed_to=[],
+            note=f"payment {event.data.get('payment_id')} is read from the ERP by the next month-end close",
         )
-        by_erp_id = {i.erp_invoice_id: i for i in lineage.invoices}
-        routed = []
-        for item in applied:
-            invoice = by_erp_id.get(str(item["invoice_id"]))
-            if invoice is None:
-                continue  # an invoice d2r did not issue
-            target = engagement_workflow_id(invoice.opportunity_id)
-            await workflow.get_external_workflow_handle(target).signal(
-                "payment_received",
-                PaymentNotice(
-                    # One payment may settle several invoices: each part is its own receipt.
-                    payment_id=f"{data.get('payment_id')}:{invoice.erp_invoice_id}",
-                    invoice_id=invoice.invoice_id,
-                    amount=Money(amount=Decimal(str(item["amount"])), currency=str(data.get("currency"))),
-                    received_on=date.fromisoformat(str(data.get("tran_date"))),
-                ),
-            )
-            routed.append(target)
-        return InboundResult(routed_to=routed, note=f"payment applied to {len(routed)} d2r invoice(s)")
 
     async def _milestone(self, event: InboundEvent) -> InboundResult:
         data = event.data
@@ -98,7 +64,7 @@ class InboundEventWorkflow:
         except ValueError as error:  # an event that cannot be read fails its own workflow, visibly
             raise ApplicationError(f"milestone.completed: {error}", type="InvalidEvent", non_retryable=True) from error
         await workflow.get_external_workflow_handle(target).signal(
-            "milestone_completed",
+            messages.MILESTONE_COMPLETED,
             MilestoneNotice(milestone_id=str(data.get("milestone_id")), completed_on=completed_on),
         )
         return InboundResult(routed_to=[target], note="milestone completion noted")

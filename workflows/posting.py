@@ -9,21 +9,24 @@ run with its aggregated totals.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from contracts import messages
+    from contracts.engagement import OverdueInvoice
+    from contracts.erp import OpenItemsInput, OpenItemsResult
     from contracts.posting import (
         NotifyEngagementsInput,
         NotifyEngagementsResult,
+        NotifyOverdueInput,
+        NotifyOverdueResult,
         PostingInput,
         PostingProgress,
         PostingResult,
         PostPageInput,
         PostPageResult,
-        SweepOverdueInput,
-        SweepOverdueResult,
     )
     from contracts.retry import PAGE_ATTEMPTS, retry_policy
 
@@ -37,7 +40,7 @@ class TimeAndExpensePostingWorkflow:
     def __init__(self, data: PostingInput) -> None:
         self._p = data.carried or PostingProgress()
 
-    @workflow.query(name="progress")
+    @workflow.query(name=messages.PROGRESS)
     def progress(self) -> PostingProgress:
         return self._p
 
@@ -91,23 +94,48 @@ class TimeAndExpensePostingWorkflow:
             p.engagements_notified = notified.notified
         # The day's collection risk rides on the daily run: invoices that fell due yesterday
         # and are still open in the ERP reach their engagements (one signal each).
-        if data.sweep_overdue and workflow.patched("overdue-sweep"):
-            swept: SweepOverdueResult = await workflow.execute_activity(
-                "receivables.sweep_overdue",
-                SweepOverdueInput(legal_entity=data.legal_entity, as_of=p.posting_date),
-                result_type=SweepOverdueResult,
-                task_queue=workflow.info().task_queue,
-                start_to_close_timeout=timedelta(minutes=10),
-                retry_policy=PAGE_RETRY,
-                summary=f"Invoices of {data.legal_entity} that fell due and are still open",
-            )
-            p.overdue_invoices = swept.invoices
+        if data.sweep_overdue:
+            await self._sweep_overdue(data, p.posting_date)
         workflow.set_current_details(
             f"done: {p.time_entries} time entries ({p.hours} h), {p.expenses} expenses, "
             f"{p.intercompany_charges} intercompany charges, "
             f"{p.exceptions_total} exceptions"
         )
         return PostingResult(workflow_id=wid, legal_entity=data.legal_entity, progress=p)
+
+    async def _sweep_overdue(self, data: PostingInput, as_of: date) -> None:
+        """Invoices that fell due yesterday and are still open (ERP), then one
+        `invoices_overdue` signal per engagement (Temporal, beside the workflows)."""
+        due: OpenItemsResult = await workflow.execute_activity(
+            "erp.open_items_due",
+            OpenItemsInput(
+                legal_entity=data.legal_entity, due_from=as_of - timedelta(days=1), due_to=as_of - timedelta(days=1)
+            ),
+            result_type=OpenItemsResult,
+            task_queue=data.queues.erp,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=PAGE_RETRY,
+            summary=f"Invoices of {data.legal_entity} that fell due and are still open",
+        )
+        self._p.overdue_invoices = len(due.items)
+        if not due.items:
+            return
+        by_opportunity: dict[str, list[OverdueInvoice]] = {}
+        for item in due.items:
+            by_opportunity.setdefault(item.opportunity_id, []).append(
+                OverdueInvoice(
+                    invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining
+                )
+            )
+        await workflow.execute_activity(
+            "close.notify_overdue",
+            NotifyOverdueInput(as_of=as_of, invoices=by_opportunity),
+            result_type=NotifyOverdueResult,
+            task_queue=workflow.info().task_queue,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=PAGE_RETRY,
+            summary=f"Tell {len(by_opportunity)} engagements of their overdue invoices",
+        )
 
     def _merge(self, r: PostPageResult) -> None:
         p = self._p

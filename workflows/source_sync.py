@@ -25,6 +25,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from contracts import messages
     from contracts.ids import sync_workflow_id
     from contracts.retry import PAGE_ATTEMPTS, retry_policy
     from contracts.source_sync import (
@@ -58,7 +59,7 @@ class SourceSyncWorkflow:
     def __init__(self, data: SourceSyncInput) -> None:
         self._p = data.carried or SyncProgress()
 
-    @workflow.query(name="progress")
+    @workflow.query(name=messages.PROGRESS)
     def progress(self) -> SyncProgress:
         return self._p
 
@@ -144,21 +145,20 @@ class SourceSyncWorkflow:
             self._merge_erp(await erp_page)
         if entity is not None:
             p.erp_entity = await entity
-        if workflow.patched("sync-crm-bookings"):
-            result.crm = await workflow.execute_activity(
-                "sync.crm_bookings",
-                SyncCrmInput(**base),
-                result_type=SyncCrmResult,
-                task_queue=data.queues.crm,
-                start_to_close_timeout=timedelta(minutes=10),
-                retry_policy=RETRY,
-                summary=f"CRM bookings (closed won) of {data.legal_entity} {period}",
+        result.crm = await workflow.execute_activity(
+            "sync.crm_bookings",
+            SyncCrmInput(**base),
+            result_type=SyncCrmResult,
+            task_queue=data.queues.crm,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=RETRY,
+            summary=f"CRM bookings (closed won) of {data.legal_entity} {period}",
+        )
+        if result.crm.unlinked:
+            result.notes.append(
+                f"{len(result.crm.unlinked)} closed-won deal(s) without a project (never "
+                f"provisioned; their engagements say why): {', '.join(result.crm.unlinked[:10])}"
             )
-            if result.crm.unlinked:
-                result.notes.append(
-                    f"{len(result.crm.unlinked)} closed-won deal(s) without a project (never "
-                    f"provisioned; their engagements say why): {', '.join(result.crm.unlinked[:10])}"
-                )
         commit: SyncCommitResult = await workflow.execute_activity(
             "sync.commit",
             SyncCommitInput(**base),

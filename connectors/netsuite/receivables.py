@@ -5,6 +5,7 @@ invoices still open past their due date."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -89,11 +90,19 @@ class NetSuiteReceivables:
                     found[str(row["id"])] = str(row["externalid"])
         return found
 
-    async def fell_due(self, subsidiary_id: str, due_from: date, due_to: date) -> list[OpenItem]:
-        """d2r invoices of the subsidiary due `due_from`..`due_to` with money still open."""
+    async def fell_due(
+        self, subsidiary_id: str, due_from: date, due_to: date, opportunity_ids: Sequence[str] = ()
+    ) -> list[OpenItem]:
+        """d2r invoices of the subsidiary due `due_from`..`due_to` with money still open (of
+        these opportunities only, when given)."""
+        only = (
+            f"AND custbody_d2r_opportunity_id IN ({', '.join(_quote(o) for o in opportunity_ids)}) "
+            if opportunity_ids
+            else ""
+        )
         query = (
             "SELECT id, externalid, duedate, amountremaining, currency, custbody_d2r_opportunity_id "
-            f"FROM transaction WHERE type = 'CustInvc' AND subsidiary = {_quote(subsidiary_id)} "
+            f"FROM transaction WHERE type = 'CustInvc' AND subsidiary = {_quote(subsidiary_id)} {only}"
             f"AND duedate >= {_quote(due_from.isoformat())} AND duedate <= {_quote(due_to.isoformat())} "
             "AND amountremaining > 0 ORDER BY id"
         )
@@ -123,10 +132,20 @@ class NetSuiteReceivables:
             cache[currency_id] = str(record.get("symbol") or record.get("name") or currency_id)
         return cache[currency_id]
 
-    async def open_items_due(self, legal_entity: str, due_from: date, due_to: date) -> list[OpenItem] | None:
+    async def open_items_due(
+        self, legal_entity: str, due_from: date, due_to: date, opportunity_ids: Sequence[str] | None = None
+    ) -> list[OpenItem] | None:
         """`fell_due` for the legal entity's subsidiary; None when this account has none."""
         subsidiary = await self.subsidiary_id(legal_entity)
-        return None if subsidiary is None else await self.fell_due(subsidiary, due_from, due_to)
+        if subsidiary is None:
+            return None
+        if opportunity_ids is None:
+            return await self.fell_due(subsidiary, due_from, due_to)
+        found: list[OpenItem] = []
+        wanted = sorted(set(opportunity_ids))
+        for start in range(0, len(wanted), 500):
+            found += await self.fell_due(subsidiary, due_from, due_to, wanted[start : start + 500])
+        return found
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
         return await self._ns.subsidiary_id(legal_entity)

@@ -50,10 +50,15 @@ async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None
     assert p.pages_by_worker == {"w0": 2, "w1": 1}
     history = await handle.fetch_history()
     scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
-    assert len(scheduled) == 5  # 3 pages, 1 notification, 1 receivables sweep: never one per record
-    # the day's sweep looks at invoices that fell due before the posting date
-    assert [(x.legal_entity, x.as_of) for x in fake.swept] == [("US01", date(2026, 11, 25))]
+    # 3 pages, 1 notification, the receivables sweep (the ERP read, one signalling activity):
+    # never one per record
+    assert len(scheduled) == 6
+    # the day's sweep looks at invoices that fell due the day before the posting date
+    assert [(x.legal_entity, x.due_from, x.due_to) for x in fake.swept] == [
+        ("US01", date(2026, 11, 24), date(2026, 11, 24))
+    ]
     assert p.overdue_invoices == 1
+    assert [sorted(n.invoices) for n in fake.overdue_notices] == [["006A"]]
 
 
 async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) -> None:
@@ -102,6 +107,14 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
     assert report.totals.billed == {"USD": 100 * ok} and report.totals.deferred == {"USD": 20 * ok}
     codes = {e.code for e in report.exceptions}
     assert "USER_ERROR" in codes and any(c.startswith("ENGAGEMENT_NOT_CLOSED") for c in codes)
+    # batched engagements: delivery (PSA) and receivables (ERP) read once per window, the
+    # documents their closes handed back written per window, a refusal handed back
+    assert fake.reads == ["psa.read_deliveries", "erp.receipts_window", "erp.open_items_due"] * 2
+    assert fake.writes["erp"] == sorted(fake.batched)
+    assert fake.handed_back == [w for w in sorted(fake.batched) if w.endswith("03")]
+    lines = {line.workflow_id: line for line in report.engagements}
+    assert all(lines[w].batched for w in fake.batched)
+    assert lines[fake.engagement_ids[3]].outbox_error == "VendorValidationError: refused"
     assert report.approval is not None and report.approval.decided_by == "carol"
     # the PSA and ERP totals were extracted for this entity and period right before reconciling
     assert report.sync is not None and report.sync.workflow_id == "sync-US01-2026-11-close"
