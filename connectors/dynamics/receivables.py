@@ -4,6 +4,7 @@ date (`CustomerTransactions`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -94,10 +95,19 @@ class DynamicsReceivables:
             if row.get("D2RReference") and row.get("D2ROpportunityId")
         ]
 
-    async def open_items_due(self, legal_entity: str, due_from: date, due_to: date) -> list[OpenItem] | None:
-        """`fell_due` for the legal entity's company; None when this environment has none."""
+    async def open_items_due(
+        self, legal_entity: str, due_from: date, due_to: date, opportunity_ids: Sequence[str] | None = None
+    ) -> list[OpenItem] | None:
+        """`fell_due` for the legal entity's company (of these opportunities only, when
+        given: filtered here, not yet in the OData query); None when this environment has none."""
         company = await self.subsidiary_id(legal_entity)
-        return None if company is None else await self.fell_due(company, due_from, due_to)
+        if company is None:
+            return None
+        items = await self.fell_due(company, due_from, due_to)
+        if opportunity_ids is None:
+            return items
+        wanted = set(opportunity_ids)
+        return [i for i in items if i.opportunity_id in wanted]
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
         """The company (dataAreaId) of the legal entity, if this environment has it."""
