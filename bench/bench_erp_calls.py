@@ -153,6 +153,7 @@ def bills(entity: str, employee: str, count: int) -> list[TimeBill]:
 
 async def main(count: int) -> None:
     from simulators._settings import SimSettings
+    from simulators.devkeys import ensure_dev_keys
     from simulators.dynamics import DynamicsSettings
     from simulators.dynamics import create_app as create_dynamics
     from simulators.netsuite import create_app as create_netsuite
@@ -162,9 +163,14 @@ async def main(count: int) -> None:
     d_settings = DynamicsSettings(db=str(tmp / "d365.sqlite"), seed="demo", port=8303)
     d_app = create_dynamics(d_settings)
     ns_t, d_t = Counting(httpx.ASGITransport(app=ns_app)), Counting(httpx.ASGITransport(app=d_app))
-    ns = NetSuiteClient(
-        NetSuiteConfig(base_url="http://ns.test", client_id="d2r-dev", client_secret="d2r-dev-secret"), transport=ns_t
+    keys = ensure_dev_keys()  # NetSuite M2M: a client assertion signed with the dev certificate's key
+    ns_config = NetSuiteConfig(
+        base_url="http://ns.test",
+        client_id="d2r-dev",
+        certificate_id=keys.key_id,
+        private_key=keys.private_key.read_text(),
     )
+    ns = NetSuiteClient(ns_config, transport=ns_t)
     d365 = DynamicsClient(
         DynamicsConfig(
             base_url="http://127.0.0.1:8303",

@@ -43,6 +43,7 @@ from bench.bench_engagement_actions import BILLABLE
 from bench.bench_engagement_actions import main as engagement_year
 from contracts import search_attributes as sa
 from contracts.posting import PostingConfig, PostingInput, PostPageInput
+from simulators.devkeys import ensure_dev_keys
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
 from workers.main import build_workers
@@ -221,6 +222,7 @@ async def main() -> None:
     parser.add_argument("--skip-year", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="d2r-bench-posting-"))
+    ensure_dev_keys()  # the NetSuite login is a certificate-signed JWT (settings' default key)
     seed = ["--seed", "bench", "--opportunities", str(args.projects * 3), "--time-entries", str(args.entries)]
     procs = []
     urls: dict[str, str] = {}

@@ -28,8 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jwt
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from simulators.devkeys import ensure_dev_keys  # noqa: E402
+
 CREDS = "grant_type=client_credentials&client_id=d2r-dev&client_secret=d2r-dev-secret"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def free_port() -> int:
@@ -68,9 +74,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def netsuite_login(url: str) -> str:
+    """NetSuite M2M: a client assertion signed with the dev certificate's key."""
+    keys = ensure_dev_keys(ROOT / ".d2r" / "keys")
+    now = int(time.time())
+    claims = {"iss": "d2r-dev", "scope": "rest_webservices", "aud": url, "iat": now, "exp": now + 300}
+    assertion = jwt.encode(claims, keys.private_key.read_text(), algorithm="PS256", headers={"kid": keys.key_id})
+    return urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}
+    )
+
+
 def token(url: str) -> str:
+    form = netsuite_login(url) if url.endswith("/oauth2/v1/token") else CREDS
     req = urllib.request.Request(
-        url, data=CREDS.encode(), method="POST", headers={"content-type": "application/x-www-form-urlencoded"}
+        url, data=form.encode(), method="POST", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     with urllib.request.urlopen(req) as r:
         return str(json.load(r)["access_token"])

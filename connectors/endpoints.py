@@ -16,6 +16,9 @@ class Endpoint:
     client_id: str
     client_secret: str
     timeout: float = 30.0
+    private_key: str | None = None  # PEM of the certificate registered with the vendor (JWT logins)
+    key_id: str | None = None  # NetSuite: the certificate id of the M2M mapping (the JWT's kid)
+    username: str | None = None  # Salesforce: the JWT bearer flow's pre-authorised user
     max_concurrent: int = 8  # concurrent calls one activity may make (the queue's limit)
     options: Mapping[str, str] = field(default_factory=dict)  # vendor-specific (D365: tenant)
 

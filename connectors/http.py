@@ -1,4 +1,6 @@
-"""The shared httpx base: OAuth2 client-credentials auth with refresh, timeouts, spans.
+"""The shared httpx base: OAuth2 token auth with refresh (client secret, a JWT client
+assertion signed with the integration's certificate key, or the JWT bearer grant),
+timeouts, spans.
 
 Connectors never loop on retries themselves: Temporal retries the activity, with
 backoff, and an error's `retry_after` becomes the next retry delay.
@@ -6,25 +8,118 @@ backoff, and an error's `retry_after` becomes the next retry delay.
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote_plus
 
 import httpx
+import jwt
 
 from connectors.errors import AuthenticationError, RateLimitedError, RetryableError, UnavailableError
 
 
 @dataclass(frozen=True)
 class ClientCredentials:
+    """Client credentials with a secret, in the form body or (`basic`) as HTTP Basic."""
+
     token_url: str
     client_id: str
     client_secret: str
+    basic: bool = False
 
     def __repr__(self) -> str:  # secrets never reach a log line
         return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
+
+    def token_request(self) -> httpx.Request:
+        form = {"grant_type": "client_credentials"}
+        if self.basic:
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()
+            headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+            return httpx.Request("POST", self.token_url, data=form, headers=headers)
+        form.update(client_id=self.client_id, client_secret=self.client_secret)
+        return httpx.Request("POST", self.token_url, data=form)
+
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass(frozen=True)
+class JwtClientAssertion:
+    """Client credentials where the client proves itself with a JWT signed by the private
+    key of the certificate registered with the vendor (RFC 7523 §2.2; NetSuite M2M).
+    A fresh assertion per token request: `jti` and `iat` differ, so none is replayed."""
+
+    token_url: str
+    client_id: str
+    key_id: str  # NetSuite: the Certificate ID of the M2M mapping
+    private_key: str  # PEM
+    algorithm: str = "PS256"
+    scope: str = "rest_webservices"
+    lifetime_s: int = 300
+
+    def __repr__(self) -> str:
+        return f"JwtClientAssertion(token_url={self.token_url!r}, client_id={self.client_id!r}, kid={self.key_id!r})"
+
+    def token_request(self) -> httpx.Request:
+        now = int(time.time())
+        claims = {
+            "iss": self.client_id,
+            "scope": self.scope,
+            "aud": self.token_url,
+            "iat": now,
+            "exp": now + self.lifetime_s,
+            "jti": uuid.uuid4().hex,
+        }
+        assertion = jwt.encode(
+            claims, self.private_key, algorithm=self.algorithm, headers={"kid": self.key_id, "typ": "JWT"}
+        )
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": assertion,
+        }
+        return httpx.Request("POST", self.token_url, data=form)
+
+
+@dataclass(frozen=True)
+class JwtBearerGrant:
+    """The OAuth 2.0 JWT bearer grant (RFC 7523 §2.1; Salesforce server-to-server): an
+    RS256 assertion for a pre-authorised user, signed with the connected app's key."""
+
+    token_url: str
+    client_id: str
+    username: str
+    private_key: str  # PEM
+    audience: str = "https://login.salesforce.com"
+    lifetime_s: int = 180  # Salesforce: exp within 3 minutes
+
+    def __repr__(self) -> str:
+        return f"JwtBearerGrant(token_url={self.token_url!r}, client_id={self.client_id!r}, sub={self.username!r})"
+
+    def token_request(self) -> httpx.Request:
+        now = int(time.time())
+        claims = {
+            "iss": self.client_id,
+            "sub": self.username,
+            "aud": self.audience,
+            "exp": now + self.lifetime_s,
+            "jti": uuid.uuid4().hex,
+        }
+        assertion = jwt.encode(claims, self.private_key, algorithm="RS256")
+        return httpx.Request("POST", self.token_url, data={"grant_type": JWT_BEARER_GRANT, "assertion": assertion})
+
+
+class TokenSource(Protocol):
+    def token_request(self) -> httpx.Request: ...
+
+
+S = TypeVar("S", bound=TokenSource)
 
 
 @dataclass
@@ -34,7 +129,7 @@ class Token:
     instance_url: str | None = None
 
 
-class ClientCredentialsAuth(httpx.Auth):
+class ClientCredentialsAuth(httpx.Auth, Generic[S]):
     """Fetches a token, attaches it, and refreshes once when the server says it expired.
 
     `is_expired_response` lets each vendor say how it reports an expired session
@@ -45,7 +140,7 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def __init__(
         self,
-        credentials: ClientCredentials,
+        credentials: S,
         *,
         system: str,
         refresh_margin: float = 30.0,
@@ -58,15 +153,7 @@ class ClientCredentialsAuth(httpx.Auth):
         self.token: Token | None = None
 
     def _token_request(self) -> httpx.Request:
-        return httpx.Request(
-            "POST",
-            self._credentials.token_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self._credentials.client_id,
-                "client_secret": self._credentials.client_secret,
-            },
-        )
+        return self._credentials.token_request()
 
     def _store(self, response: httpx.Response) -> None:
         if response.status_code != 200:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -19,11 +20,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import unquote
 
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._faults import REJECT_CODES, FaultState
 from ._http import HTTPError, Request, Response
+from ._jwt import ReplayGuard, load_public_key
 from ._settings import SimSettings
 from ._store import Store
 from ._webhooks import WebhookOutbox
@@ -53,6 +56,8 @@ class BaseSimulator:
         self.api_usage = 0
         self.seed_info_cached: dict[str, Any] = {}
         self._tokens: dict[str, float] = {}
+        self._registered_key: PublicKeyTypes | None = None
+        self.replays = ReplayGuard()
         self._app: ASGIApp | None = None
 
     # ---- hooks --------------------------------------------------------------------
@@ -181,6 +186,12 @@ class BaseSimulator:
         return None
 
     # ---- tokens -------------------------------------------------------------------
+    def registered_key(self) -> PublicKeyTypes | None:
+        """The integration's certificate (read once; None while it does not exist)."""
+        if self._registered_key is None and os.path.exists(self.settings.jwt_certificate):
+            self._registered_key = load_public_key(self.settings.jwt_certificate)
+        return self._registered_key
+
     def issue_token(self, token: str) -> float:
         ttl = self.faults.cfg.token_ttl
         if ttl is None:

@@ -73,6 +73,7 @@ def cli(
     p.add_argument("--webhook-url")
     p.add_argument("--webhook-secret")
     p.add_argument("--public-url")
+    p.add_argument("--jwt-certificate", help="PEM certificate that signed token JWTs are verified against")
     p.add_argument("--faults", help='JSON, e.g. \'{"latency_ms": 50, "error_rate": 0.1}\'')
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -83,7 +84,7 @@ def cli(
         ("instance", "instance"), ("subsidiaries", "subsidiaries"), ("token_ttl", "token_ttl"),
         ("page_size", "page_size"), ("daily_limit", "daily_limit"),
         ("webhook_url", "webhook_url"), ("webhook_secret", "webhook_secret"),
-        ("public_url", "public_url"),
+        ("public_url", "public_url"), ("jwt_certificate", "jwt_certificate"),
     ):  # fmt: skip
         v = getattr(a, k)
         if v is not None:

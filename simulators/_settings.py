@@ -92,6 +92,11 @@ class SimSettings(BaseSettings):
     public_url: str | None = None  # base URL put in instance_url / Location headers
     client_id: str = "d2r-dev"
     client_secret: str = "d2r-dev-secret"
+    # The integration's registered certificate (PEM certificate or public key) that signed
+    # JWTs are verified against: NetSuite client assertions, Salesforce JWT bearer.
+    jwt_certificate: str = ".d2r/keys/jwt-dev.crt"
+    jwt_key_id: str = "d2r-dev-cert"  # NetSuite: the M2M mapping's Certificate ID (the JWT's kid)
+    jwt_username: str = "integration@d2r.dev"  # Salesforce: the pre-authorised user (JWT sub)
     token_ttl: float = 7200
     page_size: int = Field(2000, ge=1, le=2000)
     daily_limit: int = 5_000_000

@@ -9,8 +9,11 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 from security.codec import converter_for
 from security.keys import KeyRing
+from simulators.devkeys import DevKeys, ensure_dev_keys
 
 BIN = Path(sys.executable).parent
 
@@ -35,3 +38,10 @@ TEST_CODEC_ENV = {
     "D2R_CODEC_KEYS": json.dumps({k: base64.b64encode(v).decode() for k, v in TEST_KEY_RING.keys.items()}),
     "D2R_CODEC_CURRENT_KEY": TEST_KEY_RING.current,
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dev_jwt_keys() -> DevKeys:
+    """The dev key pair in .d2r/keys (as `make run` makes it): the simulators verify the
+    certificate-signed vendor logins against it, the connectors sign with it."""
+    return ensure_dev_keys()

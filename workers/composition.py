@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -128,4 +129,12 @@ def _endpoint(name: str, endpoint: VendorEndpoint, max_concurrent: int = 8) -> E
         timeout=endpoint.timeout_seconds,
         max_concurrent=max_concurrent,
         options=dict(endpoint.options),
+        private_key=_read_key(endpoint.private_key_file),
+        key_id=endpoint.key_id,
+        username=endpoint.username,
     )
+
+
+def _read_key(path: Path | None) -> str | None:
+    """The PEM key, read once at start; a missing dev key just means no JWT login."""
+    return path.read_text() if path is not None and path.is_file() else None

@@ -23,6 +23,7 @@ from contracts import search_attributes as sa
 from security.dev_issuer import DEV_AUDIENCE
 from security.dev_issuer import ensure_key as ensure_issuer_key
 from security.keys import ensure_key_file
+from simulators.devkeys import ensure_dev_keys
 from simulators.dynamics.settings import DEFAULT_TENANT as D365_TENANT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,9 @@ def main() -> None:
     os.environ.setdefault("D2R_DEV_ISSUER_KEY_FILE", str(ensure_issuer_key(STATE / "dev-issuer" / "key.pem")))
     os.environ.setdefault("D2R_OIDC_ISSUER", f"http://{HOST}:{API_PORT}/dev-issuer")
     os.environ.setdefault("D2R_OIDC_AUDIENCE", DEV_AUDIENCE)
+    # The vendors' certificate-signed logins: the simulators verify .d2r/keys/jwt-dev.crt,
+    # the connectors sign with jwt-dev.key (both are the settings' defaults).
+    ensure_dev_keys()
     try:
         print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
         temporal = stack.start(

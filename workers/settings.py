@@ -41,6 +41,11 @@ class VendorEndpoint(BaseModel):
     client_secret: SecretStr = SecretStr("d2r-dev-secret")
     timeout_seconds: float = 30.0
     options: dict[str, str] = {}  # vendor-specific settings (D365: tenant, resource, token_url)
+    # Certificate-signed logins: NetSuite M2M (client assertion; key_id = the certificate
+    # id), Salesforce JWT bearer (when `username` is set). `make run` writes the dev pair.
+    private_key_file: Path | None = Path(".d2r/keys/jwt-dev.key")
+    key_id: str | None = "d2r-dev-cert"
+    username: str | None = None
 
 
 class QueueLimits(BaseModel):

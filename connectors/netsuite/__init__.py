@@ -31,7 +31,8 @@ def connect(endpoint: Endpoint, connections: Connections) -> ErpConnection:
             NetSuiteConfig(
                 base_url=endpoint.url,
                 client_id=endpoint.client_id,
-                client_secret=endpoint.client_secret,
+                certificate_id=endpoint.key_id or "",
+                private_key=endpoint.private_key or "",
                 instance=endpoint.name,
                 timeout=endpoint.timeout,
             )

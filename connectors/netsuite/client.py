@@ -1,8 +1,9 @@
 """NetSuite SuiteTalk REST web services client.
 
-Speaks: OAuth2 client credentials, `/services/rest/record/v1/<type>` (create -> 204 +
-Location, `PUT .../eid:<externalId>` upsert, PATCH, transform), SuiteQL with
-limit/offset/`hasMore`, and RFC 7807 errors with `o:errorDetails`.
+Speaks: OAuth 2.0 client credentials with a certificate-signed JWT client assertion,
+`/services/rest/record/v1/<type>` (create -> 204 + Location, `PUT .../eid:<externalId>`
+upsert, PATCH, transform), SuiteQL with limit/offset/`hasMore`, and RFC 7807 errors with
+`o:errorDetails`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from connectors.errors import (
     PeriodLockedError,
     VendorValidationError,
 )
-from connectors.http import ClientCredentials, ClientCredentialsAuth, make_client, send, transient_error
+from connectors.http import ClientCredentialsAuth, JwtClientAssertion, make_client, send, transient_error
 
 SYSTEM = "netsuite"
 _LOCKED_CODES = {"PERIOD_LOCKED", "PERIOD_CLOSED", "ACCOUNTING_PERIOD_LOCKED"}
@@ -29,11 +30,20 @@ _LOCKED_CODES = {"PERIOD_LOCKED", "PERIOD_CLOSED", "ACCOUNTING_PERIOD_LOCKED"}
 
 @dataclass(frozen=True)
 class NetSuiteConfig:
+    """OAuth 2.0 client credentials (M2M): `client_id` is the integration record's client
+    id, `certificate_id` and `private_key` the certificate mapped to it (NetSuite signs
+    nothing with a client secret here)."""
+
     base_url: str
     client_id: str
-    client_secret: str
+    certificate_id: str
+    private_key: str  # PEM
     instance: str = "default"
     timeout: float = 30.0
+    algorithm: str = "PS256"
+
+    def __repr__(self) -> str:  # the key never reaches a log line
+        return f"NetSuiteConfig(base_url={self.base_url!r}, client_id={self.client_id!r}, instance={self.instance!r})"
 
 
 def error_from_response(response: httpx.Response) -> ConnectorError:
@@ -72,10 +82,12 @@ class NetSuiteClient:
     def __init__(self, config: NetSuiteConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self.auth = ClientCredentialsAuth(
-            ClientCredentials(
+            JwtClientAssertion(
                 f"{config.base_url.rstrip('/')}/services/rest/auth/oauth2/v1/token",
                 config.client_id,
-                config.client_secret,
+                config.certificate_id,
+                config.private_key,
+                algorithm=config.algorithm,
             ),
             system=SYSTEM,
         )

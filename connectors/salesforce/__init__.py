@@ -22,6 +22,8 @@ def client(endpoint: Endpoint, connections: Connections) -> SalesforceClient:
                 base_url=endpoint.url,
                 client_id=endpoint.client_id,
                 client_secret=endpoint.client_secret,
+                username=endpoint.username,
+                private_key=endpoint.private_key if endpoint.username else None,
                 timeout=endpoint.timeout,
             )
         ),

@@ -1,6 +1,6 @@
 """Salesforce REST API client (also the transport for Certinia PSA objects).
 
-Speaks: OAuth2 client-credentials token, `/services/data/vNN.0/sobjects/...` CRUD,
+Speaks: OAuth 2.0 token (client credentials, or the JWT bearer flow), `/services/data/vNN.0/sobjects/...` CRUD,
 external-id upsert, SOQL `query` with `nextRecordsUrl`, Salesforce error arrays.
 """
 
@@ -20,7 +20,7 @@ from connectors.errors import (
     NotFoundError,
     VendorValidationError,
 )
-from connectors.http import ClientCredentials, ClientCredentialsAuth, make_client, send, transient_error
+from connectors.http import ClientCredentials, ClientCredentialsAuth, JwtBearerGrant, make_client, send, transient_error
 
 SYSTEM = "salesforce"
 COLLECTION_LIMIT = 200  # records per sObject Collections call
@@ -28,11 +28,26 @@ COLLECTION_LIMIT = 200  # records per sObject Collections call
 
 @dataclass(frozen=True)
 class SalesforceConfig:
+    """Client credentials (`client_secret`), or the JWT bearer flow when `username` and
+    `private_key` (the connected app's certificate key, PEM) are set."""
+
     base_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = ""
     api_version: str = "v61.0"
     timeout: float = 30.0
+    username: str | None = None
+    private_key: str | None = None
+    audience: str = "https://login.salesforce.com"
+
+    def __repr__(self) -> str:  # secrets never reach a log line
+        return f"SalesforceConfig(base_url={self.base_url!r}, client_id={self.client_id!r}, username={self.username!r})"
+
+    def credentials(self) -> ClientCredentials | JwtBearerGrant:
+        token_url = f"{self.base_url.rstrip('/')}/services/oauth2/token"
+        if self.username and self.private_key:
+            return JwtBearerGrant(token_url, self.client_id, self.username, self.private_key, self.audience)
+        return ClientCredentials(token_url, self.client_id, self.client_secret)
 
 
 def _session_expired(response: httpx.Response) -> bool:
@@ -70,9 +85,7 @@ class SalesforceClient:
     def __init__(self, config: SalesforceConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._config = config
         self.auth = ClientCredentialsAuth(
-            ClientCredentials(
-                f"{config.base_url.rstrip('/')}/services/oauth2/token", config.client_id, config.client_secret
-            ),
+            config.credentials(),
             system=SYSTEM,
             is_expired_response=_session_expired,
         )

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from .._app import BaseSimulator, Handler
 from .._http import HTTPError, Request, Response, json_response, read_form, read_json
+from .._jwt import AssertionRefused, verify
 from .._query import Count, Field, QueryError, Star, compile_where, parse
 from .._settings import SimSettings
 from . import schema
@@ -30,6 +31,10 @@ from .schema import (
 )
 
 REC = "/services/rest/record/v1"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# "The Request Token Structure" (NetSuite help): the algorithms a client assertion may use
+ASSERTION_ALGORITHMS = ("PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 ASYNC = "/services/rest/async/v1"
 ERROR_TYPE = "application/vnd.oracle.resource+json; type=error"
 _DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -69,6 +74,12 @@ def ns_error(
     return json_response(body, status, headers, media_type=ERROR_TYPE)
 
 
+def _token_error(code: str, reason: str) -> Response:
+    """RFC 6749 error body; `error_description` carries what NetSuite's Login Audit Trail
+    would show (InvalidSignature, ...), which the real endpoint does not return."""
+    return json_response({"error": code, "error_description": reason}, 400)
+
+
 def fail(status: int, code: str, detail: str, path: str | None = None) -> HTTPError:
     return HTTPError(ns_error(status, code, detail, path))
 
@@ -95,7 +106,7 @@ def _money(x: float) -> float:
 
 class NetSuiteSimulator(BaseSimulator):
     name = "netsuite"
-    token_paths = ("/services/rest/auth/oauth2/v1/token",)
+    token_paths = (TOKEN_PATH,)
     business_keys = schema.BUSINESS_KEYS
 
     def __init__(self, settings: SimSettings) -> None:
@@ -151,21 +162,36 @@ class NetSuiteSimulator(BaseSimulator):
 
     # ---- auth ---------------------------------------------------------------------
     async def token(self, req: Request) -> Response:
+        """OAuth 2.0 client credentials (M2M): the client authenticates with a JWT signed by
+        the certificate mapped to the integration; NetSuite has no client-secret variant."""
         form = await read_form(req)
         if form.get("grant_type") != "client_credentials":
-            return json_response({"error": "unsupported_grant_type"}, 400)
+            return _token_error("unsupported_grant_type", f"grant_type {form.get('grant_type')!r} is not supported")
         assertion = form.get("client_assertion")
-        ok = False
-        if assertion:
-            # M2M: a JWT signed with the certificate key; the simulator checks the shape only
-            ok = assertion.count(".") == 2 and all(assertion.split("."))
-        else:
-            ok = (form.get("client_id"), form.get("client_secret")) == (
-                self.settings.client_id,
-                self.settings.client_secret,
+        if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not assertion:
+            return _token_error(
+                "invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE} with a client_assertion"
             )
-        if not ok:
-            return json_response({"error": "invalid_client"}, 401)
+        token_url = str(req.url.replace(query=""))
+        audiences = [token_url, f"{self.settings.base_url()}{TOKEN_PATH}"]
+        try:
+            _header, claims = verify(
+                assertion,
+                self.registered_key(),
+                algorithms=ASSERTION_ALGORITHMS,
+                audiences=audiences,
+                issuer=self.settings.client_id,
+                kid=self.settings.jwt_key_id,
+            )
+            if float(claims["exp"]) - float(claims["iat"]) > 3600:
+                raise AssertionRefused("InvalidAssertion: exp must be less than 60 minutes after iat")
+            scopes = claims.get("scope") or ""
+            scopes = scopes if isinstance(scopes, list) else str(scopes).split(",")
+            if "rest_webservices" not in {str(x).strip() for x in scopes}:
+                raise AssertionRefused("InvalidScope: scope must include rest_webservices")
+            self.replays.check_and_remember(assertion, float(claims["exp"]))
+        except AssertionRefused as e:
+            return _token_error("invalid_client" if "Signature" in str(e) else "invalid_request", str(e))
         tok = "eyJraWQiOiJzaW0ifQ." + secrets.token_urlsafe(40) + ".sim"
         ttl = self.issue_token(tok)
         return json_response({"access_token": tok, "token_type": "bearer", "expires_in": str(int(ttl))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import hashlib
@@ -10,12 +11,14 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute
 
 from .._app import BaseSimulator
 from .._http import HTTPError, Request, Response, json_response, read_form, read_json
+from .._jwt import AssertionRefused, verify
 from .._query import (
     BoolOp,
     Cmp,
@@ -53,6 +56,9 @@ class _ApiVersion(Convertor[str]):
 
 
 register_url_convertor("sfver", _ApiVersion())
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": aud is the login host
+JWT_AUDIENCES = ["https://login.salesforce.com", "https://test.salesforce.com"]
 API = "/services/data/v{ver:sfver}"
 
 
@@ -106,6 +112,10 @@ def sf_error(
     if fields is not None:
         err["fields"] = fields
     return json_response([err], status, headers)
+
+
+def sf_token_error(code: str, description: str) -> Response:
+    return json_response({"error": code, "error_description": description}, 400)
 
 
 def fail(status: int, code: str, message: str, fields: list[str] | None = None) -> HTTPError:
@@ -186,20 +196,23 @@ class SalesforceSimulator(BaseSimulator):
 
     # ---- auth ---------------------------------------------------------------------
     async def token(self, req: Request) -> Response:
+        """Client credentials (client id and secret in the body or as HTTP Basic) and the
+        JWT bearer flow (an RS256 assertion signed with the connected app's certificate)."""
         form = await read_form(req)
-        if form.get("grant_type") != "client_credentials":
-            return json_response(
-                {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400
-            )
-        if (form.get("client_id"), form.get("client_secret")) != (self.settings.client_id, self.settings.client_secret):
-            return json_response({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
+        grant = form.get("grant_type")
+        if grant == JWT_BEARER_GRANT:
+            refused = self._jwt_bearer(req, form.get("assertion") or "")
+        elif grant == "client_credentials":
+            refused = self._client_credentials(req, form)
+        else:
+            refused = sf_token_error("unsupported_grant_type", "grant type not supported")
+        if refused is not None:
+            return refused
         tok = "00DDd0000000001!" + secrets.token_urlsafe(40)
         self.issue_token(tok)
         issued = str(int(time.time() * 1000))
         base = self.settings.base_url()
         sig = hashlib.sha256(f"{base}{issued}{tok}".encode()).digest()
-        import base64
-
         return json_response(
             {
                 "access_token": tok,
@@ -211,6 +224,46 @@ class SalesforceSimulator(BaseSimulator):
                 "scope": "api",
             }
         )
+
+    def _client_credentials(self, req: Request, form: dict[str, str]) -> Response | None:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        basic = req.headers.get("authorization", "")
+        if basic[:6].lower() == "basic ":
+            try:
+                client_id, _, secret = base64.b64decode(basic[6:].strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return sf_token_error("invalid_client", "invalid client credentials")
+            client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+        if (client_id, secret) != (self.settings.client_id, self.settings.client_secret):
+            return sf_token_error("invalid_client", "invalid client credentials")
+        return None
+
+    def _jwt_bearer(self, req: Request, assertion: str) -> Response | None:
+        base = str(req.base_url).rstrip("/")
+        try:
+            _header, claims = verify(
+                assertion,
+                self.registered_key(),
+                algorithms=("RS256",),
+                audiences=[*JWT_AUDIENCES, base, self.settings.base_url()],
+                issuer=self.settings.client_id,
+                require=("exp", "iss", "aud", "sub"),
+            )
+            self.replays.check_and_remember(assertion, float(claims["exp"]))
+        except AssertionRefused as e:
+            reason = str(e)
+            if reason.startswith("InvalidIntegration"):
+                return sf_token_error("invalid_client_id", "client identifier invalid")
+            if reason.startswith("InvalidAudience"):
+                return sf_token_error("invalid_grant", "audience is invalid")
+            if reason.startswith("ExpiredAssertion"):
+                return sf_token_error("invalid_grant", "expired assertion")
+            if reason.startswith("ReplayedAssertion"):
+                return sf_token_error("invalid_grant", "JWT has already been used")
+            return sf_token_error("invalid_grant", "invalid assertion")
+        if claims.get("sub") != self.settings.jwt_username:
+            return sf_token_error("invalid_grant", "user hasn't approved this consumer")
+        return None
 
     # ---- discovery ----------------------------------------------------------------
     async def versions(self, req: Request) -> Response:

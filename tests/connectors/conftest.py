@@ -23,6 +23,8 @@ from domain.model import Invoice, InvoiceLine, JournalEntry, JournalLine, Lineag
 from domain.money import Money
 from domain.tax import TaxTreatment
 from simulators._settings import SimSettings
+from simulators.devkeys import DEV_KEY_ID
+from tests.vendor_auth import private_key_pem
 
 OPP_US = "006Dd0000000001IAA"  # Globex US: fixed fee 120,000 + T&M 200 h Senior Consultant, USD
 OPP_JP = "006Dd0000000003IAA"  # Umbrella Japan: milestone 30,000,000 JPY
@@ -92,7 +94,9 @@ async def make_netsuite(tmp_path: Path, name: str = "ns") -> NetSuite:
 
     app = create_app(SimSettings(db=str(tmp_path / f"{name}.sqlite"), seed="demo", port=8302))
     client = NetSuiteClient(
-        NetSuiteConfig(base_url="http://ns.test", client_id="d2r-dev", client_secret="d2r-dev-secret"),
+        NetSuiteConfig(
+            base_url="http://ns.test", client_id="d2r-dev", certificate_id=DEV_KEY_ID, private_key=private_key_pem()
+        ),
         transport=httpx.ASGITransport(app=app),
     )
     return NetSuite(Admin(app, "http://ns.test"), client, NetSuiteErp(client))

@@ -19,11 +19,12 @@ from api.settings import ApiSettings
 from connectors.dynamics import DynamicsClient, DynamicsConfig
 from connectors.dynamics.batch import Request
 from connectors.dynamics.client import key, literal
-from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
+from connectors.netsuite.client import NetSuiteClient
 from contracts import search_attributes as sa
 from simulators.dynamics import DynamicsSettings
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.integration.conftest import Simulator, Stack, free_port, start_simulator
+from tests.vendor_auth import netsuite_config
 from workers.composition import build_activities
 from workers.main import build_workers
 from workers.registry import activities_by_role
@@ -46,7 +47,7 @@ class ErpProbe(Protocol):
 
 class NetSuiteProbe:
     def __init__(self, url: str) -> None:
-        self.ns = NetSuiteClient(NetSuiteConfig(base_url=url, client_id="d2r-dev", client_secret="d2r-dev-secret"))
+        self.ns = NetSuiteClient(netsuite_config(url))
 
     async def invoice_total(self, invoice_id: str, erp_invoice_id: str) -> Decimal:
         record = await self.ns.get_by_external_id("invoice", invoice_id)

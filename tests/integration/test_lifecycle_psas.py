@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.netsuite import NetSuiteClient, NetSuiteConfig
+from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from connectors.salesforce.client import soql_quote
 from tests.integration.conftest import Stack, eventually
 from tests.integration.test_engagement_path import seed_info
+from tests.vendor_auth import netsuite_config
 
 pytestmark = pytest.mark.integration
 
@@ -189,9 +190,7 @@ async def test_a_deal_is_provisioned_delivered_and_billed_once_in_its_psa(stack:
     sf = SalesforceClient(
         SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
     )
-    ns = NetSuiteClient(
-        NetSuiteConfig(base_url=stack.sims["netsuite"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
-    )
+    ns = NetSuiteClient(netsuite_config(stack.sims["netsuite"].url))
     try:
         opportunity = await psa.deal(stack, sf)
         started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)

@@ -17,6 +17,7 @@ import pytest
 from api.webhooks import DEV_WEBHOOK_SECRET
 from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
 from connectors.salesforce.client import SalesforceClient, SalesforceConfig, soql_quote
+from simulators.devkeys import DEV_KEY_ID
 from tests.integration.conftest import Stack, eventually
 from tests.integration.erps import (  # noqa: F401 - the fixtures the ERP parameter needs
     ErpStack,
@@ -25,6 +26,7 @@ from tests.integration.erps import (  # noqa: F401 - the fixtures the ERP parame
     erp_stack_fixture,
 )
 from tests.integration.test_engagement_path import seed_info
+from tests.vendor_auth import private_key_pem
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +45,12 @@ def salesforce(stack: Stack) -> SalesforceClient:
 
 def netsuite(stack: Stack) -> NetSuiteClient:
     return NetSuiteClient(
-        NetSuiteConfig(base_url=stack.sims["netsuite"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+        NetSuiteConfig(
+            base_url=stack.sims["netsuite"].url,
+            client_id="d2r-dev",
+            certificate_id=DEV_KEY_ID,
+            private_key=private_key_pem(),
+        )
     )
 
 

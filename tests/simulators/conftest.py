@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from simulators._settings import SimSettings
+from tests.vendor_auth import netsuite_token_form
 
 SF_V = "/services/data/v61.0"
 
@@ -42,7 +43,7 @@ async def ns(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ns.test") as c:
         r = await c.post(
             "/services/rest/auth/oauth2/v1/token",
-            data={"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"},
+            data=netsuite_token_form("http://ns.test"),
         )
         assert r.status_code == 200, r.text
         c.headers["authorization"] = "Bearer " + r.json()["access_token"]

@@ -18,6 +18,7 @@ import pytest
 
 from simulators._settings import DEFAULT_WEBHOOK_SECRET
 from tests.simulators.procs import free_port, kill9, start, stop
+from tests.vendor_auth import netsuite_token_form
 
 SF_V = "/services/data/v61.0"
 CREDS = {"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"}
@@ -122,7 +123,7 @@ def test_netsuite_restart_persistence(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     proc = start("simulators.netsuite", port, db, "--seed", "demo", "--instance", "erp-us", "--subsidiaries", "US01")
     try:
-        r = httpx.post(f"{base}/services/rest/auth/oauth2/v1/token", data=CREDS)
+        r = httpx.post(f"{base}/services/rest/auth/oauth2/v1/token", data=netsuite_token_form(base))
         h = {"authorization": "Bearer " + r.json()["access_token"]}
         assert httpx.get(f"{base}/__admin/seed-info").json()["subsidiaries"] == {"US01": "1"}
         r = httpx.put(
@@ -201,7 +202,7 @@ def test_netsuite_invoice_and_payment_events(tmp_path: Path, receiver: Receiver)
         env={"SIM_WEBHOOK_URL": receiver.url, "SIM_WEBHOOK_SECRET": secret},
     )
     try:
-        r = httpx.post(f"{base}/services/rest/auth/oauth2/v1/token", data=CREDS)
+        r = httpx.post(f"{base}/services/rest/auth/oauth2/v1/token", data=netsuite_token_form(base))
         h = {"authorization": "Bearer " + r.json()["access_token"]}
         rec = f"{base}/services/rest/record/v1"
         r = httpx.put(

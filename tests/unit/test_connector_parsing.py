@@ -22,6 +22,7 @@ from connectors.errors import (
 )
 from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
 from connectors.salesforce.client import SalesforceClient, SalesforceConfig
+from tests.vendor_auth import private_key_pem
 
 Handler = Callable[[httpx.Request], httpx.Response]
 TOKEN = {
@@ -52,7 +53,7 @@ def netsuite(handler: Handler) -> NetSuiteClient:
         return handler(request)
 
     return NetSuiteClient(
-        NetSuiteConfig(base_url="https://ns.test", client_id="c", client_secret="s"),
+        NetSuiteConfig(base_url="https://ns.test", client_id="c", certificate_id="k", private_key=private_key_pem()),
         transport=httpx.MockTransport(route),
     )
 
