@@ -7,6 +7,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from api.app import create_app
 from api.settings import ApiSettings
+from security import redact
 from workers.telemetry import instrument_httpx, setup_tracing
 
 
@@ -16,7 +17,10 @@ def main() -> None:
     instrument_httpx()
     app = create_app(settings)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    # uvicorn has configured its loggers now: blank tokens in access lines (`?token=`) and errors.
+    redact.install("uvicorn", "uvicorn.access", "uvicorn.error")
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

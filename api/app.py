@@ -19,6 +19,8 @@ from contracts import messages
 from reporting.hub import ReportingHub
 from security.codec import EncryptionCodec
 from security.keys import KeyRing
+from security.limits import BodySizeLimit, PrincipalRateLimiter
+from security.production import api_findings, refuse_dev_material
 from workers.composition import crm_reader
 from workers.temporal_client import connect
 
@@ -39,7 +41,8 @@ def create_app(
     settings: ApiSettings | None = None, temporal: Client | None = None, crm: OpportunityReader | None = None
 ) -> FastAPI:
     settings = settings or ApiSettings()
-    authenticator = Authenticator.from_settings(settings)  # refuses insecure config before serving anything
+    refuse_dev_material(settings, api_findings(settings))  # before serving anything
+    authenticator = Authenticator.from_settings(settings)
     close_crm = None
     if crm is None and settings.salesforce is not None:
         crm, close_crm = crm_reader(settings.salesforce)
@@ -71,6 +74,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.authenticator = authenticator
+    app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
     app.state.temporal_codec = EncryptionCodec(ring) if ring else None
     app.state.temporal = temporal
     app.state.hub = None
@@ -85,6 +89,7 @@ def create_app(
         dev_issuer.mount(app, settings.dev_issuer_key_file, settings.oidc_issuer)
     # The Temporal Web UI calls the codec server from the browser: its origin only, with
     # credentials (the codec session cookie), never a wildcard.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -14,7 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import ProblemError
 from api.settings import DEV_TOKENS, ROLES, ApiSettings
+from security.limits import PrincipalRateLimiter
+from security.production import InsecureConfigurationError
 from security.tokens import JwtVerifier, TokenRejected
+
+__all__ = ["InsecureConfigurationError", "Principal", "authenticate", "require_roles"]
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,6 @@ class Principal:
     def acts_on(self, legal_entity: str | None) -> bool:
         """Changes: only inside the principal's own scope, whatever it may read."""
         return self.entities is None or legal_entity in self.entities
-
-
-class InsecureConfigurationError(RuntimeError):
-    pass
 
 
 class TokenTable:
@@ -121,6 +121,15 @@ async def principal_from_token(request: Request, token: str) -> Principal:
     """The principal a token stands for; 401 when it stands for no one."""
     authenticator: Authenticator = request.app.state.authenticator
     principal = await authenticator.principal(token.strip())
+    limiter: PrincipalRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and (wait := limiter.hit(principal.subject)) is not None:
+        raise ProblemError(
+            429,
+            "Too many requests",
+            f"{principal.subject} is over {limiter.item}; try again in {wait:.0f} s",
+            type_="urn:d2r:problem:rate-limited",
+            headers={"Retry-After": f"{wait:.0f}"},
+        )
     request.state.principal = principal
     return principal
 

@@ -29,7 +29,6 @@ class TokenGrant(BaseModel):
 
 
 class ApiSettings(TemporalSettings):
-    profile: str = "dev"
     # Identity: OIDC/JWT bearer tokens from this issuer (security/tokens.py). Any OIDC
     # provider by settings alone: issuer, audience, and where its tokens keep roles/entities.
     oidc_issuer: str | None = None
@@ -92,5 +91,8 @@ class ApiSettings(TemporalSettings):
     legal_entities: dict[str, str] = {"US01": "USD", "UK01": "GBP", "DE01": "EUR", "JP01": "JPY"}
     # The CRM, asked at the door whether an opportunity exists (same setting as the workers').
     salesforce: VendorEndpoint | None = VendorEndpoint(url="http://127.0.0.1:8301")
+    # Limits at the door: requests per principal (limits syntax) and request body size.
+    rate_limit: str = "1200/minute"
+    max_body_bytes: int = 1_048_576
     # Browser origins allowed to call the API cross-origin: the Temporal Web UI (codec server).
     cors_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]

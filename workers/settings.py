@@ -17,6 +17,7 @@ class TemporalSettings(BaseSettings):
         env_prefix="D2R_", env_file=os.environ.get("D2R_ENV_FILE"), extra="ignore", env_nested_delimiter="__"
     )
 
+    profile: str = "dev"  # anything else refuses dev material at start-up (security/production.py)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     workflow_task_queue: str = "d2r-workflows"
