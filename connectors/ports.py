@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from connectors.feeds import EventFeed
 from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
 from domain.extracts import Bookings, ExtractProject, ProjectTotal
@@ -190,6 +191,7 @@ class PsaConnection:
     psa: PsaPort
     posting: PsaPostingPort
     extract: PsaExtractPort
+    events: EventFeed | None = None  # a PSA that sends no webhooks is polled (connectors/feeds.py)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ ERP_VENDORS: dict[str, Callable[[Endpoint, Connections], ErpConnection]] = {
     "dynamics": dynamics.connect,
 }
 
+# PSA vendors that send no webhooks: d2r polls their change feed on a Schedule
+POLLED_PSA_VENDORS = frozenset({"kantata"})
+
 # the vendor of an instance whose settings name none
 DEFAULT_VENDORS = {"crm": "salesforce", "psa": "certinia", "erp": "netsuite"}
 
@@ -55,3 +58,8 @@ def connect_psa(vendor: str | None, endpoint: Endpoint, connections: Connections
 
 def connect_erp(vendor: str | None, endpoint: Endpoint, connections: Connections) -> ErpConnection:
     return _factory(ERP_VENDORS, "erp", vendor)(endpoint, connections)
+
+
+def polled_instances(vendors: dict[str, str | None]) -> list[str]:
+    """The PSA instances (name -> vendor) whose changes are polled, not pushed."""
+    return sorted(name for name, vendor in vendors.items() if (vendor or DEFAULT_VENDORS["psa"]) in POLLED_PSA_VENDORS)

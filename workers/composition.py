@@ -16,6 +16,7 @@ from temporalio.client import Client
 from activities.config import ConfigActivities
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
+from activities.feeds import FeedActivities
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
@@ -47,6 +48,7 @@ class ActivitySet:
     reporting: ReportingActivities | None = None  # needs a hub
     hub_exceptions: HubExceptionActivities | None = None
     source_sync: SourceSyncActivities | None = None  # answers "skipped" without a hub
+    feeds: FeedActivities | None = None  # polled PSAs (needs a Temporal client)
 
 
 async def build_activities(
@@ -57,15 +59,13 @@ async def build_activities(
     crm = crm_connection.crm
     # Without PSA instances of their own, the default PSA in the CRM's org (Certinia: same client and token).
     psa_endpoints = settings.psa_instances or {"default": settings.salesforce.model_copy(update={"vendor": None})}
-    psa_router = PsaRouter(
-        {
-            name: connect_psa(ep.vendor, _endpoint(name, ep, settings.psa_limits.max_concurrent), connections)
-            for name, ep in psa_endpoints.items()
-        },
-        settings.psa_routing,
-        settings.psa_default_instance,
-        system="psa",
-    )
+    psa_connections = {
+        name: connect_psa(ep.vendor, _endpoint(name, ep, settings.psa_limits.max_concurrent), connections)
+        for name, ep in psa_endpoints.items()
+    }
+    psa_router = PsaRouter(psa_connections, settings.psa_routing, settings.psa_default_instance, system="psa")
+    # PSAs without webhooks are polled; their changes start the webhooks' inbound workflow
+    feeds = {name: c.events for name, c in psa_connections.items() if c.events is not None}
     router = ErpRouter(
         {
             name: connect_erp(ep.vendor, _endpoint(name, ep, settings.erp_limits.max_concurrent), connections)
@@ -92,6 +92,7 @@ async def build_activities(
     source_sync = SourceSyncActivities(psa_router, router, hub, crm=crm_connection.extract)
     return ActivitySet(
         source_sync=source_sync,
+        feeds=FeedActivities(client, feeds, settings.workflow_task_queue) if feeds and client is not None else None,
         config=ConfigActivities(rules),
         crm=CrmActivities(crm),
         crm_feedback=CrmFeedbackActivities(crm, concurrency=settings.crm_limits.max_concurrent),

@@ -33,6 +33,7 @@ HOST = "127.0.0.1"
 TEMPORAL_PORT, UI_PORT = 7233, 8233
 SF_PORT, NS_PORT, API_PORT = 8301, 8302, 8000
 D365_PORT = 8303  # the demo firm's UK01 books in Dynamics 365 Finance, the rest in NetSuite
+KT_PORT = 8304  # Kantata OX: the PSA of DE01 (an acquired unit); Certinia for the rest
 
 _SA_TYPES = {
     "KEYWORD": "Keyword",
@@ -131,13 +132,15 @@ def _stop_on_signals() -> None:
 
 async def install_schedules() -> list[str]:
     """The daily posting run, the monthly close and the daily source sync per legal entity (idempotent)."""
+    from connectors.registry import polled_instances
     from workers.schedules import ensure_schedules
     from workers.settings import WorkerSettings
     from workers.temporal_client import connect
 
     settings = WorkerSettings()
     client = await connect(settings)
-    return await ensure_schedules(client, settings, settings.legal_entities)
+    polled = polled_instances({name: ep.vendor for name, ep in settings.psa_instances.items()})
+    return await ensure_schedules(client, settings, settings.legal_entities, event_sources=polled)
 
 
 def stop_postgres(pgdata: Path) -> None:
@@ -177,6 +180,7 @@ def main() -> None:
         (SF_PORT, "Salesforce simulator"),
         (NS_PORT, "NetSuite simulator"),
         (D365_PORT, "Dynamics 365 simulator"),
+        (KT_PORT, "Kantata simulator"),
         (API_PORT, "API"),
     ]:
         ensure_free(port, what)
@@ -265,9 +269,22 @@ def main() -> None:
         )
         wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
         wait_for_port(SF_PORT, "Salesforce simulator", sf)
+        kt = stack.start(
+            "kantata",
+            [PY, "-m", "simulators.kantata", "--port", str(KT_PORT), "--db", str(STATE / "sim" / "kantata.sqlite")],
+        )
         wait_for_port(NS_PORT, "NetSuite simulator", ns)
         wait_for_port(D365_PORT, "Dynamics 365 simulator", d365)
+        wait_for_port(KT_PORT, "Kantata simulator", kt)
         env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url, **two_erps()}
+        # Which PSA delivers a deal is configuration: DE01 on Kantata, the rest on Certinia
+        # (in this process's environment too: the Schedules poll the PSAs without webhooks).
+        psas = {
+            "default": {"url": f"http://{HOST}:{SF_PORT}"},
+            "kantata": {"url": f"http://{HOST}:{KT_PORT}", "vendor": "kantata"},
+        }
+        os.environ.setdefault("D2R_PSA_INSTANCES", json.dumps(psas))
+        os.environ.setdefault("D2R_PSA_ROUTING", json.dumps({"DE01": "kantata"}))
         stack.start("worker", [PY, "-m", "workers.main"], env)
         api = stack.start("api", [PY, "-m", "api"], env)
         wait_for_port(API_PORT, "API", api)
@@ -281,6 +298,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
   Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
   NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev / d2r-dev-secret
   Dynamics 365 sim (ERP of UK01)       http://{HOST}:{D365_PORT}/data/   token: POST /{D365_TENANT}/oauth2/v2.0/token
+  Kantata sim (PSA of DE01)            http://{HOST}:{KT_PORT}   OAuth client d2r-dev / d2r-dev-secret
   Reporting hub (PostgreSQL)           {database_url}
   Tokens from the dev issuer ({os.environ["D2R_OIDC_ISSUER"]}):
     SALES=$(.venv/bin/d2r token --role sales_ops)            # add --entities UK01 to scope it

@@ -7,6 +7,7 @@ from typing import Any
 
 from workers.composition import ActivitySet
 from workflows.engagement import EngagementWorkflow
+from workflows.event_poll import EventPollWorkflow
 from workflows.inbound import InboundEventWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
@@ -14,6 +15,7 @@ from workflows.source_sync import SourceSyncWorkflow
 
 WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpensePostingWorkflow, PeriodCloseWorkflow]
 WORKFLOWS.append(SourceSyncWorkflow)
+WORKFLOWS.append(EventPollWorkflow)
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -44,6 +46,8 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["crm"].append(acts.source_sync.crm_bookings)
         roles["erp"] += [acts.source_sync.erp_time_page, acts.source_sync.erp_entity]
         roles["workflows"] += [acts.source_sync.commit, acts.source_sync.reconcile]
+    if acts.feeds is not None:  # polling a PSA is PSA work, under the PSA queue's limits
+        roles["psa"].append(acts.feeds.poll)
     return roles
 
 

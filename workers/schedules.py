@@ -1,11 +1,13 @@
 """Temporal Schedules for the batched flows: a daily time & expense posting run, a
-monthly close and a daily source sync (PSA and ERP totals into the hub) per legal entity.
+monthly close and a daily source sync (PSA and ERP totals into the hub) per legal entity,
+and a poll a minute of each system that sends no webhooks.
 `ensure_schedules` creates or updates them, so calling it
 on every start of the dev launcher (or a deploy) is harmless."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -13,6 +15,7 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
@@ -21,18 +24,25 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from contracts.feeds import EventPollInput, event_poll_schedule_id, event_poll_workflow_id
 from contracts.period_close import PeriodCloseRequest
 from contracts.posting import PostingInput
 from contracts.queues import TaskQueues
 from contracts.source_sync import SourceSyncInput
 from workers.settings import TemporalSettings
+from workflows.event_poll import EventPollWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
 
 def _schedules(
-    settings: TemporalSettings, legal_entities: Iterable[str], posting_hour: int, close_day: int, time_zone: str
+    settings: TemporalSettings,
+    legal_entities: Iterable[str],
+    posting_hour: int,
+    close_day: int,
+    time_zone: str,
+    event_sources: Iterable[str] = (),
 ) -> dict[str, Schedule]:
     # With a hub (worker settings), the month-end writes the engagements' hub facts on its queue.
     hub = getattr(settings, "hub_database_url", None)
@@ -91,6 +101,18 @@ def _schedules(
             ),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         )
+    for source in sorted(event_sources):
+        # Systems without webhooks: a poll a minute; each run carries the last run's watermark.
+        out[event_poll_schedule_id(source)] = Schedule(
+            action=ScheduleActionStartWorkflow(
+                EventPollWorkflow.run,
+                EventPollInput(source=source, queues=queues),
+                id=event_poll_workflow_id(source),
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
     return out
 
 
@@ -102,9 +124,10 @@ async def ensure_schedules(
     posting_hour: int = 1,
     close_day: int = 1,
     time_zone: str = "UTC",
+    event_sources: Iterable[str] = (),
 ) -> list[str]:
     """Create the d2r Schedules, or bring existing ones up to date. Returns their ids."""
-    wanted = _schedules(settings, legal_entities, posting_hour, close_day, time_zone)
+    wanted = _schedules(settings, legal_entities, posting_hour, close_day, time_zone, event_sources)
     for schedule_id, schedule in wanted.items():
         try:
             await client.create_schedule(schedule_id, schedule)

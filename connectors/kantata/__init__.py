@@ -16,7 +16,11 @@ __all__ = ["SYSTEM", "KantataClient", "KantataConfig", "KantataEvents", "connect
 
 def psa_connection(client: KantataClient) -> PsaConnection:
     return PsaConnection(
-        system=SYSTEM, psa=KantataPsa(client), posting=KantataPosting(client), extract=KantataExtract(client)
+        system=SYSTEM,
+        psa=KantataPsa(client),
+        posting=KantataPosting(client),
+        extract=KantataExtract(client),
+        events=KantataEvents(client),  # no webhooks: its subscribed events are polled
     )
 
 

@@ -82,4 +82,11 @@ class KantataEvents:
             made = to_event(subject_type, event.get("payload") or {}, _when(event["subject_changed_at"]))
             if made is not None:
                 events.append(made)
+        # the workspace's legal entity routes the event to the entity's PSA downstream
+        spaces = sorted({str(e.data["project_id"]) for e in events})
+        entity = await self._k.values_of("d2r legal entity", "Workspace", spaces) if spaces else {}
+        for e in events:
+            found = entity.get(str(e.data["project_id"]))
+            if found and found.get("value"):
+                e.data["legal_entity"] = str(found["value"])
         return FeedPage(events=events, watermark=watermark, raw_events=len(listing.records), subjects=len(latest))

@@ -8,6 +8,7 @@ from typing import Any
 
 import uvicorn
 
+from .._serve import KEEP_ALIVE_S, AbortableHttpTools
 from .app import KantataSettings, create_app
 
 DEFAULT_PORT = 8304
@@ -44,7 +45,18 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings)
     if not settings.quiet:
         print(f"simulators.kantata: listening on http://{settings.host}:{settings.port} db={settings.db}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning", lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=AbortableHttpTools,  # the shared base's protocol: a lost response really drops the connection
+        loop="uvloop",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_S,
+        server_header=False,
+    )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from .._app import ABORT_EXTENSION
+from .._faults import FaultState
 from .._settings import SimSettings
 from .._store import Store
 from . import records
 from .events import EVENTS_SCHEMA, Events
-from .faults import Faults
 from .schema import TYPES, Invalid
 
 API = "/api/v1"
@@ -51,7 +52,7 @@ class KantataSimulator:
     def __init__(self, settings: KantataSettings) -> None:
         self.settings = settings
         self.store = Store(settings.db, EVENTS_SCHEMA)
-        self.faults = Faults(settings.faults)
+        self.faults = FaultState(settings.faults)
         self.events = Events(self)
         self.api_usage = 0
         self.seed_info_cached: dict[str, Any] = {}
@@ -145,19 +146,36 @@ class KantataSimulator:
         status = next((int(m["status"]) for m in messages if m["type"] == "http.response.start"), 500)
         if scope["method"] in WRITE_METHODS and path != "/oauth/token" and status < 300:
             if f.chance(cfg.response_lost_rate):
-                if cfg.response_lost_delay_s:
-                    await asyncio.sleep(cfg.response_lost_delay_s)
-                lost = k_error(504, "Gateway timeout (simulated lost response)")
-                await lost(scope, receive, send)
+                await self._lose(scope, receive, send)
                 return
         for m in messages:
             await send(m)
 
+    async def _lose(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The write committed; the client hears nothing (the connection drops), or, where
+        the server cannot drop it (in-process tests), a proxy's 504."""
+        if self.faults.cfg.response_lost_delay_s:
+            await asyncio.sleep(self.faults.cfg.response_lost_delay_s)
+        abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION, {}).get("abort")
+        if abort is not None:
+            abort()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
+        await k_error(504, "Gateway timeout (simulated lost response)")(scope, receive, send)
+
+    def _throttled(self) -> bool:
+        f = self.faults
+        if f.throttle_left > 0:
+            f.throttle_left -= 1
+            return True
+        return f.chance(f.cfg.throttle_rate)
+
     def _early_fault(self, scope: Scope, path: str, body: bytes) -> Response | None:
         f = self.faults
-        if f.outage():
+        if f.cfg.outage_until and f.cfg.outage_until > time.time():
             return k_error(503, "Service unavailable (simulated outage)")
-        if f.throttled():
+        if self._throttled():
             return k_error(429, "Rate limit exceeded")  # Kantata sends no Retry-After
         if f.chance(f.cfg.error_rate):
             return k_error(f.cfg.error_status, "Simulated server error")
@@ -165,9 +183,9 @@ class KantataSimulator:
             return None
         if not self._authorised(scope):
             return k_error(401, "Invalid or expired OAuth token", "authentication")
-        refused = f.rejection(scope["method"], path, body)
-        if refused is not None:
-            return k_error(refused[0], refused[1], "validation")
+        rule = f.rejection(scope["method"], path, body)
+        if rule is not None:
+            return k_error(rule.status, rule.message, "validation")
         return None
 
     # ---- store helpers used by handlers, events and seed -----------------------------

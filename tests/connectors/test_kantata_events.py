@@ -46,6 +46,7 @@ async def test_repeated_and_reordered_events_are_one_event_per_fact(kt: Kantata)
     ]
     done = page.events[0]
     assert done.data["milestone_id"] == milestone and done.data["project_id"] == ref.project_id
+    assert done.data["legal_entity"] == "DE01"  # routes the milestone to DE01's PSA
     # polled again over an overlapping window, the same facts come back under the same ids
     overlap = await feed.poll(first.watermark - timedelta(minutes=10))
     assert [e.event_id for e in overlap.events] == [e.event_id for e in page.events]

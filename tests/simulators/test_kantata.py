@@ -266,5 +266,12 @@ async def test_runs_as_a_process_and_keeps_its_data(tmp_path: Path) -> None:
             r = await c.get(f"{API}/workspaces/{wid}")
             assert r.status_code == 200 and one(r.json())["title"] == "Durable"
             assert (await c.get("/__admin/counts")).json()["users"] == 10  # seeded once, not twice
+            # a lost response over a real connection: the write commits, the connection drops
+            await c.post("/__admin/faults", json={"response_lost_rate": 1.0})
+            with pytest.raises(httpx.TransportError):
+                await c.post(f"{API}/workspaces", json={"workspace": {"title": "Lost", "currency": "GBP"}})
+            await c.delete("/__admin/faults")
+            titles = [w["title"] for w in (await c.get(f"{API}/workspaces")).json()["workspaces"].values()]
+            assert titles == ["Durable", "Lost"]
     finally:
         stop(proc)
