@@ -44,7 +44,8 @@ def resource_of(user: dict[str, Any], users: Listing, custom: Custom) -> Resourc
     currency = user.get("cost_rate_currency") or "USD"
     home = custom.get("home legal entity", "User", user["id"]) or ""
     return Resource(
-        resource_id=str(user["id"]),
+        # the firm's employee id (the ERP's employee) when Kantata holds one, else the user id
+        resource_id=custom.get("d2r employee", "User", user["id"]) or str(user["id"]),
         name=user.get("full_name") or str(user["id"]),
         role=(role or {}).get("name") or user.get("headline") or "Consultant",
         home_legal_entity=home,
@@ -82,7 +83,7 @@ def delivery_of(
         time_entries.append(
             TimeEntry(
                 entry_id=str(row["id"]),
-                resource_id=str(row["user_id"]),
+                resource_id=_person(all_resources, row),
                 project_id=project_id,
                 contract_line_id=line_id,
                 work_date=worked,
@@ -101,7 +102,7 @@ def delivery_of(
         expense_entries.append(
             ExpenseEntry(
                 entry_id=str(row["id"]),
-                resource_id=str(row["user_id"]),
+                resource_id=_person(all_resources, row),
                 project_id=project_id,
                 contract_line_id=line_id,
                 incurred_on=date.fromisoformat(row["date"]),
@@ -147,6 +148,12 @@ def delivery_of(
         time_entries=time_entries,
         expenses=expense_entries,
         milestones=delivered_milestones,
-        resources=[r for rid, r in sorted(all_resources.items()) if rid in used],
+        resources=sorted((r for r in all_resources.values() if r.resource_id in used), key=lambda r: r.resource_id),
         rate_card=rate_card if card_roles else None,
     )
+
+
+def _person(resources: dict[str, Resource], row: dict[str, Any]) -> str:
+    """The resource id of an entry's Kantata user (the user id when the user is unknown)."""
+    found = resources.get(str(row.get("user_id")))
+    return found.resource_id if found is not None else str(row["user_id"])

@@ -76,13 +76,13 @@ class KantataPosting:
             **{sid: str(v["value"]) for sid, v in expense_claims.items() if v.get("value")},
         }
         user_ids = sorted({str(r["user_id"]) for r in (*time_rows, *expense_rows) if r.get("user_id")})
-        out.resources = await _resources(k, user_ids)
-        known = {r.resource_id for r in out.resources}
+        people = await _resources(k, user_ids)  # user id -> resource (id: the employee's)
+        out.resources = list(people.values())
         roles = {str(r["id"]): str(r["name"]) for r in (await k.listing("roles")).records}
         for row in time_rows:
             rid = str(row["id"])
             minutes = int(row.get("time_in_minutes") or 0)
-            if str(row.get("user_id")) not in known:
+            if str(row.get("user_id")) not in people:
                 out.unreadable[rid] = f"time entry {rid} names no known user"
                 continue
             if minutes <= 0:
@@ -94,7 +94,7 @@ class KantataPosting:
             out.time_entries.append(
                 TimeEntry(
                     entry_id=rid,
-                    resource_id=str(row["user_id"]),
+                    resource_id=people[str(row["user_id"])].resource_id,
                     project_id=project.project_id,
                     contract_line_id=_value(lines, rid) or "",
                     work_date=date.fromisoformat(row["date_performed"]),
@@ -106,14 +106,14 @@ class KantataPosting:
             )
         for row in expense_rows:
             rid = str(row["id"])
-            if row.get("amount_in_cents") is None or str(row.get("user_id")) not in known:
+            if row.get("amount_in_cents") is None or str(row.get("user_id")) not in people:
                 out.unreadable[rid] = f"expense {rid} has no amount or known user"
                 continue
             project = by_id[str(row["workspace_id"])]
             out.expenses.append(
                 ExpenseEntry(
                     entry_id=rid,
-                    resource_id=str(row["user_id"]),
+                    resource_id=people[str(row["user_id"])].resource_id,
                     project_id=project.project_id,
                     contract_line_id=_value(expense_lines, rid) or "",
                     incurred_on=date.fromisoformat(row["date"]),
@@ -137,20 +137,21 @@ class KantataPosting:
         return n + await k.set_values("d2r posted", EXPENSE, {i: "true" for i in sorted(set(expense_ids))})
 
 
-async def _resources(k: KantataClient, user_ids: list[str]) -> list[Resource]:
+async def _resources(k: KantataClient, user_ids: list[str]) -> dict[str, Resource]:
+    """Kantata user id -> the resource; its id is the firm's employee id (the ERP employee's
+    external id, `d2r employee`) where Kantata holds one, so time posts to that employee."""
     users = await k.list_ids("users", "only", user_ids, include="role")
     home = await k.values_of("home legal entity", "User", user_ids)
-    out = []
+    employee = await k.values_of("d2r employee", "User", user_ids)
+    out: dict[str, Resource] = {}
     for user in users.records:
         role = users.related("roles", user.get("role_id")) or {}
-        out.append(
-            Resource(
-                resource_id=str(user["id"]),
-                name=user.get("full_name") or str(user["id"]),
-                role=role.get("name") or user.get("headline") or "Consultant",
-                home_legal_entity=_value(home, str(user["id"])) or "",
-                cost_rate=from_cents(user.get("cost_rate_in_cents"), user.get("cost_rate_currency") or "USD"),
-            )
+        out[str(user["id"])] = Resource(
+            resource_id=_value(employee, str(user["id"])) or str(user["id"]),
+            name=user.get("full_name") or str(user["id"]),
+            role=role.get("name") or user.get("headline") or "Consultant",
+            home_legal_entity=_value(home, str(user["id"])) or "",
+            cost_rate=from_cents(user.get("cost_rate_in_cents"), user.get("cost_rate_currency") or "USD"),
         )
     return out
 

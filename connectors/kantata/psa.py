@@ -234,7 +234,7 @@ class KantataPsa:
 
     async def _field_ids(self) -> dict[tuple[str, str], str]:
         wanted = [("d2r contract line", TIME), ("d2r contract line", EXPENSE), ("d2r contract line", STORY),
-                  ("d2r percent", STORY), ("home legal entity", "User")]  # fmt: skip
+                  ("d2r percent", STORY), ("home legal entity", "User"), ("d2r employee", "User")]  # fmt: skip
         return {w: await self._k.field_id(*w) for w in wanted}
 
     async def _role_names(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..demo_data import BILL_RATES, CONSULTANTS, LEGAL_ENTITIES, ROLES, SERVICE_PACKAGES
+from ..salesforce.app import sf_id
 
 if TYPE_CHECKING:
     from .app import KantataSimulator
@@ -35,6 +36,7 @@ CUSTOM_FIELDS: list[tuple[str, str]] = [
     ("d2r posted", "TimeEntry"),
     ("d2r posted", "Expense"),
     ("home legal entity", "User"),
+    ("d2r employee", "User"),  # the firm's employee id: the ERP's employee for the person
 ]
 
 
@@ -68,7 +70,7 @@ def seed_demo(sim: KantataSimulator) -> dict[str, Any]:
         }
         roles = {name: sim.insert("roles", {"name": name})["id"] for name in ROLES}
         users = []
-        for first, last, role, home, cost in CONSULTANTS:
+        for index, (first, last, role, home, cost) in enumerate(CONSULTANTS, 1):
             currency = LEGAL_ENTITIES[home][0]
             minor = 1 if currency == "JPY" else 100  # cents are the currency's minor unit
             user = sim.insert(
@@ -91,7 +93,20 @@ def seed_demo(sim: KantataSimulator) -> dict[str, Any]:
                     "value": home,
                 },
             )
-            users.append({"id": user["id"], "name": user["full_name"], "role": role, "home_legal_entity": home})
+            # the same person as the CRM org's Contact, whose id the ERP's employee carries
+            sim.insert(
+                "custom_field_values",
+                {
+                    "subject_type": "User",
+                    "subject_id": user["id"],
+                    "custom_field_id": fields[("d2r employee", "User")],
+                    "value": sf_id("003", index),
+                },
+            )
+            users.append(
+                {"id": user["id"], "name": user["full_name"], "role": role, "home_legal_entity": home,
+                 "employee_id": sf_id("003", index)}
+            )  # fmt: skip
         cards = {}
         for currency, rates in BILL_RATES.items():
             minor = 1 if currency == "JPY" else 100

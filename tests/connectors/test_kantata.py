@@ -207,7 +207,13 @@ async def test_posting_pages_and_extract(kt: Kantata) -> None:
     pending = await kt.posting.pending([project], date(2026, 11, 30))
     assert sorted(e.entry_id for e in pending.time_entries) == sorted([t1, t2])
     assert pending.bill_rates == {t1: Decimal("225.00"), t2: Decimal("165.00")}
-    assert {r.resource_id: r.home_legal_entity for r in pending.resources} == {konrad: "DE01", emmy: "DE01"}
+    # resources are the firm's employees (the ERP's), the same person as in the CRM org
+    employees = {u["id"]: u["employee_id"] for u in kt.seed["users"]}
+    assert {r.resource_id: r.home_legal_entity for r in pending.resources} == {
+        employees[konrad]: "DE01",
+        employees[emmy]: "DE01",
+    }
+    assert {e.resource_id for e in pending.time_entries} == {employees[konrad], employees[emmy]}
     assert await kt.posting.claim([t1, t2], [], "post-DE01-2026-11-30:p1") == 2
     assert await kt.posting.claim([t1, t2], [], "post-DE01-2026-11-30:p1") == 0  # absolute: a retry writes nothing
     again = await kt.posting.pending([project], date(2026, 11, 30))

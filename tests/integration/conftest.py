@@ -133,7 +133,7 @@ async def stack(
         psa_routing={"DE01": "kantata"},
     )
     async with AsyncExitStack() as exits:
-        acts = await build_activities(settings, exits)
+        acts = await build_activities(settings, exits, env.client)  # as workers.main: with its client
         for worker in build_workers(env.client, settings, activities_by_role(acts)):
             await exits.enter_async_context(worker)
         api_settings = ApiSettings(

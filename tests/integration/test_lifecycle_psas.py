@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,9 +17,15 @@ import pytest
 from connectors.netsuite import NetSuiteClient
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from connectors.salesforce.client import soql_quote
+from contracts.feeds import EventPollInput, EventPollResult
+from contracts.inbound import InboundResult
+from contracts.posting import PostingInput, PostingResult
+from contracts.queues import TaskQueues
 from tests.integration.conftest import Stack, eventually
 from tests.integration.test_engagement_path import seed_info
 from tests.vendor_auth import netsuite_config
+from workflows.event_poll import EventPollWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -235,3 +242,137 @@ async def test_a_deal_is_provisioned_delivered_and_billed_once_in_its_psa(stack:
     finally:
         await sf.aclose()
         await ns.aclose()
+
+
+async def test_a_kantata_milestone_reaches_its_engagement_through_the_poller(stack: Stack) -> None:
+    """Kantata sends no webhooks: the Schedule's poll turns its completed milestone into the
+    webhooks' inbound event; polled again (Kantata repeats events), nothing happens twice."""
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    http = await kantata(stack)
+    try:
+        info = await seed_info(stack)
+        opportunity = await sf.create(
+            "Opportunity",
+            {
+                "Name": "Initech GmbH - rollout (Kantata)",
+                "AccountId": info["accounts"]["Initech GmbH"],
+                "StageName": "Closed Won",
+                "CloseDate": "2026-12-01",
+                "CurrencyIsoCode": "EUR",
+                "D2R_Legal_Entity__c": "DE01",
+                "D2R_Billing_Terms__c": "Net 30",
+                "D2R_Service_Package__c": "IMPL-STD",
+                "D2R_Contract_Start__c": "2026-12-01",
+                "D2R_Contract_End__c": "2027-05-31",
+            },
+        )
+        await sf.create(
+            "OpportunityLineItem",
+            {
+                "OpportunityId": opportunity,
+                "Product2Id": info["products"]["IMPL-FF"],
+                "Quantity": 1,
+                "UnitPrice": 90000,
+                "D2R_Billing_Model__c": "fixed_fee",
+                "D2R_Revenue_Method__c": "cost_to_cost",
+            },
+        )
+        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+        assert started.status_code in (200, 201), started.text
+
+        async def in_delivery() -> dict[str, Any] | None:
+            v = await view(stack, opportunity)
+            return v if v["stage"] == "IN_DELIVERY" else None
+
+        engagement = await eventually(in_delivery, within=60)
+        stories = (
+            await http.get(
+                f"{KT}/stories", params={"workspace_id": engagement["project_id"], "story_type": "milestone"}
+            )
+        ).json()
+        first = stories["results"][0]["id"]
+        done = await http.put(
+            f"{KT}/stories/{first}", json={"story": {"state": "completed", "completed_at": "2026-12-10"}}
+        )
+        assert done.status_code == 200, done.text
+
+        queues = TaskQueues(crm=stack.settings.crm_task_queue, psa=stack.settings.psa_task_queue,
+                            erp=stack.settings.erp_task_queue)  # fmt: skip
+        polls = []
+        for n in range(2):
+            polls.append(
+                await stack.client.execute_workflow(
+                    EventPollWorkflow.run,
+                    EventPollInput(source="kantata", queues=queues),
+                    id=f"poll-events-kantata-it-{opportunity}-{n}",
+                    task_queue=stack.settings.workflow_task_queue,
+                    result_type=EventPollResult,
+                )
+            )
+        fact = f"webhook-kantata-kantata:story:{first}:completed:2026-12-10"
+        assert fact in polls[0].started
+        assert fact not in polls[1].started and polls[1].duplicates >= 1
+        routed = await stack.client.get_workflow_handle(fact, result_type=InboundResult).result()
+        assert routed.routed_to == [f"engagement-{opportunity}"]
+
+        async def noted() -> list[str] | None:
+            notes = [t["note"] for t in (await view(stack, opportunity))["timeline"]]
+            found = [n for n in notes if f"milestone {first} completed on 2026-12-10" in n]
+            return found or None
+
+        assert len(await eventually(noted)) == 1
+    finally:
+        await sf.aclose()
+        await http.aclose()
+
+
+async def test_kantata_time_is_posted_to_the_erp_once(stack: Stack) -> None:
+    """The daily posting run of DE01 reads the approved Kantata time of the entity's
+    workspaces, posts it to the ERP as time bills and marks it posted in Kantata; a second
+    run posts nothing again."""
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    http = await kantata(stack)
+    try:
+        opportunity = await de_deal(stack, sf)
+        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+        assert started.status_code in (200, 201), started.text
+
+        async def in_delivery() -> dict[str, Any] | None:
+            v = await view(stack, opportunity)
+            return v if v["stage"] == "IN_DELIVERY" else None
+
+        engagement = await eventually(in_delivery, within=60)
+        delivered = await kantata_time(stack, sf, engagement)
+        queues = TaskQueues(crm=stack.settings.crm_task_queue, psa=stack.settings.psa_task_queue,
+                            erp=stack.settings.erp_task_queue)  # fmt: skip
+        results = []
+        for n in range(2):
+            results.append(
+                await stack.client.execute_workflow(
+                    TimeAndExpensePostingWorkflow.run,
+                    PostingInput(legal_entity="DE01", posting_date=date(2026, 12, 31), queues=queues),
+                    id=f"posting-DE01-2026-12-31-it-{opportunity}-{n}",
+                    task_queue=stack.settings.workflow_task_queue,
+                    result_type=PostingResult,
+                )
+            )
+        async with httpx.AsyncClient(base_url=stack.sims["netsuite"].url) as admin:
+            bills = (await admin.get("/__admin/records/timeBill", params={"limit": 100000})).json()["records"]
+        mine = [b for b in bills if b.get("custcol_d2r_project_id") == engagement["project_id"]]
+        assert len(mine) == len(delivered.entry_ids) == 2  # each Kantata entry once
+        assert sum(Decimal(str(b["hours"])) for b in mine) == delivered.hours
+        posted = (
+            await http.get(
+                f"{KT}/custom_field_values",
+                params={"subject_type": "TimeEntry", "subject_id": ",".join(delivered.entry_ids)},
+            )
+        ).json()["custom_field_values"]
+        assert sorted(v["subject_id"] for v in posted.values() if v["value"] == "true") == sorted(delivered.entry_ids)
+        assert results[1].progress.time_entries == 0  # the second run finds nothing left to post
+    finally:
+        await sf.aclose()
+        await http.aclose()
