@@ -292,7 +292,7 @@ class PostingActivities:
         for entry in entries:
             position = page.resources[entry.resource_id].position_on(entry.work_date)
             provider = position.legal_entity or page.data.legal_entity
-            cost = position.cost_rate.times(entry.hours).rounded()
+            cost = page.resources[entry.resource_id].cost_rate_on(entry.work_date).times(entry.hours).rounded()
             memo = f"time {entry.entry_id} {entry.hours}h"
             journals[(provider, "time", cost.currency)][_card(entry)] += time_cost_lines(
                 cost, memo, _card(entry), entry.project_id, self._coa
@@ -460,9 +460,8 @@ class PostingActivities:
         facts: list[dict[str, object]] = []
         for entry in entries:
             project = page.projects[entry.project_id]
-            position = page.resources[entry.resource_id].position_on(entry.work_date)
             rate = page.pending.bill_rates.get(_card(entry), Decimal(0))
-            cost = position.cost_rate.times(entry.hours).rounded()
+            cost = page.resources[entry.resource_id].cost_rate_on(entry.work_date).times(entry.hours).rounded()
             facts.append(
                 {
                     "source_system": self._psa(page.data.legal_entity).system,

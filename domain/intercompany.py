@@ -88,7 +88,7 @@ def intercompany_charges(
         for provider, entries in sorted(split_by_entity(resource, mine).items()):
             if provider == receiver:
                 continue
-            costs = [resource.position_on(e.work_date).cost_rate.times(e.hours) for e in entries]
+            costs = [resource.cost_rate_on(e.work_date).times(e.hours) for e in entries]
             currency = costs[0].currency
             cost = sum_money(costs, currency)
             markup = pricing.markup(provider, receiver)

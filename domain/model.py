@@ -131,10 +131,14 @@ class ResourceTransfer(BaseModel):
     role: str | None = None
 
 
+class MissingCostRateError(LookupError):
+    """A consultant with no cost rate of their own and none on the rate card for their role."""
+
+
 class ResourcePosition(BaseModel):
     legal_entity: str
     role: str
-    cost_rate: Money
+    cost_rate: Money | None  # None: the rate card's cost rate for `role` applies
 
 
 class Resource(BaseModel):
@@ -142,8 +146,25 @@ class Resource(BaseModel):
     name: str
     role: str
     home_legal_entity: str
-    cost_rate: Money  # per hour, in the home entity's functional currency
+    # Per hour, in the home entity's functional currency; None: the consultant has no cost
+    # rate of their own, and the rate card's cost rate for their role applies.
+    cost_rate: Money | None = None
     transfers: list[ResourceTransfer] = Field(default_factory=list)
+
+    def cost_rate_on(self, day: date, card: RateCard | None = None) -> Money:
+        """The cost of one hour on `day`: the consultant's own rate (or their transfer's),
+        else the card's cost rate for the role they held that day; never a guess."""
+        pos = self.position_on(day)
+        if pos.cost_rate is not None:
+            return pos.cost_rate
+        if card is not None:
+            try:
+                entry = card.entry(pos.role, day)
+            except LookupError:
+                entry = None
+            if entry is not None and entry.cost_rate is not None:
+                return Money(amount=entry.cost_rate, currency=card.currency)
+        raise MissingCostRateError(f"no cost rate for {self.resource_id} ({pos.role}) on {day}")
 
     def position_on(self, day: date) -> ResourcePosition:
         """Where the consultant sat on `day`: transfers apply from their date, in order."""

@@ -47,7 +47,8 @@ class MissingEstimateError(LookupError):
 
 
 def labour_cost(state: ContractState, line_id: str, cutoff: date, delivery: Delivery) -> Money:
-    """Approved hours up to `cutoff` at each consultant's cost rate on the day worked.
+    """Approved hours up to `cutoff` at each consultant's cost rate on the day worked (their
+    own, else the rate card's for their role: `Resource.cost_rate_on`).
 
     Billable or not: non-billable hours still consume the budget, which is what cost-to-cost
     measures. A consultant transferred mid-project costs at the rate of the entity they
@@ -65,7 +66,7 @@ def labour_cost(state: ContractState, line_id: str, cutoff: date, delivery: Deli
         resource = delivery.resource(entry.resource_id)
         if resource is None:
             raise LookupError(f"unknown resource {entry.resource_id}")
-        cost = resource.position_on(entry.work_date).cost_rate.times(entry.hours)
+        cost = resource.cost_rate_on(entry.work_date, delivery.rate_card).times(entry.hours)
         if cost.currency != state.currency:
             cost = delivery.fx.convert(cost, state.currency, entry.work_date).converted
         total = total + cost

@@ -486,11 +486,13 @@ def _timecard_days(card: dict[str, Any]) -> Iterable[tuple[date, Decimal]]:
 
 
 def _resource(row: dict[str, Any]) -> Resource:
-    cost = _decimal(row.get("pse__Default_Cost_Rate__c")) or Decimal(0)
+    # No cost rate of their own: None, so the rate card's cost rate for the role applies
+    # (a zero here would make their hours free in cost-to-cost revenue).
+    cost = _decimal(row.get("pse__Default_Cost_Rate__c"))
     return Resource(
         resource_id=row["Id"],
         name=row.get("Name") or row["Id"],
         role=row.get("pse__Resource_Role__c") or "Consultant",
         home_legal_entity=row.get("D2R_Home_Legal_Entity__c") or "",
-        cost_rate=Money(amount=cost, currency=row.get("CurrencyIsoCode") or "USD"),
+        cost_rate=Money(amount=cost, currency=row.get("CurrencyIsoCode") or "USD") if cost is not None else None,
     )

@@ -68,3 +68,22 @@ async def test_an_unreadable_schedule_is_a_field_error_not_the_template(sf: Sale
     result = validate_deal(await sf.crm.read_opportunity(OPP_JP), RULES)
     assert isinstance(result, list)
     assert [e.field for e in result] == ["OpportunityLineItems[0].D2R_Milestone_Schedule__c"]
+
+
+async def test_a_consultant_with_no_cost_rate_costs_the_cards_role_rate(sf: Salesforce) -> None:
+    """Hedy (Consultant, US01) has her cost rate removed in the PSA: she comes back with
+    none (not 0), and her hour costs the US rate card's Consultant cost, 180 x 0.55 = 99."""
+    from tests.connectors.test_certinia_psa import consultant, line_of, timecard
+
+    eng = await engagement(sf.crm)
+    ref = await sf.psa.create_project(eng, "engagement-cost:project")
+    hedy = await consultant(sf, "Hedy")
+    await sf.client.update("Contact", hedy, {"pse__Default_Cost_Rate__c": None})
+    ff = line_of(eng, BillingModel.FIXED_FEE)
+    await timecard(
+        sf, ref.project_id, hedy, "2026-03-02", "2026-03-08", pse__Monday_Hours__c=8, D2R_Contract_Line_Id__c=ff
+    )
+    delivery = await sf.psa.read_delivery(ref.project_id, eng.lines, date(2026, 3, 31))
+    (resource,) = [r for r in delivery.resources if r.resource_id == hedy]
+    assert resource.cost_rate is None
+    assert resource.cost_rate_on(date(2026, 3, 2), delivery.rate_card) == Money.of("99", "USD")
