@@ -46,7 +46,7 @@ from contracts.posting import PostingConfig, PostingInput, PostPageInput
 from simulators.devkeys import ensure_dev_keys
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
-from workers.main import build_workers
+from workers.main import start_workers
 from workers.registry import activities_by_role
 from workers.settings import QueueLimits, VendorEndpoint, WorkerSettings
 from workflows.posting import TimeAndExpensePostingWorkflow
@@ -115,8 +115,7 @@ async def run_temporal(
     queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack, env.client)
-        for worker in build_workers(env.client, settings, activities_by_role(acts)):
-            await stack.enter_async_context(worker)
+        await start_workers(env.client, settings, activities_by_role(acts), stack)
         t0 = time.perf_counter()
         handles = [
             await env.client.start_workflow(

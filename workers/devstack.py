@@ -53,6 +53,22 @@ def temporal_binary() -> str:
     return found
 
 
+# The worker-versioning features d2r relies on: pinned engagements learn that a new version is
+# current (and continue-as-new onto it). Both are on by default in Server 1.31/1.32; stated
+# here so a server whose defaults differ fails loudly in the tests, not quietly in production.
+VERSIONING_DYNAMIC_CONFIG = {
+    "system.enableDeploymentVersions": "true",
+    "system.enableSendTargetVersionChanged": "true",
+}
+
+
+def dynamic_config_flags(values: dict[str, str] = VERSIONING_DYNAMIC_CONFIG) -> list[str]:
+    flags = []
+    for key, value in values.items():
+        flags += ["--dynamic-config-value", f"{key}={value}"]
+    return flags
+
+
 def search_attribute_flags() -> list[str]:
     flags = []
     for key in sa.ALL:
@@ -143,6 +159,13 @@ async def install_schedules() -> list[str]:
     return await ensure_schedules(client, settings, settings.legal_entities, event_sources=polled)
 
 
+def worker_version() -> str:
+    from workers.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    return f"{settings.deployment_name}/{settings.build_id}"
+
+
 def stop_postgres(pgdata: Path) -> None:
     """Stop the embedded server. The wheel skips its own stop while its handle list names
     another process (a launcher that was killed leaves its pid behind), so make sure."""
@@ -215,6 +238,7 @@ def main() -> None:
                 "--ui-codec-endpoint",  # the Web UI decrypts payloads through the API's codec server
                 f"http://{HOST}:{API_PORT}/codec",
                 *search_attribute_flags(),
+                *dynamic_config_flags(),
             ],
         )
         database_url = start_database(stack)
@@ -285,10 +309,16 @@ def main() -> None:
         }
         os.environ.setdefault("D2R_PSA_INSTANCES", json.dumps(psas))
         os.environ.setdefault("D2R_PSA_ROUTING", json.dumps({"DE01": "kantata"}))
-        stack.start("worker", [PY, "-m", "workers.main"], env)
+        # One worker, so its version takes new work (D2R_BUILD_ID, default "dev", names it).
+        stack.start(
+            "worker",
+            [PY, "-m", "workers.main"],
+            {**env, "D2R_SET_CURRENT_VERSION": os.environ.get("D2R_SET_CURRENT_VERSION", "always")},
+        )
         api = stack.start("api", [PY, "-m", "api"], env)
         wait_for_port(API_PORT, "API", api)
         schedules = asyncio.run(install_schedules())
+        version = worker_version()
         print(
             f"""
 d2r is running (Ctrl-C stops everything; data stays in .d2r/):
@@ -306,6 +336,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
     curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H "Authorization: Bearer $SALES" \\
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
   Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
+  Worker version (Temporal Worker Deployment): {version}, the current one (docs/operations.md)
   Temporal Schedules (daily posting, monthly close, daily source sync per legal entity): {", ".join(schedules)}
 """,
             flush=True,

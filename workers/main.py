@@ -3,6 +3,10 @@
 Each system's queue has its own concurrency and rate limit, so an ERP outage fills only
 the ERP queue while CRM and PSA work keeps flowing. Run more of these processes (on any
 machine) against the same Temporal cluster to scale out; Temporal shares the work.
+
+Every worker polls as one Worker Deployment Version (settings `deployment_name` +
+`build_id`): engagements stay pinned to the build they started on, so two builds run side
+by side during a rollout (docs/operations.md, "Rolling out a new worker version").
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workers.composition import build_activities
+from workers.deployment import deployment_config, promote
 from workers.health import serve_health
 from workers.registry import WORKFLOWS, activities_by_role
 from workers.settings import QueueLimits, WorkerSettings
@@ -26,12 +31,19 @@ log = logging.getLogger("d2r.worker")
 
 
 def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, list]) -> list[Worker]:
+    """The process's workers, one per task queue it polls, all as this build's deployment
+    version. Start them with `start_workers`: a version takes no new work until it is current."""
     roles = settings.role_set()
+    version = deployment_config(settings.deployment_name, settings.build_id)
     workers: list[Worker] = []
     if "workflows" in roles:
         workers.append(
             Worker(
-                client, task_queue=settings.workflow_task_queue, workflows=WORKFLOWS, activities=by_role["workflows"]
+                client,
+                task_queue=settings.workflow_task_queue,
+                workflows=WORKFLOWS,
+                activities=by_role["workflows"],
+                deployment_config=version,
             )
         )
     queues: dict[str, tuple[str, QueueLimits]] = {
@@ -50,8 +62,21 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
                     activities=by_role[role],
                     max_concurrent_activities=limits.max_concurrent,
                     max_task_queue_activities_per_second=limits.max_per_second,
+                    deployment_config=version,  # a pinned workflow's activities run on its own build
                 )
             )
+    return workers
+
+
+async def start_workers(
+    client: Client, settings: WorkerSettings, by_role: dict[str, list], exits: AsyncExitStack
+) -> list[Worker]:
+    """Build the workers, start them polling (they stop when `exits` closes), then apply the
+    settings' current-version policy: the server registers a version only once it polls."""
+    workers = build_workers(client, settings, by_role)
+    for worker in workers:
+        await exits.enter_async_context(worker)
+    await promote(client, settings.deployment_name, settings.build_id, settings.set_current_version)
     return workers
 
 
@@ -61,12 +86,15 @@ async def run(settings: WorkerSettings, stop: asyncio.Event) -> None:
     client = await connect(settings)
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack, client)
-        workers = build_workers(client, settings, activities_by_role(acts))
-        for worker in workers:
-            await stack.enter_async_context(worker)
+        workers = await start_workers(client, settings, activities_by_role(acts), stack)
         if settings.health_port:
             await stack.enter_async_context(serve_health(settings.health_port, client, workers))
-        log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
+        log.info(
+            "worker %s/%s polling %s",
+            settings.deployment_name,
+            settings.build_id,
+            ", ".join(w.task_queue for w in workers),
+        )
         await stop.wait()
         log.info("worker draining in-flight tasks")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,13 @@ class WorkerSettings(TemporalSettings):
     reporting_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=None)
     hub_database_url: str | None = None  # the reporting hub (posting writes time facts, close reconciles)
     health_port: int | None = None  # serve /healthz on 127.0.0.1:<port> when set
+    # Temporal Worker Deployment: every worker of this process polls as <deployment_name>/<build_id>
+    # (docs/operations.md, "Rolling out a new worker version"). One build id per release.
+    deployment_name: str = Field(default="d2r", pattern=r"^[^.\s]+$")  # "." separates it from the build id
+    build_id: str = Field(default="dev", min_length=1)
+    # who makes a version current: `when_unset` takes a fresh deployment, `always` is for a
+    # single-worker dev stack, `never` leaves it to the operator's set-current-version
+    set_current_version: Literal["never", "when_unset", "always"] = "when_unset"
 
     def role_set(self) -> set[str]:
         return {r.strip() for r in self.roles.split(",") if r.strip()}

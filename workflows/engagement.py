@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,7 +54,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.refusals import conflict, invalid_request
 
 
-@workflow.defn(name="EngagementWorkflow")
+# Pinned: a run finishes on the build it started on (no patch branches); it moves to the
+# current build at its next continue-as-new, below.
+@workflow.defn(name="EngagementWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, EngagementBase):
     @workflow.init
     def __init__(self, data: EngagementInput) -> None:
@@ -336,7 +339,11 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             if self._ready_to_close():
                 self._to(Stage.CLOSING, "delivered, fully billed, recognized and collected")
                 return
-            if workflow.info().is_continue_as_new_suggested() and not self._busy():
+            info = workflow.info()
+            # A new current worker version is also a reason: the next run starts on it, so
+            # the old build drains within one month-end instead of living as long as the deal.
+            moving = info.is_target_worker_deployment_version_changed()
+            if (info.is_continue_as_new_suggested() or moving) and not self._busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._publish()
                 workflow.continue_as_new(
@@ -345,7 +352,8 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
                         requested_by=self._input.requested_by,
                         queues=self._input.queues,
                         carried=self._s,
-                    )
+                    ),
+                    initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
                 )
 
     async def _wait_for_work(self, policy: ApprovalPolicy) -> None:

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import ClassVar
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -21,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engagement_support import VENDOR_RETRY
 
 
-@workflow.defn(name="InboundEventWorkflow")
+@workflow.defn(name="InboundEventWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class InboundEventWorkflow:
     HANDLED: ClassVar[frozenset[str]] = frozenset({"payment.received", "milestone.completed"})
 

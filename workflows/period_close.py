@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import VersioningBehavior, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -74,7 +74,7 @@ MAX_EXCEPTIONS = 500
 OVERDUE_LOOKBACK_DAYS = 730  # invoices due this long before a cut-off and still open are overdue
 
 
-@workflow.defn(name="PeriodCloseWorkflow")
+@workflow.defn(name="PeriodCloseWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class PeriodCloseWorkflow:
     @workflow.init
     def __init__(self, data: PeriodCloseRequest) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from contracts import messages
@@ -34,7 +35,7 @@ PAGE_RETRY = retry_policy(PAGE_ATTEMPTS)
 MAX_EXCEPTIONS_KEPT = 500
 
 
-@workflow.defn(name="TimeAndExpensePostingWorkflow")
+@workflow.defn(name="TimeAndExpensePostingWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class TimeAndExpensePostingWorkflow:
     @workflow.init
     def __init__(self, data: PostingInput) -> None:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import VersioningBehavior, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,7 +53,7 @@ def previous_period(period: str) -> str:
     return period_of(period_start(period) - timedelta(days=1))
 
 
-@workflow.defn(name="SourceSyncWorkflow")
+@workflow.defn(name="SourceSyncWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class SourceSyncWorkflow:
     @workflow.init
     def __init__(self, data: SourceSyncInput) -> None:

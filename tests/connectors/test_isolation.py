@@ -19,7 +19,7 @@ from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.connectors.probe import IsolationProbe
 from tests.integration.conftest import Simulator, start_simulator
 from workers.composition import build_activities
-from workers.main import build_workers
+from workers.main import start_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
 
@@ -64,8 +64,7 @@ async def test_erp_outage_leaves_crm_and_psa_flowing(sims: dict[str, Simulator])
     try:
         async with AsyncExitStack() as exits:
             acts = await build_activities(settings, exits)
-            for worker in build_workers(env.client, settings, activities_by_role(acts)):
-                await exits.enter_async_context(worker)
+            await start_workers(env.client, settings, activities_by_role(acts), exits)
             await exits.enter_async_context(Worker(env.client, task_queue="iso-probe", workflows=[IsolationProbe]))
             # The outage starts only now: on a loaded machine, starting the dev server and the
             # workers may take longer than the outage itself.

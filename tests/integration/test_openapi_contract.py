@@ -33,7 +33,7 @@ from reporting.migrate import migrate_async
 from tests.conftest import TEST_CONVERTER, TEST_KEY_RING, wheel_binary
 from tests.integration.conftest import free_port, start_simulator
 from workers.composition import build_activities
-from workers.main import build_workers
+from workers.main import start_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
 
@@ -89,8 +89,7 @@ async def api_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str
     try:
         async with AsyncExitStack() as exits:
             acts = await build_activities(settings, exits)
-            for worker in build_workers(env.client, settings, activities_by_role(acts)):
-                await exits.enter_async_context(worker)
+            await start_workers(env.client, settings, activities_by_role(acts), exits)
             api_settings = ApiSettings(
                 **queues,
                 salesforce=VendorEndpoint(url=sims["salesforce"].url),

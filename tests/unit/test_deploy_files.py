@@ -42,3 +42,15 @@ def test_bootstrap_registers_every_search_attribute_with_its_type() -> None:
     assert set(pairs) == set(expected)
     for name, kind in pairs.items():
         assert kind.upper().replace("KEYWORDLIST", "KEYWORD_LIST") == expected[name]
+
+
+def test_worker_replicas_poll_as_a_deployment_version_and_the_server_tells_pinned_runs() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    current, rollout = services["worker"]["environment"], services["worker-next"]["environment"]
+    assert current["D2R_DEPLOYMENT_NAME"] == rollout["D2R_DEPLOYMENT_NAME"]  # one deployment, two builds
+    assert current["D2R_BUILD_ID"] == "${D2R_VERSION:-dev}" != rollout["D2R_BUILD_ID"]
+    assert (current["D2R_SET_CURRENT_VERSION"], rollout["D2R_SET_CURRENT_VERSION"]) == ("when_unset", "never")
+    assert services["worker-next"]["profiles"] == ["rollout"]
+    dynamic = yaml.safe_load((ROOT / "deploy/dynamicconfig/production-sql.yaml").read_text())
+    for key in ["system.enableDeploymentVersions", "system.enableSendTargetVersionChanged"]:
+        assert dynamic[key][0]["value"] is True, key
