@@ -8,6 +8,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from api.app import create_app
 from api.settings import ApiSettings
 from security import redact
+from security.production import InsecureConfigurationError
 from workers.telemetry import instrument_httpx, setup_tracing
 
 
@@ -15,7 +16,10 @@ def main() -> None:
     settings = ApiSettings()
     setup_tracing("d2r-api", settings.otel_exporter, settings.otel_endpoint)
     instrument_httpx()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except InsecureConfigurationError as refused:
+        raise SystemExit(str(refused)) from None  # the list of findings, without a traceback
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info")
     # uvicorn has configured its loggers now: blank tokens in access lines (`?token=`) and errors.
