@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from security import dev_issuer
 
 API, SF, NS = "http://127.0.0.1:8000", "http://127.0.0.1:8301", "http://127.0.0.1:8302"
 DATA = "/services/data/v61.0"
@@ -31,6 +35,17 @@ DATA = "/services/data/v61.0"
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def as_user(user: str) -> dict[str, str]:
+    """A token of `make run`'s dev issuer for a dev user `dev-<role>` (what `d2r token` mints)."""
+    state = Path(os.environ.get("D2R_STATE_DIR", Path(__file__).resolve().parent.parent / ".d2r"))
+    role = user.removeprefix("dev-").replace("-", "_")
+    return bearer(
+        dev_issuer.mint(
+            state / "dev-issuer" / "key.pem", f"{API}/dev-issuer", subject=user, roles=[role], entities=["*"]
+        )
+    )
 
 
 async def vendor_token(http: httpx.AsyncClient, base: str, path: str) -> dict[str, str]:
@@ -55,13 +70,13 @@ async def until(check: Any, what: str, within: float = 120.0) -> Any:
 async def book(http: httpx.AsyncClient, opportunities: list[str]) -> dict[str, dict[str, Any]]:
     for opp in opportunities:
         response = await http.post(
-            f"{API}/v1/engagements", json={"opportunity_id": opp}, headers=bearer("dev-sales-ops")
+            f"{API}/v1/engagements", json={"opportunity_id": opp}, headers=as_user("dev-sales-ops")
         )
         print(f"engagement for {opp}: HTTP {response.status_code}")
 
     async def in_delivery() -> dict[str, dict[str, Any]] | None:
         views = {
-            o: (await http.get(f"{API}/v1/engagements/{o}", headers=bearer("dev-auditor"))).json()
+            o: (await http.get(f"{API}/v1/engagements/{o}", headers=as_user("dev-auditor"))).json()
             for o in opportunities
         }
         for opp, view in views.items():
@@ -70,7 +85,7 @@ async def book(http: httpx.AsyncClient, opportunities: list[str]) -> dict[str, d
                     await http.post(
                         f"{API}/v1/engagements/{opp}/approvals/{approval['approval_id']}",
                         json={"approve": True, "comment": "demo"},
-                        headers=bearer("dev-finance"),
+                        headers=as_user("dev-finance"),
                     )
         return views if all(v.get("stage") == "IN_DELIVERY" for v in views.values()) else None
 
@@ -134,13 +149,13 @@ async def close(http: httpx.AsyncClient, entity: str, period: str) -> dict[str, 
     started = await http.post(
         f"{API}/v1/period-close",
         json={"legal_entity": entity, "period": period},
-        headers=bearer("dev-integration-admin"),
+        headers=as_user("dev-integration-admin"),
     )
     print(f"period close {entity} {period}: HTTP {started.status_code}")
 
     async def step(*wanted: str) -> dict[str, Any] | None:
         report: dict[str, Any] = (
-            await http.get(f"{API}/v1/period-close/{entity}/{period}", headers=bearer("dev-auditor"))
+            await http.get(f"{API}/v1/period-close/{entity}/{period}", headers=as_user("dev-auditor"))
         ).json()
         return report if report.get("step") in wanted else None
 
@@ -148,7 +163,7 @@ async def close(http: httpx.AsyncClient, entity: str, period: str) -> dict[str, 
     await http.post(
         f"{API}/v1/period-close/{entity}/{period}/approve",
         json={"comment": "demo month-end"},
-        headers=bearer("dev-finance"),
+        headers=as_user("dev-finance"),
     )
     report: dict[str, Any] = await until(lambda: step("CLOSED"), f"{entity}'s close to finish")
     return report
@@ -198,7 +213,7 @@ async def main() -> None:
             hub = (
                 await http.get(
                     f"{API}/v1/reports/billed_revenue",
-                    headers=bearer("dev-auditor"),
+                    headers=as_user("dev-auditor"),
                     params={"period": period, "legal_entity": entity, "currency": "functional"},
                 )
             ).json()["rows"]
