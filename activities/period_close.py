@@ -1,7 +1,7 @@
 """Activities that talk to Temporal itself, for the month-end and the posting runs: find an
 entity's engagements in delivery (visibility, a page at a time), execute a window's
 `close_period` updates, hand back what the batch could not write, and signal engagements
-about posted time and overdue invoices. They make no vendor call: workflows/period_close.py
+about overdue invoices. They make no vendor call: workflows/period_close.py
 reads and writes the systems through each system's own activities and queue. A Temporal
 workflow cannot execute another workflow's update, hence this activity."""
 
@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import messages
 from contracts import search_attributes as sa
-from contracts.engagement import EngagementCloseInput, OverdueNotice, PeriodResult, PostingNotice
+from contracts.engagement import EngagementCloseInput, OverdueNotice, PeriodResult
 from contracts.ids import engagement_workflow_id
 from contracts.memo import BATCH_MEMO
 from contracts.period_close import (
@@ -34,11 +34,8 @@ from contracts.period_close import (
     ReconcileResult,
 )
 from contracts.posting import (
-    NotifyEngagementsInput,
-    NotifyEngagementsResult,
     NotifyOverdueInput,
     NotifyOverdueResult,
-    ProjectTotals,
 )
 
 
@@ -58,36 +55,6 @@ class CloseActivities:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     return False
                 raise
-
-    @activity.defn(name="posting.notify_engagements")
-    async def notify_engagements(self, data: NotifyEngagementsInput) -> NotifyEngagementsResult:
-        """One signal per engagement per run, with the run's aggregated totals."""
-        by_engagement: dict[str, ProjectTotals] = {}
-        for t in data.totals:
-            if not t.opportunity_id:
-                continue
-            agg = by_engagement.setdefault(
-                t.opportunity_id, ProjectTotals(project_id=t.project_id, opportunity_id=t.opportunity_id)
-            )
-            agg.merge(t)
-        done = await asyncio.gather(
-            *(
-                self._signal(
-                    engagement_workflow_id(o),
-                    messages.POSTINGS_POSTED,
-                    PostingNotice(
-                        run_id=data.run_id,
-                        posting_date=data.posting_date,
-                        time_entries=t.time_entries,
-                        hours=t.hours,
-                        expenses=t.expenses,
-                        expense_amounts=t.expense_amounts,
-                    ),
-                )
-                for o, t in sorted(by_engagement.items())
-            )
-        )
-        return NotifyEngagementsResult(notified=sum(done), not_running=len(done) - sum(done))
 
     @activity.defn(name="close.notify_overdue")
     async def notify_overdue(self, data: NotifyOverdueInput) -> NotifyOverdueResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -158,17 +157,6 @@ class PaymentNotice(BaseModel):
     invoice_id: str  # d2r's invoice id (the ERP externalId)
     amount: Money
     received_on: date
-
-
-class PostingNotice(BaseModel):
-    """Once per posting run: what of this engagement's time and expenses reached the ERP."""
-
-    run_id: str  # the posting workflow id
-    posting_date: date
-    time_entries: int
-    hours: Decimal
-    expenses: int
-    expense_amounts: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
 
 
 class MilestoneNotice(BaseModel):

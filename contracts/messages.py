@@ -15,7 +15,6 @@ REQUEST_AMENDMENT = "request_amendment"  # update
 REQUEST_CREDIT_MEMO = "request_credit_memo"  # update
 PAYMENT_RECEIVED = "payment_received"  # signal
 MILESTONE_COMPLETED = "milestone_completed"  # signal
-POSTINGS_POSTED = "postings_posted"  # signal: once per posting run
 INVOICES_OVERDUE = "invoices_overdue"  # signal: the daily receivables sweep
 OUTBOX_FAILED = "outbox_failed"  # signal: the month-end batch could not write the close's outbox
 DELIVERY_COMPLETE = "delivery_complete"  # signal

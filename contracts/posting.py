@@ -79,7 +79,6 @@ class PostingProgress(BaseModel):
     totals: dict[str, ProjectTotals] = Field(default_factory=dict)  # project id -> totals
     pages_by_worker: dict[str, int] = Field(default_factory=dict)
     hub_rows: int | None = None
-    engagements_notified: int = 0
     overdue_invoices: int = 0  # fell due the day before and still open (the receivables sweep)
     done: bool = False
 
@@ -90,7 +89,6 @@ class PostingInput(BaseModel):
     cutoff: date | None = None  # approved entries dated up to here; None: the posting date
     config: PostingConfig = Field(default_factory=PostingConfig)
     queues: TaskQueues = Field(default_factory=TaskQueues)
-    notify_engagements: bool = True
     sweep_overdue: bool = True
     heartbeat_seconds: int = 60
     carried: PostingProgress | None = None  # set only by continue-as-new
@@ -100,17 +98,6 @@ class PostingResult(BaseModel):
     workflow_id: str
     legal_entity: str
     progress: PostingProgress
-
-
-class NotifyEngagementsInput(BaseModel):
-    run_id: str
-    posting_date: date
-    totals: list[ProjectTotals]
-
-
-class NotifyEngagementsResult(BaseModel):
-    notified: int
-    not_running: int  # projects with no running engagement (e.g. not booked through d2r)
 
 
 class NotifyOverdueInput(BaseModel):

@@ -28,7 +28,6 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["erp"].append(acts.period_lock.lock_period)
     if acts.close is not None:
         roles["workflows"] += [
-            acts.close.notify_engagements,
             acts.close.find_engagements,
             acts.close.close_engagements,
             acts.close.reconcile,

@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         OverdueNotice,
         PaymentNotice,
         PeriodResult,
-        PostingNotice,
     )
     from contracts.psa import MarkBilled
     from contracts.reporting import ExceptionRef, RaiseExceptionInput, ResolveExceptionInput
@@ -217,14 +216,6 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         # Milestones are billed from the PSA's record at the next period close; the
         # notice only makes the engagement's timeline tell the story as it happens.
         self._note(f"milestone {notice.milestone_id} completed on {notice.completed_on}")
-
-    @workflow.signal(name=messages.POSTINGS_POSTED)
-    def postings_posted(self, notice: PostingNotice) -> None:
-        # Once per posting run, aggregated: the timeline shows it; billing reads the PSA.
-        self._note(
-            f"{notice.time_entries} time entries ({notice.hours} h) and {notice.expenses} expenses "
-            f"posted to the ERP by {notice.run_id}"
-        )
 
     @workflow.signal(name=messages.INVOICES_OVERDUE)
     def invoices_overdue(self, notice: OverdueNotice) -> None:

@@ -3,8 +3,8 @@ entity and day (a Temporal Schedule, an API call, or a period close's final run)
 
 The workflow only keeps the cursor and the totals: every page (a chunk of projects with
 all their approved, unposted time and expenses) is one activity, so the history stays a
-few events per page whatever the volume. Each affected engagement is signalled once per
-run with its aggregated totals.
+few events per page whatever the volume. Engagements are not signalled per run (an
+Action each, every posting day): their period close reads the posted time from the PSA.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from contracts.engagement import OverdueInvoice
     from contracts.erp import OpenItemsInput, OpenItemsResult
     from contracts.posting import (
-        NotifyEngagementsInput,
-        NotifyEngagementsResult,
         NotifyOverdueInput,
         NotifyOverdueResult,
         PostingInput,
@@ -82,17 +80,6 @@ class TimeAndExpensePostingWorkflow:
             p.page += 1
             if workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(data.model_copy(update={"carried": p}))
-        if data.notify_engagements and p.totals:
-            notified: NotifyEngagementsResult = await workflow.execute_activity(
-                "posting.notify_engagements",
-                NotifyEngagementsInput(run_id=wid, posting_date=p.posting_date, totals=list(p.totals.values())),
-                result_type=NotifyEngagementsResult,
-                task_queue=workflow.info().task_queue,
-                start_to_close_timeout=timedelta(minutes=10),
-                retry_policy=PAGE_RETRY,
-                summary=f"Tell the engagements of {len(p.totals)} projects what was posted",
-            )
-            p.engagements_notified = notified.notified
         # The day's collection risk rides on the daily run: invoices that fell due yesterday
         # and are still open in the ERP reach their engagements (one signal each).
         if data.sweep_overdue:

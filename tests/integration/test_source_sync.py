@@ -72,7 +72,6 @@ class World:
                 legal_entity=legal_entity,
                 posting_date=date(2026, 11, 30),
                 queues=self.queues,
-                notify_engagements=False,
                 sweep_overdue=False,
                 config=PostingConfig(time_mode=mode, projects_per_page=2),
             ),

@@ -32,8 +32,6 @@ from contracts.period_close import (
     ReconcileResult,
 )
 from contracts.posting import (
-    NotifyEngagementsInput,
-    NotifyEngagementsResult,
     NotifyOverdueInput,
     NotifyOverdueResult,
     PostPageInput,
@@ -71,7 +69,6 @@ class FakeBatch:
         self.writes: dict[str, list[str]] = {}  # write activity -> workflow ids written
         self.handed_back: list[str] = []
         self.page_calls: list[PostPageInput] = []
-        self.notified: list[NotifyEngagementsInput] = []
         self.windows: list[list[str]] = []
         self.locked: list[LockPeriodInput] = []
         self.reconcile_differences = 0  # > 0: the close's reconciliation finds that many
@@ -117,11 +114,6 @@ class FakeBatch:
                     )
                 ],
             )
-
-        @activity.defn(name="posting.notify_engagements")
-        async def notify(data: NotifyEngagementsInput) -> NotifyEngagementsResult:
-            self.notified.append(data)
-            return NotifyEngagementsResult(notified=len(data.totals), not_running=0)
 
         @activity.defn(name="close.find_engagements")
         async def find(data: FindEngagementsInput) -> EngagementList:
@@ -210,7 +202,6 @@ class FakeBatch:
 
         return [
             post_page,
-            notify,
             find,
             close,
             reconcile,

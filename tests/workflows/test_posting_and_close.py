@@ -44,15 +44,17 @@ async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None
     assert all(c.run_id == "posting-US01-2026-11-25" and c.cutoff == date(2026, 11, 25) for c in fake.page_calls)
     assert (p.time_entries, p.expenses, p.exceptions_total) == (300, 6, 1)
     assert p.exceptions[0].code == "USER_ERROR"  # the poison record; the other pages went on
-    # one notification activity for the run, with the totals aggregated per project
-    assert len(fake.notified) == 1 and len(fake.notified[0].totals) == 1
-    assert fake.notified[0].totals[0].time_entries == 300
+    # the run's totals aggregated per project (the engagements read their time at the close)
+    assert [(t.project_id, t.time_entries) for t in p.totals.values()] == [("a0P-shared", 300)]
     assert p.pages_by_worker == {"w0": 2, "w1": 1}
     history = await handle.fetch_history()
     scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
-    # 3 pages, 1 notification, the receivables sweep (the ERP read, one signalling activity):
-    # never one per record
-    assert len(scheduled) == 6
+    # 3 pages and the receivables sweep (the ERP read, one signalling activity): never one
+    # per record, and no signal to every engagement with time that day
+    assert len(scheduled) == 5
+    assert "posting.notify_engagements" not in {
+        e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled
+    }
     # the day's sweep looks at invoices that fell due the day before the posting date
     assert [(x.legal_entity, x.due_from, x.due_to) for x in fake.swept] == [
         ("US01", date(2026, 11, 24), date(2026, 11, 24))
@@ -142,45 +144,3 @@ async def test_scheduled_close_delegates_to_the_period_business_id(env: Workflow
         child = env.client.get_workflow_handle(f"close-DE01-{report.period}")
         assert (await child.describe()).id == f"close-DE01-{report.period}"
         await child.terminate("test over")
-
-
-async def test_engagement_notes_a_posting_run_once(env: WorkflowEnvironment) -> None:
-    from decimal import Decimal
-
-    from contracts.engagement import EngagementInput, PostingNotice
-    from tests.workflows.fakes import FakeSystems, good_opportunity
-    from workflows.engagement import EngagementWorkflow
-
-    opportunity = good_opportunity("006POST00000000AAA")
-    fake = FakeSystems(opportunity)
-    queue = f"t-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        handle = await env.client.start_workflow(
-            EngagementWorkflow.run,
-            EngagementInput(opportunity_id=opportunity.opportunity_id, queues=_queues(queue)),
-            id=f"engagement-{opportunity.opportunity_id}",
-            task_queue=queue,
-        )
-        for _ in range(200):
-            if (await handle.query(EngagementWorkflow.view)).stage == "IN_DELIVERY":
-                break
-            await asyncio.sleep(0.05)
-        await handle.signal(
-            EngagementWorkflow.postings_posted,
-            PostingNotice(
-                run_id="posting-US01-2026-11-25",
-                posting_date=date(2026, 11, 25),
-                time_entries=40,
-                hours=Decimal(320),
-                expenses=2,
-                expense_amounts={"USD": Decimal("310.50")},
-            ),
-        )
-        for _ in range(200):
-            view = await handle.query(EngagementWorkflow.view)
-            if any("posted to the ERP by posting-US01-2026-11-25" in t.note for t in view.timeline):
-                break
-            await asyncio.sleep(0.05)
-        notes = [t.note for t in view.timeline if "posted to the ERP" in t.note]
-        assert notes == ["40 time entries (320 h) and 2 expenses posted to the ERP by posting-US01-2026-11-25"]
-        await handle.terminate("test over")
