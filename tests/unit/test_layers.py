@@ -26,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
 }
 # the dev launcher starts the simulators (DESIGN §2); nothing else in production code may
 SIMULATOR_USERS = {"workers/devstack.py"}
-# what code outside connectors/ may import from it: ports, routing, the registry, errors
-CONNECTOR_SURFACE = {"ports", "routing", "registry", "endpoints", "errors"}
+# what code outside connectors/ may import from it: the ports (feeds: the pull-side event
+# port), routing, the registry and what it builds from, errors
+CONNECTOR_SURFACE = {"ports", "feeds", "routing", "registry", "endpoints", "errors"}
 
 
 def imports(path: Path) -> Iterator[tuple[int, str]]:
