@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from contracts.feeds import EventPollInput, EventPollResult, PollEventsInput
     from contracts.retry import PAGE_ATTEMPTS, retry_policy
 
 
-@workflow.defn(name="EventPollWorkflow")
+@workflow.defn(name="EventPollWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class EventPollWorkflow:
     @workflow.run
     async def run(self, data: EventPollInput) -> EventPollResult:

@@ -51,6 +51,7 @@ def test_engagements_are_pinned_and_every_short_workflow_auto_upgrades() -> None
         "TimeAndExpensePostingWorkflow",
         "PeriodCloseWorkflow",
         "SourceSyncWorkflow",
+        "EventPollWorkflow",
     }
     assert set(behaviours.values()) == {VersioningBehavior.AUTO_UPGRADE}
 
