@@ -11,7 +11,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.errors import translating_errors
-from connectors.feeds import EventFeed
+from connectors.ports import EventFeed
 from contracts.feeds import ROUTED_TYPES, EventPollResult, PollEventsInput, inbound_event_workflow_id
 from contracts.inbound import InboundEvent
 

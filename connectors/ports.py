@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Protocol
+from datetime import date, datetime
+from typing import Any, Protocol
 
-from connectors.feeds import EventFeed
+from pydantic import BaseModel, Field
+
 from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
 from domain.extracts import Bookings, ExtractProject, ProjectTotal
@@ -175,6 +176,32 @@ class ErpExtractPort(Protocol):
     async def invoices(self, legal_entity: str, start: date, end: date) -> list[ProjectTotal]: ...
 
 
+# ---- pulled events -------------------------------------------------------------------
+# A system that sends no webhooks (Kantata's subscribed events) is polled, and its changes
+# come back as the event types the webhooks carry. `FeedEvent.event_id` names the business
+# fact, not the vendor's event, so a fact reported twice is one inbound event.
+
+
+class FeedEvent(BaseModel):
+    source: str  # the system it came from, as in the webhook path
+    event_id: str  # "<source>:<subject>:<fact>": the same fact always has the same id
+    type: str  # "milestone.completed" | "timecard.approved" | "expense.approved"
+    subject: str  # "<subject type>:<id>": what changed
+    changed_at: datetime  # when it changed in the source (not when the event was made)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedPage(BaseModel):
+    events: list[FeedEvent] = Field(default_factory=list)
+    watermark: datetime | None = None  # the newest event creation time seen
+    raw_events: int = 0  # vendor events read (repeats included)
+    subjects: int = 0  # distinct subjects among them
+
+
+class EventFeed(Protocol):
+    async def poll(self, created_after: datetime | None) -> FeedPage: ...
+
+
 # ---- one instance of a system, as its vendor package builds it ---------------------------------
 
 
@@ -191,7 +218,7 @@ class PsaConnection:
     psa: PsaPort
     posting: PsaPostingPort
     extract: PsaExtractPort
-    events: EventFeed | None = None  # a PSA that sends no webhooks is polled (connectors/feeds.py)
+    events: EventFeed | None = None  # a PSA that sends no webhooks is polled
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.feeds import FeedEvent, FeedPage
 from connectors.kantata.client import KantataClient
+from connectors.ports import FeedEvent, FeedPage
 
 SOURCE = "kantata"
 EVENT_TYPES = ",".join(

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.feeds import FeedActivities
-from connectors.feeds import FeedEvent, FeedPage
+from connectors.ports import FeedEvent, FeedPage
 from contracts.feeds import EventPollInput, EventPollResult, PollEventsInput
 from contracts.queues import TaskQueues
 from workflows.event_poll import EventPollWorkflow
