@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from security import redact
 from workers.composition import build_activities
 from workers.deployment import deployment_config, promote
 from workers.health import serve_health
@@ -101,6 +102,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact.install()  # vendor errors may quote a request: tokens and secrets are blanked
     stop = asyncio.Event()
 
     async def _main() -> None:
