@@ -73,6 +73,14 @@ def error_from_response(response: httpx.Response) -> ConnectorError:
     return VendorValidationError(message, **kw)
 
 
+def _replace(body: dict[str, Any]) -> dict[str, str]:
+    """NetSuite adds the lines of a sublist in a PATCH or upsert to the ones already there
+    unless `?replace=<sublist>` names it ("Updating a Sublist"). d2r always writes a
+    sublist whole, so every sublist in a body is named: a retried write is one state."""
+    names = [k for k, v in body.items() if isinstance(v, dict) and isinstance(v.get("items"), list)]
+    return {"replace": ",".join(names)} if names else {}
+
+
 def _id_from_location(response: httpx.Response) -> str:
     location = response.headers.get("Location", "")
     return location.rstrip("/").rsplit("/", 1)[-1]
@@ -129,9 +137,10 @@ class NetSuiteClient:
         return _id_from_location(await self._call("POST", self._record(record_type), json=body))
 
     async def upsert(self, record_type: str, external_id: str, body: dict[str, Any]) -> str:
-        """`PUT .../eid:<externalId>`: creates or updates; the same call twice is one record."""
+        """`PUT .../eid:<externalId>`: creates or updates; the same call twice is one record
+        (its sublists are replaced, see `_replace`)."""
         path = self._record(record_type, "eid:" + quote(external_id, safe=""))
-        response = await self._call("PUT", path, json=body)
+        response = await self._call("PUT", path, json=body, params=_replace(body))
         record_id = _id_from_location(response)
         if record_id and not record_id.startswith("eid:"):
             return record_id
@@ -141,7 +150,7 @@ class NetSuiteClient:
         return str(record["id"])
 
     async def patch(self, record_type: str, record_id: str, body: dict[str, Any]) -> None:
-        await self._call("PATCH", self._record(record_type, quote(record_id)), json=body)
+        await self._call("PATCH", self._record(record_type, quote(record_id)), json=body, params=_replace(body))
 
     async def delete(self, record_type: str, record_id: str) -> None:
         await self._call("DELETE", self._record(record_type, quote(record_id)))

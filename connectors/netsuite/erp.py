@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.errors import NotFoundError
 from connectors.netsuite.client import SYSTEM, NetSuiteClient
-from domain.deal import ContractLine, Engagement
+from domain.deal import BillingModel, ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
 from domain.system_records import InvoiceLineage, InvoiceStatus
@@ -37,10 +37,21 @@ def _lineage(lineage: Lineage) -> dict[str, Any]:
     }
 
 
+# The service item each billing model sells (the items' externalId is the product code).
+DEFAULT_ITEMS = {
+    BillingModel.FIXED_FEE: "IMPL-FF",
+    BillingModel.TIME_AND_MATERIALS: "CONS-TM",
+    BillingModel.MILESTONE: "MS-DEL",
+    BillingModel.RETAINER: "RET-MS",
+}
+
+
 def _order_lines(lines: list[ContractLine]) -> dict[str, Any]:
+    """Sales-order lines; NetSuite requires an item on each."""
     return {
         "items": [
             {
+                "item": {"externalId": DEFAULT_ITEMS[line.billing_model]},
                 "description": f"{line.name} ({line.billing_model.value}, {line.revenue_method.value})",
                 "quantity": 1,
                 "rate": _amount(line.amount),
@@ -51,6 +62,12 @@ def _order_lines(lines: list[ContractLine]) -> dict[str, Any]:
             for line in lines
         ]
     }
+
+
+def _closed_lines(order: dict[str, Any]) -> dict[str, Any]:
+    """A sales order closes by closing its lines (its `status` is read-only)."""
+    lines = (order.get("item") or {}).get("items") or []
+    return {"item": {"items": [{"line": line["line"], "isClosed": True} for line in lines if "line" in line]}}
 
 
 def default_account_map(account: str) -> dict[str, str]:
@@ -101,10 +118,9 @@ class NetSuiteErp:
             "custbody_d2r_project_id": project_id,
             "custbody_d2r_legal_entity": engagement.legal_entity,
             "custbody_d2r_billing_terms": engagement.billing_terms,
+            # Replaced whole (`?replace=item`): a retry after the saga cancelled the order
+            # puts open lines back instead of billing from closed ones.
             "item": _order_lines(engagement.lines),
-            # A retry after the saga cancelled this order reopens it rather than billing
-            # from a closed one (the upsert finds the same externalId).
-            "status": "Pending Billing",
             "custbody_d2r_cancelled": False,
         }
         return await self._ns.upsert("salesOrder", external_id, body)
@@ -114,7 +130,7 @@ class NetSuiteErp:
         record = await self._ns.get_by_external_id("salesOrder", external_id)
         if record is None:
             return False
-        await self._ns.patch("salesOrder", str(record["id"]), {"status": "Closed", "custbody_d2r_cancelled": True})
+        await self._ns.patch("salesOrder", str(record["id"]), {**_closed_lines(record), "custbody_d2r_cancelled": True})
         return True
 
     async def _order_id(self, external_id: str) -> str:
@@ -126,13 +142,18 @@ class NetSuiteErp:
         return str(record["id"])
 
     async def update_sales_order_lines(self, external_id: str, lines: list[ContractLine]) -> None:
-        """Replace the order's lines (an amendment, or its undo): a sublist in a PATCH body
-        replaces the sublist, so sending the same lines twice is one state."""
+        """Replace the order's lines (an amendment, or its undo): sent with
+        `?replace=item`, so sending the same lines twice is one state."""
         await self._ns.patch("salesOrder", await self._order_id(external_id), {"item": _order_lines(lines)})
 
     async def close_sales_order(self, external_id: str) -> None:
         """The engagement is over: nothing more bills from the order. Safe to repeat."""
-        await self._ns.patch("salesOrder", await self._order_id(external_id), {"status": "Closed"})
+        record = await self._ns.get_by_external_id("salesOrder", external_id)
+        if record is None:
+            raise NotFoundError(
+                f"sales order {external_id} does not exist", system=SYSTEM, status=404, vendor_code="NONEXISTENT_ID"
+            )
+        await self._ns.patch("salesOrder", str(record["id"]), _closed_lines(record))
 
     async def post_invoice(self, invoice: Invoice, customer_id: str, sales_order_id: str) -> str:
         events = sorted({line.billing_event_id for line in invoice.lines})

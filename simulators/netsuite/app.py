@@ -17,6 +17,7 @@ from .._jwt import AssertionRefused, verify
 from .._query import Count, Field, QueryError, Star, compile_where, parse
 from .._settings import SimSettings
 from . import schema
+from ._filter import FilterError, compile_filter
 from .schema import (
     COMMON,
     CUSTOM_PREFIXES,
@@ -98,6 +99,51 @@ def _num(v: Any, path: str) -> float | int:
     except ValueError:
         raise fail(400, "INVALID_CONTENT", f"Invalid value for {path}: {v!r} is not a number", path) from None
     return int(f) if f.is_integer() and "." not in str(v) else f
+
+
+def _line_key(sublist: str, line: dict[str, Any]) -> str | None:
+    """What identifies a line of a keyed sublist: its `line` number (item, line), or the
+    applied document (apply)."""
+    if sublist == "apply":
+        doc = line.get("doc")
+        return str(doc.get("id")) if isinstance(doc, dict) and doc.get("id") else None
+    return str(line["line"]) if line.get("line") is not None else None
+
+
+def _merge_lines(
+    sublist: str, old: list[dict[str, Any]], new: list[dict[str, Any]], replace: bool
+) -> list[dict[str, Any]]:
+    existing = {k: line for line in old if (k := _line_key(sublist, line)) is not None}
+    out = [] if replace else [dict(line) for line in old]
+    position = {k: i for i, line in enumerate(out) if (k := _line_key(sublist, line)) is not None}
+    for line in new:
+        key = _line_key(sublist, line)
+        if key is not None and key in existing:
+            merged = {**existing[key], **line}
+            if key in position:
+                out[position[key]] = merged
+            else:
+                out.append(merged)
+        else:
+            out.append({k: v for k, v in line.items() if k != "line"} if key is not None else line)
+    return out
+
+
+def _number_lines(lines: list[dict[str, Any]]) -> None:
+    """Line numbers are ids: kept across updates, new lines numbered after the last one."""
+    taken: set[int] = set()
+    for line in lines:
+        n = line.get("line")
+        if isinstance(n, int) and n not in taken:
+            taken.add(n)
+        else:
+            line.pop("line", None)
+    nxt = max(taken, default=0)
+    for line in lines:
+        if "line" not in line:
+            nxt += 1
+            line["line"] = nxt
+            taken.add(nxt)
 
 
 def _money(x: float) -> float:
@@ -317,18 +363,12 @@ class NetSuiteSimulator(BaseSimulator):
             if kind.startswith("sublist:"):
                 out[f] = self._clean_sublist(kind[8:], v, f)
             elif kind == "status":
-                out[f] = self._clean_status(rtype, v)
+                # NetSuite computes a transaction's status; a sales order closes by closing
+                # its lines (`isClosed`), and bills through transforms.
+                raise fail(400, "INVALID_CONTENT", f"The field {f} is read-only and cannot be set.", f)
             else:
                 out[f] = self._clean_value(kind, v, f)
         return out
-
-    def _clean_status(self, rtype: str, v: Any) -> dict[str, str]:
-        names = _STATUS.get(rtype, {})
-        key = v.get("id") or v.get("refName") if isinstance(v, dict) else v
-        for code, name in names.items():
-            if key in (code, name):
-                return {"id": code, "refName": name}
-        raise fail(400, "INVALID_CONTENT", f"Invalid status value {key!r} for {rtype}.", "status")
 
     def _clean_sublist(self, name: str, v: Any, path: str) -> list[dict[str, Any]]:
         if not isinstance(v, dict) or not isinstance(v.get("items"), list):
@@ -411,9 +451,14 @@ class NetSuiteSimulator(BaseSimulator):
         if rtype in _STATUS and not data.get("status"):
             code = _DEFAULT_STATUS[rtype]
             data["status"] = {"id": code, "refName": _STATUS[rtype][code]}
+        if rtype == "salesOrder":
+            lines = data.get("item") or []
+            billed = float(data.get("amountBilled") or 0) >= float(data.get("total") or 0) - 0.004 > 0
+            code = "H" if lines and all(x.get("isClosed") for x in lines) else ("G" if billed else "F")
+            data["status"] = {"id": code, "refName": _STATUS["salesOrder"][code]}
         if isinstance(data.get("item"), list):
             total = 0.0
-            for i, line in enumerate(data["item"]):
+            for line in data["item"]:
                 q = line.get("quantity")
                 rate, amt = line.get("rate"), line.get("amount")
                 if q is None:
@@ -422,8 +467,8 @@ class NetSuiteSimulator(BaseSimulator):
                     line["amount"] = amt = _money(q * rate)
                 if rate is None and amt is not None and q:
                     line["rate"] = amt / q
-                line["line"] = i + 1
                 total += float(line.get("amount") or 0)
+            _number_lines(data["item"])
             tax = sum(float(line.get("tax1Amt") or 0) for line in data["item"])
             data["subtotal"] = _money(total)
             data["taxTotal"] = _money(tax)
@@ -435,6 +480,7 @@ class NetSuiteSimulator(BaseSimulator):
                 data.setdefault("amountPaid", 0)
         if rtype == "journalEntry":
             lines = data.get("line") or []
+            _number_lines(lines)
             if not lines:
                 raise fail(400, "USER_ERROR", "Please enter value(s) for: Lines", "line")
             dr = sum(float(x.get("debit") or 0) for x in lines)
@@ -480,6 +526,10 @@ class NetSuiteSimulator(BaseSimulator):
 
     def _check_required(self, rtype: str, data: dict[str, Any]) -> None:
         missing = [f for f in self._REQUIRED.get(rtype, ()) if data.get(f) in (None, "")]
+        if rtype == "salesOrder":
+            for n, line in enumerate(data.get("item") or []):
+                if not line.get("item"):
+                    raise fail(400, "USER_ERROR", "Please enter value(s) for: Item", f"item.items[{n}].item")
         if rtype == "customer" and not data.get("isPerson") and not data.get("companyName"):
             missing.append("companyName")
         if missing:
@@ -509,7 +559,16 @@ class NetSuiteSimulator(BaseSimulator):
         self._after_write(rtype, data, None)
         return rid
 
-    def _update(self, rtype: str, old: dict[str, Any], vals: dict[str, Any]) -> None:
+    def _update(
+        self, rtype: str, old: dict[str, Any], vals: dict[str, Any], replace: frozenset[str] = frozenset()
+    ) -> None:
+        """PATCH / upsert of an existing record: body fields replace, sublists merge the
+        NetSuite way ("Updating a Sublist"): a line whose key matches an existing line
+        updates it, other lines are added; with `?replace=<sublist>` the lines not in the
+        request are removed ("Replacing a Sublist")."""
+        for name, kind in RECORDS[rtype].items():
+            if kind.startswith("sublist:") and isinstance(vals.get(name), list):
+                vals[name] = _merge_lines(kind[8:], old.get(name) or [], vals[name], name in replace)
         if "externalId" in vals and vals["externalId"] != old.get("externalId"):
             ext = str(vals["externalId"]) if vals["externalId"] is not None else None
             vals["externalId"] = ext
@@ -630,7 +689,11 @@ class NetSuiteSimulator(BaseSimulator):
                 f"customerPayment:{data['id']}",
             )
 
-    def _render(self, rtype: str, data: dict[str, Any], fields: str | None = None) -> dict[str, Any]:
+    def _render(
+        self, rtype: str, data: dict[str, Any], fields: str | None = None, expand: bool = False
+    ) -> dict[str, Any]:
+        """A record as GET returns it: sublists collapsed to a link unless
+        `expandSubResources=true` ("Expanding Sublists, Subrecords, and Multiselect Fields")."""
         out: dict[str, Any] = {"links": [{"rel": "self", "href": self._href(rtype, data["id"])}]}
         keep = None
         if fields:
@@ -638,7 +701,9 @@ class NetSuiteSimulator(BaseSimulator):
         for k, v in data.items():
             if keep is not None and k.lower() not in keep:
                 continue
-            if isinstance(v, list):
+            if isinstance(v, list) and not expand:
+                out[k] = {"links": [{"rel": "self", "href": self._href(rtype, data["id"]) + "/" + k}]}
+            elif isinstance(v, list):
                 out[k] = {
                     "links": [{"rel": "self", "href": self._href(rtype, data["id"]) + "/" + k}],
                     "items": v,
@@ -660,13 +725,24 @@ class NetSuiteSimulator(BaseSimulator):
         limit = max(1, min(1000, int(req.query_params.get("limit", "1000"))))
         offset = max(0, int(req.query_params.get("offset", "0")))
         c = self.store.conn
-        total = int(c.execute("SELECT COUNT(*) FROM records WHERE type=?", (t,)).fetchone()[0])
-        ids = [
-            r[0]
-            for r in c.execute(
-                "SELECT id FROM records WHERE type=? ORDER BY CAST(id AS INTEGER) LIMIT ? OFFSET ?", (t, limit, offset)
-            )
-        ]
+        q = req.query_params.get("q")
+        if q:
+            try:
+                matches = compile_filter(q, lambda name: self._filter_field(t, name))
+            except FilterError as e:
+                raise fail(400, "INVALID_PARAMETER", f"Invalid query parameter q: {e}") from None
+            rows = c.execute("SELECT id, data FROM records WHERE type=? ORDER BY CAST(id AS INTEGER)", (t,))
+            found = [rid for rid, data in rows if matches(json.loads(data))]
+            total, ids = len(found), found[offset : offset + limit]
+        else:
+            total = int(c.execute("SELECT COUNT(*) FROM records WHERE type=?", (t,)).fetchone()[0])
+            ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT id FROM records WHERE type=? ORDER BY CAST(id AS INTEGER) LIMIT ? OFFSET ?",
+                    (t, limit, offset),
+                )
+            ]
         base = f"{self.settings.base_url()}{REC}/{t}"
         return json_response(
             self._page(
@@ -705,7 +781,8 @@ class NetSuiteSimulator(BaseSimulator):
 
     async def get(self, req: Request, rtype: str, key: str) -> Response:
         t = self._type(rtype)
-        return json_response(self._render(t, self._must(t, key), req.query_params.get("fields")))
+        expand = req.query_params.get("expandSubResources", "").lower() == "true"
+        return json_response(self._render(t, self._must(t, key), req.query_params.get("fields"), expand))
 
     async def create(self, req: Request, rtype: str) -> Response:
         t = self._type(rtype)
@@ -717,9 +794,10 @@ class NetSuiteSimulator(BaseSimulator):
     async def patch(self, req: Request, rtype: str, key: str) -> Response:
         t = self._type(rtype)
         vals = self._clean(t, await read_json(req))
+        replace = self._replace(req, t)
         with self.store.tx():
             old = self._must(t, key)
-            self._update(t, old, vals)
+            self._update(t, old, vals, replace)
         return Response(status_code=204)
 
     async def put(self, req: Request, rtype: str, key: str) -> Response:
@@ -731,19 +809,58 @@ class NetSuiteSimulator(BaseSimulator):
         if vals.get("externalId") not in (None, ext):
             raise fail(400, "INVALID_CONTENT", "externalId in the body does not match the URL.", "externalId")
         vals["externalId"] = ext
+        replace = self._replace(req, t)
         with self.store.tx():
             old = self._find(t, key)
             if old is None:
                 rid = self._insert(t, vals)
             else:
-                self._update(t, old, vals)
+                self._update(t, old, vals, replace)
                 rid = old["id"]
         return self._created(t, rid)
+
+    def _filter_field(self, rtype: str, name: str) -> tuple[str, str]:
+        fk = self._field_kind(rtype, name)
+        if fk is None or fk[1].startswith("sublist:"):
+            raise FilterError(f"unknown field {name!r} for record type {rtype!r}")
+        f, kind = fk
+        return f, kind[3:] if kind.startswith("ro:") else kind
+
+    def _replace(self, req: Request, rtype: str) -> frozenset[str]:
+        """`?replace=item,apply`: the sublists whose lines the request replaces."""
+        names = {n.strip() for n in req.query_params.get("replace", "").split(",") if n.strip()}
+        sublists = {f.lower(): f for f, k in RECORDS[rtype].items() if k.startswith("sublist:")}
+        unknown = [n for n in names if n.lower() not in sublists]
+        if unknown:
+            raise fail(
+                400,
+                "INVALID_PARAMETER",
+                f"Invalid replace parameter: {', '.join(unknown)} is not a sublist of {rtype}.",
+            )
+        return frozenset(sublists[n.lower()] for n in names)
+
+    def _dependents(self, rtype: str, rid: str) -> list[str]:
+        """Records that reference this one (NetSuite refuses to delete a referenced record)."""
+        found = []
+        for other, field in schema.REFERENCES.get(rtype, ()):
+            row = self.store.conn.execute(
+                f"SELECT id FROM records WHERE type=? AND json_extract(data,'$.{field}.id')=? LIMIT 1", (other, rid)
+            ).fetchone()
+            if row is not None:
+                found.append(f"{other} {row[0]} ({field})")
+        return found
 
     async def delete(self, req: Request, rtype: str, key: str) -> Response:
         t = self._type(rtype)
         with self.store.tx():
             old = self._must(t, key)
+            dependents = self._dependents(t, old["id"])
+            if dependents:
+                raise fail(
+                    400,
+                    "THIS_RECORD_CANNOT_BE_DELETED_BECAUSE_IT_HAS_DEPENDENT_RECORDS",
+                    f"This record cannot be deleted because it has dependent records: {', '.join(dependents[:5])}.",
+                )
             if t in POSTING_LOCKS:
                 self._check_period(t, old.get("tranDate"), old.get("subsidiary"))
             if t == "creditMemo" and (old.get("createdFrom") or {}).get("id"):
@@ -781,7 +898,12 @@ class NetSuiteSimulator(BaseSimulator):
                     if k in ("entity", "subsidiary", "currency", "memo", "terms", "job", "otherRefNum")
                     or k.startswith("custbody")
                 }
-                base["item"] = [dict(line) for line in src.get("item") or []]
+                # closed lines bill nothing; the new record numbers its own lines
+                base["item"] = [
+                    {k: v for k, v in line.items() if k not in ("line", "isClosed")}
+                    for line in src.get("item") or []
+                    if not line.get("isClosed")
+                ]
             base["createdFrom"] = {"id": src["id"], "refName": src.get("tranId")}
             base.update(vals)
             if tgt_t == "customerPayment":

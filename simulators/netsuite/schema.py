@@ -153,6 +153,21 @@ COLUMN_ALIASES = {
 
 LOWER_TYPES = {t.lower(): t for t in RECORDS}
 
+
+def _references() -> dict[str, list[tuple[str, str]]]:
+    """record type -> (referring type, field): who would be left pointing at a deleted record."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for rtype, fields in RECORDS.items():
+        for field, kind in fields.items():
+            kind = kind[3:] if kind.startswith("ro:") else kind
+            if kind.startswith("ref:"):
+                for target in kind[4:].split("|"):
+                    out.setdefault(target, []).append((rtype, field))
+    return out
+
+
+REFERENCES = _references()
+
 BUSINESS_KEYS: list[tuple[str, str, str]] = [
     *[(t, "ext", "externalId") for t in RECORDS],
     ("salesOrder", "json_extract(data,'$.custbody_d2r_opportunity_id')",

@@ -229,3 +229,20 @@ def test_amounts_are_sent_as_exact_strings() -> None:
     assert _amount(usd("0.125")) == "0.13"
     assert _amount(usd("1999.5", "JPY")) == "2000"
     assert Decimal(_amount(usd("10"))) == Decimal("10.00")
+
+
+async def test_an_order_retried_after_its_cancel_is_open_again(sf: Salesforce, ns: NetSuite) -> None:
+    """A saga undo closes the order's lines (its status is read-only in NetSuite); the retried
+    provisioning upserts it with `?replace=item`, so its lines are open again and not doubled."""
+    eng = await engagement(sf.crm)
+    _customer, order = await provisioned(ns, eng)
+    assert await ns.erp.cancel_sales_order("engagement-1:sales-order") is True
+    closed = await ns.client.get("salesOrder", order)
+    assert closed["status"]["refName"] == "Closed" and all(x["isClosed"] for x in closed["item"]["items"])
+    assert await provisioned(ns, eng) == (_customer, order)
+    reopened = await ns.client.get("salesOrder", order)
+    assert reopened["status"]["refName"] == "Pending Billing"
+    assert len(reopened["item"]["items"]) == len(eng.lines) and not any(
+        x.get("isClosed") for x in reopened["item"]["items"]
+    )
+    assert {x["item"]["refName"] for x in reopened["item"]["items"]} <= {"IMPL-FF", "CONS-TM", "MS-DEL", "RET-MS"}

@@ -76,13 +76,19 @@ async def test_sales_order_transform_payment_and_suiteql(ns: httpx.AsyncClient) 
                             "rate": "120000.00",
                             "description": "fixed fee",
                         },
-                        {"description": "T&M", "quantity": 200, "rate": 250, "custcol_d2r_line": "L2"},
+                        {
+                            "item": {"externalId": "CONS-TM"},
+                            "description": "T&M",
+                            "quantity": 200,
+                            "rate": 250,
+                            "custcol_d2r_line": "L2",
+                        },
                     ]
                 },
             },
         )
     )
-    body = (await ns.get(f"{REC}/salesOrder/{so}")).json()
+    body = (await ns.get(f"{REC}/salesOrder/{so}", params={"expandSubResources": "true"})).json()
     assert body["total"] == 170000 and body["tranId"].startswith("SO")
     assert body["item"]["items"][1]["amount"] == 50000
     assert body["postingPeriod"]["refName"] == "Nov 2026"
