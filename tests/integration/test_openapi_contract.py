@@ -45,7 +45,10 @@ SCHEMATHESIS = [
     "--phases=examples,coverage,fuzzing,stateful",
     "--checks=not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_headers_conformance,response_schema_conformance,negative_data_rejection,"
-    "use_after_free,ensure_resource_availability",
+    "use_after_free,ensure_resource_availability,ignored_auth,missing_required_header",
+    # not unsupported_method: GET /codec/session is the codec's page for people (HTML, kept out
+    # of the document on purpose) beside its documented POST; positive_data_acceptance: a
+    # well-formed period outside the open window is refused by design (the window moves daily).
     "--max-examples=3",
     "--max-time=90",
     "--request-timeout=10",
