@@ -11,6 +11,7 @@ overreach."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import date
@@ -25,6 +26,7 @@ from tests.integration.conftest import Stack
 from tests.integration.test_compensation_simulators import book, copy_of_the_us01_deal, reach
 from tests.integration.test_engagement_path import records, seed_info
 from tests.integration.test_lifecycle_via_api import signed
+from tests.reporting.test_dashboard_browser import run_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -364,6 +366,24 @@ async def test_stuck_work_is_listed_with_its_reason_and_retry_only_resumes_what_
     )
     assert cancelled.status_code == 202, cancelled.text
     await reach(stack, opportunity_id, "CANCELLED")
+
+
+@pytest.mark.browser
+async def test_the_dashboard_counts_the_stuck_engagements_the_api_lists(stack: Stack) -> None:
+    opportunity_id = await fresh_copy(stack, "Stuck, on the dashboard", StageName="Negotiation/Review")
+    started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
+    assert started.status_code == 201, started.text
+    await reach(stack, opportunity_id, "NEEDS_ATTENTION")
+    listed = (await stack.api.get("/v1/engagements", params={"problem": "true"}, headers=AUDITOR)).json()
+    url = str(stack.api.base_url.join("/dashboard?token=dev-auditor"))
+    page = await stack.api.get(url)
+    assert page.status_code == 200, (url, page.status_code, page.text[:300])
+    dom = await run_chromium("--dump-dom", url)
+    section = re.search(r'<section[^>]*id="stuck"[^>]*>.*?</section>', dom, re.S)
+    assert section, (url, dom[-3000:])
+    assert f'id="stuck-engagements">{len(listed)}<' in section.group(0)
+    assert opportunity_id in section.group(0) and "StageName" in section.group(0)
+    await stack.api.post(f"/v1/engagements/{opportunity_id}/cancel", json={"reason": "test over"}, headers=SALES)
 
 
 # ---- afterwards ---------------------------------------------------------------------------------
