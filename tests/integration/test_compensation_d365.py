@@ -9,18 +9,22 @@ Each case books its own copy of the seeded UK01 deal on the stack whose UK01 rou
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
 from connectors.salesforce.client import SalesforceClient, SalesforceConfig
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, eventually
 from tests.integration.erps import d365_simulators_fixture, d365_stack_fixture  # noqa: F401 - fixtures
 from tests.integration.test_compensation_simulators import (
     DELIVERY,
+    FINANCE,
     LINE_FIELDS,
     OPPORTUNITY_FIELDS,
+    ROLE_TOKENS,
+    SALES,
     activities_scheduled,
     admin,
     book,
@@ -29,6 +33,7 @@ from tests.integration.test_compensation_simulators import (
     reach,
     refusals,
     refuse,
+    view,
 )
 from tests.integration.test_engagement_path import records, seed_info
 
@@ -157,5 +162,146 @@ async def test_a_d365_provisioning_step_refused_for_good_is_undone_and_a_retry_p
         c for c in await records(stack, "dynamics", "CustomersV3") if c.get("D2RCrmAccountId") == opp["AccountId"]
     ]
     assert len(customers) == 1
+    for name in ("salesforce", "dynamics"):
+        assert (await admin(stack, name, "GET", "/__admin/duplicates"))["count"] == 0
+
+
+async def approve_all(stack: Stack, opportunity_id: str, approval_ids: list[str]) -> None:
+    approvals = {a["approval_id"]: a for a in (await view(stack, opportunity_id))["approvals"]}
+    for approval_id in approval_ids:
+        token = ROLE_TOKENS[approvals[approval_id]["approver_roles"][0]]
+        decided = await stack.api.post(
+            f"/v1/engagements/{opportunity_id}/approvals/{approval_id}", json={"decision": "approve"}, headers=token
+        )
+        assert decided.status_code == 200, decided.text
+
+
+async def failed_change(stack: Stack, opportunity_id: str) -> dict[str, Any]:
+    async def failed() -> dict[str, Any] | None:
+        v = await view(stack, opportunity_id)
+        return v if [c["status"] for c in v["changes"]] == ["failed"] else None
+
+    found: dict[str, Any] = await eventually(failed, within=30)
+    return found
+
+
+async def order_lines(stack: Stack, opportunity_id: str) -> list[tuple[str, Decimal]]:
+    [order] = await d365_orders(stack, opportunity_id)
+    lines = await records(stack, "dynamics", "SalesOrderLines")
+    return sorted(
+        (x["D2RContractLineId"], Decimal(x["LineAmount"]))
+        for x in lines
+        if x["SalesOrderNumber"] == order["SalesOrderNumber"]
+    )
+
+
+async def test_an_amendment_whose_crm_write_is_refused_restores_the_d365_order_lines(
+    d365_stack: Stack, d365_sf: SalesforceClient
+) -> None:
+    stack, sf = d365_stack, d365_sf
+    opportunity_id = await copy_of_the_uk01_deal(stack, sf, "D365 compensation case amendment")
+    await book(stack, sf, opportunity_id)
+    engagement = await reach(stack, opportunity_id, "IN_DELIVERY")
+    before = await order_lines(stack, opportunity_id)
+    [(line_id, amount)] = before
+    assert amount == Decimal("45000")  # 300 h x 150
+    # Only the new contract value (45,000 -> 50,000), not the undo writing the old one back.
+    await refuse(
+        stack,
+        "salesforce",
+        {
+            "method": "PATCH",
+            "path": f"/sobjects/Opportunity/{opportunity_id}$",
+            "body": r'"D2R_Contract_Value__c":\s*"?50000',
+        },
+    )
+    requested = await stack.api.post(
+        f"/v1/engagements/{opportunity_id}/amendments",
+        headers=SALES,
+        json={
+            "amendment": {
+                "amendment_id": f"AM-{opportunity_id}",
+                "effective_date": "2026-12-15",
+                "treatment": "prospective",
+                "reason": "more advisory hours",
+                "changes": [{"contract_line_id": line_id, "price": {"amount": "50000", "currency": "GBP"}}],
+            }
+        },
+    )
+    assert requested.status_code == 202, requested.text
+    await approve_all(stack, opportunity_id, requested.json()["approval_ids"])
+    after = await failed_change(stack, opportunity_id)
+    assert "VendorValidationError" in after["changes"][0]["detail"], after["changes"][0]
+    assert after["stage"] == "IN_DELIVERY" and after["contract_value"] == engagement["contract_value"]
+    # The D365 order's lines were replaced by the amendment, then put back by its undo.
+    assert await order_lines(stack, opportunity_id) == before
+    scheduled = await activities_scheduled(stack, opportunity_id)
+    assert scheduled["erp.update_sales_order"] == 2 and scheduled["erp.post_documents"] == 0, scheduled
+    for name in ("salesforce", "dynamics"):
+        assert (await admin(stack, name, "GET", "/__admin/duplicates"))["count"] == 0
+
+
+async def test_a_credit_memo_whose_psa_release_is_refused_is_undone_in_d365(
+    d365_stack: Stack, d365_sf: SalesforceClient
+) -> None:
+    stack, sf = d365_stack, d365_sf
+    opportunity_id = await copy_of_the_uk01_deal(stack, sf, "D365 compensation case credit memo")
+    await book(stack, sf, opportunity_id)
+    engagement = await reach(stack, opportunity_id, "IN_DELIVERY")
+    [(line_id, _)] = await order_lines(stack, opportunity_id)
+    consultant = next(c for c in (await seed_info(stack))["consultants"] if c["home_legal_entity"] == "UK01")
+    await sf.create(
+        "pse__Timecard_Header__c",
+        {
+            "pse__Project__c": engagement["project_id"],
+            "pse__Resource__c": consultant["id"],
+            "pse__Start_Date__c": "2026-10-05",
+            "pse__End_Date__c": "2026-10-11",
+            "pse__Monday_Hours__c": 8,
+            "pse__Total_Hours__c": 8,
+            "pse__Status__c": "Approved",
+            "pse__Approved__c": True,
+            "pse__Billable__c": True,
+            "D2R_Contract_Line_Id__c": line_id,
+        },
+    )
+    closed = await stack.api.post(f"/v1/engagements/{opportunity_id}/periods/2026-10/close", headers=FINANCE)
+    assert closed.status_code == 200, closed.text
+    invoice = closed.json()["invoices"][0]
+    await refuse(
+        stack, "salesforce", {"method": "PATCH", "path": "/composite/sobjects$", "body": r'"pse__Billed__c":\s*false'}
+    )
+    memo_id = f"CM-{opportunity_id}"
+    requested = await stack.api.post(
+        f"/v1/engagements/{opportunity_id}/credit-memos",
+        headers=SALES,
+        json={
+            "credit_memo": {
+                "credit_memo_id": memo_id,
+                "invoice_id": invoice["invoice_id"],
+                "memo_date": "2026-11-05",
+                "reason": "hours booked on the wrong project",
+                "lines": [{"invoice_line_id": f"{invoice['invoice_id']}:1", "price_concession": False}],
+            }
+        },
+    )
+    assert requested.status_code == 202, requested.text
+    await approve_all(stack, opportunity_id, requested.json()["approval_ids"])
+    after = await failed_change(stack, opportunity_id)
+    assert "VendorValidationError" in after["changes"][0]["detail"], after["changes"][0]
+    # D365 keeps posted documents: the credit note was posted and settled against the invoice,
+    # then charged back by a free-text invoice for the same amount, once.
+    headers = await records(stack, "dynamics", "FreeTextInvoiceHeaders")
+    [credit] = [h for h in headers if h["D2RReference"].endswith(f":{memo_id}")]  # d2r's id: cm:<order>:<memo>
+    [undo] = [h for h in headers if h["D2RReference"] == f"{credit['D2RReference']}:void"]
+    total = Decimal(invoice["total"]["amount"])
+    assert (Decimal(credit["TotalInvoiceAmount"]), Decimal(undo["TotalInvoiceAmount"])) == (-total, total)
+    transactions = [
+        t for t in await records(stack, "dynamics", "CustomerTransactions") if t["D2ROpportunityId"] == opportunity_id
+    ]
+    assert sum(Decimal(t["RemainingAmountCur"]) for t in transactions) == total  # what the customer owes: unchanged
+    scheduled = await activities_scheduled(stack, opportunity_id)
+    assert scheduled["erp.void_credit_memo"] == 1, scheduled
+    assert Decimal(after["amounts"]["credited"]["amount"]) == 0
     for name in ("salesforce", "dynamics"):
         assert (await admin(stack, name, "GET", "/__admin/duplicates"))["count"] == 0
