@@ -10,6 +10,7 @@ from contracts.config import DealRulesInput, FinanceConfig, FinanceConfigInput
 from domain.approvals import ApprovalPolicy
 from domain.deal import DealRules
 from domain.fx import FxRateTable
+from domain.journals import ChartOfAccounts
 from domain.model import LegalEntity
 from domain.reference_data import default_fx_rates, default_legal_entities, default_tax_rules
 from domain.tax import TaxRules
@@ -24,6 +25,7 @@ class ConfigActivities:
         tax_rules: TaxRules | None = None,
         fx: FxRateTable | None = None,
         reporting_currency: str = "USD",
+        chart_of_accounts: ChartOfAccounts | None = None,
     ) -> None:
         self._rules = rules
         self._entities = entities or default_legal_entities()
@@ -31,6 +33,7 @@ class ConfigActivities:
         self._tax = tax_rules or default_tax_rules()
         self._fx = fx or default_fx_rates()
         self._reporting_currency = reporting_currency
+        self._coa = chart_of_accounts or ChartOfAccounts()
 
     @activity.defn(name="config.deal_rules")
     async def deal_rules(self, data: DealRulesInput) -> DealRules:
@@ -49,4 +52,5 @@ class ConfigActivities:
             fx=self._fx,
             reporting_currency=self._reporting_currency,
             approvals=self._approvals,
+            chart_of_accounts=self._coa,
         )

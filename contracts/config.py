@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from domain.approvals import ApprovalPolicy
 from domain.fx import FxRateTable
+from domain.journals import ChartOfAccounts
 from domain.model import LegalEntity
 from domain.reference_data import default_fx_rates, default_tax_rules
 from domain.tax import TaxRules
@@ -25,3 +26,4 @@ class FinanceConfig(BaseModel):
     fx: FxRateTable = Field(default_factory=default_fx_rates)
     reporting_currency: str = "USD"
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    chart_of_accounts: ChartOfAccounts = Field(default_factory=ChartOfAccounts)  # the journals' accounts

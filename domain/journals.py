@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from domain.fx import FxRateTable
 from domain.intercompany import IntercompanyCharge
@@ -20,6 +20,8 @@ from domain.money import Money
 class ChartOfAccounts(BaseModel):
     """d2r's one chart of accounts: every journal line d2r writes names one of these (the
     ERP connector maps the leading number to the ERP's account)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt account in a firm's file is an error
 
     receivables: str = "1200 Accounts receivable"
     contract_balance: str = "1250 Contract balance (unbilled / deferred)"

@@ -27,7 +27,6 @@ from connectors.ports import CrmPort
 from connectors.registry import connect_crm, connect_erp, connect_psa
 from connectors.routing import ErpRouter, PsaRouter
 from domain.deal import DealRules
-from domain.reference_data import default_fx_rates, default_legal_entities
 from workers.settings import VendorEndpoint, WorkerSettings
 
 
@@ -74,6 +73,7 @@ async def build_activities(
         settings.erp_routing,
         settings.erp_default_instance,
     )
+    reference = settings.reference_data()  # one file: entities, tax, FX, chart of accounts
     rules = DealRules(legal_entities=settings.legal_entities)
     hub = None
     if settings.hub_database_url:
@@ -81,19 +81,26 @@ async def build_activities(
 
         hub = await ReportingHub.connect(settings.hub_database_url)
         stack.push_async_callback(hub.close)
-        await load_reference_data(hub, default_legal_entities(), default_fx_rates())
+        await load_reference_data(hub, reference.legal_entities, reference.fx())
     posting = PostingActivities(
         psa_router,
         router,
         settings.legal_entities,
-        default_fx_rates(),
+        reference.fx(),
         hub=HubTimeFacts(hub) if hub is not None else None,
+        coa=reference.chart_of_accounts,
     )
     source_sync = SourceSyncActivities(psa_router, router, hub, crm=crm_connection.extract)
     return ActivitySet(
         source_sync=source_sync,
         feeds=FeedActivities(client, feeds, settings.workflow_task_queue) if feeds and client is not None else None,
-        config=ConfigActivities(rules),
+        config=ConfigActivities(
+            rules,
+            entities=reference.legal_entities,
+            tax_rules=reference.tax_rules(),
+            fx=reference.fx(),
+            chart_of_accounts=reference.chart_of_accounts,
+        ),
         crm=CrmActivities(crm),
         crm_feedback=CrmFeedbackActivities(crm, concurrency=settings.crm_limits.max_concurrent),
         psa=PsaActivities(psa_router),
@@ -105,7 +112,7 @@ async def build_activities(
         posting=posting,
         period_lock=PeriodLockActivities(router),
         close=CloseActivities(client, hub) if client is not None else None,
-        reporting=ReportingActivities(hub, default_legal_entities(), default_fx_rates()) if hub is not None else None,
+        reporting=ReportingActivities(hub, reference.legal_entities, reference.fx()) if hub is not None else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
         if hub is not None
         else None,

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.reference_data import ReferenceData, default_reference_data, load_reference_data_file
 
 
 class TemporalSettings(BaseSettings):
@@ -32,6 +34,21 @@ class TemporalSettings(BaseSettings):
     codec_key_file: Path | None = None
     codec_keys: dict[str, SecretStr] = {}
     codec_current_key: str | None = None
+    # The firm's legal entities, tax rates, FX rates and chart of accounts (TOML or JSON,
+    # domain/reference_data.py); None: the demo firm's. When set, its legal entities are
+    # the `legal_entities` every process validates against.
+    reference_data_file: Path | None = None
+
+    def reference_data(self) -> ReferenceData:
+        if self.reference_data_file is None:
+            return default_reference_data()
+        return load_reference_data_file(self.reference_data_file)
+
+    @model_validator(mode="after")
+    def _entities_from_the_reference_data(self) -> TemporalSettings:
+        if self.reference_data_file is not None and hasattr(self, "legal_entities"):
+            self.legal_entities = self.reference_data().entity_currencies()
+        return self
 
 
 class VendorEndpoint(BaseModel):

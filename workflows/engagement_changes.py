@@ -346,7 +346,10 @@ class ChangeSteps(EngagementBase):
 
             if result.applied.revenue_entries and view.erp_customer_id and view.contract_id:
                 journal = revenue_journal(
-                    result.applied.revenue_entries, period_of(amendment.effective_date), amendment.effective_date
+                    result.applied.revenue_entries,
+                    period_of(amendment.effective_date),
+                    amendment.effective_date,
+                    self._finance.chart_of_accounts if self._finance is not None else None,
                 )
                 saga.on_failure_undo(
                     "reverse the catch-up journal",

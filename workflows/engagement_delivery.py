@@ -152,7 +152,9 @@ class DeliverySteps(EngagementBase):
             entry_date=cutoff,
             functional_currency=finance.legal_entity.functional_currency,
         )
-        journal = revenue_journal(revenue.entries, period, cutoff) if revenue.entries else None
+        journal = (
+            revenue_journal(revenue.entries, period, cutoff, finance.chart_of_accounts) if revenue.entries else None
+        )
         documents = (
             PostDocumentsInput(
                 legal_entity=contract.lineage.legal_entity,
