@@ -600,6 +600,46 @@ async def test_month_end_for_two_entities_with_a_transfer(env: Env) -> None:
     assert rerun.status_code == 200 and rerun.json()["step"] == "CLOSED"
 
 
+async def test_month_end_finishes_while_the_erp_misbehaves(env: Env) -> None:
+    """DE01's month-end with its ERP at a steady 10 % 5xx and 5 % 429 (Retry-After 1 s): the
+    final posting run, the engagement's documents, the lock: the close still ends CLOSED,
+    the engagement closed, every document once."""
+    e = env
+    if sum(1 for w in e.workers if w.poll() is None) < 1:
+        e.start_worker()
+    info = await admin(e.sf, "seed-info")
+    de_opp = info["opportunities"]["valid"]["de01_retainer"]
+    await e.client.start_workflow(
+        EngagementWorkflow.run,
+        EngagementInput(opportunity_id=de_opp, queues=e.queues),
+        id=engagement_workflow_id(de_opp),
+        task_queue=e.workflow_queue,
+    )
+    de = await _in_delivery(e, de_opp)
+    assert de["legal_entity"] == "DE01"
+    people = await consultants(e)
+    await create_many(
+        e, "pse__Timecard_Header__c", [timecard(de["project_id"], people["Emmy Noether"], date(2026, 11, 9))]
+    )
+    faults = {"error_rate": 0.10, "throttle_rate": 0.05, "retry_after_s": 1, "seed": 21}
+    async with httpx.AsyncClient(base_url=e.ns_us.url) as http:
+        (await http.post("/__admin/faults", json=faults)).raise_for_status()
+        try:
+            report = await _close(e, "DE01", "2026-11")
+        finally:
+            (await http.delete("/__admin/faults")).raise_for_status()
+    assert report["engagements_failed"] == 0
+    assert [line["workflow_id"] for line in report["engagements"]] == [f"engagement-{de_opp}"]
+    assert report["engagements"][0]["ok"], report["engagements"][0]
+    # only the exactly-once test's poison card (refused by the ERP) stays out; nothing parked by the faults
+    progress = report["posting"]["progress"]
+    assert progress["exceptions_total"] <= 1
+    assert all(x["code"] != "ERP_UNAVAILABLE" for x in progress["exceptions"]), progress["exceptions"]
+    invoices = [i for i in await ns_records(e.ns_us, "invoice") if de_opp in json.dumps(i)]
+    assert len(invoices) == len({i["externalId"] for i in invoices}) == report["engagements"][0]["invoices"]
+    assert (await admin(e.ns_us, "duplicates"))["count"] == 0
+
+
 async def test_schedules_are_created_idempotently(env: Env) -> None:
     settings = WorkerSettings(workflow_task_queue=env.workflow_queue)
     first = await ensure_schedules(env.client, settings, ["US01", "UK01"])
