@@ -13,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+LEEWAY_S = 5  # clock skew tolerated between the client and the vendor
+
 
 class AssertionRefused(Exception):
     """Why an assertion is refused, in the vendor's audit words (e.g. InvalidSignature)."""
@@ -64,25 +66,33 @@ def verify(
     if key is None:
         raise AssertionRefused("NoCertificate: no certificate is registered for this integration")
     try:
+        # exp/iat are checked below: clients send them as numbers or numeric strings
+        # (simple-salesforce writes f"{exp:.0f}"), which the vendors accept and PyJWT does not
         claims = jwt.decode(
             assertion,
             key,  # type: ignore[arg-type]
             algorithms=list(algorithms),
             audience=audiences,
             issuer=issuer,
-            options={"require": list(require)},
-            leeway=5,
+            options={"require": list(require), "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.InvalidSignatureError:
         raise AssertionRefused("InvalidSignature: the signature does not match the registered certificate") from None
-    except jwt.ExpiredSignatureError:
-        raise AssertionRefused("ExpiredAssertion: exp is in the past") from None
     except jwt.InvalidAudienceError:
         raise AssertionRefused(f"InvalidAudience: aud must be one of {audiences}") from None
     except jwt.InvalidIssuerError:
         raise AssertionRefused("InvalidIntegration: iss is not this integration's client id") from None
-    except jwt.ImmatureSignatureError:
-        raise AssertionRefused("AssertionNotYetValid: iat/nbf is in the future") from None
     except jwt.PyJWTError as e:
         raise AssertionRefused(f"InvalidAssertion: {e}") from None
+    now = time.time()
+    for name in ("exp", "iat", "nbf"):
+        if name in claims:
+            try:
+                claims[name] = float(claims[name])
+            except (TypeError, ValueError):
+                raise AssertionRefused(f"InvalidAssertion: {name} is not a number") from None
+    if claims.get("exp", now + 1) <= now - LEEWAY_S:
+        raise AssertionRefused("ExpiredAssertion: exp is in the past")
+    if max(claims.get("iat", 0), claims.get("nbf", 0)) > now + LEEWAY_S:
+        raise AssertionRefused("AssertionNotYetValid: iat/nbf is in the future")
     return header, claims

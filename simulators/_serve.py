@@ -47,6 +47,8 @@ def serve(app: BaseSimulator, host: str, port: int) -> None:
         backlog=1024,
         proxy_headers=False,  # loopback clients: no X-Forwarded-* parsing per request
         server_header=False,  # vendors do not announce uvicorn
+        ssl_certfile=app.settings.tls_certfile,
+        ssl_keyfile=app.settings.tls_keyfile,
     )
 
 
@@ -73,6 +75,8 @@ def cli(
     p.add_argument("--webhook-url")
     p.add_argument("--webhook-secret")
     p.add_argument("--public-url")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve https")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--jwt-certificate", help="PEM certificate that signed token JWTs are verified against")
     p.add_argument("--faults", help='JSON, e.g. \'{"latency_ms": 50, "error_rate": 0.1}\'')
     p.add_argument("--quiet", action="store_true")
@@ -85,6 +89,7 @@ def cli(
         ("page_size", "page_size"), ("daily_limit", "daily_limit"),
         ("webhook_url", "webhook_url"), ("webhook_secret", "webhook_secret"),
         ("public_url", "public_url"), ("jwt_certificate", "jwt_certificate"),
+        ("tls_cert", "tls_certfile"), ("tls_key", "tls_keyfile"),
     ):  # fmt: skip
         v = getattr(a, k)
         if v is not None:
@@ -101,8 +106,7 @@ def cli(
     app = create(settings)
     if not settings.quiet:
         print(
-            f"{prog}: listening on http://{settings.host}:{settings.port} db={settings.db} "
-            f"instance={settings.instance}",
+            f"{prog}: listening on {settings.base_url()} db={settings.db} instance={settings.instance}",
             flush=True,
         )
         print(f"{prog}: seed-info " + json.dumps(app.seed_info_cached, indent=None), flush=True)

@@ -105,6 +105,9 @@ class SimSettings(BaseSettings):
     webhook_poll_s: float = 0.2
     faults: FaultConfig = Field(default_factory=FaultConfig)
     quiet: bool = False
+    # Optional TLS (PEM files, e.g. from a local CA such as trustme): https-only clients work.
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
 
     @field_validator("faults", mode="before")
     @classmethod
@@ -114,4 +117,5 @@ class SimSettings(BaseSettings):
         return v
 
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_certfile else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")

@@ -137,12 +137,13 @@ class SalesforceSimulator(BaseSimulator):
     def routes(self) -> list[BaseRoute]:
         r = self.route
         return [  # most used first: Starlette tries them in order
+            r(API + "/sobjects/{obj}/describe", self.describe, "GET"),  # before {rid}: "describe" is no id
             r(API + "/sobjects/{obj}/{rid}", self.get, "GET"),
             r(API + "/query", self.query, "GET"),
             r(API + "/queryAll", self.query, "GET"),
             r(API + "/sobjects/{obj}/{fld}/{val}", self.upsert, "PATCH"),
             r(API + "/sobjects/{obj}", self.create, "POST"),
-            r(API + "/sobjects/{obj}/describe", self.describe, "GET"),
+            r(API + "/sobjects/{obj}", self.basic_info, "GET"),
             r(API + "/sobjects/{obj}/{rid}", self.patch, "PATCH"),
             r(API + "/sobjects/{obj}/{rid}", self.delete, "DELETE"),
             r(API + "/sobjects/{obj}/{fld}/{val}", self.get_by_ext, "GET"),
@@ -303,6 +304,25 @@ class SalesforceSimulator(BaseSimulator):
                     }
                     for o in OBJECTS.values()
                 ],
+            }
+        )
+
+    async def basic_info(self, req: Request, ver: str, obj: str) -> Response:
+        """`GET sobjects/<Object>/` (sObject Basic Information): the object and recent items."""
+        o = self._obj(obj)
+        urls = {
+            "sobject": f"/services/data/v{ver}/sobjects/{o.name}",
+            "describe": f"/services/data/v{ver}/sobjects/{o.name}/describe",
+        }
+        return json_response(
+            {
+                "objectDescribe": {
+                    "name": o.name,
+                    "keyPrefix": o.prefix,
+                    "custom": o.name.endswith("__c"),
+                    "urls": urls,
+                },
+                "recentItems": [],
             }
         )
 
