@@ -186,7 +186,8 @@ PSAS = [
 
 
 async def view(stack: Stack, opportunity_id: str) -> dict[str, Any]:
-    response = await stack.api.get(f"/v1/engagements/{opportunity_id}", headers=AUDITOR)
+    # the API asks Temporal; on a loaded machine that can take longer than httpx's 5 s default
+    response = await stack.api.get(f"/v1/engagements/{opportunity_id}", headers=AUDITOR, timeout=60)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -200,7 +201,9 @@ async def test_a_deal_is_provisioned_delivered_and_billed_once_in_its_psa(stack:
     ns = NetSuiteClient(netsuite_config(stack.sims["netsuite"].url))
     try:
         opportunity = await psa.deal(stack, sf)
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+        started = await stack.api.post(
+            "/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES, timeout=60
+        )
         assert started.status_code in (200, 201), started.text
 
         async def in_delivery() -> dict[str, Any] | None:
@@ -217,7 +220,9 @@ async def test_a_deal_is_provisioned_delivered_and_billed_once_in_its_psa(stack:
         assert engagement["project_id"].isdigit() is (psa.name == "kantata")
 
         delivered = await psa.log_time(stack, sf, engagement)
-        closed = await stack.api.post(f"/v1/engagements/{opportunity}/periods/{psa.period}/close", headers=FINANCE)
+        closed = await stack.api.post(
+            f"/v1/engagements/{opportunity}/periods/{psa.period}/close", headers=FINANCE, timeout=120
+        )
         assert closed.status_code == 200, closed.text
         result = closed.json()
         assert Decimal(result["billed"]["amount"]) == delivered.hours * delivered.rate
@@ -230,7 +235,9 @@ async def test_a_deal_is_provisioned_delivered_and_billed_once_in_its_psa(stack:
             return bool(flags) and all(flags)
 
         assert await eventually(marked)
-        again = await stack.api.post(f"/v1/engagements/{opportunity}/periods/{psa.period}/close", headers=FINANCE)
+        again = await stack.api.post(
+            f"/v1/engagements/{opportunity}/periods/{psa.period}/close", headers=FINANCE, timeout=120
+        )
         assert again.json()["invoices"] == result["invoices"]
         if psa.name == "kantata":
             async with httpx.AsyncClient(base_url=stack.sims["kantata"].url) as admin:
@@ -279,7 +286,9 @@ async def test_a_kantata_milestone_reaches_its_engagement_through_the_poller(sta
                 "D2R_Revenue_Method__c": "cost_to_cost",
             },
         )
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+        started = await stack.api.post(
+            "/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES, timeout=60
+        )
         assert started.status_code in (200, 201), started.text
 
         async def in_delivery() -> dict[str, Any] | None:
@@ -338,7 +347,9 @@ async def test_kantata_time_is_posted_to_the_erp_once(stack: Stack) -> None:
     http = await kantata(stack)
     try:
         opportunity = await de_deal(stack, sf)
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+        started = await stack.api.post(
+            "/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES, timeout=60
+        )
         assert started.status_code in (200, 201), started.text
 
         async def in_delivery() -> dict[str, Any] | None:
@@ -375,4 +386,58 @@ async def test_kantata_time_is_posted_to_the_erp_once(stack: Stack) -> None:
         assert results[1].progress.time_entries == 0  # the second run finds nothing left to post
     finally:
         await sf.aclose()
+        await http.aclose()
+
+
+async def test_kantata_time_is_billed_by_the_entitys_month_end(stack: Stack) -> None:
+    """DE01's month-end close (the batched path: every engagement's delivery read from the
+    PSA in bulk) invoices the Kantata engagement's approved time in the ERP and marks those
+    entries invoiced in Kantata, exactly once; the close then waits for a second person's
+    approval before locking the period (four eyes), which this test leaves pending."""
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    try:
+        opportunity = await de_deal(stack, sf)
+        started = await stack.api.post(
+            "/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES, timeout=60
+        )
+        assert started.status_code in (200, 201), started.text
+
+        async def in_delivery() -> dict[str, Any] | None:
+            v = await view(stack, opportunity)
+            return v if v["stage"] == "IN_DELIVERY" else None
+
+        engagement = await eventually(in_delivery, within=60)
+        delivered = await kantata_time(stack, sf, engagement)
+        close = await stack.api.post(
+            "/v1/period-close", json={"legal_entity": "DE01", "period": "2026-12"}, headers=FINANCE, timeout=60
+        )
+        assert close.status_code in (200, 201), close.text
+
+        async def awaiting() -> dict[str, Any] | None:
+            body: dict[str, Any] = (
+                await stack.api.get("/v1/period-close/DE01/2026-12", headers=FINANCE, timeout=60)
+            ).json()
+            return body if body.get("step") == "AWAITING_APPROVAL" else None
+
+        report = await eventually(awaiting, within=180)
+        [line] = [e for e in report["engagements"] if e["workflow_id"] == f"engagement-{opportunity}"]
+        assert line["ok"] and line["batched"] and line["invoices"] == 1, line
+        assert Decimal(line["billed"]["amount"]) == delivered.hours * delivered.rate  # 12.5 h x EUR 165
+        assert await eventually(lambda: _all_invoiced(stack, engagement["project_id"]))
+        async with httpx.AsyncClient(base_url=stack.sims["kantata"].url) as admin:
+            invoices = (await admin.get("/__admin/records/invoices")).json()["records"]
+        mine = [i for i in invoices if i["workspace_id"] == engagement["project_id"]]
+        assert [sorted(i["time_entry_ids"]) for i in mine] == [sorted(delivered.entry_ids)]  # invoiced once
+    finally:
+        await sf.aclose()
+
+
+async def _all_invoiced(stack: Stack, workspace: str) -> bool:
+    http = await kantata(stack)
+    try:
+        rows = (await http.get(f"{KT}/time_entries", params={"workspace_id": workspace})).json()["time_entries"]
+        return bool(rows) and all(t["is_invoiced"] for t in rows.values())
+    finally:
         await http.aclose()
