@@ -33,6 +33,7 @@ from api import door
 from api.problems import ProblemError, problems
 from api.settings import ApiSettings
 from contracts.engagement import EngagementInput
+from contracts.feeds import inbound_event_workflow_id
 from contracts.ids import engagement_workflow_id
 from contracts.inbound import InboundEvent
 from workflows.engagement import EngagementWorkflow
@@ -193,7 +194,7 @@ async def _receive(request: Request, source: str) -> WebhookAck:
         return WebhookAck(status="accepted", event_id=event_id, workflow_id=wid)
 
     if typed is not None and kind in InboundEventWorkflow.HANDLED:
-        wid = f"webhook-{source}-{event_id}"
+        wid = inbound_event_workflow_id(source, event_id)
         try:
             await client.start_workflow(
                 InboundEventWorkflow.run,

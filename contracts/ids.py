@@ -26,6 +26,13 @@ def posting_run_prefix(legal_entity: str) -> str:
     return f"posting-{legal_entity}-"
 
 
+def scheduled_run_id(kind: str, legal_entity: str) -> str:
+    """The id prefix of a Schedule's runs (Temporal appends the fire time):
+    `posting-<entity>`, `close-<entity>-scheduled`, `sync-<entity>-scheduled`. A scheduled
+    close or sync starts the period's own run under its business id."""
+    return f"posting-{legal_entity}" if kind == "posting" else f"{kind}-{legal_entity}-scheduled"
+
+
 def close_workflow_id(legal_entity: str, period: str) -> str:
     return f"close-{legal_entity}-{period}"
 

@@ -25,6 +25,7 @@ from temporalio.client import (
 )
 
 from contracts.feeds import EventPollInput, event_poll_schedule_id, event_poll_workflow_id
+from contracts.ids import scheduled_run_id
 from contracts.period_close import PeriodCloseRequest
 from contracts.posting import PostingInput
 from contracts.queues import TaskQueues
@@ -59,7 +60,7 @@ def _schedules(
             action=ScheduleActionStartWorkflow(
                 TimeAndExpensePostingWorkflow.run,
                 PostingInput(legal_entity=entity, queues=queues),
-                id=f"posting-{entity}",
+                id=scheduled_run_id("posting", entity),
                 task_queue=settings.workflow_task_queue,
             ),
             spec=ScheduleSpec(
@@ -73,7 +74,7 @@ def _schedules(
             action=ScheduleActionStartWorkflow(
                 PeriodCloseWorkflow.run,
                 PeriodCloseRequest(legal_entity=entity, queues=queues),
-                id=f"close-{entity}-scheduled",
+                id=scheduled_run_id("close", entity),
                 task_queue=settings.workflow_task_queue,
             ),
             spec=ScheduleSpec(
@@ -92,7 +93,7 @@ def _schedules(
             action=ScheduleActionStartWorkflow(
                 SourceSyncWorkflow.run,
                 SourceSyncInput(legal_entity=entity, queues=queues),
-                id=f"sync-{entity}-scheduled",
+                id=scheduled_run_id("sync", entity),
                 task_queue=settings.workflow_task_queue,
             ),
             spec=ScheduleSpec(
