@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from api import codec, dev_issuer, engagements, period_close, reports, webhooks
@@ -65,7 +66,8 @@ def create_app(
             if close_crm is not None:
                 await close_crm()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed package, never a CDN.
+    app = FastAPIOffline(
         title="d2r — deal to revenue",
         version="0.1.0",
         lifespan=lifespan,
