@@ -1,4 +1,5 @@
-"""The `d2r` command. `d2r token` mints a dev-issuer token for `make run`."""
+"""The `d2r` command. `d2r token` mints a dev-issuer token for `make run`; `engagements`,
+`close` and `exceptions` talk to the API with the user's token (--token / D2R_TOKEN)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from typing import Annotated
 
 import typer
 
+from cli import close, engagements, exceptions
 from security import dev_issuer
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ["sales_ops", "delivery_ops", "finance", "integration_admin", "auditor"]
 
 app = typer.Typer(help="d2r — deal to revenue", no_args_is_help=True, add_completion=False)
+app.add_typer(engagements.app, name="engagements")
+app.add_typer(close.app, name="close")
+app.add_typer(exceptions.app, name="exceptions")
 
 
 @app.callback()

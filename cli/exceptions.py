@@ -1,0 +1,42 @@
+"""`d2r exceptions list`: the business problems a person must look at."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.http import DEFAULT_API, Api, ApiOption, JsonOption, TokenOption, console
+
+app = typer.Typer(help="Exceptions: business problems a person must look at.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_exceptions(
+    status: Annotated[str, typer.Option(help="open | retrying | resolved | all")] = "open",
+    kind: Annotated[str | None, typer.Option(help="e.g. rate_missing")] = None,
+    legal_entity: Annotated[str | None, typer.Option("--legal-entity", "-e")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+    as_json: JsonOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = "",
+) -> None:
+    """List exceptions, open ones by default, e.g. `d2r exceptions list -e UK01`."""
+    found = Api(api, token).get("/v1/exceptions", status=status, kind=kind, legal_entity=legal_entity, limit=limit)
+    items = found.get("items", [])
+    if as_json:
+        console.print_json(data=items)
+        return
+    table = Table("id", "kind", "entity", "status", "workflow", "message")
+    for x in items:
+        table.add_row(
+            str(x.get("id", "")),
+            str(x.get("kind", "")),
+            str(x.get("legal_entity") or "—"),
+            str(x.get("status", "")),
+            str(x.get("workflow_id") or "—"),
+            str(x.get("error_message") or "")[:120],
+        )
+    console.print(table)
+    console.print(f"{len(items)} exception(s)")
