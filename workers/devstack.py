@@ -326,7 +326,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
                        session at http://{HOST}:{API_PORT}/codec/session; tick "Include cross-origin credentials")
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
   Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
-  NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev / d2r-dev-secret
+  NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev, JWT assertion signed by .d2r/keys
   Dynamics 365 sim (ERP of UK01)       http://{HOST}:{D365_PORT}/data/   token: POST /{D365_TENANT}/oauth2/v2.0/token
   Kantata sim (PSA of DE01)            http://{HOST}:{KT_PORT}   OAuth client d2r-dev / d2r-dev-secret
   Reporting hub (PostgreSQL)           {database_url}
