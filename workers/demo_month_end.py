@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+import time
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 
 from security import dev_issuer
+from workers.settings import VendorEndpoint
 
 API, SF, NS = "http://127.0.0.1:8000", "http://127.0.0.1:8301", "http://127.0.0.1:8302"
+D365 = "http://127.0.0.1:8303"
 DATA = "/services/data/v61.0"
 
 
@@ -169,11 +175,79 @@ async def close(http: httpx.AsyncClient, entity: str, period: str) -> dict[str, 
     return report
 
 
-async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decimal:
-    """Net invoiced in the entity's subsidiary with an invoice date in the period (the ERP's view)."""
-    ns = await vendor_token(http, NS, "/services/rest/auth/oauth2/v1/token")
+def _dev_private_key() -> str:
+    return Path(VendorEndpoint.model_fields["private_key_file"].default).read_text()
+
+
+async def netsuite_token(http: httpx.AsyncClient) -> dict[str, str]:
+    """NetSuite M2M login, as the worker makes it: client credentials with a JWT client
+    assertion signed by the dev certificate's key that `make run` wrote (NetSuite refuses a
+    client secret). Built here with PyJWT, as any NetSuite integration would."""
+    url = f"{NS}/services/rest/auth/oauth2/v1/token"
+    now = int(time.time())
+    claims = {
+        "iss": "d2r-dev",
+        "scope": "rest_webservices",
+        "aud": url,
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+    }
+    key_id = VendorEndpoint.model_fields["key_id"].default
+    assertion = jwt.encode(claims, _dev_private_key(), algorithm="PS256", headers={"kid": key_id, "typ": "JWT"})
+    response = await http.post(
+        url,
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    response.raise_for_status()
+    return bearer(response.json()["access_token"])
+
+
+def books_in_d365(entity: str) -> bool:
+    """make run's routing (workers/devstack.py: UK01 on the "d365" instance), or the operator's."""
+    routing = json.loads(os.environ.get("D2R_ERP_ROUTING") or '{"UK01": "d365"}')
+    return bool(routing.get(entity) == "d365")
+
+
+async def d365_billed(http: httpx.AsyncClient, entity: str, first: date, last: date) -> Decimal:
+    """Net of the free-text invoices dated in the period in the entity's D365 company."""
+    tenant = (await http.get(f"{D365}/__admin/seed-info")).json()["tenant"]
+    response = await http.post(
+        f"{D365}/{tenant}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "d2r-dev",
+            "client_secret": "d2r-dev-secret",
+            "scope": f"{D365}/.default",
+        },
+    )
+    response.raise_for_status()
+    rows = (
+        await http.get(
+            f"{D365}/data/FreeTextInvoiceHeaders",
+            headers=bearer(response.json()["access_token"]),
+            params={
+                "cross-company": "true",
+                "$filter": f"dataAreaId eq '{entity.lower()}' and InvoiceDate ge {first} and InvoiceDate le {last}",
+                "$select": "InvoiceId,TotalInvoiceAmount,TotalTaxAmount",
+            },
+        )
+    ).json()["value"]
+    return sum((Decimal(str(r["TotalInvoiceAmount"])) - Decimal(str(r["TotalTaxAmount"])) for r in rows), Decimal(0))
+
+
+async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decimal | None:
+    """Net invoiced with an invoice date in the period, as the entity's ERP holds it (NetSuite's
+    subsidiary, or the D365 company for an entity routed there); None if the ERP has no such entity."""
     first = date.fromisoformat(f"{period}-01")
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    if books_in_d365(entity):
+        return await d365_billed(http, entity, first, last)
+    ns = await netsuite_token(http)
     sub = (
         await http.post(
             f"{NS}/services/rest/query/v1/suiteql",
@@ -182,7 +256,7 @@ async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decim
         )
     ).json()["items"]
     if not sub:
-        return Decimal(0)
+        return None
     rows = (
         await http.post(
             f"{NS}/services/rest/query/v1/suiteql",
@@ -219,7 +293,8 @@ async def main() -> None:
             ).json()["rows"]
             hub_billed = sum((Decimal(r["value"]) for r in hub), Decimal(0))
             erp = await erp_billed(http, entity, period)
-            clean &= recon.get("status") == "clean" and hub_billed == erp
+            checked = recon.get("status") in ("clean", "nothing_to_reconcile")  # the latter: no project to compare
+            clean &= checked and (erp is None or hub_billed == erp)
             totals = report["totals"]
             print(
                 f"{entity} {period}: {report['step']}, locked={report['locked']}; billed {totals['billed']}, "
@@ -229,10 +304,14 @@ async def main() -> None:
                 f"  reconciliation: {recon.get('status')} ({recon.get('differences')} differences, "
                 f"{recon.get('detail')})"
             )
-            print(
-                f"  billed revenue: hub {hub_billed} vs NetSuite invoices {erp} -> "
-                f"{'match' if hub_billed == erp else 'DIFFER'}"
-            )
+            if erp is None:
+                print(f"  billed revenue: hub {hub_billed}; the ERP has no {entity} (reconciled above)")
+            else:
+                print(
+                    f"  billed revenue: hub {hub_billed} vs {'D365' if books_in_d365(entity) else 'NetSuite'} "
+                    f"invoices {erp} -> "
+                    f"{'match' if hub_billed == erp else 'DIFFER'}"
+                )
             for exc in report.get("exceptions", [])[:5]:
                 print(f"  exception {exc['code']}: {exc['message'][:140]}")
         print(
