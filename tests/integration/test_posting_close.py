@@ -23,7 +23,6 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.settings import ApiSettings
 from contracts import search_attributes as sa
 from contracts.engagement import EngagementInput
 from contracts.ids import engagement_workflow_id
@@ -31,8 +30,9 @@ from contracts.posting import PostingConfig, PostingInput
 from contracts.queues import TaskQueues
 from tests.conftest import TEST_CODEC_ENV, TEST_CONVERTER, wheel_binary
 from tests.integration.conftest import ROOT, Simulator, eventually, start_simulator
+from tests.integration.month_end_api import month_end_api_settings
 from workers.schedules import ensure_schedules
-from workers.settings import VendorEndpoint, WorkerSettings
+from workers.settings import WorkerSettings
 from workflows.engagement import EngagementWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 
@@ -115,19 +115,7 @@ async def env(sims: dict[str, Simulator], tmp_path_factory: pytest.TempPathFacto
         "D2R_OTEL_EXPORTER": "none",
         **TEST_CODEC_ENV,
     }
-    api_settings = ApiSettings(
-        workflow_task_queue=settings.workflow_task_queue,
-        crm_task_queue=queues.crm,
-        psa_task_queue=queues.psa,
-        erp_task_queue=queues.erp,
-        salesforce=VendorEndpoint(url=sims["sf"].url),
-        static_tokens=True,
-        api_tokens={
-            "fin-a": {"subject": "fiona", "roles": ["finance"]},  # type: ignore[dict-item]
-            "fin-b": {"subject": "felix", "roles": ["finance"]},  # type: ignore[dict-item]
-            "sales": {"subject": "sam", "roles": ["sales_ops"]},  # type: ignore[dict-item]
-        },
-    )
+    api_settings = month_end_api_settings(settings.workflow_task_queue, queues, sims["sf"].url)
     app = create_app(api_settings, temporal=temporal.client)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
         e = Env(
