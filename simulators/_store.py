@@ -56,6 +56,7 @@ class Store:
             os.makedirs(d, exist_ok=True)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.lock = threading.RLock()
+        self._savepoints = 0
         c = self.conn
         c.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives process crashes (kill -9); only an OS crash or
@@ -70,7 +71,22 @@ class Store:
     # -- transactions -------------------------------------------------------------
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside another one (a composite request running its
+        subrequests) it is a savepoint, so a failed subrequest undoes only itself."""
         with self.lock:
+            if self.conn.in_transaction:
+                self._savepoints += 1
+                sp = f"tx{self._savepoints}"
+                self.conn.execute(f"SAVEPOINT {sp}")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {sp}")
+                    self.conn.execute(f"RELEASE {sp}")
+                    raise
+                else:
+                    self.conn.execute(f"RELEASE {sp}")
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn

@@ -10,13 +10,15 @@ import json
 import re
 import secrets
 import time
-from typing import Any
+from functools import partial
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
-from .._app import BaseSimulator
+from .._app import BaseSimulator, VendorPipeline
 from .._http import HTTPError, Request, Response, json_response, read_form, read_json
 from .._jwt import AssertionRefused, verify
 from .._query import (
@@ -34,7 +36,7 @@ from .._query import (
     parse,
 )
 from .._settings import SimSettings
-from . import schema
+from . import composite, replication, schema
 from .schema import LOWER_OBJECTS, OBJECTS, READONLY_ALWAYS, SObject
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -133,14 +135,21 @@ class SalesforceSimulator(BaseSimulator):
         self._cursor_inserts = 0
         self.ensure_seeded()
 
+    @property
+    def router(self) -> ASGIApp:
+        """The routes without the vendor pipeline: where composite subrequests go."""
+        return cast(VendorPipeline, self.app).app
+
     # ---- vendor hooks -------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         r = self.route
         return [  # most used first: Starlette tries them in order
             r(API + "/sobjects/{obj}/describe", self.describe, "GET"),  # before {rid}: "describe" is no id
+            r(API + "/sobjects/{obj}/updated", partial(replication.updated, self), "GET"),
+            r(API + "/sobjects/{obj}/deleted", partial(replication.deleted, self), "GET"),
             r(API + "/sobjects/{obj}/{rid}", self.get, "GET"),
             r(API + "/query", self.query, "GET"),
-            r(API + "/queryAll", self.query, "GET"),
+            r(API + "/queryAll", self.query_all, "GET"),
             r(API + "/sobjects/{obj}/{fld}/{val}", self.upsert, "PATCH"),
             r(API + "/sobjects/{obj}", self.create, "POST"),
             r(API + "/sobjects/{obj}", self.basic_info, "GET"),
@@ -151,6 +160,9 @@ class SalesforceSimulator(BaseSimulator):
             r(API + "/queryAll/{loc}", self.query_more, "GET"),
             r(API + "/composite/sobjects", self.collection_create, "POST"),
             r(API + "/composite/sobjects", self.collection_update, "PATCH"),
+            r(API + "/composite", partial(composite.composite, self), "POST"),
+            r(API + "/composite/batch", partial(composite.batch, self), "POST"),
+            r(API + "/composite/tree/{obj}", partial(composite.tree, self), "POST"),
             r("/services/oauth2/token", self.token, "POST"),
             r("/services/data", self.versions, "GET"),
             r(API, self.resources, "GET"),
@@ -193,6 +205,8 @@ class SalesforceSimulator(BaseSimulator):
     def generate_seed(self, kind: str) -> dict[str, Any]:
         from .seed import seed
 
+        with self.store.tx() as c:
+            c.execute("DELETE FROM recycle_bin")  # a reset empties the Recycle Bin too
         return seed(self, kind)
 
     # ---- auth ---------------------------------------------------------------------
@@ -363,20 +377,26 @@ class SalesforceSimulator(BaseSimulator):
         out: dict[str, Any] = {"attributes": {"type": o.name, "url": self._url(ver, o.name, data["Id"])}}
         names = only if only is not None else list(o.fields)
         for f in names:
-            out[f] = data.get(f)
+            out[f] = data.get(f, False if f == "IsDeleted" else None)
         return out
 
     async def get(self, req: Request, ver: str, obj: str, rid: str) -> Response:
         o = self._obj(obj)
         data = self.store.get(o.name, to18(rid))
         if data is None:
-            raise fail(404, "NOT_FOUND", "The requested resource does not exist")
+            raise self._missing(to18(rid))
         only = None
         if req.query_params.get("fields"):
             only = [self._field(o, f.strip()) for f in req.query_params["fields"].split(",") if f.strip()]
             if "Id" not in only:
                 only.insert(0, "Id")
         return json_response(self._render(ver, o, data, only))
+
+    def _missing(self, rid: str) -> HTTPError:
+        """404 for an id that is not there: ENTITY_IS_DELETED when it is in the Recycle Bin."""
+        if replication.in_recycle_bin(self, rid):
+            return fail(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return fail(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _field(self, o: SObject, name: str) -> str:
         canon = o.lower.get(name.lower())
@@ -390,6 +410,8 @@ class SalesforceSimulator(BaseSimulator):
             raise fail(400, "MALFORMED_ID", f"{f}: id value of incorrect type: {v}", [f])
         v = to18(v)
         found = self.store.get_typed(v)
+        if found is None and replication.in_recycle_bin(self, v):
+            raise fail(400, "ENTITY_IS_DELETED", "entity is deleted", [f])
         if found is None:
             raise fail(400, "INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {v}", [f])
         if found[0] != target:
@@ -496,6 +518,14 @@ class SalesforceSimulator(BaseSimulator):
                             f"Cannot deserialize instance of string from {type(v).__name__} value for {canon}",
                             [canon],
                         )
+                limit = o.lengths.get(canon)
+                if limit is not None and len(v) > limit:
+                    raise fail(
+                        400,
+                        "STRING_TOO_LONG",
+                        f"{canon}: data value too large: {v[:40]} (max length={limit})",
+                        [canon],
+                    )
                 out[canon] = v
         return out
 
@@ -652,10 +682,26 @@ class SalesforceSimulator(BaseSimulator):
             opp["Amount"] = round(sum(x.get("TotalPrice") or 0 for x in lines), 2)
             self.store.update("Opportunity", opp_id, opp)
 
+    def _check_unique(self, o: SObject, rid: str | None, vals: dict[str, Any]) -> None:
+        """A unique field (d2r's external ids are) refuses a value another record has."""
+        for f in o.unique:
+            v = vals.get(f)
+            if v is None or v == "":
+                continue
+            other = next((r["Id"] for r in self.store.find_by_field(o.name, f, v) if r["Id"] != rid), None)
+            if other is not None:
+                raise fail(
+                    400,
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {f} duplicates value on record with id: {other}",
+                    [f],
+                )
+
     def _insert(self, o: SObject, vals: dict[str, Any]) -> str:
         missing = [f for f in o.required if vals.get(f) in (None, "")]
         if missing:
             raise fail(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        self._check_unique(o, None, vals)
         n = self.store.next_counter(o.prefix)
         rid = sf_id(o.prefix, n)
         now = sf_now()
@@ -674,6 +720,7 @@ class SalesforceSimulator(BaseSimulator):
         missing = [f for f in o.required if data.get(f) in (None, "")]
         if missing:
             raise fail(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        self._check_unique(o, old["Id"], {f: v for f, v in vals.items() if v != old.get(f)})
         now = sf_now()
         data["LastModifiedDate"] = now
         data["SystemModstamp"] = now
@@ -704,7 +751,7 @@ class SalesforceSimulator(BaseSimulator):
         with self.store.tx():
             old = self.store.get(o.name, to18(rid))
             if old is None:
-                raise fail(404, "NOT_FOUND", "The requested resource does not exist")
+                raise self._missing(to18(rid))
             self._update(o, old, vals)
         return Response(status_code=204)
 
@@ -712,8 +759,9 @@ class SalesforceSimulator(BaseSimulator):
         o = self._obj(obj)
         with self.store.tx():
             old = self.store.get(o.name, to18(rid))
-            if old is None or not self.store.delete(o.name, to18(rid)):
-                raise fail(404, "NOT_FOUND", "The requested resource does not exist")
+            if old is None:
+                raise self._missing(to18(rid))
+            replication.recycle(self, o.name, old)
             if o.name == "OpportunityLineItem":
                 self._rollup_amount(old.get("OpportunityId"))
             self._cascade(o.name, old["Id"])
@@ -723,7 +771,7 @@ class SalesforceSimulator(BaseSimulator):
         """Master-detail children go with their parent, as in Salesforce."""
         for child, ref in schema.MASTER_DETAIL.get(obj, ()):
             for rec in self.store.find_by_field(child, ref, rid):
-                self.store.delete(child, rec["Id"])
+                replication.recycle(self, child, rec)
                 self._cascade(child, rec["Id"])
 
     def _ext_field(self, o: SObject, fld: str) -> str:
@@ -854,6 +902,8 @@ class SalesforceSimulator(BaseSimulator):
     def _col(self, o: SObject, path: list[str], alias: str, depth: int = 0) -> str:
         if len(path) == 1:
             f = self._field(o, path[0])
+            if f == "IsDeleted":  # live records need not store it
+                return f"COALESCE(json_extract({alias}.data,'$.IsDeleted'), 0)"
             return f"{alias}.id" if f == "Id" else f"json_extract({alias}.data,'$.{f}')"
         rel = o.rels.get(path[0].lower())
         if rel is None:
@@ -892,7 +942,14 @@ class SalesforceSimulator(BaseSimulator):
         return where, params
 
     def _run_query(
-        self, ver: str, q: str, start: int, batch: int, locator: str | None, total: int | None = None
+        self,
+        ver: str,
+        q: str,
+        start: int,
+        batch: int,
+        locator: str | None,
+        total: int | None = None,
+        include_deleted: bool = False,
     ) -> Response:
         try:
             sel = parse(q)
@@ -918,9 +975,10 @@ class SalesforceSimulator(BaseSimulator):
         c = self.store.conn
         off = sel.offset or 0
         cap = sel.limit if sel.limit is not None else None
+        src = replication.WITH_DELETED if include_deleted else "records"
 
         def count() -> int:
-            n = int(c.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
+            n = int(c.execute(f"SELECT COUNT(*) FROM {src} r WHERE {where}", params).fetchone()[0])
             t = max(0, n - off)
             return min(t, cap) if cap is not None else t
 
@@ -940,7 +998,7 @@ class SalesforceSimulator(BaseSimulator):
             want = max(0, min(want, cap - start))
         rows = (
             c.execute(
-                f"SELECT r.data FROM records r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                f"SELECT r.data FROM {src} r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, want, off + start],
             ).fetchall()
             if want
@@ -960,7 +1018,7 @@ class SalesforceSimulator(BaseSimulator):
                 with self.store.tx():
                     c.execute(
                         "INSERT INTO cursors(id,q,created) VALUES(?,?,?)",
-                        (locator, json.dumps({"q": q, "batch": batch, "total": total}), now),
+                        (locator, json.dumps({"q": q, "batch": batch, "total": total, "all": include_deleted}), now),
                     )
                     self._cursor_inserts += 1
                     if self._cursor_inserts % 200 == 0:  # query locators expire after 15 min
@@ -996,7 +1054,7 @@ class SalesforceSimulator(BaseSimulator):
                 if len(p) == 1:
                     f = obj.lower[p[0].lower()]
                     if f not in out:
-                        out[f] = rec.get(f)
+                        out[f] = rec.get(f, False if f == "IsDeleted" else None)
                         order.append(("f", f))
                 else:
                     rel = obj.rels[p[0].lower()]
@@ -1078,13 +1136,22 @@ class SalesforceSimulator(BaseSimulator):
             raise fail(400, "MALFORMED_QUERY", "A query string has to be specified")
         return self._run_query(ver, q, 0, self._batch(req), None)
 
+    async def query_all(self, req: Request, ver: str) -> Response:
+        """`queryAll`: the same SOQL, over live records and the Recycle Bin (IsDeleted)."""
+        q = req.query_params.get("q")
+        if not q:
+            raise fail(400, "MALFORMED_QUERY", "A query string has to be specified")
+        return self._run_query(ver, q, 0, self._batch(req), None, include_deleted=True)
+
     async def query_more(self, req: Request, ver: str, loc: str) -> Response:
         m = re.match(r"^(01g[0-9A-Za-z]+)-(\d+)$", loc)
         row = self.store.conn.execute("SELECT q FROM cursors WHERE id=?", (m.group(1),)).fetchone() if m else None
         if m is None or row is None:
             raise fail(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         cur = json.loads(row[0])
-        return self._run_query(ver, cur["q"], int(m.group(2)), int(cur["batch"]), m.group(1), cur.get("total"))
+        return self._run_query(
+            ver, cur["q"], int(m.group(2)), int(cur["batch"]), m.group(1), cur.get("total"), bool(cur.get("all"))
+        )
 
 
 def create_app(settings: SimSettings | None = None) -> SalesforceSimulator:

@@ -1,10 +1,14 @@
-"""The sObjects of the simulated org: standard CRM objects, Certinia PSA (`pse__`) objects
-and d2r's custom fields. Field types: id, str, bool, num, date, datetime, ref:<Object>,
-pick:<v1|v2|...> (restricted picklist)."""
+"""The sObjects of the simulated org: standard CRM objects and Certinia PSA (`pse__`)
+objects, which the vendors ship, plus d2r's custom fields and objects, which come from
+the SFDX source tree in vendor/salesforce (see package.py), so a field d2r writes but
+the package lacks is refused here as a real org refuses it. Field types: id, str, bool,
+num, date, datetime, ref:<Object>, pick:<v1|v2|...> (restricted picklist)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from . import package
 
 STAGES = (
     "Prospecting",
@@ -26,9 +30,10 @@ _AUDIT = {
     "CreatedDate": "datetime",
     "LastModifiedDate": "datetime",
     "SystemModstamp": "datetime",
+    "IsDeleted": "bool",
     "CurrencyIsoCode": "str",
 }
-READONLY_ALWAYS = {"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+READONLY_ALWAYS = {"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted"}
 
 
 @dataclass
@@ -42,6 +47,8 @@ class SObject:
     autonumber: str | None = None  # Name is an auto number with this prefix
     lower: dict[str, str] = field(default_factory=dict)
     rels: dict[str, str] = field(default_factory=dict)  # lower relationship name -> ref field
+    lengths: dict[str, int] = field(default_factory=dict)  # text fields' maximum lengths
+    unique: tuple[str, ...] = ()  # fields whose values no two records may share
 
     def __post_init__(self) -> None:
         self.fields = {**_AUDIT, **self.fields}
@@ -49,6 +56,21 @@ class SObject:
         for f, t in self.fields.items():
             if t.startswith("ref:"):
                 self.rels[relationship_name(f).lower()] = f
+
+    def add_custom(self, f: package.CustomField) -> None:
+        """A custom field from the package."""
+        self.fields[f.name] = f.type
+        self.lower[f.name.lower()] = f.name
+        if f.type.startswith("ref:"):
+            self.rels[relationship_name(f.name).lower()] = f.name
+        if f.length is not None:
+            self.lengths[f.name] = f.length
+        if f.external_id:
+            self.ext_ids = (*self.ext_ids, f.name)
+        if f.unique:
+            self.unique = (*self.unique, f.name)
+        if f.required:
+            self.required = (*self.required, f.name)
 
     def ref_target(self, f: str) -> str | None:
         t = self.fields.get(f, "")
@@ -89,12 +111,8 @@ _add(
             "Type": "str",
             "Website": "str",
             "Phone": "str",
-            "D2R_Tax_Id__c": "str",
-            "D2R_Customer_Key__c": "str",
-            "D2R_ERP_Customer_Id__c": "str",
         },
         required=("Name",),
-        ext_ids=("D2R_Customer_Key__c",),
     )
 )
 
@@ -114,13 +132,9 @@ _add(
             "pse__Is_Resource_Active__c": "bool",
             "pse__Resource_Role__c": "str",
             "pse__Region__c": "str",
-            "D2R_Home_Legal_Entity__c": "str",
             "pse__Default_Cost_Rate__c": "num",
-            "D2R_Transfers__c": "str",  # JSON list of {effective_from, legal_entity, cost_rate?, currency?}
-            "D2R_External_Id__c": "str",
         },
         required=("LastName",),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
     )
 )
@@ -156,26 +170,9 @@ _add(
             "Probability": "num",
             "Description": "str",
             "LeadSource": "str",
-            "D2R_Legal_Entity__c": "str",
-            "D2R_Billing_Terms__c": "str",
-            "D2R_Delivery_Region__c": "str",
-            "D2R_Service_Package__c": "str",
-            "D2R_Contract_Start__c": "date",
-            "D2R_Contract_End__c": "date",
             "pse__Primary_Project__c": "ref:pse__Proj__c",
-            "D2R_Project_Id__c": "str",  # the project in whichever PSA delivers (Kantata ids are no lookups)
-            "D2R_Contract_Id__c": "str",
-            "D2R_Engagement_Status__c": "str",
-            "D2R_Billed_Amount__c": "num",
-            "D2R_Collected_Amount__c": "num",
-            "D2R_Overdue_Amount__c": "num",
-            "D2R_Billing_Status__c": "str",
-            "D2R_Billing_As_Of__c": "date",
-            "D2R_Contract_Value__c": "num",
-            "D2R_External_Id__c": "str",
         },
         required=("Name", "StageName", "CloseDate"),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("IsClosed", "IsWon"),
     )
 )
@@ -195,17 +192,8 @@ _add(
             "Description": "str",
             "ServiceDate": "date",
             "SortOrder": "num",
-            "D2R_Billing_Model__c": _pick(BILLING_MODELS),
-            "D2R_Revenue_Method__c": _pick(REVENUE_METHODS),
-            "D2R_Role__c": "str",
-            "D2R_Hours__c": "num",
-            "D2R_Estimate_At_Completion__c": "num",
-            "D2R_Not_To_Exceed__c": "num",
-            "D2R_Milestone_Schedule__c": "str",  # long text: JSON list of {name, percent | amount, planned_date}
-            "D2R_External_Id__c": "str",
         },
         required=("OpportunityId", "Quantity"),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
     )
 )
@@ -224,11 +212,8 @@ _add(
             "ActivityDate": "date",
             "Type": "str",
             "IsClosed": "bool",
-            "D2R_Audience__c": "str",
-            "D2R_External_Id__c": "str",
         },
         required=("Subject",),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("IsClosed",),
     )
 )
@@ -263,17 +248,8 @@ _add(
             "pse__Closed_for_Time_Entry__c": "bool",
             "pse__Closed_for_Expense_Entry__c": "bool",
             "pse__Exclude_From_Billing__c": "bool",
-            "D2R_External_Id__c": "str",
-            "D2R_Legal_Entity__c": "str",
-            "D2R_Billing_Status__c": "str",
-            "D2R_Unbilled_WIP__c": "num",
-            "D2R_Contract_Id__c": "str",
-            "D2R_Service_Package__c": "str",
-            "D2R_Budget__c": "num",
-            "D2R_Last_Change_Id__c": "str",
         },
         required=("Name",),
-        ext_ids=("D2R_External_Id__c",),
     )
 )
 
@@ -295,14 +271,8 @@ _add(
             "pse__Billed__c": "bool",
             "pse__Invoiced__c": "bool",
             "pse__Description__c": "str",
-            "D2R_Percent__c": "num",
-            "D2R_Phase__c": "str",
-            "D2R_External_Id__c": "str",
-            "D2R_Posted__c": "bool",
-            "D2R_Contract_Line_Id__c": "str",
         },
         required=("Name", "pse__Project__c"),
-        ext_ids=("D2R_External_Id__c",),
     )
 )
 
@@ -326,10 +296,8 @@ _add(
             "pse__Planned_Hours__c": "num",
             "pse__Status__c": "str",
             "pse__Milestone__c": "ref:pse__Milestone__c",
-            "D2R_External_Id__c": "str",
         },
         required=("pse__Project__c", "pse__Resource__c"),
-        ext_ids=("D2R_External_Id__c",),
     )
 )
 
@@ -353,11 +321,8 @@ _add(
             "pse__Assignment__c": "ref:pse__Assignment__c",
             "pse__Region__c": "str",
             "pse__Practice__c": "str",
-            "D2R_Phase__c": "str",
-            "D2R_External_Id__c": "str",
         },
         required=("pse__Resource_Role__c",),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
         autonumber="RR-",
     )
@@ -393,14 +358,8 @@ _add(
             "pse__Include_In_Financials__c": "bool",
             "pse__Billed__c": "bool",
             "pse__Invoiced__c": "bool",
-            "D2R_Posted__c": "bool",
-            "D2R_Posting_Claim__c": "str",  # the posting run page that is posting it
-            "D2R_Role__c": "str",
-            "D2R_Contract_Line_Id__c": "str",
-            "D2R_External_Id__c": "str",
         },
         required=("pse__Project__c", "pse__Resource__c", "pse__Start_Date__c", "pse__End_Date__c"),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
         autonumber="TC-",
     )
@@ -426,13 +385,8 @@ _add(
             "pse__Invoiced__c": "bool",
             "pse__Include_In_Financials__c": "bool",
             "pse__Billing_Currency__c": "str",
-            "D2R_Posted__c": "bool",
-            "D2R_Posting_Claim__c": "str",  # the posting run page that is posting it
-            "D2R_Contract_Line_Id__c": "str",
-            "D2R_External_Id__c": "str",
         },
         required=("pse__Project__c", "pse__Resource__c", "pse__Expense_Date__c", "pse__Amount__c"),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
         autonumber="EX-",
     )
@@ -457,11 +411,8 @@ _add(
             "pse__Approver__c": "str",
             "pse__Event_Key__c": "str",
             "pse__Budget_Remaining__c": "num",
-            "D2R_External_Id__c": "str",
-            "D2R_ERP_Invoice_Id__c": "str",
         },
         required=("pse__Project__c",),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
         autonumber="BE-",
     )
@@ -479,10 +430,8 @@ _add(
             "pse__Category__c": "str",
             "pse__Object_Id__c": "str",
             "pse__Expense__c": "ref:pse__Expense__c",
-            "D2R_External_Id__c": "str",
         },
         required=("pse__Billing_Event__c",),
-        ext_ids=("D2R_External_Id__c",),
         readonly=("Name",),
         autonumber="BEI-",
     )
@@ -503,30 +452,18 @@ _add(
             "pse__Average_Cost_Rate__c": "num",
             "pse__Start_Date__c": "date",
             "pse__End_Date__c": "date",
-            "D2R_External_Id__c": "str",
         },
         required=("pse__Role__c",),
-        ext_ids=("D2R_External_Id__c",),
     )
 )
 
-_add(
-    SObject(
-        "D2R_Service_Package__c",
-        "a0S",
-        {
-            "Name": "str",
-            "D2R_Description__c": "str",
-            "D2R_Phases__c": "str",
-            "D2R_Milestones__c": "str",
-            "D2R_Roles__c": "str",
-            "D2R_Default_Billing_Model__c": "str",
-            "D2R_Default_Revenue_Method__c": "str",
-            "D2R_Is_Active__c": "bool",
-        },
-        required=("Name",),
-    )
-)
+# custom objects' key prefixes are the org's to assign; these are the simulated org's
+CUSTOM_OBJECT_PREFIXES = {"D2R_Service_Package__c": "a0S"}
+for _custom in package.custom_objects():
+    _add(SObject(_custom.name, CUSTOM_OBJECT_PREFIXES[_custom.name], {"Name": "str"}, required=("Name",)))
+for _name, _fields in package.custom_fields().items():
+    for _f in _fields:
+        OBJECTS[_name].add_custom(_f)
 
 LOWER_OBJECTS = {k.lower(): k for k in OBJECTS}
 PREFIXES = {o.prefix: o.name for o in OBJECTS.values()}
@@ -551,11 +488,21 @@ INDEXED_FIELDS = (
     "pse__Project__c",
     "pse__Opportunity__c",
 )
-EXTRA_INDEXES = tuple(f"DROP INDEX IF EXISTS ix_{f.lower()}" for f in INDEXED_FIELDS) + tuple(
-    # partial indexes: a write only touches the indexes of the fields it has
-    f"CREATE INDEX IF NOT EXISTS px_{f.lower()} ON records(type, json_extract(data,'$.{f}')) "
-    f"WHERE json_extract(data,'$.{f}') IS NOT NULL"
-    for f in INDEXED_FIELDS
+# the Recycle Bin: deleted records (IsDeleted = true), which only queryAll and getDeleted see
+RECYCLE_BIN = (
+    "CREATE TABLE IF NOT EXISTS recycle_bin(seq INTEGER PRIMARY KEY, type TEXT NOT NULL, "
+    "id TEXT NOT NULL UNIQUE, data TEXT NOT NULL, deleted TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS recycle_bin_deleted ON recycle_bin(type, deleted)",
+)
+EXTRA_INDEXES = (
+    RECYCLE_BIN
+    + tuple(f"DROP INDEX IF EXISTS ix_{f.lower()}" for f in INDEXED_FIELDS)
+    + tuple(
+        # partial indexes: a write only touches the indexes of the fields it has
+        f"CREATE INDEX IF NOT EXISTS px_{f.lower()} ON records(type, json_extract(data,'$.{f}')) "
+        f"WHERE json_extract(data,'$.{f}') IS NOT NULL"
+        for f in INDEXED_FIELDS
+    )
 )
 
 # child relationships usable in SOQL subqueries: (parent object, lower name) ->

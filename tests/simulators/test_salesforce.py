@@ -72,7 +72,9 @@ async def test_crud_and_errors(sf: httpx.AsyncClient) -> None:
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
     r = await sf.delete(f"{SF_V}/sobjects/Account/{aid}")
     assert r.status_code == 204
-    r = await sf.get(f"{SF_V}/sobjects/Account/{aid}")
+    r = await sf.get(f"{SF_V}/sobjects/Account/{aid}")  # in the Recycle Bin now
+    assert r.status_code == 404 and r.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
+    r = await sf.get(f"{SF_V}/sobjects/Account/001Dd00000000ZZIAA")
     assert r.status_code == 404 and r.json()[0]["errorCode"] == "NOT_FOUND"
     r = await sf.get(f"{SF_V}/sobjects/NoSuch__c/{aid}")
     assert r.status_code == 404
@@ -92,17 +94,22 @@ async def test_upsert_201_204_300(sf: httpx.AsyncClient) -> None:
     assert r.json()["pse__Stage__c"] == "Planned"
     counts = (await sf.get("/__admin/counts")).json()
     assert counts["pse__Proj__c"] == 1
-    # a second record with the same external id (a plain create is allowed) -> 300
+    # the package makes the project's external id unique: a second record cannot take it
     r = await sf.post(
         f"{SF_V}/sobjects/pse__Proj__c", json={"Name": "dup", "D2R_External_Id__c": f"engagement-{OPP1}-project"}
     )
-    assert r.status_code == 201
-    r = await sf.patch(url, json={"Name": "again"})
+    assert r.status_code == 400 and r.json()[0]["errorCode"] == "DUPLICATE_VALUE"
+    assert pid in r.json()[0]["message"]
+    # an activity's external id cannot be unique: two Tasks may share one -> 300
+    task = {"Subject": "dup", "D2R_External_Id__c": "task-1"}
+    for _ in range(2):
+        assert (await sf.post(f"{SF_V}/sobjects/Task", json=task)).status_code == 201
+    r = await sf.patch(f"{SF_V}/sobjects/Task/D2R_External_Id__c/task-1", json={"Subject": "again"})
     assert r.status_code == 300
     assert len(r.json()) == 2
     dups = (await sf.get("/__admin/duplicates")).json()
     assert dups["count"] >= 1
-    assert "pse__Proj__c.D2R_External_Id__c" in dups["duplicates"]
+    assert "Task.D2R_External_Id__c" in dups["duplicates"]
     # relationship reference by external id
     r = await sf.post(
         f"{SF_V}/sobjects/pse__Milestone__c", json={"Name": "M1", "pse__Project__r": {"D2R_External_Id__c": "nope"}}

@@ -8,6 +8,7 @@ simulator's port, as DNS would send it to Salesforce."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -115,3 +116,54 @@ def test_sobject_crud_upsert_and_describe(simulator: tuple[str, requests.Session
     fields = {f["name"] for f in sf.Account.describe()["fields"]}
     assert {"Name", "ParentId", "D2R_Customer_Key__c"} <= fields
     assert sf.Account.metadata()["objectDescribe"]["keyPrefix"] == "001"
+
+
+def test_incremental_sync_query_all_updated_and_deleted(simulator: tuple[str, requests.Session]) -> None:
+    """What a master-data sweep calls: getUpdated / getDeleted over a window, and
+    queryAll, which also returns the Recycle Bin's rows (IsDeleted = true)."""
+    sf = client_credentials(simulator[1])
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
+    kept = sf.Account.create({"Name": "Sync Co"})["id"]
+    gone = sf.Account.create({"Name": "Gone Co"})["id"]
+    assert sf.Account.delete(gone) == 204
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    updated = sf.Account.updated(start, end)
+    assert kept in updated["ids"] and gone not in updated["ids"]
+    deleted = sf.Account.deleted(start, end)
+    assert gone in [d["id"] for d in deleted["deletedRecords"]]  # (earlier tests deleted others)
+    q = f"SELECT Id, IsDeleted FROM Account WHERE Id IN ('{kept}', '{gone}') ORDER BY Name"
+    assert sf.query_all(q)["totalSize"] == 1
+    rows = sf.query_all(q, include_deleted=True)["records"]
+    assert [(r["Id"], r["IsDeleted"]) for r in rows] == [(gone, True), (kept, False)]
+
+
+def test_composite_resources_through_restful(simulator: tuple[str, requests.Session]) -> None:
+    sf = client_credentials(simulator[1])
+    v = f"/services/data/v{sf.sf_version}"
+    out = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "allOrNone": True,
+            "compositeRequest": [
+                {"method": "POST", "url": f"{v}/sobjects/Account", "referenceId": "a", "body": {"Name": "Ref Co"}},
+                {"method": "GET", "url": f"{v}/sobjects/Account/@{{a.id}}?fields=Name", "referenceId": "b"},
+            ],
+        },
+    )
+    assert out is not None
+    assert [r["httpStatusCode"] for r in out["compositeResponse"]] == [201, 200]
+    assert out["compositeResponse"][1]["body"]["Name"] == "Ref Co"
+    batch = sf.restful(
+        "composite/batch",
+        method="POST",
+        json={"batchRequests": [{"method": "GET", "url": f"v{sf.sf_version}/sobjects/Account/001Dd0000000001IAA"}]},
+    )
+    assert batch is not None and batch["hasErrors"] is False
+    assert batch["results"][0]["result"]["Name"] == "Globex Holdings"
+    tree = sf.restful(
+        "composite/tree/Account",
+        method="POST",
+        json={"records": [{"attributes": {"type": "Account", "referenceId": "t1"}, "Name": "Tree Co"}]},
+    )
+    assert tree is not None and tree["results"][0]["referenceId"] == "t1"
