@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from api.problems import ProblemError
 from connectors.errors import ConnectorError, NotFoundError
+from domain.deal import OpportunitySnapshot
 from domain.periods import period_end, period_of, period_start
 
 PERIOD_SHAPE = re.compile(r"^\d{4}-\d{2}$")
@@ -103,10 +104,17 @@ def check_legal_entity(legal_entity: str, known: dict[str, str], field: str = "l
 async def check_opportunity(crm: OpportunityReader | None, opportunity_id: str) -> None:
     """404 with the CRM's own answer when the opportunity does not exist; 503 when the CRM
     cannot answer (a start must not go ahead on a guess)."""
+    await read_opportunity(crm, opportunity_id)
+
+
+async def read_opportunity(crm: OpportunityReader | None, opportunity_id: str) -> OpportunitySnapshot | None:
+    """The opportunity as the CRM holds it (the start's summary is made from it), with the
+    refusals of `check_opportunity`; None when no CRM is configured for this API (unit tests:
+    the workflow's validation decides)."""
     if crm is None:
-        return  # no CRM configured for this API (unit tests): the workflow's validation decides
+        return None
     try:
-        await crm.read_opportunity(opportunity_id)
+        found = await crm.read_opportunity(opportunity_id)
     except NotFoundError as missing:
         raise ProblemError(
             404,
@@ -125,6 +133,7 @@ async def check_opportunity(crm: OpportunityReader | None, opportunity_id: str) 
                 headers={"Retry-After": "30"},
             ) from trouble
         raise invalid("opportunity_id", f"the CRM refused it: {trouble}") from trouble
+    return found if isinstance(found, OpportunitySnapshot) else None
 
 
 # ---- refusals from update validators --------------------------------------------------------

@@ -14,15 +14,9 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import door, stuck
+from api import door, engagement_start, stuck
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.deps import EngagementReader, authorize_start, engagement_access, entity_filter, visible_entities
 from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
@@ -38,7 +32,6 @@ from contracts.engagement import (
     CreditMemoInput,
     DecisionInput,
     EngagementCloseInput,
-    EngagementInput,
     EngagementView,
     PeriodResult,
 )
@@ -59,6 +52,13 @@ class StartEngagement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     opportunity_id: str = Field(pattern=SALESFORCE_ID, description="the CRM opportunity id")
+
+
+class EngagementAccepted(BaseModel):
+    workflow_id: str
+    opportunity_id: str
+    created: bool = Field(description="false: the engagement existed already (no second workflow is started)")
+    href: str = Field(description="where to read the engagement (also the Location header)")
 
 
 class EngagementSummary(BaseModel):
@@ -84,8 +84,13 @@ def _tag(opportunity_id: str, principal: Principal) -> None:
 
 
 async def _view(client: Client, opportunity_id: str) -> EngagementView:
+    """The engagement's view: asked of the running workflow; an engagement that has ended is
+    read from its result, which needs no worker (the build it ran on may be stopped)."""
     handle = client.get_workflow_handle(engagement_workflow_id(opportunity_id))
     try:
+        status = (await handle.describe()).status
+        if status == WorkflowExecutionStatus.COMPLETED:
+            return EngagementView.model_validate(await handle.result(rpc_timeout=QUERY_TIMEOUT))
         return await handle.query(EngagementWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
     except WorkflowQueryFailedError as error:
         # A failing workflow task (a bug) can make the query fail too: say so, do not 500.
@@ -105,23 +110,13 @@ async def _view(client: Client, opportunity_id: str) -> EngagementView:
         raise
 
 
-async def _exists(client: Client, opportunity_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(engagement_workflow_id(opportunity_id)).describe()
-        return True
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-
-
 @router.post(
     "",
-    status_code=201,
-    response_model=EngagementView,
-    summary="Start the engagement for a closed-won opportunity (idempotent)",
+    status_code=202,
+    response_model=EngagementAccepted,
+    summary="Start the engagement for a closed-won opportunity (idempotent; read it at Location)",
     responses={
-        200: {"model": EngagementView, "description": "It was started before: the engagement as it stands"},
+        200: {"model": EngagementAccepted, "description": "It was started before: the same engagement"},
         **problems(404),
     },
 )
@@ -130,35 +125,19 @@ async def start_engagement(
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
-) -> EngagementView:
+) -> EngagementAccepted:
     _tag(body.opportunity_id, principal)
-    client = _client(request)
-    settings: ApiSettings = request.app.state.settings
-    response.headers["Location"] = f"/v1/engagements/{body.opportunity_id}"
+    href = f"/v1/engagements/{body.opportunity_id}"
     await authorize_start(request, principal, body.opportunity_id)
-    if await _exists(client, body.opportunity_id):
+    started = await engagement_start.start_engagement(request, body.opportunity_id, principal.subject, "API")
+    response.headers["Location"] = href
+    if started.created:
+        await _audit(request, principal, "engagement.start", body.opportunity_id, {})
+    else:
         response.status_code = 200
-        return await _view(client, body.opportunity_id)
-    await door.check_opportunity(request.app.state.crm, body.opportunity_id)
-    await client.start_workflow(
-        EngagementWorkflow.run,
-        EngagementInput(opportunity_id=body.opportunity_id, requested_by=principal.subject, queues=settings.queues()),
-        id=engagement_workflow_id(body.opportunity_id),
-        task_queue=settings.workflow_task_queue,
-        # A concurrent duplicate POST joins the running engagement instead of failing or
-        # starting a second one; a closed engagement is never restarted by a POST.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.OPPORTUNITY_ID, body.opportunity_id),
-                SearchAttributePair(sa.STAGE, Stage.VALIDATING.value),
-            ]
-        ),
-        static_summary=f"Engagement for opportunity {body.opportunity_id}",
+    return EngagementAccepted(
+        workflow_id=started.workflow_id, opportunity_id=body.opportunity_id, created=started.created, href=href
     )
-    await _audit(request, principal, "engagement.start", body.opportunity_id, {})
-    return await _view(client, body.opportunity_id)
 
 
 @router.get(

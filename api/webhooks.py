@@ -26,17 +26,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import door
+from api.engagement_start import start_engagement
 from api.problems import ProblemError, problems
 from api.settings import ApiSettings
-from contracts.engagement import EngagementInput
 from contracts.feeds import inbound_event_workflow_id
-from contracts.ids import engagement_workflow_id
 from contracts.inbound import InboundEvent
-from workflows.engagement import EngagementWorkflow
 from workflows.inbound import InboundEventWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -176,22 +174,12 @@ async def _receive(request: Request, source: str) -> WebhookAck:
     queues = settings.queues()
 
     if isinstance(typed, ClosedWon):
-        # A closed-won deal starts its engagement with no manual call (same id as the API's POST).
-        wid = engagement_workflow_id(typed.opportunity_id)
-        await door.check_opportunity(request.app.state.crm, typed.opportunity_id)
-        try:
-            await client.start_workflow(
-                EngagementWorkflow.run,
-                EngagementInput(opportunity_id=typed.opportunity_id, requested_by=f"system:{source}", queues=queues),
-                id=wid,
-                task_queue=settings.workflow_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"Engagement for opportunity {typed.opportunity_id} (from the CRM)",
-            )
-        except WorkflowAlreadyStartedError:
-            return WebhookAck(status="duplicate", event_id=event_id, workflow_id=wid)
-        return WebhookAck(status="accepted", event_id=event_id, workflow_id=wid)
+        # A closed-won deal starts its engagement with no manual call: the same start as the
+        # API's POST (same id, summary and search attributes), and it does not wait either.
+        started = await start_engagement(request, typed.opportunity_id, f"system:{source}", "Closed Won webhook")
+        return WebhookAck(
+            status="accepted" if started.created else "duplicate", event_id=event_id, workflow_id=started.workflow_id
+        )
 
     if typed is not None and kind in InboundEventWorkflow.HANDLED:
         wid = inbound_event_workflow_id(source, event_id)

@@ -349,7 +349,7 @@ async def test_stuck_work_is_listed_with_its_reason_and_retry_only_resumes_what_
 ) -> None:
     opportunity_id = await fresh_copy(stack, "Invalid, then cancelled", StageName="Negotiation/Review")
     started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-    assert started.status_code == 201, started.text
+    assert started.status_code == 202, started.text
     await reach(stack, opportunity_id, "NEEDS_ATTENTION")
     listed = await stack.api.get("/v1/engagements", params={"problem": "true"}, headers=AUDITOR)
     mine = [e for e in listed.json() if e["opportunity_id"] == opportunity_id]
@@ -372,7 +372,7 @@ async def test_stuck_work_is_listed_with_its_reason_and_retry_only_resumes_what_
 async def test_the_dashboard_counts_the_stuck_engagements_the_api_lists(stack: Stack) -> None:
     opportunity_id = await fresh_copy(stack, "Stuck, on the dashboard", StageName="Negotiation/Review")
     started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-    assert started.status_code == 201, started.text
+    assert started.status_code == 202, started.text
     await reach(stack, opportunity_id, "NEEDS_ATTENTION")
     listed = (await stack.api.get("/v1/engagements", params={"problem": "true"}, headers=AUDITOR)).json()
     url = str(stack.api.base_url.join("/dashboard?token=dev-auditor"))

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts import search_attributes as sa
 from tests.integration.conftest import Stack, eventually
 
 pytestmark = pytest.mark.integration
@@ -45,8 +46,23 @@ async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
     opportunity_id = info["opportunities"]["valid"]["us01_fixed_fee_and_tm"]
 
     first = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text  # started; the view is read at Location, later
     assert first.headers["location"] == f"/v1/engagements/{opportunity_id}"
+    assert first.json() == {
+        "workflow_id": f"engagement-{opportunity_id}",
+        "opportunity_id": opportunity_id,
+        "created": True,
+        "href": f"/v1/engagements/{opportunity_id}",
+    }
+
+    # The Web UI's summary and details come from the CRM's opportunity, read at the door.
+    crm = next(o for o in await records(stack, "salesforce", "Opportunity") if o["Id"] == opportunity_id)
+    described = await stack.client.get_workflow_handle(f"engagement-{opportunity_id}").describe()
+    summary = await described.static_summary()
+    assert summary is not None and crm["Name"] in summary and crm["CurrencyIsoCode"] in summary, summary
+    details = await described.static_details()
+    assert details is not None and "**Customer:**" in details and "**Started by:** dev-sales-ops (API)" in details
+    assert described.typed_search_attributes.get(sa.OPPORTUNITY_ID) == opportunity_id
 
     view = await eventually(lambda: view_in_stage(stack, opportunity_id, "IN_DELIVERY"))
     assert view["opportunity_id"] == opportunity_id
@@ -57,8 +73,8 @@ async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
 
     # The repeated POST returns the same engagement and never starts a second workflow.
     again = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-    assert again.status_code == 200
-    assert again.json()["project_id"] == view["project_id"]
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert again.headers["location"] == f"/v1/engagements/{opportunity_id}"
     runs = [wf async for wf in stack.client.list_workflows(f"WorkflowId = 'engagement-{opportunity_id}'")]
     assert len(runs) == 1
 
@@ -96,7 +112,7 @@ async def test_invalid_deal_needs_attention_and_creates_nothing(stack: Stack, fl
     orders_before = len(await records(stack, "netsuite", "salesOrder"))
 
     response = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-    assert response.status_code == 201
+    assert response.status_code == 202
     view = await eventually(lambda: view_in_stage(stack, opportunity_id, "NEEDS_ATTENTION"))
     expected_field = {
         "missing_legal_entity": "D2R_Legal_Entity__c",

@@ -17,6 +17,7 @@ import pytest
 from api.webhooks import DEV_WEBHOOK_SECRET
 from connectors.netsuite.client import NetSuiteClient, NetSuiteConfig
 from connectors.salesforce.client import SalesforceClient, SalesforceConfig, soql_quote
+from contracts import search_attributes as sa
 from simulators.devkeys import DEV_KEY_ID
 from tests.integration.conftest import Stack, eventually
 from tests.integration.erps import (  # noqa: F401 - the fixtures the ERP parameter needs
@@ -66,7 +67,7 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
     configuration): the same API calls, the same figures, each ERP read in its own protocol."""
     stack, erp = erp_stack.stack, erp_stack.probe
     started = await stack.api.post("/v1/engagements", json={"opportunity_id": UK_TM}, headers=SALES)
-    assert started.status_code in (200, 201), started.text
+    assert started.status_code in (200, 202), started.text
 
     async def in_delivery() -> dict[str, Any] | None:
         v = await view(stack, UK_TM)
@@ -185,6 +186,12 @@ async def test_closed_won_in_the_crm_starts_the_engagement_without_a_manual_call
 
     engagement = await eventually(started, within=60)
     assert engagement["workflow_id"] == f"engagement-{opportunity_id}"
+    # Found by the same filters as an engagement the API started (issue 20: it was not).
+    listed = [wf async for wf in stack.client.list_workflows(f"D2ROpportunityId = '{opportunity_id}'")]
+    assert [wf.id for wf in listed] == [f"engagement-{opportunity_id}"]
+    described = await stack.client.get_workflow_handle(f"engagement-{opportunity_id}").describe()
+    assert described.typed_search_attributes.get(sa.STAGE) is not None
+    assert "Closed Won webhook" in (await described.static_details() or "")
 
 
 async def test_webhooks_are_verified_and_a_replay_is_a_duplicate(stack: Stack) -> None:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import httpx
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import ContinueAsNewVersioningBehavior, VersionDrainageStatus
@@ -23,6 +24,8 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.app import create_app
+from api.settings import ApiSettings
 from contracts import search_attributes as sa
 from contracts.engagement import CancelRequest, EngagementCloseInput, EngagementInput
 from contracts.ids import engagement_workflow_id
@@ -211,3 +214,28 @@ async def test_an_engagement_in_delivery_moves_to_v2_at_its_continue_as_new(vers
         assert (v1.calls["psa.read_delivery"], v2.calls["psa.read_delivery"]) == (1, 1)
         assert await builds_that_ran(latest) == {"v2"}
         await latest.terminate("test over")
+
+
+async def test_an_engagement_that_ended_on_a_stopped_version_is_still_read_through_the_api(
+    versions_env: WorkflowEnvironment,
+) -> None:
+    """A query goes to the build the run was pinned to; once v1's workers are gone, the API
+    reads an engagement that ended there from its result instead (it answered 503)."""
+    client = versions_env.client
+    deployment, queue = names("it-stopped")
+    lost_deal = good_opportunity("006VER00000003AAAA").model_copy(update={"stage": "Negotiation/Review"})
+    async with build(client, deployment, "v1", queue, lost_deal):
+        await make_current(client, deployment, "v1")
+        handle = await start_engagement(client, queue, lost_deal.opportunity_id)
+        await eventually(lambda: stage_is(handle, Stage.NEEDS_ATTENTION), within=90)
+        await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="lost deal", by="dev-sales-ops"))
+        assert (await handle.result()).stage == Stage.CANCELLED
+    # v1 is stopped: no worker polls its queue any more.
+    app = create_app(ApiSettings(profile="dev", static_tokens=True), temporal=client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        response = await api.get(
+            f"/v1/engagements/{lost_deal.opportunity_id}", headers={"Authorization": "Bearer dev-auditor"}
+        )
+    assert response.status_code == 200, response.text
+    view = response.json()
+    assert view["stage"] == "CANCELLED" and "lost deal" in view["timeline"][-1]["note"]

@@ -85,4 +85,4 @@ def test_the_openapi_document_lists_every_error_status_as_problem_json() -> None
             if int(code) >= 400:
                 assert list(response["content"]) == ["application/problem+json"], (path, code)
     start = schema["paths"]["/v1/engagements"]["post"]["responses"]
-    assert {"200", "201", "404"} <= set(start)
+    assert {"200", "202", "404"} <= set(start)
