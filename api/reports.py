@@ -277,6 +277,8 @@ async def retry_exception(
     principal: Annotated[Principal, Depends(exceptions_writer)],
 ) -> JSONResponse:
     exception = await _exception(request, exception_id, principal, write=True)
+    if exception["status"] == "resolved":
+        raise ProblemError(409, "Already resolved", f"exception {exception_id} is resolved")
     retrier = getattr(request.app.state, "exception_retrier", None)
     if retrier is None:
         raise ProblemError(
@@ -285,8 +287,6 @@ async def retry_exception(
             "retry is unavailable: this API has no Temporal client wired for "
             "exceptions (app.state.exception_retrier is not set)",
         )
-    if exception["status"] == "resolved":
-        raise ProblemError(409, "Already resolved", f"exception {exception_id} is resolved")
     outcome = retrier(exception)
     if inspect.isawaitable(outcome):
         outcome = await outcome

@@ -40,3 +40,26 @@ def list_exceptions(
         )
     console.print(table)
     console.print(f"{len(items)} exception(s)")
+
+
+ExceptionArg = Annotated[int, typer.Argument(help="the exception's id (from `d2r exceptions list`)", min=1)]
+
+
+@app.command()
+def retry(exception_id: ExceptionArg, api: ApiOption = DEFAULT_API, token: TokenOption = "") -> None:
+    """Ask the workflow waiting on an exception to try its step again (after the cause was
+    fixed). It stays `retrying` until the step passes; if it fails again it is open again."""
+    done = Api(api, token).post(f"/v1/exceptions/{exception_id}/retry")
+    console.print(f"exception {done['id']} ({done['kind']}): {done['status']} — {done.get('workflow_id') or ''}")
+
+
+@app.command()
+def resolve(
+    exception_id: ExceptionArg,
+    note: Annotated[str | None, typer.Option("--note", "-m", help="what was done (kept with it)")] = None,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = "",
+) -> None:
+    """Mark an exception resolved by hand (nothing is retried), e.g. one fixed outside d2r."""
+    done = Api(api, token).post(f"/v1/exceptions/{exception_id}/resolve", {"note": note} if note else {})
+    console.print(f"exception {done['id']} ({done['kind']}): {done['status']} by {done.get('resolved_by') or '?'}")

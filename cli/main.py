@@ -1,5 +1,6 @@
 """The `d2r` command. `d2r token` mints a dev-issuer token for `make run`; `engagements`,
-`close` and `exceptions` talk to the API with the user's token (--token / D2R_TOKEN)."""
+`close`, `exceptions` and `stuck` talk to the API with the user's token (--token / D2R_TOKEN);
+`demo month-end` runs the demo firm's month-end against `make run`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli import close, engagements, exceptions
+from cli import close, demo, engagements, exceptions, stuck
 from security import dev_issuer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +20,8 @@ app = typer.Typer(help="d2r — deal to revenue", no_args_is_help=True, add_comp
 app.add_typer(engagements.app, name="engagements")
 app.add_typer(close.app, name="close")
 app.add_typer(exceptions.app, name="exceptions")
+app.add_typer(demo.app, name="demo")
+app.command("stuck")(stuck.stuck)
 
 
 @app.callback()

@@ -1,5 +1,6 @@
 """A month-end for the demo firm against a running `make run` stack, with the checks a
-controller would make afterwards: `python -m workers.demo_month_end [--period 2026-10]`.
+controller would make afterwards: `d2r demo month-end [--period 2026-10]` (live progress),
+or `python -m workers.demo_month_end [--period 2026-10]` (one line per step).
 
 1. Books the seeded Closed Won deals (POST /v1/engagements; a pending deal approval is
    approved by dev-finance) and waits until they are in delivery.
@@ -23,6 +24,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,20 +41,53 @@ API, SF, NS = "http://127.0.0.1:8000", "http://127.0.0.1:8301", "http://127.0.0.
 D365 = "http://127.0.0.1:8303"
 DATA = "/services/data/v61.0"
 
+# What the demo tells as it goes: (phase, subject, what happened). Phases in order: book,
+# time, close, check; `d2r demo month-end` draws them live, this module's main prints them.
+Progress = Callable[[str, str, str], None]
+
+
+def printed(phase: str, subject: str, text: str) -> None:
+    print(f"[{phase}] {subject}: {text}", flush=True)
+
+
+@dataclass
+class Target:
+    """The stack the demo runs against (`make run`'s addresses by default)."""
+
+    api: str = API
+    crm: str = SF
+    netsuite: str = NS
+    d365: str = D365
+    key_file: Path | None = None  # the dev issuer's key; default .d2r/dev-issuer/key.pem
+    issuer: str | None = None  # default <api>/dev-issuer
+    entities: frozenset[str] | None = None  # only these legal entities' deals and closes
+    progress: Progress = printed
+
+    def as_user(self, user: str) -> dict[str, str]:
+        """A token of the dev issuer for a dev user `dev-<role>` (what `d2r token` mints)."""
+        state = Path(os.environ.get("D2R_STATE_DIR", Path(__file__).resolve().parent.parent / ".d2r"))
+        role = user.removeprefix("dev-").replace("-", "_")
+        key = self.key_file or state / "dev-issuer" / "key.pem"
+        issuer = self.issuer or f"{self.api}/dev-issuer"
+        return bearer(dev_issuer.mint(key, issuer, subject=user, roles=[role], entities=["*"]))
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def as_user(user: str) -> dict[str, str]:
-    """A token of `make run`'s dev issuer for a dev user `dev-<role>` (what `d2r token` mints)."""
-    state = Path(os.environ.get("D2R_STATE_DIR", Path(__file__).resolve().parent.parent / ".d2r"))
-    role = user.removeprefix("dev-").replace("-", "_")
-    return bearer(
-        dev_issuer.mint(
-            state / "dev-issuer" / "key.pem", f"{API}/dev-issuer", subject=user, roles=[role], entities=["*"]
-        )
-    )
+class DemoFailed(RuntimeError):
+    """The demo could not go on (a step did not happen in time, or the API refused it)."""
+
+
+async def until(check: Any, what: str, within: float = 180.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(1)
+    raise DemoFailed(f"gave up waiting for {what}")
 
 
 async def vendor_token(http: httpx.AsyncClient, base: str, path: str) -> dict[str, str]:
@@ -63,35 +99,30 @@ async def vendor_token(http: httpx.AsyncClient, base: str, path: str) -> dict[st
     return bearer(response.json()["access_token"])
 
 
-async def until(check: Any, what: str, within: float = 120.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(1)
-    sys.exit(f"gave up waiting for {what}")
-
-
-async def book(http: httpx.AsyncClient, opportunities: list[str]) -> dict[str, dict[str, Any]]:
+async def book(http: httpx.AsyncClient, t: Target, opportunities: list[str]) -> dict[str, dict[str, Any]]:
     for opp in opportunities:
         response = await http.post(
-            f"{API}/v1/engagements", json={"opportunity_id": opp}, headers=as_user("dev-sales-ops")
+            f"{t.api}/v1/engagements", json={"opportunity_id": opp}, headers=t.as_user("dev-sales-ops")
         )
-        print(f"engagement for {opp}: HTTP {response.status_code}")
+        t.progress("book", opp, f"engagement started (HTTP {response.status_code})")
+    seen: dict[str, str] = {}
 
     async def in_delivery() -> dict[str, dict[str, Any]] | None:
         views = {
-            o: (await http.get(f"{API}/v1/engagements/{o}", headers=as_user("dev-auditor"))).json()
+            o: (await http.get(f"{t.api}/v1/engagements/{o}", headers=t.as_user("dev-auditor"))).json()
             for o in opportunities
         }
         for opp, view in views.items():
+            stage = str(view.get("stage"))
+            if seen.get(opp) != stage:
+                seen[opp] = stage
+                t.progress("book", opp, f"{stage} ({view.get('legal_entity') or '?'})")
             for approval in view.get("approvals", []):
                 if approval["decision"] == "PENDING":
                     await http.post(
-                        f"{API}/v1/engagements/{opp}/approvals/{approval['approval_id']}",
-                        json={"approve": True, "comment": "demo"},
-                        headers=as_user("dev-finance"),
+                        f"{t.api}/v1/engagements/{opp}/approvals/{approval['approval_id']}",
+                        json={"decision": "approve", "comment": "demo"},
+                        headers=t.as_user("dev-finance"),
                     )
         return views if all(v.get("stage") == "IN_DELIVERY" for v in views.values()) else None
 
@@ -100,15 +131,15 @@ async def book(http: httpx.AsyncClient, opportunities: list[str]) -> dict[str, d
 
 
 async def record_time(
-    http: httpx.AsyncClient, views: dict[str, dict[str, Any]], period: str, consultants: list[dict[str, Any]]
+    http: httpx.AsyncClient, t: Target, views: dict[str, dict[str, Any]], period: str, consultants: list[dict[str, Any]]
 ) -> None:
-    sf = await vendor_token(http, SF, "/services/oauth2/token")
+    sf = await vendor_token(http, t.crm, "/services/oauth2/token")
     first = date.fromisoformat(f"{period}-01")
     monday = first + timedelta(days=(7 - first.weekday()) % 7)
     for opp, view in views.items():
         lines = (
             await http.get(
-                f"{SF}{DATA}/query",
+                f"{t.crm}{DATA}/query",
                 headers=sf,
                 params={
                     "q": "SELECT Id, D2R_Role__c, D2R_Billing_Model__c FROM OpportunityLineItem "
@@ -117,9 +148,10 @@ async def record_time(
             )
         ).json()["records"]
         roles = [ln.get("D2R_Role__c") for ln in lines if ln.get("D2R_Billing_Model__c") == "time_and_materials"]
-        if not roles:
-            continue
         entity = view["legal_entity"]
+        if not roles:
+            t.progress("time", entity, f"{opp}: no time-and-materials line, no time to record")
+            continue
         people = [c for c in consultants if c["home_legal_entity"] == entity]
         who = next((c for c in people if c["role"] == roles[0]), people[0] if people else None)
         if who is None:
@@ -128,7 +160,7 @@ async def record_time(
             start = monday + timedelta(weeks=week)
             key = f"demo:{view['project_id']}:{start.isoformat()}"
             response = await http.patch(
-                f"{SF}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/{key}",
+                f"{t.crm}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/{key}",
                 headers=sf,
                 json={
                     "pse__Project__c": view["project_id"],
@@ -145,32 +177,48 @@ async def record_time(
                     "D2R_Role__c": who["role"],
                 },
             )
-            print(
-                f"  {entity} {who['name']}: 20 h in week of {start} on {view['project_id']} "
-                f"(HTTP {response.status_code})"
+            t.progress(
+                "time",
+                entity,
+                f"{who['name']}: 20 h in the week of {start} on {view['project_id']} (HTTP {response.status_code})",
             )
 
 
-async def close(http: httpx.AsyncClient, entity: str, period: str) -> dict[str, Any]:
+async def close(http: httpx.AsyncClient, t: Target, entity: str, period: str) -> dict[str, Any]:
+    """Started by integration admin; the lock approved by finance (another person: four eyes)."""
     started = await http.post(
-        f"{API}/v1/period-close",
+        f"{t.api}/v1/period-close",
         json={"legal_entity": entity, "period": period},
-        headers=as_user("dev-integration-admin"),
+        headers=t.as_user("dev-integration-admin"),
     )
-    print(f"period close {entity} {period}: HTTP {started.status_code}")
+    t.progress("close", entity, f"started (HTTP {started.status_code})")
+    if started.status_code >= 400:
+        raise DemoFailed(f"{entity}'s close was refused: {started.text[:300]}")
+    last: dict[str, Any] = {}
 
     async def step(*wanted: str) -> dict[str, Any] | None:
         report: dict[str, Any] = (
-            await http.get(f"{API}/v1/period-close/{entity}/{period}", headers=as_user("dev-auditor"))
+            await http.get(f"{t.api}/v1/period-close/{entity}/{period}", headers=t.as_user("dev-auditor"))
         ).json()
+        posting = (report.get("posting") or {}).get("progress") or {}
+        now = (report.get("step"), posting.get("page"), len(report.get("engagements") or []))
+        if now != last.get("now"):
+            last["now"] = now
+            t.progress(
+                "close",
+                entity,
+                f"{report.get('step')}: posting page {posting.get('page', 0)}, "
+                f"{len(report.get('engagements') or [])} engagement(s) billed",
+            )
         return report if report.get("step") in wanted else None
 
     await until(lambda: step("AWAITING_APPROVAL", "CLOSED"), f"{entity}'s close to await the lock approval")
-    await http.post(
-        f"{API}/v1/period-close/{entity}/{period}/approve",
+    approved = await http.post(
+        f"{t.api}/v1/period-close/{entity}/{period}/approve",
         json={"comment": "demo month-end"},
-        headers=as_user("dev-finance"),
+        headers=t.as_user("dev-finance"),
     )
+    t.progress("close", entity, f"lock approved by dev-finance (HTTP {approved.status_code})")
     report: dict[str, Any] = await until(lambda: step("CLOSED"), f"{entity}'s close to finish")
     return report
 
@@ -179,11 +227,11 @@ def _dev_private_key() -> str:
     return Path(VendorEndpoint.model_fields["private_key_file"].default).read_text()
 
 
-async def netsuite_token(http: httpx.AsyncClient) -> dict[str, str]:
+async def netsuite_token(http: httpx.AsyncClient, base: str) -> dict[str, str]:
     """NetSuite M2M login, as the worker makes it: client credentials with a JWT client
     assertion signed by the dev certificate's key that `make run` wrote (NetSuite refuses a
     client secret). Built here with PyJWT, as any NetSuite integration would."""
-    url = f"{NS}/services/rest/auth/oauth2/v1/token"
+    url = f"{base}/services/rest/auth/oauth2/v1/token"
     now = int(time.time())
     claims = {
         "iss": "d2r-dev",
@@ -213,22 +261,22 @@ def books_in_d365(entity: str) -> bool:
     return bool(routing.get(entity) == "d365")
 
 
-async def d365_billed(http: httpx.AsyncClient, entity: str, first: date, last: date) -> Decimal:
+async def d365_billed(http: httpx.AsyncClient, base: str, entity: str, first: date, last: date) -> Decimal:
     """Net of the free-text invoices dated in the period in the entity's D365 company."""
-    tenant = (await http.get(f"{D365}/__admin/seed-info")).json()["tenant"]
+    tenant = (await http.get(f"{base}/__admin/seed-info")).json()["tenant"]
     response = await http.post(
-        f"{D365}/{tenant}/oauth2/v2.0/token",
+        f"{base}/{tenant}/oauth2/v2.0/token",
         data={
             "grant_type": "client_credentials",
             "client_id": "d2r-dev",
             "client_secret": "d2r-dev-secret",
-            "scope": f"{D365}/.default",
+            "scope": f"{base}/.default",
         },
     )
     response.raise_for_status()
     rows = (
         await http.get(
-            f"{D365}/data/FreeTextInvoiceHeaders",
+            f"{base}/data/FreeTextInvoiceHeaders",
             headers=bearer(response.json()["access_token"]),
             params={
                 "cross-company": "true",
@@ -240,17 +288,17 @@ async def d365_billed(http: httpx.AsyncClient, entity: str, first: date, last: d
     return sum((Decimal(str(r["TotalInvoiceAmount"])) - Decimal(str(r["TotalTaxAmount"])) for r in rows), Decimal(0))
 
 
-async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decimal | None:
+async def erp_billed(http: httpx.AsyncClient, t: Target, entity: str, period: str) -> Decimal | None:
     """Net invoiced with an invoice date in the period, as the entity's ERP holds it (NetSuite's
     subsidiary, or the D365 company for an entity routed there); None if the ERP has no such entity."""
     first = date.fromisoformat(f"{period}-01")
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     if books_in_d365(entity):
-        return await d365_billed(http, entity, first, last)
-    ns = await netsuite_token(http)
+        return await d365_billed(http, t.d365, entity, first, last)
+    ns = await netsuite_token(http, t.netsuite)
     sub = (
         await http.post(
-            f"{NS}/services/rest/query/v1/suiteql",
+            f"{t.netsuite}/services/rest/query/v1/suiteql",
             headers={**ns, "Prefer": "transient"},
             json={"q": f"SELECT id FROM subsidiary WHERE externalid = '{entity}'"},
         )
@@ -259,7 +307,7 @@ async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decim
         return None
     rows = (
         await http.post(
-            f"{NS}/services/rest/query/v1/suiteql",
+            f"{t.netsuite}/services/rest/query/v1/suiteql",
             headers={**ns, "Prefer": "transient"},
             json={
                 "q": f"SELECT subtotal FROM transaction WHERE type = 'CustInvc' AND subsidiary = '{sub[0]['id']}' "
@@ -270,56 +318,83 @@ async def erp_billed(http: httpx.AsyncClient, entity: str, period: str) -> Decim
     return sum((Decimal(str(r.get("subtotal") or 0)) for r in rows), Decimal(0))
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    last_month = date.today().replace(day=1) - timedelta(days=1)
-    parser.add_argument("--period", default=last_month.strftime("%Y-%m"))
-    period = parser.parse_args().period
+async def check(http: httpx.AsyncClient, t: Target, entity: str, period: str, report: dict[str, Any]) -> bool:
+    """What a controller checks after the close: reconciliation, and the hub's billed revenue
+    against the invoices in the entity's ERP. True when both agree."""
+    recon = report.get("reconciliation") or {}
+    totals = report["totals"]
+    say = t.progress
+    say(
+        "check",
+        entity,
+        f"{report['step']}, locked={report['locked']}; billed {totals['billed']}, "
+        f"recognized {totals['recognized']}, deferred {totals['deferred']}",
+    )
+    say("check", entity, f"reconciliation: {recon.get('status')} ({recon.get('differences')} differences)")
+    reconciled = recon.get("status") in ("clean", "nothing_to_reconcile")  # the latter: no project to compare
+    answer = await http.get(
+        f"{t.api}/v1/reports/billed_revenue",
+        headers=t.as_user("dev-auditor"),
+        params={"period": period, "legal_entity": entity, "currency": "functional"},
+    )
+    if answer.is_error:  # e.g. 503: this API has no reporting hub
+        say("check", entity, f"billed revenue: the hub does not answer (HTTP {answer.status_code})")
+        return False
+    hub_billed = sum((Decimal(r["value"]) for r in answer.json()["rows"]), Decimal(0))
+    erp = await erp_billed(http, t, entity, period)
+    if erp is None:
+        say("check", entity, f"billed revenue: hub {hub_billed}; the ERP has no {entity} (reconciled above)")
+    else:
+        erp_name = "D365" if books_in_d365(entity) else "NetSuite"
+        verdict = "match" if hub_billed == erp else "DIFFER"
+        say("check", entity, f"billed revenue: hub {hub_billed} vs {erp_name} invoices {erp} -> {verdict}")
+    for exc in report.get("exceptions", [])[:5]:
+        say("check", entity, f"exception {exc['code']}: {exc['message'][:140]}")
+    return reconciled and (erp is None or hub_billed == erp)
+
+
+async def run(period: str, t: Target) -> bool:
+    """The whole demo; True when every entity's month-end is clean."""
     async with httpx.AsyncClient(timeout=60) as http:
-        seed = (await http.get(f"{SF}/__admin/seed-info")).json()
-        views = await book(http, list(seed["valid_closed_won"]))
-        await record_time(http, views, period, seed["consultants"])
-        entities = sorted({v["legal_entity"] for v in views.values()})
+        seed = (await http.get(f"{t.crm}/__admin/seed-info")).json()
+        wanted = list(seed["valid_closed_won"])
+        if t.entities is not None:
+            where = {o: e for e, o in _by_entity(seed).items()}
+            wanted = [o for o in wanted if where.get(o) in t.entities]
+        views = await book(http, t, wanted)
+        await record_time(http, t, views, period, seed["consultants"])
         clean = True
-        for entity in entities:
-            report = await close(http, entity, period)
-            recon = report.get("reconciliation") or {}
-            hub = (
-                await http.get(
-                    f"{API}/v1/reports/billed_revenue",
-                    headers=as_user("dev-auditor"),
-                    params={"period": period, "legal_entity": entity, "currency": "functional"},
-                )
-            ).json()["rows"]
-            hub_billed = sum((Decimal(r["value"]) for r in hub), Decimal(0))
-            erp = await erp_billed(http, entity, period)
-            checked = recon.get("status") in ("clean", "nothing_to_reconcile")  # the latter: no project to compare
-            clean &= checked and (erp is None or hub_billed == erp)
-            totals = report["totals"]
-            print(
-                f"{entity} {period}: {report['step']}, locked={report['locked']}; billed {totals['billed']}, "
-                f"recognized {totals['recognized']}, deferred {totals['deferred']}"
-            )
-            print(
-                f"  reconciliation: {recon.get('status')} ({recon.get('differences')} differences, "
-                f"{recon.get('detail')})"
-            )
-            if erp is None:
-                print(f"  billed revenue: hub {hub_billed}; the ERP has no {entity} (reconciled above)")
-            else:
-                print(
-                    f"  billed revenue: hub {hub_billed} vs {'D365' if books_in_d365(entity) else 'NetSuite'} "
-                    f"invoices {erp} -> "
-                    f"{'match' if hub_billed == erp else 'DIFFER'}"
-                )
-            for exc in report.get("exceptions", [])[:5]:
-                print(f"  exception {exc['code']}: {exc['message'][:140]}")
-        print(
-            "month-end clean: reconciliation and billed revenue agree"
-            if clean
-            else "month-end has differences: see above"
+        for entity in sorted({v["legal_entity"] for v in views.values()}):
+            report = await close(http, t, entity, period)
+            clean &= await check(http, t, entity, period, report)
+        t.progress(
+            "done",
+            "month-end",
+            "clean: reconciliation and billed revenue agree" if clean else "has differences: see above",
         )
+        return clean
+
+
+def _by_entity(seed: dict[str, Any]) -> dict[str, str]:
+    """Seeded valid deals by legal entity (the seed names them `us01_…`, `uk01_…`)."""
+    valid = (seed.get("opportunities") or {}).get("valid") or {}
+    return {name.split("_", 1)[0].upper(): opp for name, opp in valid.items()}
+
+
+def last_month() -> str:
+    return (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--period", default=last_month())
+    period = parser.parse_args().period
+    try:
+        clean = asyncio.run(run(period, Target()))
+    except DemoFailed as failed:
+        sys.exit(str(failed))
+    sys.exit(0 if clean else 1)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -30,10 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("D2R_STATE_DIR", ROOT / ".d2r"))
 PY = sys.executable
 HOST = "127.0.0.1"
-TEMPORAL_PORT, UI_PORT = 7233, 8233
-SF_PORT, NS_PORT, API_PORT = 8301, 8302, 8000
-D365_PORT = 8303  # the demo firm's UK01 books in Dynamics 365 Finance, the rest in NetSuite
-KT_PORT = 8304  # Kantata OX: the PSA of DE01 (an acquired unit); Certinia for the rest
+# D2R_PORT_OFFSET moves every port by the same amount, so a second stack (the README test)
+# runs beside a developer's own `make run`.
+OFFSET = int(os.environ.get("D2R_PORT_OFFSET", "0"))
+TEMPORAL_PORT, UI_PORT = 7233 + OFFSET, 8233 + OFFSET
+SF_PORT, NS_PORT, API_PORT = 8301 + OFFSET, 8302 + OFFSET, 8000 + OFFSET
+D365_PORT = 8303 + OFFSET  # the demo firm's UK01 books in Dynamics 365 Finance, the rest in NetSuite
+KT_PORT = 8304 + OFFSET  # Kantata OX: the PSA of DE01 (an acquired unit); Certinia for the rest
 
 _SA_TYPES = {
     "KEYWORD": "Keyword",
@@ -195,6 +198,20 @@ def two_erps() -> dict[str, str]:
     }
 
 
+def addresses() -> dict[str, str]:
+    """Where every process finds the others (the settings' defaults, moved by D2R_PORT_OFFSET),
+    and where the worker writes its business events."""
+    ui = f"http://{HOST}:{UI_PORT}"
+    return {
+        "D2R_TEMPORAL_ADDRESS": f"{HOST}:{TEMPORAL_PORT}",
+        "D2R_SALESFORCE__URL": f"http://{HOST}:{SF_PORT}",
+        "D2R_API_PORT": str(API_PORT),
+        "D2R_UI_BASE_URL": ui,
+        "D2R_CORS_ORIGINS": json.dumps([ui, f"http://localhost:{UI_PORT}"]),
+        "D2R_EVENTS_LOG": str(STATE / "logs" / "events.jsonl"),
+    }
+
+
 def main() -> None:
     _stop_on_signals()
     for port, what in [
@@ -217,6 +234,8 @@ def main() -> None:
     # The vendors' certificate-signed logins: the simulators verify .d2r/keys/jwt-dev.crt,
     # the connectors sign with jwt-dev.key (both are the settings' defaults).
     ensure_dev_keys()
+    for name, value in addresses().items():
+        os.environ.setdefault(name, value)
     try:
         print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
         temporal = stack.start(
@@ -325,6 +344,7 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
   Temporal Web UI      http://{HOST}:{UI_PORT}   payloads decrypted via http://{HOST}:{API_PORT}/codec (open a
                        session at http://{HOST}:{API_PORT}/codec/session; tick "Include cross-origin credentials")
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
+  Dashboard            http://{HOST}:{API_PORT}/dashboard?token=<a token>   e.g. $(.venv/bin/d2r token --role finance)
   Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
   NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev, JWT assertion signed by .d2r/keys
   Dynamics 365 sim (ERP of UK01)       http://{HOST}:{D365_PORT}/data/   token: POST /{D365_TENANT}/oauth2/v2.0/token
@@ -336,6 +356,9 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
     curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H "Authorization: Bearer $SALES" \\
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
   Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
+  Logs                 {STATE / "logs"}/<process>.log (HTTP traces, errors)
+  Business events      {os.environ["D2R_EVENTS_LOG"]}   one JSON line per step (workflow, opportunity,
+                       legal entity, correlation id); follow them with `tail -f`
   Worker version (Temporal Worker Deployment): {version}, the current one (docs/operations.md)
   Temporal Schedules (daily posting, monthly close, daily source sync per legal entity): {", ".join(schedules)}
 """,

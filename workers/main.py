@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from security import redact
+from workers.business_events import BusinessEvents
 from workers.composition import build_activities
 from workers.deployment import deployment_config, promote
 from workers.health import serve_health
@@ -36,6 +37,7 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
     version. Start them with `start_workers`: a version takes no new work until it is current."""
     roles = settings.role_set()
     version = deployment_config(settings.deployment_name, settings.build_id)
+    events = [BusinessEvents(settings.events_log)]  # one JSON line per step, in its own file
     workers: list[Worker] = []
     if "workflows" in roles:
         workers.append(
@@ -45,6 +47,7 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
                 workflows=WORKFLOWS,
                 activities=by_role["workflows"],
                 deployment_config=version,
+                interceptors=events,
             )
         )
     queues: dict[str, tuple[str, QueueLimits]] = {
@@ -64,6 +67,7 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
                     max_concurrent_activities=limits.max_concurrent,
                     max_task_queue_activities_per_second=limits.max_per_second,
                     deployment_config=version,  # a pinned workflow's activities run on its own build
+                    interceptors=events,
                 )
             )
     return workers

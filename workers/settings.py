@@ -94,6 +94,8 @@ class WorkerSettings(TemporalSettings):
     reporting_limits: QueueLimits = QueueLimits(max_concurrent=10, max_per_second=None)
     hub_database_url: str | None = None  # the reporting hub (posting writes time facts, close reconciles)
     health_port: int | None = None  # serve /healthz on 127.0.0.1:<port> when set
+    # business events, one JSON line per step (workers/business_events.py); None: the process log
+    events_log: Path | None = None
     # Temporal Worker Deployment: every worker of this process polls as <deployment_name>/<build_id>
     # (docs/operations.md, "Rolling out a new worker version"). One build id per release.
     deployment_name: str = Field(default="d2r", pattern=r"^[^.\s]+$")  # "." separates it from the build id

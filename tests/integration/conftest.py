@@ -134,6 +134,12 @@ class Stack:
     issuer_key: Path | None = None
     issuer: str = ""
 
+    @property
+    def events_log(self) -> Path:
+        """The worker's business-event log (one JSON line per step)."""
+        assert self.settings.events_log is not None
+        return self.settings.events_log
+
 
 @pytest.fixture(scope="session")
 async def stack(
@@ -158,6 +164,7 @@ async def stack(
             "kantata": VendorEndpoint(url=simulators["kantata"].url, vendor="kantata"),
         },
         psa_routing={"DE01": "kantata"},
+        events_log=tmp_path_factory.mktemp("events") / "events.jsonl",  # as make run: its own file
     )
     async with AsyncExitStack() as exits:
         acts = await build_activities(settings, exits, env.client)  # as workers.main: with its client

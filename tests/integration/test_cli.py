@@ -88,6 +88,74 @@ async def test_engagement_commands(stack: Stack) -> None:
     code, _, err = await d2r(stack, "engagements", "list")
     assert code == 2 and "no token" in err
 
+    # Each step of it is one JSON line in the worker's business-event log, apart from worker.log.
+    events = [json.loads(line) for line in stack.events_log.read_text().splitlines()]
+    mine = [e for e in events if e.get("workflow_id") == f"engagement-{UK_TM}" and e["event"] == "step.completed"]
+    steps = [e["step"] for e in mine]
+    assert steps[:1] == ["crm.read_opportunity"] and "erp.upsert_customer" in steps, steps
+    customer = next(e for e in mine if e["step"] == "erp.upsert_customer")
+    assert customer["opportunity_id"] == UK_TM and customer["legal_entity"] == "UK01"
+    assert customer["workflow_type"] == "EngagementWorkflow" and customer["ts"].endswith("+00:00")
+    # one correlation id for the steps of one run: this stack traces nothing, so it is the run
+    assert {e["correlation_id"] for e in mine if e["run_id"] == customer["run_id"]} == {customer["run_id"]}
+
+
+async def test_stuck_lists_a_deal_that_needs_attention(stack: Stack) -> None:
+    """An invalid seeded deal waits in NEEDS_ATTENTION; `d2r stuck` names it, says why, links it."""
+    seed = (await stack.api.get(f"{stack.sims['salesforce'].url}/__admin/seed-info")).json()
+    invalid = seed["invalid"]["no_line_items"]
+    started = await stack.api.post("/v1/engagements", json={"opportunity_id": invalid}, headers=SALES)
+    assert started.status_code in (200, 201, 202), started.text
+    auditor = await mint(stack, "auditor", "audrey")
+
+    async def listed() -> list[dict[str, Any]] | None:
+        code, out, err = await d2r(stack, "stuck", "--json", token=auditor)
+        assert code == 0, err
+        rows: list[dict[str, Any]] = json.loads(out)
+        return [r for r in rows if r.get("opportunity_id") == invalid] or None
+
+    (row,) = await eventually(listed, within=90, interval=1.0)
+    assert row["stage"] == "NEEDS_ATTENTION" and "needs attention" in row["problem"]
+    assert row["ui_href"].endswith(f"/namespaces/default/workflows/engagement-{invalid}")
+    code, out, err = await d2r(stack, "stuck", "--links", "--ui", "http://ui.example", token=auditor)
+    assert code == 0, err
+    assert invalid in out and "stuck engagement(s)" in out
+    assert f"http://ui.example/namespaces/default/workflows/engagement-{invalid}" in out
+    assert f"{stack.api.base_url}/v1/engagements/{invalid}" in out
+
+
+async def test_demo_month_end_shows_its_progress(stack: Stack) -> None:
+    """`d2r demo month-end` for one entity (JP01: a milestone deal, so no time to record),
+    against the stack's own addresses (JP01 closes here before the next test's later period):
+    deals booked, the close step by step, the lock approved by finance after integration admin
+    started it, then the controller's checks (this stack has no hub: billed revenue unknown)."""
+    assert stack.issuer_key is not None
+    code, out, err = await d2r(
+        stack,
+        "demo",
+        "month-end",
+        "--period",
+        "2026-09",
+        "-e",
+        "JP01",
+        "--crm",
+        stack.sims["salesforce"].url,
+        "--netsuite",
+        stack.sims["netsuite"].url,
+        "--key-file",
+        str(stack.issuer_key),
+        "--issuer",
+        stack.issuer,
+    )
+    assert code == 1, out + err  # without a hub the billed-revenue check cannot pass
+    assert "demo month-end 2026-09" in out and "✔ book the deals" in out and "✔ close" in out, out + err
+    assert "JP01" in out and "lock approved by dev-finance" in out and "reconciliation:" in out
+    assert "the hub does not answer (HTTP 503)" in out and "has differences" in out
+    report = (
+        await stack.api.get("/v1/period-close/JP01/2026-09", headers={"Authorization": "Bearer dev-auditor"})
+    ).json()
+    assert report["step"] == "CLOSED" and report["locked"] is True
+
 
 async def test_month_end_from_the_command_line(stack: Stack) -> None:
     """Started by one finance person, watched to the lock approval, approved by another (four

@@ -65,6 +65,18 @@ async def test_exceptions_list_shows_the_open_ones(hub: ReportingHub) -> None:
         assert "subsidiary missing for CLI1" in out and "exception(s)" in out  # the table
         code, _, err = await d2r(api, "exceptions", "list", "--status", "nope")
         assert code == 1 and "422" in err
+
+        # This API has no Temporal client: retry is refused as such, nothing changes.
+        code, _, err = await d2r(api, "exceptions", "retry", str(exc_id))
+        assert code == 1 and "503" in err and "Retry unavailable" in err
+        assert (await hub.get_exception(exc_id))["status"] == "open"
+        code, out, err = await d2r(api, "exceptions", "resolve", str(exc_id), "-m", "subsidiary added in the ERP")
+        assert code == 0, err
+        assert f"exception {exc_id} (provisioning): resolved by dev-finance" in out
+        done = await hub.get_exception(exc_id)
+        assert (done["status"], done["resolution_note"]) == ("resolved", "subsidiary added in the ERP")
+        code, _, err = await d2r(api, "exceptions", "retry", str(exc_id))
+        assert code == 1 and "409 Already resolved" in err
     finally:
         server.should_exit = True
         await serving

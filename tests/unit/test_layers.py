@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "security": {"domain"},
     "workers": {"workflows", "activities", "connectors", "contracts", "domain", "reporting", "security"},
     "api": {"workers", "workflows", "contracts", "connectors", "domain", "reporting", "security"},
-    "cli": {"security", "domain"},
+    "cli": {"security", "domain", "workers"},  # workers: the demo it draws (demo_month_end)
     "simulators": set(),
 }
 # the dev launcher starts the simulators (DESIGN §2); nothing else in production code may
