@@ -17,6 +17,7 @@ from contracts.reporting import (
     RecordEngagementResult,
     RecordEngagementsInput,
     ResolveExceptionInput,
+    RetryingExceptionInput,
 )
 from domain.fx import FxRateTable
 from domain.model import LegalEntity
@@ -259,6 +260,13 @@ class HubExceptionActivities:
                 )
             )
         )
+
+    @activity.defn(name="reporting.exception_retrying")
+    async def exception_retrying(self, data: RetryingExceptionInput) -> ExceptionRef:
+        retrying = await self._hub.mark_exception_retrying_by_key(
+            _dedupe_key(data.workflow_id, data.kind, data.incident)
+        )
+        return ExceptionRef(exception_id=retrying or 0)
 
     @activity.defn(name="reporting.resolve_exception")
     async def resolve_exception(self, data: ResolveExceptionInput) -> ExceptionRef:

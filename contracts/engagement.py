@@ -224,6 +224,9 @@ class EngagementState(BaseModel):
     close_requested: bool = False
     recorded: list[str] = Field(default_factory=list)  # document ids already written to the hub
     incidents: int = 0  # times the engagement needed a person (numbers the hub's exceptions)
+    # a person resumed the last incident and its step has not passed yet: failing again
+    # reopens that incident (one exception, counted again), passing resolves it
+    incident_retrying: bool = False
     last_outbox: CloseOutbox | None = None  # the latest batched close's writes (a re-run repeats them)
     # A period was closed after delivery was reported complete: the final billing and
     # revenue run (remaining lines recognized at their final price) has happened.

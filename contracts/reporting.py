@@ -55,6 +55,14 @@ class ResolveExceptionInput(BaseModel):
     note: str
 
 
+class RetryingExceptionInput(BaseModel):
+    """A person resumed the incident: the hub shows it `retrying` until its step passes."""
+
+    workflow_id: str
+    incident: int
+    kind: str
+
+
 class ExceptionRef(BaseModel):
     exception_id: int
 

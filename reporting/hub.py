@@ -252,6 +252,16 @@ class ReportingHub:
         )
         return int(value) if value is not None else None
 
+    async def mark_exception_retrying_by_key(self, dedupe_key: str) -> int | None:
+        """The workflow resumed the open exception with this key: `retrying` until its step
+        passes (resolved) or fails again (open again, one more occurrence)."""
+        value = await self.pool.fetchval(
+            "UPDATE hub_exception SET status = 'retrying', last_seen_at = now() "
+            "WHERE dedupe_key = $1 AND status <> 'resolved' RETURNING id",
+            dedupe_key,
+        )
+        return int(value) if value is not None else None
+
     async def mark_exception_retrying(self, exception_id: int) -> dict[str, Any]:
         row = await self.pool.fetchrow(
             "UPDATE hub_exception SET status = 'retrying', last_seen_at = now() "

@@ -38,7 +38,11 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["reporting"] = [acts.reporting.record_engagement, acts.reporting.record_engagements]
     if acts.hub_exceptions is not None:
         roles.setdefault("reporting", []).extend(
-            [acts.hub_exceptions.raise_exception, acts.hub_exceptions.resolve_exception]
+            [
+                acts.hub_exceptions.raise_exception,
+                acts.hub_exceptions.exception_retrying,
+                acts.hub_exceptions.resolve_exception,
+            ]
         )
     if acts.source_sync is not None:  # extraction on the system queues, the hub steps beside the workflows
         roles["psa"].append(acts.source_sync.psa_page)

@@ -39,7 +39,12 @@ with workflow.unsafe.imports_passed_through():
         PeriodResult,
     )
     from contracts.psa import MarkBilled
-    from contracts.reporting import ExceptionRef, RaiseExceptionInput, ResolveExceptionInput
+    from contracts.reporting import (
+        ExceptionRef,
+        RaiseExceptionInput,
+        ResolveExceptionInput,
+        RetryingExceptionInput,
+    )
     from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
     from domain.model import Approval, ApprovalDecision
@@ -256,6 +261,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             if isinstance(result, Engagement):
                 self._s.view.errors = []
                 self._adopt(result)
+                await self._incident_passed()
                 return result
             self._s.view.errors = result
             fields = ", ".join(sorted({e.field for e in result}))
@@ -327,6 +333,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
                     return
                 self._to(Stage.IN_DELIVERY, "resuming delivery after a fix")
                 continue
+            await self._incident_passed()
             if self._ready_to_close():
                 self._to(Stage.CLOSING, "delivered, fully billed, recognized and collected")
                 return
@@ -448,10 +455,14 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         """Wait for a person: True to resume, False if the engagement was cancelled.
 
         With a reporting hub, the wait is an exception people can find, retry or resolve
-        (`/v1/exceptions`), linked to this workflow; it is resolved when the wait ends."""
+        (`/v1/exceptions`), linked to this workflow. A resume marks it `retrying`; it is resolved
+        when the retried step passes (or the engagement is cancelled), and a step that fails
+        again reopens the same exception instead of opening another."""
         self._to(Stage.NEEDS_ATTENTION, reason)
         self._resume = False
-        self._s.incidents += 1
+        if not self._s.incident_retrying:  # a retried step that fails again is the same incident
+            self._s.incidents += 1
+        self._s.incident_retrying = False
         await self._report_incident(reason)
         self._publish()
         await workflow.wait_condition(lambda: self._resume or self._cancel is not None)
@@ -459,8 +470,29 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             self._to(Stage.CANCELLED, f"cancelled by {self._cancel.by or 'unknown'}: {self._cancel.reason}")
             await self._close_incident(f"cancelled by {self._cancel.by or 'unknown'}")
             return False
-        await self._close_incident("resumed after a fix")
+        await self._retrying_incident()
         return True
+
+    async def _incident_passed(self) -> None:
+        """The step a person retried has passed: only now is its exception resolved."""
+        if self._s.incident_retrying:
+            self._s.incident_retrying = False
+            await self._close_incident("the retried step passed")
+
+    async def _retrying_incident(self) -> None:
+        self._s.incident_retrying = True
+        queue = self._input.queues.reporting
+        if queue is None:
+            return
+        await self._call(
+            "reporting.exception_retrying",
+            RetryingExceptionInput(
+                workflow_id=self._s.view.workflow_id, incident=self._s.incidents, kind="engagement.needs_attention"
+            ),
+            ExceptionRef,
+            queue,
+            "Hub: the exception is being retried",
+        )
 
     async def _report_incident(self, reason: str) -> None:
         queue = self._input.queues.reporting

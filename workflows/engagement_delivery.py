@@ -557,6 +557,7 @@ class DeliverySteps(EngagementBase):
                     "Final CRM status: Closed",
                 )
                 self._to(Stage.CLOSED, "project, sales order and opportunity closed")
+                await self._incident_passed()
                 return
             except ActivityError as error:
                 view.failure = activity_error_cause(error)

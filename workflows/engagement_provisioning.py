@@ -41,6 +41,7 @@ class ProvisioningSteps(EngagementBase):
             self._to(Stage.PROVISIONING, "setting up customer, project and sales order")
             try:
                 await self._provision(engagement)
+                await self._incident_passed()
                 return True
             except STEP_FAILURES as error:
                 self._s.view.failure = failure_reason(error)

@@ -57,6 +57,9 @@ class EngagementBase:
     async def _needs_attention(self, reason: str) -> bool:
         raise NotImplementedError  # the workflow class implements it
 
+    async def _incident_passed(self) -> None:
+        raise NotImplementedError  # the workflow class implements it
+
     def _to(self, stage: Stage, note: str) -> None:
         raise NotImplementedError  # the workflow class implements it
 

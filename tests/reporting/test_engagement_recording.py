@@ -7,7 +7,12 @@ from datetime import date
 from decimal import Decimal
 
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
-from contracts.reporting import RaiseExceptionInput, RecordEngagementInput, ResolveExceptionInput
+from contracts.reporting import (
+    RaiseExceptionInput,
+    RecordEngagementInput,
+    ResolveExceptionInput,
+    RetryingExceptionInput,
+)
 from domain.billing import invoice_period, tax_party
 from domain.bookings import booking_movements
 from domain.contract import open_contract
@@ -100,13 +105,22 @@ async def test_a_waiting_workflow_is_one_exception_per_incident_linked_and_resol
     [row] = await hub.list_exceptions()
     assert row["workflow_id"] == "engagement-006X" and row["status"] == "open"
     assert row["workflow_link"] == "http://ui.test:8233/namespaces/default/workflows/engagement-006X"
+    # A person retries while the deal is still invalid: `retrying`, then the same row open again.
+    retrying = await activities.exception_retrying(
+        RetryingExceptionInput(workflow_id="engagement-006X", incident=1, kind="engagement.needs_attention")
+    )
+    assert retrying.exception_id == first.exception_id
+    assert (await hub.get_exception(first.exception_id))["status"] == "retrying"
+    reopened = await activities.raise_exception(incident)
+    [row] = await hub.list_exceptions(status=None)
+    assert reopened.exception_id == first.exception_id and (row["status"], row["occurrences"]) == ("open", 3)
     resolved = await activities.resolve_exception(
         ResolveExceptionInput(
             workflow_id="engagement-006X",
             incident=1,
             kind="engagement.needs_attention",
             resolved_by="d2r",
-            note="resumed after a fix",
+            note="the retried step passed",
         )
     )
     assert resolved.exception_id == first.exception_id

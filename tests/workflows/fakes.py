@@ -57,6 +57,7 @@ from contracts.reporting import (
     RecordEngagementInput,
     RecordEngagementResult,
     ResolveExceptionInput,
+    RetryingExceptionInput,
 )
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
@@ -130,6 +131,7 @@ class FakeSystems:
         self.psa_milestone_amounts: dict[str, Money] = {}  # the last amendment's PSA milestone amounts
         self.hub_exceptions: dict[int, RaiseExceptionInput] = {}  # incident -> what was raised
         self.hub_resolved: list[int] = []
+        self.hub_retrying: list[int] = []  # incidents a person resumed (retry or revalidate)
         # Receipts the ERP holds (cash applied to d2r invoices), as the month-end batch reads them.
         self.erp_payments: list[PaymentNotice] = []
         self.reported_overdue: set[str] = set()
@@ -338,6 +340,11 @@ class FakeSystems:
             fake.hub_exceptions[data.incident] = data
             return ExceptionRef(exception_id=data.incident)
 
+        @activity.defn(name="reporting.exception_retrying")
+        async def exception_retrying(data: RetryingExceptionInput) -> ExceptionRef:
+            fake.hub_retrying.append(data.incident)
+            return ExceptionRef(exception_id=data.incident)
+
         @activity.defn(name="reporting.resolve_exception")
         async def resolve_exception(data: ResolveExceptionInput) -> ExceptionRef:
             fake.hub_resolved.append(data.incident)
@@ -345,6 +352,7 @@ class FakeSystems:
 
         return [
             raise_exception,
+            exception_retrying,
             resolve_exception,
             record_engagement,
             deal_rules,

@@ -160,7 +160,7 @@ async def test_each_provisioning_step_failing_undoes_the_earlier_ones_once(
         await handle.signal(EngagementWorkflow.cancel, CancelRequest(reason="test over"))
 
 
-async def test_a_wait_for_a_person_is_a_hub_exception_resolved_when_it_ends(env: WorkflowEnvironment) -> None:
+async def test_a_wait_for_a_person_is_one_hub_exception_until_its_step_passes(env: WorkflowEnvironment) -> None:
     broken = good_opportunity("006HUB000000001AAA").model_copy(update={"legal_entity": None})
     fake = FakeSystems(broken)
     queue = f"q-{uuid.uuid4()}"
@@ -183,10 +183,17 @@ async def test_a_wait_for_a_person_is_a_hub_exception_resolved_when_it_ends(env:
         assert raised.workflow_id == f"engagement-{broken.opportunity_id}" and raised.incident == 1
         assert raised.error_type == "InvalidDeal" and "D2R_Legal_Entity__c" in raised.detail
         assert fake.hub_resolved == []
+        # Retried while the deal is still invalid: the same exception, open again, not resolved
+        # and replaced by a new one.
+        await handle.signal(EngagementWorkflow.revalidate)
+        await wait_for(handle, lambda v: len([t for t in v.timeline if t.stage == Stage.NEEDS_ATTENTION]) == 2)
+        await wait_for(handle, lambda v: fake.hub_retrying == [1] and v.stage == Stage.NEEDS_ATTENTION)
+        assert list(fake.hub_exceptions) == [1] and fake.hub_resolved == []
+        # Fixed, then retried: resolved once the step passed.
         fake.opportunity = good_opportunity("006HUB000000001AAA")
         await handle.signal(EngagementWorkflow.revalidate)
         await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
-        assert fake.hub_resolved == [1]
+        assert fake.hub_retrying == [1, 1] and fake.hub_resolved == [1]
 
 
 async def test_batched_close_hands_back_its_writes_and_takes_back_refused_ones(env: WorkflowEnvironment) -> None:
