@@ -101,9 +101,22 @@ async def test_engagement_commands(stack: Stack) -> None:
 
 
 async def test_stuck_lists_a_deal_that_needs_attention(stack: Stack) -> None:
-    """An invalid seeded deal waits in NEEDS_ATTENTION; `d2r stuck` names it, says why, links it."""
-    seed = (await stack.api.get(f"{stack.sims['salesforce'].url}/__admin/seed-info")).json()
-    invalid = seed["invalid"]["no_line_items"]
+    """A deal of its own, Closed Won without a legal entity or lines, waits in NEEDS_ATTENTION
+    (a seeded one would be started here before the test that expects to start it);
+    `d2r stuck` names it, says why and links it."""
+    sf = stack.sims["salesforce"].url
+    grant = {"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"}
+    crm = {
+        "Authorization": "Bearer "
+        + (await stack.api.post(f"{sf}/services/oauth2/token", data=grant)).json()["access_token"]
+    }
+    created = await stack.api.post(
+        f"{sf}/services/data/v61.0/sobjects/Opportunity",
+        headers=crm,
+        json={"Name": "d2r stuck test", "StageName": "Closed Won", "CloseDate": "2026-11-30", "CurrencyIsoCode": "USD"},
+    )
+    assert created.status_code == 201, created.text
+    invalid = created.json()["id"]
     started = await stack.api.post("/v1/engagements", json={"opportunity_id": invalid}, headers=SALES)
     assert started.status_code in (200, 201, 202), started.text
     auditor = await mint(stack, "auditor", "audrey")
