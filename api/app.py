@@ -46,7 +46,7 @@ def create_app(
     authenticator = Authenticator.from_settings(settings)
     close_crm = None
     if crm is None and settings.salesforce is not None:
-        crm, close_crm = crm_reader(settings.salesforce)
+        crm, close_crm = crm_reader(settings.salesforce, settings.vendor_ca_file)
     ring = KeyRing.from_settings(settings)
 
     @asynccontextmanager

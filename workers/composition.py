@@ -23,6 +23,7 @@ from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActiv
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from activities.source_sync import SourceSyncActivities
 from connectors.endpoints import Connections, Endpoint
+from connectors.http import trust_ca_file
 from connectors.ports import CrmPort
 from connectors.registry import connect_crm, connect_erp, connect_psa
 from connectors.routing import ErpRouter, PsaRouter
@@ -53,6 +54,7 @@ class ActivitySet:
 async def build_activities(
     settings: WorkerSettings, stack: AsyncExitStack, client: Client | None = None
 ) -> ActivitySet:
+    trust_ca_file(str(settings.vendor_ca_file) if settings.vendor_ca_file else None)
     connections = Connections(stack)
     crm_connection = connect_crm(settings.salesforce.vendor, _endpoint("crm", settings.salesforce), connections)
     crm = crm_connection.crm
@@ -119,8 +121,11 @@ async def build_activities(
     )
 
 
-def crm_reader(endpoint: VendorEndpoint) -> tuple[CrmPort, Callable[[], Awaitable[None]]]:
+def crm_reader(
+    endpoint: VendorEndpoint, vendor_ca_file: Path | None = None
+) -> tuple[CrmPort, Callable[[], Awaitable[None]]]:
     """The CRM the API asks at the door whether an opportunity exists, and how to close it."""
+    trust_ca_file(str(vendor_ca_file) if vendor_ca_file else None)
     stack = AsyncExitStack()
     # a caller is waiting: a short timeout
     short = endpoint.model_copy(update={"timeout_seconds": min(endpoint.timeout_seconds, 10.0)})

@@ -25,6 +25,7 @@ from security.dev_issuer import ensure_key as ensure_issuer_key
 from security.keys import ensure_key_file
 from simulators.devkeys import ensure_dev_keys
 from simulators.dynamics.settings import DEFAULT_TENANT as D365_TENANT
+from workers.devtls import DevTls, ensure_dev_tls
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("D2R_STATE_DIR", ROOT / ".d2r"))
@@ -185,12 +186,12 @@ def stop_postgres(pgdata: Path) -> None:
             print(f"  could not stop PostgreSQL cleanly: {error}")
 
 
-def two_erps() -> dict[str, str]:
+def two_erps(scheme: str = "http") -> dict[str, str]:
     """The demo firm's ERP routing, as configuration: UK01 on D365, the others on NetSuite
     (an operator's own D2R_ERP_INSTANCES / D2R_ERP_ROUTING win)."""
     instances = {
-        "default": {"url": f"http://{HOST}:{NS_PORT}"},
-        "d365": {"url": f"http://{HOST}:{D365_PORT}", "vendor": "dynamics", "options": {"tenant": D365_TENANT}},
+        "default": {"url": f"{scheme}://{HOST}:{NS_PORT}"},
+        "d365": {"url": f"{scheme}://{HOST}:{D365_PORT}", "vendor": "dynamics", "options": {"tenant": D365_TENANT}},
     }
     return {
         "D2R_ERP_INSTANCES": os.environ.get("D2R_ERP_INSTANCES", json.dumps(instances)),
@@ -198,18 +199,33 @@ def two_erps() -> dict[str, str]:
     }
 
 
-def addresses() -> dict[str, str]:
+def addresses(scheme: str = "http") -> dict[str, str]:
     """Where every process finds the others (the settings' defaults, moved by D2R_PORT_OFFSET),
     and where the worker writes its business events."""
     ui = f"http://{HOST}:{UI_PORT}"
     return {
         "D2R_TEMPORAL_ADDRESS": f"{HOST}:{TEMPORAL_PORT}",
-        "D2R_SALESFORCE__URL": f"http://{HOST}:{SF_PORT}",
+        "D2R_SALESFORCE__URL": f"{scheme}://{HOST}:{SF_PORT}",  # the simulators' scheme
         "D2R_API_PORT": str(API_PORT),
         "D2R_UI_BASE_URL": ui,
         "D2R_CORS_ORIGINS": json.dumps([ui, f"http://localhost:{UI_PORT}"]),
         "D2R_EVENTS_LOG": str(STATE / "logs" / "events.jsonl"),
     }
+
+
+def dev_tls() -> DevTls | None:
+    """D2R_DEV_TLS=1: the simulators serve https with a local CA's certificate."""
+    return ensure_dev_tls(STATE / "tls") if os.environ.get("D2R_DEV_TLS") == "1" else None
+
+
+def tls_flags(tls: DevTls | None) -> list[str]:
+    return ["--tls-cert", str(tls.server), "--tls-key", str(tls.server)] if tls else []
+
+
+def tls_note(tls: DevTls | None) -> str:
+    if tls is None:
+        return ""
+    return f"\n  TLS: the simulators' certificates are from the local CA {tls.ca} (curl --cacert {tls.ca} ...)"
 
 
 def main() -> None:
@@ -234,7 +250,12 @@ def main() -> None:
     # The vendors' certificate-signed logins: the simulators verify .d2r/keys/jwt-dev.crt,
     # the connectors sign with jwt-dev.key (both are the settings' defaults).
     ensure_dev_keys()
-    for name, value in addresses().items():
+    tls = dev_tls()
+    scheme, sim_tls = ("https" if tls else "http"), tls_flags(tls)  # the simulators' scheme and flags
+    sims = f"{scheme}://{HOST}"
+    if tls:  # the connectors reach the simulators over https, trusting the local CA
+        os.environ.setdefault("D2R_VENDOR_CA_FILE", str(tls.ca))
+    for name, value in addresses(scheme).items():
         os.environ.setdefault(name, value)
     try:
         print("d2r: starting the dev stack (state in .d2r/, logs in .d2r/logs/)")
@@ -278,6 +299,7 @@ def main() -> None:
                 "demo",
                 "--webhook-url",
                 f"{hooks}/salesforce",
+                *sim_tls,
             ],
         )
         ns = stack.start(
@@ -294,6 +316,7 @@ def main() -> None:
                 "demo",
                 "--webhook-url",
                 f"{hooks}/netsuite",
+                *sim_tls,
             ],
         )
         d365 = stack.start(
@@ -308,23 +331,33 @@ def main() -> None:
                 str(STATE / "sim" / "dynamics.sqlite"),
                 "--seed",
                 "demo",
+                *sim_tls,
             ],
         )
         wait_for_port(TEMPORAL_PORT, "Temporal dev server", temporal)
         wait_for_port(SF_PORT, "Salesforce simulator", sf)
         kt = stack.start(
             "kantata",
-            [PY, "-m", "simulators.kantata", "--port", str(KT_PORT), "--db", str(STATE / "sim" / "kantata.sqlite")],
+            [
+                PY,
+                "-m",
+                "simulators.kantata",
+                "--port",
+                str(KT_PORT),
+                "--db",
+                str(STATE / "sim" / "kantata.sqlite"),
+                *sim_tls,
+            ],
         )
         wait_for_port(NS_PORT, "NetSuite simulator", ns)
         wait_for_port(D365_PORT, "Dynamics 365 simulator", d365)
         wait_for_port(KT_PORT, "Kantata simulator", kt)
-        env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url, **two_erps()}
+        env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url, **two_erps(scheme)}
         # Which PSA delivers a deal is configuration: DE01 on Kantata, the rest on Certinia
         # (in this process's environment too: the Schedules poll the PSAs without webhooks).
         psas = {
-            "default": {"url": f"http://{HOST}:{SF_PORT}"},
-            "kantata": {"url": f"http://{HOST}:{KT_PORT}", "vendor": "kantata"},
+            "default": {"url": f"{sims}:{SF_PORT}"},
+            "kantata": {"url": f"{sims}:{KT_PORT}", "vendor": "kantata"},
         }
         os.environ.setdefault("D2R_PSA_INSTANCES", json.dumps(psas))
         os.environ.setdefault("D2R_PSA_ROUTING", json.dumps({"DE01": "kantata"}))
@@ -345,17 +378,17 @@ d2r is running (Ctrl-C stops everything; data stays in .d2r/):
                        session at http://{HOST}:{API_PORT}/codec/session; tick "Include cross-origin credentials")
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
   Dashboard            http://{HOST}:{API_PORT}/dashboard?token=<a token>   e.g. $(.venv/bin/d2r token --role finance)
-  Salesforce sim (CRM + Certinia PSA)  http://{HOST}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
-  NetSuite sim (ERP)                   http://{HOST}:{NS_PORT}   OAuth client d2r-dev, JWT assertion signed by .d2r/keys
-  Dynamics 365 sim (ERP of UK01)       http://{HOST}:{D365_PORT}/data/   token: POST /{D365_TENANT}/oauth2/v2.0/token
-  Kantata sim (PSA of DE01)            http://{HOST}:{KT_PORT}   OAuth client d2r-dev / d2r-dev-secret
+  Salesforce sim (CRM + Certinia PSA)  {sims}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret
+  NetSuite sim (ERP)                   {sims}:{NS_PORT}   OAuth client d2r-dev, JWT assertion signed by .d2r/keys
+  Dynamics 365 sim (ERP of UK01)       {sims}:{D365_PORT}/data/   token: POST /{D365_TENANT}/oauth2/v2.0/token
+  Kantata sim (PSA of DE01)            {sims}:{KT_PORT}   OAuth client d2r-dev / d2r-dev-secret{tls_note(tls)}
   Reporting hub (PostgreSQL)           {database_url}
   Tokens from the dev issuer ({os.environ["D2R_OIDC_ISSUER"]}):
     SALES=$(.venv/bin/d2r token --role sales_ops)            # add --entities UK01 to scope it
   Try:
     curl -s -X POST http://{HOST}:{API_PORT}/v1/engagements -H "Authorization: Bearer $SALES" \\
          -H 'Content-Type: application/json' -d '{{"opportunity_id": "<a seeded Closed Won id>"}}'
-  Seeded opportunity ids: http://{HOST}:{SF_PORT}/__admin/seed-info
+  Seeded opportunity ids: {sims}:{SF_PORT}/__admin/seed-info
   Logs                 {STATE / "logs"}/<process>.log (HTTP traces, errors)
   Business events      {os.environ["D2R_EVENTS_LOG"]}   one JSON line per step (workflow, opportunity,
                        legal entity, correlation id); follow them with `tail -f`

@@ -38,6 +38,9 @@ class TemporalSettings(BaseSettings):
     # domain/reference_data.py); None: the demo firm's. When set, its legal entities are
     # the `legal_entities` every process validates against.
     reference_data_file: Path | None = None
+    # A CA the vendor clients trust besides the public ones (PEM): `make run` with TLS sets
+    # its local CA (.d2r/tls/ca.pem); a corporate TLS proxy's CA in production.
+    vendor_ca_file: Path | None = None
 
     def reference_data(self) -> ReferenceData:
         if self.reference_data_file is None:

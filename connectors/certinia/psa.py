@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from connectors.certinia.lookups import CertiniaLookups
 from connectors.errors import NotFoundError, VendorValidationError
 from connectors.psa_lines import LineMapper
 from connectors.salesforce.client import SYSTEM, SalesforceClient, soql_quote
@@ -80,6 +81,7 @@ def _line_plan(line: ContractLine) -> list[tuple[str, Decimal, date | None]]:
 class CertiniaPsa:
     def __init__(self, client: SalesforceClient) -> None:
         self._sf = client
+        self._lookups = CertiniaLookups(client)
 
     async def _template(self, package: str) -> dict[str, Any]:
         rows = await self._sf.query_all(
@@ -93,6 +95,19 @@ class CertiniaPsa:
                 vendor_code="UNKNOWN_SERVICE_PACKAGE",
             )
         return rows[0]
+
+    async def _organisation(self, engagement: Engagement) -> dict[str, str]:
+        """The project's Region (required when the deal names one) and Group (the legal
+        entity's, when the org has one) as the lookups' record ids."""
+        region = await self._lookups.id_of("region", engagement.delivery_region)
+        if engagement.delivery_region and region is None:
+            raise VendorValidationError(
+                f"delivery region {engagement.delivery_region!r} is no pse__Region__c record in the PSA",
+                system=SYSTEM,
+                vendor_code="UNKNOWN_REGION",
+            )
+        group = await self._lookups.id_of("group", engagement.legal_entity)
+        return {k: v for k, v in (("pse__Region__c", region), ("pse__Group__c", group)) if v is not None}
 
     async def create_project(self, engagement: Engagement, external_id: str) -> ProjectRef:
         template = await self._template(engagement.service_package)
@@ -110,7 +125,7 @@ class CertiniaPsa:
                 "pse__Is_Active__c": True,
                 "pse__Is_Billable__c": True,
                 "pse__Billing_Type__c": _BILLING_TYPE[models[0]] if len(models) == 1 else "Mixed",
-                "pse__Region__c": engagement.delivery_region,
+                **await self._organisation(engagement),
                 "pse__Start_Date__c": (engagement.contract_start or engagement.close_date).isoformat(),
                 "pse__End_Date__c": engagement.contract_end.isoformat() if engagement.contract_end else None,
                 "CurrencyIsoCode": engagement.currency,

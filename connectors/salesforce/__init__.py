@@ -25,6 +25,8 @@ def client(endpoint: Endpoint, connections: Connections) -> SalesforceClient:
                 username=endpoint.username,
                 private_key=endpoint.private_key if endpoint.username else None,
                 timeout=endpoint.timeout,
+                # the JWT bearer flow's audience: https://test.salesforce.com for a sandbox
+                audience=endpoint.options.get("audience", SalesforceConfig.audience),
             )
         ),
     )

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--public-url")
     p.add_argument("--faults", help="JSON, e.g. '{\"throttle_rate\": 0.1}'")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--tls-cert", dest="tls_certfile", help="PEM certificate chain: serve https")
+    p.add_argument("--tls-key", dest="tls_keyfile", help="PEM private key of --tls-cert")
     a = p.parse_args(argv)
     over: dict[str, Any] = {k: v for k, v in vars(a).items() if v is not None and k not in ("faults", "quiet")}
     if a.faults:
@@ -48,10 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     settings.drop_lost_responses = True
     app = create_app(settings)
     if not settings.quiet:
-        print(f"simulators.dynamics: listening on http://{settings.host}:{settings.port} db={settings.db}", flush=True)
+        print(f"simulators.dynamics: listening on {settings.base_url()} db={settings.db}", flush=True)
         print("simulators.dynamics: seed-info " + json.dumps(app.seed_info_cached), flush=True)
     logging.getLogger("uvicorn.error").addFilter(_QuietLost())
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning", lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+    )
 
 
 if __name__ == "__main__":

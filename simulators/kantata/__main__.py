@@ -25,10 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--request-timeout", type=float, help="seconds before a request is answered 504 (default 180)")
     p.add_argument("--faults", help="JSON, e.g. '{\"throttle_rate\": 0.1}'")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve https")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     a = p.parse_args(argv)
     over: dict[str, Any] = {}
     for arg, key in (("host", "host"), ("port", "port"), ("db", "db"), ("seed", "seed"),
-                     ("token_ttl", "token_ttl"), ("request_timeout", "request_timeout_s")):  # fmt: skip
+                     ("token_ttl", "token_ttl"), ("request_timeout", "request_timeout_s"),
+                     ("tls_cert", "tls_certfile"), ("tls_key", "tls_keyfile")):  # fmt: skip
         if getattr(a, arg) is not None:
             over[key] = getattr(a, arg)
     if a.faults:
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.seed = "demo"
     app = create_app(settings)
     if not settings.quiet:
-        print(f"simulators.kantata: listening on http://{settings.host}:{settings.port} db={settings.db}", flush=True)
+        print(f"simulators.kantata: listening on {settings.base_url()} db={settings.db}", flush=True)
     uvicorn.run(
         app,
         host=settings.host,
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )
 
 

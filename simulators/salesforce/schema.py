@@ -131,7 +131,7 @@ _add(
             "pse__Is_Resource__c": "bool",
             "pse__Is_Resource_Active__c": "bool",
             "pse__Resource_Role__c": "str",
-            "pse__Region__c": "str",
+            "pse__Region__c": "ref:pse__Region__c",
             "pse__Default_Cost_Rate__c": "num",
         },
         required=("LastName",),
@@ -235,9 +235,9 @@ _add(
             "pse__Is_Billable__c": "bool",
             "pse__Is_Template__c": "bool",
             "pse__Billing_Type__c": "str",
-            "pse__Region__c": "str",
-            "pse__Practice__c": "str",
-            "pse__Group__c": "str",
+            "pse__Region__c": "ref:pse__Region__c",
+            "pse__Practice__c": "ref:pse__Practice__c",
+            "pse__Group__c": "ref:pse__Grp__c",
             "pse__Project_Manager__c": "ref:Contact",
             "pse__Parent_Project__c": "ref:pse__Proj__c",
             "pse__Project_Phase__c": "str",
@@ -319,8 +319,8 @@ _add(
             "pse__Status__c": "str",
             "pse__Resource__c": "ref:Contact",
             "pse__Assignment__c": "ref:pse__Assignment__c",
-            "pse__Region__c": "str",
-            "pse__Practice__c": "str",
+            "pse__Region__c": "ref:pse__Region__c",
+            "pse__Practice__c": "ref:pse__Practice__c",
         },
         required=("pse__Resource_Role__c",),
         readonly=("Name",),
@@ -445,9 +445,9 @@ _add(
             "Name": "str",
             "pse__Role__c": "str",
             "pse__Account__c": "ref:Account",
-            "pse__Region__c": "str",
-            "pse__Practice__c": "str",
-            "pse__Group__c": "str",
+            "pse__Region__c": "ref:pse__Region__c",
+            "pse__Practice__c": "ref:pse__Practice__c",
+            "pse__Group__c": "ref:pse__Grp__c",
             "pse__Suggested_Bill_Rate__c": "num",
             "pse__Average_Cost_Rate__c": "num",
             "pse__Start_Date__c": "date",
@@ -456,6 +456,22 @@ _add(
         required=("pse__Role__c",),
     )
 )
+
+# Certinia's organisation hierarchies: projects, resources and rate cards point at their
+# records by lookup (the Group object is pse__Grp__c, its lookups are named pse__Group__c)
+for _name, _prefix, _parent in (
+    ("pse__Region__c", "a1R", "pse__Parent_Region__c"),
+    ("pse__Practice__c", "a1P", "pse__Parent_Practice__c"),
+    ("pse__Grp__c", "a1G", "pse__Parent_Group__c"),
+):
+    _add(
+        SObject(
+            _name,
+            _prefix,
+            {"Name": "str", _parent: f"ref:{_name}", "pse__Hierarchy_Depth__c": "num"},
+            required=("Name",),
+        )
+    )
 
 # custom objects' key prefixes are the org's to assign; these are the simulated org's
 CUSTOM_OBJECT_PREFIXES = {"D2R_Service_Package__c": "a0S"}

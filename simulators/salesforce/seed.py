@@ -18,6 +18,28 @@ from ..demo_data import (
 )
 from .schema import OBJECTS
 
+# Certinia's hierarchies in the demo org: regions (the opportunities' delivery regions),
+# practices, and groups (one per legal entity), each (name, parent name)
+REGIONS = (("Global", None), ("Americas", "Global"), ("EMEA", "Global"), ("UK", "EMEA"), ("APAC", "Global"))
+PRACTICES = (("Consulting", None), ("Implementation", "Consulting"), ("Advisory", "Consulting"),
+             ("Managed Services", "Consulting"))  # fmt: skip
+PARENT_FIELDS = {
+    "pse__Region__c": "pse__Parent_Region__c",
+    "pse__Practice__c": "pse__Parent_Practice__c",
+    "pse__Grp__c": "pse__Parent_Group__c",
+}
+
+
+def _hierarchy(sim: SalesforceSimulator, obj: str, rows: tuple[tuple[str, str | None], ...]) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for name, parent in rows:
+        depth = 0 if parent is None else 1 + (parent != rows[0][0])
+        ids[name] = _mk(
+            sim, obj, {"Name": name, PARENT_FIELDS[obj]: ids.get(parent or ""), "pse__Hierarchy_Depth__c": depth}
+        )
+    return ids
+
+
 if TYPE_CHECKING:
     from .app import SalesforceSimulator
 
@@ -66,6 +88,11 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
                         "D2R_Is_Active__c": True,
                     },
                 )
+            regions = _hierarchy(sim, "pse__Region__c", REGIONS)
+            practices = _hierarchy(sim, "pse__Practice__c", PRACTICES)
+            groups = _hierarchy(
+                sim, "pse__Grp__c", (("Northwind", None), *((le, "Northwind") for le in LEGAL_ENTITIES))
+            )
             for code, (cur, _country, _n, region) in LEGAL_ENTITIES.items():
                 for role in ROLES:
                     rate = BILL_RATES[cur][role]
@@ -75,7 +102,7 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
                         {
                             "Name": f"{role} - {region} ({cur})",
                             "pse__Role__c": role,
-                            "pse__Region__c": region,
+                            "pse__Region__c": regions[region],
                             "pse__Suggested_Bill_Rate__c": rate,
                             "pse__Average_Cost_Rate__c": round(rate * COST_FACTOR, 2),
                             "pse__Start_Date__c": "2026-01-01",
@@ -117,7 +144,7 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
                         "pse__Is_Resource__c": True,
                         "pse__Is_Resource_Active__c": True,
                         "pse__Resource_Role__c": role,
-                        "pse__Region__c": LEGAL_ENTITIES[home][3],
+                        "pse__Region__c": regions[LEGAL_ENTITIES[home][3]],
                         "D2R_Home_Legal_Entity__c": home,
                         "pse__Default_Cost_Rate__c": cost,
                         "CurrencyIsoCode": cur,
@@ -290,6 +317,7 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
         info["consultants"] = consultants
         info["products"] = prods
         info["legal_entities"] = {k: v[0] for k, v in LEGAL_ENTITIES.items()}
+        info["regions"], info["practices"], info["groups"] = regions, practices, groups
     return info
 
 

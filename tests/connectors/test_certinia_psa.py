@@ -280,3 +280,62 @@ async def test_unknown_project_and_package(sf: Salesforce) -> None:
     with pytest.raises(VendorValidationError) as caught:
         await sf.psa.create_project(eng.model_copy(update={"service_package": "NOPE"}), "engagement-z:project")
     assert caught.value.vendor_code == "UNKNOWN_SERVICE_PACKAGE"
+
+
+async def test_project_region_and_group_are_lookups_to_certinia_records(sf: Salesforce) -> None:
+    """The opportunity's delivery region and the legal entity become the ids of the
+    pse__Region__c and pse__Grp__c records of that Name; the org refuses a code."""
+    eng = await engagement(sf.crm)  # US01, delivery region "Americas"
+    ref = await sf.psa.create_project(eng, "engagement-1:project")
+    project = await sf.client.get("pse__Proj__c", ref.project_id)
+    regions = await sf.client.query_all("SELECT Id, Name FROM pse__Region__c")
+    groups = await sf.client.query_all("SELECT Id, Name FROM pse__Grp__c")
+    assert project["pse__Region__c"] == next(r["Id"] for r in regions if r["Name"] == "Americas")
+    assert project["pse__Group__c"] == next(g["Id"] for g in groups if g["Name"] == "US01")
+    rows = await sf.client.query_all(f"SELECT pse__Region__r.Name FROM pse__Proj__c WHERE Id = '{ref.project_id}'")
+    assert rows[0]["pse__Region__r"]["Name"] == "Americas"
+    # what Salesforce answers the text d2r used to write
+    with pytest.raises(VendorValidationError) as refused:
+        await sf.client.update("pse__Proj__c", ref.project_id, {"pse__Region__c": "Americas"})
+    assert refused.value.vendor_code == "MALFORMED_ID"
+    with pytest.raises(VendorValidationError) as wrong_object:
+        await sf.client.update("pse__Proj__c", ref.project_id, {"pse__Region__c": project["pse__Group__c"]})
+    assert wrong_object.value.vendor_code == "FIELD_INTEGRITY_EXCEPTION"
+
+
+async def test_an_unknown_delivery_region_is_refused_before_any_write(sf: Salesforce) -> None:
+    eng = (await engagement(sf.crm)).model_copy(update={"delivery_region": "Atlantis"})
+    with pytest.raises(VendorValidationError) as refused:
+        await sf.psa.create_project(eng, "engagement-9:project")
+    assert refused.value.vendor_code == "UNKNOWN_REGION" and not refused.value.retryable
+    assert not await sf.client.query_all(
+        "SELECT Id FROM pse__Proj__c WHERE D2R_External_Id__c = 'engagement-9:project'"
+    )
+
+
+async def test_lookups_are_read_once_and_rate_cards_match_by_region_id(
+    sf: Salesforce, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = await engagement(sf.crm)
+    await sf.psa.create_project(eng, "engagement-1:project")
+    soql: list[str] = []
+    real = sf.client.query_all
+
+    async def spy(q: str) -> list[dict[str, Any]]:
+        soql.append(q)
+        return await real(q)
+
+    monkeypatch.setattr(sf.client, "query_all", spy)
+    ref = await sf.psa.create_project(eng, "engagement-1b:project")
+    assert not [q for q in soql if "pse__Region__c" in q.split("FROM")[-1] or "pse__Grp__c" in q]  # cached
+    monkeypatch.setattr(sf.client, "query_all", real)
+    emea = (await sf.client.query_all("SELECT Id FROM pse__Region__c WHERE Name = 'EMEA'"))[0]["Id"]
+    await sf.client.create(
+        "pse__Rate_Card__c",
+        {"pse__Role__c": "Senior Consultant", "pse__Region__c": emea, "pse__Suggested_Bill_Rate__c": 999,
+         "pse__Start_Date__c": "2026-01-01", "CurrencyIsoCode": "USD"},
+    )  # fmt: skip
+    delivery = await sf.psa.read_delivery(ref.project_id, eng.lines, CUTOFF)
+    assert delivery.rate_card is not None
+    senior = [e.bill_rate for e in delivery.rate_card.entries if e.role == "Senior Consultant"]
+    assert senior == [Decimal(250)]  # the project's region (Americas) card, not EMEA's: matched by id
