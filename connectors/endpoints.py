@@ -1,12 +1,16 @@
-"""What a vendor package needs to connect one instance: its endpoint and the process's
-shared clients (Certinia lives in the CRM's Salesforce org and shares its client and token)."""
+"""What a vendor package needs to connect one instance: its endpoint, the process's
+shared clients (Certinia lives in the CRM's Salesforce org and shares its client and token)
+and the certificate authorities its clients trust."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+import certifi
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,26 @@ class Endpoint:
     username: str | None = None  # Salesforce: the JWT bearer flow's pre-authorised user
     max_concurrent: int = 8  # concurrent calls one activity may make (the queue's limit)
     options: Mapping[str, str] = field(default_factory=dict)  # vendor-specific (D365: tenant)
+
+
+_extra_ca: str | None = None  # see trust_ca_file
+
+
+def trust_ca_file(ca_file: str | None) -> None:
+    """Trust this CA's certificates too (besides the public CAs) in every vendor client
+    made from now on in this process: the local CA of `make run` with TLS, or a corporate
+    proxy's. The process's setting (`D2R_VENDOR_CA_FILE`), applied once at start."""
+    global _extra_ca
+    _extra_ca = ca_file
+
+
+def tls_verify() -> ssl.SSLContext | bool:
+    """What a vendor client verifies servers with (httpx's `verify`)."""
+    if _extra_ca is None:
+        return True
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_verify_locations(cafile=_extra_ca)
+    return context
 
 
 class Closable(Protocol):

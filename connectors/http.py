@@ -9,7 +9,6 @@ backoff, and an error's `retry_after` becomes the next retry delay.
 from __future__ import annotations
 
 import base64
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Generator
@@ -18,10 +17,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote_plus
 
-import certifi
 import httpx
 import jwt
 
+from connectors.endpoints import tls_verify
 from connectors.errors import AuthenticationError, RateLimitedError, RetryableError, UnavailableError
 
 
@@ -234,25 +233,6 @@ async def send(client: httpx.AsyncClient, system: str, method: str, url: str, **
         raise UnavailableError(f"transport error: {exc!r}", system=system) from exc
 
 
-_extra_ca: str | None = None  # see trust_ca_file
-
-
-def trust_ca_file(ca_file: str | None) -> None:
-    """Trust this CA's certificates too (besides the public CAs) in every vendor client
-    made from now on in this process: the local CA of `make run` with TLS, or a corporate
-    proxy's. The process's setting (`D2R_VENDOR_CA_FILE`), applied once at start."""
-    global _extra_ca
-    _extra_ca = ca_file
-
-
-def _verify() -> ssl.SSLContext | bool:
-    if _extra_ca is None:
-        return True
-    context = ssl.create_default_context(cafile=certifi.where())
-    context.load_verify_locations(cafile=_extra_ca)
-    return context
-
-
 def make_client(
     base_url: str,
     auth: httpx.Auth,
@@ -265,7 +245,7 @@ def make_client(
         base_url=base_url,
         auth=auth,
         transport=transport,
-        verify=_verify(),
+        verify=tls_verify(),
         timeout=httpx.Timeout(timeout, connect=5.0),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         headers={"User-Agent": "d2r/0.1", "Accept": "application/json"},

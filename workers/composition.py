@@ -22,8 +22,7 @@ from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivi
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from activities.source_sync import SourceSyncActivities
-from connectors.endpoints import Connections, Endpoint
-from connectors.http import trust_ca_file
+from connectors.endpoints import Connections, Endpoint, trust_ca_file
 from connectors.ports import CrmPort
 from connectors.registry import connect_crm, connect_erp, connect_psa
 from connectors.routing import ErpRouter, PsaRouter

@@ -85,7 +85,7 @@ class CertiniaPsa:
 
     async def _template(self, package: str) -> dict[str, Any]:
         rows = await self._sf.query_all(
-            "SELECT Id, Name, D2R_Phases__c, D2R_Milestones__c FROM D2R_Service_Package__c "
+            "SELECT Id, Name, D2R_Phases__c, D2R_Milestones__c, D2R_Practice__c FROM D2R_Service_Package__c "
             f"WHERE Name = {soql_quote(package)}"
         )
         if not rows:
@@ -96,18 +96,22 @@ class CertiniaPsa:
             )
         return rows[0]
 
-    async def _organisation(self, engagement: Engagement) -> dict[str, str]:
-        """The project's Region (required when the deal names one) and Group (the legal
-        entity's, when the org has one) as the lookups' record ids."""
-        region = await self._lookups.id_of("region", engagement.delivery_region)
-        if engagement.delivery_region and region is None:
-            raise VendorValidationError(
-                f"delivery region {engagement.delivery_region!r} is no pse__Region__c record in the PSA",
-                system=SYSTEM,
-                vendor_code="UNKNOWN_REGION",
-            )
-        group = await self._lookups.id_of("group", engagement.legal_entity)
-        return {k: v for k, v in (("pse__Region__c", region), ("pse__Group__c", group)) if v is not None}
+    async def _organisation(self, engagement: Engagement, template: dict[str, Any]) -> dict[str, str]:
+        """The project's Region (the deal's delivery region) and Practice (the service
+        package's), which must exist when named, and Group (the legal entity's, when the
+        org has one), as the lookups' record ids."""
+        named = {"region": engagement.delivery_region, "practice": template.get("D2R_Practice__c")}
+        ids = {kind: await self._lookups.id_of(kind, code) for kind, code in named.items()}
+        for kind, code in named.items():
+            if code and ids[kind] is None:
+                raise VendorValidationError(
+                    f"{kind} {code!r} is no pse__{kind.title()}__c record in the PSA",
+                    system=SYSTEM,
+                    vendor_code=f"UNKNOWN_{kind.upper()}",
+                )
+        ids["group"] = await self._lookups.id_of("group", engagement.legal_entity)
+        fields = {"region": "pse__Region__c", "practice": "pse__Practice__c", "group": "pse__Group__c"}
+        return {fields[kind]: rid for kind, rid in ids.items() if rid is not None}
 
     async def create_project(self, engagement: Engagement, external_id: str) -> ProjectRef:
         template = await self._template(engagement.service_package)
@@ -125,7 +129,7 @@ class CertiniaPsa:
                 "pse__Is_Active__c": True,
                 "pse__Is_Billable__c": True,
                 "pse__Billing_Type__c": _BILLING_TYPE[models[0]] if len(models) == 1 else "Mixed",
-                **await self._organisation(engagement),
+                **await self._organisation(engagement, template),
                 "pse__Start_Date__c": (engagement.contract_start or engagement.close_date).isoformat(),
                 "pse__End_Date__c": engagement.contract_end.isoformat() if engagement.contract_end else None,
                 "CurrencyIsoCode": engagement.currency,

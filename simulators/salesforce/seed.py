@@ -23,6 +23,7 @@ from .schema import OBJECTS
 REGIONS = (("Global", None), ("Americas", "Global"), ("EMEA", "Global"), ("UK", "EMEA"), ("APAC", "Global"))
 PRACTICES = (("Consulting", None), ("Implementation", "Consulting"), ("Advisory", "Consulting"),
              ("Managed Services", "Consulting"))  # fmt: skip
+PACKAGE_PRACTICES = {"IMPL-STD": "Implementation", "ADVISORY-TM": "Advisory", "MANAGED-RET": "Managed Services"}
 PARENT_FIELDS = {
     "pse__Region__c": "pse__Parent_Region__c",
     "pse__Practice__c": "pse__Parent_Practice__c",
@@ -85,6 +86,7 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
                     "D2R_Service_Package__c",
                     {
                         **{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in sp.items()},
+                        "D2R_Practice__c": PACKAGE_PRACTICES[sp["Name"]],
                         "D2R_Is_Active__c": True,
                     },
                 )

@@ -283,8 +283,9 @@ async def test_unknown_project_and_package(sf: Salesforce) -> None:
 
 
 async def test_project_region_and_group_are_lookups_to_certinia_records(sf: Salesforce) -> None:
-    """The opportunity's delivery region and the legal entity become the ids of the
-    pse__Region__c and pse__Grp__c records of that Name; the org refuses a code."""
+    """The opportunity's delivery region, the service package's practice and the legal
+    entity become the ids of the pse__Region__c, pse__Practice__c and pse__Grp__c records
+    of that Name; the org refuses a code."""
     eng = await engagement(sf.crm)  # US01, delivery region "Americas"
     ref = await sf.psa.create_project(eng, "engagement-1:project")
     project = await sf.client.get("pse__Proj__c", ref.project_id)
@@ -292,6 +293,9 @@ async def test_project_region_and_group_are_lookups_to_certinia_records(sf: Sale
     groups = await sf.client.query_all("SELECT Id, Name FROM pse__Grp__c")
     assert project["pse__Region__c"] == next(r["Id"] for r in regions if r["Name"] == "Americas")
     assert project["pse__Group__c"] == next(g["Id"] for g in groups if g["Name"] == "US01")
+    practices = await sf.client.query_all("SELECT Id, Name FROM pse__Practice__c")
+    # IMPL-STD is the Implementation practice's package (its D2R_Practice__c)
+    assert project["pse__Practice__c"] == next(p["Id"] for p in practices if p["Name"] == "Implementation")
     rows = await sf.client.query_all(f"SELECT pse__Region__r.Name FROM pse__Proj__c WHERE Id = '{ref.project_id}'")
     assert rows[0]["pse__Region__r"]["Name"] == "Americas"
     # what Salesforce answers the text d2r used to write
@@ -327,7 +331,8 @@ async def test_lookups_are_read_once_and_rate_cards_match_by_region_id(
 
     monkeypatch.setattr(sf.client, "query_all", spy)
     ref = await sf.psa.create_project(eng, "engagement-1b:project")
-    assert not [q for q in soql if "pse__Region__c" in q.split("FROM")[-1] or "pse__Grp__c" in q]  # cached
+    lookups = ("pse__Region__c", "pse__Practice__c", "pse__Grp__c")
+    assert not [q for q in soql if q.split(" FROM ")[-1].split()[0] in lookups]  # read once, then cached
     monkeypatch.setattr(sf.client, "query_all", real)
     emea = (await sf.client.query_all("SELECT Id FROM pse__Region__c WHERE Name = 'EMEA'"))[0]["Id"]
     await sf.client.create(

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.http import trust_ca_file
+from connectors.endpoints import trust_ca_file
 from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 from tests.simulators.procs import free_port, start, stop
 from workers import devstack

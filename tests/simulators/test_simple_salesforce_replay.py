@@ -201,6 +201,6 @@ async def test_simple_salesforce_replays_every_call_d2r_makes(replay_target: Sal
     }, sorted(kinds)
     assert queried == {
         "Opportunity", "OpportunityLineItem", "Account", "Contact", "D2R_Service_Package__c", "pse__Region__c",
-        "pse__Grp__c", "pse__Proj__c", "pse__Milestone__c", "pse__Resource_Request__c", "pse__Timecard_Header__c",
-        "pse__Expense__c", "pse__Rate_Card__c",
+        "pse__Practice__c", "pse__Grp__c", "pse__Proj__c", "pse__Milestone__c", "pse__Resource_Request__c",
+        "pse__Timecard_Header__c", "pse__Expense__c", "pse__Rate_Card__c",
     }, sorted(queried)  # fmt: skip
