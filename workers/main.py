@@ -15,9 +15,11 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from security import redact
 from workers.business_events import BusinessEvents
@@ -25,11 +27,27 @@ from workers.composition import build_activities
 from workers.deployment import deployment_config, promote
 from workers.health import serve_health
 from workers.registry import WORKFLOWS, activities_by_role
-from workers.settings import QueueLimits, WorkerSettings
+from workers.settings import QueueLimits, WorkerSettings, WorkflowWorkerLimits
 from workers.telemetry import instrument_httpx, setup_tracing
 from workers.temporal_client import connect
 
 log = logging.getLogger("d2r.worker")
+
+# d2r's own packages hold no state at import time, and the workflows import contracts and
+# domain through imports_passed_through() already. Passing `workflows` itself through too
+# spares every new run re-executing workflows/engagement.py in a fresh sandbox: that was
+# 14 % of worker CPU in a provisioning burst and most of each cached engagement's memory
+# (README, "Figures"). The sandbox's restrictions on the standard library still apply to
+# what a run imports; the strict sandbox runs in tests/workflows and the replay tests.
+PASSTHROUGH_PACKAGES = ("workflows", "contracts", "domain")
+
+
+def workflow_runner(limits: WorkflowWorkerLimits) -> SandboxedWorkflowRunner:
+    if limits.sandbox == "strict":
+        return SandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_PACKAGES)
+    )
 
 
 def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, list]) -> list[Worker]:
@@ -40,6 +58,7 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
     events = [BusinessEvents(settings.events_log)]  # one JSON line per step, in its own file
     workers: list[Worker] = []
     if "workflows" in roles:
+        sizing = settings.workflow_limits
         workers.append(
             Worker(
                 client,
@@ -48,6 +67,11 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
                 activities=by_role["workflows"],
                 deployment_config=version,
                 interceptors=events,
+                workflow_runner=workflow_runner(sizing),
+                max_cached_workflows=sizing.max_cached_workflows,
+                max_concurrent_workflow_tasks=sizing.max_concurrent_tasks,
+                workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=sizing.pollers),
+                sticky_queue_schedule_to_start_timeout=timedelta(seconds=sizing.sticky_schedule_to_start_seconds),
             )
         )
     queues: dict[str, tuple[str, QueueLimits]] = {
@@ -66,6 +90,7 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
                     activities=by_role[role],
                     max_concurrent_activities=limits.max_concurrent,
                     max_task_queue_activities_per_second=limits.max_per_second,
+                    activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=limits.pollers),
                     deployment_config=version,  # a pinned workflow's activities run on its own build
                     interceptors=events,
                 )

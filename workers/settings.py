@@ -75,11 +75,39 @@ class QueueLimits(BaseModel):
     system only slows its own queue."""
 
     max_concurrent: int = 20
+    # The whole task queue's rate (every worker process together), set by the server: the
+    # vendor's published limit, e.g. D2R_ERP_LIMITS__MAX_PER_SECOND=20. None: unlimited.
     max_per_second: float | None = None
+    pollers: int = Field(default=5, ge=1)  # concurrent long polls on the queue (SDK default 5)
+
+
+class WorkflowWorkerLimits(BaseModel):
+    """How much workflow work one worker process holds (D2R_WORKFLOW_LIMITS__*).
+
+    The defaults hold 10,000 open engagements in one process under 1 GiB RSS: each cached
+    engagement costs its state plus the sandbox's bookkeeping (README, "Figures"). An
+    engagement evicted from the cache replays its whole history on its next task, so the
+    cache holds every open engagement plus the entity batches (closes, postings, syncs).
+    Past that, run more worker processes on the same task queues: Temporal shares the work
+    and each process caches only the workflows it serves (docs/operations.md, "Scaling out").
+    """
+
+    max_cached_workflows: int = Field(default=10_500, ge=0)
+    # Workflow tasks are pure Python under one GIL: more in flight only lengthens each one.
+    max_concurrent_tasks: int = Field(default=40, ge=2)
+    pollers: int = Field(default=5, ge=2)
+    # A task waits this long for the process that caches its workflow before any worker
+    # takes it (and replays it); a busy month-end needs more than the SDK's 10 s.
+    sticky_schedule_to_start_seconds: float = Field(default=30.0, gt=0)
+    # "passthrough": d2r's own packages (workflows, contracts, domain) are imported once
+    # for every run instead of once per run; "strict": the SDK's default sandbox, which
+    # re-imports the workflow module for every new run (the tests always run strict).
+    sandbox: Literal["passthrough", "strict"] = "passthrough"
 
 
 class WorkerSettings(TemporalSettings):
     roles: str = "workflows,crm,psa,erp,reporting"  # which task queues this process polls
+    workflow_limits: WorkflowWorkerLimits = WorkflowWorkerLimits()
     salesforce: VendorEndpoint = VendorEndpoint(url="http://127.0.0.1:8301")
     # PSA instances by name; empty: the default PSA in the CRM's org (one instance, "default")
     psa_instances: dict[str, VendorEndpoint] = {}

@@ -1,0 +1,113 @@
+"""The worker process is sized from settings: cache, workflow-task concurrency, pollers and
+the sandbox, per queue the rate limits (D2R_*__* environment variables reach the SDK).
+
+The passthrough sandbox the worker ships with is checked here too: a whole engagement runs
+to IN_DELIVERY under it, and runs share the one imported workflow module instead of
+re-importing it each (the point of passing it through: README, "Figures")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from contracts.engagement import EngagementInput
+from contracts.queues import TaskQueues
+from domain.stages import Stage
+from tests.workflows.fakes import FakeSystems, good_opportunity
+from tests.workflows.test_engagement_workflow import wait_for
+from workers.main import PASSTHROUGH_PACKAGES, build_workers, workflow_runner
+from workers.settings import QueueLimits, WorkerSettings, WorkflowWorkerLimits
+from workflows.engagement import EngagementWorkflow
+
+
+def test_sizing_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("D2R_WORKFLOW_LIMITS__MAX_CACHED_WORKFLOWS", "2500")
+    monkeypatch.setenv("D2R_WORKFLOW_LIMITS__POLLERS", "3")
+    monkeypatch.setenv("D2R_ERP_LIMITS__MAX_PER_SECOND", "7.5")
+    monkeypatch.setenv("D2R_ERP_LIMITS__MAX_CONCURRENT", "4")
+    settings = WorkerSettings()
+    assert settings.workflow_limits.max_cached_workflows == 2500
+    assert settings.workflow_limits.pollers == 3
+    assert settings.workflow_limits.max_concurrent_tasks == WorkflowWorkerLimits().max_concurrent_tasks
+    assert (settings.erp_limits.max_per_second, settings.erp_limits.max_concurrent) == (7.5, 4)
+    # the CRM keeps its own default: one vendor's limit never changes another's
+    assert settings.crm_limits.max_per_second == 50
+
+
+def test_the_defaults_hold_ten_thousand_open_engagements() -> None:
+    limits = WorkflowWorkerLimits()
+    assert limits.max_cached_workflows >= 10_000
+    assert limits.sandbox == "passthrough"
+
+
+async def test_build_workers_passes_the_sizing_to_the_sdk(env: WorkflowEnvironment) -> None:
+    settings = WorkerSettings(
+        roles="workflows,erp",
+        workflow_task_queue=f"sz-wf-{uuid.uuid4().hex[:6]}",
+        erp_task_queue=f"sz-erp-{uuid.uuid4().hex[:6]}",
+        workflow_limits=WorkflowWorkerLimits(max_cached_workflows=1234, max_concurrent_tasks=7, pollers=3),
+        erp_limits=QueueLimits(max_concurrent=3, max_per_second=9.0, pollers=2),
+    )
+    by_role: dict[str, list] = {"workflows": [], "erp": [FakeSystems(good_opportunity()).activities()[0]]}
+    workflows, erp = build_workers(env.client, settings, by_role)
+    wf = workflows.config()
+    assert (wf["max_cached_workflows"], wf["max_concurrent_workflow_tasks"]) == (1234, 7)
+    assert wf["workflow_task_poller_behavior"].maximum == 3  # type: ignore[union-attr]
+    restrictions = wf["workflow_runner"].restrictions  # type: ignore[union-attr]
+    assert set(PASSTHROUGH_PACKAGES) <= restrictions.passthrough_modules
+    acts = erp.config()
+    assert acts["max_task_queue_activities_per_second"] == 9.0
+    assert acts["max_concurrent_activities"] == 3
+    assert acts["activity_task_poller_behavior"].maximum == 2  # type: ignore[union-attr]
+
+
+def test_strict_sandbox_on_request() -> None:
+    runner = workflow_runner(WorkflowWorkerLimits(sandbox="strict"))
+    assert "workflows" not in runner.restrictions.passthrough_modules
+
+
+@pytest.mark.parametrize(("sandbox", "shared"), [("passthrough", True), ("strict", False)])
+async def test_engagements_provision_in_either_sandbox(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch, sandbox: str, shared: bool
+) -> None:
+    """Passed through, every run executes the workflow module this process imported (a
+    wrapper put on its `validate_deal` sees both runs); strict, each run re-imports it."""
+    import workflows.engagement as module
+
+    calls: list[str] = []
+    original = module.validate_deal
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("validate")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "validate_deal", counted)
+    fake = FakeSystems(good_opportunity())
+    queue = f"pt-{uuid.uuid4()}"
+    runner = workflow_runner(WorkflowWorkerLimits(sandbox=sandbox))  # type: ignore[arg-type]
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[EngagementWorkflow],
+        activities=fake.activities(),
+        workflow_runner=runner,
+    ):
+        handles = [
+            await env.client.start_workflow(
+                EngagementWorkflow.run,
+                EngagementInput(
+                    opportunity_id=fake.opportunity.opportunity_id, queues=TaskQueues(crm=queue, psa=queue, erp=queue)
+                ),
+                id=f"engagement-pt-{n}-{uuid.uuid4().hex[:6]}",
+                task_queue=queue,
+            )
+            for n in range(2)
+        ]
+        for handle in handles:
+            view = await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
+            assert view.project_id and view.contract_id
+    assert len(calls) == (2 if shared else 0)
