@@ -26,8 +26,14 @@ from temporalio.worker import WorkerDeploymentConfig
 
 log = logging.getLogger("d2r.worker.deployment")
 
-# A describe asks the deployment's entity workflow; on a busy server it can time out.
-_TRANSIENT = {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE}
+# A describe asks the deployment's entity workflow; on a busy server it can time out, or
+# refuse with "too many requests issued to Worker Deployment" while several workers start.
+_TRANSIENT = {
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+}
 
 
 def deployment_config(deployment_name: str, build_id: str) -> WorkerDeploymentConfig:

@@ -97,8 +97,8 @@ class WorkflowWorkerLimits(BaseModel):
     max_concurrent_tasks: int = Field(default=40, ge=2)
     pollers: int = Field(default=5, ge=2)
     # A task waits this long for the process that caches its workflow before any worker
-    # takes it (and replays it); a busy month-end needs more than the SDK's 10 s.
-    sticky_schedule_to_start_seconds: float = Field(default=30.0, gt=0)
+    # takes it (and replays it); also how long a dead worker's workflows wait (SDK default).
+    sticky_schedule_to_start_seconds: float = Field(default=10.0, gt=0)
     # "passthrough": d2r's own packages (workflows, contracts, domain) are imported once
     # for every run instead of once per run; "strict": the SDK's default sandbox, which
     # re-imports the workflow module for every new run (the tests always run strict).

@@ -1,0 +1,395 @@
+"""Month-end at firm scale, end to end, on a stack this script starts itself
+(bench/scale_stack.py: Temporal dev server, CRM/PSA and ERP simulators, the reporting hub,
+N worker processes, the API):
+
+1. loads `--engagements N` closed-won deals (one T&M line each) across `--entities`
+   into the CRM, plus `--bare B` more for the floor;
+2. provisions B of them with a bare workflow making the same calls
+   (bench/bare_provisioning.py), then the N as real engagements, Closed Won to
+   IN_DELIVERY, and reports both rates (the same workers, connectors and rate limits);
+3. records `--timecards M` approved timecards (a week of 5 x 8 h each) on the engagements'
+   projects in two halves, with a daily posting run per entity between them (time posted
+   during the month costs the engagements nothing);
+4. runs the month-end close of every entity through the API, one after the other
+   (started by one finance user, approved by another), timing each;
+5. reads every engagement through the API (GET p99), then every history: the largest
+   payload, the longest history, and the Actions of each close window.
+
+The last line printed is one JSON object with the figures (README, "Figures").
+
+    nice -n 10 .venv/bin/python -m bench.bench_scale [--engagements 3000] [--workers 2]
+        [--timecards N] [--entities US01,UK01,DE01,JP01] [--bare 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import AsyncExitStack
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.bare_provisioning import BareInput, BareProvisioningWorkflow
+from bench.history_figures import read_histories
+from bench.scale_stack import FINANCE_A, FINANCE_B, READER, ScaleStack
+from contracts import search_attributes as sa
+from contracts.engagement import EngagementInput
+from contracts.ids import engagement_workflow_id, posting_workflow_id
+from contracts.posting import PostingInput
+from simulators.demo_data import BILL_RATES, LEGAL_ENTITIES
+from workflows.engagement import EngagementWorkflow
+from workflows.posting import TimeAndExpensePostingWorkflow
+
+PERIOD = "2026-11"
+FIRST_WEEK, SECOND_WEEK = date(2026, 11, 2), date(2026, 11, 16)
+MID_MONTH = date(2026, 11, 13)  # the daily posting run between the two halves
+ROLE = "Senior Consultant"
+# who books time on each entity's engagements (a demo-seed consultant of that entity and role)
+CONSULTANT = {"US01": "Margaret Hamilton", "UK01": "Alan Turing", "DE01": "Konrad Zuse", "JP01": "Yukihiro Matsumoto"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def load_deals(stack: ScaleStack, count: int, entities: list[str]) -> list[tuple[str, str]]:
+    """`count` closed-won deals (opportunity id, legal entity), a customer per ten deals."""
+    accounts = await stack.create_many(
+        "Account",
+        [
+            {
+                "Name": f"Scale Customer {i:05d}",
+                "D2R_Customer_Key__c": f"SCALE-{stack.tag}-{i:05d}",
+                "BillingCountry": LEGAL_ENTITIES[entities[i % len(entities)]][1],
+                "BillingCity": "Springfield",
+                "Industry": "Manufacturing",
+                "CurrencyIsoCode": LEGAL_ENTITIES[entities[i % len(entities)]][0],
+                "D2R_Tax_Id__c": f"TAX-SCALE-{i:05d}",
+                "Type": "Customer",
+            }
+            for i in range(len(entities) * max(1, count // (10 * len(entities))))
+        ],
+    )
+    products = (await stack.seed_info())["products"]
+    deals = []
+    rows = []
+    for i in range(count):
+        entity = entities[i % len(entities)]
+        currency, _country, _name, region = LEGAL_ENTITIES[entity]
+        deals.append(entity)
+        rows.append(
+            {
+                "Name": f"Scale deal {i:06d}",
+                # the account of the same entity (accounts cycle through the entities too)
+                "AccountId": accounts[((i // len(entities)) * len(entities) + i % len(entities)) % len(accounts)],
+                "StageName": "Closed Won",
+                "CloseDate": "2026-10-26",
+                "CurrencyIsoCode": currency,
+                "D2R_Legal_Entity__c": entity,
+                "D2R_Billing_Terms__c": "Net 30",
+                "D2R_Delivery_Region__c": region,
+                "D2R_Service_Package__c": "ADVISORY-TM",
+                "D2R_Contract_Start__c": "2026-11-01",
+                "D2R_Contract_End__c": "2027-10-31",
+                "Amount": 0,
+            }
+        )
+    opportunities = await stack.create_many("Opportunity", rows)
+    await stack.create_many(
+        "OpportunityLineItem",
+        [
+            {
+                "OpportunityId": opp,
+                "Product2Id": products["CONS-TM"],
+                "Quantity": 200,
+                "UnitPrice": BILL_RATES[LEGAL_ENTITIES[entity][0]][ROLE],
+                "D2R_Billing_Model__c": "time_and_materials",
+                "D2R_Revenue_Method__c": "as_delivered",
+                "D2R_Role__c": ROLE,
+                "D2R_Hours__c": 200,
+                "Description": "Advisory, T&M",
+            }
+            for opp, entity in zip(opportunities, deals, strict=True)
+        ],
+    )
+    return list(zip(opportunities, deals, strict=True))
+
+
+async def _started(starts: list[Any], concurrency: int = 32) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(start: Any) -> None:
+        async with gate:
+            await start()
+
+    await asyncio.gather(*(one(s) for s in starts))
+
+
+async def _until(count: Any, target: int, what: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    last = -1
+    while time.monotonic() < deadline:
+        done = await count()
+        if done >= target:
+            return
+        if done != last:
+            log(f"  {what}: {done}/{target}")
+            last = done
+        await asyncio.sleep(1.0)
+    raise RuntimeError(f"{what}: not done within {within:.0f}s")
+
+
+async def provision_bare(stack: ScaleStack, deals: list[tuple[str, str]], entities: dict[str, str]) -> float:
+    if not deals:
+        return 0.0
+    client = stack.client
+    t0 = time.perf_counter()
+    await _started(
+        [
+            lambda opp=opp: client.start_workflow(
+                BareProvisioningWorkflow.run,
+                BareInput(opportunity_id=opp, queues=stack.queues, legal_entities=entities),
+                id=f"bare-{opp}",
+                task_queue=stack.bare_queue,
+            )
+            for opp, _entity in deals
+        ]
+    )
+
+    async def done() -> int:
+        query = "WorkflowType = 'BareProvisioningWorkflow' AND ExecutionStatus = 'Completed'"
+        return (await client.count_workflows(query)).count
+
+    await _until(done, len(deals), "bare provisioning", within=600 + 2 * len(deals))
+    return len(deals) / (time.perf_counter() - t0)
+
+
+async def provision(stack: ScaleStack, deals: list[tuple[str, str]]) -> tuple[float, int]:
+    client = stack.client
+    t0 = time.perf_counter()
+    await _started(
+        [
+            lambda opp=opp: client.start_workflow(
+                EngagementWorkflow.run,
+                EngagementInput(opportunity_id=opp, queues=stack.queues),
+                id=engagement_workflow_id(opp),
+                task_queue=stack.workflow_queue,
+            )
+            for opp, _entity in deals
+        ]
+    )
+
+    async def settled() -> int:
+        stages = "('IN_DELIVERY', 'NEEDS_ATTENTION')"
+        return (await client.count_workflows(f"WorkflowType = 'EngagementWorkflow' AND D2RStage IN {stages}")).count
+
+    await _until(settled, len(deals), "provisioning", within=600 + 2 * len(deals))
+    rate = len(deals) / (time.perf_counter() - t0)
+    stuck = await client.count_workflows("WorkflowType = 'EngagementWorkflow' AND D2RStage = 'NEEDS_ATTENTION'")
+    return rate, stuck.count
+
+
+async def projects_by_entity(stack: ScaleStack) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    query = "WorkflowType = 'EngagementWorkflow' AND D2RStage = 'IN_DELIVERY'"
+    async for wf in stack.client.list_workflows(query):
+        attrs = wf.typed_search_attributes
+        project, entity = attrs.get(sa.PROJECT_ID), attrs.get(sa.LEGAL_ENTITY)
+        if project and entity:
+            found[entity].append(project)
+    return found
+
+
+def timecard(project: str, resource: str, monday: date) -> dict[str, Any]:
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+    return {
+        "pse__Project__c": project,
+        "pse__Resource__c": resource,
+        "pse__Start_Date__c": monday.isoformat(),
+        "pse__End_Date__c": (monday + timedelta(days=6)).isoformat(),
+        "pse__Status__c": "Approved",
+        "pse__Approved__c": True,
+        "pse__Submitted__c": True,
+        "pse__Billable__c": True,
+        "D2R_Role__c": ROLE,
+        **{f"pse__{d}_Hours__c": 8 for d in days},
+    }
+
+
+async def record_time(stack: ScaleStack, projects: dict[str, list[str]], count: int, monday: date) -> None:
+    people = {c["name"]: c["id"] for c in (await stack.seed_info())["consultants"]}
+    flat = [(entity, p) for entity, ps in sorted(projects.items()) for p in ps]
+    cards = [
+        timecard(project, people[CONSULTANT[entity]], monday)
+        for entity, project in (flat[i % len(flat)] for i in range(count))
+    ]
+    await stack.create_many("pse__Timecard_Header__c", cards)
+
+
+async def daily_posting(stack: ScaleStack, entities: list[str]) -> tuple[datetime, datetime, int]:
+    start = datetime.now(UTC)
+    results = await asyncio.gather(
+        *(
+            stack.client.execute_workflow(
+                TimeAndExpensePostingWorkflow.run,
+                PostingInput(legal_entity=e, posting_date=MID_MONTH, cutoff=MID_MONTH, queues=stack.queues),
+                id=posting_workflow_id(e, MID_MONTH),
+                task_queue=stack.workflow_queue,
+            )
+            for e in entities
+        )
+    )
+    return start, datetime.now(UTC), sum(r.progress.time_entries for r in results)
+
+
+async def close(stack: ScaleStack, entity: str, within: float) -> tuple[float, datetime, datetime, dict[str, Any]]:
+    assert stack.api is not None
+    api = stack.api
+    start = datetime.now(UTC)
+    t0 = time.perf_counter()
+    response = await api.post("/v1/period-close", json={"legal_entity": entity, "period": PERIOD}, headers=FINANCE_A)
+    if response.status_code >= 300:
+        raise RuntimeError(f"close {entity}: {response.status_code} {response.text[:500]}")
+    url = f"/v1/period-close/{entity}/{PERIOD}"
+    deadline = time.monotonic() + within
+    approved = False
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = (await api.get(url, headers=FINANCE_A)).json()
+        step = body.get("step")
+        if step == "AWAITING_APPROVAL" and not approved:
+            decision = await api.post(f"{url}/approve", json={"comment": "bench"}, headers=FINANCE_B)
+            if decision.status_code == 409 and "override_reason" in decision.text:
+                # Differences are reported in the figures (reconciliation); the bench locks over them.
+                log(f"  {entity} reconciliation: {json.dumps(body.get('reconciliation'))[:3000]}")
+                override = {"comment": "bench", "override_reason": "bench run: differences reported in the figures"}
+                decision = await api.post(f"{url}/approve", json=override, headers=FINANCE_B)
+            if decision.status_code >= 300:
+                raise RuntimeError(f"approve {entity}: {decision.status_code} {decision.text[:500]}")
+            approved = True
+        elif step == "CLOSED":
+            return time.perf_counter() - t0, start, datetime.now(UTC), body
+        elif step in ("FAILED", "CANCELLED"):
+            raise RuntimeError(f"close {entity} ended {step}: {json.dumps(body)[:1000]}")
+        await asyncio.sleep(2.0)
+    raise RuntimeError(f"close {entity} not CLOSED within {within:.0f}s (last step {body.get('step')})")
+
+
+async def query_latency(stack: ScaleStack, opportunities: list[str], sample: int) -> tuple[float, float]:
+    assert stack.api is not None
+    chosen = random.Random(7).sample(opportunities, min(sample, len(opportunities)))
+    times = []
+    for opp in chosen:
+        t0 = time.perf_counter()
+        response = await stack.api.get(f"/v1/engagements/{opp}", headers=READER)
+        times.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET engagement {opp}: {response.status_code} {response.text[:300]}")
+    times.sort()
+    p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+    return statistics.median(times), p99
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    entities = [e.strip() for e in args.entities.split(",") if e.strip()]
+    currencies = {e: LEGAL_ENTITIES[e][0] for e in LEGAL_ENTITIES}
+    tmp = Path(tempfile.mkdtemp(prefix="d2r-bench-scale-"))
+    log(f"bench_scale: {args.engagements} engagements on {args.workers} worker(s); logs in {tmp}")
+    stack = ScaleStack(tmp)
+    try:
+        extra = {"D2R_WORKFLOW_LIMITS__SANDBOX": args.sandbox} if args.sandbox else None
+        await stack.start(args.workers, extra)
+        async with AsyncExitStack() as exits:
+            await stack.open_api(exits)
+            deals = await load_deals(stack, args.engagements + args.bare, entities)
+            bare, real = deals[: args.bare], deals[args.bare :]
+            log(f"loaded {len(deals)} deals; bare provisioning of {len(bare)}")
+            bare_rate = await provision_bare(stack, bare, currencies)
+            log(f"bare: {bare_rate:.2f}/s; provisioning {len(real)} engagements")
+            rate, stuck = await provision(stack, real)
+            log(f"provisioned: {rate:.2f}/s, {stuck} need attention")
+            projects = await projects_by_entity(stack)
+            half = args.timecards // 2
+            await record_time(stack, projects, half, FIRST_WEEK)
+            p_start, p_end, posted_mid = await daily_posting(stack, entities)
+            await record_time(stack, projects, args.timecards - half, SECOND_WEEK)
+            log(f"timecards recorded ({args.timecards}); mid-month posting posted {posted_mid} entries")
+            walls: dict[str, float] = {}
+            windows: dict[str, tuple[datetime, datetime]] = {}
+            reports: dict[str, dict[str, Any]] = {}
+            for entity in entities:
+                wall, start, end, report = await close(stack, entity, within=600 + 1.0 * args.engagements)
+                walls[entity], windows[entity], reports[entity] = round(wall, 1), (start, end), report
+                log(f"close {entity}: {wall:.1f} s")
+            p50, p99 = await query_latency(stack, [opp for opp, _ in real], args.queries)
+            log(f"engagement GET: p50 {p50:.1f} ms, p99 {p99:.1f} ms; reading histories")
+        figures = await read_histories(stack.client)
+        per_entity = {e: sum(1 for _, x in real if x == e) for e in entities}
+        close_actions = {e: figures.actions_between(*windows[e]) for e in entities}
+        rss = [round(stack.rss.peaks[w.pid], 1) for w in stack.workers]
+        growth = max(stack.rss.peaks[w.pid] - stack.rss.baseline[w.pid] for w in stack.workers)
+    finally:
+        await stack.stop()
+    closed = sum(per_entity.values())
+    return {
+        "engagements": len(real),
+        "workers": args.workers,
+        "sandbox": args.sandbox or "passthrough",
+        "entities": per_entity,
+        "timecards": args.timecards,
+        "provision_per_s": round(rate, 2),
+        "bare_provision_per_s": round(bare_rate, 2),
+        "provision_vs_bare": round(rate / bare_rate, 2) if bare_rate else None,
+        "engagements_needing_attention": stuck,
+        "close_wall_s": {**walls, "total": round(sum(walls.values()), 1)},
+        "close_actions_per_engagement": round(sum(close_actions.values()) / max(closed, 1), 3),
+        "close_actions_by_entity": close_actions,
+        "posting_actions_on_engagements": figures.actions_between(p_start, p_end, "EngagementWorkflow"),
+        "time_entries_posted_mid_month": posted_mid,
+        "max_payload_bytes": figures.max_payload_bytes,
+        "max_payload_where": figures.max_payload_where,
+        "max_history_events": figures.max_history_events,
+        "max_history_where": figures.max_history_where,
+        "histories_read": figures.histories,
+        "worker_rss_mib": rss,
+        "worker_rss_baseline_mib": [round(stack.rss.baseline[w.pid], 1) for w in stack.workers],
+        # the largest worker's growth over its share of the engagements (Temporal spreads them)
+        "worker_rss_kib_per_engagement": round(growth * 1024 / max(1, len(real) / args.workers), 1),
+        "reconciliation": {e: (r.get("reconciliation") or {}).get("status") for e, r in reports.items()},
+        "query_p50_ms": round(p50, 1),
+        "query_p99_ms": round(p99, 1),
+    }
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engagements", type=int, default=3000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes on the same task queues")
+    parser.add_argument("--timecards", type=int, default=None, help="approved timecards (default: one per engagement)")
+    parser.add_argument("--entities", default="US01,UK01,DE01,JP01", help="legal entities the deals are spread over")
+    parser.add_argument("--bare", type=int, default=None, help="deals provisioned by the bare workflow (default N/10)")
+    parser.add_argument("--queries", type=int, default=500, help="engagement GETs for the latency figure")
+    parser.add_argument("--sandbox", choices=["passthrough", "strict"], default=None, help="the workers' sandbox")
+    args = parser.parse_args(argv)
+    if args.timecards is None:
+        args.timecards = args.engagements
+    if args.bare is None:
+        args.bare = max(10, args.engagements // 10)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    figures = asyncio.run(run(parse(argv)))
+    print(json.dumps(figures, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
