@@ -62,8 +62,10 @@ class RssSampler:
         self._thread.start()
 
     def mark_baseline(self) -> None:
-        for pid, proc in self._procs.items():
-            self.baseline[pid] = proc.memory_info().rss / 2**20
+        self.baseline = self.now()
+
+    def now(self) -> dict[int, float]:
+        return {pid: proc.memory_info().rss / 2**20 for pid, proc in self._procs.items()}
 
     def stop(self) -> None:
         self._stop.set()

@@ -9,4 +9,3 @@ import importlib.util
 
 def test_sniffio_is_installed_so_httpcore_finds_it_once() -> None:
     assert importlib.util.find_spec("sniffio") is not None
-
