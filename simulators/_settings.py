@@ -108,6 +108,8 @@ class SimSettings(BaseSettings):
     # Optional TLS (PEM files, e.g. from a local CA such as trustme): https-only clients work.
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
+    # NetSuite: the account's date format (General Preferences), in which SuiteQL returns dates
+    netsuite_date_format: str = "M/D/YYYY"
 
     @field_validator("faults", mode="before")
     @classmethod

@@ -310,12 +310,15 @@ async def erp_billed(http: httpx.AsyncClient, t: Target, entity: str, period: st
             f"{t.netsuite}/services/rest/query/v1/suiteql",
             headers={**ns, "Prefer": "transient"},
             json={
-                "q": f"SELECT subtotal FROM transaction WHERE type = 'CustInvc' AND subsidiary = '{sub[0]['id']}' "
-                f"AND trandate >= '{first}' AND trandate <= '{last}'"
+                # SuiteQL's schema: the subsidiary is on the lines, item lines are credits (negative)
+                "q": "SELECT tl.netamount FROM transaction t INNER JOIN transactionline tl ON tl.transaction = t.id "
+                f"WHERE t.type = 'CustInvc' AND tl.subsidiary = {sub[0]['id']} AND tl.mainline = 'F' "
+                f"AND tl.taxline = 'F' AND t.trandate >= TO_DATE('{first}', 'YYYY-MM-DD') "
+                f"AND t.trandate <= TO_DATE('{last}', 'YYYY-MM-DD')"
             },
         )
     ).json()["items"]
-    return sum((Decimal(str(r.get("subtotal") or 0)) for r in rows), Decimal(0))
+    return -sum((Decimal(str(r.get("netamount") or 0)) for r in rows), Decimal(0))
 
 
 async def check(http: httpx.AsyncClient, t: Target, entity: str, period: str, report: dict[str, Any]) -> bool:

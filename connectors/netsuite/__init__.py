@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connectors.endpoints import Connections, Endpoint
 from connectors.netsuite.client import SYSTEM, NetSuiteClient, NetSuiteConfig
+from connectors.netsuite.dates import DEFAULT_DATE_FORMAT
 from connectors.netsuite.erp import NetSuiteErp
 from connectors.netsuite.extract import NetSuiteExtract
 from connectors.netsuite.posting import NetSuitePosting
@@ -35,6 +36,7 @@ def connect(endpoint: Endpoint, connections: Connections) -> ErpConnection:
                 private_key=endpoint.private_key or "",
                 instance=endpoint.name,
                 timeout=endpoint.timeout,
+                date_format=endpoint.options.get("date_format", DEFAULT_DATE_FORMAT),
             )
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from connectors.errors import (
     VendorValidationError,
 )
 from connectors.http import ClientCredentialsAuth, JwtClientAssertion, make_client, send, transient_error
+from connectors.netsuite.dates import DEFAULT_DATE_FORMAT, parse_date
 
 SYSTEM = "netsuite"
 _LOCKED_CODES = {"PERIOD_LOCKED", "PERIOD_CLOSED", "ACCOUNTING_PERIOD_LOCKED"}
@@ -41,6 +43,7 @@ class NetSuiteConfig:
     instance: str = "default"
     timeout: float = 30.0
     algorithm: str = "PS256"
+    date_format: str = DEFAULT_DATE_FORMAT  # the account's date format, in which SuiteQL returns dates
 
     def __repr__(self) -> str:  # the key never reaches a log line
         return f"NetSuiteConfig(base_url={self.base_url!r}, client_id={self.client_id!r}, instance={self.instance!r})"
@@ -160,6 +163,10 @@ class NetSuiteClient:
             "POST", self._record(record_type, f"{quote(record_id)}/!transform/{target}"), json=body or {}
         )
         return _id_from_location(response)
+
+    def date(self, value: object) -> date:
+        """A date of a SuiteQL row, in the account's date format."""
+        return parse_date(str(value), self.config.date_format)
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
         """The internal id of the subsidiary whose externalId is the legal entity's code."""

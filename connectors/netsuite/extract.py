@@ -8,15 +8,18 @@ Time, as posting writes it (connectors/netsuite/posting.py), either way:
 - time lines of posting's batch journals (`journalEntry` external id
   `<posting run id>:p<page>:time:<entity>:<currency>:<n>`, the run id being
   `posting-<project entity>-...`), one debit line per day entry with
-  `custcol_d2r_project_id` and the memo `time <timecard id>:<date> <hours>h`. A journal is
-  dated the posting day, never before the days it carries, so journals dated from the
-  period's first day on are read. Reversals (`...:reversal`, debits and credits swapped)
-  count negative.
+  `custcol_d2r_project_id` and the memo `time <timecard id>:<date> <hours>h`, read in one
+  SuiteQL join of `transaction`, `transactionline` and `transactionaccountingline` (the GL
+  side of each line). A journal is dated the posting day, never before the days it
+  carries, so journals dated from the period's first day on are read. Reversals
+  (`...:reversal`, debits and credits swapped) count negative.
 Neither carries a bill amount (time bills have none, journals carry cost): time_amount is
 left empty.
 
-Invoices: `CustInvc` transactions of the entity's subsidiary dated in the period, per
-`custbody_d2r_project_id`, at their total (`foreigntotal`: lines plus tax).
+Invoices: `CustInvc` transactions of the entity's subsidiary (on the main line: SuiteQL's
+`transaction` has no subsidiary) dated in the period, per `custbody_d2r_project_id`, at
+their total (`foreigntotal`: lines plus tax). Dates go out through TO_DATE, so the account's
+date format only matters where dates come back.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.netsuite.client import NetSuiteClient
+from connectors.netsuite.dates import to_date_literal
 from domain.extracts import ProjectTotal
 
 IN_CHUNK = 200
@@ -66,7 +70,7 @@ class NetSuiteExtract:
             query = (
                 "SELECT id, externalid, hours, trandate, custcol_d2r_project_id, custcol_d2r_entry_id "
                 f"FROM timebill WHERE custcol_d2r_project_id IN ({chunk}) "
-                f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
+                f"AND trandate >= {to_date_literal(start)} AND trandate <= {to_date_literal(end)} "
                 "ORDER BY id"
             )
             async for row in self._ns.suiteql(query, page_size=self._page):
@@ -81,34 +85,37 @@ class NetSuiteExtract:
         whose external id starts with `run_prefix` (e.g. `posting-US01-`). Returns the number
         of journals read and the totals per project."""
         query = (
-            "SELECT id, externalid FROM transaction WHERE type = 'Journal' "
-            f"AND externalid LIKE {_quote(run_prefix + '%:time:%')} "
-            f"AND trandate >= {_quote(start.isoformat())} ORDER BY id"
+            "SELECT t.id, tl.id AS line, tl.memo, tl.custcol_d2r_project_id, tal.debit, tal.credit "
+            "FROM transaction t "
+            "INNER JOIN transactionline tl ON tl.transaction = t.id "
+            "INNER JOIN transactionaccountingline tal ON tal.transaction = tl.transaction "
+            "AND tal.transactionline = tl.id "
+            f"WHERE t.type = 'Journal' AND t.externalid LIKE {_quote(run_prefix + '%:time:%')} "
+            f"AND t.trandate >= {to_date_literal(start)} ORDER BY t.id, tl.id"
         )
-        journal_ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
+        journals: set[str] = set()
         totals: dict[str, ProjectTotal] = {}
         first, last = start.isoformat(), end.isoformat()
-        for journal_id in journal_ids:
-            record = await self._ns.get("journalEntry", journal_id)
-            for line in (record.get("line") or {}).get("items", []):
-                match = _TIME_MEMO.match(str(line.get("memo") or ""))
-                project = line.get("custcol_d2r_project_id")
-                if match is None or not project or not first <= match["day"] <= last:
+        async for line in self._ns.suiteql(query, page_size=self._page):
+            journals.add(str(line["id"]))
+            match = _TIME_MEMO.match(str(line.get("memo") or ""))
+            project = line.get("custcol_d2r_project_id")
+            if match is None or not project or not first <= match["day"] <= last:
+                continue
+            # The cost debit carries the entry (its accrual credit repeats the memo);
+            # in a reversal the same line comes back as a credit.
+            if match["reversal"]:
+                if not line.get("credit"):
                     continue
-                # The cost debit carries the entry (its accrual credit repeats the memo);
-                # in a reversal the same line comes back as a credit.
-                if match["reversal"]:
-                    if not line.get("credit"):
-                        continue
-                    sign = Decimal(-1)
-                elif line.get("debit"):
-                    sign = Decimal(1)
-                else:
-                    continue
-                total = totals.setdefault(str(project), ProjectTotal(project_id=str(project)))
-                total.hours += sign * Decimal(match["hours"])
-                total.add_record(match["entry"])
-        return len(journal_ids), _finish(totals)
+                sign = Decimal(-1)
+            elif line.get("debit"):
+                sign = Decimal(1)
+            else:
+                continue
+            total = totals.setdefault(str(project), ProjectTotal(project_id=str(project)))
+            total.hours += sign * Decimal(match["hours"])
+            total.add_record(match["entry"])
+        return len(journals), _finish(totals)
 
     async def subsidiary_id(self, legal_entity: str) -> str | None:
         return await self._ns.subsidiary_id(legal_entity)
@@ -121,10 +128,11 @@ class NetSuiteExtract:
         if subsidiary is None:
             return []
         query = (
-            "SELECT id, externalid, foreigntotal, currency, custbody_d2r_project_id FROM transaction "
-            f"WHERE type = 'CustInvc' AND subsidiary = {subsidiary} "
-            f"AND trandate >= {_quote(start.isoformat())} AND trandate <= {_quote(end.isoformat())} "
-            "ORDER BY id"
+            "SELECT t.id, t.externalid, t.foreigntotal, t.currency, t.custbody_d2r_project_id "
+            "FROM transaction t INNER JOIN transactionline tl ON tl.transaction = t.id AND tl.mainline = 'T' "
+            f"WHERE t.type = 'CustInvc' AND tl.subsidiary = {int(subsidiary)} "
+            f"AND t.trandate >= {to_date_literal(start)} AND t.trandate <= {to_date_literal(end)} "
+            "ORDER BY t.id"
         )
         totals: dict[str, ProjectTotal] = {}
         currencies: dict[str, str] = {}
@@ -145,10 +153,10 @@ class NetSuiteExtract:
     async def _currency_codes(self, ids: list[str]) -> dict[str, str]:
         if not ids:
             return {}
-        query = f"SELECT id, externalid, symbol FROM currency WHERE id IN ({', '.join(ids)})"
+        query = f"SELECT id, symbol FROM currency WHERE id IN ({', '.join(str(int(i)) for i in ids)})"
         out: dict[str, str] = {}
         async for row in self._ns.suiteql(query, page_size=self._page):
-            code = row.get("externalid") or row.get("symbol")
+            code = row.get("symbol")
             if isinstance(code, str) and len(code) == 3:
                 out[str(row["id"])] = code.upper()
         return out

@@ -1,6 +1,11 @@
 """Receivables as NetSuite holds them, read in bulk for the month-end and daily batches:
 cash applied to d2r's invoices (customer payments and their `apply` lines), and d2r
-invoices still open past their due date."""
+invoices still open past their due date.
+
+SuiteQL over the Records Catalog: a payment's customer is `transaction.entity`, an
+invoice's open amount `foreignamountunpaid` (in its currency), its subsidiary lives on the
+main line (`transactionline.mainline = 'T'`), dates go out through TO_DATE and come back
+in the account's date format."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.netsuite.client import NetSuiteClient
+from connectors.netsuite.dates import to_date_literal
 from domain.money import Money
 from domain.system_records import OpenItem, Receipt
 
@@ -36,8 +42,8 @@ class NetSuiteReceivables:
         d2r issued (invoices without a d2r externalId are someone else's) — of one
         engagement's opportunity when given (a customer may have several deals)."""
         query = (
-            f"SELECT id FROM transaction WHERE type = 'CustPymt' AND customer = {_quote(customer_id)} "
-            f"AND trandate >= {_quote(since.isoformat())} AND trandate <= {_quote(through.isoformat())} "
+            f"SELECT id FROM transaction WHERE type = 'CustPymt' AND entity = {int(customer_id)} "
+            f"AND trandate >= {to_date_literal(since)} AND trandate <= {to_date_literal(through)} "
             "ORDER BY id"
         )
         ids = [str(row["id"]) async for row in self._ns.suiteql(query, page_size=self._page)]
@@ -78,7 +84,7 @@ class NetSuiteReceivables:
     async def _external_ids(self, erp_invoice_ids: list[str], opportunity_id: str | None) -> dict[str, str]:
         found: dict[str, str] = {}
         for start in range(0, len(erp_invoice_ids), 500):
-            chunk = ", ".join(_quote(i) for i in erp_invoice_ids[start : start + 500])
+            chunk = ", ".join(str(int(i)) for i in erp_invoice_ids[start : start + 500])
             query = (
                 "SELECT id, externalid, custbody_d2r_opportunity_id FROM transaction "
                 f"WHERE type = 'CustInvc' AND id IN ({chunk})"
@@ -96,15 +102,16 @@ class NetSuiteReceivables:
         """d2r invoices of the subsidiary due `due_from`..`due_to` with money still open (of
         these opportunities only, when given)."""
         only = (
-            f"AND custbody_d2r_opportunity_id IN ({', '.join(_quote(o) for o in opportunity_ids)}) "
+            f"AND t.custbody_d2r_opportunity_id IN ({', '.join(_quote(o) for o in opportunity_ids)}) "
             if opportunity_ids
             else ""
         )
         query = (
-            "SELECT id, externalid, duedate, amountremaining, currency, custbody_d2r_opportunity_id "
-            f"FROM transaction WHERE type = 'CustInvc' AND subsidiary = {_quote(subsidiary_id)} {only}"
-            f"AND duedate >= {_quote(due_from.isoformat())} AND duedate <= {_quote(due_to.isoformat())} "
-            "AND amountremaining > 0 ORDER BY id"
+            "SELECT t.id, t.externalid, t.duedate, t.foreignamountunpaid, t.currency, t.custbody_d2r_opportunity_id "
+            "FROM transaction t INNER JOIN transactionline tl ON tl.transaction = t.id AND tl.mainline = 'T' "
+            f"WHERE t.type = 'CustInvc' AND tl.subsidiary = {int(subsidiary_id)} {only}"
+            f"AND t.duedate >= {to_date_literal(due_from)} AND t.duedate <= {to_date_literal(due_to)} "
+            "AND t.foreignamountunpaid > 0 ORDER BY t.id"
         )
         items = []
         currencies: dict[str, str] = {}
@@ -118,9 +125,9 @@ class NetSuiteReceivables:
                     invoice_id=str(row["externalid"]),
                     erp_invoice_id=str(row["id"]),
                     opportunity_id=str(opportunity),
-                    due_date=date.fromisoformat(str(row["duedate"])[:10]),
+                    due_date=self._ns.date(row["duedate"]),
                     amount_remaining=Money(
-                        amount=Decimal(str(row.get("amountremaining") or 0)), currency=currency
+                        amount=Decimal(str(row.get("foreignamountunpaid") or 0)), currency=currency
                     ).rounded(),
                 )
             )

@@ -14,9 +14,8 @@ from starlette.routing import BaseRoute
 from .._app import BaseSimulator, Handler
 from .._http import HTTPError, Request, Response, json_response, read_form, read_json
 from .._jwt import AssertionRefused, verify
-from .._query import Count, Field, QueryError, Star, compile_where, parse
 from .._settings import SimSettings
-from . import schema
+from . import catalog, schema, suiteql
 from ._filter import FilterError, compile_filter
 from .schema import (
     COMMON,
@@ -26,8 +25,6 @@ from .schema import (
     POSTING_LOCKS,
     RECORDS,
     SUBLISTS,
-    TABLES,
-    TRAN_CODES,
     TRANSACTIONS,
 )
 
@@ -73,6 +70,17 @@ def ns_error(
         "o:errorDetails": [d],
     }
     return json_response(body, status, headers, media_type=ERROR_TYPE)
+
+
+def _query_error(detail: str) -> Response:
+    """SuiteQL's refusal: 400 INVALID_PARAMETER naming the `q` query parameter."""
+    body = {
+        "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
+        "title": "Bad Request",
+        "status": 400,
+        "o:errorDetails": [{"detail": detail, "o:errorQueryParam": "q", "o:errorCode": "INVALID_PARAMETER"}],
+    }
+    return json_response(body, 400, media_type=ERROR_TYPE)
 
 
 def _token_error(code: str, reason: str) -> Response:
@@ -158,6 +166,9 @@ class NetSuiteSimulator(BaseSimulator):
     def __init__(self, settings: SimSettings) -> None:
         super().__init__(settings, schema.EXTRA_INDEXES)
         self._seeding = False
+        self.tables = catalog.build()
+        # custom field id -> kind, from the SDF objects; None accepts any custom-prefixed name
+        self.custom_fields: dict[str, str] | None = None
         self.ensure_seeded()
 
     # ---- hooks --------------------------------------------------------------------
@@ -919,128 +930,26 @@ class NetSuiteSimulator(BaseSimulator):
         return self._created(tgt_t, rid)
 
     # ---- SuiteQL ------------------------------------------------------------------
-    def _columns(self, table: str) -> dict[str, tuple[str, str]]:
-        """lower column -> (SQL expression, kind) for a SuiteQL table."""
-        cols: dict[str, tuple[str, str]] = {
-            "id": ("r.id", "id"),
-            "externalid": ("r.ext", "str"),
-            "createddate": ("json_extract(r.data,'$.createdDate')", "str"),
-            "lastmodifieddate": ("json_extract(r.data,'$.lastModifiedDate')", "str"),
-        }
-        if table == "transaction":
-            cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in TRAN_CODES.items())
-            cols["type"] = (f"(CASE r.type {cases} END)", "str")
-            cols["recordtype"] = ("r.type", "str")
-        for rtype in TABLES[table]:
-            for f, kind in RECORDS[rtype].items():
-                kind = kind[3:] if kind.startswith("ro:") else kind
-                low = f.lower()
-                if low in cols or kind.startswith("sublist:"):
-                    continue
-                if kind.startswith("ref:"):
-                    cols[low] = (f"json_extract(r.data,'$.{f}.id')", "id")
-                elif kind == "status":
-                    cols[low] = (f"json_extract(r.data,'$.{f}.id')", "str")
-                elif kind == "bool":
-                    cols[low] = (f"(CASE json_extract(r.data,'$.{f}') WHEN 1 THEN 'T' WHEN 0 THEN 'F' END)", "bool")
-                else:
-                    cols[low] = (f"json_extract(r.data,'$.{f}')", kind)
-        for (t, alias), f in schema.COLUMN_ALIASES.items():
-            if t == table and f.lower() in cols:
-                cols[alias] = cols[f.lower()]
-        return cols
-
-    def _col(self, table: str, cols: dict[str, tuple[str, str]], path: list[str]) -> tuple[str, str]:
-        if len(path) == 2 and path[0].lower() == table:
-            path = path[1:]
-        if len(path) != 1:
-            raise fail(400, "INVALID_PARAMETER", f"Joins and qualified names are not supported: {'.'.join(path)}")
-        name = path[0].lower()
-        if name in cols:
-            return cols[name]
-        if name.startswith(CUSTOM_PREFIXES):
-            return f"json_extract(r.data,'$.{name}')", "custom"
-        raise fail(
-            400,
-            "INVALID_PARAMETER",
-            "Invalid search query. Detailed unprocessed description follows. Search error "
-            f"occurred: Field '{path[0]}' for record '{table}' was not found.",
-        )
-
     async def suiteql(self, req: Request) -> Response:
         body = await read_json(req)
         q = body.get("q") if isinstance(body, dict) else None
-        if not q:
+        if not q or not isinstance(q, str):
             raise fail(400, "INVALID_PARAMETER", "The request body must contain a query in 'q'.")
         try:
-            sel = parse(q)
-        except QueryError as e:
-            raise fail(400, "INVALID_PARAMETER", f"Invalid search query: {e}") from None
-        table = sel.table.lower()
-        if table not in TABLES:
-            raise fail(
-                400,
-                "INVALID_PARAMETER",
-                f"Invalid search query. Search error occurred: Record '{sel.table}' was not found.",
+            limit = int(req.query_params.get("limit", "1000"))
+            offset = int(req.query_params.get("offset", "0"))
+        except ValueError:
+            raise fail(400, "INVALID_PARAMETER", "limit and offset must be integers.") from None
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise fail(400, "INVALID_PARAMETER", "limit must be from 1 to 1000 and offset not negative.")
+        try:
+            items, total = suiteql.run(
+                self.store.conn, q, self.tables, self.settings.netsuite_date_format, limit, offset, self.custom_fields
             )
-        limit = max(1, min(1000, int(req.query_params.get("limit", "1000"))))
-        offset = max(0, int(req.query_params.get("offset", "0")))
-        cols = self._columns(table)
-        types = TABLES[table]
-        params: list[Any] = list(types)
-        where = f"r.type IN ({','.join('?' * len(types))})"
-        if sel.where is not None:
-            where += " AND " + compile_where(
-                sel.where, lambda p: self._col(table, cols, p)[0], params, numeric_cast=True
-            )
-        c = self.store.conn
-        n = int(c.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
-        if sel.offset:
-            n = max(0, n - sel.offset)
-        if sel.limit is not None:
-            n = min(n, sel.limit)
+        except suiteql.SuiteQLError as e:
+            return _query_error(str(e))
         base = f"{self.settings.base_url()}/services/rest/query/v1/suiteql"
-        if sel.is_count:
-            alias = (sel.items[0].alias or "count").lower()
-            return json_response(self._page(base, "POST", [{"links": [], alias: n}], limit, 0, 1))
-        select: list[tuple[str, str]] = []
-        for it in sel.items:
-            if isinstance(it, Star):
-                select.extend((k, v[0]) for k, v in cols.items() if k != "recordtype")
-            elif isinstance(it, Field):
-                expr, _kind = self._col(table, cols, it.path)
-                select.append(((it.alias or it.path[-1]).lower(), expr))
-            elif isinstance(it, Count):
-                raise fail(400, "INVALID_PARAMETER", "COUNT can't be combined with other columns")
-        order_parts = []
-        for ob in sel.order:
-            expr, kind = self._col(table, cols, ob.path)
-            if kind == "id":
-                expr = f"CAST({expr} AS INTEGER)"
-            order_parts.append(
-                expr
-                + (" DESC" if ob.desc else " ASC")
-                + ("" if ob.nulls_last is None else (" NULLS LAST" if ob.nulls_last else " NULLS FIRST"))
-            )
-        order_parts.append("r.type, CAST(r.id AS INTEGER)")
-        take = max(0, min(limit, n - offset))
-        rows = (
-            c.execute(
-                f"SELECT {', '.join(e for _, e in select)} FROM records r WHERE {where} "
-                f"ORDER BY {', '.join(order_parts)} LIMIT ? OFFSET ?",
-                [*params, take, (sel.offset or 0) + offset],
-            ).fetchall()
-            if take
-            else []
-        )
-        items = []
-        for row in rows:
-            item: dict[str, Any] = {"links": []}
-            for (name, _), v in zip(select, row, strict=True):
-                if v is not None:
-                    item[name] = v
-            items.append(item)
-        return json_response(self._page(base, "POST", items, limit, offset, n))
+        return json_response(self._page(base, "POST", items, limit, offset, total))
 
     # ---- async requests + idempotency keys ---------------------------------------
     async def dispatch(self, req: Request, handler: Handler, params: dict[str, str]) -> Response:

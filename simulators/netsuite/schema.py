@@ -11,14 +11,6 @@ CUSTOM_PREFIXES = ("custbody", "custentity", "custcol", "custrecord", "custitem"
 
 ENTITY = "customer|job"
 TRANSACTIONS = ("salesOrder", "invoice", "creditMemo", "customerPayment", "journalEntry")
-# SuiteQL transaction.type codes
-TRAN_CODES = {
-    "salesOrder": "SalesOrd",
-    "invoice": "CustInvc",
-    "creditMemo": "CustCred",
-    "customerPayment": "CustPymt",
-    "journalEntry": "Journal",
-}
 # id spaces: record types sharing an internal-id sequence
 ID_SPACE = {
     **{t: "transaction" for t in TRANSACTIONS},
@@ -128,28 +120,6 @@ SUBLISTS: dict[str, dict[str, str]] = {
 
 # Fields every record has
 COMMON = {"id": "ro:str", "externalId": "str", "createdDate": "ro:str", "lastModifiedDate": "ro:str"}
-
-# SuiteQL tables -> record types
-TABLES: dict[str, tuple[str, ...]] = {
-    "transaction": TRANSACTIONS,
-    "customer": ("customer",),
-    "job": ("job",),
-    "employee": ("employee",),
-    "entity": ("customer", "job", "employee"),
-    "timebill": ("timeBill",),
-    "subsidiary": ("subsidiary",),
-    "accountingperiod": ("accountingPeriod",),
-    "currency": ("currency",),
-    "account": ("account",),
-    "item": ("serviceItem",),
-}
-# SuiteQL column aliases: (table, column) -> record field
-COLUMN_ALIASES = {
-    ("transaction", "foreigntotal"): "total",
-    ("transaction", "postingperiod"): "postingPeriod",
-    ("customer", "companyname"): "companyName",
-    ("accountingperiod", "alllocked"): "allLocked",
-}
 
 LOWER_TYPES = {t.lower(): t for t in RECORDS}
 

@@ -138,7 +138,7 @@ async def test_sales_order_transform_payment_and_suiteql(ns: httpx.AsyncClient) 
             f"/services/rest/query/v1/suiteql?limit=10&offset={offset}",
             json={
                 "q": "SELECT id, periodname, closed FROM accountingperiod "
-                "WHERE startdate >= '2026-01-01' ORDER BY startdate"
+                "WHERE startdate >= TO_DATE('2026-01-01', 'YYYY-MM-DD') ORDER BY startdate"
             },
         )
         page = r.json()
