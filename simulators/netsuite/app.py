@@ -15,7 +15,7 @@ from .._app import BaseSimulator, Handler
 from .._http import HTTPError, Request, Response, json_response, read_form, read_json
 from .._jwt import AssertionRefused, verify
 from .._settings import SimSettings
-from . import catalog, schema, suiteql
+from . import catalog, schema, sdf, suiteql
 from ._filter import FilterError, compile_filter
 from .schema import (
     COMMON,
@@ -167,8 +167,8 @@ class NetSuiteSimulator(BaseSimulator):
         super().__init__(settings, schema.EXTRA_INDEXES)
         self._seeding = False
         self.tables = catalog.build()
-        # custom field id -> kind, from the SDF objects; None accepts any custom-prefixed name
-        self.custom_fields: dict[str, str] | None = None
+        self.custom = sdf.load()  # the account's custom fields, from d2r's SDF project
+        self.custom_fields: dict[str, str] | None = self.custom.columns()
         self.ensure_seeded()
 
     # ---- hooks --------------------------------------------------------------------
@@ -363,7 +363,7 @@ class NetSuiteSimulator(BaseSimulator):
             if k == "links":
                 continue
             if k.lower().startswith(CUSTOM_PREFIXES):
-                out[k] = v
+                out[k] = self._custom_value(rtype, "body", k, v, k)
                 continue
             fk = self._field_kind(rtype, k)
             if fk is None:
@@ -372,7 +372,7 @@ class NetSuiteSimulator(BaseSimulator):
             if kind.startswith("ro:"):
                 raise fail(400, "INVALID_CONTENT", f"The field {f} is read-only and cannot be set.", f)
             if kind.startswith("sublist:"):
-                out[f] = self._clean_sublist(kind[8:], v, f)
+                out[f] = self._clean_sublist(rtype, kind[8:], v, f)
             elif kind == "status":
                 # NetSuite computes a transaction's status; a sales order closes by closing
                 # its lines (`isClosed`), and bills through transforms.
@@ -381,7 +381,21 @@ class NetSuiteSimulator(BaseSimulator):
                 out[f] = self._clean_value(kind, v, f)
         return out
 
-    def _clean_sublist(self, name: str, v: Any, path: str) -> list[dict[str, Any]]:
+    def _custom_value(self, rtype: str, where: str, name: str, v: Any, path: str) -> Any:
+        """A custom field exists where the SDF project defines it (vendor/netsuite/src/Objects)."""
+        kind = self.custom.kind(rtype, where, name)
+        if kind is None:
+            on = f"record type '{rtype}'" if where == "body" else f"sublist '{where}' of '{rtype}'"
+            raise fail(
+                400,
+                "INVALID_CONTENT",
+                f"Invalid field name '{name}' for {on}: no such custom field in this account "
+                "(not defined in vendor/netsuite/src/Objects).",
+                path,
+            )
+        return self._clean_value(kind, v, path)
+
+    def _clean_sublist(self, rtype: str, name: str, v: Any, path: str) -> list[dict[str, Any]]:
         if not isinstance(v, dict) or not isinstance(v.get("items"), list):
             raise fail(400, "INVALID_CONTENT", f"The sublist {path} must be an object with items.", path)
         spec = SUBLISTS[name]
@@ -394,7 +408,7 @@ class NetSuiteSimulator(BaseSimulator):
                 if k == "links":
                     continue
                 if k.lower().startswith(CUSTOM_PREFIXES):
-                    out[k] = val
+                    out[k] = self._custom_value(rtype, path, k, val, f"{path}.items[{i}].{k}")
                     continue
                 kind = spec.get(k)
                 if kind is None:

@@ -81,7 +81,7 @@ async def test_sales_order_transform_payment_and_suiteql(ns: httpx.AsyncClient) 
                             "description": "T&M",
                             "quantity": 200,
                             "rate": 250,
-                            "custcol_d2r_line": "L2",
+                            "custcol_d2r_contract_line_id": "L2",
                         },
                     ]
                 },

@@ -130,3 +130,22 @@ async def test_collection_q_filter(ns: httpx.AsyncClient) -> None:
     bad = await ns.get(f"{REC}/customer", params={"q": 'nosuchfield IS "x"'})
     assert bad.status_code == 400 and bad.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_PARAMETER"
     assert quote("x")
+
+
+async def test_custom_fields_exist_only_where_the_sdf_project_defines_them(ns: httpx.AsyncClient) -> None:
+    cid = await customer(ns)
+    order = {"entity": {"id": cid}, "item": {"items": [{"item": {"externalId": "IMPL-FF"}, "rate": 10}]}}
+    r = await ns.post(f"{REC}/salesOrder", json={**order, "custbody_d2r_made_up": "x"})
+    assert r.status_code == 400
+    detail = r.json()["o:errorDetails"][0]
+    assert detail["o:errorCode"] == "INVALID_CONTENT" and detail["o:errorPath"] == "custbody_d2r_made_up"
+    assert "vendor/netsuite/src/Objects" in detail["detail"]
+    # a journal-line field is not an order-line field; a checkbox takes a boolean
+    line = {"item": {"externalId": "IMPL-FF"}, "rate": 10, "custcol_d2r_source_id": "s"}
+    r = await ns.post(f"{REC}/salesOrder", json={**order, "item": {"items": [line]}})
+    assert (
+        r.status_code == 400 and r.json()["o:errorDetails"][0]["o:errorPath"] == "item.items[0].custcol_d2r_source_id"
+    )
+    r = await ns.post(f"{REC}/salesOrder", json={**order, "custbody_d2r_cancelled": "yes"})
+    assert r.status_code == 400
+    assert (await ns.post(f"{REC}/salesOrder", json={**order, "custbody_d2r_cancelled": False})).status_code == 204

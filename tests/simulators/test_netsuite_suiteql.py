@@ -54,7 +54,7 @@ async def invoice(ns: httpx.AsyncClient, cid: str, **extra: Any) -> str:
         "item": {
             "items": [
                 {"item": {"externalId": "IMPL-FF"}, "quantity": 1, "rate": 1000, "tax1Amt": 200},
-                {"item": {"externalId": "IMPL-FF"}, "quantity": 5, "rate": 100, "custcol_d2r_project_id": "P-1"},
+                {"item": {"externalId": "IMPL-FF"}, "quantity": 5, "rate": 100, "custcol_d2r_contract_line_id": "P-1"},
             ]
         },
         "custbody_d2r_opportunity_id": "006OPP",
@@ -101,7 +101,7 @@ async def test_invoice_header_lines_and_gl_impact(ns: httpx.AsyncClient) -> None
     lines = await rows(
         ns,
         "SELECT tl.id, tl.mainline, tl.taxline, tl.subsidiary, tl.foreignamount, tl.quantity, tl.rate, "
-        "tl.custcol_d2r_project_id, BUILTIN.DF(tl.subsidiary) AS subname FROM transactionline tl "
+        "tl.custcol_d2r_contract_line_id, BUILTIN.DF(tl.subsidiary) AS subname FROM transactionline tl "
         f"WHERE tl.transaction = {inv} ORDER BY tl.id",
     )
     assert [(x["id"], x["mainline"], x["taxline"], x["foreignamount"]) for x in lines] == [
@@ -111,7 +111,7 @@ async def test_invoice_header_lines_and_gl_impact(ns: httpx.AsyncClient) -> None
         ("3", "F", "T", -200),
     ]
     assert {x["subsidiary"] for x in lines} == {"1"} and lines[0]["subname"] == "Northwind Consulting Inc."
-    assert lines[2]["quantity"] == -5 and lines[2]["rate"] == 100 and lines[2]["custcol_d2r_project_id"] == "P-1"
+    assert lines[2]["quantity"] == -5 and lines[2]["rate"] == 100 and lines[2]["custcol_d2r_contract_line_id"] == "P-1"
     # GL impact: receivable debit = revenue + tax credits, joined to the lines
     gl = await rows(
         ns,
