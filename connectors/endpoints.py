@@ -25,6 +25,7 @@ class Endpoint:
     username: str | None = None  # Salesforce: the JWT bearer flow's pre-authorised user
     max_concurrent: int = 8  # concurrent calls one activity may make (the queue's limit)
     options: Mapping[str, str] = field(default_factory=dict)  # vendor-specific (D365: tenant)
+    token_secret: str | None = None  # NetSuite token-based auth: the access token's secret
 
 
 _extra_ca: str | None = None  # see trust_ca_file

@@ -110,6 +110,13 @@ class SimSettings(BaseSettings):
     tls_keyfile: str | None = None
     # NetSuite: the account's date format (General Preferences), in which SuiteQL returns dates
     netsuite_date_format: str = "M/D/YYYY"
+    # NetSuite token-based auth (OAuth 1.0a): the realm, the integration record's consumer
+    # key/secret and the integration role's access token (dev values; real ones are 64 hex)
+    netsuite_account_id: str = "1234567_SB1"
+    netsuite_consumer_key: str = "d2rdevconsumerkey00000000000000000000000000000000000000000000000"
+    netsuite_consumer_secret: str = "d2rdevconsumersecret00000000000000000000000000000000000000000000"
+    netsuite_token_id: str = "d2rdevtokenid000000000000000000000000000000000000000000000000000"
+    netsuite_token_secret: str = "d2rdevtokensecret00000000000000000000000000000000000000000000000"
 
     @field_validator("faults", mode="before")
     @classmethod

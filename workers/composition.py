@@ -144,6 +144,7 @@ def _endpoint(name: str, endpoint: VendorEndpoint, max_concurrent: int = 8) -> E
         private_key=_read_key(endpoint.private_key_file),
         key_id=endpoint.key_id,
         username=endpoint.username,
+        token_secret=endpoint.token_secret.get_secret_value() if endpoint.token_secret else None,
     )
 
 

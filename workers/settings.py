@@ -68,6 +68,8 @@ class VendorEndpoint(BaseModel):
     private_key_file: Path | None = Path(".d2r/keys/jwt-dev.key")
     key_id: str | None = "d2r-dev-cert"
     username: str | None = None
+    # NetSuite token-based auth (options auth=tba, account_id, token_id): the access token's secret
+    token_secret: SecretStr | None = None
 
 
 class QueueLimits(BaseModel):

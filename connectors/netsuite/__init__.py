@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connectors.endpoints import Connections, Endpoint
-from connectors.netsuite.client import SYSTEM, NetSuiteClient, NetSuiteConfig
+from connectors.netsuite.client import SYSTEM, NetSuiteClient, NetSuiteConfig, TokenBasedAuthConfig
 from connectors.netsuite.dates import DEFAULT_DATE_FORMAT
 from connectors.netsuite.erp import NetSuiteErp
 from connectors.netsuite.extract import NetSuiteExtract
@@ -11,7 +11,7 @@ from connectors.netsuite.posting import NetSuitePosting
 from connectors.netsuite.receivables import NetSuiteReceivables
 from connectors.ports import ErpConnection
 
-__all__ = ["NetSuiteClient", "NetSuiteConfig", "connect", "erp_connection"]
+__all__ = ["NetSuiteClient", "NetSuiteConfig", "TokenBasedAuthConfig", "connect", "erp_connection"]
 
 
 def erp_connection(ns: NetSuiteClient, concurrency: int = 8, page_size: int = 1000) -> ErpConnection:
@@ -26,6 +26,23 @@ def erp_connection(ns: NetSuiteClient, concurrency: int = 8, page_size: int = 10
     )
 
 
+def _tba(endpoint: Endpoint) -> TokenBasedAuthConfig | None:
+    """Token-based auth when `options.auth` is `tba`: the integration record's consumer key
+    and secret are the endpoint's client id and secret, the access token its `token_id`
+    option and `token_secret`, the realm the `account_id` option."""
+    if endpoint.options.get("auth", "oauth2").lower() != "tba":
+        return None
+    if not endpoint.token_secret or not endpoint.options.get("token_id") or not endpoint.options.get("account_id"):
+        raise ValueError("NetSuite TBA needs options account_id and token_id, and token_secret")
+    return TokenBasedAuthConfig(
+        account_id=endpoint.options["account_id"],
+        consumer_key=endpoint.client_id,
+        consumer_secret=endpoint.client_secret,
+        token_id=endpoint.options["token_id"],
+        token_secret=endpoint.token_secret,
+    )
+
+
 def connect(endpoint: Endpoint, connections: Connections) -> ErpConnection:
     ns = connections.own(
         NetSuiteClient(
@@ -37,6 +54,7 @@ def connect(endpoint: Endpoint, connections: Connections) -> ErpConnection:
                 instance=endpoint.name,
                 timeout=endpoint.timeout,
                 date_format=endpoint.options.get("date_format", DEFAULT_DATE_FORMAT),
+                tba=_tba(endpoint),
             )
         )
     )

@@ -1,6 +1,7 @@
 """NetSuite SuiteTalk REST web services client.
 
-Speaks: OAuth 2.0 client credentials with a certificate-signed JWT client assertion,
+Speaks: OAuth 2.0 client credentials with a certificate-signed JWT client assertion (or
+token-based authentication, OAuth 1.0a with HMAC-SHA256, as an option),
 `/services/rest/record/v1/<type>` (create -> 204 + Location, `PUT .../eid:<externalId>`
 upsert, PATCH, transform), SuiteQL with limit/offset/`hasMore`, and RFC 7807 errors with
 `o:errorDetails`.
@@ -23,11 +24,33 @@ from connectors.errors import (
     PeriodLockedError,
     VendorValidationError,
 )
-from connectors.http import ClientCredentialsAuth, JwtClientAssertion, make_client, send, transient_error
+from connectors.http import (
+    ClientCredentialsAuth,
+    JwtClientAssertion,
+    TokenBasedAuth,
+    make_client,
+    send,
+    transient_error,
+)
 from connectors.netsuite.dates import DEFAULT_DATE_FORMAT, parse_date
 
 SYSTEM = "netsuite"
 _LOCKED_CODES = {"PERIOD_LOCKED", "PERIOD_CLOSED", "ACCOUNTING_PERIOD_LOCKED"}
+
+
+@dataclass(frozen=True)
+class TokenBasedAuthConfig:
+    """Token-based authentication (OAuth 1.0a), NetSuite's other machine login: the
+    integration record's consumer key/secret and an access token of the integration role."""
+
+    account_id: str  # the realm, e.g. 1234567_SB1
+    consumer_key: str
+    consumer_secret: str
+    token_id: str
+    token_secret: str
+
+    def __repr__(self) -> str:
+        return f"TokenBasedAuthConfig(account_id={self.account_id!r})"
 
 
 @dataclass(frozen=True)
@@ -44,6 +67,7 @@ class NetSuiteConfig:
     timeout: float = 30.0
     algorithm: str = "PS256"
     date_format: str = DEFAULT_DATE_FORMAT  # the account's date format, in which SuiteQL returns dates
+    tba: TokenBasedAuthConfig | None = None  # set: sign every request (TBA) instead of OAuth 2.0
 
     def __repr__(self) -> str:  # the key never reaches a log line
         return f"NetSuiteConfig(base_url={self.base_url!r}, client_id={self.client_id!r}, instance={self.instance!r})"
@@ -92,16 +116,23 @@ def _id_from_location(response: httpx.Response) -> str:
 class NetSuiteClient:
     def __init__(self, config: NetSuiteConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self.auth = ClientCredentialsAuth(
-            JwtClientAssertion(
-                f"{config.base_url.rstrip('/')}/services/rest/auth/oauth2/v1/token",
-                config.client_id,
-                config.certificate_id,
-                config.private_key,
-                algorithm=config.algorithm,
-            ),
-            system=SYSTEM,
-        )
+        self.auth: ClientCredentialsAuth[JwtClientAssertion] | TokenBasedAuth
+        if config.tba is not None:
+            tba = config.tba
+            self.auth = TokenBasedAuth(
+                tba.consumer_key, tba.consumer_secret, tba.token_id, tba.token_secret, realm=tba.account_id
+            )
+        else:
+            self.auth = ClientCredentialsAuth(
+                JwtClientAssertion(
+                    f"{config.base_url.rstrip('/')}/services/rest/auth/oauth2/v1/token",
+                    config.client_id,
+                    config.certificate_id,
+                    config.private_key,
+                    algorithm=config.algorithm,
+                ),
+                system=SYSTEM,
+            )
         self._http = make_client(config.base_url, self.auth, timeout=config.timeout, transport=transport)
 
     async def aclose(self) -> None:

@@ -27,6 +27,7 @@ from .schema import (
     SUBLISTS,
     TRANSACTIONS,
 )
+from .tba import TokenBasedAuth
 
 REC = "/services/rest/record/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
@@ -168,6 +169,10 @@ class NetSuiteSimulator(BaseSimulator):
         self._seeding = False
         self.tables = catalog.build()
         self.custom = sdf.load()  # the account's custom fields, from d2r's SDF project
+        st = settings
+        self.tba = TokenBasedAuth(st.netsuite_account_id, st.netsuite_consumer_key, st.netsuite_consumer_secret,
+                                  st.netsuite_token_id, st.netsuite_token_secret)  # fmt: skip
+        self.login_audit: list[str] = []  # why logins were refused (Setup > View Login Audit Trail)
         self.custom_fields: dict[str, str] | None = self.custom.columns()
         self.ensure_seeded()
 
@@ -211,6 +216,17 @@ class NetSuiteSimulator(BaseSimulator):
             "the NetSuite UI at Setup > Users/Roles > User Management > View Login "
             "Audit Trail.",
         )
+
+    def authenticate(self, req: Request) -> Response | None:
+        """An OAuth 2.0 bearer token, or a request signed with token-based auth (OAuth 1.0a)."""
+        authorization = req.headers.get("authorization", "")
+        if authorization[:6].lower() != "oauth ":
+            return super().authenticate(req)
+        reason = self.tba.refusal(str(req.url), req.method, authorization)
+        if reason is None:
+            return None
+        self.login_audit = [*self.login_audit[-99:], reason]
+        return self.auth_error()
 
     def generate_seed(self, kind: str) -> dict[str, Any]:
         from .seed import seed
@@ -551,7 +567,7 @@ class NetSuiteSimulator(BaseSimulator):
 
     def _check_required(self, rtype: str, data: dict[str, Any]) -> None:
         missing = [f for f in self._REQUIRED.get(rtype, ()) if data.get(f) in (None, "")]
-        if rtype == "salesOrder":
+        if rtype in ("salesOrder", "invoice", "creditMemo"):  # every item line names its item
             for n, line in enumerate(data.get("item") or []):
                 if not line.get("item"):
                     raise fail(400, "USER_ERROR", "Please enter value(s) for: Item", f"item.items[{n}].item")
