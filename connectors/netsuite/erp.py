@@ -8,7 +8,7 @@ from typing import Any
 from connectors.errors import NotFoundError
 from connectors.netsuite.client import SYSTEM, NetSuiteClient
 from domain.deal import BillingModel, ContractLine, Engagement
-from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
+from domain.model import CreditMemo, Invoice, JournalEntry, Lineage, SourceKind
 from domain.money import Money
 from domain.system_records import InvoiceLineage, InvoiceStatus
 
@@ -43,6 +43,14 @@ DEFAULT_ITEMS = {
     BillingModel.TIME_AND_MATERIALS: "CONS-TM",
     BillingModel.MILESTONE: "MS-DEL",
     BillingModel.RETAINER: "RET-MS",
+}
+# The service item an invoice line bills, by what it bills (NetSuite requires an item on
+# every invoice and credit memo line too); credit lines take their invoice line's item.
+INVOICE_ITEMS = {
+    SourceKind.TIME: "CONS-TM",
+    SourceKind.EXPENSE: "EXP-REIMB",
+    SourceKind.MILESTONE: "MS-DEL",
+    SourceKind.RETAINER: "RET-MS",
 }
 
 
@@ -173,6 +181,7 @@ class NetSuiteErp:
             "item": {
                 "items": [
                     {
+                        "item": {"externalId": INVOICE_ITEMS[line.kind]},
                         "description": line.description[:4000],
                         "quantity": 1,
                         "rate": _amount(line.net),
@@ -195,6 +204,7 @@ class NetSuiteErp:
         """A credit memo transformed from the invoice (so it is created from, and applied to,
         it). A transform is a POST, so look the memo up by external id first: a retry after
         a lost response finds the memo and updates it instead of crediting twice."""
+        items, fallback = await self._invoice_items(erp_invoice_id)
         body: dict[str, Any] = {
             "tranDate": memo.memo_date.isoformat(),
             "memo": f"{memo.reason} (d2r credit memo {memo.credit_memo_id})"[:200],
@@ -204,6 +214,7 @@ class NetSuiteErp:
             "item": {
                 "items": [
                     {
+                        "item": items.get(line.invoice_line_id) or fallback,
                         "description": f"Credit for {line.invoice_line_id}"[:4000],
                         "quantity": 1,
                         "rate": _amount(line.net),
@@ -228,6 +239,16 @@ class NetSuiteErp:
             "creditMemo",
             {**body, "externalId": memo.credit_memo_id, "entity": {"id": customer_id}},
         )
+
+    async def _invoice_items(self, erp_invoice_id: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """The item of each line of the invoice, by d2r's invoice line id (and its first)."""
+        invoice = await self._ns.get("invoice", erp_invoice_id)
+        found: dict[str, dict[str, str]] = {}
+        for line in (invoice.get("item") or {}).get("items", []):
+            if isinstance(line.get("item"), dict) and line["item"].get("id"):
+                found.setdefault(str(line.get("custcol_d2r_invoice_line_id")), {"id": str(line["item"]["id"])})
+        fallback = next(iter(found.values()), {"externalId": INVOICE_ITEMS[SourceKind.TIME]})
+        return found, fallback
 
     async def void_credit_memo(self, credit_memo_id: str) -> bool:
         """Undo a credit memo: delete it, which also unapplies it from its invoice.

@@ -69,6 +69,16 @@ def seed_demo(sim: NetSuiteSimulator) -> dict[str, Any]:
                         "incomeAccount": {"id": accounts["4000"], "refName": "Services Revenue"},
                     },
                 )
+            # NetSuite only: the item billed expenses are invoiced with
+            items["EXP-REIMB"] = sim._insert(
+                "serviceItem",
+                {
+                    "itemId": "EXP-REIMB",
+                    "displayName": "Reimbursable Expenses",
+                    "externalId": "EXP-REIMB",
+                    "incomeAccount": {"id": accounts["4000"], "refName": "Services Revenue"},
+                },
+            )
             employees = {}
             for i, (first, last, role, home, cost) in enumerate(CONSULTANTS, 1):
                 if home not in subs:

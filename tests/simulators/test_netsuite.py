@@ -177,7 +177,7 @@ async def test_locked_period_refuses_postings(ns: httpx.AsyncClient) -> None:
     inv = {
         "entity": {"id": cid},
         "tranDate": "2026-10-15",
-        "item": {"items": [{"description": "x", "quantity": 1, "rate": 10}]},
+        "item": {"items": [{"item": {"externalId": "CONS-TM"}, "description": "x", "quantity": 1, "rate": 10}]},
     }
     r = await ns.post(f"{REC}/invoice", json=inv)
     assert r.status_code == 400

@@ -149,3 +149,13 @@ async def test_custom_fields_exist_only_where_the_sdf_project_defines_them(ns: h
     r = await ns.post(f"{REC}/salesOrder", json={**order, "custbody_d2r_cancelled": "yes"})
     assert r.status_code == 400
     assert (await ns.post(f"{REC}/salesOrder", json={**order, "custbody_d2r_cancelled": False})).status_code == 204
+
+
+async def test_invoice_and_credit_lines_need_an_item_too(ns: httpx.AsyncClient) -> None:
+    """ "Please enter value(s) for: Item": every item line of a sales transaction names one."""
+    body = {"entity": {"id": await customer(ns)}, "item": {"items": [{"description": "no item", "rate": 5}]}}
+    for rtype in ("invoice", "creditMemo"):
+        r = await ns.post(f"{REC}/{rtype}", json=body)
+        assert r.status_code == 400, r.text
+        detail = r.json()["o:errorDetails"][0]
+        assert detail["o:errorCode"] == "USER_ERROR" and detail["o:errorPath"] == "item.items[0].item"

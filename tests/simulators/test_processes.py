@@ -217,7 +217,7 @@ def test_netsuite_invoice_and_payment_events(tmp_path: Path, receiver: Receiver)
                 "tranDate": "2026-11-30",
                 "externalId": "inv-9",
                 "custbody_d2r_billing_event_id": "be-1",
-                "item": {"items": [{"description": "x", "quantity": 2, "rate": 50}]},
+                "item": {"items": [{"item": {"externalId": "CONS-TM"}, "description": "x", "quantity": 2, "rate": 50}]},
             },
         )
         inv = r.headers["location"].rsplit("/", 1)[-1]
