@@ -15,7 +15,7 @@ from .._app import BaseSimulator, Handler
 from .._http import HTTPError, Request, Response, json_response, read_form, read_json
 from .._jwt import AssertionRefused, verify
 from .._settings import SimSettings
-from . import catalog, schema, sdf, suiteql
+from . import catalog, schema, sdf, stored, suiteql
 from ._filter import FilterError, compile_filter
 from .schema import (
     COMMON,
@@ -168,6 +168,8 @@ class NetSuiteSimulator(BaseSimulator):
         super().__init__(settings, schema.EXTRA_INDEXES)
         self._seeding = False
         self.tables = catalog.build()
+        with self.store.tx() as conn:  # SuiteQL's transaction tables, derived by triggers
+            stored.install(conn, self.tables)
         self.custom = sdf.load()  # the account's custom fields, from d2r's SDF project
         st = settings
         self.tba = TokenBasedAuth(st.netsuite_account_id, st.netsuite_consumer_key, st.netsuite_consumer_secret,

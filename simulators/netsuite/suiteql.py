@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._query import BoolOp, Count, DateLit, Not, QueryError, Star
+from . import stored
 from .catalog import Table
 from .dates import format_date, parse_date
 from .suiteql_parser import Cmp, Col, Func, InList, IsNull, LikeCond, Query, ToDate, parse
@@ -164,6 +165,17 @@ class Compiler:
     def _cte(self, alias: str) -> str:
         table = self.sources[alias]
         columns = sorted(self.used[alias]) or [next(iter(table.kinds))]
+        if table.name in stored.STORED:  # kept as a table (stored.py): project its columns
+            have = set(stored.columns(table))
+            exprs = [
+                f'"{c}" AS "{c}"'
+                if c in have
+                else f'json_extract("custom",\'$.{c}\') AS "{c}"'
+                if c not in table.kinds and not c.endswith("#df")
+                else f'NULL AS "{c}"'
+                for c in columns
+            ]
+            return f'"{alias}" AS (SELECT {", ".join(exprs)} FROM {stored.table_name(table.name)})'
         selects = []
         for b in table.branches:
             exprs = []
