@@ -339,7 +339,7 @@ async def test_sync_reconciles_clean_is_idempotent_and_finds_planted_differences
     inv = await w.ns_us.client.get_by_external_id("invoice", "INV-b-2026-11")
     assert inv is not None
     items = [
-        {k: v for k, v in line.items() if k in ("description", "quantity", "rate", "amount", "tax1Amt")}
+        {k: v for k, v in line.items() if k in ("item", "description", "quantity", "rate", "amount", "tax1Amt")}
         for line in inv["item"]["items"]
     ]
     items[0]["tax1Amt"] = 99.01
