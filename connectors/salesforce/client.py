@@ -1,13 +1,15 @@
 """Salesforce REST API client (also the transport for Certinia PSA objects).
 
 Speaks: OAuth 2.0 token (client credentials, or the JWT bearer flow), `/services/data/vNN.0/sobjects/...` CRUD,
-external-id upsert, SOQL `query` with `nextRecordsUrl`, Salesforce error arrays.
+external-id upsert, SOQL `query` / `queryAll` with `nextRecordsUrl`, sObject Collections, the replication
+resources (`sobjects/<Object>/updated` and `/deleted`), Salesforce error arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -101,9 +103,12 @@ class SalesforceClient:
             raise error_from_response(response)
         return response
 
-    async def query(self, soql: str) -> AsyncIterator[dict[str, Any]]:
-        """Every record of a SOQL query, following `nextRecordsUrl` page by page."""
-        response = await self._call("GET", f"{self._data}/query", params={"q": soql})
+    async def query(self, soql: str, include_deleted: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """Every record of a SOQL query, following `nextRecordsUrl` page by page;
+        `include_deleted` asks `queryAll`, which also returns the Recycle Bin's records
+        (`IsDeleted = true`)."""
+        resource = "queryAll" if include_deleted else "query"
+        response = await self._call("GET", f"{self._data}/{resource}", params={"q": soql})
         while True:
             page = response.json()
             for record in page.get("records", []):
@@ -112,8 +117,33 @@ class SalesforceClient:
                 return
             response = await self._call("GET", page["nextRecordsUrl"])
 
-    async def query_all(self, soql: str) -> list[dict[str, Any]]:
-        return [record async for record in self.query(soql)]
+    async def query_all(self, soql: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        return [record async for record in self.query(soql, include_deleted)]
+
+    async def updated(self, sobject: str, start: datetime, end: datetime) -> Updated:
+        """sObject Get Updated: the ids added or changed in [start, end] (to the minute,
+        the last 30 days). Start the next sweep at `latest_covered`."""
+        body = await self._replication(sobject, "updated", start, end)
+        return Updated(ids=[str(i) for i in body.get("ids", [])], latest_covered=sf_datetime(body["latestDateCovered"]))
+
+    async def deleted(self, sobject: str, start: datetime, end: datetime) -> Deleted:
+        """sObject Get Deleted: the ids deleted in [start, end] with their deletion time
+        (the last 15 days). An `earliest_available` after `start` means the delete log was
+        purged: the caller must re-read everything."""
+        body = await self._replication(sobject, "deleted", start, end)
+        return Deleted(
+            records=[(str(r["id"]), sf_datetime(r["deletedDate"])) for r in body.get("deletedRecords", [])],
+            earliest_available=sf_datetime(body["earliestDateAvailable"])
+            if body.get("earliestDateAvailable")
+            else None,
+            latest_covered=sf_datetime(body["latestDateCovered"]),
+        )
+
+    async def _replication(self, sobject: str, kind: str, start: datetime, end: datetime) -> dict[str, Any]:
+        params = {"start": _iso(start), "end": _iso(end)}
+        response = await self._call("GET", f"{self._data}/sobjects/{sobject}/{kind}/", params=params)
+        body: dict[str, Any] = response.json()
+        return body
 
     async def get(self, sobject: str, record_id: str) -> dict[str, Any]:
         response = await self._call("GET", f"{self._data}/sobjects/{sobject}/{quote(record_id)}")
@@ -187,6 +217,29 @@ class SalesforceClient:
         if len(rows) != 1:
             raise DuplicateError(f"{len(rows)} {sobject} records match {external_value}", system=SYSTEM)
         return str(rows[0]["Id"]), False
+
+
+@dataclass(frozen=True)
+class Updated:
+    ids: list[str]
+    latest_covered: datetime
+
+
+@dataclass(frozen=True)
+class Deleted:
+    records: list[tuple[str, datetime]]  # (id, deleted at)
+    earliest_available: datetime | None
+    latest_covered: datetime
+
+
+def _iso(value: datetime) -> str:
+    """ISO 8601 in UTC, as the replication resources take it (naive means UTC)."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+def sf_datetime(text: str) -> datetime:
+    """A Salesforce datetime (`2026-12-01T10:00:00.000+0000`)."""
+    return datetime.fromisoformat(text.replace("+0000", "+00:00").replace("Z", "+00:00"))
 
 
 def soql_quote(value: str) -> str:
