@@ -193,14 +193,18 @@ class ScaleStack:
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited: see {self.tmp / (name + '.log')}")
             if await current_build_id(self.client, f"scale-{self.tag}") == "b1":
-                described = await self.client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=self.client.namespace,
-                        task_queue=TaskQueue(name=self.workflow_queue),
-                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                pollers = {}
+                for queue in (self.workflow_queue, self.bare_queue):
+                    described = await self.client.workflow_service.describe_task_queue(
+                        DescribeTaskQueueRequest(
+                            namespace=self.client.namespace,
+                            task_queue=TaskQueue(name=queue),
+                            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                        )
                     )
-                )
-                if len({p.identity for p in described.pollers}) >= len(self.workers):
+                    pollers[queue] = len({p.identity for p in described.pollers})
+                # every worker process, and the bare workflow's, before any clock starts
+                if pollers[self.workflow_queue] >= len(self.workers) and pollers[self.bare_queue] >= 1:
                     return
             await asyncio.sleep(1.0)  # the deployment's entity workflow throttles describes
         raise RuntimeError(f"the workers did not poll within {within:.0f}s (logs in {self.tmp})")
