@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Protocol
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -36,6 +38,13 @@ from contracts.erp import (
     WindowWriteResult,
 )
 from domain.system_records import InvoiceStatus, Receipt
+from reporting.keymap import KeyRecord
+
+
+class KeyRecorder(Protocol):
+    """Where the ERP's own ids of the documents d2r posts are kept (the hub's key map)."""
+
+    async def record_keys(self, records: Sequence[KeyRecord]) -> int: ...
 
 
 class ErpActivities:
@@ -66,9 +75,10 @@ class ErpActivities:
 
 
 class ErpBillingActivities:
-    def __init__(self, router: ErpRouter, concurrency: int = 8) -> None:
+    def __init__(self, router: ErpRouter, concurrency: int = 8, keys: KeyRecorder | None = None) -> None:
         self._router = router
         self._concurrency = concurrency  # a window's engagements share the ERP's concurrency budget
+        self._keys = keys
 
     @activity.defn(name="erp.update_sales_order")
     @translating_errors
@@ -111,7 +121,45 @@ class ErpBillingActivities:
                 known[memo.invoice_id] = status.erp_invoice_id
             memos[memo.credit_memo_id] = await erp.post_credit_memo(memo, data.erp_customer_id, known[memo.invoice_id])
         journals = {j.journal_entry_id: await erp.post_journal(j) for j in data.journals}
-        return PostDocumentsResult(invoices=invoices, credit_memos=memos, journals=journals)
+        posted = PostDocumentsResult(invoices=invoices, credit_memos=memos, journals=journals)
+        await self._record_keys(data, posted)
+        return posted
+
+    async def _record_keys(self, data: PostDocumentsInput, posted: PostDocumentsResult) -> None:
+        """The ERP's internal ids of what was just posted, into the key map: only this call
+        learns them (a month-end batch never hands them back). The hub is not the ERP's
+        business: if it is down the posting stands and the ids wait for a later write."""
+        if self._keys is None:
+            return
+        instance = self._router.instance_name(data.legal_entity)
+        wid = activity.info().workflow_id
+        keys = [
+            KeyRecord(
+                system="erp",
+                instance=instance,
+                record_type=kind,
+                external_id=d2r_id,
+                record_id=erp_id,
+                opportunity_id=lineage.opportunity_id,
+                project_id=lineage.project_id,
+                legal_entity=data.legal_entity,
+                related=related,
+                source="erp.post_documents",
+                workflow_id=wid,
+            )
+            for kind, d2r_id, erp_id, lineage, related in (
+                *[("invoice", i.invoice_id, posted.invoices[i.invoice_id], i.lineage, (data.sales_order_id,))
+                  for i in data.invoices],
+                *[("credit_memo", c.credit_memo_id, posted.credit_memos[c.credit_memo_id], c.lineage, (c.invoice_id,))
+                  for c in data.credit_memos],
+                *[("journal", j.journal_entry_id, posted.journals[j.journal_entry_id], j.lineage, ())
+                  for j in data.journals],
+            )
+        ]  # fmt: skip
+        try:
+            await self._keys.record_keys(keys)
+        except Exception as error:
+            activity.logger.warning("key map not updated for %s: %s", wid, error)
 
     @activity.defn(name="erp.void_credit_memo")
     @translating_errors

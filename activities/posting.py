@@ -77,6 +77,31 @@ class HubTimeFacts:
         result = await self._hub.record_time_facts([TimeFact(**f) for f in facts])  # type: ignore[attr-defined]
         return int(result.written)
 
+    async def record_journals(self, journals: Sequence[tuple[str, str, str, str | None, list[str]]]) -> int:
+        """The page's posted batch journals into the key map: (instance, entity, external id,
+        ERP id, projects), each related to the projects whose lines it carries."""
+        from reporting.keymap import KeyRecord
+
+        wid = activity.info().workflow_id if activity.in_activity() else None
+        return int(
+            await self._hub.record_keys(  # type: ignore[attr-defined]
+                [
+                    KeyRecord(
+                        system="erp",
+                        instance=instance,
+                        record_type="journal",
+                        external_id=ext,
+                        record_id=erp_id,
+                        legal_entity=entity,
+                        related=tuple(projects),
+                        source="posting.post_page",
+                        workflow_id=wid,
+                    )
+                    for instance, entity, ext, erp_id, projects in journals
+                ]
+            )
+        )
+
 
 UNAVAILABLE = "ERP_UNAVAILABLE"  # parked: the ERP kept failing transiently; a later run posts it
 
@@ -91,6 +116,8 @@ class _Page:
         self.resources = {r.resource_id: r for r in pending.resources}
         self.failed: dict[str, ExceptionRecord] = {}  # PSA record id -> why it stays unposted
         self.erp_records = 0
+        # posted batch journals (ERP instance, entity, external id, ERP id, projects), for the key map
+        self.journals: list[tuple[str, str, str, str | None, list[str]]] = []
 
     def fail(self, source_id: str, project_id: str | None, code: str, message: str) -> None:
         if source_id in self.failed:
@@ -427,6 +454,9 @@ class PostingActivities:
                     # journals back (0, 1, 2... until one is missing) finds every one.
                     k += 1
                     page.erp_records += 1
+                    projects = sorted({ln.project_id for ln in journal.lines if ln.project_id})
+                    instance = self._erps.instance_name(entity)
+                    page.journals.append((instance, entity, journal.external_id, outcome.record_id, projects))
                 elif len(batch) > 1:
                     # Isolate the poison record: post the batch's records one by one.
                     batches = [[s] for s in batch] + batches
@@ -491,7 +521,11 @@ class PostingActivities:
             }
             for rid, day in sorted(latest.items())
         ]
-        return await self._hub.write(facts, consultants) if facts else 0
+        written = await self._hub.write(facts, consultants) if facts else 0
+        record_journals = getattr(self._hub, "record_journals", None)
+        if page.journals and record_journals is not None:
+            await record_journals(page.journals)
+        return written
 
 
 def _worker() -> str:

@@ -20,10 +20,12 @@ from contracts.reporting import (
     RetryingExceptionInput,
 )
 from domain.fx import FxRateTable
+from domain.ids import external_id
 from domain.model import LegalEntity
 from domain.periods import period_of
 from reporting import models as m
 from reporting.hub import ReportingHub
+from reporting.keymap import KeyRecord
 
 
 async def load_reference_data(hub: ReportingHub, entities: dict[str, LegalEntity], fx: FxRateTable) -> None:
@@ -47,11 +49,70 @@ async def load_reference_data(hub: ReportingHub, entities: dict[str, LegalEntity
         )
 
 
+def engagement_keys(
+    data: RecordEngagementInput, erp_instance: str = "", psa_instance: str = "", source: str = "reporting"
+) -> list[KeyRecord]:
+    """The cross-system ids one engagement hub write holds: the deal and its accounts (CRM),
+    the project (PSA), the customer, sales order, invoices, credit memos and payments (ERP),
+    each under the key its writers share (reporting/keymap.py)."""
+    e, wid = data.engagement, data.workflow_id
+    deal = {"opportunity_id": e.opportunity_id, "legal_entity": e.legal_entity, "workflow_id": wid, "source": source}
+    crm = {"system": "crm", **deal}
+    erp = {"system": "erp", "instance": erp_instance, "project_id": data.project_id, **deal}
+    keys = [
+        KeyRecord(record_type="opportunity", record_id=e.opportunity_id, related=(e.customer.customer_id,), **crm),
+        *[
+            KeyRecord(record_type="account", record_id=a, **{**crm, "opportunity_id": None, "workflow_id": None})
+            for a in e.customer.hierarchy or [e.customer.customer_id]
+        ],
+        KeyRecord(
+            system="psa",
+            instance=psa_instance,
+            record_type="project",
+            record_id=data.project_id,
+            external_id=external_id(wid, "project"),
+            record_key=data.project_id,
+            project_id=data.project_id,
+            **deal,
+        ),
+        KeyRecord(
+            record_type="sales_order", record_id=data.contract_id, external_id=external_id(wid, "sales-order"), **erp
+        ),
+    ]
+    if data.erp_customer_id:  # shared by every deal of the account: no deal of its own
+        keys.append(
+            KeyRecord(
+                record_type="customer",
+                record_id=data.erp_customer_id,
+                external_id=f"d2r:customer:{e.customer.customer_id}",
+                related=(e.customer.customer_id,),
+                **{**erp, "opportunity_id": None, "project_id": None, "workflow_id": None},
+            )
+        )
+    for i in data.invoices:
+        keys.append(KeyRecord(record_type="invoice", external_id=i.invoice_id, related=(data.contract_id,), **erp))
+    for c in data.credit_memos:
+        keys.append(KeyRecord(record_type="credit_memo", external_id=c.credit_memo_id, related=(c.invoice_id,), **erp))
+    for p in data.payments:
+        keys.append(KeyRecord(record_type="payment", record_id=p.payment_id, related=(p.invoice_id,), **erp))
+    return keys
+
+
 class ReportingActivities:
-    def __init__(self, hub: ReportingHub, entities: dict[str, LegalEntity], fx: FxRateTable) -> None:
+    def __init__(
+        self,
+        hub: ReportingHub,
+        entities: dict[str, LegalEntity],
+        fx: FxRateTable,
+        erp_instances: dict[str, str] | None = None,
+        psa_instances: dict[str, str] | None = None,
+    ) -> None:
         self._hub = hub
         self._entities = entities
         self._fx = fx
+        # legal entity -> the ERP / PSA instance serving it (the key map names the instance)
+        self._erp_instances = erp_instances or {}
+        self._psa_instances = psa_instances or {}
 
     @activity.defn(name="reporting.record_engagements")
     async def record_engagements(self, data: RecordEngagementsInput) -> WindowWriteResult:
@@ -223,6 +284,14 @@ class ReportingActivities:
             )
         if data.exceptions:
             written["exceptions"] = len(data.exceptions)
+        written["keys"] = await self._hub.record_keys(
+            engagement_keys(
+                data,
+                self._erp_instances.get(e.legal_entity, ""),
+                self._psa_instances.get(e.legal_entity, ""),
+                source="reporting.record_engagement",
+            )
+        )
         return RecordEngagementResult(written=written)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
 from domain.extracts import Bookings, ExtractProject, ProjectTotal
+from domain.fx import FxRatePage
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money
 from domain.postings import PendingEntries, PostingJournal, PostingProject, PostOutcome, TimeBill
@@ -166,6 +167,18 @@ class PeriodLockPort(Protocol):
         ...
 
 
+class FxRatesPort(Protocol):
+    """The ERP's dated currency-rate records (the books' own rates), a page at a time in a
+    stable order: 1 unit of `base` buys `rate` units of `quote` from `as_of` on."""
+
+    @property
+    def source(self) -> str:
+        """`<vendor>:<instance>`: what the hub's rates name as their source."""
+        ...
+
+    async def rates(self, since: date, cursor: str | None, limit: int) -> FxRatePage: ...
+
+
 class ErpExtractPort(Protocol):
     """The ERP's side of the source sync."""
 
@@ -229,3 +242,4 @@ class ErpConnection:
     posting: ErpPostingPort
     period_lock: PeriodLockPort
     extract: ErpExtractPort
+    fx: FxRatesPort | None = None  # an ERP that keeps no currency-rate records has none

@@ -47,6 +47,10 @@ class EntityRouter(Generic[T]):
         instance of the entity employing them that day)."""
         return [self._instances[k] for k in sorted(self._instances)]
 
+    def names(self) -> list[str]:
+        """The instance names, in the order of `all`."""
+        return sorted(self._instances)
+
 
 ErpRouter = EntityRouter[ErpConnection]
 PsaRouter = EntityRouter[PsaConnection]

@@ -26,6 +26,15 @@ class FxRate(BaseModel):
     rate: Decimal = Field(gt=0)
     as_of: date
     source: str = "manual"
+    record_id: str | None = None  # the source system's id of the rate record, when it has one
+
+
+class FxRatePage(BaseModel):
+    """One page of a system's dated rate records; `cursor` resumes after it (None: the last)."""
+
+    rates: list[FxRate] = Field(default_factory=list)
+    cursor: str | None = None
+    read: int = 0  # records read, including ones that could not be used (unknown currency)
 
 
 class Converted(BaseModel):

@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from reporting import kpis
+from reporting import keymap, kpis
 from reporting import models as m
-from reporting.loaders import FACTS, LoadResult, load_facts, upsert_dimension
+from reporting.loaders import FACTS, LoadResult, MissingFxRateError, load_facts, upsert_dimension
 
 EXCEPTION_COLUMNS = (
     "id, dedupe_key, kind, status, source, workflow_id, run_id, workflow_link, "
@@ -42,6 +42,7 @@ RECON_METRICS = (
     ("booking_total", (), ("crm",)),
 )
 STAGE_RETENTION = "2 days"  # staged totals of syncs that never committed are dropped after this
+MISSING_RATE = "fx.missing_rate"  # the exception kind of a fact that waits for a rate
 
 
 class ExceptionNotFoundError(LookupError):
@@ -98,8 +99,81 @@ class ReportingHub:
 
     # ----------------------------------------------------------------- facts
     async def _load(self, table: str, facts: Sequence[Any]) -> LoadResult:
-        async with self.pool.acquire() as conn:
-            return await load_facts(conn, FACTS[table], facts, self.reporting_currency)
+        try:
+            async with self.pool.acquire() as conn:
+                return await load_facts(conn, FACTS[table], facts, self.reporting_currency)
+        except MissingFxRateError as exc:
+            # Nothing is loaded: the caller retries; a person sees which rate is missing.
+            await self._missing_rate(table, exc, facts)
+            raise
+
+    async def _missing_rate(self, table: str, exc: MissingFxRateError, facts: Sequence[Any]) -> None:
+        base, quote = exc.pair or ("?", "?")
+        first = facts[0]
+        await self.record_exception(
+            m.ExceptionRecord(
+                dedupe_key=f"{MISSING_RATE}:{base}:{quote}",
+                kind=MISSING_RATE,
+                error_type="MissingFxRateError",
+                error_message=f"no {base}/{quote} rate on or before {exc.on}: {table} facts wait for it "
+                "(sync the ERP's currency rates or add one to the reference data)",
+                source="reporting.loaders",
+                legal_entity=getattr(first, "legal_entity", None),
+                project_id=getattr(first, "project_id", None),
+                detail={"from": base, "to": quote, "on": exc.on, "table": table, "facts": len(facts)},
+            )
+        )
+
+    async def record_fx_rates(self, rates: Sequence[m.FxRate]) -> int:
+        """Store dated rates, one per pair and day. Returns the rows inserted or changed; then resolves
+        the missing-rate exceptions the stored rates now answer."""
+        if not rates:
+            return 0
+        # The same source's corrections replace its rows; another ERP's only when its rate
+        # differs (the last synced wins); the reference data never replaces an ERP's rate.
+        replace = (
+            "(t.source_system = EXCLUDED.source_system AND (t.rate, t.source_record_id) IS DISTINCT FROM "
+            "(EXCLUDED.rate, EXCLUDED.source_record_id)) OR (EXCLUDED.source_system <> $7 AND "
+            "(t.source_system = $7 OR t.rate <> EXCLUDED.rate))"
+        )
+        written = await self.pool.fetchval(
+            "WITH w AS (INSERT INTO fx_rate AS t (from_currency, to_currency, rate_date, rate, source_system, "
+            "source_record_id) SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::numeric[], "
+            "$5::text[], $6::text[]) ON CONFLICT (from_currency, to_currency, rate_date) DO UPDATE SET "
+            "rate = EXCLUDED.rate, source_system = EXCLUDED.source_system, "
+            "source_record_id = EXCLUDED.source_record_id, synced_at = now() "
+            f"WHERE {replace} RETURNING 1) SELECT count(*) FROM w",
+            [r.from_currency for r in rates],
+            [r.to_currency for r in rates],
+            [r.rate_date for r in rates],
+            [r.rate for r in rates],
+            [r.source_system for r in rates],
+            [r.source_record_id for r in rates],
+            m.REFERENCE_RATES,
+        )
+        await self.resolve_answered_missing_rates()
+        return int(written)
+
+    async def newest_fx_rate_date(self, source_system: str) -> dt.date | None:
+        value = await self.pool.fetchval("SELECT max(rate_date) FROM fx_rate WHERE source_system = $1", source_system)
+        return value if isinstance(value, dt.date) else None
+
+    async def resolve_answered_missing_rates(self) -> int:
+        """Resolve the open `fx.missing_rate` exceptions whose pair now has a rate on their day."""
+        rows = await self.pool.fetch(
+            "SELECT id, detail FROM hub_exception WHERE kind = $1 AND status <> 'resolved'", MISSING_RATE
+        )
+        resolved = 0
+        for row in rows:
+            d = row["detail"] or {}
+            try:
+                on = dt.date.fromisoformat(str(d.get("on")))
+                await self.pool.fetchval("SELECT hub_fx_rate($1, $2, $3)", d.get("from"), d.get("to"), on)
+            except (ValueError, asyncpg.PostgresError):
+                continue  # still missing (or not a date we can check)
+            await self.resolve_exception(row["id"], resolved_by="fx-sync", note="the rate is in the hub now")
+            resolved += 1
+        return resolved
 
     async def record_booking(self, *facts: m.BookingFact) -> LoadResult:
         return await self._load("fact_booking", facts)
@@ -128,6 +202,15 @@ class ReportingHub:
     async def record_costs(self, facts: Sequence[m.CostFact]) -> LoadResult:
         return await self._load("fact_cost", facts)
 
+    # ----------------------------------------------------------------- key map and lineage
+    async def record_keys(self, records: Sequence[keymap.KeyRecord]) -> int:
+        """Keep cross-system ids in the key map (reporting/keymap.py); returns rows changed."""
+        return await keymap.record_keys(self.pool, records)
+
+    async def lineage(self, key: str) -> dict[str, Any]:
+        """Every record the id leads to (`matched` empty: the hub knows no such id)."""
+        return await keymap.lineage(self.pool, key)
+
     # ----------------------------------------------------------------- KPIs
     async def fx_rates(
         self,
@@ -143,7 +226,8 @@ class ReportingHub:
         where.append("($4::date IS NULL OR rate_date >= $4)")
         distinct = "DISTINCT ON (from_currency, to_currency) " if on else ""
         rows = await self.pool.fetch(
-            f"SELECT {distinct}from_currency, to_currency, rate_date, rate, source_system FROM fx_rate "
+            f"SELECT {distinct}from_currency, to_currency, rate_date, rate, source_system, source_record_id, "
+            "synced_at FROM fx_rate "
             f"WHERE {' AND '.join(where)} ORDER BY from_currency, to_currency, rate_date DESC LIMIT 5000",
             from_currency,
             to_currency,

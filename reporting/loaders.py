@@ -30,6 +30,11 @@ class UnknownLegalEntityError(ValueError):
 class MissingFxRateError(ValueError):
     """No FX rate on or before the fact's FX date for a needed currency pair."""
 
+    def __init__(self, message: str, pair: tuple[str, str] | None = None, on: str | None = None) -> None:
+        super().__init__(message)
+        self.pair = pair
+        self.on = on
+
 
 @dataclass(frozen=True)
 class FactSpec:
@@ -222,7 +227,9 @@ async def load_facts(
             )
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == "D2R01":
-                raise MissingFxRateError(str(exc)) from exc
+                parts = (getattr(exc, "detail", None) or "").split("|")
+                pair = (parts[0], parts[1]) if len(parts) == 3 else None
+                raise MissingFxRateError(str(exc), pair, parts[2] if pair else None) from exc
             raise
     return LoadResult(spec.table, len(records), written)
 
@@ -242,6 +249,8 @@ class DimSpec:
     table: str
     model: type[m.BaseModel]
     key: tuple[str, ...]
+    # an existing row is only replaced when this holds (t: the stored row, EXCLUDED: the new)
+    replace_when: str | None = None
 
 
 DIMENSIONS: dict[type[m.BaseModel], DimSpec] = {
@@ -254,7 +263,15 @@ DIMENSIONS: dict[type[m.BaseModel], DimSpec] = {
         DimSpec("dim_service_line", m.ServiceLineDim, ("service_line",)),
         DimSpec("dim_service_offering", m.ServiceOfferingDim, ("service_offering",)),
         DimSpec("dim_geography", m.GeographyDim, ("geography",)),
-        DimSpec("fx_rate", m.FxRate, ("from_currency", "to_currency", "rate_date")),
+        # an ERP's rate replaces any; the reference data's only its own (it is the fallback)
+        DimSpec(
+            "fx_rate",
+            m.FxRate,
+            ("from_currency", "to_currency", "rate_date"),
+            replace_when=(
+                f"(EXCLUDED.source_system <> '{m.REFERENCE_RATES}' OR t.source_system = '{m.REFERENCE_RATES}')"
+            ),
+        ),
     )
 }
 
@@ -268,13 +285,15 @@ async def upsert_dimension(conn: asyncpg.Connection, rows: Sequence[m.BaseModel]
     rest = [c for c in cols if c not in spec.key]
     placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
     touch = ", updated_at = now()" if spec.table in ("dim_customer", "dim_project", "dim_consultant") else ""
+    touch += ", synced_at = now()" if spec.table == "fx_rate" else ""
+    guard = f" AND {spec.replace_when}" if spec.replace_when else ""
     sql = (
         f"INSERT INTO {spec.table} AS t ({', '.join(cols)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
         + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
         + touch
         + f" WHERE ({', '.join('t.' + c for c in rest)}) IS DISTINCT FROM "
-        f"({', '.join('EXCLUDED.' + c for c in rest)})"
+        f"({', '.join('EXCLUDED.' + c for c in rest)})" + guard
     )
     getter = attrgetter(*cols)
     await conn.executemany(sql, [getter(r) for r in rows])

@@ -25,6 +25,9 @@ Amount = Annotated[Decimal, BeforeValidator(_no_float)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
+REFERENCE_RATES = "reference_data"  # the source of rates read from the reference data file
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -94,11 +97,16 @@ class GeographyDim(_Model):
 
 
 class FxRate(_Model):
+    """1 unit of `from_currency` buys `rate` units of `to_currency` from `rate_date` on.
+    `source_system`: the ERP instance it was synced from (`netsuite:<instance>`, ...) or
+    `reference_data` (the configured fallback, which never replaces an ERP's rate)."""
+
     from_currency: Currency
     to_currency: Currency
     rate_date: dt.date
     rate: Amount
-    source_system: str = "erp"
+    source_system: str = REFERENCE_RATES
+    source_record_id: str | None = None
 
 
 # ------------------------------------------------------------------ facts

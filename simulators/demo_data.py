@@ -12,6 +12,14 @@ LEGAL_ENTITIES: dict[str, tuple[str, str, str, str]] = {
     "JP01": ("JPY", "JP", "Northwind Consulting KK", "APAC"),
 }
 
+# The books' exchange rates (the ERPs' currency-rate records): (from, to, rate, effective
+# date), 1 unit of `from` buys `rate` units of `to`; the same figures as the reference data.
+FX_RATES: list[tuple[str, str, str, str]] = [
+    ("EUR", "USD", "1.08", "2026-01-01"),
+    ("GBP", "USD", "1.27", "2026-01-01"),
+    ("USD", "JPY", "150", "2026-01-01"),
+]
+
 ROLES = ("Consultant", "Senior Consultant", "Architect", "Project Manager")
 
 # bill rate per role by currency (rate cards), and the average cost rate

@@ -6,7 +6,7 @@ registry's table.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +17,14 @@ from activities.config import ConfigActivities
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
 from activities.feeds import FeedActivities
+from activities.fx import FxSyncActivities
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from activities.source_sync import SourceSyncActivities
 from connectors.endpoints import Connections, Endpoint, trust_ca_file
+from connectors.errors import ConfigurationError
 from connectors.ports import CrmPort
 from connectors.registry import connect_crm, connect_erp, connect_psa
 from connectors.routing import ErpRouter, PsaRouter
@@ -48,6 +50,7 @@ class ActivitySet:
     hub_exceptions: HubExceptionActivities | None = None
     source_sync: SourceSyncActivities | None = None  # answers "skipped" without a hub
     feeds: FeedActivities | None = None  # polled PSAs (needs a Temporal client)
+    fx_sync: FxSyncActivities | None = None  # the ERPs' currency rates into the hub
 
 
 async def build_activities(
@@ -94,6 +97,7 @@ async def build_activities(
     source_sync = SourceSyncActivities(psa_router, router, hub, crm=crm_connection.extract)
     return ActivitySet(
         source_sync=source_sync,
+        fx_sync=FxSyncActivities(router, hub),
         feeds=FeedActivities(client, feeds, settings.workflow_task_queue) if feeds and client is not None else None,
         config=ConfigActivities(
             rules,
@@ -107,17 +111,36 @@ async def build_activities(
         psa=PsaActivities(psa_router),
         psa_delivery=PsaDeliveryActivities(psa_router),
         erp=ErpActivities(router),
-        erp_billing=ErpBillingActivities(router, concurrency=settings.erp_limits.max_concurrent),
+        erp_billing=ErpBillingActivities(router, concurrency=settings.erp_limits.max_concurrent, keys=hub),
         psa_inbound=PsaInboundActivities(psa_router),
         erp_inbound=ErpInboundActivities(router),
         posting=posting,
         period_lock=PeriodLockActivities(router),
         close=CloseActivities(client, hub) if client is not None else None,
-        reporting=ReportingActivities(hub, reference.legal_entities, reference.fx()) if hub is not None else None,
+        reporting=ReportingActivities(
+            hub,
+            reference.legal_entities,
+            reference.fx(),
+            erp_instances=_instances(router, settings.legal_entities),
+            psa_instances=_instances(psa_router, settings.legal_entities),
+        )
+        if hub is not None
+        else None,
         hub_exceptions=HubExceptionActivities(hub, settings.ui_base_url, settings.temporal_namespace)
         if hub is not None
         else None,
     )
+
+
+def _instances(router: ErpRouter | PsaRouter, legal_entities: Iterable[str]) -> dict[str, str]:
+    """Legal entity -> the name of the instance serving it (the key map names instances)."""
+    out = {}
+    for entity in legal_entities:
+        try:
+            out[entity] = router.instance_name(entity)
+        except ConfigurationError:
+            continue  # an entity without an instance of this system: nothing to name
+    return out
 
 
 def crm_reader(

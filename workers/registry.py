@@ -8,6 +8,7 @@ from typing import Any
 from workers.composition import ActivitySet
 from workflows.engagement import EngagementWorkflow
 from workflows.event_poll import EventPollWorkflow
+from workflows.fx_sync import FxSyncWorkflow
 from workflows.inbound import InboundEventWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
@@ -16,6 +17,7 @@ from workflows.source_sync import SourceSyncWorkflow
 WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpensePostingWorkflow, PeriodCloseWorkflow]
 WORKFLOWS.append(SourceSyncWorkflow)
 WORKFLOWS.append(EventPollWorkflow)
+WORKFLOWS.append(FxSyncWorkflow)
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -49,6 +51,8 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["crm"].append(acts.source_sync.crm_bookings)
         roles["erp"] += [acts.source_sync.erp_time_page, acts.source_sync.erp_entity]
         roles["workflows"] += [acts.source_sync.commit, acts.source_sync.reconcile]
+    if acts.fx_sync is not None:  # reading the ERP's rates is ERP work, under its limits
+        roles["erp"].append(acts.fx_sync.sync_page)
     if acts.feeds is not None:  # polling a PSA is PSA work, under the PSA queue's limits
         roles["psa"].append(acts.feeds.poll)
     return roles

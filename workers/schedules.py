@@ -1,4 +1,4 @@
-"""Temporal Schedules for the batched flows: a daily time & expense posting run, a
+"""Temporal Schedules for the batched flows: a daily sync of the ERPs' FX rates, a daily time & expense posting run, a
 monthly close and a daily source sync (PSA and ERP totals into the hub) per legal entity,
 and a poll a minute of each system that sends no webhooks.
 `ensure_schedules` creates or updates them, so calling it
@@ -25,6 +25,7 @@ from temporalio.client import (
 )
 
 from contracts.feeds import EventPollInput, event_poll_schedule_id, event_poll_workflow_id
+from contracts.fx import FX_SYNC_SCHEDULE, FX_SYNC_SCHEDULED_ID, FxSyncInput
 from contracts.ids import scheduled_run_id
 from contracts.period_close import PeriodCloseRequest
 from contracts.posting import PostingInput
@@ -32,6 +33,7 @@ from contracts.queues import TaskQueues
 from contracts.source_sync import SourceSyncInput
 from workers.settings import TemporalSettings
 from workflows.event_poll import EventPollWorkflow
+from workflows.fx_sync import FxSyncWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -54,6 +56,19 @@ def _schedules(
         reporting=getattr(settings, "reporting_task_queue", None) if hub else None,
     )
     out: dict[str, Schedule] = {}
+    # The ERPs' currency rates, daily, an hour before the posting run converts anything.
+    out[FX_SYNC_SCHEDULE] = Schedule(
+        action=ScheduleActionStartWorkflow(
+            FxSyncWorkflow.run,
+            FxSyncInput(queues=queues),
+            id=FX_SYNC_SCHEDULED_ID,
+            task_queue=settings.workflow_task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange((posting_hour - 1) % 24)])], time_zone_name=time_zone
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
     for entity in sorted(legal_entities):
         # Scheduled workflow ids get the fire time appended: posting-US01-2026-11-25T01:00:00Z.
         out[f"d2r-posting-daily-{entity}"] = Schedule(

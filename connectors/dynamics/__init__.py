@@ -6,6 +6,7 @@ from __future__ import annotations
 from connectors.dynamics.client import SYSTEM, DynamicsClient, DynamicsConfig
 from connectors.dynamics.erp import DynamicsErp
 from connectors.dynamics.extract import DynamicsExtract
+from connectors.dynamics.fx import DynamicsFxRates
 from connectors.dynamics.posting import DynamicsPosting
 from connectors.dynamics.receivables import DynamicsReceivables
 from connectors.endpoints import Connections, Endpoint
@@ -33,6 +34,7 @@ def erp_connection(client: DynamicsClient, concurrency: int = 4) -> ErpConnectio
         posting=posting,
         period_lock=posting,
         extract=DynamicsExtract(client),
+        fx=DynamicsFxRates(client),
     )
 
 

@@ -158,6 +158,7 @@ class DynamicsClient:
         orderby: str | None = None,
         cross_company: bool = True,
         top: int | None = None,
+        skip: int | None = None,
         page_size: int | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every row, following `@odata.nextLink`. Cross-company by default: d2r names the
@@ -173,6 +174,8 @@ class DynamicsClient:
             params["$orderby"] = orderby
         if top is not None:
             params["$top"] = str(top)
+        if skip:
+            params["$skip"] = str(skip)
         headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else {}
         url: str | None = f"/data/{entity_set}"
         first = True

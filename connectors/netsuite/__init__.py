@@ -7,6 +7,7 @@ from connectors.netsuite.client import SYSTEM, NetSuiteClient, NetSuiteConfig, T
 from connectors.netsuite.dates import DEFAULT_DATE_FORMAT
 from connectors.netsuite.erp import NetSuiteErp
 from connectors.netsuite.extract import NetSuiteExtract
+from connectors.netsuite.fx import NetSuiteFxRates
 from connectors.netsuite.posting import NetSuitePosting
 from connectors.netsuite.receivables import NetSuiteReceivables
 from connectors.ports import ErpConnection
@@ -23,6 +24,7 @@ def erp_connection(ns: NetSuiteClient, concurrency: int = 8, page_size: int = 10
         posting=posting,
         period_lock=posting,
         extract=NetSuiteExtract(ns, page_size=page_size),
+        fx=NetSuiteFxRates(ns),
     )
 
 

@@ -76,6 +76,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ProjStatus": ("Created", "Estimated", "Scheduled", "InProcess", "Completed"),
     "LedgerTransType": ("GeneralJournal", "Cust", "Payment", "Sales", "Project"),
     "CustTransType": ("Invoice", "Payment", "CreditNote", "GeneralJournal"),
+    "ExchangeRateDisplayFactor": ("One", "Ten", "Hundred", "Thousand", "TenThousand"),
 }
 
 
@@ -530,6 +531,25 @@ _add(
         ),
         per_company=False,
         deletable=False,
+    )
+)
+_add(
+    EntitySet(
+        "ExchangeRates",  # ExchangeRateEntity: ConversionFactor units of From buy Rate units of To
+        "ExchangeRate",
+        ("RateTypeName", "FromCurrency", "ToCurrency", "StartDate"),
+        _shared(
+            Prop("RateTypeName", required=True, max_len=20),
+            Prop("FromCurrency", required=True, max_len=3),
+            Prop("ToCurrency", required=True, max_len=3),
+            Prop("StartDate", DATE, required=True),
+            Prop("EndDate", DATE),
+            Prop("Rate", DECIMAL, required=True),
+            enum("ConversionFactor", "ExchangeRateDisplayFactor"),
+            Prop("RateTypeDescription", max_len=60),
+        ),
+        per_company=False,
+        defaults={"ConversionFactor": "One"},
     )
 )
 

@@ -7,7 +7,7 @@ import calendar
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..demo_data import CONSULTANTS, GL_ACCOUNTS, LEGAL_ENTITIES, PRODUCTS
+from ..demo_data import CONSULTANTS, FX_RATES, GL_ACCOUNTS, LEGAL_ENTITIES, PRODUCTS
 from . import odata
 from .entities import ENTITY_SETS
 
@@ -77,6 +77,19 @@ def _demo(sim: DynamicsSimulator) -> dict[str, Any]:
         "periods": f"{PERIOD_YEARS[0]}-01 .. {PERIOD_YEARS[-1]}-12, all Open",
     }
     with sim.store.tx():
+        for base, quote, rate, start in FX_RATES:  # the ledger's default exchange rate type
+            _put(
+                sim,
+                "ExchangeRates",
+                {
+                    "RateTypeName": "Default",
+                    "FromCurrency": base,
+                    "ToCurrency": quote,
+                    "StartDate": f"{start}T12:00:00Z",
+                    "Rate": float(rate),
+                    "ConversionFactor": "One",
+                },
+            )
         for num, name, typ in GL_ACCOUNTS:
             _put(
                 sim,

@@ -63,6 +63,9 @@ RECORDS: dict[str, dict[str, str]] = {
         "isInactive": "bool", "parent": "ref:subsidiary", "fiscalCalendar": "str",
     },
     "currency": {"name": "str", "symbol": "str", "isBaseCurrency": "bool", "exchangeRate": "num"},
+    # 1 transactionCurrency = exchangeRate baseCurrency from effectiveDate on (Multiple Currencies)
+    "currencyRate": {"baseCurrency": "ref:currency", "transactionCurrency": "ref:currency",
+                     "exchangeRate": "num", "effectiveDate": "date"},
     "account": {"acctNumber": "str", "acctName": "str", "acctType": "str", "isInactive": "bool",
                 "subsidiary": "ref:subsidiary"},
     "serviceItem": {"itemId": "str", "displayName": "str", "description": "str", "rate": "num",

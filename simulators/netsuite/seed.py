@@ -7,7 +7,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..demo_data import CONSULTANTS, GL_ACCOUNTS, LEGAL_ENTITIES, PRODUCTS
+from ..demo_data import CONSULTANTS, FX_RATES, GL_ACCOUNTS, LEGAL_ENTITIES, PRODUCTS
 
 if TYPE_CHECKING:
     from .app import NetSuiteSimulator
@@ -37,6 +37,16 @@ def seed_demo(sim: NetSuiteSimulator) -> dict[str, Any]:
             for code in ("USD", "GBP", "EUR", "JPY"):
                 cur_ids[code] = sim._insert(
                     "currency", {"name": code, "symbol": code, "externalId": code, "isBaseCurrency": code == "USD"}
+                )
+            for foreign, base, rate, effective in FX_RATES:  # against each base currency, as OneWorld keeps them
+                sim._insert(
+                    "currencyRate",
+                    {
+                        "baseCurrency": {"id": cur_ids[base], "refName": base},
+                        "transactionCurrency": {"id": cur_ids[foreign], "refName": foreign},
+                        "exchangeRate": float(rate),
+                        "effectiveDate": effective,
+                    },
                 )
             subs = {}
             for code, (cur, country, name, _region) in LEGAL_ENTITIES.items():

@@ -638,6 +638,7 @@ async def test_schedules_are_created_idempotently(env: Env) -> None:
         == [
             "d2r-close-monthly-UK01",
             "d2r-close-monthly-US01",
+            "d2r-fx-sync-daily",
             "d2r-posting-daily-UK01",
             "d2r-posting-daily-US01",
             "d2r-sync-daily-UK01",

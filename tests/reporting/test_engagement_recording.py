@@ -72,9 +72,10 @@ async def test_recorded_engagement_feeds_the_kpis_and_is_idempotent(hub: Reporti
         revenue_entries=revenue,
     )
     first = await activities.record_engagement(data)
-    assert first.written == {"bookings": 2, "invoices": 3, "payments": 1, "revenue": 4}
+    # keys: the opportunity, its 2 accounts, the project, the sales order, 3 invoices, the payment
+    assert first.written == {"bookings": 2, "invoices": 3, "payments": 1, "revenue": 4, "keys": 9}
     again = await activities.record_engagement(data)
-    assert again.written == {"bookings": 0, "invoices": 0, "payments": 0, "revenue": 0}
+    assert again.written == {"bookings": 0, "invoices": 0, "payments": 0, "revenue": 0, "keys": 0}
 
     # Bookings 192,000 GBP; Jan-Mar revenue 6,000 + 6,000 + 42,000 = 54,000 GBP (no tax
     # configured here, so invoices are net); one 6,000 payment.
