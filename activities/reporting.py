@@ -6,6 +6,8 @@ document twice changes nothing; amounts are Decimals with their currency.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from temporalio import activity
 
 from activities.errors import refusals
@@ -21,7 +23,7 @@ from contracts.reporting import (
 )
 from domain.fx import FxRateTable
 from domain.ids import external_id
-from domain.model import LegalEntity
+from domain.model import LegalEntity, SourceKind
 from domain.periods import period_of
 from reporting import models as m
 from reporting.hub import ReportingHub
@@ -47,6 +49,30 @@ async def load_reference_data(hub: ReportingHub, entities: dict[str, LegalEntity
         await hub.upsert_dimensions(
             [m.FxRate(from_currency=r.base, to_currency=r.quote, rate_date=r.as_of, rate=r.rate) for r in fx.rates]
         )
+
+
+def time_billed(data: RecordEngagementInput) -> list[m.TimeBilled]:
+    """Each time entry a billing event charged, at the rate d2r billed it (amount / hours)."""
+    invoice_of = {line.billing_event_id: i.invoice_id for i in data.invoices for line in i.lines}
+    return [
+        m.TimeBilled(
+            source_record_id=p.source_id,
+            opportunity_id=data.engagement.opportunity_id,
+            project_id=data.project_id,
+            legal_entity=data.engagement.legal_entity,
+            contract_line_id=event.contract_line_id,
+            billing_event_id=event.billing_event_id,
+            invoice_id=invoice_of.get(event.billing_event_id),
+            event_date=event.event_date,
+            currency=p.amount.currency,
+            hours=p.quantity,
+            billed_rate=(p.amount.amount / p.quantity).quantize(Decimal("0.0001")) if p.quantity else Decimal(0),
+            billed_amount=p.amount.amount,
+        )
+        for event in data.billing_events
+        for p in event.portions
+        if p.source_kind is SourceKind.TIME
+    ]
 
 
 def engagement_keys(
@@ -266,6 +292,9 @@ class ReportingActivities:
                     ]
                 )
             ).written
+        billed = time_billed(data)
+        if billed:
+            written["time_billed"] = await self._hub.record_time_billed(billed)
         for x in data.exceptions:
             # One hub row per business exception (its id is deterministic): re-recording it
             # counts an occurrence instead of adding a row.

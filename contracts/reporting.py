@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from domain.bookings import BookingMovement
 from domain.deal import Engagement
-from domain.model import CreditMemo, ExceptionRecord, Invoice, Payment, RevenueEntry
+from domain.model import BillingEvent, CreditMemo, ExceptionRecord, Invoice, Payment, RevenueEntry
 
 
 class RecordEngagementInput(BaseModel):
@@ -24,6 +24,9 @@ class RecordEngagementInput(BaseModel):
     # Billing and revenue runs' exceptions (warnings and errors), so every one reaches
     # /v1/exceptions and the dashboard, not only the engagement view.
     exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    # The billing events issued since the last write: the hub keeps what d2r billed each
+    # time entry at (its rate precedence), beside the PSA's bill rate on the time fact.
+    billing_events: list[BillingEvent] = Field(default_factory=list)
 
 
 class RecordEngagementResult(BaseModel):

@@ -181,6 +181,27 @@ class ReportingHub:
     async def record_time_facts(self, facts: Sequence[m.TimeFact]) -> LoadResult:
         return await self._load("fact_time", facts)
 
+    async def record_time_billed(self, rows: Sequence[m.TimeBilled]) -> int:
+        """What d2r billed time entries at; returns the rows inserted or changed (0 on a repeat)."""
+        if not rows:
+            return 0
+        cols = tuple(m.TimeBilled.model_fields)
+        ph = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+        rest = [c for c in cols if c not in ("source_record_id", "billing_event_id")]
+        written = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for r in rows:
+                status = await conn.execute(
+                    f"INSERT INTO fact_time_billed AS t ({', '.join(cols)}) VALUES ({ph}) "
+                    "ON CONFLICT (source_record_id, billing_event_id) DO UPDATE SET "
+                    + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
+                    + f", loaded_at = now() WHERE ({', '.join('t.' + c for c in rest)}) IS DISTINCT FROM "
+                    f"({', '.join('EXCLUDED.' + c for c in rest)})",
+                    *(getattr(r, c) for c in cols),
+                )
+                written += int(status.rsplit(" ", 1)[-1])
+        return written
+
     async def record_expenses(self, facts: Sequence[m.ExpenseFact]) -> LoadResult:
         return await self._load("fact_expense", facts)
 

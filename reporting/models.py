@@ -147,6 +147,23 @@ class TimeFact(_Fact):
     cost_amount: Amount
 
 
+class TimeBilled(_Model):
+    """What d2r billed one time entry at, from one billing event (its rate precedence)."""
+
+    source_record_id: str  # the time entry, as on its TimeFact
+    opportunity_id: str | None = None
+    project_id: str | None = None
+    legal_entity: str
+    contract_line_id: str | None = None
+    billing_event_id: str
+    invoice_id: str | None = None
+    event_date: dt.date
+    currency: Currency
+    hours: Amount
+    billed_rate: Amount
+    billed_amount: Amount
+
+
 class ExpenseFact(_Fact):
     project_id: str
     expense_date: dt.date

@@ -508,6 +508,12 @@ class DeliverySteps(EngagementBase):
             payments=[p for p in self._s.payments if p.payment_id not in done],
             revenue_entries=[r for r in contract.revenue_entries if r.revenue_entry_id not in done],
             exceptions=[x for x in view.exceptions if x.exception_id not in done],
+            # what each time entry was billed at (d2r's rate), for the hub's time facts
+            billing_events=[
+                b.model_copy(update={"portions": contract.portions_of(b.billing_event_id)})
+                for b in contract.billing_events
+                if b.billing_event_id not in done
+            ],
         )
         return data
 
@@ -519,6 +525,7 @@ class DeliverySteps(EngagementBase):
                 *(p.payment_id for p in data.payments),
                 *(r.revenue_entry_id for r in data.revenue_entries),
                 *(x.exception_id for x in data.exceptions),
+                *(b.billing_event_id for b in data.billing_events),
             ]
         )
 

@@ -41,6 +41,15 @@ def split_cents(total: int, percents: list[Decimal]) -> list[int]:
     return [*parts, total - sum(parts)]
 
 
+def line_plan(line: ContractLine, template: list[dict[str, Any]]) -> list[tuple[str, Decimal, date | None]]:
+    """(title, percent, due date) per milestone of a fee line: the deal's own schedule from
+    the CRM when it has one (weights are percents or amounts), else the template's split."""
+    total = sum((m.weight for m in line.milestones), Decimal(0))
+    if total:
+        return [(m.name, m.weight * 100 / total, m.planned_date) for m in line.milestones]
+    return [(str(m["title"]), Decimal(str(m["percent"])), None) for m in template]
+
+
 class KantataPsa:
     def __init__(self, client: KantataClient) -> None:
         self._k = client
@@ -96,17 +105,16 @@ class KantataPsa:
             },
         )
 
-        # Each fixed-fee / milestone line gets its own milestones, weighted by the template's percents.
+        # Each fixed-fee / milestone line gets its own milestones: the deal's schedule, or the
+        # template's percents.
         template_milestones = template.get("milestones") or []
-        percents = [Decimal(str(m["percent"])) for m in template_milestones]
         fee_lines = [line for line in engagement.lines if line.billing_model in FEE_MODELS]
         milestone_ids = []
         for line in fee_lines:
-            amounts = split_cents(to_cents(line.amount), percents)
-            for index, (milestone, percent, cents) in enumerate(
-                zip(template_milestones, percents, amounts, strict=True)
-            ):
-                title = str(milestone["title"]) if len(fee_lines) == 1 else f"{milestone['title']} - {line.name}"
+            plan = line_plan(line, template_milestones)
+            amounts = split_cents(to_cents(line.amount), [percent for _, percent, _ in plan])
+            for index, ((name, percent, due), cents) in enumerate(zip(plan, amounts, strict=True)):
+                title = name if len(fee_lines) == 1 else f"{name} - {line.name}"
                 milestone_ids.append(
                     await self._find_or_create(
                         "stories",
@@ -120,6 +128,7 @@ class KantataPsa:
                             "billable": True,
                             "fixed_fee": True,
                             "budget_estimate_in_cents": cents,
+                            "due_date": due.isoformat() if due else None,
                             "custom_field_values": [
                                 await k.custom_value("d2r contract line", STORY, line.line_id),
                                 await k.custom_value("d2r percent", STORY, str(percent)),

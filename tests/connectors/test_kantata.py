@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.psa import CreateProjectInput, PsaActivities
 from connectors.errors import RateLimitedError, VendorValidationError
 from connectors.kantata.psa import split_cents
+from domain.deal import MilestonePlan
 from domain.system_records import BillingStatus, ProjectChange
 from tests.connectors.kantata_env import API, Kantata, de_engagement, eur, kantata
 from tests.connectors.test_idempotency import run_lost_then_twice
@@ -58,6 +59,46 @@ async def test_create_project_from_the_service_package_template(kt: Kantata) -> 
     assert resource["workspace_resources"][placeholder]["estimated_minutes"] == 120 * 60
     assert resource["workspace_resources"][placeholder]["user_id"] is None  # a placeholder, not a person
     assert next(iter(resource["roles"].values()))["name"] == "Senior Consultant"
+
+
+async def test_a_deal_specific_milestone_schedule_overrides_the_template(kt: Kantata) -> None:
+    """The fixed-fee line (EUR 100,000.01) sold with its own schedule from the CRM: 20 / 30 / 50 %
+    with planned dates (the template says 30 / 40 / 30). In cents: 2,000,000 / 3,000,000 and the
+    remainder 5,000,001, due on the planned dates; then a schedule given as amounts (25,000.00 and
+    75,000.01: weights that add up to the price) splits the same way, to the cent."""
+    e = de_engagement()
+    ff = e.lines[0]
+    plan = [
+        MilestonePlan(name="Pilot", weight=Decimal(20), planned_date=date(2027, 1, 29)),
+        MilestonePlan(name="Rollout", weight=Decimal(30), planned_date=date(2027, 2, 26)),
+        MilestonePlan(name="Hypercare", weight=Decimal(50), planned_date=date(2027, 3, 31)),
+    ]
+    scheduled = e.model_copy(update={"lines": [ff.model_copy(update={"milestones": plan}), *e.lines[1:]]})
+    ref = await kt.psa.create_project(scheduled, "engagement-006KT0000000001:project")
+    stories = (await kt.raw.get(f"{API}/stories", params={"workspace_id": ref.project_id, "per_page": 50})).json()
+    milestones = [stories["stories"][i] for i in ref.milestone_ids]
+    assert [(m["title"], m["budget_estimate_in_cents"], m["due_date"]) for m in milestones] == [
+        ("Pilot", 2_000_000, "2027-01-29"),
+        ("Rollout", 3_000_000, "2027-02-26"),
+        ("Hypercare", 5_000_001, "2027-03-31"),
+    ]
+    by_amount = [
+        MilestonePlan(name="Build", weight=Decimal("25000.00")),
+        MilestonePlan(name="Run", weight=Decimal("75000.01")),
+    ]
+    other = de_engagement("006KT0000000002").model_copy(
+        update={"lines": [ff.model_copy(update={"milestones": by_amount}), *e.lines[1:]]}
+    )
+    ref2 = await kt.psa.create_project(other, "engagement-006KT0000000002:project")
+    stories = (await kt.raw.get(f"{API}/stories", params={"workspace_id": ref2.project_id, "per_page": 50})).json()
+    assert [stories["stories"][i]["budget_estimate_in_cents"] for i in ref2.milestone_ids] == [2_500_000, 7_500_001]
+    # read back as delivery, the milestones belong to the line with the schedule's shares and dates
+    delivery = await kt.psa.read_delivery(ref.project_id, scheduled.lines, date(2027, 12, 31))
+    assert [(m.contract_line_id, m.weight, m.due_date) for m in delivery.milestones] == [
+        ("L-FF", Decimal(20), date(2027, 1, 29)),
+        ("L-FF", Decimal(30), date(2027, 2, 26)),
+        ("L-FF", Decimal(50), date(2027, 3, 31)),
+    ]
 
 
 async def test_create_project_after_a_lost_response_is_one_workspace(kt: Kantata) -> None:
