@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,85 +58,84 @@ class LineageStack:
     salesforce_url: str
 
 
-@pytest.fixture(scope="module")
-def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Simulator]]:
-    base = tmp_path_factory.mktemp("lineage-sims")
+@contextmanager
+def simulators(base: Path) -> Iterator[dict[str, Simulator]]:
     out = {
         name: start_simulator(f"simulators.{name}", base / f"{name}.sqlite", base / f"{name}.log")
         for name in ("salesforce", "netsuite", "dynamics")
     }
-    yield out
-    for sim in out.values():
-        sim.process.terminate()
-        sim.process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=wheel_binary("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=TEST_CONVERTER,
-        dev_server_log_level="error",
-    )
-    yield env
-    await env.shutdown()
+    try:
+        yield out
+    finally:
+        for sim in out.values():
+            sim.process.terminate()
+            sim.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module", params=["netsuite", "dynamics"])
 async def stack(
-    request: pytest.FixtureRequest, sims: dict[str, Simulator], temporal: WorkflowEnvironment
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LineageStack]:
-    """Each ERP run gets its own hub and queues; the deal's records in the simulators differ
-    by ERP (the NetSuite run leaves nothing in D365 and the other way round)."""
+    """Each ERP run is a stack of its own (simulators, hub, Temporal server): the same deal runs
+    in both."""
     erp: str = request.param
     pg_base = Path(tempfile.mkdtemp(prefix="d2r-lineage-pg-"))
-    start_embedded_postgres(pg_base / "pg", database="postgres")
-    dsn = f"postgresql://postgres:@/postgres?host={pg_base / 'pg'}"
-    await migrate_async(dsn)
-    tag = uuid.uuid4().hex[:6]
-    queues = {f"{q}_task_queue": f"ln-{q}-{tag}" for q in ("workflow", "crm", "psa", "erp", "reporting")}
-    settings = WorkerSettings(
-        **queues,
-        salesforce=VendorEndpoint(url=sims["salesforce"].url),
-        erp_instances={
-            "default": VendorEndpoint(url=sims["netsuite"].url),
-            "d365": VendorEndpoint(
-                url=sims["dynamics"].url, vendor="dynamics", options={"tenant": DynamicsSettings().tenant}
-            ),
-        },
-        erp_routing={"UK01": "d365"} if erp == "dynamics" else {},
-        hub_database_url=dsn,
-    )
-    port = free_port()
-    try:
-        async with AsyncExitStack() as exits:
-            acts = await build_activities(settings, exits, temporal.client)
-            await start_workers(temporal.client, settings, activities_by_role(acts), exits)
-            app = create_app(
-                ApiSettings(
-                    **queues,
-                    salesforce=VendorEndpoint(url=sims["salesforce"].url),
-                    database_url=dsn,
-                    static_tokens=True,
-                ),
-                temporal=temporal.client,
+    with simulators(tmp_path_factory.mktemp(f"lineage-{erp}")) as sims:
+        start_embedded_postgres(pg_base / "pg", database="postgres")
+        dsn = f"postgresql://postgres:@/postgres?host={pg_base / 'pg'}"
+        temporal = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=wheel_binary("temporal"),
+            search_attributes=sa.ALL,
+            data_converter=TEST_CONVERTER,
+            dev_server_log_level="error",
+        )
+        try:
+            await migrate_async(dsn)
+            tag = uuid.uuid4().hex[:6]
+            queues = {f"{q}_task_queue": f"ln-{q}-{tag}" for q in ("workflow", "crm", "psa", "erp", "reporting")}
+            settings = WorkerSettings(
+                **queues,
+                salesforce=VendorEndpoint(url=sims["salesforce"].url),
+                erp_instances={
+                    "default": VendorEndpoint(url=sims["netsuite"].url),
+                    "d365": VendorEndpoint(
+                        url=sims["dynamics"].url, vendor="dynamics", options={"tenant": DynamicsSettings().tenant}
+                    ),
+                },
+                erp_routing={"UK01": "d365"} if erp == "dynamics" else {},
+                hub_database_url=dsn,
             )
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-            serving = asyncio.create_task(server.serve())
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.05)
-            http = await exits.enter_async_context(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60))
-            try:
-                yield LineageStack(
-                    erp, "d365" if erp == "dynamics" else "default", temporal.client, http, sims["salesforce"].url
+            port = free_port()
+            async with AsyncExitStack() as exits:
+                acts = await build_activities(settings, exits, temporal.client)
+                await start_workers(temporal.client, settings, activities_by_role(acts), exits)
+                app = create_app(
+                    ApiSettings(
+                        **queues,
+                        salesforce=VendorEndpoint(url=sims["salesforce"].url),
+                        database_url=dsn,
+                        static_tokens=True,
+                    ),
+                    temporal=temporal.client,
                 )
-            finally:
-                server.should_exit = True
-                await serving
-    finally:
-        stop_embedded_postgres(pg_base / "pg", discard=True)
-        shutil.rmtree(pg_base, ignore_errors=True)
+                server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+                serving = asyncio.create_task(server.serve())
+                while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+                    await asyncio.sleep(0.05)
+                http = await exits.enter_async_context(
+                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+                )
+                try:
+                    yield LineageStack(
+                        erp, "d365" if erp == "dynamics" else "default", temporal.client, http, sims["salesforce"].url
+                    )
+                finally:
+                    server.should_exit = True
+                    await serving
+        finally:
+            await temporal.shutdown()
+            stop_embedded_postgres(pg_base / "pg", discard=True)
+            shutil.rmtree(pg_base, ignore_errors=True)
 
 
 async def view(stack: LineageStack) -> dict[str, Any]:
