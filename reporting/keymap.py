@@ -72,6 +72,31 @@ class KeyRecord(BaseModel):
         return self
 
 
+def employee_key(
+    *,
+    instance: str,
+    legal_entity: str,
+    consultant_id: str,
+    erp_employee_id: str | None,
+    workflow_id: str | None,
+    source: str = "master_data",
+) -> KeyRecord:
+    """The key of an ERP employee d2r created (or found) for a PSA consultant: keyed by the
+    consultant id d2r writes on it as its external id, related to the consultant, in the
+    ERP instance of the entity employing them. Record it with `ReportingHub.record_keys`."""
+    return KeyRecord(
+        system="erp",
+        instance=instance,
+        record_type="employee",
+        external_id=consultant_id,
+        record_id=erp_employee_id,
+        legal_entity=legal_entity,
+        related=(consultant_id,),
+        source=source,
+        workflow_id=workflow_id,
+    )
+
+
 _UPSERT = f"""
 INSERT INTO hub_key_map AS t ({", ".join(COLUMNS)})
 SELECT {", ".join("n.related::text[]" if c == "related" else "n." + c for c in COLUMNS)}

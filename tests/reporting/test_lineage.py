@@ -22,7 +22,7 @@ from domain.ids import external_id
 from domain.model import Invoice, Lineage
 from domain.money import Money
 from reporting.hub import ReportingHub
-from reporting.keymap import KeyRecord
+from reporting.keymap import KeyRecord, employee_key
 from tests.workflows import scenario
 
 WID = "engagement-006REF"
@@ -122,9 +122,8 @@ async def test_any_id_leads_to_the_whole_chain(hub: ReportingHub) -> None:
     )  # fmt: skip
     # master data records an ERP employee it created (not tied to a deal)
     await hub.record_keys(
-        [KeyRecord(system="erp", instance="erp-uk", record_type="employee", external_id="003ALAN", record_id="E-9",
-                   legal_entity="UK01", related=("003ALAN",), source="master_data.consultants",
-                   workflow_id="master-data-consultants")]
+        [employee_key(instance="erp-uk", legal_entity="UK01", consultant_id="003ALAN", erp_employee_id="E-9",
+                      workflow_id="master-data-consultants")]
     )  # fmt: skip
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(hub)), base_url="http://t") as api:
         finance = {"Authorization": "Bearer dev-finance"}
