@@ -192,7 +192,7 @@ class ReportingHub:
         async with self.pool.acquire() as conn, conn.transaction():
             for r in rows:
                 status = await conn.execute(
-                    f"INSERT INTO fact_time_billed AS t ({', '.join(cols)}) VALUES ({ph}) "
+                    f"INSERT INTO billed_time AS t ({', '.join(cols)}) VALUES ({ph}) "
                     "ON CONFLICT (source_record_id, billing_event_id) DO UPDATE SET "
                     + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
                     + f", loaded_at = now() WHERE ({', '.join('t.' + c for c in rest)}) IS DISTINCT FROM "

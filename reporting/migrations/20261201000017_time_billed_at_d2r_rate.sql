@@ -6,7 +6,7 @@
 -- differ. The engagement's hub write records each billed time entry here, from its billing
 -- events, whichever arrives first (posting's time fact or the billing); `v_time_billed`
 -- shows both rates side by side.
-CREATE TABLE fact_time_billed (
+CREATE TABLE billed_time (
     source_record_id text NOT NULL,         -- the time entry: fact_time.source_record_id
     opportunity_id   text,
     project_id       text,
@@ -22,7 +22,7 @@ CREATE TABLE fact_time_billed (
     loaded_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (source_record_id, billing_event_id)  -- an entry billed in parts has a row per event
 );
-CREATE INDEX fact_time_billed_project ON fact_time_billed (project_id, event_date);
+CREATE INDEX billed_time_project ON billed_time (project_id, event_date);
 
 CREATE VIEW v_time_billed AS
 SELECT t.source_system, t.source_record_id, t.opportunity_id, t.project_id, t.legal_entity,
@@ -37,9 +37,9 @@ SELECT t.source_system, t.source_record_id, t.opportunity_id, t.project_id, t.le
   LEFT JOIN (SELECT source_record_id, min(currency) AS currency, sum(hours) AS hours,
                     sum(billed_amount) AS billed_amount, min(contract_line_id) AS contract_line_id,
                     array_agg(DISTINCT invoice_id) FILTER (WHERE invoice_id IS NOT NULL) AS invoice_ids
-               FROM fact_time_billed GROUP BY source_record_id) b USING (source_record_id);
+               FROM billed_time GROUP BY source_record_id) b USING (source_record_id);
 
 -- migrate:down
 
 DROP VIEW v_time_billed;
-DROP TABLE fact_time_billed;
+DROP TABLE billed_time;

@@ -56,6 +56,7 @@ EXPECTED: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("GET", "/v1/reports"): (REPORTS, GLOBAL),
     ("GET", "/v1/reports/{kpi}"): (REPORTS, READ),
     ("GET", "/v1/fx-rates"): (REPORTS, GLOBAL),
+    ("GET", "/v1/lineage/{key}"): (REPORTS | {"integration_admin"}, READ),
     ("GET", "/v1/reconciliation"): (RECON_READ, READ),
     ("POST", "/v1/reconciliation/run"): (JOBS, WRITE),
     ("GET", "/v1/exceptions"): (EXC_READ, READ),
@@ -123,6 +124,14 @@ class FakeTemporal:
 
 
 class FakeHub:
+    async def lineage(self, key: str) -> dict[str, Any]:
+        """The chain of the opportunity the key names: one record, of the entity inside the key."""
+        row = {"system": "crm", "instance": "", "record_type": "opportunity", "record_key": key, "record_id": key,
+               "external_id": None, "opportunity_id": key, "project_id": None,
+               "legal_entity": MINE if MINE in key else THEIRS, "related": [], "source": "matrix",
+               "workflow_id": None, "first_seen_at": None, "last_seen_at": None}  # fmt: skip
+        return {"key": key, "matched": [row], "opportunities": [key], "records": [row], "truncated": False}
+
     async def get_exception(self, exception_id: int) -> dict[str, Any]:
         entity = MINE if exception_id == 1 else THEIRS
         return {"id": exception_id, "legal_entity": entity, "status": "open", "workflow_id": None}
@@ -175,6 +184,7 @@ def request_for(method: str, path: str, entity: str) -> dict[str, Any]:
         "kpi": "bookings",
         "exception_id": str(exception_id(entity)),
         "source": "salesforce",
+        "key": opportunity(entity),
     }
     url = path.format(**{k: v for k, v in values.items() if "{" + k + "}" in path})
     params: dict[str, str] = {}
