@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import pathlib
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -212,6 +213,7 @@ async def list_exceptions(
     kind: Filter | None = None,
     legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
     project_id: Filter | None = None,
+    opportunity_id: Filter | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
@@ -220,6 +222,7 @@ async def list_exceptions(
         kind=kind,
         legal_entity=entity_filter(principal, legal_entity),
         project_id=project_id,
+        opportunity_id=opportunity_id,
         limit=limit,
         offset=offset,
     )
@@ -299,6 +302,41 @@ async def retry_exception(
         {"workflow_id": exception.get("workflow_id")},
     )
     return _json(updated, status=202)
+
+
+# ---------------------------------------------------------------------------- operations
+def links(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    """Where a person goes from a row: the engagement in the API, its history in the Web UI."""
+    settings = getattr(request.app.state, "settings", None)
+    ui = getattr(settings, "ui_base_url", "http://127.0.0.1:8233").rstrip("/")
+    namespace = getattr(settings, "temporal_namespace", "default")
+    workflow_id = row.get("workflow_id")
+    opportunity = row.get("opportunity_id")
+    row["api_href"] = f"/v1/engagements/{opportunity}" if opportunity else None
+    row["ui_href"] = row.get("workflow_link") or (
+        f"{ui}/namespaces/{namespace}/workflows/{workflow_id}" if workflow_id is not None else None
+    )
+    return row
+
+
+@router.get("/v1/operations", summary="What needs a person: the dashboard's operations panel")
+async def operations_panel(
+    request: Request,
+    principal: Annotated[Principal, Depends(exceptions_reader)],
+    legal_entity: Annotated[str | None, Query(pattern=ENTITY)] = None,
+    posting_delay_days: Annotated[
+        int, Query(ge=0, le=90, description="approved time not posted this many days after its period")
+    ] = 3,
+) -> JSONResponse:
+    panel = await _hub(request).operations(
+        legal_entity=entity_filter(principal, legal_entity),
+        posting_delay_days=posting_delay_days,
+        today=date.today(),
+    )
+    for part in ("failed_provisioning", "delayed_postings", "invoice_mismatches", "master_data_conflicts"):
+        panel[part]["items"] = [links(request, row) for row in panel[part]["items"]]
+    panel["web_ui"] = links(request, {"workflow_id": ""})["ui_href"]  # + a workflow id: its page
+    return _json(panel)
 
 
 # ---------------------------------------------------------------------------- audit

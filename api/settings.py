@@ -52,6 +52,7 @@ class ApiSettings(TemporalSettings):
     api_port: int = 8000
     database_url: str | None = None
     reporting_task_queue: str = "d2r-reporting"  # used only when database_url (a hub) is set
+    ui_base_url: str = "http://127.0.0.1:8233"  # the Temporal Web UI, for the dashboard's links
 
     def oidc(self) -> OidcSettings | None:
         if not self.oidc_issuer:

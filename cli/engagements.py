@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import time
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from cli.http import DEFAULT_API, Api, ApiOption, JsonOption, TokenOption, console
+from cli.http import DEFAULT_API, Api, ApiOption, JsonOption, TokenOption, console, errors
 
 app = typer.Typer(help="Find, read and act on engagements (one per closed deal).", no_args_is_help=True)
 
@@ -45,10 +47,69 @@ def list_engagements(
     console.print(f"{len(found)} engagement(s)")
 
 
+def pick(data: Any, path: str) -> Any:
+    """`invoices.0.lines.0.invoice_line_id` → that value of the view (None if it is not there)."""
+    for part in path.split("."):
+        if isinstance(data, list) and part.lstrip("-").isdigit() and -len(data) <= int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return None
+    return data
+
+
 @app.command()
-def show(opportunity_id: OpportunityArg, api: ApiOption = DEFAULT_API, token: TokenOption = "") -> None:
-    """The whole engagement view (stage, lines, invoices, approvals) as JSON."""
-    console.print_json(data=Api(api, token).get(f"/v1/engagements/{opportunity_id}"))
+def show(
+    opportunity_id: OpportunityArg,
+    get: Annotated[
+        str | None,
+        typer.Option("--get", help="print one field, e.g. stage, pending_approvals, invoices.0.invoice_id"),
+    ] = None,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = "",
+) -> None:
+    """The whole engagement view (stage, lines, invoices, approvals) as JSON; `--get` prints one
+    field plainly (a list one item a line), for scripts: `APPROVAL=$(d2r engagements show <id>
+    --get pending_approvals)`. A field that is not there exits 1."""
+    view = Api(api, token).get(f"/v1/engagements/{opportunity_id}")
+    if get is None:
+        console.print_json(data=view)
+        return
+    value = pick(view, get)
+    if value is None or value == []:
+        errors.print(f"{opportunity_id}: no {get} in its view")
+        raise typer.Exit(1)
+    for item in value if isinstance(value, list) else [value]:
+        print(item if isinstance(item, str | int | float) else json.dumps(item))
+
+
+@app.command()
+def wait(
+    opportunity_id: OpportunityArg,
+    stage: Annotated[list[str], typer.Option("--stage", "-s", help="wait for this stage (repeatable: any of them)")],
+    timeout: Annotated[float, typer.Option(help="give up after this many seconds (exit 1)")] = 180.0,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = "",
+) -> None:
+    """Wait until the engagement reaches one of the stages (an engagement the webhook has not
+    started yet counts as not there yet), e.g. `d2r engagements wait <id> -s IN_DELIVERY`."""
+    client = Api(api, token)
+    wanted = {s.upper() for s in stage}
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        view = client.get(f"/v1/engagements/{opportunity_id}", missing_ok=True)
+        seen = view.get("stage") if view else None
+        if seen in wanted:
+            console.print(f"{opportunity_id}: {seen}")
+            return
+        time.sleep(1.0)
+    errors.print(
+        f"{opportunity_id}: still {seen or 'not started'} after {timeout:.0f} s "
+        f"(waited for {', '.join(sorted(wanted))})"
+    )
+    raise typer.Exit(1)
 
 
 def _decide(api: str, token: str, opportunity_id: str, approval_id: str, decision: str, comment: str | None) -> None:

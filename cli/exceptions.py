@@ -17,24 +17,38 @@ def list_exceptions(
     status: Annotated[str, typer.Option(help="open | retrying | resolved | all")] = "open",
     kind: Annotated[str | None, typer.Option(help="e.g. rate_missing")] = None,
     legal_entity: Annotated[str | None, typer.Option("--legal-entity", "-e")] = None,
+    opportunity: Annotated[str | None, typer.Option("--opportunity", "-o", help="one deal's exceptions")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
     as_json: JsonOption = False,
+    ids: Annotated[bool, typer.Option("--ids", help="print only the ids, one a line (for scripts)")] = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = "",
 ) -> None:
     """List exceptions, open ones by default, e.g. `d2r exceptions list -e UK01`."""
-    found = Api(api, token).get("/v1/exceptions", status=status, kind=kind, legal_entity=legal_entity, limit=limit)
+    found = Api(api, token).get(
+        "/v1/exceptions",
+        status=status,
+        kind=kind,
+        legal_entity=legal_entity,
+        opportunity_id=opportunity,
+        limit=limit,
+    )
     items = found.get("items", [])
+    if ids:
+        for x in items:
+            print(x["id"])
+        return
     if as_json:
         console.print_json(data=items)
         return
-    table = Table("id", "kind", "entity", "status", "workflow", "message")
+    table = Table("id", "kind", "entity", "status", "seen", "workflow", "message")
     for x in items:
         table.add_row(
             str(x.get("id", "")),
             str(x.get("kind", "")),
             str(x.get("legal_entity") or "—"),
             str(x.get("status", "")),
+            f"{x.get('occurrences', 1)} times",
             str(x.get("workflow_id") or "—"),
             str(x.get("error_message") or "")[:120],
         )

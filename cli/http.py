@@ -33,9 +33,13 @@ class Api:
             base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, missing_ok: bool = False, **params: Any) -> Any:
+        """The JSON answer; with `missing_ok`, None for a 404 (not there yet) instead of an exit."""
         clean = {k: v for k, v in params.items() if v is not None}
-        return self._answer(self._call("GET", path, params=clean))
+        response = self._call("GET", path, params=clean)
+        if missing_ok and response.status_code == 404:
+            return None
+        return self._answer(response)
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._answer(self._call("POST", path, json=body if body is not None else {}))

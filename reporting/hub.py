@@ -19,6 +19,7 @@ import asyncpg
 from reporting import keymap, kpis
 from reporting import models as m
 from reporting.loaders import FACTS, LoadResult, MissingFxRateError, load_facts, upsert_dimension
+from reporting.operations import operations as operations_panel
 
 EXCEPTION_COLUMNS = (
     "id, dedupe_key, kind, status, source, workflow_id, run_id, workflow_link, "
@@ -299,6 +300,7 @@ class ReportingHub:
         kind: str | None = None,
         legal_entity: str | None = None,
         project_id: str | None = None,
+        opportunity_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
@@ -309,6 +311,7 @@ class ReportingHub:
             ("kind", kind),
             ("legal_entity", legal_entity),
             ("project_id", project_id),
+            ("opportunity_id", opportunity_id),
         ):
             if val is not None:
                 params.append(val)
@@ -356,6 +359,12 @@ class ReportingHub:
             note,
         )
         return int(value) if value is not None else None
+
+    async def operations(self, *, legal_entity: str | None, posting_delay_days: int, today: dt.date) -> dict[str, Any]:
+        """The dashboard's operations panel (reporting/operations.py)."""
+        return await operations_panel(
+            self.pool, legal_entity=legal_entity, posting_delay_days=posting_delay_days, today=today
+        )
 
     async def mark_exception_retrying_by_key(self, dedupe_key: str) -> int | None:
         """The workflow resumed the open exception with this key: `retrying` until its step

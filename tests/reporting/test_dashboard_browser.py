@@ -1,4 +1,6 @@
-"""The dashboard in headless Chromium (Debian's `chromium` package): charts render data.
+"""The dashboard in headless Chromium (Debian's `chromium` package): charts render data, the
+operations panel links each problem, x-axis labels never overlap, and a reader without a
+token is told how to sign in.
 
 Marked `browser`. It fails, rather than skips, when Chromium is missing: install it with
 `apt-get install -y chromium` (the test bootstrap does), or deselect with -m "not browser".
@@ -7,15 +9,21 @@ Marked `browser`. It fails, rather than skips, when Chromium is missing: install
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
+from reporting import models as m
 from reporting.hub import ReportingHub
 from tests.reporting import dataset
 from tests.reporting.conftest import make_app
@@ -51,14 +59,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 @pytest.fixture
 async def served(hub: ReportingHub) -> AsyncIterator[str]:
     await dataset.load(hub)
     await hub.record_source_totals(clean_totals())
     await hub.reconcile("2026-01", "US1")
     await hub.reconcile("2026-03", "UK1")  # checks no project: "nothing to reconcile"
-    from reporting import models as m
-
     await hub.record_exception(
         m.ExceptionRecord(
             dedupe_key="engagement-O9:validation",
@@ -67,19 +90,112 @@ async def served(hub: ReportingHub) -> AsyncIterator[str]:
             workflow_id="engagement-O9",
         )
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    async with serve(make_app(hub)) as url:
+        yield url
+
+
+# The test's own page, apart from the dashboard's code: it frames the dashboard (same origin),
+# waits until it has drawn, then measures every x-axis label on screen and counts the pairs
+# whose boxes intersect (x-axis labels are the centred texts; the y axis is right-aligned).
+OVERLAP_CHECK = """<!doctype html><html><body>
+<iframe id="d" src="/dashboard?token=dev-finance&amp;from=2025-01&amp;to=2026-12" width="1400" height="2400"></iframe>
+<pre id="result">waiting</pre>
+<script>
+function check() {
+  const doc = document.getElementById("d").contentDocument;
+  const state = doc && doc.body && doc.body.dataset.state;
+  if (!state || state === "loading") return setTimeout(check, 100);
+  let labels = 0, overlaps = 0;
+  for (const svg of doc.querySelectorAll("svg")) {
+    const boxes = [...svg.querySelectorAll("text[text-anchor=middle]")].map(t => t.getBoundingClientRect());
+    labels += boxes.length;
+    boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps++;
+    }));
+  }
+  document.getElementById("result").textContent = JSON.stringify({state: doc.body.dataset.state, labels, overlaps});
+}
+check();
+</script></body></html>"""
+
+
+async def test_dashboard_x_axis_labels_never_overlap(hub: ReportingHub) -> None:
+    """Two years of months in the trend and the utilization bars (24 bars of 16 px), and
+    exception kinds longer than their bars: every label drawn stays clear of the others."""
+    await dataset.load(hub)
+    for kind in ("engagement.needs_attention", "master_data.conflict", "reconciliation.invoice_total"):
+        await hub.record_exception(m.ExceptionRecord(dedupe_key=f"x:{kind}", kind=kind, error_message=kind))
+    app = make_app(hub)
+    app.add_api_route("/overlap-check", lambda: HTMLResponse(OVERLAP_CHECK), include_in_schema=False)
+    async with serve(app) as url:
+        dom = await run_chromium("--window-size=1400,2400", "--dump-dom", f"{url}/overlap-check")
+    found = re.search(r'<pre id="result">(\{.*?\})</pre>', dom)
+    assert found, dom[-2000:]
+    result = json.loads(found.group(1))
+    assert result["state"] == "ready" and result["labels"] >= 12, result
+    assert result["overlaps"] == 0, result
+
+
+async def test_dashboard_operations_panel_links_each_problem(hub: ReportingHub) -> None:
+    """Each block counts its problems and links the engagement in the API and the Web UI:
+    a provisioning that failed (O1), a master-data conflict, 50 approved PSA hours of P1 (O1)
+    in February with none posted, an ERP invoice total for P3 (O3) in March the hub does not
+    have; the oldest open exception is ten days old."""
+    await dataset.load(hub)
+    await hub.record_exception(
+        m.ExceptionRecord(
+            dedupe_key="engagement-O1:engagement.needs_attention:1",
+            kind="engagement.needs_attention",
+            error_message="provisioning failed and was undone: VendorValidationError: subsidiary missing",
+            workflow_id="engagement-O1",
+            workflow_link="http://ui.test/namespaces/default/workflows/engagement-O1",
+            opportunity_id="O1",
+            legal_entity="US1",
+        )
     )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    conflict = await hub.record_exception(
+        m.ExceptionRecord(
+            dedupe_key="md:ACME:name",
+            kind="master_data.conflict",
+            error_message="customer ACME: the ERP's name differs from the CRM's",
+            legal_entity="US1",
+        )
+    )
+    await hub.pool.execute(
+        "UPDATE hub_exception SET first_seen_at = now() - interval '10 days' WHERE id = $1", conflict
+    )
+    await hub.record_source_totals(
+        [
+            m.SourceTotals(source_system="psa", legal_entity="US1", project_id="P1", period="2026-02", hours=D("50")),
+            m.SourceTotals(
+                source_system="erp", legal_entity="US1", project_id="P3", period="2026-03", invoice_total=D("999")
+            ),
+        ]
+    )
+    await hub.reconcile("2026-03", "US1")
+    async with serve(make_app(hub)) as url:
+        dom = await run_chromium("--dump-dom", f"{url}/dashboard?token=dev-finance&from=2026-01&to=2026-03")
+    assert 'data-state="ready"' in dom, dom[-3000:]
+
+    def block(name: str) -> str:
+        match = re.search(rf'<div id="ops-{name}" data-count="(\d+)">(.*?)</ul>', dom, re.S)
+        assert match, name
+        return match.group(0)
+
+    provisioning = block("provisioning")
+    assert 'data-count="1"' in provisioning and "subsidiary missing" in provisioning
+    assert 'href="/v1/engagements/O1"' in provisioning
+    assert 'href="http://ui.test/namespaces/default/workflows/engagement-O1"' in provisioning
+    postings = block("postings")
+    assert 'data-count="1"' in postings and "US1 2026-02 P1: 50 h approved, 0 h posted" in postings
+    assert "/namespaces/default/workflows/engagement-O1" in postings
+    invoices = block("invoices")
+    assert 'data-count="1"' in invoices and "P3: ERP 999" in invoices and 'href="/v1/engagements/O3"' in invoices
+    assert 'data-count="1"' in block("masterdata") and "the ERP&#39;s name differs" in block("masterdata").replace(
+        "'", "&#39;"
+    )
+    assert "needs the Temporal connection" in block("stuck")  # this API has no Temporal client
+    assert re.search(r'data-age="over 7 days" data-count="1"', dom)
 
 
 def keep_screenshot(shot: Path) -> bytes:
@@ -152,7 +268,13 @@ async def test_dashboard_functional_currency_for_one_legal_entity(served: str) -
     assert "all legal entities · reporting currency" in dom
 
 
-async def test_dashboard_without_token_says_so(served: str) -> None:
+async def test_dashboard_without_token_says_how_to_sign_in(served: str) -> None:
     dom = await run_chromium("--dump-dom", f"{served}/dashboard")
-    assert 'data-state="error"' in dom
-    assert "no token" in dom or "401" in dom
+    assert 'data-state="signin"' in dom
+    hint = re.search(r'<div id="signin">(.*?)</div>', dom, re.S)  # shown: no `hidden`
+    assert hint and ".venv/bin/d2r token --role finance" in hint.group(1) and 'id="signin-token"' in hint.group(1)
+    main = re.search(r"<main>.*</main>", dom, re.S)
+    assert main and "sign in to see this" in main.group(0) and "401" not in main.group(0)  # no bare 401 panels
+    # a token the API refuses says so too
+    dom = await run_chromium("--dump-dom", f"{served}/dashboard?token=not-a-token")
+    assert 'data-state="signin"' in dom and "your token was refused" in dom

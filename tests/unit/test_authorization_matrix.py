@@ -60,6 +60,7 @@ EXPECTED: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("GET", "/v1/reconciliation"): (RECON_READ, READ),
     ("POST", "/v1/reconciliation/run"): (JOBS, WRITE),
     ("GET", "/v1/exceptions"): (EXC_READ, READ),
+    ("GET", "/v1/operations"): (EXC_READ, READ),
     ("GET", "/v1/exceptions/{exception_id}"): (EXC_READ, READ),
     ("POST", "/v1/exceptions/{exception_id}/resolve"): (JOBS, WRITE),
     ("POST", "/v1/exceptions/{exception_id}/retry"): (JOBS, WRITE),
@@ -188,7 +189,13 @@ def request_for(method: str, path: str, entity: str) -> dict[str, Any]:
     }
     url = path.format(**{k: v for k, v in values.items() if "{" + k + "}" in path})
     params: dict[str, str] = {}
-    if method == "GET" and path in ("/v1/engagements", "/v1/reports/{kpi}", "/v1/reconciliation", "/v1/exceptions"):
+    if method == "GET" and path in (
+        "/v1/engagements",
+        "/v1/reports/{kpi}",
+        "/v1/reconciliation",
+        "/v1/exceptions",
+        "/v1/operations",
+    ):
         params["legal_entity"] = entity
     money = {"amount": "100.00", "currency": "GBP"}
     bodies: dict[str, Any] = {
