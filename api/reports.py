@@ -290,10 +290,17 @@ async def retry_exception(
             "retry is unavailable: this API has no Temporal client wired for "
             "exceptions (app.state.exception_retrier is not set)",
         )
-    outcome = retrier(exception)
-    if inspect.isawaitable(outcome):
-        outcome = await outcome
-    updated = await _hub(request).mark_exception_retrying(exception_id)
+    # Marked before the signal: the workflow may reopen it (its step failed again) before
+    # this request would get to mark it, which must not leave it `retrying` for good.
+    hub = _hub(request)
+    updated = await hub.mark_exception_retrying(exception_id)
+    try:
+        outcome = retrier(exception)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+    except BaseException:
+        await hub.reopen_exception(exception_id, exception["status"])
+        raise
     await audit_mutation(
         request,
         principal,

@@ -376,6 +376,12 @@ class ReportingHub:
         )
         return int(value) if value is not None else None
 
+    async def reopen_exception(self, exception_id: int, status: str = "open") -> None:
+        """Undo a `retrying` mark whose retry could not be asked for (back to `status`)."""
+        await self.pool.execute(
+            "UPDATE hub_exception SET status = $2 WHERE id = $1 AND status = 'retrying'", exception_id, status
+        )
+
     async def mark_exception_retrying(self, exception_id: int) -> dict[str, Any]:
         row = await self.pool.fetchrow(
             "UPDATE hub_exception SET status = 'retrying', last_seen_at = now() "

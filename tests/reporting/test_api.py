@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.problems import ProblemError
 from reporting import models as m
 from reporting.hub import ReportingHub
 from tests.reporting import dataset
@@ -143,6 +144,23 @@ async def test_exceptions_resolve_and_retry_are_audited(client: httpx.AsyncClien
     ]
     assert items[0]["detail"]["note"] == "customer fixed in CRM"
     assert (await client.get("/v1/audit", headers=bearer("dev-sales-ops"))).status_code == 403
+
+
+async def test_a_retry_that_cannot_be_asked_for_leaves_the_exception_as_it_was(
+    client: httpx.AsyncClient, hub: ReportingHub
+) -> None:
+    """The exception is marked `retrying` before the workflow is signalled (so a workflow that
+    reopens it at once is not overwritten); a signal that fails puts the mark back."""
+    exc_id = await _open_exception(hub)
+
+    async def refused(exception: dict[str, Any]) -> None:
+        assert (await hub.get_exception(exception["id"]))["status"] == "retrying"
+        raise ProblemError(409, "Nothing to retry", "the workflow has ended")
+
+    client.app.state.exception_retrier = refused  # type: ignore[attr-defined]
+    r = await client.post(f"/v1/exceptions/{exc_id}/retry", headers=FIN)
+    assert r.status_code == 409 and "the workflow has ended" in r.json()["detail"]
+    assert (await hub.get_exception(exc_id))["status"] == "open"
 
 
 async def test_dashboard_page_is_public_and_self_contained(client: httpx.AsyncClient) -> None:
