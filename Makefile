@@ -15,11 +15,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m workers.devstack
 
-# The dashboard test drives Debian's headless Chromium; a fresh machine gets it here.
+# The dashboard test drives Debian's headless Chromium, the README test runs the README's curl
+# commands; a fresh machine gets them here.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { echo "installing Debian's chromium for the dashboard test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v curl >/dev/null 2>&1 || \
+	  { echo "installing curl for the README test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .

@@ -93,7 +93,8 @@ def wait(
     token: TokenOption = "",
 ) -> None:
     """Wait until the engagement reaches one of the stages (an engagement the webhook has not
-    started yet counts as not there yet), e.g. `d2r engagements wait <id> -s IN_DELIVERY`."""
+    started yet, or one too busy to answer, counts as not there yet), e.g.
+    `d2r engagements wait <id> -s IN_DELIVERY`."""
     client = Api(api, token)
     wanted = {s.upper() for s in stage}
     deadline = time.monotonic() + timeout

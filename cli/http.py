@@ -34,10 +34,11 @@ class Api:
         )
 
     def get(self, path: str, missing_ok: bool = False, **params: Any) -> Any:
-        """The JSON answer; with `missing_ok`, None for a 404 (not there yet) instead of an exit."""
+        """The JSON answer; with `missing_ok`, None instead of an exit for a 404 (not there yet)
+        or a 503 (a workflow that did not answer in time, e.g. on a busy worker)."""
         clean = {k: v for k, v in params.items() if v is not None}
         response = self._call("GET", path, params=clean)
-        if missing_ok and response.status_code == 404:
+        if missing_ok and response.status_code in (404, 503):
             return None
         return self._answer(response)
 
