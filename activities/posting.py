@@ -34,13 +34,14 @@ from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
 from activities.retrying import retrying
 from connectors.errors import RetryableError
-from connectors.ports import ErpPostingPort, PsaConnection
+from connectors.ports import ErpEmployeesPort, ErpPostingPort, PsaConnection
 from connectors.routing import ErpRouter, PsaRouter
 from contracts.erp import LockPeriodInput, LockPeriodResult
 from contracts.posting import PostPageInput, PostPageResult, ProjectTotals
 from domain.fx import FxRateTable
 from domain.intercompany import TransferPricing, intercompany_charges
 from domain.journals import ChartOfAccounts, intercompany_journals
+from domain.master_data import Employee, employee_in
 from domain.model import ExceptionRecord, Lineage, Resource, TimeEntry, record_id
 from domain.money import Money
 from domain.periods import period_of
@@ -267,7 +268,38 @@ class PostingActivities:
         )
 
     # ---- time ---------------------------------------------------------------------------
+    async def _ensure_employees(self, page: _Page, entries: list[TimeEntry]) -> list[TimeEntry]:
+        """Every consultant on the page is an employee of the ERP their time bills go to
+        before any bill is written (master data, docs/operations.md): a consultant created
+        in the PSA mid-month posts like any other. One the ERP refuses for good fails
+        their entries as records, not the page; the entries left to post are returned."""
+        wanted: dict[int, tuple[ErpEmployeesPort, dict[str, Employee]]] = {}
+        for entry in entries:
+            resource = page.resources[entry.resource_id]
+            provider = resource.position_on(entry.work_date).legal_entity or page.data.legal_entity
+            port = self._erps.for_entity(provider).employees
+            if port is not None:
+                people = wanted.setdefault(id(port), (port, {}))[1]
+                people.setdefault(resource.resource_id, employee_in(resource, provider, entry.work_date))
+        refused: dict[str, str] = {}
+        for port, people in wanted.values():
+            batch = [people[k] for k in sorted(people)]
+            # awaited inside the loop: the lambda never outlives this iteration's port and batch
+            for outcome in await retrying(lambda: port.ensure_employees(batch)):  # noqa: B023
+                if outcome.error is not None:
+                    refused[outcome.employee_id] = outcome.error
+        for entry in entries:
+            if entry.resource_id in refused:
+                page.fail(
+                    _card(entry),
+                    entry.project_id,
+                    "EMPLOYEE_NOT_CREATED",
+                    f"the ERP refused employee {entry.resource_id}: {refused[entry.resource_id]}",
+                )
+        return [e for e in entries if _card(e) not in page.failed]
+
     async def _time_bills(self, page: _Page, entries: list[TimeEntry]) -> None:
+        entries = await self._ensure_employees(page, entries)
         by_erp: dict[int, tuple[ErpPostingPort, list[TimeBill]]] = {}
         for entry in entries:
             resource = page.resources[entry.resource_id]

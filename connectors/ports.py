@@ -19,6 +19,7 @@ from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
 from domain.extracts import Bookings, ExtractProject, ProjectTotal
 from domain.fx import FxRatePage
+from domain.master_data import Employee, EmployeeOutcome
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money
 from domain.postings import PendingEntries, PostingJournal, PostingProject, PostOutcome, TimeBill
@@ -161,6 +162,15 @@ class ErpPostingPort(Protocol):
         ...
 
 
+class ErpEmployeesPort(Protocol):
+    """ERP employees derived from the PSA's consultants (master data, docs/operations.md)."""
+
+    async def ensure_employees(self, employees: Sequence[Employee]) -> list[EmployeeOutcome]:
+        """Create the employees this ERP does not hold yet (read before create, keyed by
+        the PSA resource id); those it holds are left as they are. Safe to repeat."""
+        ...
+
+
 class PeriodLockPort(Protocol):
     async def lock_period(self, period: str, legal_entity: str) -> bool:
         """Lock the entity's accounting period; False when it was locked already."""
@@ -243,3 +253,4 @@ class ErpConnection:
     period_lock: PeriodLockPort
     extract: ErpExtractPort
     fx: FxRatesPort | None = None  # an ERP that keeps no currency-rate records has none
+    employees: ErpEmployeesPort | None = None  # None: this ERP's employees are not d2r's to create

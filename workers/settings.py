@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.ownership import Ownership, default_ownership, load_ownership_file
 from domain.reference_data import ReferenceData, default_reference_data, load_reference_data_file
 
 
@@ -41,6 +42,17 @@ class TemporalSettings(BaseSettings):
     # A CA the vendor clients trust besides the public ones (PEM): `make run` with TLS sets
     # its local CA (.d2r/tls/ca.pem); a corporate TLS proxy's CA in production.
     vendor_ca_file: Path | None = None
+    # Which system owns which master-data field (TOML, domain/ownership.py); None: the
+    # shipped table (domain/ownership.toml). Read and checked at start.
+    ownership_file: Path | None = None
+
+    def ownership(self) -> Ownership:
+        return default_ownership() if self.ownership_file is None else load_ownership_file(self.ownership_file)
+
+    @model_validator(mode="after")
+    def _ownership_is_honourable(self) -> TemporalSettings:
+        self.ownership()  # a table d2r cannot honour is refused now, naming the line to fix
+        return self
 
     def reference_data(self) -> ReferenceData:
         if self.reference_data_file is None:

@@ -9,6 +9,7 @@ from connectors.dynamics.extract import DynamicsExtract
 from connectors.dynamics.fx import DynamicsFxRates
 from connectors.dynamics.posting import DynamicsPosting
 from connectors.dynamics.receivables import DynamicsReceivables
+from connectors.dynamics.workers import DynamicsWorkers
 from connectors.endpoints import Connections, Endpoint
 from connectors.errors import ConfigurationError
 from connectors.ports import ErpConnection
@@ -35,6 +36,7 @@ def erp_connection(client: DynamicsClient, concurrency: int = 4) -> ErpConnectio
         period_lock=posting,
         extract=DynamicsExtract(client),
         fx=DynamicsFxRates(client),
+        employees=DynamicsWorkers(client, concurrency=concurrency),
     )
 
 

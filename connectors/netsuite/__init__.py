@@ -5,6 +5,7 @@ from __future__ import annotations
 from connectors.endpoints import Connections, Endpoint
 from connectors.netsuite.client import SYSTEM, NetSuiteClient, NetSuiteConfig, TokenBasedAuthConfig
 from connectors.netsuite.dates import DEFAULT_DATE_FORMAT
+from connectors.netsuite.employees import NetSuiteEmployees
 from connectors.netsuite.erp import NetSuiteErp
 from connectors.netsuite.extract import NetSuiteExtract
 from connectors.netsuite.fx import NetSuiteFxRates
@@ -25,6 +26,7 @@ def erp_connection(ns: NetSuiteClient, concurrency: int = 8, page_size: int = 10
         period_lock=posting,
         extract=NetSuiteExtract(ns, page_size=page_size),
         fx=NetSuiteFxRates(ns),
+        employees=NetSuiteEmployees(ns, concurrency=concurrency),
     )
 
 
