@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import refusals, translating_errors
+from connectors.ports import ErpCustomersPort
 from connectors.routing import ErpRouter
 from contracts.erp import (
     CancelSalesOrderInput,
@@ -37,6 +38,8 @@ from contracts.erp import (
     VoidCreditMemoInput,
     WindowWriteResult,
 )
+from domain.deal import Customer
+from domain.master_data import DUPLICATE_KIND
 from domain.system_records import InvoiceStatus, Receipt
 from reporting.keymap import KeyRecord
 
@@ -47,6 +50,24 @@ class KeyRecorder(Protocol):
     async def record_keys(self, records: Sequence[KeyRecord]) -> int: ...
 
 
+async def _no_second_customer(customers: ErpCustomersPort | None, customer: Customer) -> None:
+    """Duplicate prevention: an ERP customer of another CRM account already holds this tax
+    id, so this account is a second CRM record of the same customer. Refused before a
+    second ERP customer is written; the engagement waits for the accounts to be merged."""
+    if customers is None or not customer.tax_id:
+        return
+    others = [c for c in await customers.customers_with_tax_id(customer.tax_id) if c.account_id != customer.customer_id]
+    if others:
+        held = ", ".join(f"{c.record_key} (account {c.account_id or 'unknown'})" for c in others)
+        raise ApplicationError(
+            f"CRM account {customer.customer_id} has tax id {customer.tax_id}, which ERP customer {held} "
+            "already holds: merge the duplicate CRM accounts, then retry",
+            {"tax_id": customer.tax_id, "account_id": customer.customer_id, "erp_customers": held},
+            type=DUPLICATE_KIND,
+            non_retryable=True,
+        )
+
+
 class ErpActivities:
     def __init__(self, router: ErpRouter) -> None:
         self._router = router
@@ -54,8 +75,11 @@ class ErpActivities:
     @activity.defn(name="erp.upsert_customer")
     @translating_errors
     async def upsert_customer(self, data: UpsertCustomerInput) -> UpsertCustomerResult:
-        erp = self._router.for_entity(data.engagement.legal_entity).erp
-        return UpsertCustomerResult(erp_customer_id=await erp.upsert_customer(data.engagement, data.external_id))
+        connection = self._router.for_entity(data.engagement.legal_entity)
+        await _no_second_customer(connection.customers, data.engagement.customer)
+        return UpsertCustomerResult(
+            erp_customer_id=await connection.erp.upsert_customer(data.engagement, data.external_id)
+        )
 
     @activity.defn(name="erp.create_sales_order")
     @translating_errors

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import codec, dev_issuer, engagements, lineage, period_close, reports, webhooks
+from api import codec, dev_issuer, engagements, lineage, master_data, period_close, reports, webhooks
 from api.auth import Authenticator
 from api.door import OpportunityReader
 from api.problems import ProblemError, install_problem_handlers
@@ -87,6 +87,7 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(lineage.router)
     app.include_router(webhooks.router)
+    app.include_router(master_data.router)
     app.include_router(codec.router)
     if settings.dev_issuer_key_file is not None and settings.profile == "dev" and settings.oidc_issuer:
         dev_issuer.mount(app, settings.dev_issuer_key_file, settings.oidc_issuer)

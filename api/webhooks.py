@@ -35,7 +35,9 @@ from api.problems import ProblemError, problems
 from api.settings import ApiSettings
 from contracts.feeds import inbound_event_workflow_id
 from contracts.inbound import InboundEvent
+from contracts.master_data import CustomerSyncInput, account_change_workflow_id
 from workflows.inbound import InboundEventWorkflow
+from workflows.master_data import CustomerSyncWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -53,6 +55,11 @@ class Event(BaseModel):
 
 class ClosedWon(BaseModel):
     opportunity_id: str = Field(pattern=r"^[A-Za-z0-9]{15,18}$")
+
+
+class AccountChanged(BaseModel):
+    account_id: str = Field(pattern=r"^[A-Za-z0-9]{15,18}$")
+    modified_at: str = Field(pattern=r"^[0-9T:.+Z-]{10,40}$")
 
 
 class MilestoneCompleted(BaseModel):
@@ -77,6 +84,7 @@ class PaymentReceived(BaseModel):
 SOURCE_EVENTS: dict[str, dict[str, type[BaseModel] | None]] = {
     "salesforce": {
         "opportunity.closed_won": ClosedWon,
+        "account.changed": AccountChanged,
         "milestone.completed": MilestoneCompleted,
         "timecard.approved": None,
         "expense.approved": None,
@@ -180,6 +188,23 @@ async def _receive(request: Request, source: str) -> WebhookAck:
         return WebhookAck(
             status="accepted" if started.created else "duplicate", event_id=event_id, workflow_id=started.workflow_id
         )
+
+    if isinstance(typed, AccountChanged):
+        # Master data: the changed account reaches every ERP now; one run per change, so a
+        # redelivery starts nothing, and the daily sweep finds it already in step.
+        wid = account_change_workflow_id(typed.account_id, typed.modified_at)
+        try:
+            await client.start_workflow(
+                CustomerSyncWorkflow.run,
+                CustomerSyncInput(account_ids=[typed.account_id], queues=queues),
+                id=wid,
+                task_queue=settings.workflow_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"Account {typed.account_id} changed in {source}",
+            )
+        except WorkflowAlreadyStartedError:
+            return WebhookAck(status="duplicate", event_id=event_id, workflow_id=wid)
+        return WebhookAck(status="accepted", event_id=event_id, workflow_id=wid)
 
     if typed is not None and kind in InboundEventWorkflow.HANDLED:
         wid = inbound_event_workflow_id(source, event_id)

@@ -19,7 +19,7 @@ from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
 from domain.extracts import Bookings, ExtractProject, ProjectTotal
 from domain.fx import FxRatePage
-from domain.master_data import Employee, EmployeeOutcome
+from domain.master_data import CrmAccount, CrmAccountPage, Employee, EmployeeOutcome, ErpCustomer, ResourcePage
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money
 from domain.postings import PendingEntries, PostingJournal, PostingProject, PostOutcome, TimeBill
@@ -54,6 +54,24 @@ class CrmExtractPort(Protocol):
     """The CRM's side of the source sync: closed-won deals of an entity in a period."""
 
     async def bookings(self, legal_entity: str, start: date, end: date) -> Bookings: ...
+
+
+class CrmAccountsPort(Protocol):
+    """Accounts as master data: the CRM owns their identity and hierarchy (domain/ownership.py)."""
+
+    async def changed_accounts(self, after: tuple[datetime, str] | None, limit: int) -> CrmAccountPage:
+        """Accounts modified after `after` (modification time, then id), oldest first."""
+        ...
+
+    async def accounts(self, account_ids: Sequence[str]) -> list[CrmAccount]: ...
+
+    async def accounts_like(self, tax_ids: Sequence[str], domains: Sequence[str]) -> list[CrmAccount]:
+        """Accounts whose tax id or website domain is one of these (duplicate detection)."""
+        ...
+
+    async def write_account(self, account_id: str, values: dict[str, str | None]) -> None:
+        """A person accepted a downstream value back into the owner (a resolved conflict)."""
+        ...
 
 
 # ---- PSA ------------------------------------------------------------------------------------
@@ -91,6 +109,14 @@ class PsaPostingPort(Protocol):
         ...
 
     async def mark_posted(self, timecard_ids: list[str], expense_ids: list[str]) -> int: ...
+
+
+class PsaResourcesPort(Protocol):
+    """Consultants as master data: the PSA owns them; ERP employees derive from them."""
+
+    async def changed_resources(self, after: tuple[datetime, str] | None, limit: int) -> ResourcePage:
+        """Resources modified after `after` (modification time, then id), oldest first."""
+        ...
 
 
 class PsaExtractPort(Protocol):
@@ -171,6 +197,24 @@ class ErpEmployeesPort(Protocol):
         ...
 
 
+class ErpCustomersPort(Protocol):
+    """The ERP's customers that stand for CRM accounts, with what d2r last agreed on each."""
+
+    async def customers(self, account_ids: Sequence[str]) -> list[ErpCustomer]:
+        """This instance's customers of these accounts (one per company that holds one)."""
+        ...
+
+    async def write_customer(
+        self, record_key: str, values: dict[str, str | None], agreed: dict[str, str | None]
+    ) -> None:
+        """Write these field values and the new agreement (only what changed). Safe to repeat."""
+        ...
+
+    async def customers_with_tax_id(self, tax_id: str) -> list[ErpCustomer]:
+        """Customers of this instance holding the tax id (normalized), whoever they stand for."""
+        ...
+
+
 class PeriodLockPort(Protocol):
     async def lock_period(self, period: str, legal_entity: str) -> bool:
         """Lock the entity's accounting period; False when it was locked already."""
@@ -233,6 +277,7 @@ class CrmConnection:
     system: str  # the vendor's name, as records written downstream name their source
     crm: CrmPort
     extract: CrmExtractPort
+    accounts: CrmAccountsPort | None = None  # None: accounts are not kept in step from this CRM
 
 
 @dataclass(frozen=True)
@@ -242,6 +287,7 @@ class PsaConnection:
     posting: PsaPostingPort
     extract: PsaExtractPort
     events: EventFeed | None = None  # a PSA that sends no webhooks is polled
+    resources: PsaResourcesPort | None = None  # None: consultants reach the ERP only through posting
 
 
 @dataclass(frozen=True)
@@ -254,3 +300,4 @@ class ErpConnection:
     extract: ErpExtractPort
     fx: FxRatesPort | None = None  # an ERP that keeps no currency-rate records has none
     employees: ErpEmployeesPort | None = None  # None: this ERP's employees are not d2r's to create
+    customers: ErpCustomersPort | None = None  # None: customers are not kept in step in this ERP

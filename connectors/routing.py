@@ -42,6 +42,10 @@ class EntityRouter(Generic[T]):
             raise ConfigurationError(f"no {self._system.upper()} instance named {chosen!r}", system=self._system)
         return self._instances[chosen]
 
+    def named(self) -> list[tuple[str, T]]:
+        """Every instance with its name, in name order (master data reaches each instance)."""
+        return sorted(self._instances.items(), key=lambda item: item[0])
+
     def all(self) -> list[T]:
         """Every instance, in name order (a transferred consultant's time sits in the
         instance of the entity employing them that day)."""

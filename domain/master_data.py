@@ -180,6 +180,11 @@ def employees_of(resource: Resource, legal_entities: set[str]) -> list[Employee]
     return [out[k] for k in sorted(out)]
 
 
+class ResourcePage(BaseModel):
+    resources: list[Resource] = Field(default_factory=list)
+    next_after: tuple[datetime, str] | None = None
+
+
 def employee_in(resource: Resource, legal_entity: str, day: date) -> Employee:
     """The consultant as an employee of `legal_entity`, as they stood on `day`."""
     position = resource.position_on(day)

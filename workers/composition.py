@@ -18,6 +18,7 @@ from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
 from activities.feeds import FeedActivities
 from activities.fx import FxSyncActivities
+from activities.master_data import MasterDataActivities
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
@@ -51,6 +52,7 @@ class ActivitySet:
     source_sync: SourceSyncActivities | None = None  # answers "skipped" without a hub
     feeds: FeedActivities | None = None  # polled PSAs (needs a Temporal client)
     fx_sync: FxSyncActivities | None = None  # the ERPs' currency rates into the hub
+    master_data: MasterDataActivities | None = None  # conflicts reach the hub's exceptions when there is one
 
 
 async def build_activities(
@@ -95,7 +97,11 @@ async def build_activities(
         coa=reference.chart_of_accounts,
     )
     source_sync = SourceSyncActivities(psa_router, router, hub, crm=crm_connection.extract)
+    master_data = MasterDataActivities(
+        crm_connection.accounts, router, psa_router, settings.ownership(), hub, set(settings.legal_entities)
+    )
     return ActivitySet(
+        master_data=master_data,
         source_sync=source_sync,
         fx_sync=FxSyncActivities(router, hub),
         feeds=FeedActivities(client, feeds, settings.workflow_task_queue) if feeds and client is not None else None,

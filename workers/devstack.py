@@ -160,7 +160,10 @@ async def install_schedules() -> list[str]:
     settings = WorkerSettings()
     client = await connect(settings)
     polled = polled_instances({name: ep.vendor for name, ep in settings.psa_instances.items()})
-    return await ensure_schedules(client, settings, settings.legal_entities, event_sources=polled)
+    psas = sorted(settings.psa_instances) or ["default"]  # master data: every PSA's consultants
+    return await ensure_schedules(
+        client, settings, settings.legal_entities, event_sources=polled, master_data_psas=psas
+    )
 
 
 def worker_version() -> str:

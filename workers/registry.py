@@ -10,6 +10,7 @@ from workflows.engagement import EngagementWorkflow
 from workflows.event_poll import EventPollWorkflow
 from workflows.fx_sync import FxSyncWorkflow
 from workflows.inbound import InboundEventWorkflow
+from workflows.master_data import ConflictResolutionWorkflow, ConsultantSyncWorkflow, CustomerSyncWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -18,6 +19,7 @@ WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpens
 WORKFLOWS.append(SourceSyncWorkflow)
 WORKFLOWS.append(EventPollWorkflow)
 WORKFLOWS.append(FxSyncWorkflow)
+WORKFLOWS += [CustomerSyncWorkflow, ConsultantSyncWorkflow, ConflictResolutionWorkflow]
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -55,6 +57,9 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["erp"].append(acts.fx_sync.sync_page)
     if acts.feeds is not None:  # polling a PSA is PSA work, under the PSA queue's limits
         roles["psa"].append(acts.feeds.poll)
+    if acts.master_data is not None:  # master-data pages write to the ERPs, under the ERP queue's limits
+        m = acts.master_data
+        roles["erp"] += [m.customer_page, m.consultant_page, m.resolve_conflict]
     return roles
 
 

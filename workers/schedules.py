@@ -1,6 +1,6 @@
 """Temporal Schedules for the batched flows: a daily sync of the ERPs' FX rates, a daily time & expense posting run, a
 monthly close and a daily source sync (PSA and ERP totals into the hub) per legal entity,
-and a poll a minute of each system that sends no webhooks.
+a poll a minute of each system that sends no webhooks, and the daily master-data sweeps.
 `ensure_schedules` creates or updates them, so calling it
 on every start of the dev launcher (or a deploy) is harmless."""
 
@@ -27,6 +27,12 @@ from temporalio.client import (
 from contracts.feeds import EventPollInput, event_poll_schedule_id, event_poll_workflow_id
 from contracts.fx import FX_SYNC_SCHEDULE, FX_SYNC_SCHEDULED_ID, FxSyncInput
 from contracts.ids import scheduled_run_id
+from contracts.master_data import (
+    ConsultantSyncInput,
+    CustomerSyncInput,
+    consultant_sync_schedule_id,
+    customer_sync_schedule_id,
+)
 from contracts.period_close import PeriodCloseRequest
 from contracts.posting import PostingInput
 from contracts.queues import TaskQueues
@@ -34,6 +40,7 @@ from contracts.source_sync import SourceSyncInput
 from workers.settings import TemporalSettings
 from workflows.event_poll import EventPollWorkflow
 from workflows.fx_sync import FxSyncWorkflow
+from workflows.master_data import ConsultantSyncWorkflow, CustomerSyncWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -46,6 +53,7 @@ def _schedules(
     close_day: int,
     time_zone: str,
     event_sources: Iterable[str] = (),
+    master_data_psas: Iterable[str] = (),
 ) -> dict[str, Schedule]:
     # With a hub (worker settings), the month-end writes the engagements' hub facts on its queue.
     hub = getattr(settings, "hub_database_url", None)
@@ -129,6 +137,42 @@ def _schedules(
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         )
+    if master_data_psas:
+        out.update(_master_data(settings, queues, master_data_psas, (posting_hour - 1) % 24, time_zone))
+    return out
+
+
+def _master_data(
+    settings: TemporalSettings, queues: TaskQueues, psa_instances: Iterable[str], hour: int, time_zone: str
+) -> dict[str, Schedule]:
+    """Daily sweeps an hour before the posting run, so the night's postings find the
+    day's new consultants and customer changes in the ERPs. Each run starts after the
+    mark its previous run returned (the Schedule's last completion result)."""
+    daily = ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)])], time_zone_name=time_zone)
+    skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
+    out = {
+        customer_sync_schedule_id(): Schedule(
+            action=ScheduleActionStartWorkflow(
+                CustomerSyncWorkflow.run,
+                CustomerSyncInput(queues=queues),
+                id="master-data-customers",
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=daily,
+            policy=skip,
+        )
+    }
+    for psa in sorted(psa_instances):
+        out[consultant_sync_schedule_id(psa)] = Schedule(
+            action=ScheduleActionStartWorkflow(
+                ConsultantSyncWorkflow.run,
+                ConsultantSyncInput(psa_instance=psa, queues=queues),
+                id=f"master-data-consultants-{psa}",
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=daily,
+            policy=skip,
+        )
     return out
 
 
@@ -141,9 +185,12 @@ async def ensure_schedules(
     close_day: int = 1,
     time_zone: str = "UTC",
     event_sources: Iterable[str] = (),
+    master_data_psas: Iterable[str] = (),
 ) -> list[str]:
-    """Create the d2r Schedules, or bring existing ones up to date. Returns their ids."""
-    wanted = _schedules(settings, legal_entities, posting_hour, close_day, time_zone, event_sources)
+    """Create the d2r Schedules, or bring existing ones up to date. Returns their ids.
+    `master_data_psas`: the PSA instances whose consultants are swept into ERP employees
+    (the customer sweep comes with them)."""
+    wanted = _schedules(settings, legal_entities, posting_hour, close_day, time_zone, event_sources, master_data_psas)
     for schedule_id, schedule in wanted.items():
         try:
             await client.create_schedule(schedule_id, schedule)

@@ -6,6 +6,7 @@ from connectors import salesforce
 from connectors.certinia.extract import CertiniaExtract
 from connectors.certinia.posting import CertiniaPosting
 from connectors.certinia.psa import CertiniaPsa
+from connectors.certinia.resources import CertiniaResources
 from connectors.endpoints import Connections, Endpoint
 from connectors.ports import PsaConnection
 from connectors.salesforce.client import SalesforceClient
@@ -16,7 +17,13 @@ __all__ = ["SYSTEM", "connect", "psa_connection"]
 
 
 def psa_connection(sf: SalesforceClient) -> PsaConnection:
-    return PsaConnection(system=SYSTEM, psa=CertiniaPsa(sf), posting=CertiniaPosting(sf), extract=CertiniaExtract(sf))
+    return PsaConnection(
+        system=SYSTEM,
+        psa=CertiniaPsa(sf),
+        posting=CertiniaPosting(sf),
+        extract=CertiniaExtract(sf),
+        resources=CertiniaResources(sf),
+    )
 
 
 def connect(endpoint: Endpoint, connections: Connections) -> PsaConnection:

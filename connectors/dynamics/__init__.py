@@ -4,6 +4,7 @@ environment (an environment holds several companies; the legal entity names the 
 from __future__ import annotations
 
 from connectors.dynamics.client import SYSTEM, DynamicsClient, DynamicsConfig
+from connectors.dynamics.customers import DynamicsCustomers
 from connectors.dynamics.erp import DynamicsErp
 from connectors.dynamics.extract import DynamicsExtract
 from connectors.dynamics.fx import DynamicsFxRates
@@ -37,6 +38,7 @@ def erp_connection(client: DynamicsClient, concurrency: int = 4) -> ErpConnectio
         extract=DynamicsExtract(client),
         fx=DynamicsFxRates(client),
         employees=DynamicsWorkers(client, concurrency=concurrency),
+        customers=DynamicsCustomers(client),
     )
 
 

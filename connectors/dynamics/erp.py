@@ -16,9 +16,11 @@ from typing import Any
 
 from connectors.dynamics.batch import Request
 from connectors.dynamics.client import ACTIONS, SYSTEM, AlreadyExistsError, DynamicsClient, key, literal
+from connectors.dynamics.customers import agreement
 from connectors.dynamics.keys import company_of, natural_key, qualified, split
 from connectors.errors import DuplicateError, NotFoundError, VendorValidationError
 from domain.deal import ContractLine, Engagement
+from domain.master_data import customer_fields
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage
 from domain.money import Money
 from domain.system_records import InvoiceLineage, InvoiceStatus
@@ -92,6 +94,8 @@ class DynamicsErp:
             fields["TaxExemptNumber"] = customer.tax_id[:25]
         if customer.parent_id:
             fields["D2RParentCustomerAccount"] = natural_key("C-", customer.parent_id)
+            fields["D2RCrmParentId"] = customer.parent_id
+        fields.update(agreement(customer_fields(customer)))  # master data: what the CRM and the ERP now agree on
         record_key = key(dataAreaId=company, CustomerAccount=account)
         existing = await self._c.get("CustomersV3", record_key)
         if existing is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connectors.endpoints import Connections, Endpoint
 from connectors.netsuite.client import SYSTEM, NetSuiteClient, NetSuiteConfig, TokenBasedAuthConfig
+from connectors.netsuite.customers import NetSuiteCustomers
 from connectors.netsuite.dates import DEFAULT_DATE_FORMAT
 from connectors.netsuite.employees import NetSuiteEmployees
 from connectors.netsuite.erp import NetSuiteErp
@@ -27,6 +28,7 @@ def erp_connection(ns: NetSuiteClient, concurrency: int = 8, page_size: int = 10
         extract=NetSuiteExtract(ns, page_size=page_size),
         fx=NetSuiteFxRates(ns),
         employees=NetSuiteEmployees(ns, concurrency=concurrency),
+        customers=NetSuiteCustomers(ns, concurrency=concurrency),
     )
 
 

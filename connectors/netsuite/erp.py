@@ -7,7 +7,9 @@ from typing import Any
 
 from connectors.errors import NotFoundError
 from connectors.netsuite.client import SYSTEM, NetSuiteClient
+from connectors.netsuite.customers import agreement
 from domain.deal import BillingModel, ContractLine, Engagement
+from domain.master_data import customer_fields
 from domain.model import CreditMemo, Invoice, JournalEntry, Lineage, SourceKind
 from domain.money import Money
 from domain.system_records import InvoiceLineage, InvoiceStatus
@@ -111,6 +113,7 @@ class NetSuiteErp:
             body["custentity_d2r_crm_parent_id"] = customer.parent_id
         if customer.tax_id:
             body["vatRegNumber"] = customer.tax_id
+        body.update(agreement(customer_fields(customer)))  # master data: what the CRM and the ERP now agree on
         return await self._ns.upsert("customer", external_id, body)
 
     async def create_sales_order(

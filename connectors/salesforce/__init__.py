@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from connectors.endpoints import Connections, Endpoint
 from connectors.ports import CrmConnection
+from connectors.salesforce.accounts import SalesforceAccounts
 from connectors.salesforce.bookings import SalesforceBookingsExtract
 from connectors.salesforce.client import SYSTEM, SalesforceClient, SalesforceConfig
 from connectors.salesforce.crm import SalesforceCrm
@@ -33,7 +34,9 @@ def client(endpoint: Endpoint, connections: Connections) -> SalesforceClient:
 
 
 def crm_connection(sf: SalesforceClient) -> CrmConnection:
-    return CrmConnection(system=SYSTEM, crm=SalesforceCrm(sf), extract=SalesforceBookingsExtract(sf))
+    return CrmConnection(
+        system=SYSTEM, crm=SalesforceCrm(sf), extract=SalesforceBookingsExtract(sf), accounts=SalesforceAccounts(sf)
+    )
 
 
 def connect(endpoint: Endpoint, connections: Connections) -> CrmConnection:

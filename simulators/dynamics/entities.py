@@ -174,6 +174,8 @@ _add(
             REF,
             Prop("D2RCrmAccountId", max_len=30),
             Prop("D2RParentCustomerAccount", max_len=20),
+            Prop("D2RCrmParentId", max_len=30),  # the CRM's parent account id (the hierarchy, as master data)
+            Prop("D2RAgreed", max_len=1000),  # what d2r and the CRM last agreed (master-data sync)
         ),
         number_key="CustomerAccount",
         number_format="C{n:06d}",

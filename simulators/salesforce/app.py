@@ -91,6 +91,10 @@ def to18(rid: str) -> str:
     return rid + id_suffix(rid) if len(rid) == 15 else rid
 
 
+# Account fields whose change sends `account.changed` (what d2r keeps in step, and the website for duplicates)
+ACCOUNT_EVENT_FIELDS = ("Name", "ParentId", "D2R_Tax_Id__c", "Website")
+
+
 def sf_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
@@ -629,6 +633,13 @@ class SalesforceSimulator(BaseSimulator):
                     "close_date": data.get("CloseDate"),
                 },
                 rid,
+            )
+        elif o.name == "Account" and (changed := sorted(f for f in ACCOUNT_EVENT_FIELDS if data.get(f) != prev.get(f))):
+            # account master data changed (or a new account): one event per change
+            self.emit(
+                "account.changed",
+                {"account_id": rid, "modified_at": data["LastModifiedDate"], "fields": changed},
+                f"{rid}:{data['LastModifiedDate']}",
             )
         elif o.name == "pse__Timecard_Header__c" and data.get("pse__Approved__c") and not prev.get("pse__Approved__c"):
             self.emit(

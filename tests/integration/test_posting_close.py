@@ -256,9 +256,12 @@ async def test_posting_is_exactly_once_across_a_killed_worker(env: Env) -> None:
             "Contact",
             [
                 {
+                    # A consultant new to the ERP now gets an employee before their time posts
+                    # (master data); this one sits in an entity the ERP has no subsidiary for,
+                    # so the employee is refused for good and their card is the poison record.
                     "LastName": "Ghost",
                     "pse__Is_Resource__c": True,
-                    "D2R_Home_Legal_Entity__c": "DE01",
+                    "D2R_Home_Legal_Entity__c": "ZZ01",
                     "pse__Resource_Role__c": "Consultant",
                 }
             ],

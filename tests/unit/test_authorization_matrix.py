@@ -65,6 +65,10 @@ EXPECTED: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("POST", "/v1/exceptions/{exception_id}/resolve"): (JOBS, WRITE),
     ("POST", "/v1/exceptions/{exception_id}/retry"): (JOBS, WRITE),
     ("GET", "/v1/audit"): (frozenset({"auditor", "finance"}), ALL_SCOPE),
+    ("GET", "/v1/master-data/ownership"): (ANY, GLOBAL),
+    ("POST", "/v1/master-data/customers/sync"): (JOBS, ALL_SCOPE),
+    ("POST", "/v1/master-data/consultants/sync"): (JOBS, ALL_SCOPE),
+    ("POST", "/v1/master-data/conflicts/{exception_id}/resolve"): (JOBS, WRITE),
     ("POST", "/codec/decode"): (ANY, ALL_SCOPE),
     ("POST", "/codec/encode"): (ANY - {"auditor"}, ALL_SCOPE),
     ("POST", "/codec/session"): (ANY, PUBLIC),
@@ -227,6 +231,7 @@ def request_for(method: str, path: str, entity: str) -> dict[str, Any]:
         "/codec/decode": {"payloads": []},
         "/codec/encode": {"payloads": []},
         "/v1/webhooks/{source}": {"type": "ping"},
+        "/v1/master-data/conflicts/{exception_id}/resolve": {"keep": "owner"},
     }
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if method == "POST":
