@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import translating_errors
 from activities.heartbeats import heartbeating
 from activities.retrying import retrying
+from connectors.errors import ConfigurationError
 from connectors.ports import CrmAccountsPort, ErpConnection, ErpCustomersPort
 from connectors.routing import ErpRouter, PsaRouter
 from contracts.master_data import (
@@ -33,6 +34,8 @@ from contracts.master_data import (
     ConsultantPageResult,
     CustomerPageInput,
     CustomerPageResult,
+    ProjectPageInput,
+    ProjectPageResult,
     ResolveConflictInput,
     ResolveConflictResult,
     SweepMark,
@@ -45,6 +48,7 @@ from domain.master_data import (
     Decision,
     ErpCustomer,
     FieldConflict,
+    PsaProject,
     customer_fields,
     decide,
     employees_of,
@@ -333,6 +337,45 @@ class MasterDataActivities:
                 counts.refused += int(outcome.error is not None)
                 counts.in_step += int(not outcome.created and outcome.error is None)
         return ConsultantPageResult(next_after=_mark(page.next_after), counts=counts)
+
+    # ---- projects ----------------------------------------------------------------------------
+    @activity.defn(name="master_data.project_page")
+    @translating_errors
+    async def project_page(self, data: ProjectPageInput) -> ProjectPageResult:
+        async with heartbeating(2.0):
+            return await self._project_page(data)
+
+    async def _project_page(self, data: ProjectPageInput) -> ProjectPageResult:
+        """The ERP's project dimension is derived from the PSA: written where it differs, in
+        the ERP of each project's legal entity; one the ERP refuses is reported, not raised."""
+        port = self._psas.instance(data.psa_instance).projects
+        if port is None:
+            return ProjectPageResult(next_after=None, counts=SyncCounts())
+        page = await retrying(lambda: port.changed_projects(_tuple(data.after), data.limit))
+        counts = SyncCounts(records=len(page.projects))
+        refused: list[str] = []
+        by_erp: dict[str, tuple[ErpConnection, list[PsaProject]]] = {}
+        for project in page.projects:
+            try:
+                name = self._erps.instance_name(project.legal_entity)
+            except ConfigurationError as error:
+                refused.append(f"{project.project_id}: {error}")
+                continue
+            by_erp.setdefault(name, (self._erps.instance(name), []))[1].append(project)
+        for _name, (connection, projects) in sorted(by_erp.items()):
+            erp_port = connection.projects
+            if erp_port is None:
+                continue
+            for outcome in await retrying(lambda: erp_port.upsert_projects(projects)):  # noqa: B023 - awaited here
+                counts.downstream += 1
+                if outcome.error is not None:
+                    refused.append(f"{outcome.project_id}: {outcome.error}")
+                elif outcome.written:
+                    counts.written += 1
+                else:
+                    counts.in_step += 1
+        counts.refused = len(refused)
+        return ProjectPageResult(next_after=_mark(page.next_after), counts=counts, refused=refused[:MAX_NOTES])
 
     # ---- a person's decision -----------------------------------------------------------------
     @activity.defn(name="master_data.resolve_conflict")

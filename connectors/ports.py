@@ -19,7 +19,17 @@ from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement, OpportunitySnapshot
 from domain.extracts import Bookings, ExtractProject, ProjectTotal
 from domain.fx import FxRatePage
-from domain.master_data import CrmAccount, CrmAccountPage, Employee, EmployeeOutcome, ErpCustomer, ResourcePage
+from domain.master_data import (
+    CrmAccount,
+    CrmAccountPage,
+    Employee,
+    EmployeeOutcome,
+    ErpCustomer,
+    ProjectOutcome,
+    ProjectPage,
+    PsaProject,
+    ResourcePage,
+)
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money
 from domain.postings import PendingEntries, PostingJournal, PostingProject, PostOutcome, TimeBill
@@ -119,6 +129,12 @@ class PsaResourcesPort(Protocol):
         ...
 
 
+class PsaProjectsPort(Protocol):
+    """Projects as master data: the PSA owns them; the ERP's project dimension derives from them."""
+
+    async def changed_projects(self, after: tuple[datetime, str] | None, limit: int) -> ProjectPage: ...
+
+
 class PsaExtractPort(Protocol):
     """The PSA's side of the source sync: an entity's projects and their approved time."""
 
@@ -215,6 +231,14 @@ class ErpCustomersPort(Protocol):
         ...
 
 
+class ErpProjectsPort(Protocol):
+    """The ERP's project dimension (NetSuite jobs, D365 projects), written from the PSA's projects."""
+
+    async def upsert_projects(self, projects: Sequence[PsaProject]) -> list[ProjectOutcome]:
+        """Create or bring up to date (read before write; only what differs). Safe to repeat."""
+        ...
+
+
 class PeriodLockPort(Protocol):
     async def lock_period(self, period: str, legal_entity: str) -> bool:
         """Lock the entity's accounting period; False when it was locked already."""
@@ -288,6 +312,7 @@ class PsaConnection:
     extract: PsaExtractPort
     events: EventFeed | None = None  # a PSA that sends no webhooks is polled
     resources: PsaResourcesPort | None = None  # None: consultants reach the ERP only through posting
+    projects: PsaProjectsPort | None = None  # None: no project dimension is written from this PSA
 
 
 @dataclass(frozen=True)
@@ -301,3 +326,4 @@ class ErpConnection:
     fx: FxRatesPort | None = None  # an ERP that keeps no currency-rate records has none
     employees: ErpEmployeesPort | None = None  # None: this ERP's employees are not d2r's to create
     customers: ErpCustomersPort | None = None  # None: customers are not kept in step in this ERP
+    projects: ErpProjectsPort | None = None  # None: this ERP keeps no project dimension from the PSA

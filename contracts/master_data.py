@@ -141,6 +141,48 @@ class ConsultantPageResult(BaseModel):
     counts: SyncCounts
 
 
+# ---- projects: PSA -> the ERP's project dimension --------------------------------------------
+
+
+def project_sync_schedule_id(psa_instance: str) -> str:
+    return f"d2r-master-data-projects-daily-{psa_instance}"
+
+
+class ProjectSyncInput(BaseModel):
+    psa_instance: str = "default"
+    after: SweepMark | None = None
+    page_size: int = Field(default=100, ge=1, le=200)
+    queues: TaskQueues = Field(default_factory=TaskQueues)
+    carried: ProjectSyncProgress | None = None
+
+
+class ProjectSyncProgress(BaseModel):
+    page: int = 0
+    after: SweepMark | None = None
+    counts: SyncCounts = Field(default_factory=SyncCounts)
+    done: bool = False
+
+
+class ProjectSyncResult(BaseModel):
+    workflow_id: str
+    psa_instance: str
+    mark: SweepMark | None
+    pages: int
+    counts: SyncCounts
+
+
+class ProjectPageInput(BaseModel):
+    psa_instance: str
+    after: SweepMark | None = None
+    limit: int = 100
+
+
+class ProjectPageResult(BaseModel):
+    next_after: SweepMark | None
+    counts: SyncCounts
+    refused: list[str] = Field(default_factory=list)  # "<project id>: why", at most a page's worth
+
+
 # ---- a person resolves a conflict -----------------------------------------------------------------
 
 
@@ -162,3 +204,4 @@ class ResolveConflictResult(BaseModel):
 
 CustomerSyncInput.model_rebuild()
 ConsultantSyncInput.model_rebuild()
+ProjectSyncInput.model_rebuild()

@@ -205,3 +205,29 @@ class EmployeeOutcome(BaseModel):
     record_id: str | None = None
     created: bool = False
     error: str | None = None  # the ERP refused it for good
+
+
+# ---- projects -> the ERP's project dimension ---------------------------------------------------
+
+
+class PsaProject(BaseModel):
+    """A PSA project as the ERP's project dimension needs it (the PSA owns it)."""
+
+    project_id: str
+    name: str
+    legal_entity: str
+    account_id: str | None = None  # the CRM account (the ERP customer the project sits under)
+    active: bool = True
+    modified_at: datetime
+
+
+class ProjectPage(BaseModel):
+    projects: list[PsaProject] = Field(default_factory=list)
+    next_after: tuple[datetime, str] | None = None
+
+
+class ProjectOutcome(BaseModel):
+    project_id: str
+    record_id: str | None = None
+    written: bool = False  # created or changed; False: the ERP already held it as it is
+    error: str | None = None  # the ERP refused it for good (no customer for it there, say)

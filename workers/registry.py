@@ -10,7 +10,12 @@ from workflows.engagement import EngagementWorkflow
 from workflows.event_poll import EventPollWorkflow
 from workflows.fx_sync import FxSyncWorkflow
 from workflows.inbound import InboundEventWorkflow
-from workflows.master_data import ConflictResolutionWorkflow, ConsultantSyncWorkflow, CustomerSyncWorkflow
+from workflows.master_data import (
+    ConflictResolutionWorkflow,
+    ConsultantSyncWorkflow,
+    CustomerSyncWorkflow,
+    ProjectSyncWorkflow,
+)
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -19,7 +24,7 @@ WORKFLOWS: list[type] = [EngagementWorkflow, InboundEventWorkflow, TimeAndExpens
 WORKFLOWS.append(SourceSyncWorkflow)
 WORKFLOWS.append(EventPollWorkflow)
 WORKFLOWS.append(FxSyncWorkflow)
-WORKFLOWS += [CustomerSyncWorkflow, ConsultantSyncWorkflow, ConflictResolutionWorkflow]
+WORKFLOWS += [CustomerSyncWorkflow, ConsultantSyncWorkflow, ProjectSyncWorkflow, ConflictResolutionWorkflow]
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -59,7 +64,7 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["psa"].append(acts.feeds.poll)
     if acts.master_data is not None:  # master-data pages write to the ERPs, under the ERP queue's limits
         m = acts.master_data
-        roles["erp"] += [m.customer_page, m.consultant_page, m.resolve_conflict]
+        roles["erp"] += [m.customer_page, m.consultant_page, m.project_page, m.resolve_conflict]
     return roles
 
 

@@ -30,8 +30,10 @@ from contracts.ids import scheduled_run_id
 from contracts.master_data import (
     ConsultantSyncInput,
     CustomerSyncInput,
+    ProjectSyncInput,
     consultant_sync_schedule_id,
     customer_sync_schedule_id,
+    project_sync_schedule_id,
 )
 from contracts.period_close import PeriodCloseRequest
 from contracts.posting import PostingInput
@@ -40,7 +42,7 @@ from contracts.source_sync import SourceSyncInput
 from workers.settings import TemporalSettings
 from workflows.event_poll import EventPollWorkflow
 from workflows.fx_sync import FxSyncWorkflow
-from workflows.master_data import ConsultantSyncWorkflow, CustomerSyncWorkflow
+from workflows.master_data import ConsultantSyncWorkflow, CustomerSyncWorkflow, ProjectSyncWorkflow
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
@@ -168,6 +170,16 @@ def _master_data(
                 ConsultantSyncWorkflow.run,
                 ConsultantSyncInput(psa_instance=psa, queues=queues),
                 id=f"master-data-consultants-{psa}",
+                task_queue=settings.workflow_task_queue,
+            ),
+            spec=daily,
+            policy=skip,
+        )
+        out[project_sync_schedule_id(psa)] = Schedule(
+            action=ScheduleActionStartWorkflow(
+                ProjectSyncWorkflow.run,
+                ProjectSyncInput(psa_instance=psa, queues=queues),
+                id=f"master-data-projects-{psa}",
                 task_queue=settings.workflow_task_queue,
             ),
             spec=daily,

@@ -8,6 +8,7 @@ posting (one activity per page of records, never an Action per record).
   change seen by both is applied once.
 - `ConsultantSyncWorkflow`: PSA consultants -> ERP employees (created before their first
   time posting; the posting page ensures them too).
+- `ProjectSyncWorkflow`: PSA projects -> the ERP's project dimension.
 - `ConflictResolutionWorkflow`: a person's decision on a `master_data.conflict`, applied.
 
 The workflows keep the cursor and the counts; conflicts live in the hub's exceptions.
@@ -34,6 +35,11 @@ with workflow.unsafe.imports_passed_through():
         CustomerSyncInput,
         CustomerSyncProgress,
         CustomerSyncResult,
+        ProjectPageInput,
+        ProjectPageResult,
+        ProjectSyncInput,
+        ProjectSyncProgress,
+        ProjectSyncResult,
         ResolveConflictInput,
         ResolveConflictResult,
         SweepMark,
@@ -144,6 +150,54 @@ class ConsultantSyncWorkflow:
             f"done: {p.counts.records} consultants, {p.counts.created} employees created, {p.counts.refused} refused"
         )
         return ConsultantSyncResult(
+            workflow_id=wid, psa_instance=data.psa_instance, mark=p.after, pages=p.page + 1, counts=p.counts
+        )
+
+
+@workflow.defn(name="ProjectSyncWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class ProjectSyncWorkflow:
+    """PSA projects -> the ERP's project dimension (NetSuite jobs, D365 projects), page by page."""
+
+    @workflow.init
+    def __init__(self, data: ProjectSyncInput) -> None:
+        self._p = data.carried or ProjectSyncProgress()
+
+    @workflow.query(name=messages.PROGRESS)
+    def progress(self) -> ProjectSyncProgress:
+        return self._p
+
+    @workflow.run
+    async def run(self, data: ProjectSyncInput) -> ProjectSyncResult:
+        p = self._p
+        wid = workflow.info().workflow_id
+        if data.carried is None:
+            p.after = data.after
+            if p.after is None and workflow.has_last_completion_result():
+                last = workflow.get_last_completion_result(ProjectSyncResult)
+                p.after = last.mark if last is not None else None
+        while not p.done:
+            workflow.set_current_details(f"page {p.page}: {p.counts.written} ERP projects written so far")
+            result: ProjectPageResult = await workflow.execute_activity(
+                "master_data.project_page",
+                ProjectPageInput(psa_instance=data.psa_instance, after=p.after, limit=data.page_size),
+                result_type=ProjectPageResult,
+                task_queue=data.queues.erp,
+                start_to_close_timeout=PAGE_TIMEOUT,
+                retry_policy=PAGE_RETRY,
+                summary=f"Projects page {p.page} of PSA {data.psa_instance}: the ERP project dimension",
+            )
+            p.counts.add(result.counts)
+            if result.next_after is None:
+                p.done = True
+                break
+            p.after = result.next_after
+            p.page += 1
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(data.model_copy(update={"carried": p}))
+        workflow.set_current_details(
+            f"done: {p.counts.records} projects, {p.counts.written} ERP projects written, {p.counts.refused} refused"
+        )
+        return ProjectSyncResult(
             workflow_id=wid, psa_instance=data.psa_instance, mark=p.after, pages=p.page + 1, counts=p.counts
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from connectors import salesforce
 from connectors.certinia.extract import CertiniaExtract
 from connectors.certinia.posting import CertiniaPosting
+from connectors.certinia.projects import CertiniaProjects
 from connectors.certinia.psa import CertiniaPsa
 from connectors.certinia.resources import CertiniaResources
 from connectors.endpoints import Connections, Endpoint
@@ -23,6 +24,7 @@ def psa_connection(sf: SalesforceClient) -> PsaConnection:
         posting=CertiniaPosting(sf),
         extract=CertiniaExtract(sf),
         resources=CertiniaResources(sf),
+        projects=CertiniaProjects(sf),
     )
 
 

@@ -9,6 +9,7 @@ from connectors.dynamics.erp import DynamicsErp
 from connectors.dynamics.extract import DynamicsExtract
 from connectors.dynamics.fx import DynamicsFxRates
 from connectors.dynamics.posting import DynamicsPosting
+from connectors.dynamics.projects import DynamicsProjects
 from connectors.dynamics.receivables import DynamicsReceivables
 from connectors.dynamics.workers import DynamicsWorkers
 from connectors.endpoints import Connections, Endpoint
@@ -39,6 +40,7 @@ def erp_connection(client: DynamicsClient, concurrency: int = 4) -> ErpConnectio
         fx=DynamicsFxRates(client),
         employees=DynamicsWorkers(client, concurrency=concurrency),
         customers=DynamicsCustomers(client),
+        projects=DynamicsProjects(client, concurrency=concurrency),
     )
 
 

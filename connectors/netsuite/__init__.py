@@ -11,6 +11,7 @@ from connectors.netsuite.erp import NetSuiteErp
 from connectors.netsuite.extract import NetSuiteExtract
 from connectors.netsuite.fx import NetSuiteFxRates
 from connectors.netsuite.posting import NetSuitePosting
+from connectors.netsuite.projects import NetSuiteProjects
 from connectors.netsuite.receivables import NetSuiteReceivables
 from connectors.ports import ErpConnection
 
@@ -29,6 +30,7 @@ def erp_connection(ns: NetSuiteClient, concurrency: int = 8, page_size: int = 10
         fx=NetSuiteFxRates(ns),
         employees=NetSuiteEmployees(ns, concurrency=concurrency),
         customers=NetSuiteCustomers(ns, concurrency=concurrency),
+        projects=NetSuiteProjects(ns, concurrency=concurrency),
     )
 
 

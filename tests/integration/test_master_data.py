@@ -9,6 +9,8 @@ worker and the API (a real HTTP server, so the CRM's webhooks reach it).
   it in step and writes nothing;
 - a customer edited directly in an ERP becomes one `master_data.conflict` (a second sweep
   counts an occurrence, and never overwrites), resolved through the API both ways;
+- PSA projects become the ERP's project dimension (a NetSuite job, a D365 project) and a
+  renamed project is renamed there, once;
 - a second CRM account with the same tax id and website is a `master_data.duplicate`, and
   provisioning refuses to give it a second ERP customer.
 """
@@ -45,6 +47,8 @@ from contracts.master_data import (
     ConsultantSyncResult,
     CustomerSyncInput,
     CustomerSyncResult,
+    ProjectSyncInput,
+    ProjectSyncResult,
     SweepMark,
     account_change_workflow_id,
 )
@@ -62,7 +66,7 @@ from workers.composition import ActivitySet, build_activities
 from workers.main import start_workers
 from workers.registry import activities_by_role
 from workers.settings import VendorEndpoint, WorkerSettings
-from workflows.master_data import ConsultantSyncWorkflow, CustomerSyncWorkflow
+from workflows.master_data import ConsultantSyncWorkflow, CustomerSyncWorkflow, ProjectSyncWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 
 pytestmark = pytest.mark.integration
@@ -463,3 +467,56 @@ async def test_a_second_account_for_the_same_customer_is_a_duplicate_and_gets_no
         await world.acts.erp.upsert_customer(UpsertCustomerInput(engagement=deal, external_id=f"d2r:customer:{second}"))
     assert refused.value.type == "master_data.duplicate" and refused.value.non_retryable
     assert await world.ns.get_by_external_id("customer", f"d2r:customer:{second}") is None
+
+
+# ---- projects ----------------------------------------------------------------------------------
+
+
+async def test_psa_projects_become_the_erp_project_dimension_and_a_rename_follows_once(world: World) -> None:
+    account = await world.new_customer("Wayne Enterprises", "US-WAYNE-1")
+    before = now()
+    us = await world.sf.create(
+        "pse__Proj__c",
+        {
+            "Name": "Wayne: US rollout",
+            "pse__Account__c": account,
+            "D2R_Legal_Entity__c": "US01",
+            "CurrencyIsoCode": "USD",
+        },
+    )
+    uk = await world.sf.create(
+        "pse__Proj__c",
+        {
+            "Name": "Wayne: UK rollout",
+            "pse__Account__c": account,
+            "D2R_Legal_Entity__c": "UK01",
+            "CurrencyIsoCode": "GBP",
+        },
+    )
+
+    async def sweep() -> ProjectSyncResult:
+        result: ProjectSyncResult = await world.client.execute_workflow(
+            ProjectSyncWorkflow.run,
+            ProjectSyncInput(after=SweepMark(modified_at=before, record_id=""), page_size=1, queues=world.queues),
+            id=f"master-data-projects-test-{uuid.uuid4().hex[:8]}",
+            task_queue=world.workflow_queue,
+        )
+        return result
+
+    first = await sweep()
+    assert (first.counts.records, first.counts.written, first.counts.refused) == (2, 2, 0)
+    assert first.pages == 3  # pages of one project, and the empty page that ends the sweep
+    job = await world.ns.get_by_external_id("job", f"d2r:project:{us}")
+    assert job is not None and job["companyName"] == "Wayne: US rollout"
+    assert job["parent"]["id"] == str((await world.ns_customer(account))["id"])
+    [project] = [p for p in await world.records("dynamics", "Projects") if p.get("D2RReference") == f"d2r:project:{uk}"]
+    assert (project["dataAreaId"], project["ProjectName"]) == ("uk01", "Wayne: UK rollout")
+    assert project["CustomerAccount"] == (await world.d365_customer(account))["CustomerAccount"]
+
+    await world.sf.update("pse__Proj__c", uk, {"Name": "Wayne: UK and Ireland rollout"})
+    second = await sweep()
+    assert (second.counts.written, second.counts.in_step) == (1, 1)
+    [project] = [p for p in await world.records("dynamics", "Projects") if p.get("D2RReference") == f"d2r:project:{uk}"]
+    assert project["ProjectName"] == "Wayne: UK and Ireland rollout"
+    third = await sweep()
+    assert (third.counts.written, third.counts.in_step) == (0, 2)

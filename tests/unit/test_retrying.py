@@ -3,10 +3,11 @@ the last attempt's error is raised, anything else is not retried at all."""
 
 from __future__ import annotations
 
-import asyncio
+from types import SimpleNamespace
 
 import pytest
 
+from activities import retrying as retrying_module
 from activities.retrying import CallRetry, retrying
 from connectors.errors import RateLimitedError, UnavailableError, VendorValidationError
 
@@ -17,7 +18,9 @@ async def test_transient_failures_retry_and_retry_after_is_honoured(monkeypatch:
     async def no_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(asyncio, "sleep", no_wait)
+    # only retrying's own sleep: patching asyncio.sleep itself would turn every other task of
+    # the session's event loop (a test server's tick loop, say) into a spin that never yields
+    monkeypatch.setattr(retrying_module, "asyncio", SimpleNamespace(sleep=no_wait))
     answers: list[Exception | str] = [
         RateLimitedError("busy", system="erp", status=429, retry_after=3.0),
         UnavailableError("down", system="erp", status=503),
@@ -40,7 +43,9 @@ async def test_the_last_attempts_error_is_raised_and_refusals_are_not_retried(
     async def no_wait(seconds: float) -> None:
         return None
 
-    monkeypatch.setattr(asyncio, "sleep", no_wait)
+    # only retrying's own sleep: patching asyncio.sleep itself would turn every other task of
+    # the session's event loop (a test server's tick loop, say) into a spin that never yields
+    monkeypatch.setattr(retrying_module, "asyncio", SimpleNamespace(sleep=no_wait))
     calls = 0
 
     async def always_down() -> None:
