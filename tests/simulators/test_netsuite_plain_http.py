@@ -30,6 +30,9 @@ COVERED = {
     ("get_by_external_id", "journalEntry"), ("get_by_external_id", "invoice"), ("get", "invoice"),
     ("upsert", "timeBill"), ("get_by_external_id", "accountingPeriod"), ("patch", "accountingPeriod"),
     ("get", "accountingPeriod"), ("get", "customerPayment"), ("get", "currency"), ("suiteql", ""),
+    # master data (test_master_data_records_as_the_docs_write_them)
+    ("get_by_external_id", "customer"), ("get", "customer"), ("patch", "customer"),
+    ("get_by_external_id", "employee"), ("upsert", "employee"), ("get_by_external_id", "job"), ("upsert", "job"),
 }  # fmt: skip
 
 
@@ -130,6 +133,37 @@ async def test_documents_as_the_docs_write_them(http: Http) -> None:
     body = (await http("GET", f"{REC}/customerPayment/{payment}?expandSubResources=true")).json()
     assert body["apply"]["items"][0]["doc"]["id"] == invoice
     assert (await http("GET", f"{REC}/currency/{body['currency']['id']}")).json()["symbol"] == "USD"
+
+
+async def test_master_data_records_as_the_docs_write_them(http: Http) -> None:
+    """An employee and a customer's fields kept in step, and a job (project) under the customer."""
+    employee = created_id(
+        await http(
+            "PUT",
+            f"{REC}/employee/eid:003MD",
+            json={"firstName": "Dorothy", "lastName": "Vaughan", "subsidiary": {"externalId": "US01"}},
+        )
+    )
+    assert (await http("GET", f"{REC}/employee/eid:003MD")).json()["id"] == employee
+    customer = created_id(
+        await http(
+            "PUT",
+            f"{REC}/customer/eid:d2r:customer:001MD",
+            json={"companyName": "MD Co", "subsidiary": {"externalId": "US01"}},
+        )
+    )
+    assert (await http("GET", f"{REC}/customer/eid:d2r:customer:001MD")).json()["id"] == customer
+    patched = await http("PATCH", f"{REC}/customer/{customer}", json={"companyName": "MD Company"})
+    assert patched.status_code == 204, patched.text
+    assert (await http("GET", f"{REC}/customer/{customer}")).json()["companyName"] == "MD Company"
+    job = created_id(
+        await http(
+            "PUT",
+            f"{REC}/job/eid:d2r:project:a0PMD",
+            json={"companyName": "MD project", "parent": {"id": customer}, "subsidiary": {"externalId": "US01"}},
+        )
+    )
+    assert (await http("GET", f"{REC}/job/eid:d2r:project:a0PMD")).json()["id"] == job
 
 
 async def test_posting_and_the_period_lock(http: Http) -> None:
