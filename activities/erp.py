@@ -29,8 +29,8 @@ from contracts.erp import (
     PostDocumentsWindowInput,
     ReceiptsInput,
     ReceiptsResult,
-    ReceiptsWindowInput,
-    ReceiptsWindowResult,
+    ReceivablesWindowInput,
+    ReceivablesWindowResult,
     ReverseJournalInput,
     UpdateSalesOrderInput,
     UpsertCustomerInput,
@@ -205,10 +205,11 @@ class ErpBillingActivities:
             receipts=await receivables.receipts(data.erp_customer_id, data.since, data.through, data.opportunity_id)
         )
 
-    @activity.defn(name="erp.receipts_window")
+    @activity.defn(name="erp.receivables_window")
     @translating_errors
-    async def receipts_window(self, data: ReceiptsWindowInput) -> ReceiptsWindowResult:
-        """Each engagement's receipts of a month-end window (its own invoices only)."""
+    async def receivables_window(self, data: ReceivablesWindowInput) -> ReceivablesWindowResult:
+        """A month-end window's receipts (each engagement's own invoices) and its invoices
+        open past due, in one activity: one Action per window, not two."""
         receivables = self._router.for_entity(data.legal_entity).receivables
         gate = asyncio.Semaphore(self._concurrency)
 
@@ -218,7 +219,10 @@ class ErpBillingActivities:
                 return opportunity_id, found
 
         pairs = await asyncio.gather(*(one(o, c) for o, c in sorted(data.customers.items())))
-        return ReceiptsWindowResult(receipts=dict(pairs))
+        overdue = await receivables.open_items_due(
+            data.legal_entity, data.due_from, data.due_to, sorted(data.customers)
+        )
+        return ReceivablesWindowResult(receipts=dict(pairs), overdue=overdue or [])
 
     @activity.defn(name="erp.open_items_due")
     @translating_errors

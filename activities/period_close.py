@@ -17,11 +17,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import messages
 from contracts import search_attributes as sa
-from contracts.engagement import EngagementCloseInput, OverdueNotice, PeriodResult
+from contracts.engagement import CloseOutbox, EngagementCloseInput, OverdueNotice, PeriodResult
 from contracts.ids import engagement_workflow_id
 from contracts.memo import BATCH_MEMO
 from contracts.period_close import (
-    ClosedEngagement,
+    CloseTally,
     CloseWindowInput,
     CloseWindowResult,
     EngagementCloseLine,
@@ -32,11 +32,14 @@ from contracts.period_close import (
     HandBackResult,
     ReconcileInput,
     ReconcileResult,
+    close_exception,
 )
-from contracts.posting import (
-    NotifyOverdueInput,
-    NotifyOverdueResult,
-)
+from contracts.posting import NotifyOverdueInput, NotifyOverdueResult
+from domain.model import ExceptionRecord
+from domain.periods import period_end
+from reporting import close_report
+
+Outbox = CloseOutbox | None  # what the batch writes for an engagement (None: it wrote its own)
 
 
 class CloseActivities:
@@ -92,19 +95,23 @@ class CloseActivities:
 
     @activity.defn(name="close.close_engagements")
     async def close_engagements(self, data: CloseWindowInput) -> CloseWindowResult:
-        """One window's `close_period` updates, concurrently; waits for every result."""
+        """One window's `close_period` updates, concurrently; waits for every result. Each
+        engagement's line (and its exceptions) goes to the hub's close report; the workflow
+        gets the outboxes to write and a bounded tally."""
+        cutoff = period_end(data.period)
+        update_id = f"close:{data.report_id}"  # a retried window is answered, not re-run
 
-        async def one(workflow_id: str, request: EngagementCloseInput) -> ClosedEngagement:
+        async def one(
+            workflow_id: str, request: EngagementCloseInput
+        ) -> tuple[EngagementCloseLine, CloseOutbox | None]:
             try:
                 async with self._gate:
                     result: PeriodResult = await self._client.get_workflow_handle(workflow_id).execute_update(
-                        messages.CLOSE_PERIOD, request, result_type=PeriodResult
+                        messages.CLOSE_PERIOD, request, id=update_id, result_type=PeriodResult
                     )
             except (WorkflowUpdateFailedError, RPCError) as error:
                 cause = getattr(error, "cause", None) or error
-                return ClosedEngagement(
-                    line=EngagementCloseLine(workflow_id=workflow_id, ok=False, error=str(cause)[:500])
-                )
+                return EngagementCloseLine(workflow_id=workflow_id, ok=False, error=str(cause)[:500]), None
             finally:
                 activity.heartbeat(workflow_id)
             line = EngagementCloseLine(
@@ -118,28 +125,65 @@ class CloseActivities:
                 exceptions=result.exceptions,
                 batched=result.outbox is not None,
             )
-            return ClosedEngagement(line=line, outbox=result.outbox)
+            return line, result.outbox
 
-        closed = await asyncio.gather(*(one(w, r) for w, r in sorted(data.requests.items())))
-        return CloseWindowResult(closed=list(closed))
+        done = await asyncio.gather(*(one(w, r) for w, r in sorted(data.requests.items())))
+        lines = [line for line, _ in done]
+        lines += [EngagementCloseLine(workflow_id=w, ok=False, error=e) for w, e in sorted(data.not_closed.items())]
+        tally = CloseTally(updates_sent=len(data.requests))
+        exceptions: list[ExceptionRecord] = []
+        for line in lines:
+            if not line.ok:  # a person looks at every engagement that did not close
+                line.exceptions.append(
+                    close_exception(
+                        data.legal_entity,
+                        data.period,
+                        f"ENGAGEMENT_NOT_CLOSED:{line.workflow_id}",
+                        f"{line.workflow_id} did not close {data.period}: {line.error}",
+                        cutoff,
+                    )
+                )
+            tally.count(line)
+            exceptions += line.exceptions
+        if self._hub is not None:
+            dumps = [line.model_dump(mode="json", exclude={"exceptions"}) for line in lines]
+            await close_report.record_lines(
+                self._hub.pool, data.report_id, data.legal_entity, data.period, data.window, dumps
+            )
+            await close_report.record_exceptions(self._hub.pool, data.report_id, exceptions)
+            tally.lines_in_hub = True
+        result = CloseWindowResult(outboxes=[o for _, o in done if o is not None], tally=tally)
+        # what the window's largest payloads weigh per engagement: the next window is sized by it
+        heaviest = max(len(data.model_dump_json()), len(result.model_dump_json()))
+        tally.payload_bytes_per_engagement = heaviest // max(len(lines), 1)
+        return result
 
     @activity.defn(name="close.hand_back")
     async def hand_back(self, data: HandBackInput) -> HandBackResult:
-        """Outboxes the batch could not write go back to their engagements (`outbox_failed`)."""
+        """Outboxes the batch could not write go back to their engagements (`outbox_failed`);
+        their lines in the close report say why."""
         done = await asyncio.gather(
             *(self._signal(f.outbox.workflow_id, messages.OUTBOX_FAILED, f) for f in data.failures)
         )
+        if self._hub is not None:
+            refused = {f.outbox.workflow_id: f.error for f in data.failures}
+            await close_report.mark_handed_back(self._hub.pool, data.report_id, refused)
         return HandBackResult(signalled=sum(done))
 
     @activity.defn(name="close.reconcile")
     async def reconcile(self, data: ReconcileInput) -> ReconcileResult:
+        """The hub reconciles the entity's period; the close's entity-level exceptions (the
+        final posting run's sample, the differences) go to its report."""
         if self._hub is None:
             return ReconcileResult(status="skipped", detail="no reporting hub is configured on this worker")
         report = await self._hub.reconcile(data.period, data.legal_entity)
         differences = len(report.get("differences") or [])
-        return ReconcileResult(
+        result = ReconcileResult(
             status=report["status"],  # "nothing_to_reconcile" when no project was compared
             differences=differences,
             run_id=report.get("run_id"),
             detail=f"{report.get('projects_checked', 0)} projects checked",
         )
+        if data.report_id is not None:
+            await close_report.record_exceptions(self._hub.pool, data.report_id, data.exceptions)
+        return result

@@ -29,6 +29,8 @@ from contracts.psa import (
 from domain.billing import Delivery
 from domain.system_records import ProjectRef
 
+DELIVERY_PAGE = 50  # projects per bulk delivery read of a month-end window
+
 
 class _Routed:
     def __init__(self, psa: PsaRouter) -> None:
@@ -59,10 +61,15 @@ class PsaDeliveryActivities(_Routed):
     @activity.defn(name="psa.read_deliveries")
     @translating_errors
     async def read_deliveries(self, data: ReadDeliveriesInput) -> DeliveriesResult:
-        """A month-end window's projects' delivery, read in bulk."""
-        return DeliveriesResult(
-            deliveries=await self._psa(data.legal_entity).read_deliveries(data.projects, data.cutoff)
-        )
+        """A month-end window's projects' delivery, read in bulk a page of projects at a time
+        (a wide window stays a handful of PSA queries per page), heartbeating after each."""
+        psa, ids = self._psa(data.legal_entity), sorted(data.projects)
+        deliveries: dict[str, Delivery] = {}
+        for start in range(0, len(ids), DELIVERY_PAGE):
+            page = {p: data.projects[p] for p in ids[start : start + DELIVERY_PAGE]}
+            deliveries.update(await psa.read_deliveries(page, data.cutoff))
+            activity.heartbeat(start + len(page))
+        return DeliveriesResult(deliveries=deliveries)
 
     @activity.defn(name="psa.feedback")
     @translating_errors

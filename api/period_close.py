@@ -1,12 +1,16 @@
-"""Month-end over HTTP: start a legal entity's period close (idempotent by its id), read
-its report, approve the lock (finance, four eyes), and start a posting run on demand."""
+"""Month-end over HTTP: start a legal entity's period close (idempotent by its id), read its
+summary and page through its report (one line per engagement, every exception: in the hub),
+approve the lock (finance, four eyes), cancel it before the lock, and start a posting run."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -21,9 +25,10 @@ from api.problems import ProblemError, problems
 from api.reports import audit_mutation
 from api.settings import ApiSettings
 from contracts.ids import close_workflow_id, posting_workflow_id
-from contracts.period_close import LockDecision, PeriodCloseReport, PeriodCloseRequest
+from contracts.period_close import CancelClose, LockDecision, PeriodCloseReport, PeriodCloseRequest
 from contracts.posting import PostingConfig, PostingInput, PostingProgress
 from contracts.queues import TaskQueues
+from reporting import close_report
 from workflows.period_close import PeriodCloseWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 
@@ -48,6 +53,20 @@ class ApproveBody(BaseModel):
     override_reason: Comment | None = Field(
         default=None, description="required to approve while reconciliation shows differences; kept in the audit log"
     )
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Comment | None = None
+
+
+class ReportPage(BaseModel):
+    """One page of a close's report; `next_cursor` is None on the last page."""
+
+    report_id: str
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
 
 
 class StartPosting(BaseModel):
@@ -174,10 +193,11 @@ async def get_close(
 async def approve_close(
     legal_entity: Annotated[str, Path(pattern=ENTITY)],
     period: Annotated[str, Path(pattern=PERIOD)],
-    body: ApproveBody,
     request: Request,
     principal: Annotated[Principal, Depends(path_entity_access("finance", write=True))],
+    body: Annotated[ApproveBody | None, Body()] = None,
 ) -> PeriodCloseReport:
+    body = body or ApproveBody()  # no body: approve, without a comment
     handle = _client(request).get_workflow_handle(close_workflow_id(legal_entity, period))
     try:
         report: PeriodCloseReport = await handle.execute_update(
@@ -203,6 +223,119 @@ async def approve_close(
         detail.update(override_reason=body.override_reason, differences_overridden=rec.differences)
     await _audit(request, principal, f"period_close.{body.decision}", f"close/{legal_entity}/{period}", detail)
     return report
+
+
+@router.post(
+    "/v1/period-close/{legal_entity}/{period}/cancel",
+    response_model=PeriodCloseReport,
+    summary="Cancel the close before its lock — finance (the requester too) or the integration admin",
+    responses=problems(404, 409),
+)
+async def cancel_close(
+    legal_entity: Annotated[str, Path(pattern=ENTITY)],
+    period: Annotated[str, Path(pattern=PERIOD)],
+    request: Request,
+    principal: Annotated[Principal, Depends(path_entity_access("finance", "integration_admin", write=True))],
+    body: Annotated[CancelBody | None, Body()] = None,
+) -> PeriodCloseReport:
+    reason = body.reason if body else None
+    handle = _client(request).get_workflow_handle(close_workflow_id(legal_entity, period))
+    try:
+        report: PeriodCloseReport = await handle.execute_update(
+            PeriodCloseWorkflow.cancel_close,
+            CancelClose(by=principal.subject, roles=sorted(principal.roles), reason=reason),
+        )
+    except WorkflowUpdateFailedError as error:
+        raise door.refusal_problem(error) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise ProblemError(404, "Not Found", f"no running period close for {legal_entity} {period}") from error
+        raise
+    await _audit(request, principal, "period_close.cancel", f"close/{legal_entity}/{period}", {"reason": reason})
+    return report
+
+
+Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
+
+@router.get(
+    "/v1/period-close/{legal_entity}/{period}/engagements",
+    response_model=ReportPage,
+    summary="The close report, one line per engagement, page by page (from the reporting hub)",
+    responses=problems(400, 404, 503),
+)
+async def close_engagements(
+    legal_entity: Annotated[str, Path(pattern=ENTITY)],
+    period: Annotated[str, Path(pattern=PERIOD)],
+    request: Request,
+    principal: EntityReader,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> ReportPage:
+    return await _report_page(request, legal_entity, period, limit, cursor, close_report.page_lines, "workflow_id")
+
+
+@router.get(
+    "/v1/period-close/{legal_entity}/{period}/exceptions",
+    response_model=ReportPage,
+    summary="Every exception the close raised, page by page (from the reporting hub)",
+    responses=problems(400, 404, 503),
+)
+async def close_exceptions(
+    legal_entity: Annotated[str, Path(pattern=ENTITY)],
+    period: Annotated[str, Path(pattern=PERIOD)],
+    request: Request,
+    principal: EntityReader,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> ReportPage:
+    return await _report_page(
+        request, legal_entity, period, limit, cursor, close_report.page_exceptions, "exception_id"
+    )
+
+
+async def _report_page(
+    request: Request, legal_entity: str, period: str, limit: int, cursor: str | None, read: Any, key: str
+) -> ReportPage:
+    """Keyset paging over the hub's rows of the close's current run; the cursor names the run
+    and the last key, so a cursor of an earlier run (a close started again) is refused."""
+    hub = getattr(request.app.state, "hub", None)
+    if hub is None:
+        raise ProblemError(
+            503, "Service Unavailable", "the close report is kept in the reporting hub; none is configured"
+        )
+    report = await _report(_client(request), legal_entity, period)
+    after = _after(cursor, report.report_id)
+    items: list[dict[str, Any]] = await read(hub.pool, report.report_id, after, limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return ReportPage(
+        report_id=report.report_id,
+        items=items,
+        next_cursor=_cursor(report.report_id, items[-1][key]) if more else None,
+    )
+
+
+def _cursor(report_id: str, after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"r": report_id, "a": after}).encode()).decode()
+
+
+def _after(cursor: str | None, report_id: str) -> str:
+    if cursor is None:
+        return ""
+    try:
+        found = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        run, after = found["r"], found["a"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        raise _bad_cursor("not a cursor this API handed out") from error
+    if run != report_id or not isinstance(after, str):
+        raise _bad_cursor("it belongs to another run of this close; start again without a cursor")
+    return after
+
+
+def _bad_cursor(message: str) -> ProblemError:
+    return ProblemError(400, "Bad Request", f"cursor: {message}", errors=[{"field": "cursor", "message": message}])
 
 
 @router.post(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +15,8 @@ from rich.text import Text
 from cli.http import DEFAULT_API, Api, ApiOption, JsonOption, TokenOption, console, money
 
 app = typer.Typer(
-    help="Month-end close of a legal entity: start, watch, approve the lock, report.", no_args_is_help=True
+    help="Month-end close of a legal entity: start, watch, approve or cancel the lock, report.",
+    no_args_is_help=True,
 )
 
 EntityArg = Annotated[str, typer.Argument(help="the legal entity, e.g. UK01")]
@@ -23,7 +25,8 @@ PeriodArg = Annotated[str, typer.Argument(help="the month, e.g. 2026-11")]
 # The close's steps in order (contracts.period_close.CloseStep); REJECTED ends it early.
 STEPS = ["CUT_OFF", "POSTING", "BILLING", "RECONCILING", "AWAITING_APPROVAL", "LOCKING", "CLOSED"]
 # Where a watch stops: a person has to act, or the close has ended.
-SETTLED = {"AWAITING_APPROVAL", "CLOSED", "REJECTED", "DELEGATED"}
+SETTLED = {"AWAITING_APPROVAL", "CLOSED", "REJECTED", "CANCELLED", "DELEGATED"}
+PAGE = 200  # report lines per request
 
 
 def _path(entity: str, period: str) -> str:
@@ -51,8 +54,11 @@ def progress(report: dict[str, Any]) -> Group:
         if posting
         else "—",
     )
-    lines = report.get("engagements") or []
-    table.add_row("billing", f"{len(lines)} engagement(s), {report.get('engagements_failed', 0)} failed")
+    table.add_row(
+        "billing",
+        f"{report.get('engagements_total', 0)} engagement(s) in {report.get('windows', 0)} window(s), "
+        f"{report.get('engagements_failed', 0)} failed, {report.get('handed_back', 0)} writing their own",
+    )
     totals = report.get("totals") or {}
     table.add_row("invoiced", f"{totals.get('invoices', 0)} invoice(s), billed {money(totals.get('billed'))}")
     table.add_row("recognized", money(totals.get("recognized")))
@@ -145,6 +151,19 @@ def approve(
 
 
 @app.command()
+def cancel(
+    legal_entity: EntityArg,
+    period: PeriodArg,
+    reason: Annotated[str | None, typer.Option("--reason", "-m")] = None,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = "",
+) -> None:
+    """Cancel the close before its lock (finance, the requester too, or the integration admin)."""
+    answer = Api(api, token).post(f"{_path(legal_entity, period)}/cancel", {"reason": reason} if reason else None)
+    console.print(f"{legal_entity.upper()} {period}: cancel sent ({answer.get('step', answer)})")
+
+
+@app.command()
 def report(
     legal_entity: EntityArg,
     period: PeriodArg,
@@ -152,26 +171,42 @@ def report(
     api: ApiOption = DEFAULT_API,
     token: TokenOption = "",
 ) -> None:
-    """The close report: totals, then one line per engagement, then its exceptions."""
-    found = Api(api, token).get(_path(legal_entity, period))
+    """The close report: totals, then one line per engagement, then its exceptions (both read
+    page by page from the API)."""
+    client = Api(api, token)
+    found = client.get(_path(legal_entity, period))
+    in_hub = bool(found.get("lines_in_hub"))  # without a hub only the summary (and its sample) exists
+    lines = list(_pages(client, f"{_path(legal_entity, period)}/engagements")) if in_hub else []
+    exceptions = list(_pages(client, f"{_path(legal_entity, period)}/exceptions")) if in_hub else found["exceptions"]
     if as_json:
-        console.print_json(data=found)
+        console.print_json(data={**found, "engagements": lines, "exceptions": exceptions})
         return
     console.print(progress(found))
-    lines = Table("engagement", "ok", "invoices", "billed", "recognized", "deferred", "error", title="engagements")
-    for e in found.get("engagements") or []:
-        lines.add_row(
+    table = Table("engagement", "ok", "invoices", "billed", "recognized", "deferred", "error", title="engagements")
+    for e in lines:
+        table.add_row(
             e["workflow_id"],
             "yes" if e["ok"] else "no",
             str(e.get("invoices", 0)),
             *(_amount(e.get(k)) for k in ("billed", "recognized", "deferred")),
-            e.get("error") or "",
+            e.get("outbox_error") or e.get("error") or "",
         )
-    console.print(lines)
-    exceptions = Table("code", "severity", "message", title="exceptions")
-    for x in found.get("exceptions") or []:
-        exceptions.add_row(str(x.get("code")), str(x.get("severity", "")), str(x.get("message", "")))
-    console.print(exceptions)
+    console.print(table if in_hub else "engagements: the lines are kept in the reporting hub, and there is none")
+    listed = Table("code", "severity", "message", title="exceptions" if in_hub else "exceptions (a sample)")
+    for x in exceptions:
+        listed.add_row(str(x.get("code")), str(x.get("severity", "")), str(x.get("message", "")))
+    console.print(listed)
+
+
+def _pages(client: Api, path: str) -> Iterator[dict[str, Any]]:
+    """Every item of a paged report, following `next_cursor`."""
+    cursor: str | None = None
+    while True:
+        page = client.get(path, limit=PAGE, cursor=cursor)
+        yield from page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return
 
 
 def _roles(approval: dict[str, Any]) -> str:

@@ -134,15 +134,21 @@ class WindowWriteResult(BaseModel):
     refused: dict[str, str] = {}
 
 
-class ReceiptsWindowInput(BaseModel):
+class ReceivablesWindowInput(BaseModel):
+    """A month-end window's receivables, in one read: each engagement's receipts received
+    from `since` to `through`, and its invoices due from `due_from` to `due_to` still open."""
+
     legal_entity: str
     since: date
     through: date
+    due_from: date
+    due_to: date
     customers: dict[str, str]  # opportunity id -> ERP customer id
 
 
-class ReceiptsWindowResult(BaseModel):
-    receipts: dict[str, list[Receipt]]  # opportunity id -> its invoices' receipts
+class ReceivablesWindowResult(BaseModel):
+    receipts: dict[str, list[Receipt]] = {}  # opportunity id -> its invoices' receipts
+    overdue: list[OpenItem] = []  # of these engagements' invoices only
 
 
 class OpenItemsInput(BaseModel):

@@ -37,6 +37,11 @@ def close_workflow_id(legal_entity: str, period: str) -> str:
     return f"close-{legal_entity}-{period}"
 
 
+def close_window_workflow_id(legal_entity: str, period: str, number: int) -> str:
+    """`close-<entity>-<period>-w<n>`: the n-th window (a child workflow) of the period's close."""
+    return f"{close_workflow_id(legal_entity, period)}-w{number:04d}"
+
+
 def sync_workflow_id(legal_entity: str, period: str, suffix: str | None = None) -> str:
     """`sync-<entity>-<period>`; callers that must not collide with the Schedule's run of the
     same period (the close) add a suffix: `sync-<entity>-<period>-close`."""

@@ -22,6 +22,7 @@ DELIVERY_COMPLETE = "delivery_complete"  # signal
 # PeriodCloseWorkflow
 REPORT = "report"  # query
 APPROVE_LOCK = "approve_lock"  # update
+CANCEL_CLOSE = "cancel_close"  # update: stop the month-end before its lock
 
 # TimeAndExpensePostingWorkflow, SourceSyncWorkflow
 PROGRESS = "progress"  # query

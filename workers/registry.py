@@ -17,6 +17,7 @@ from workflows.master_data import (
     ProjectSyncWorkflow,
 )
 from workflows.period_close import PeriodCloseWorkflow
+from workflows.period_close_window import PeriodCloseWindowWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
@@ -25,6 +26,7 @@ WORKFLOWS.append(SourceSyncWorkflow)
 WORKFLOWS.append(EventPollWorkflow)
 WORKFLOWS.append(FxSyncWorkflow)
 WORKFLOWS += [CustomerSyncWorkflow, ConsultantSyncWorkflow, ProjectSyncWorkflow, ConflictResolutionWorkflow]
+WORKFLOWS.append(PeriodCloseWindowWorkflow)
 
 
 def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
@@ -99,7 +101,7 @@ def _core(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]:
             acts.erp_billing.close_sales_order,
             acts.erp_billing.post_documents,
             acts.erp_billing.post_documents_window,
-            acts.erp_billing.receipts_window,
+            acts.erp_billing.receivables_window,
             acts.erp_billing.open_items_due,
             acts.erp_billing.void_credit_memo,
             acts.erp_billing.reverse_journal,

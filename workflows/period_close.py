@@ -6,18 +6,19 @@ approval to lock (four eyes) -> period locked in the ERP -> close report. Every 
 idempotent (closed engagement periods return their stored result, documents upsert by
 external id, the lock is a state), so re-running a close is harmless.
 
-A window is a page of engagements (visibility, `window` at a time): their delivery read from
-the PSA in bulk and their receipts and overdue invoices from the ERP, each engagement's
-`close_period` update with those facts, then what the updates hand back written to the ERP,
-the CRM, the PSA and the hub, each on its own system's queue; an engagement whose write was
-refused for good writes its own. Every payload is bounded by the window, not the firm.
+Each window is a child workflow (workflows/period_close_window.py), so this history holds
+one child per window and every payload is bounded by the window, not the firm: the report
+it keeps and returns is a summary (counts, totals per currency, a sample of exceptions),
+each engagement's line and every exception are in the hub's close report under
+`report_id`. Windows are sized from what the previous one weighed per engagement, within
+the request's payload budget. A finance person or the integration admin may cancel the
+close before its lock; it stops at the next step or window.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import VersioningBehavior, WorkflowIDReusePolicy
@@ -26,64 +27,51 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts import messages
-    from contracts.crm import BillingStatusWindowInput
-    from contracts.engagement import CloseOutbox, EngagementCloseInput, OutboxFailure, OverdueInvoice, PaymentNotice
-    from contracts.erp import (
-        LockPeriodInput,
-        LockPeriodResult,
-        OpenItemsInput,
-        OpenItemsResult,
-        PostDocumentsWindowInput,
-        ReceiptsWindowInput,
-        ReceiptsWindowResult,
-        WindowWriteResult,
-    )
-    from contracts.ids import close_workflow_id, opportunity_of, posting_workflow_id, sync_workflow_id
+    from contracts.erp import LockPeriodInput, LockPeriodResult
+    from contracts.ids import close_window_workflow_id, close_workflow_id, posting_workflow_id, sync_workflow_id
     from contracts.period_close import (
-        RECEIPTS_LOOKBACK_DAYS,
+        CANCEL_ROLES,
+        EXCEPTION_SAMPLE,
+        CancelClose,
         CloseStep,
-        CloseWindowInput,
-        CloseWindowResult,
-        EngagementCloseLine,
-        EngagementList,
-        EngagementTarget,
-        FindEngagementsInput,
-        HandBackInput,
-        HandBackResult,
+        CloseTally,
+        CloseWindowRequest,
         LockDecision,
         PeriodCloseReport,
         PeriodCloseRequest,
         ReconcileInput,
         ReconcileResult,
         close_exception,
+        next_window_size,
     )
-    from contracts.posting import PostingInput
-    from contracts.psa import DeliveriesResult, FeedbackWindowInput, ReadDeliveriesInput
-    from contracts.reporting import RecordEngagementsInput
-    from contracts.retry import VENDOR_ATTEMPTS, retry_policy
+    from contracts.posting import PostingInput, PostingResult
     from contracts.source_sync import SourceSyncInput
     from domain.approvals import check_decision, decided
-    from domain.billing import Delivery
     from domain.model import Approval, ApprovalDecision, ExceptionRecord
     from domain.periods import period_end, period_of
+    from workflows.period_close_window import PeriodCloseWindowWorkflow, close_activity
     from workflows.posting import TimeAndExpensePostingWorkflow
     from workflows.source_sync import SourceSyncWorkflow
 
-RETRY = retry_policy(VENDOR_ATTEMPTS)
-MAX_EXCEPTIONS = 500
-OVERDUE_LOOKBACK_DAYS = 730  # invoices due this long before a cut-off and still open are overdue
+# Steps after which a close can no longer be cancelled (the lock is under way or done).
+NOT_CANCELLABLE = {CloseStep.LOCKING, CloseStep.CLOSED, CloseStep.REJECTED, CloseStep.CANCELLED, CloseStep.DELEGATED}
 
 
 @workflow.defn(name="PeriodCloseWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class PeriodCloseWorkflow:
     @workflow.init
     def __init__(self, data: PeriodCloseRequest) -> None:
+        info = workflow.info()
         self._r = PeriodCloseReport(
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=info.workflow_id,
+            report_id=f"{info.workflow_id}/{info.run_id}",
             legal_entity=data.legal_entity,
             period=data.period,
             requested_by=data.requested_by,
         )
+        self._tally = CloseTally()
+        self._cancel: CancelClose | None = None
+        self._posting_exceptions: list[ExceptionRecord] = []
 
     @workflow.query(name=messages.REPORT)
     def report(self) -> PeriodCloseReport:
@@ -102,8 +90,9 @@ class PeriodCloseWorkflow:
 
     @approve_lock.validator
     def _validate_lock(self, decision: LockDecision) -> None:
-        if self._r.step != CloseStep.AWAITING_APPROVAL:
-            raise ValueError(f"the close is at {self._r.step}, not awaiting approval")
+        if self._r.step != CloseStep.AWAITING_APPROVAL or self._cancel is not None:
+            step = "being cancelled" if self._cancel is not None else f"at {self._r.step}"
+            raise ValueError(f"the close is {step}, not awaiting approval")
         check_decision(self._r.approval, decision.by, set(decision.roles))
         differences = self._differences()
         if decision.approve and differences and not (decision.override_reason or "").strip():
@@ -111,6 +100,23 @@ class PeriodCloseWorkflow:
                 f"reconciliation shows {differences} difference(s): locking over them needs an "
                 "explicit override_reason (it is recorded in the audit log)"
             )
+
+    @workflow.update(name=messages.CANCEL_CLOSE)
+    def cancel_close(self, request: CancelClose) -> PeriodCloseReport:
+        """Stop the month-end before its lock: it ends at the next step or window (a window
+        or posting run under way finishes first), locking nothing."""
+        self._cancel = request
+        self._note(f"cancel requested by {request.by}" + (f": {request.reason}" if request.reason else ""))
+        return self._r
+
+    @cancel_close.validator
+    def _validate_cancel(self, request: CancelClose) -> None:
+        if self._r.step in NOT_CANCELLABLE:
+            raise ValueError(f"the close is {self._r.step}: it can no longer be cancelled")
+        if self._cancel is not None:
+            raise ValueError(f"{self._cancel.by} has already cancelled this close")
+        if not set(request.roles) & CANCEL_ROLES:
+            raise ValueError(f"cancelling a close needs one of the roles {sorted(CANCEL_ROLES)}")
 
     def _differences(self) -> int:
         rec = self._r.reconciliation
@@ -123,12 +129,14 @@ class PeriodCloseWorkflow:
         if data.period is None:  # a Schedule's run: start the period's own close and end
             return await self._delegate(data, period, close_workflow_id(data.legal_entity, period))
         self._cut_off(data, period)
-        await self._final_posting(data, period)
-        await self._bill_engagements(data, period)
-        await self._reconcile(data, period)
-        if await self._lock_approved(data, period):
+        for step in (self._final_posting, self._bill_engagements, self._reconcile):
+            if self._cancel is None:
+                await step(data, period)
+        if self._cancel is None and await self._lock_approved(data, period):
             await self._lock(data, period)
             self._step(CloseStep.CLOSED, self._summary())
+        if self._cancel is not None:
+            self._cancelled(self._cancel)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._r
 
@@ -147,7 +155,7 @@ class PeriodCloseWorkflow:
         r = self._r
         assert r.cutoff is not None
         self._step(CloseStep.POSTING, "final time & expense posting run")
-        r.posting = await workflow.execute_child_workflow(
+        posted: PostingResult = await workflow.execute_child_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(
                 legal_entity=data.legal_entity,
@@ -161,7 +169,16 @@ class PeriodCloseWorkflow:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"Final posting run for {data.legal_entity} {period}",
         )
-        progress = r.posting.progress
+        progress = posted.progress
+        # the report keeps the run's counts and a sample; its per-project totals stay in its own result
+        self._posting_exceptions = progress.exceptions[:100]
+        r.posting = posted.model_copy(
+            update={
+                "progress": progress.model_copy(
+                    update={"totals": {}, "exceptions": progress.exceptions[:EXCEPTION_SAMPLE]}
+                )
+            }
+        )
         self._exceptions(progress.exceptions, progress.exceptions_total)
         self._note(
             f"posted {progress.time_entries} time entries and {progress.expenses} expenses "
@@ -169,195 +186,57 @@ class PeriodCloseWorkflow:
         )
 
     async def _bill_engagements(self, data: PeriodCloseRequest, period: str) -> None:
-        """Billing and revenue for every engagement in delivery, a page (window) at a time."""
+        """Billing and revenue for every engagement in delivery, a window (child) at a time,
+        each window as wide as the payload budget allows."""
         r = self._r
         self._step(CloseStep.BILLING, "finding the entity's engagements in delivery")
         token: str | None = None
-        while True:
-            page: EngagementList = await self._activity(
-                "close.find_engagements",
-                FindEngagementsInput(legal_entity=data.legal_entity, page_size=data.window, page_token=token),
-                EngagementList,
-                workflow.info().task_queue,
-                f"Engagements of {data.legal_entity} in delivery (after {len(r.engagements)})",
+        size = next_window_size(data.window, 0, data.payload_budget_bytes)
+        while self._cancel is None:
+            number = r.windows + 1
+            window = await workflow.execute_child_workflow(
+                PeriodCloseWindowWorkflow.run,
+                CloseWindowRequest(
+                    legal_entity=data.legal_entity,
+                    period=period,
+                    requested_by=data.requested_by,
+                    queues=data.queues,
+                    report_id=r.report_id,
+                    number=number,
+                    size=size,
+                    page_token=token,
+                ),
+                id=close_window_workflow_id(data.legal_entity, period, number),
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=(
+                    f"Month-end {data.legal_entity} {period}, window {number}: "
+                    f"up to {size} engagements after the first {r.engagements_total}"
+                ),
             )
-            if page.targets:
-                start = len(r.engagements)
-                workflow.set_current_details(f"**BILLING** — engagements {start + 1}-{start + len(page.targets)}")
-                await self._close_window(data, period, page.targets)
-            token = page.next_page_token
+            r.windows = number
+            r.handed_back += window.handed_back
+            self._count(window.tally)
+            workflow.set_current_details(f"**BILLING** — {r.engagements_total} engagements in {number} window(s)")
+            size = next_window_size(data.window, window.tally.payload_bytes_per_engagement, data.payload_budget_bytes)
+            token = window.next_page_token
             if token is None:
                 break
-        closed = len(r.engagements) - r.engagements_failed
-        self._note(f"{closed} of {len(r.engagements)} engagements billed and recognized; {r.totals.invoices} invoices")
-
-    async def _close_window(self, data: PeriodCloseRequest, period: str, targets: list[EngagementTarget]) -> None:
-        """Read the window's facts, close each engagement's period, write what they hand back."""
-        cutoff = period_end(period)
-        batched = [t for t in targets if t.batched]
-        deliveries, receipts, overdue = await self._window_facts(data, cutoff, batched)
-        requests: dict[str, EngagementCloseInput] = {}
-        for t in targets:
-            request = EngagementCloseInput(period=period, requested_by=data.requested_by)
-            if t.batched and t.project_id in deliveries:
-                opportunity = opportunity_of(t.workflow_id)
-                request = request.model_copy(
-                    update={
-                        "delivery": deliveries[t.project_id or ""],
-                        "payments": receipts.get(opportunity, []),
-                        "overdue": overdue.get(opportunity, []),
-                        "outbox": True,
-                    }
-                )
-            elif t.batched:
-                self._count_failure(data, period, t.workflow_id, f"project {t.project_id} is not in the PSA")
-                continue
-            requests[t.workflow_id] = request
-        closed: CloseWindowResult = await self._activity(
-            "close.close_engagements",
-            CloseWindowInput(requests=requests),
-            CloseWindowResult,
-            workflow.info().task_queue,
-            f"Close {period} for {len(requests)} engagements",
-            timeout=timedelta(hours=2),
+        self._note(
+            f"{r.engagements_closed} of {r.engagements_total} engagements billed and recognized in {r.windows} "
+            f"window(s); {r.totals.invoices} invoices"
         )
-        outboxes = [c.outbox for c in closed.closed if c.outbox is not None]
-        refused = await self._write_outboxes(data, period, outboxes)
-        for c in closed.closed:
-            line = c.line
-            line.outbox_error = refused.get(line.workflow_id)
-            self._r.engagements.append(line)
-            if line.ok:
-                self._r.totals.add(line)
-                self._exceptions(line.exceptions, len(line.exceptions))
-            else:
-                self._count_failure(data, period, line.workflow_id, line.error or "", appended=True)
 
-    async def _window_facts(
-        self, data: PeriodCloseRequest, cutoff: date, batched: list[EngagementTarget]
-    ) -> tuple[dict[str, Delivery], dict[str, list[PaymentNotice]], dict[str, list[OverdueInvoice]]]:
-        """The window's delivery (PSA, in bulk), receipts and invoices open past due (ERP)."""
-        if not batched:
-            return {}, {}, {}
-        entity, queues = data.legal_entity, data.queues
-        read: DeliveriesResult = await self._activity(
-            "psa.read_deliveries",
-            ReadDeliveriesInput(
-                legal_entity=entity, projects={t.project_id or "": t.lines for t in batched}, cutoff=cutoff
-            ),
-            DeliveriesResult,
-            queues.psa,
-            f"Delivery of {len(batched)} projects up to {cutoff}",
-        )
-        customers = {opportunity_of(t.workflow_id): t.erp_customer_id for t in batched if t.erp_customer_id}
-        found: ReceiptsWindowResult = await self._activity(
-            "erp.receipts_window",
-            ReceiptsWindowInput(
-                legal_entity=entity,
-                since=cutoff - timedelta(days=RECEIPTS_LOOKBACK_DAYS),
-                through=cutoff,
-                customers=customers,
-            ),
-            ReceiptsWindowResult,
-            queues.erp,
-            f"Receipts of {len(customers)} engagements up to {cutoff}",
-        )
-        due: OpenItemsResult = await self._activity(
-            "erp.open_items_due",
-            OpenItemsInput(
-                legal_entity=entity,
-                due_from=cutoff - timedelta(days=OVERDUE_LOOKBACK_DAYS),
-                due_to=cutoff,
-                opportunity_ids=sorted(opportunity_of(t.workflow_id) for t in batched),
-            ),
-            OpenItemsResult,
-            queues.erp,
-            f"Invoices of {len(batched)} engagements due by {cutoff} and still open",
-        )
-        receipts = {
-            o: [
-                PaymentNotice(
-                    payment_id=x.payment_id, invoice_id=x.invoice_id, amount=x.amount, received_on=x.received_on
-                )
-                for x in found
-            ]
-            for o, found in found.receipts.items()
-        }
-        overdue: dict[str, list[OverdueInvoice]] = {}
-        for item in due.items:
-            overdue.setdefault(item.opportunity_id, []).append(
-                OverdueInvoice(
-                    invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining
-                )
-            )
-        return read.deliveries, receipts, overdue
-
-    async def _write_outboxes(
-        self, data: PeriodCloseRequest, period: str, outboxes: list[CloseOutbox]
-    ) -> dict[str, str]:
-        """ERP documents first, then CRM and PSA feedback and the hub's facts, each system on its
-        queue; an engagement refused by one system is left out of the next and writes its own."""
-        queues = data.queues
-        refused: dict[str, str] = {}
-
-        async def write(activity: str, arg: object, queue: str | None, summary: str) -> None:
-            if queue is None:
-                return
-            result: WindowWriteResult = await self._activity(activity, arg, WindowWriteResult, queue, summary)
-            refused.update(result.refused)
-
-        def pending() -> list[CloseOutbox]:
-            return [o for o in outboxes if o.workflow_id not in refused]
-
-        erp = {o.workflow_id: o.erp for o in pending() if o.erp is not None}
-        if erp:
-            await write(
-                "erp.post_documents_window",
-                PostDocumentsWindowInput(documents=erp),
-                queues.erp,
-                f"Post {period} documents of {len(erp)} engagements",
-            )
-        crm = {o.workflow_id: o.crm for o in pending() if o.crm is not None}
-        if crm:
-            await write(
-                "crm.write_billing_status_window",
-                BillingStatusWindowInput(statuses=crm),
-                queues.crm,
-                f"CRM billing status of {len(crm)} engagements",
-            )
-        psa = {o.workflow_id: o.psa for o in pending() if o.psa is not None}
-        if psa:
-            await write(
-                "psa.feedback_window",
-                FeedbackWindowInput(feedback=psa),
-                queues.psa,
-                f"PSA feedback of {len(psa)} engagements",
-            )
-        hub = {o.workflow_id: o.hub for o in pending() if o.hub is not None}
-        if hub and queues.reporting is None:  # started without the hub's queue: they write their own
-            refused.update({w: "the month-end has no reporting queue" for w in hub})
-        elif hub:
-            await write(
-                "reporting.record_engagements",
-                RecordEngagementsInput(records=hub),
-                queues.reporting,
-                f"Hub facts of {len(hub)} engagements",
-            )
-        if refused:
-            await self._activity(
-                "close.hand_back",
-                HandBackInput(
-                    failures=[
-                        OutboxFailure(period=period, outbox=o, error=refused[o.workflow_id])
-                        for o in outboxes
-                        if o.workflow_id in refused
-                    ]
-                ),
-                HandBackResult,
-                workflow.info().task_queue,
-                f"{len(refused)} engagements write their own {period} documents",
-            )
-        return refused
+    def _count(self, tally: CloseTally) -> None:
+        """A window's tally into the close's: counts and totals, a sample of its exceptions."""
+        r = self._r
+        self._tally.merge(tally)
+        r.engagements_total = self._tally.engagements
+        r.engagements_closed = self._tally.closed
+        r.engagements_failed = self._tally.failed
+        r.engagements_batched = self._tally.batched
+        r.totals = self._tally.totals
+        r.lines_in_hub = self._tally.lines_in_hub
+        self._exceptions(tally.exceptions, tally.exceptions_total)
 
     async def _reconcile(self, data: PeriodCloseRequest, period: str) -> None:
         """Source totals synced from the PSA and the ERP (a child), then the hub reconciles."""
@@ -372,13 +251,17 @@ class PeriodCloseWorkflow:
             static_summary=f"Extract PSA and ERP totals of {data.legal_entity} {period} for reconciliation",
         )
         self._note(f"source totals synced ({r.sync.status})")
-        r.reconciliation = await self._activity(
+        r.reconciliation = await close_activity(
             "close.reconcile",
-            ReconcileInput(legal_entity=data.legal_entity, period=period),
+            ReconcileInput(
+                legal_entity=data.legal_entity,
+                period=period,
+                report_id=r.report_id,
+                exceptions=self._posting_exceptions,
+            ),
             ReconcileResult,
             workflow.info().task_queue,
             f"Reconcile {data.legal_entity} {period}",
-            timeout=timedelta(minutes=10),
         )
         if r.reconciliation.status == "differences":
             self._exceptions(
@@ -410,9 +293,14 @@ class PeriodCloseWorkflow:
         )
         self._step(CloseStep.AWAITING_APPROVAL, f"waiting for {'/'.join(data.approver_roles)} to approve the lock")
         await workflow.wait_condition(
-            lambda: r.approval is not None and r.approval.decision is not ApprovalDecision.PENDING
+            lambda: (
+                self._cancel is not None
+                or (r.approval is not None and r.approval.decision is not ApprovalDecision.PENDING)
+            )
         )
         assert r.approval is not None
+        if self._cancel is not None:
+            return False
         if r.approval.decision is ApprovalDecision.REJECTED:
             self._step(CloseStep.REJECTED, "the lock was rejected; fix and start the close again")
             return False
@@ -421,7 +309,7 @@ class PeriodCloseWorkflow:
     async def _lock(self, data: PeriodCloseRequest, period: str) -> None:
         """The period locked in the entity's ERP."""
         self._step(CloseStep.LOCKING, f"locking {period} in the ERP")
-        lock: LockPeriodResult = await self._activity(
+        lock: LockPeriodResult = await close_activity(
             "erp.lock_period",
             LockPeriodInput(legal_entity=data.legal_entity, period=period),
             LockPeriodResult,
@@ -433,48 +321,14 @@ class PeriodCloseWorkflow:
         self._note(f"period {period} locked in the ERP" + ("" if lock.locked_now else " (it was locked already)"))
 
     # ---- helpers ------------------------------------------------------------------------------
-    def _activity(
-        self,
-        activity: str,
-        arg: object,
-        result_type: type,
-        queue: str,
-        summary: str,
-        timeout: timedelta = timedelta(minutes=10),
-    ) -> Any:
-        """One activity with the close's retry policy (long ones heartbeat)."""
-        return workflow.execute_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            task_queue=queue,
-            start_to_close_timeout=timeout,
-            heartbeat_timeout=timedelta(minutes=10) if timeout > timedelta(minutes=10) else None,
-            retry_policy=RETRY,
-            summary=summary,
-        )
-
-    def _count_failure(
-        self, data: PeriodCloseRequest, period: str, workflow_id: str, error: str, appended: bool = False
-    ) -> None:
-        """An engagement that did not close: counted, and an exception for a person."""
+    def _cancelled(self, request: CancelClose) -> None:
+        """Cancelled before the lock: an approval still open is withdrawn (decided, so nothing
+        shows it pending), and the close ends CANCELLED."""
         r = self._r
-        assert r.cutoff is not None
-        if not appended:
-            r.engagements.append(EngagementCloseLine(workflow_id=workflow_id, ok=False, error=error))
-        r.engagements_failed += 1
-        self._exceptions(
-            [
-                close_exception(
-                    data.legal_entity,
-                    period,
-                    f"ENGAGEMENT_NOT_CLOSED:{workflow_id}",
-                    f"{workflow_id} did not close {period}: {error}",
-                    r.cutoff,
-                )
-            ],
-            1,
-        )
+        r.cancelled_by = request.by
+        if r.approval is not None and r.approval.decision is ApprovalDecision.PENDING:
+            r.approval = decided(r.approval, False, request.by, workflow.now(), "the close was cancelled")
+        self._step(CloseStep.CANCELLED, f"cancelled by {request.by}; nothing was locked")
 
     async def _delegate(self, data: PeriodCloseRequest, period: str, own_id: str) -> PeriodCloseReport:
         """A scheduled run (its id carries the Schedule's timestamp) starts the period's
@@ -505,8 +359,9 @@ class PeriodCloseWorkflow:
         )
 
     def _exceptions(self, found: list[ExceptionRecord], total: int) -> None:
+        """Counted in full; the report keeps a sample (every one is in the hub's close report)."""
         self._r.exceptions_total += total
-        room = MAX_EXCEPTIONS - len(self._r.exceptions)
+        room = EXCEPTION_SAMPLE - len(self._r.exceptions)
         self._r.exceptions.extend(found[: max(room, 0)])
 
     def _step(self, step: CloseStep, note: str) -> None:

@@ -179,7 +179,7 @@ async def test_month_end_with_uk01_on_d365_and_us01_on_netsuite(two_erp_env: Env
 
     us_report = await _close(e, "US01", "2026-11")
     assert us_report["posting"]["progress"]["exceptions_total"] == 0, us_report["posting"]
-    assert us_report["engagements"][0]["ok"], us_report["engagements"][0]
+    assert us_report["engagements_closed"] == us_report["engagements_total"] >= 1, us_report
     # Margaret's time after her move is booked in D365 (UK01 employed her), before it in NetSuite
     hours = await d365_records(d365, "ProjectHourJournalLines")
     assert {h["TransDate"][:10] for h in hours if h["D2RProjectId"] == us["project_id"]} == {
@@ -194,8 +194,7 @@ async def test_month_end_with_uk01_on_d365_and_us01_on_netsuite(two_erp_env: Env
 
     uk_report = await _close(e, "UK01", "2026-11")
     assert uk_report["posting"]["progress"]["time_entries"] == 5
-    assert [line["workflow_id"] for line in uk_report["engagements"]] == [f"engagement-{uk_opp}"]
-    assert uk_report["engagements"][0]["ok"], uk_report["engagements"][0]
+    assert (uk_report["engagements_total"], uk_report["engagements_closed"]) == (1, 1), uk_report
     # UK01's documents are D365 free-text invoices with VAT, under the engagement
     invoices = [i for i in await d365_records(d365, "FreeTextInvoiceHeaders") if i["D2ROpportunityId"] == uk_opp]
     assert invoices and all(i["IsPosted"] == "Yes" and i["InvoiceId"].startswith("CIV-") for i in invoices)

@@ -24,6 +24,7 @@ from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
 from workflows.inbound import InboundEventWorkflow
 from workflows.period_close import PeriodCloseWorkflow
+from workflows.period_close_window import PeriodCloseWindowWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
@@ -46,7 +47,13 @@ async def main() -> None:
     async with Worker(
         env.client,
         task_queue=queue,
-        workflows=[TimeAndExpensePostingWorkflow, PeriodCloseWorkflow, SourceSyncWorkflow, InboundEventWorkflow],
+        workflows=[
+            TimeAndExpensePostingWorkflow,
+            PeriodCloseWorkflow,
+            PeriodCloseWindowWorkflow,
+            SourceSyncWorkflow,
+            InboundEventWorkflow,
+        ],
         activities=[*fake.activities(), *sync.activities(), project_opportunity],
     ):
         posting = await env.client.start_workflow(
@@ -62,7 +69,7 @@ async def main() -> None:
 
         close = await env.client.start_workflow(
             PeriodCloseWorkflow.run,
-            PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=queues),
+            PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=queues, window=20),
             id="close-US01-2026-11",
             task_queue=queue,
         )
@@ -77,6 +84,9 @@ async def main() -> None:
         history = await close.fetch_history()
         (HERE / "period_close.json").write_text(history.to_json())
         print(f"recorded period_close: {len(history.events)} events")
+        window = await env.client.get_workflow_handle("close-US01-2026-11-w0001").fetch_history()
+        (HERE / "period_close_window.json").write_text(window.to_json())
+        print(f"recorded period_close_window: {len(window.events)} events")
 
         # Webhooks: a payment (acknowledged; read from the ERP by the next close) and a
         # milestone on a project no engagement owns.

@@ -19,6 +19,7 @@ from tests.workflows.conftest import _start
 from tests.workflows.sync_fakes import FakeSync
 from tests.workflows.test_posting_and_close import _queues
 from workflows.period_close import PeriodCloseWorkflow
+from workflows.period_close_window import PeriodCloseWindowWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
@@ -38,7 +39,12 @@ async def test_lock_over_differences_needs_and_audits_a_reason(hub: ReportingHub
         async with Worker(
             env.client,
             task_queue=queue,
-            workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+            workflows=[
+                PeriodCloseWorkflow,
+                PeriodCloseWindowWorkflow,
+                TimeAndExpensePostingWorkflow,
+                SourceSyncWorkflow,
+            ],
             activities=[*fake.activities(), *FakeSync(projects=1).activities()],
         ):
             handle = await env.client.start_workflow(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from functools import cached_property
 
 from temporalio import activity
 
+from contracts.crm import BillingStatusWindowInput, WriteBillingStatusInput
 from contracts.engagement import CloseOutbox
 from contracts.erp import (
     LockPeriodInput,
@@ -14,12 +17,12 @@ from contracts.erp import (
     OpenItemsResult,
     PostDocumentsInput,
     PostDocumentsWindowInput,
-    ReceiptsWindowInput,
-    ReceiptsWindowResult,
+    ReceivablesWindowInput,
+    ReceivablesWindowResult,
     WindowWriteResult,
 )
 from contracts.period_close import (
-    ClosedEngagement,
+    CloseTally,
     CloseWindowInput,
     CloseWindowResult,
     EngagementCloseLine,
@@ -38,12 +41,15 @@ from contracts.posting import (
     PostPageResult,
     ProjectTotals,
 )
-from contracts.psa import DeliveriesResult, ReadDeliveriesInput
+from contracts.psa import DeliveriesResult, FeedbackInput, FeedbackWindowInput, ReadDeliveriesInput
+from contracts.reporting import RecordEngagementInput, RecordEngagementsInput
 from domain.billing import Delivery
-from domain.deal import BillingModel, ContractLine, RevenueMethod
+from domain.bookings import booking_movements
+from domain.deal import BillingModel, ContractLine, DealRules, Engagement, RevenueMethod, validate_deal
 from domain.model import ExceptionRecord
 from domain.money import Money
-from domain.system_records import OpenItem
+from domain.system_records import BillingStatus, OpenItem
+from tests.workflows.scenario import reference_opportunity
 
 
 def _line() -> ContractLine:
@@ -61,8 +67,11 @@ class FakeBatch:
     delivery and receivables in bulk and writes what their close hands back; the ERP
     refuses the documents of ...03, which goes back to its engagement."""
 
-    def __init__(self, pages: int = 3, engagements: int = 25) -> None:
+    def __init__(self, pages: int = 3, engagements: int = 25, every_system: bool = False) -> None:
         self.pages = pages
+        # True: each outbox also carries CRM and PSA feedback and the hub's facts (the
+        # reference deal), as a real close's do, and the window writes all four
+        self.every_system = every_system
         self.engagement_ids = [f"engagement-006{i:015d}" for i in range(engagements)]
         self.batched = {w for i, w in enumerate(self.engagement_ids) if i % 3 == 0}
         self.reads: list[str] = []  # activities of the window reads, in order
@@ -74,6 +83,10 @@ class FakeBatch:
         self.reconcile_differences = 0  # > 0: the close's reconciliation finds that many
         self.swept: list[OpenItemsInput] = []
         self.overdue_notices: list[NotifyOverdueInput] = []
+        self.lines: dict[str, EngagementCloseLine] = {}  # what the real activity writes to the hub's report
+        self.report_ids: set[str] = set()
+        # what each window reports it weighed per engagement (None: measured, as the real activity does)
+        self.payload_bytes_per_engagement: int | None = 0
 
     def activities(self) -> list[object]:
         @activity.defn(name="posting.post_page")
@@ -127,26 +140,34 @@ class FakeBatch:
         @activity.defn(name="close.close_engagements")
         async def close(data: CloseWindowInput) -> CloseWindowResult:
             self.windows.append(sorted(data.requests))
+            self.report_ids.add(data.report_id)
             usd = "USD"
-            return CloseWindowResult(
-                closed=[
-                    ClosedEngagement(
-                        outbox=CloseOutbox(workflow_id=w, erp=self._documents()) if data.requests[w].outbox else None,
-                        line=EngagementCloseLine(
-                            workflow_id=w,
-                            ok=not w.endswith("7"),
-                            invoices=1,
-                            billed=Money(amount=Decimal(100), currency=usd),
-                            recognized=Money(amount=Decimal(80), currency=usd),
-                            deferred=Money(amount=Decimal(20), currency=usd),
-                            unbilled=Money(amount=Decimal(0), currency=usd),
-                            error=None if not w.endswith("7") else "boom",
-                            batched=data.requests[w].outbox,
-                        ),
-                    )
-                    for w in sorted(data.requests)
-                ]
+            tally = CloseTally(updates_sent=len(data.requests), lines_in_hub=True)
+            outboxes = []
+            for w in sorted(data.requests):
+                ok = not w.endswith("7")
+                line = EngagementCloseLine(
+                    workflow_id=w,
+                    ok=ok,
+                    invoices=1,
+                    billed=Money(amount=Decimal(100), currency=usd),
+                    recognized=Money(amount=Decimal(80), currency=usd),
+                    deferred=Money(amount=Decimal(20), currency=usd),
+                    unbilled=Money(amount=Decimal(0), currency=usd),
+                    error=None if ok else "boom",
+                    batched=data.requests[w].outbox,
+                    exceptions=[] if ok else [self._not_closed(w)],
+                )
+                tally.count(line)
+                self.lines[w] = line
+                if data.requests[w].outbox:
+                    outboxes.append(self._outbox(w))
+            result = CloseWindowResult(outboxes=outboxes, tally=tally)
+            measured = max(len(data.model_dump_json()), len(result.model_dump_json())) // max(len(data.requests), 1)
+            tally.payload_bytes_per_engagement = (
+                measured if self.payload_bytes_per_engagement is None else self.payload_bytes_per_engagement
             )
+            return result
 
         @activity.defn(name="close.reconcile")
         async def reconcile(data: ReconcileInput) -> ReconcileResult:
@@ -184,10 +205,10 @@ class FakeBatch:
             self.reads.append("psa.read_deliveries")
             return DeliveriesResult(deliveries={p: Delivery() for p in data.projects})
 
-        @activity.defn(name="erp.receipts_window")
-        async def receipts(data: ReceiptsWindowInput) -> ReceiptsWindowResult:
-            self.reads.append("erp.receipts_window")
-            return ReceiptsWindowResult(receipts={o: [] for o in data.customers})
+        @activity.defn(name="erp.receivables_window")
+        async def receivables(data: ReceivablesWindowInput) -> ReceivablesWindowResult:
+            self.reads.append("erp.receivables_window")
+            return ReceivablesWindowResult(receipts={o: [] for o in data.customers})
 
         @activity.defn(name="erp.post_documents_window")
         async def post_documents(data: PostDocumentsWindowInput) -> WindowWriteResult:
@@ -195,9 +216,26 @@ class FakeBatch:
             refused = {w: "VendorValidationError: refused" for w in data.documents if w.endswith("03")}
             return WindowWriteResult(refused=refused)
 
+        @activity.defn(name="crm.write_billing_status_window")
+        async def crm_window(data: BillingStatusWindowInput) -> WindowWriteResult:
+            self.writes.setdefault("crm", []).extend(sorted(data.statuses))
+            return WindowWriteResult()
+
+        @activity.defn(name="psa.feedback_window")
+        async def psa_window(data: FeedbackWindowInput) -> WindowWriteResult:
+            self.writes.setdefault("psa", []).extend(sorted(data.feedback))
+            return WindowWriteResult()
+
+        @activity.defn(name="reporting.record_engagements")
+        async def hub_window(data: RecordEngagementsInput) -> WindowWriteResult:
+            self.writes.setdefault("hub", []).extend(sorted(data.records))
+            return WindowWriteResult()
+
         @activity.defn(name="close.hand_back")
         async def hand_back(data: HandBackInput) -> HandBackResult:
             self.handed_back += [f.outbox.workflow_id for f in data.failures]
+            for f in data.failures:
+                self.lines[f.outbox.workflow_id].outbox_error = f.error
             return HandBackResult(signalled=len(data.failures))
 
         return [
@@ -209,9 +247,12 @@ class FakeBatch:
             open_items,
             notify_overdue,
             read_deliveries,
-            receipts,
+            receivables,
             post_documents,
             hand_back,
+            crm_window,
+            psa_window,
+            hub_window,
         ]
 
     def _target(self, workflow_id: str) -> EngagementTarget:
@@ -223,6 +264,43 @@ class FakeBatch:
             project_id=f"a0P-{workflow_id[-3:]}",
             erp_customer_id="C1",
             lines=[_line()],
+        )
+
+    def _outbox(self, workflow_id: str) -> CloseOutbox:
+        if not self.every_system:
+            return CloseOutbox(workflow_id=workflow_id, erp=self._documents())
+        opportunity = workflow_id.removeprefix("engagement-")
+        usd = Money(amount=Decimal(100), currency="USD")
+        status = BillingStatus(
+            status="Billed", billed=usd, collected=usd, overdue=usd, unbilled_wip=usd, as_of=date(2026, 11, 30)
+        )
+        return CloseOutbox(
+            workflow_id=workflow_id,
+            erp=self._documents(),
+            crm=WriteBillingStatusInput(opportunity_id=opportunity, status=status),
+            psa=FeedbackInput(project_id=f"a0P-{workflow_id[-3:]}", status=status, legal_entity="US01"),
+            hub=RecordEngagementInput(
+                workflow_id=workflow_id,
+                engagement=self._engagement,
+                bookings=booking_movements(self._engagement, []),
+                project_id=f"a0P-{workflow_id[-3:]}",
+                contract_id="SO1",
+            ),
+        )
+
+    @cached_property
+    def _engagement(self) -> Engagement:
+        found = validate_deal(reference_opportunity(), DealRules(legal_entities={"UK01": "GBP"}))
+        assert isinstance(found, Engagement)
+        return found
+
+    @staticmethod
+    def _not_closed(workflow_id: str) -> ExceptionRecord:
+        return ExceptionRecord(
+            exception_id=f"exc:close:{workflow_id}",
+            code=f"ENGAGEMENT_NOT_CLOSED:{workflow_id}",
+            message="boom",
+            raised_on=date(2026, 11, 30),
         )
 
     @staticmethod

@@ -15,6 +15,7 @@ from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
 from tests.workflows.test_posting_and_close import _queues
 from workflows.period_close import PeriodCloseWorkflow
+from workflows.period_close_window import PeriodCloseWindowWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
@@ -29,7 +30,7 @@ async def test_a_lock_over_differences_needs_a_reason(env: WorkflowEnvironment) 
     async with Worker(
         env.client,
         task_queue=queue,
-        workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+        workflows=[PeriodCloseWorkflow, PeriodCloseWindowWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
         activities=[*fake.activities(), *FakeSync(projects=1).activities()],
     ):
         handle = await env.client.start_workflow(

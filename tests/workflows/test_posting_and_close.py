@@ -17,6 +17,7 @@ from contracts.queues import TaskQueues
 from tests.workflows.batch_fakes import FakeBatch
 from tests.workflows.sync_fakes import FakeSync
 from workflows.period_close import PeriodCloseWorkflow
+from workflows.period_close_window import PeriodCloseWindowWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 from workflows.source_sync import SourceSyncWorkflow
 
@@ -70,12 +71,14 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
     async with Worker(
         env.client,
         task_queue=queue,
-        workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+        workflows=[PeriodCloseWorkflow, PeriodCloseWindowWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
         activities=[*fake.activities(), *sync.activities()],
     ):
         handle = await env.client.start_workflow(
             PeriodCloseWorkflow.run,
-            PeriodCloseRequest(legal_entity="US01", period="2026-11", requested_by="alice", queues=_queues(queue)),
+            PeriodCloseRequest(
+                legal_entity="US01", period="2026-11", requested_by="alice", queues=_queues(queue), window=20
+            ),
             id="close-US01-2026-11",
             task_queue=queue,
         )
@@ -104,19 +107,37 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
         report = await handle.result()
     assert report.step == CloseStep.CLOSED and report.locked
     assert fake.locked == [fake.locked[0]] and fake.locked[0].period == "2026-11"
-    ok = 25 - report.engagements_failed
+    # two windows, each a child workflow; the report is a summary, its lines are in the hub
+    run_id = (await handle.describe()).run_id
+    assert report.report_id == f"close-US01-2026-11/{run_id}" and fake.report_ids == {report.report_id}
+    assert report.windows == 2 and report.engagements_total == 25 and report.lines_in_hub
     assert report.engagements_failed == 2  # ...07 and ...17 failed and became exceptions
+    ok = 25 - report.engagements_failed
+    assert report.engagements_closed == ok and report.engagements_batched == len(fake.batched)
     assert report.totals.billed == {"USD": 100 * ok} and report.totals.deferred == {"USD": 20 * ok}
+    assert report.totals.invoices == ok
     codes = {e.code for e in report.exceptions}
     assert "USER_ERROR" in codes and any(c.startswith("ENGAGEMENT_NOT_CLOSED") for c in codes)
-    # batched engagements: delivery (PSA) and receivables (ERP) read once per window, the
-    # documents their closes handed back written per window, a refusal handed back
-    assert fake.reads == ["psa.read_deliveries", "erp.receipts_window", "erp.open_items_due"] * 2
+    assert report.exceptions_total == 1 + 2  # the posting run's poison record, the two not closed
+    # batched engagements: delivery (PSA) and receivables (ERP, receipts and open items in one
+    # read) once per window, the documents their closes handed back written per window, a
+    # refusal handed back (and its line says why)
+    assert fake.reads == ["psa.read_deliveries", "erp.receivables_window"] * 2
     assert fake.writes["erp"] == sorted(fake.batched)
     assert fake.handed_back == [w for w in sorted(fake.batched) if w.endswith("03")]
-    lines = {line.workflow_id: line for line in report.engagements}
-    assert all(lines[w].batched for w in fake.batched)
-    assert lines[fake.engagement_ids[3]].outbox_error == "VendorValidationError: refused"
+    assert report.handed_back == 1
+    assert fake.lines[fake.engagement_ids[3]].outbox_error == "VendorValidationError: refused"
+    children = [
+        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        async for e in handle.fetch_history_events()
+        if e.HasField("child_workflow_execution_started_event_attributes")
+    ]
+    assert children == [
+        "posting-US01-2026-11-close",
+        "close-US01-2026-11-w0001",
+        "close-US01-2026-11-w0002",
+        "sync-US01-2026-11-close",
+    ]
     assert report.approval is not None and report.approval.decided_by == "carol"
     # the PSA and ERP totals were extracted for this entity and period right before reconciling
     assert report.sync is not None and report.sync.workflow_id == "sync-US01-2026-11-close"
@@ -130,7 +151,7 @@ async def test_scheduled_close_delegates_to_the_period_business_id(env: Workflow
     async with Worker(
         env.client,
         task_queue=queue,
-        workflows=[PeriodCloseWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+        workflows=[PeriodCloseWorkflow, PeriodCloseWindowWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
         activities=[*fake.activities(), *sync.activities()],
     ):
         handle = await env.client.start_workflow(
