@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from opentelemetry import trace
@@ -19,6 +20,20 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import door, engagement_start, stuck
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.deps import EngagementReader, authorize_start, engagement_access, entity_filter, visible_entities
+from api.engagement_links import (
+    AMEND_ROLES,
+    CANCEL_ROLES,
+    CLOSE_ROLES,
+    CREDIT_ROLES,
+    DECIDE_ROLES,
+    DELIVERED_ROLES,
+    RETRY_ROLES,
+    REVALIDATE_ROLES,
+    START_ROLES,
+    EngagementResource,
+    href,
+    resource,
+)
 from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError, problems
 from api.reports import audit_mutation
@@ -35,7 +50,7 @@ from contracts.engagement import (
     EngagementView,
     PeriodResult,
 )
-from contracts.ids import engagement_workflow_id
+from contracts.ids import engagement_workflow_id, opportunity_of
 from domain.model import Approval
 from domain.stages import Stage
 from workflows.engagement import EngagementWorkflow
@@ -66,7 +81,10 @@ class EngagementSummary(BaseModel):
     opportunity_id: str | None
     stage: str | None
     legal_entity: str | None
+    customer_id: str | None = None
+    pending_approval: bool = False
     status: str
+    href: str | None = Field(default=None, description="the engagement's view")
     problem: str | None = Field(
         default=None, description="with ?problem=true: why it is stuck (failing task, or what it waits for)"
     )
@@ -124,7 +142,7 @@ async def start_engagement(
     body: StartEngagement,
     request: Request,
     response: Response,
-    principal: Annotated[Principal, Depends(require_roles("sales_ops", "integration_admin"))],
+    principal: Annotated[Principal, Depends(require_roles(*START_ROLES))],
 ) -> EngagementAccepted:
     _tag(body.opportunity_id, principal)
     href = f"/v1/engagements/{body.opportunity_id}"
@@ -141,26 +159,46 @@ async def start_engagement(
 
 
 @router.get(
-    "/{opportunity_id}", response_model=EngagementView, summary="The whole engagement view", responses=problems(404)
+    "/{opportunity_id}",
+    response_model=EngagementResource,
+    summary="The whole engagement view, with its pending approvals and links to the next actions",
+    responses=problems(404),
 )
 async def get_engagement(
     opportunity_id: OpportunityId, request: Request, principal: EngagementReader
-) -> EngagementView:
+) -> EngagementResource:
     _tag(opportunity_id, principal)
-    return await _view(_client(request), opportunity_id)
+    return resource(await _view(_client(request), opportunity_id))
+
+
+WAITING_CLAUSES = {
+    "approval": "D2RPendingApproval = true",
+    "fix": "D2RStage = 'NEEDS_ATTENTION'",
+    "period_close": "D2RStage = 'IN_DELIVERY' AND D2RPendingApproval = false",
+}
 
 
 @router.get(
     "",
     response_model=list[EngagementSummary],
-    summary="Find engagements by stage or legal entity; ?problem=true lists the stuck ones, with the reason",
+    summary="Find engagements by stage, legal entity, what they wait for; ?problem=true lists the stuck ones",
+    description=(
+        "One page per call: `limit` rows; when there are more, the `Link` header (rel=next) and "
+        "`X-Next-Page-Token` give the next page (pass it back as `page_token`)."
+    ),
 )
 async def list_engagements(
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))],
     stage: Stage | None = None,
     legal_entity: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,10}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    waiting_for: Annotated[
+        Literal["approval", "fix", "period_close"] | None,
+        Query(description="approval: a decision; fix: needs attention; period_close: in delivery, nothing pending"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="rows per page")] = 100,
+    page_token: Annotated[str | None, Query(max_length=4000, description="from the previous page's Link")] = None,
     problem: Annotated[
         bool,
         Query(description="only running engagements whose workflow task is failing or that wait for a person"),
@@ -171,26 +209,54 @@ async def list_engagements(
         clauses += [stuck.RUNNING, stuck.PROBLEM_CLAUSE]
     if stage:
         clauses.append(f"D2RStage = '{stage.value}'")
+    if waiting_for:
+        clauses += [stuck.RUNNING, WAITING_CLAUSES[waiting_for]]
     if legal_entity:
         clauses.append(f"D2RLegalEntity = '{entity_filter(principal, legal_entity)}'")  # 403 outside the scope
     scope = visible_entities(principal)
     if scope is not None:  # only the caller's legal entities (entity codes are [A-Z0-9] by the token's parse)
         clauses.append("D2RLegalEntity IN ({})".format(", ".join(f"'{e}'" for e in sorted(scope)) or "''"))
-    found: list[EngagementSummary] = []
     client = _client(request)
-    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
+    pages = client.list_workflows(
+        " AND ".join(dict.fromkeys(clauses)), page_size=limit, next_page_token=_token_in(page_token)
+    )
+    try:
+        await pages.fetch_next_page()
+    except RPCError as error:
+        if error.status == RPCStatusCode.INVALID_ARGUMENT and page_token is not None:
+            raise door.invalid("page_token", "not a page token from a previous page") from error
+        raise
+    found: list[EngagementSummary] = []
+    for wf in pages.current_page or []:
         attrs = wf.typed_search_attributes
+        opportunity_id = attrs.get(sa.OPPORTUNITY_ID) or opportunity_of(wf.id)
         found.append(
             EngagementSummary(
                 workflow_id=wf.id,
-                opportunity_id=attrs.get(sa.OPPORTUNITY_ID),
+                opportunity_id=opportunity_id,
                 stage=attrs.get(sa.STAGE),
                 legal_entity=attrs.get(sa.LEGAL_ENTITY),
+                customer_id=attrs.get(sa.CUSTOMER_ID),
+                pending_approval=bool(attrs.get(sa.PENDING_APPROVAL)),
                 status=(wf.status or WorkflowExecutionStatus.RUNNING).name,
                 problem=await stuck.problem_reason(client, wf) if problem else None,
+                href=href(opportunity_id),
             )
         )
+    if pages.next_page_token:
+        token = base64.urlsafe_b64encode(pages.next_page_token).decode()
+        response.headers["X-Next-Page-Token"] = token
+        response.headers["Link"] = f'<{request.url.include_query_params(page_token=token)}>; rel="next"'
     return found
+
+
+def _token_in(page_token: str | None) -> bytes | None:
+    if page_token is None:
+        return None
+    try:
+        return base64.b64decode(page_token.encode(), altchars=b"-_", validate=True)
+    except ValueError as error:
+        raise door.invalid("page_token", "not a page token from a previous page") from error
 
 
 async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = None) -> dict[str, str]:
@@ -216,7 +282,7 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
 async def revalidate(
     opportunity_id: OpportunityId,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("sales_ops", "integration_admin", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*REVALIDATE_ROLES, write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.revalidate", opportunity_id, {})
@@ -232,7 +298,7 @@ async def revalidate(
 async def retry(
     opportunity_id: OpportunityId,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("integration_admin", "delivery_ops", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*RETRY_ROLES, write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     view = await _view(_client(request), opportunity_id)
@@ -256,7 +322,7 @@ async def cancel(
     opportunity_id: OpportunityId,
     body: CancelBody,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("sales_ops", "integration_admin", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*CANCEL_ROLES, write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     view = await _view(_client(request), opportunity_id)
@@ -293,7 +359,7 @@ async def decide(
     approval_id: Annotated[str, Path(min_length=1, max_length=200)],
     body: DecisionBody,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("finance", "delivery_ops", "sales_ops", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*DECIDE_ROLES, write=True))],
 ) -> Approval:
     _tag(opportunity_id, principal)
     approval: Approval = await _update(
@@ -329,7 +395,7 @@ async def request_amendment(
     opportunity_id: OpportunityId,
     body: AmendmentBody,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("delivery_ops", "sales_ops", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*AMEND_ROLES, write=True))],
 ) -> ChangeRecord:
     _tag(opportunity_id, principal)
     _window(request).check_date(body.amendment.effective_date, "amendment.effective_date")
@@ -354,7 +420,7 @@ async def request_credit_memo(
     opportunity_id: OpportunityId,
     body: CreditMemoBody,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("finance", "delivery_ops", "sales_ops", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*CREDIT_ROLES, write=True))],
 ) -> ChangeRecord:
     _tag(opportunity_id, principal)
     _window(request).check_date(body.credit_memo.memo_date, "credit_memo.memo_date")
@@ -378,7 +444,7 @@ async def close_engagement_period(
     opportunity_id: OpportunityId,
     period: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM inside the open window")],
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("finance", "integration_admin", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*CLOSE_ROLES, write=True))],
 ) -> PeriodResult:
     _tag(opportunity_id, principal)
     _window(request).check_period(period, "period")
@@ -401,7 +467,7 @@ async def close_engagement_period(
 async def delivery_complete(
     opportunity_id: OpportunityId,
     request: Request,
-    principal: Annotated[Principal, Depends(engagement_access("delivery_ops", "integration_admin", write=True))],
+    principal: Annotated[Principal, Depends(engagement_access(*DELIVERED_ROLES, write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
     await _audit(request, principal, "engagement.delivery_complete", opportunity_id, {})

@@ -177,12 +177,63 @@ class Amounts(BaseModel):
     overdue: Money
 
 
+class WaitKind(StrEnum):
+    APPROVAL = "approval"  # a person's decision (deal, amendment, credit memo)
+    FIX = "fix"  # a person fixes the deal in the CRM, or the outside trouble, then resumes it
+    PERIOD_CLOSE = "period_close"  # delivery goes on; the next billing and revenue run is the month-end
+    PAYMENT = "payment"  # delivered and billed: the customer's payment closes it out
+
+
+class WaitingFor(BaseModel):
+    """What the engagement waits for, and since when, in the words a person acts on."""
+
+    kind: WaitKind
+    what: str
+    since: datetime
+    period: str | None = None  # PERIOD_CLOSE: the month whose close is next
+    approval_ids: list[str] = Field(default_factory=list)  # APPROVAL: the pending ones
+
+
+class ContractLineRef(BaseModel):
+    """A contract line as booked (and amended): the id amendments and credit memos name."""
+
+    line_id: str
+    name: str
+    billing_model: str
+    role: str | None = None
+    amount: Money
+
+
+class InvoiceLineRef(BaseModel):
+    invoice_line_id: str
+    contract_line_id: str
+    description: str
+    net: Money
+    credited: Money  # by credit memos issued
+    creditable: Money  # what a new credit memo may still take (memos awaiting approval counted)
+
+
+class InvoiceRef(BaseModel):
+    """An issued invoice with the ids a credit memo names."""
+
+    invoice_id: str  # d2r's id (the ERP externalId)
+    erp_invoice_id: str | None
+    period: str
+    invoice_date: date
+    due_date: date
+    total: Money
+    open: Money  # not yet paid or credited
+    lines: list[InvoiceLineRef]
+
+
 class EngagementView(BaseModel):
     """Everything a person needs to read an engagement, returned by the `view` query."""
 
     workflow_id: str
     opportunity_id: str
     stage: Stage
+    stage_since: datetime | None = None
+    waiting_for: WaitingFor | None = None
     name: str | None = None
     customer_id: str | None = None
     customer_name: str | None = None
@@ -196,7 +247,11 @@ class EngagementView(BaseModel):
     errors: list[FieldError] = Field(default_factory=list)
     failure: str | None = None
     amounts: Amounts | None = None
+    # The booked lines from validation on (ids for amendments); `lines` are their figures
+    # from the first close on.
+    contract_lines: list[ContractLineRef] = Field(default_factory=list)
     lines: list[LinePosition] = Field(default_factory=list)
+    invoices: list[InvoiceRef] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
     pending_approvals: list[str] = Field(default_factory=list)
     changes: list[ChangeRecord] = Field(default_factory=list)

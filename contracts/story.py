@@ -18,7 +18,10 @@ from typing import Any
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from contracts import search_attributes as sa
+from contracts.engagement import EngagementView
+from domain.approvals import excluded_deciders
 from domain.deal import OpportunitySnapshot
+from domain.model import Approval
 from domain.money import MINOR_UNITS
 from domain.stages import Stage
 
@@ -93,3 +96,38 @@ def start_search_attributes(opportunity_id: str, snapshot: OpportunitySnapshot |
 
 def moment(at: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def current_details(view: EngagementView, doing: str | None = None) -> str:
+    """The Web UI's current details (markdown): the stage and since when, what the engagement
+    waits for (whose approval, which fix, which period) and since when, what it is doing now,
+    the deal in one line, and the latest event of its timeline."""
+    since = f" since {moment(view.stage_since)}" if view.stage_since else ""
+    rows = [f"**{view.stage.value}**{since}"]
+    if view.waiting_for is not None:
+        rows.append(f"**Waiting for:** {view.waiting_for.what} — since {moment(view.waiting_for.since)}")
+    if doing:
+        rows.append(f"**Now:** {doing}")
+    deal = [
+        f"**Customer:** {view.customer_name}" if view.customer_name else None,
+        f"**Deal:** {view.name}" if view.name else None,
+        f"**Value:** {amount_text(view.contract_value.amount, view.contract_value.currency)}"
+        if view.contract_value
+        else None,
+        f"**Entity:** {view.legal_entity}" if view.legal_entity else None,
+    ]
+    if any(deal):
+        rows.append(" · ".join(d for d in deal if d))
+    if view.timeline:
+        last = view.timeline[-1]
+        rows.append(f"**Last:** {last.note} ({moment(last.at)})")
+    return "\n\n".join(rows)
+
+
+def approval_wait(approvals: list[Approval], everyone: list[Approval]) -> str:
+    """`finance to decide deal 006… (approval deal:006…:0; not sam)`, for each pending approval."""
+    return "; ".join(
+        f"{' or '.join(a.approver_roles)} to decide {a.subject} "
+        f"(approval {a.approval_id}; not {', '.join(excluded_deciders(a, everyone))})"
+        for a in approvals
+    )

@@ -99,6 +99,36 @@ def check_decision(
     return approval
 
 
+def excluded_deciders(approval: Approval, approvals: Sequence[Approval] = ()) -> list[str]:
+    """The people four eyes keeps from deciding `approval`: its requester, and whoever
+    decided another approval of the same change."""
+    excluded = [approval.requested_by]
+    for other in approvals:
+        same_change = change_of(other) == change_of(approval) and other.approval_id != approval.approval_id
+        if same_change and other.decided_by and other.decided_by not in excluded:
+            excluded.append(other.decided_by)
+    return excluded
+
+
+def withdrawn_with(rejected: Approval, approvals: Sequence[Approval], at: datetime) -> list[Approval]:
+    """`approvals` after `rejected` was rejected: the other pending approvals of its change are
+    withdrawn (one rejection decides the change), so none stays pending or keeps reminding."""
+    return [
+        a.model_copy(
+            update={
+                "decision": ApprovalDecision.WITHDRAWN,
+                "decided_at": at,
+                "comment": f"withdrawn: {rejected.approval_id} was rejected by {rejected.decided_by}",
+            }
+        )
+        if a.decision is ApprovalDecision.PENDING
+        and a.approval_id != rejected.approval_id
+        and change_of(a) == change_of(rejected)
+        else a
+        for a in approvals
+    ]
+
+
 def decided(approval: Approval, approve: bool, by: str, at: datetime, comment: str | None) -> Approval:
     return approval.model_copy(
         update={

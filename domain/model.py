@@ -407,6 +407,7 @@ class ApprovalDecision(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # another approval of the same change was rejected: nothing left to decide
 
 
 class Approval(BaseModel):

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         OverdueNotice,
         PaymentNotice,
         PeriodResult,
+        WaitKind,
     )
     from contracts.psa import MarkBilled
     from contracts.reporting import (
@@ -45,15 +46,16 @@ with workflow.unsafe.imports_passed_through():
         ResolveExceptionInput,
         RetryingExceptionInput,
     )
-    from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided
+    from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided, withdrawn_with
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
     from domain.model import Approval, ApprovalDecision
-    from domain.periods import period_end
+    from domain.periods import next_period, period_end, period_of
     from domain.stages import Stage, transition
     from workflows.engagement_changes import ChangeSteps
     from workflows.engagement_delivery import DeliverySteps
     from workflows.engagement_provisioning import ProvisioningSteps
     from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase
+    from workflows.engagement_view import readable
     from workflows.failures import BUSINESS_FAILURES, STEP_FAILURES, failure_reason
     from workflows.refusals import conflict, invalid_request
 
@@ -82,16 +84,23 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._memo_key: str | None = None
         self._outbox_failures: list[OutboxFailure] = []
         self._inbox_overdue: list[OverdueNotice] = []
+        self._doing: str | None = None
 
     # ---- the happy path -------------------------------------------------------------
     @workflow.run
     async def run(self, data: EngagementInput) -> EngagementView:
-        view = await self._lifecycle(data)
+        await self._lifecycle(data)
         self._publish()
-        return view
+        return readable(self._s)
 
     async def _lifecycle(self, data: EngagementInput) -> EngagementView:
         if data.carried is None:
+            self._s.view.stage_since = workflow.now()
+            if workflow.info().typed_search_attributes.get(sa.OPPORTUNITY_ID) is None:
+                # Started by neither door (a person in the Web UI, a script): findable all the same.
+                self._search(
+                    sa.OPPORTUNITY_ID.value_set(data.opportunity_id), sa.STAGE.value_set(Stage.VALIDATING.value)
+                )
             self._note(f"engagement started for opportunity {data.opportunity_id}")
             engagement = await self._booked_deal()
             if engagement is None:
@@ -125,7 +134,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     # ---- messages ---------------------------------------------------------------------
     @workflow.query(name=messages.VIEW)
     def view(self) -> EngagementView:
-        return self._s.view
+        return readable(self._s)
 
     @workflow.signal(name=messages.REVALIDATE)
     def revalidate(self) -> None:
@@ -149,10 +158,14 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         approval = self._approval(decision.approval_id)
         assert approval is not None  # the validator refused anything else
         updated = decided(approval, decision.approve, decision.by, workflow.now(), decision.comment)
-        self._s.view.approvals = [
-            updated if a.approval_id == updated.approval_id else a for a in self._s.view.approvals
-        ]
+        approvals = [updated if a.approval_id == updated.approval_id else a for a in self._s.view.approvals]
+        if not decision.approve:
+            approvals = withdrawn_with(updated, approvals, workflow.now())
+        self._s.view.approvals = approvals
         self._refresh_pending()
+        waiting = self._s.view.waiting_for
+        if waiting is not None and waiting.kind is WaitKind.APPROVAL:
+            self._wait_for_approvals()  # the ones still pending (none: the waiting step moves on)
         verb = "approved" if decision.approve else "rejected"
         self._note(f"{updated.subject} {verb} by {decision.by}" + (f": {decision.comment}" if decision.comment else ""))
         return updated
@@ -280,6 +293,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             f"deal {engagement.opportunity_id}",
             finance.approvals.deal_approver_roles,
         )
+        self._wait_for_approvals()
         while True:
             await self._wait_or_remind(
                 lambda: self._decided(approval.approval_id) or self._cancel is not None, finance.approvals
@@ -358,6 +372,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         def work() -> bool:
             return self._busy() or self._cancel is not None or self._overdue_due() or self._ready_to_close()
 
+        self._say_what_delivery_waits_for()
         timeout = self._next_reminder(policy)
         self._publish()
         try:
@@ -406,6 +421,20 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             or self._feedback_due
             or self._changes_ready()
         )
+
+    def _say_what_delivery_waits_for(self) -> None:
+        """In delivery: the pending approvals, else the customer's payment once all is billed
+        and recognized, else the next month-end close."""
+        if self._wait_for_approvals():
+            return
+        view = self._s.view
+        if self._s.final_run_done and view.amounts is not None and view.amounts.outstanding.is_positive():
+            self._wait_for(WaitKind.PAYMENT, f"the customer to pay {view.amounts.outstanding} outstanding")
+            return
+        closed = sorted(view.periods_closed)
+        period = next_period(closed[-1]) if closed else period_of(workflow.now().date())
+        final = " (the final one: delivery is complete)" if view.delivery_complete else ""
+        self._wait_for(WaitKind.PERIOD_CLOSE, f"the {period} month-end close (billing and revenue){final}", period)
 
     def _ready_to_close(self) -> bool:
         view = self._s.view
@@ -459,6 +488,10 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         when the retried step passes (or the engagement is cancelled), and a step that fails
         again reopens the same exception instead of opening another."""
         self._to(Stage.NEEDS_ATTENTION, reason)
+        self._wait_for(
+            WaitKind.FIX,
+            f"a person to fix it ({reason}), then revalidate (sales_ops) or retry (delivery_ops), or cancel",
+        )
         self._resume = False
         if not self._s.incident_retrying:  # a retried step that fails again is the same incident
             self._s.incidents += 1
@@ -542,6 +575,8 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     def _to(self, stage: Stage, note: str) -> None:
         if stage != self._s.view.stage:
             self._s.view.stage = transition(self._s.view.stage, stage)
+            self._s.view.stage_since = workflow.now()
+            self._s.view.waiting_for = None  # each stage says what it waits for
             self._search(sa.STAGE.value_set(stage.value))
         self._note(note)
 

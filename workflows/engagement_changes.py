@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.stages import Stage
     from domain.system_records import ProjectChange
     from workflows.engagement_support import EngagementBase
+    from workflows.engagement_view import with_pending_memos
     from workflows.failures import BUSINESS_FAILURES, STEP_FAILURES, failure_reason
     from workflows.refusals import conflict, invalid_request
     from workflows.saga import Saga
@@ -108,14 +109,7 @@ class ChangeSteps(EngagementBase):
         if invoice is None:
             raise invalid_request("credit_memo.invoice_id", f"unknown invoice {memo.invoice_id}")
         # The memos waiting for approval are issued first: this one must fit what they leave.
-        state = contract
-        for record in self._s.view.changes:
-            pending = self._s.credit_memo_requests.get(record.change_id)
-            if record.status is ChangeStatus.AWAITING_APPROVAL and pending is not None:
-                try:
-                    state = apply_credit_memo(state, pending.request).state
-                except CreditMemoError:
-                    continue  # it will fail on its own; it takes nothing from this one
+        state = with_pending_memos(self._s) or contract
         lines = {line.invoice_line_id: line for line in invoice.lines}
         for n, line in enumerate(memo.lines):
             at = f"credit_memo.lines.{n}"
@@ -163,6 +157,7 @@ class ChangeSteps(EngagementBase):
             self._s.view.approvals.append(approval)
             ids.append(approval.approval_id)
         self._refresh_pending()
+        self._wait_for_approvals()
         return ids
 
     def _register_amendment(self, request: AmendmentInput) -> ChangeRecord:

@@ -19,9 +19,12 @@ with workflow.unsafe.imports_passed_through():
         OverdueNotice,
         PaymentNotice,
         TimelineEntry,
+        WaitingFor,
+        WaitKind,
     )
     from contracts.memo import BATCH_MEMO
     from contracts.retry import VENDOR_ATTEMPTS, retry_policy
+    from contracts.story import approval_wait, current_details
     from domain.approvals import ApprovalPolicy
     from domain.deal import Engagement
     from domain.ids import external_id
@@ -53,6 +56,7 @@ class EngagementBase:
     _sa_buffer: list[Any]
     _memo_buffer: dict[str, Any]
     _memo_key: str | None
+    _doing: str | None  # the step under way, for the Web UI's current details
 
     async def _needs_attention(self, reason: str) -> bool:
         raise NotImplementedError  # the workflow class implements it
@@ -128,10 +132,38 @@ class EngagementBase:
     def _note(self, note: str) -> None:
         view = self._s.view
         view.timeline.append(TimelineEntry(at=workflow.now(), stage=view.stage, note=note))
-        self._set_details(note)
+        self._show()
 
-    def _set_details(self, text: str) -> None:
-        workflow.set_current_details(f"**{self._s.view.stage.value}** — {text}")
+    def _set_details(self, doing: str | None) -> None:
+        """Say in the Web UI what the engagement is doing now (None: nothing, it waits)."""
+        self._doing = doing
+        self._show()
+
+    def _show(self) -> None:
+        workflow.set_current_details(current_details(self._s.view, self._doing))
+
+    def _wait_for(self, kind: WaitKind, what: str, period: str | None = None, approval_ids: Any = ()) -> None:
+        """Record what the engagement now waits for (the view and the Web UI say it); the same
+        wait again keeps the time it began."""
+        view = self._s.view
+        previous = view.waiting_for
+        same = previous is not None and (previous.kind, previous.what) == (kind, what)
+        view.waiting_for = WaitingFor(
+            kind=kind,
+            what=what,
+            since=previous.since if same and previous is not None else workflow.now(),
+            period=period,
+            approval_ids=list(approval_ids),
+        )
+        self._set_details(None)
+
+    def _wait_for_approvals(self) -> bool:
+        """Waiting for the pending approvals, if there are any (whose decision, who may not)."""
+        approvals = self._s.view.approvals
+        pending = [a for a in approvals if a.decision is ApprovalDecision.PENDING]
+        if pending:
+            self._wait_for(WaitKind.APPROVAL, approval_wait(pending, approvals), None, [a.approval_id for a in pending])
+        return bool(pending)
 
     # ---- reminders and escalations for pending approvals ---------------------------------
     def _next_reminder(self, policy: ApprovalPolicy) -> timedelta | None:

@@ -82,6 +82,13 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
             )
         )[0]
         project = await sf.get("pse__Proj__c", engagement["project_id"])
+        # The view hands out the line ids (before any close) and the next actions' links.
+        assert line["Id"] in {ln["line_id"] for ln in engagement["contract_lines"]}
+        assert engagement["lines"] == [] and engagement["invoices"] == []
+        assert engagement["waiting_for"]["kind"] == "period_close"
+        next_close = engagement["links"]["close_period"]
+        assert next_close["href"] == f"/v1/engagements/{UK_TM}/periods/{engagement['waiting_for']['period']}/close"
+        assert "finance" in next_close["roles"] and "credit_memos" not in engagement["links"]
         # The consultant's own role on the day, and the project's region, pick the rate.
         alan = await sf.get("Contact", ALAN)
         cards = await sf.query_all(
@@ -118,6 +125,13 @@ async def test_time_is_invoiced_in_the_erp_and_the_payment_reaches_the_engagemen
         total = await erp.invoice_total(invoice["invoice_id"], invoice["erp_invoice_id"])
         assert total == Decimal(invoice["total"]["amount"])
         assert await erp.order_of(UK_TM) is not None
+
+        # The invoice, its lines and what may still be credited, by the ids a credit memo names.
+        closed_view = await view(stack, UK_TM)
+        [listed] = [i for i in closed_view["invoices"] if i["invoice_id"] == invoice["invoice_id"]]
+        assert listed["erp_invoice_id"] == invoice["erp_invoice_id"] and listed["lines"]
+        assert all(ln["creditable"] == ln["net"] for ln in listed["lines"])
+        assert closed_view["links"]["credit_memos"]["href"] == f"/v1/engagements/{UK_TM}/credit-memos"
 
         # Re-closing the period is harmless: same result, nothing posted twice.
         again = await stack.api.post(f"/v1/engagements/{UK_TM}/periods/2026-10/close", headers=FINANCE)
