@@ -45,6 +45,13 @@ class ApprovalPolicy(BaseModel):
     escalate_after_hours: int = 120
 
 
+DEAL_APPROVAL_PREFIX = "deal:"
+
+
+def deal_approval_id(opportunity_id: str, round_: int) -> str:
+    return f"{DEAL_APPROVAL_PREFIX}{opportunity_id}:{round_}"
+
+
 def deal_approval_reasons(engagement: Engagement, policy: ApprovalPolicy) -> list[str]:
     reasons = []
     threshold = policy.deal_thresholds.get(engagement.currency)
@@ -67,7 +74,11 @@ def amendment_approver_roles(change_in_value: Money, policy: ApprovalPolicy) -> 
 
 
 def change_of(approval: Approval) -> str:
-    """The change an approval belongs to: approvals of one change are `<change id>:<n>`."""
+    """The change an approval belongs to: approvals of one change are `<change id>:<n>`. A
+    deal's booking approval (`deal:<opportunity>:<round>`) is a change of its own each round:
+    a deal fixed after a rejection asks again, and whoever rejected it may decide the new terms."""
+    if approval.approval_id.startswith(DEAL_APPROVAL_PREFIX):
+        return approval.approval_id
     return approval.approval_id.rpartition(":")[0] or approval.approval_id
 
 

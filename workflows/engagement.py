@@ -46,7 +46,14 @@ with workflow.unsafe.imports_passed_through():
         ResolveExceptionInput,
         RetryingExceptionInput,
     )
-    from domain.approvals import ApprovalPolicy, check_decision, deal_approval_reasons, decided, withdrawn_with
+    from domain.approvals import (
+        ApprovalPolicy,
+        check_decision,
+        deal_approval_id,
+        deal_approval_reasons,
+        decided,
+        withdrawn_with,
+    )
     from domain.deal import DealRules, Engagement, OpportunitySnapshot, validate_deal
     from domain.model import Approval, ApprovalDecision
     from domain.periods import next_period, period_end, period_of
@@ -289,7 +296,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             return True
         self._to(Stage.AWAITING_APPROVAL, "needs approval: " + "; ".join(reasons))
         approval = self._open_approval(
-            f"deal:{engagement.opportunity_id}:{len(self._s.view.approvals)}",
+            deal_approval_id(engagement.opportunity_id, len(self._s.view.approvals)),
             f"deal {engagement.opportunity_id}",
             finance.approvals.deal_approver_roles,
         )

@@ -53,6 +53,8 @@ class ChangeSteps(EngagementBase):
     def _check_change_allowed(self, field: str, change_id: str) -> None:
         if self._s.view.stage != Stage.IN_DELIVERY or self._s.contract is None or self._finance is None:
             raise conflict("stage", f"changes are accepted only in delivery; the engagement is {self._s.view.stage}")
+        if ":" in change_id:  # approval ids are `<change id>:<n>`: four eyes reads the change from them
+            raise invalid_request(field, f"{change_id!r}: a change id has no ':'")
         if any(c.change_id == change_id for c in self._s.view.changes):
             raise conflict(field, f"change {change_id} was already requested")
 

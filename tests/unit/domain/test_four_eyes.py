@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.approvals import DecisionRefused, check_decision, decided
+from domain.approvals import DecisionRefused, check_decision, decided, excluded_deciders, withdrawn_with
 from domain.model import Approval
 
 AT = datetime(2026, 11, 30, tzinfo=UTC)
@@ -47,3 +47,22 @@ def test_approvals_of_another_change_do_not_count() -> None:
 def test_a_role_outside_the_approval_is_refused() -> None:
     with pytest.raises(DecisionRefused, match="needs one of the roles"):
         check_decision(approval(0, ["finance"]), "ian", {"integration_admin"})
+
+
+def test_whoever_rejected_a_deal_may_decide_it_again_once_it_is_fixed() -> None:
+    """Each booking round of a deal is its own decision: the fixed deal asks afresh."""
+    first = Approval(
+        approval_id="deal:006A:0", subject="deal 006A", requested_by="sam", requested_at=AT, approver_roles=["finance"]
+    )
+    second = first.model_copy(update={"approval_id": "deal:006A:1"})
+    rejected = decided(first, False, "fiona", AT, "terms")
+    assert check_decision(second, "fiona", {"finance"}, [rejected, second]) is second
+    assert excluded_deciders(second, [rejected, second]) == ["sam"]
+
+
+def test_a_rejection_withdraws_the_other_approvals_of_its_change_only() -> None:
+    delivery, finance, memo = approval(0, ["delivery_ops"]), approval(1, ["finance"]), approval(0, ["finance"], "CM-1")
+    rejected = decided(delivery, False, "pat", AT, "no")
+    after = withdrawn_with(rejected, [rejected, finance, memo], AT)
+    assert [a.decision.value for a in after] == ["rejected", "withdrawn", "pending"]
+    assert after[1].comment == "withdrawn: AM-1:0 was rejected by pat"
