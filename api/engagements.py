@@ -204,7 +204,8 @@ async def list_engagements(
         Query(description="only running engagements whose workflow task is failing or that wait for a person"),
     ] = False,
 ) -> list[EngagementSummary]:
-    clauses = ["WorkflowType = 'EngagementWorkflow'"]
+    # One row per engagement: the runs it continued as new from are not engagements of their own.
+    clauses = ["WorkflowType = 'EngagementWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
     if problem:
         clauses += [stuck.RUNNING, stuck.PROBLEM_CLAUSE]
     if stage:
