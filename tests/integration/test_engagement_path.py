@@ -109,31 +109,6 @@ async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
     assert opportunity_id not in {r["opportunity_id"] for r in approvals.json()}
 
 
-async def test_the_engagement_list_pages(stack: Stack) -> None:
-    info = await seed_info(stack)
-    opportunities = [*info["opportunities"]["valid"].values(), *info["opportunities"]["invalid"].values()]
-    for opportunity_id in opportunities[:3]:
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
-        assert started.status_code in (200, 202), started.text
-
-    async def visible() -> bool:
-        return len([wf async for wf in stack.client.list_workflows("WorkflowType = 'EngagementWorkflow'")]) >= 3
-
-    await eventually(visible)
-    seen: list[str] = []
-    url: str | None = "/v1/engagements?limit=2"
-    while url is not None and len(seen) < 100:
-        page = await stack.api.get(url, headers=AUDITOR)
-        assert page.status_code == 200, page.text
-        assert len(page.json()) <= 2
-        seen += [row["workflow_id"] for row in page.json()]
-        link = page.links.get("next")
-        url = link["url"] if link else None
-    assert len(seen) >= 3 and len(seen) == len(set(seen))  # every engagement once, two per page
-    bad = await stack.api.get("/v1/engagements", params={"page_token": "%%%"}, headers=AUDITOR)
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "page_token"
-
-
 @pytest.mark.parametrize("flaw", ["missing_legal_entity", "no_line_items", "not_closed_won"])
 async def test_invalid_deal_needs_attention_and_creates_nothing(stack: Stack, flaw: str) -> None:
     info = await seed_info(stack)
@@ -159,3 +134,28 @@ async def test_unknown_engagement_is_404_problem(stack: Stack) -> None:
     response = await stack.api.get("/v1/engagements/006ZZZZZZZZZZZZZZZ", headers=AUDITOR)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_engagement_list_pages(stack: Stack) -> None:
+    info = await seed_info(stack)
+    # The flawed deals (the tests above started them; they create nothing anywhere).
+    for opportunity_id in list(info["opportunities"]["invalid"].values())[:3]:
+        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
+        assert started.status_code in (200, 202), started.text
+
+    async def visible() -> bool:
+        return len([wf async for wf in stack.client.list_workflows("WorkflowType = 'EngagementWorkflow'")]) >= 3
+
+    await eventually(visible)
+    seen: list[str] = []
+    url: str | None = "/v1/engagements?limit=2"
+    while url is not None and len(seen) < 100:
+        page = await stack.api.get(url, headers=AUDITOR)
+        assert page.status_code == 200, page.text
+        assert len(page.json()) <= 2
+        seen += [row["workflow_id"] for row in page.json()]
+        link = page.links.get("next")
+        url = link["url"] if link else None
+    assert len(seen) >= 3 and len(seen) == len(set(seen))  # every engagement once, two per page
+    bad = await stack.api.get("/v1/engagements", params={"page_token": "%%%"}, headers=AUDITOR)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "page_token"
