@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.errors import refusals, translating_errors
+from activities.errors import translating_errors
+from activities.window_stage import Stage, write_window
 from connectors.ports import CrmPort
 from contracts.crm import (
     Ack,
@@ -44,9 +45,10 @@ class CrmFeedbackActivities:
     """Finance feedback and notifications into the CRM (separate from booking reads so the
     two can be throttled apart if a CRM org's API budget is tight)."""
 
-    def __init__(self, crm: CrmPort, concurrency: int = 8) -> None:
+    def __init__(self, crm: CrmPort, concurrency: int = 8, stage: Stage | None = None) -> None:
         self._crm = crm
         self._concurrency = concurrency
+        self._stage = stage  # where a month-end window keeps its outboxes (the hub)
 
     @activity.defn(name="crm.write_billing_status_window")
     @translating_errors
@@ -56,7 +58,10 @@ class CrmFeedbackActivities:
         async def one(item: WriteBillingStatusInput) -> None:
             await self._crm.write_billing_status(item.opportunity_id, item.status)
 
-        return WindowWriteResult(refused=await refusals(data.statuses, one, self._concurrency))
+        refused = await write_window(
+            data.statuses, self._stage, data.stage, data.staged, "crm", WriteBillingStatusInput, one, self._concurrency
+        )
+        return WindowWriteResult(refused=refused)
 
     @activity.defn(name="crm.write_billing_status")
     @translating_errors

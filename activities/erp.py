@@ -9,7 +9,8 @@ from typing import Protocol
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import refusals, translating_errors
+from activities.errors import translating_errors
+from activities.window_stage import Stage, write_window
 from connectors.ports import ErpCustomersPort
 from connectors.routing import ErpRouter
 from contracts.erp import (
@@ -99,10 +100,13 @@ class ErpActivities:
 
 
 class ErpBillingActivities:
-    def __init__(self, router: ErpRouter, concurrency: int = 8, keys: KeyRecorder | None = None) -> None:
+    def __init__(
+        self, router: ErpRouter, concurrency: int = 8, keys: KeyRecorder | None = None, stage: Stage | None = None
+    ) -> None:
         self._router = router
         self._concurrency = concurrency  # a window's engagements share the ERP's concurrency budget
         self._keys = keys
+        self._stage = stage  # where a month-end window keeps its outboxes (the hub)
 
     @activity.defn(name="erp.update_sales_order")
     @translating_errors
@@ -125,7 +129,17 @@ class ErpBillingActivities:
     @translating_errors
     async def post_documents_window(self, data: PostDocumentsWindowInput) -> WindowWriteResult:
         """A month-end window's documents, each engagement's on its own (a refusal is its own)."""
-        return WindowWriteResult(refused=await refusals(data.documents, self._post, self._concurrency))
+        refused = await write_window(
+            data.documents,
+            self._stage,
+            data.stage,
+            data.staged,
+            "erp",
+            PostDocumentsInput,
+            self._post,
+            self._concurrency,
+        )
+        return WindowWriteResult(refused=refused)
 
     async def _post(self, data: PostDocumentsInput) -> PostDocumentsResult:
         erp = self._router.for_entity(data.legal_entity).erp

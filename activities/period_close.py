@@ -15,9 +15,10 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.window_stage import Stage, needed
 from contracts import messages
 from contracts import search_attributes as sa
-from contracts.engagement import CloseOutbox, EngagementCloseInput, OverdueNotice, PeriodResult
+from contracts.engagement import CloseOutbox, EngagementCloseInput, OutboxFailure, OverdueNotice, PeriodResult
 from contracts.ids import engagement_workflow_id
 from contracts.memo import BATCH_MEMO
 from contracts.period_close import (
@@ -35,9 +36,12 @@ from contracts.period_close import (
     close_exception,
 )
 from contracts.posting import NotifyOverdueInput, NotifyOverdueResult
+from contracts.window_stage import DELIVERY, OUTBOX
+from domain.billing import Delivery
 from domain.model import ExceptionRecord
 from domain.periods import period_end
 from reporting import close_report
+from reporting.close_stage import WindowStage
 
 Outbox = CloseOutbox | None  # what the batch writes for an engagement (None: it wrote its own)
 
@@ -46,6 +50,7 @@ class CloseActivities:
     def __init__(self, client: Client, hub: Any | None = None, concurrency: int = 20) -> None:
         self._client = client
         self._hub = hub
+        self._stage = WindowStage(hub.pool) if hub is not None else None
         self._gate = asyncio.Semaphore(concurrency)
 
     async def _signal(self, workflow_id: str, signal: str, arg: object) -> bool:
@@ -97,9 +102,11 @@ class CloseActivities:
     async def close_engagements(self, data: CloseWindowInput) -> CloseWindowResult:
         """One window's `close_period` updates, concurrently; waits for every result. Each
         engagement's line (and its exceptions) goes to the hub's close report; the workflow
-        gets the outboxes to write and a bounded tally."""
+        gets the outboxes to write and a bounded tally. With a stage, the staged engagements'
+        delivery comes from it and every outbox goes to it (the result names them)."""
         cutoff = period_end(data.period)
         update_id = f"close:{data.report_id}"  # a retried window is answered, not re-run
+        requests, not_closed = await self._with_staged_delivery(data)
 
         async def one(
             workflow_id: str, request: EngagementCloseInput
@@ -127,10 +134,10 @@ class CloseActivities:
             )
             return line, result.outbox
 
-        done = await asyncio.gather(*(one(w, r) for w, r in sorted(data.requests.items())))
+        done = await asyncio.gather(*(one(w, r) for w, r in sorted(requests.items())))
         lines = [line for line, _ in done]
-        lines += [EngagementCloseLine(workflow_id=w, ok=False, error=e) for w, e in sorted(data.not_closed.items())]
-        tally = CloseTally(updates_sent=len(data.requests))
+        lines += [EngagementCloseLine(workflow_id=w, ok=False, error=e) for w, e in sorted(not_closed.items())]
+        tally = CloseTally(updates_sent=len(requests))
         exceptions: list[ExceptionRecord] = []
         for line in lines:
             if not line.ok:  # a person looks at every engagement that did not close
@@ -152,21 +159,54 @@ class CloseActivities:
             )
             await close_report.record_exceptions(self._hub.pool, data.report_id, exceptions)
             tally.lines_in_hub = True
-        result = CloseWindowResult(outboxes=[o for _, o in done if o is not None], tally=tally)
+        outboxes = [o for _, o in done if o is not None]
+        result = CloseWindowResult(outboxes=outboxes, tally=tally)
+        if data.stage is not None:
+            await self._staged().put(data.stage, OUTBOX, {o.workflow_id: o for o in outboxes})
+            systems = ("erp", "crm", "psa", "hub")
+            staged = {s: [o.workflow_id for o in outboxes if getattr(o, s) is not None] for s in systems}
+            result = CloseWindowResult(tally=tally, staged={s: ids for s, ids in staged.items() if ids})
         # what the window's largest payloads weigh per engagement: the next window is sized by it
         heaviest = max(len(data.model_dump_json()), len(result.model_dump_json()))
         tally.payload_bytes_per_engagement = heaviest // max(len(lines), 1)
         return result
 
+    def _staged(self) -> Stage:
+        return needed(self._stage)
+
+    async def _with_staged_delivery(
+        self, data: CloseWindowInput
+    ) -> tuple[dict[str, EngagementCloseInput], dict[str, str]]:
+        """The window's requests, the staged engagements' with their project's delivery."""
+        if data.stage is None or not data.staged_projects:
+            return data.requests, data.not_closed
+        found = await self._staged().get(data.stage, DELIVERY, data.staged_projects.values(), Delivery)
+        requests, not_closed = dict(data.requests), dict(data.not_closed)
+        for workflow_id, project in data.staged_projects.items():
+            if workflow_id not in requests:
+                continue
+            if project in found:
+                requests[workflow_id] = requests[workflow_id].model_copy(update={"delivery": found[project]})
+            else:
+                del requests[workflow_id]
+                not_closed[workflow_id] = f"project {project}'s delivery is not in the window's stage"
+        return requests, not_closed
+
     @activity.defn(name="close.hand_back")
     async def hand_back(self, data: HandBackInput) -> HandBackResult:
         """Outboxes the batch could not write go back to their engagements (`outbox_failed`);
-        their lines in the close report say why."""
-        done = await asyncio.gather(
-            *(self._signal(f.outbox.workflow_id, messages.OUTBOX_FAILED, f) for f in data.failures)
-        )
+        their lines in the close report say why. With a stage, the outboxes come from it."""
+        failures = list(data.failures)
+        if data.stage is not None and data.refused:
+            outboxes = await self._staged().get(data.stage, OUTBOX, data.refused, CloseOutbox)
+            failures += [
+                OutboxFailure(period=data.period or "", outbox=outboxes[w], error=error)
+                for w, error in sorted(data.refused.items())
+                if w in outboxes
+            ]
+        done = await asyncio.gather(*(self._signal(f.outbox.workflow_id, messages.OUTBOX_FAILED, f) for f in failures))
         if self._hub is not None:
-            refused = {f.outbox.workflow_id: f.error for f in data.failures}
+            refused = {f.outbox.workflow_id: f.error for f in failures}
             await close_report.mark_handed_back(self._hub.pool, data.report_id, refused)
         return HandBackResult(signalled=sum(done))
 
@@ -186,4 +226,6 @@ class CloseActivities:
         )
         if data.report_id is not None:
             await close_report.record_exceptions(self._hub.pool, data.report_id, data.exceptions)
+            if self._stage is not None:  # every window has written what it kept there
+                await self._stage.drop(data.report_id)
         return result

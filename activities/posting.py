@@ -37,7 +37,7 @@ from connectors.errors import RetryableError
 from connectors.ports import ErpEmployeesPort, ErpPostingPort, PsaConnection
 from connectors.routing import ErpRouter, PsaRouter
 from contracts.erp import LockPeriodInput, LockPeriodResult
-from contracts.posting import PostPageInput, PostPageResult, ProjectTotals
+from contracts.posting import PostPageInput, PostPageResult
 from domain.fx import FxRateTable
 from domain.intercompany import TransferPricing, intercompany_charges
 from domain.journals import ChartOfAccounts, intercompany_journals
@@ -231,26 +231,6 @@ class PostingActivities:
             lambda: psa.mark_posted(sorted({_card(e) for e in posted_entries}), [x.entry_id for x in posted_expenses])
         )
 
-        totals: dict[str, ProjectTotals] = {}
-        for entry in posted_entries:
-            t = totals.setdefault(
-                entry.project_id,
-                ProjectTotals(
-                    project_id=entry.project_id, opportunity_id=page.projects[entry.project_id].opportunity_id
-                ),
-            )
-            t.time_entries += 1
-            t.hours += entry.hours
-        for expense in posted_expenses:
-            t = totals.setdefault(
-                expense.project_id,
-                ProjectTotals(
-                    project_id=expense.project_id, opportunity_id=page.projects[expense.project_id].opportunity_id
-                ),
-            )
-            t.expenses += 1
-            cur = expense.amount.currency
-            t.expense_amounts[cur] = t.expense_amounts.get(cur, Decimal(0)) + expense.amount.amount
         failures = sorted(page.failed.values(), key=lambda x: x.exception_id)
         return PostPageResult(
             next_project=projects[-1].project_id if len(projects) == data.config.projects_per_page else None,
@@ -262,7 +242,6 @@ class PostingActivities:
             intercompany_charges=charges,
             exceptions=failures[: data.config.max_exceptions],
             exceptions_total=len(failures),
-            totals=[totals[k] for k in sorted(totals)],
             hub_rows=hub_rows,
             worker=_worker(),
         )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.errors import refusals, translating_errors
+from activities.errors import translating_errors
+from activities.window_stage import Stage, needed, write_window
 from connectors.ports import PsaPort
 from connectors.routing import PsaRouter
 from contracts.erp import WindowWriteResult
@@ -26,6 +27,7 @@ from contracts.psa import (
     RemoveProjectResult,
     SetStageInput,
 )
+from contracts.window_stage import DELIVERY
 from domain.billing import Delivery
 from domain.system_records import ProjectRef
 
@@ -53,6 +55,10 @@ class PsaActivities(_Routed):
 
 
 class PsaDeliveryActivities(_Routed):
+    def __init__(self, psa: PsaRouter, stage: Stage | None = None) -> None:
+        super().__init__(psa)
+        self._stage = stage  # where a month-end window keeps its delivery and outboxes (the hub)
+
     @activity.defn(name="psa.read_delivery")
     @translating_errors
     async def read_delivery(self, data: ReadDeliveryInput) -> Delivery:
@@ -62,13 +68,17 @@ class PsaDeliveryActivities(_Routed):
     @translating_errors
     async def read_deliveries(self, data: ReadDeliveriesInput) -> DeliveriesResult:
         """A month-end window's projects' delivery, read in bulk a page of projects at a time
-        (a wide window stays a handful of PSA queries per page), heartbeating after each."""
+        (a wide window stays a handful of PSA queries per page), heartbeating after each.
+        With a stage, the deliveries go to the hub and the result names their projects."""
         psa, ids = self._psa(data.legal_entity), sorted(data.projects)
         deliveries: dict[str, Delivery] = {}
         for start in range(0, len(ids), DELIVERY_PAGE):
             page = {p: data.projects[p] for p in ids[start : start + DELIVERY_PAGE]}
             deliveries.update(await psa.read_deliveries(page, data.cutoff))
             activity.heartbeat(start + len(page))
+        if data.stage is not None:
+            await needed(self._stage).put(data.stage, DELIVERY, deliveries)
+            return DeliveriesResult(staged=sorted(deliveries))
         return DeliveriesResult(deliveries=deliveries)
 
     @activity.defn(name="psa.feedback")
@@ -80,7 +90,10 @@ class PsaDeliveryActivities(_Routed):
     @translating_errors
     async def feedback_window(self, data: FeedbackWindowInput) -> WindowWriteResult:
         """A month-end window's PSA feedback, each engagement's on its own."""
-        return WindowWriteResult(refused=await refusals(data.feedback, self._feedback))
+        refused = await write_window(
+            data.feedback, self._stage, data.stage, data.staged, "psa", FeedbackInput, self._feedback
+        )
+        return WindowWriteResult(refused=refused)
 
     async def _feedback(self, data: FeedbackInput) -> FeedbackResult:
         psa = self._psa(data.legal_entity)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from temporalio import activity
 
-from activities.errors import refusals
+from activities.window_stage import write_window
 from contracts.erp import WindowWriteResult
 from contracts.reporting import (
     ExceptionRef,
@@ -26,6 +26,7 @@ from domain.ids import external_id
 from domain.model import LegalEntity, SourceKind
 from domain.periods import period_of
 from reporting import models as m
+from reporting.close_stage import WindowStage
 from reporting.hub import ReportingHub
 from reporting.keymap import KeyRecord
 
@@ -143,7 +144,11 @@ class ReportingActivities:
     @activity.defn(name="reporting.record_engagements")
     async def record_engagements(self, data: RecordEngagementsInput) -> WindowWriteResult:
         """A month-end window's hub facts, each engagement's on its own."""
-        return WindowWriteResult(refused=await refusals(data.records, self.record_engagement))
+        stage = WindowStage(self._hub.pool)
+        refused = await write_window(
+            data.records, stage, data.stage, data.staged, "hub", RecordEngagementInput, self.record_engagement
+        )
+        return WindowWriteResult(refused=refused)
 
     @activity.defn(name="reporting.record_engagement")
     async def record_engagement(self, data: RecordEngagementInput) -> RecordEngagementResult:

@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.bare_provisioning import BareInput, BareProvisioningWorkflow
-from bench.history_figures import read_histories
+from bench.history_figures import counted_closes, read_histories
 from bench.scale_stack import FINANCE_A, FINANCE_B, READER, ScaleStack
 from contracts import search_attributes as sa
 from contracts.engagement import EngagementInput
-from contracts.ids import engagement_workflow_id, posting_workflow_id
+from contracts.ids import close_workflow_id, engagement_workflow_id, posting_workflow_id
 from contracts.posting import PostingInput
 from simulators.demo_data import BILL_RATES, LEGAL_ENTITIES
 from workflows.engagement import EngagementWorkflow
@@ -334,6 +334,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             p50, p99 = await query_latency(stack, [opp for opp, _ in real], args.queries)
             log(f"engagement GET: p50 {p50:.1f} ms, p99 {p99:.1f} ms; reading histories")
         figures = await read_histories(stack.client)
+        counted = await counted_closes(stack.client, {e: close_workflow_id(e, PERIOD) for e in entities})
         per_entity = {e: sum(1 for _, x in real if x == e) for e in entities}
         close_actions = {e: figures.actions_between(*windows[e]) for e in entities}
         rss = [round(stack.rss.peaks[w.pid], 1) for w in stack.workers]
@@ -352,8 +353,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "provision_vs_bare": round(rate / bare_rate, 2) if bare_rate else None,
         "engagements_needing_attention": stuck,
         "close_wall_s": {**walls, "total": round(sum(walls.values()), 1)},
-        "close_actions_per_engagement": round(sum(close_actions.values()) / max(closed, 1), 3),
-        "close_actions_by_entity": close_actions,
+        # bench/close_actions.py's count of each close's histories (heartbeats estimated)
+        "close_actions_per_engagement": counted["per_engagement"],
+        "close_actions_by_entity": counted["by_entity"],
+        "close_actions_counted": counted,
+        # every billable event of every history while the closes ran (no heartbeats)
+        "close_window_actions_per_engagement": round(sum(close_actions.values()) / max(closed, 1), 3),
+        "close_window_actions_by_entity": close_actions,
         "posting_actions_on_engagements": figures.actions_between(p_start, p_end, "EngagementWorkflow"),
         "time_entries_posted_mid_month": posted_mid,
         "max_payload_bytes": figures.max_payload_bytes,

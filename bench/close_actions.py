@@ -212,21 +212,23 @@ async def main() -> None:
     """`python -m bench.close_actions close-US01-2026-11`: one JSON line for a close on the
     Temporal the D2R_* settings name (the running `make run` stack by default).
 
-    `python -m bench.close_actions --fake N [--bytes B]`: a close of N engagements on the
-    time-skipping server with the window activities faked by name (tests/workflows; every
-    outbox carries ERP documents, CRM and PSA feedback and the reference deal's hub facts;
-    one in ten engagements fails to close), each window sized from what the last one
-    weighed per engagement (or B bytes): the Actions the close's shape costs, no vendors."""
+    `python -m bench.close_actions --fake N [--bytes B] [--no-hub]`: a close of N
+    engagements on the time-skipping server with the window activities faked by name
+    (tests/workflows; every engagement has the batch memo, every outbox carries ERP
+    documents, CRM and PSA feedback and the reference deal's hub facts; one in ten
+    engagements fails to close, one in a hundred has its ERP documents refused and
+    handed back): the Actions the close's shape costs, no vendors. `--bytes B`: each
+    project's delivery holds time entries weighing about B bytes (a real month's
+    weighs kilobytes). The windows keep their facts in the (faked) hub's stage, as a
+    close with a hub does; `--no-hub` carries them in the payloads, windows sized by
+    what the last one weighed per engagement."""
     import argparse
 
     parser = argparse.ArgumentParser()
     parser.add_argument("close", nargs="?")
     parser.add_argument("--fake", type=int, help="engagements of a faked close on the time-skipping server")
-    parser.add_argument(
-        "--bytes",
-        type=int,
-        help="payload bytes per engagement the windows report (default: measured, as in production)",
-    )
+    parser.add_argument("--bytes", type=int, default=0, help="JSON bytes of time entries in each delivery")
+    parser.add_argument("--no-hub", action="store_true", help="no hub: the windows' facts travel in their payloads")
     args = parser.parse_args()
     if args.fake is None:
         from workers.settings import TemporalSettings
@@ -235,10 +237,10 @@ async def main() -> None:
         client = await connect(TemporalSettings())
         print(_figures(args.close, await close_actions(client, args.close)))
         return
-    print(await _fake_close(args.fake, args.bytes))
+    print(await _fake_close(args.fake, args.bytes, hub=not args.no_hub))
 
 
-async def _fake_close(engagements: int, bytes_per_engagement: int | None) -> str:
+async def _fake_close(engagements: int, delivery_bytes: int, hub: bool) -> str:
     import uuid
 
     from temporalio.testing import WorkflowEnvironment
@@ -262,7 +264,10 @@ async def _fake_close(engagements: int, bytes_per_engagement: int | None) -> str
     # for all four systems
     per_page = PeriodCloseRequest(legal_entity="US01").posting.projects_per_page
     fake = FakeBatch(pages=max(1, engagements // per_page), engagements=engagements, every_system=True)
-    fake.payload_bytes_per_engagement = bytes_per_engagement
+    fake.batched = set(fake.engagement_ids)
+    fake.payload_bytes_per_engagement = None  # measured, as the real activity does
+    fake.delivery_bytes = delivery_bytes
+    fake.hub_facts = hub
     queue = f"bench-{uuid.uuid4()}"
     try:
         async with Worker(
@@ -279,7 +284,7 @@ async def _fake_close(engagements: int, bytes_per_engagement: int | None) -> str
                     legal_entity="US01",
                     period="2026-11",
                     requested_by="bench",
-                    queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue),
+                    queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue if hub else None),
                 ),
                 id=wid,
                 task_queue=queue,

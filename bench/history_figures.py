@@ -6,14 +6,20 @@ The window count is what a month-end costs when nothing else runs beside it: eve
 workflow's billable events between the close's start and its end (the close, its
 continued-as-new runs and children, its posting run, and every engagement's part).
 Heartbeats and queries leave no history and are not counted; the bench's own status
-reads are queries, so leaving them out is right."""
+reads are queries, so leaving them out is right.
+
+`counted_closes` is the other count, bench/close_actions.py's: each close's own tree (its
+runs, every child, the updates and signals its activities sent to engagements, heartbeats
+estimated), read from the same run's histories."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from temporalio.api.enums.v1 import EventType
@@ -21,6 +27,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
 from bench.bench_engagement_actions import BILLABLE
+from bench.close_actions import close_actions
 
 PAYLOAD = "temporal.api.common.v1.Payload"
 
@@ -102,3 +109,20 @@ async def read_histories(client: Client, query: str = "", concurrency: int = 8) 
 
     await asyncio.gather(*(one(*run) for run in runs))
     return figures
+
+
+async def counted_closes(client: Client, closes: dict[str, str]) -> dict[str, Any]:
+    """bench/close_actions.py's figures for each close (legal entity -> close workflow id):
+    Actions per engagement over all of them, each close's Actions and engagements, and
+    the Actions by kind."""
+    found = {entity: await close_actions(client, workflow_id) for entity, workflow_id in closes.items()}
+    engagements = sum(f.engagements for f in found.values())
+    by_kind: Counter[str] = Counter()
+    for f in found.values():
+        by_kind.update(f.by_kind)
+    return {
+        "per_engagement": round(sum(f.total for f in found.values()) / max(engagements, 1), 3),
+        "by_entity": {entity: f.total for entity, f in found.items()},
+        "engagements_by_entity": {entity: f.engagements for entity, f in found.items()},
+        "by_kind": dict(by_kind.most_common()),
+    }

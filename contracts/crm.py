@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from contracts.window_stage import StagedWindow
 from domain.money import Money
 from domain.system_records import BillingStatus, Notification
 
@@ -48,4 +49,6 @@ class Ack(BaseModel):
 class BillingStatusWindowInput(BaseModel):
     """The month-end window's CRM feedback, by engagement workflow id."""
 
-    statuses: dict[str, WriteBillingStatusInput]
+    statuses: dict[str, WriteBillingStatusInput] = {}
+    stage: StagedWindow | None = None  # set: the statuses of `staged` are in their outboxes there
+    staged: list[str] = []

@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from contracts.window_stage import StagedWindow
 from domain.deal import ContractLine, Engagement
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.system_records import InvoiceLineage, OpenItem, Receipt
@@ -124,7 +125,9 @@ class LockPeriodResult(BaseModel):
 class PostDocumentsWindowInput(BaseModel):
     """The month-end window's ERP documents, by engagement workflow id."""
 
-    documents: dict[str, PostDocumentsInput]
+    documents: dict[str, PostDocumentsInput] = {}
+    stage: StagedWindow | None = None  # set: the documents of `staged` are in their outboxes there
+    staged: list[str] = []
 
 
 class WindowWriteResult(BaseModel):

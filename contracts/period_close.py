@@ -13,13 +13,16 @@ from contracts.engagement import CloseOutbox, EngagementCloseInput, OutboxFailur
 from contracts.posting import PostingConfig, PostingResult
 from contracts.queues import TaskQueues
 from contracts.source_sync import SourceSyncResult
+from contracts.window_stage import StagedWindow
 from domain.deal import ContractLine
 from domain.model import Approval, ExceptionRecord, record_id
 from domain.money import Money
 
 # Engagements closed in one window (one child workflow). Wider windows cost fewer Actions
-# per engagement (a window's ~10 are shared), narrower ones keep each payload smaller (a
-# window's delivery, outboxes and hub facts travel in one activity payload each).
+# per engagement (a window's ~12 are shared). With the hub, a window's delivery and outboxes
+# wait there (contracts/window_stage.py) and its payloads carry ids, so windows are this
+# wide whatever an engagement weighs; without one they travel in the window's payloads,
+# and the payload budget narrows the window.
 DEFAULT_WINDOW = 250  # the widest window a close uses
 MAX_WINDOW = 250
 FIRST_WINDOW = 50  # before anything is measured
@@ -70,6 +73,10 @@ class CloseWindowInput(BaseModel):
     window: int
     requests: dict[str, EngagementCloseInput]
     not_closed: dict[str, str] = Field(default_factory=dict)  # workflow id -> why the batch could not ask it
+    # With a stage: the requests of these engagements (workflow id -> project id) get their
+    # project's delivery from it, and the outboxes go there instead of into the result.
+    stage: StagedWindow | None = None
+    staged_projects: dict[str, str] = Field(default_factory=dict)
 
 
 class EngagementCloseLine(BaseModel):
@@ -158,6 +165,9 @@ class CloseWindowResult(BaseModel):
 
     outboxes: list[CloseOutbox] = Field(default_factory=list)
     tally: CloseTally = Field(default_factory=CloseTally)
+    # With a stage: the outboxes are there; system (erp, crm, psa, hub) -> the engagements
+    # whose outbox holds a write for it.
+    staged: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class HandBackInput(BaseModel):
@@ -165,7 +175,11 @@ class HandBackInput(BaseModel):
     the close report's lines say why."""
 
     report_id: str
-    failures: list[OutboxFailure]
+    failures: list[OutboxFailure] = Field(default_factory=list)
+    # With a stage: the engagements refused (workflow id -> why), whose outboxes are there.
+    stage: StagedWindow | None = None
+    period: str | None = None
+    refused: dict[str, str] = Field(default_factory=dict)
 
 
 class HandBackResult(BaseModel):
@@ -184,6 +198,7 @@ class CloseWindowRequest(BaseModel):
     number: int  # 1, 2, ...
     size: int = Field(default=DEFAULT_WINDOW, ge=1, le=MAX_WINDOW)
     page_token: str | None = None
+    stage: StagedWindow | None = None  # set: the window's facts wait in the hub, its payloads carry ids
 
 
 class CloseWindowSummary(BaseModel):

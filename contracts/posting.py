@@ -30,22 +30,6 @@ class PostPageInput(BaseModel):
     config: PostingConfig = Field(default_factory=PostingConfig)
 
 
-class ProjectTotals(BaseModel):
-    project_id: str
-    opportunity_id: str | None = None
-    time_entries: int = 0
-    hours: Decimal = Decimal(0)
-    expenses: int = 0
-    expense_amounts: dict[str, Decimal] = Field(default_factory=dict)  # currency -> amount
-
-    def merge(self, other: ProjectTotals) -> None:
-        self.time_entries += other.time_entries
-        self.hours += other.hours
-        self.expenses += other.expenses
-        for currency, amount in other.expense_amounts.items():
-            self.expense_amounts[currency] = self.expense_amounts.get(currency, Decimal(0)) + amount
-
-
 class PostPageResult(BaseModel):
     next_project: str | None  # None: no project after this page
     projects: int
@@ -56,7 +40,6 @@ class PostPageResult(BaseModel):
     intercompany_charges: int = 0
     exceptions: list[ExceptionRecord] = Field(default_factory=list)
     exceptions_total: int = 0
-    totals: list[ProjectTotals] = Field(default_factory=list)
     hub_rows: int | None = None  # None: no hub configured on this worker
     worker: str = ""
 
@@ -76,7 +59,6 @@ class PostingProgress(BaseModel):
     intercompany_charges: int = 0
     exceptions_total: int = 0
     exceptions: list[ExceptionRecord] = Field(default_factory=list)
-    totals: dict[str, ProjectTotals] = Field(default_factory=dict)  # project id -> totals
     pages_by_worker: dict[str, int] = Field(default_factory=dict)
     hub_rows: int | None = None
     overdue_invoices: int = 0  # fell due the day before and still open (the receivables sweep)

@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from contracts.window_stage import StagedWindow
 from domain.billing import Delivery
 from domain.deal import ContractLine, Engagement
 from domain.system_records import BillingStatus, ProjectChange
@@ -80,7 +81,9 @@ class ProjectOpportunityResult(BaseModel):
 class FeedbackWindowInput(BaseModel):
     """The month-end window's PSA feedback, by engagement workflow id."""
 
-    feedback: dict[str, FeedbackInput]
+    feedback: dict[str, FeedbackInput] = {}
+    stage: StagedWindow | None = None  # set: the feedback of `staged` is in their outboxes there
+    staged: list[str] = []
 
 
 class ReadDeliveriesInput(BaseModel):
@@ -89,7 +92,9 @@ class ReadDeliveriesInput(BaseModel):
     legal_entity: str
     projects: dict[str, list[ContractLine]]  # project id -> its contract lines
     cutoff: date
+    stage: StagedWindow | None = None  # set: the deliveries go to the hub, the result names them
 
 
 class DeliveriesResult(BaseModel):
-    deliveries: dict[str, Delivery]  # project id -> delivery (a project the PSA lacks is missing)
+    deliveries: dict[str, Delivery] = {}  # project id -> delivery (a project the PSA lacks is missing)
+    staged: list[str] = []  # with a stage: the projects whose delivery it holds (the PSA's)

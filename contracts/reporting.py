@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from contracts.window_stage import StagedWindow
 from domain.bookings import BookingMovement
 from domain.deal import Engagement
 from domain.model import BillingEvent, CreditMemo, ExceptionRecord, Invoice, Payment, RevenueEntry
@@ -73,4 +74,6 @@ class ExceptionRef(BaseModel):
 class RecordEngagementsInput(BaseModel):
     """The month-end window's hub facts, by engagement workflow id."""
 
-    records: dict[str, RecordEngagementInput]
+    records: dict[str, RecordEngagementInput] = {}
+    stage: StagedWindow | None = None  # set: the facts of `staged` are in their outboxes there
+    staged: list[str] = []

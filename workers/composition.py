@@ -24,6 +24,7 @@ from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivi
 from activities.psa import PsaActivities, PsaDeliveryActivities, PsaInboundActivities
 from activities.reporting import HubExceptionActivities, ReportingActivities, load_reference_data
 from activities.source_sync import SourceSyncActivities
+from activities.window_stage import Stage
 from connectors.endpoints import Connections, Endpoint, trust_ca_file
 from connectors.errors import ConfigurationError
 from connectors.ports import CrmPort
@@ -82,11 +83,15 @@ async def build_activities(
     reference = settings.reference_data()  # one file: entities, tax, FX, chart of accounts
     rules = DealRules(legal_entities=settings.legal_entities)
     hub = None
+    stage: Stage | None = None
     if settings.hub_database_url:
+        from reporting.close_stage import WindowStage
         from reporting.hub import ReportingHub
 
         hub = await ReportingHub.connect(settings.hub_database_url)
         stack.push_async_callback(hub.close)
+        # where a month-end window keeps its delivery and outboxes (its payloads carry ids)
+        stage = WindowStage(hub.pool)
         await load_reference_data(hub, reference.legal_entities, reference.fx())
     posting = PostingActivities(
         psa_router,
@@ -113,11 +118,11 @@ async def build_activities(
             chart_of_accounts=reference.chart_of_accounts,
         ),
         crm=CrmActivities(crm),
-        crm_feedback=CrmFeedbackActivities(crm, concurrency=settings.crm_limits.max_concurrent),
+        crm_feedback=CrmFeedbackActivities(crm, concurrency=settings.crm_limits.max_concurrent, stage=stage),
         psa=PsaActivities(psa_router),
-        psa_delivery=PsaDeliveryActivities(psa_router),
+        psa_delivery=PsaDeliveryActivities(psa_router, stage=stage),
         erp=ErpActivities(router),
-        erp_billing=ErpBillingActivities(router, concurrency=settings.erp_limits.max_concurrent, keys=hub),
+        erp_billing=ErpBillingActivities(router, concurrency=settings.erp_limits.max_concurrent, keys=hub, stage=stage),
         psa_inbound=PsaInboundActivities(psa_router),
         erp_inbound=ErpInboundActivities(router),
         posting=posting,

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.posting import PostingInput, PostingResult
     from contracts.source_sync import SourceSyncInput
+    from contracts.window_stage import StagedWindow
     from domain.approvals import check_decision, decided
     from domain.model import Approval, ApprovalDecision, ExceptionRecord
     from domain.periods import period_end, period_of
@@ -57,7 +58,10 @@ with workflow.unsafe.imports_passed_through():
 NOT_CANCELLABLE = {CloseStep.LOCKING, CloseStep.CLOSED, CloseStep.REJECTED, CloseStep.CANCELLED, CloseStep.DELEGATED}
 
 
-@workflow.defn(name="PeriodCloseWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+# Pinned: a close can wait days for its approval; it finishes on the build it started on (its
+# windows with it), so a new close or window shape ships as a new worker version without
+# failing the replay of a close in flight (docs/operations.md, "Rolling out ...").
+@workflow.defn(name="PeriodCloseWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class PeriodCloseWorkflow:
     @workflow.init
     def __init__(self, data: PeriodCloseRequest) -> None:
@@ -170,14 +174,10 @@ class PeriodCloseWorkflow:
             static_summary=f"Final posting run for {data.legal_entity} {period}",
         )
         progress = posted.progress
-        # the report keeps the run's counts and a sample; its per-project totals stay in its own result
+        # the report keeps the run's counts and a sample of its exceptions
         self._posting_exceptions = progress.exceptions[:100]
         r.posting = posted.model_copy(
-            update={
-                "progress": progress.model_copy(
-                    update={"totals": {}, "exceptions": progress.exceptions[:EXCEPTION_SAMPLE]}
-                )
-            }
+            update={"progress": progress.model_copy(update={"exceptions": progress.exceptions[:EXCEPTION_SAMPLE]})}
         )
         self._exceptions(progress.exceptions, progress.exceptions_total)
         self._note(
@@ -187,11 +187,13 @@ class PeriodCloseWorkflow:
 
     async def _bill_engagements(self, data: PeriodCloseRequest, period: str) -> None:
         """Billing and revenue for every engagement in delivery, a window (child) at a time,
-        each window as wide as the payload budget allows."""
+        each window as wide as the payload budget allows. With the hub, a window's facts wait
+        there (its payloads carry ids), so every window is the widest from the first."""
         r = self._r
         self._step(CloseStep.BILLING, "finding the entity's engagements in delivery")
         token: str | None = None
-        size = next_window_size(data.window, 0, data.payload_budget_bytes)
+        in_hub = data.queues.reporting is not None
+        size = data.window if in_hub else next_window_size(data.window, 0, data.payload_budget_bytes)
         while self._cancel is None:
             number = r.windows + 1
             window = await workflow.execute_child_workflow(
@@ -205,6 +207,7 @@ class PeriodCloseWorkflow:
                     number=number,
                     size=size,
                     page_token=token,
+                    stage=StagedWindow(report_id=r.report_id, window=number) if in_hub else None,
                 ),
                 id=close_window_workflow_id(data.legal_entity, period, number),
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

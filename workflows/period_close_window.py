@@ -9,6 +9,10 @@ line goes to the hub's close report) -> what the updates hand back written to th
 CRM, the PSA and the hub, each on its own system's queue; an engagement whose write was
 refused for good writes its own. It returns a bounded summary (counts, totals, a sample
 of exceptions) and the next page's token.
+
+With the hub (`data.stage`), the delivery and the outboxes wait there
+(contracts/window_stage.py) and this history carries their ids: the same activities, the
+same order, payloads that do not grow with what an engagement weighs.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.psa import DeliveriesResult, FeedbackWindowInput, ReadDeliveriesInput
     from contracts.reporting import RecordEngagementsInput
     from contracts.retry import VENDOR_ATTEMPTS, retry_policy
+    from contracts.window_stage import StagedWindow
     from domain.billing import Delivery
     from domain.periods import period_end
 
@@ -75,7 +80,8 @@ def close_activity(
     )
 
 
-@workflow.defn(name="PeriodCloseWindowWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+# Pinned like its close: a window runs on its close's build (its activities' payloads with it).
+@workflow.defn(name="PeriodCloseWindowWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class PeriodCloseWindowWorkflow:
     @workflow.run
     async def run(self, data: CloseWindowRequest) -> CloseWindowSummary:
@@ -84,7 +90,7 @@ class PeriodCloseWindowWorkflow:
         if not page.targets:
             return summary
         workflow.set_current_details(f"**BILLING** — window {data.number}: {len(page.targets)} engagements")
-        requests, not_closed = await self._requests(data, page.targets)
+        requests, not_closed, staged = await self._requests(data, page.targets)
         closed: CloseWindowResult = await close_activity(
             "close.close_engagements",
             CloseWindowInput(
@@ -94,6 +100,8 @@ class PeriodCloseWindowWorkflow:
                 window=data.number,
                 requests=requests,
                 not_closed=not_closed,
+                stage=data.stage,
+                staged_projects=staged,
             ),
             CloseWindowResult,
             workflow.info().task_queue,
@@ -102,9 +110,10 @@ class PeriodCloseWindowWorkflow:
             heartbeat=True,
         )
         summary.tally = closed.tally
-        refused = await self._write_outboxes(data, closed.outboxes)
+        refused = await self._write_outboxes(data, closed)
         if refused:
             summary.handed_back = len(refused)
+            in_stage = {w for ids in closed.staged.values() for w in ids}
             handed: HandBackResult = await close_activity(
                 "close.hand_back",
                 HandBackInput(
@@ -114,6 +123,9 @@ class PeriodCloseWindowWorkflow:
                         for o in closed.outboxes
                         if o.workflow_id in refused
                     ],
+                    stage=data.stage if in_stage else None,
+                    period=data.period,
+                    refused={w: e for w, e in refused.items() if w in in_stage},
                 ),
                 HandBackResult,
                 workflow.info().task_queue,
@@ -137,44 +149,52 @@ class PeriodCloseWindowWorkflow:
 
     async def _requests(
         self, data: CloseWindowRequest, targets: list[EngagementTarget]
-    ) -> tuple[dict[str, EngagementCloseInput], dict[str, str]]:
-        """Each engagement's update: batched ones carry the facts read here and hand back an
+    ) -> tuple[dict[str, EngagementCloseInput], dict[str, str], dict[str, str]]:
+        """Each engagement's update: batched ones carry the facts read here (with a stage,
+        their delivery is added from it: workflow id -> project id) and hand back an
         outbox; the others read their own."""
         cutoff = period_end(data.period)
         batched = [t for t in targets if t.batched]
-        deliveries, receipts, overdue = await self._window_facts(data, cutoff, batched)
+        deliveries, in_stage, receipts, overdue = await self._window_facts(data, cutoff, batched)
         requests: dict[str, EngagementCloseInput] = {}
         not_closed: dict[str, str] = {}
+        staged: dict[str, str] = {}
         for t in targets:
             request = EngagementCloseInput(period=data.period, requested_by=data.requested_by)
-            if t.batched and t.project_id in deliveries:
+            project = t.project_id or ""
+            if t.batched and (project in deliveries or project in in_stage):
                 opportunity = opportunity_of(t.workflow_id)
                 request = request.model_copy(
                     update={
-                        "delivery": deliveries[t.project_id or ""],
+                        "delivery": deliveries.get(project),
                         "payments": receipts.get(opportunity, []),
                         "overdue": overdue.get(opportunity, []),
                         "outbox": True,
                     }
                 )
+                if project in in_stage:
+                    staged[t.workflow_id] = project
             elif t.batched:
                 not_closed[t.workflow_id] = f"project {t.project_id} is not in the PSA"
                 continue
             requests[t.workflow_id] = request
-        return requests, not_closed
+        return requests, not_closed, staged
 
     async def _window_facts(
         self, data: CloseWindowRequest, cutoff: date, batched: list[EngagementTarget]
-    ) -> tuple[dict[str, Delivery], dict[str, list[PaymentNotice]], dict[str, list[OverdueInvoice]]]:
-        """The window's delivery (PSA, paged in one activity), receipts and invoices open past
-        due (ERP, one activity)."""
+    ) -> tuple[dict[str, Delivery], set[str], dict[str, list[PaymentNotice]], dict[str, list[OverdueInvoice]]]:
+        """The window's delivery (PSA, paged in one activity; with a stage, the projects whose
+        delivery it holds), receipts and invoices open past due (ERP, one activity)."""
         if not batched:
-            return {}, {}, {}
+            return {}, set(), {}, {}
         entity, queues = data.legal_entity, data.queues
         read: DeliveriesResult = await close_activity(
             "psa.read_deliveries",
             ReadDeliveriesInput(
-                legal_entity=entity, projects={t.project_id or "": t.lines for t in batched}, cutoff=cutoff
+                legal_entity=entity,
+                projects={t.project_id or "": t.lines for t in batched},
+                cutoff=cutoff,
+                stage=data.stage,
             ),
             DeliveriesResult,
             queues.psa,
@@ -213,12 +233,13 @@ class PeriodCloseWindowWorkflow:
                     invoice_id=item.invoice_id, due_date=item.due_date, amount_remaining=item.amount_remaining
                 )
             )
-        return read.deliveries, receipts, overdue
+        return read.deliveries, set(read.staged), receipts, overdue
 
-    async def _write_outboxes(self, data: CloseWindowRequest, outboxes: list[CloseOutbox]) -> dict[str, str]:
+    async def _write_outboxes(self, data: CloseWindowRequest, closed: CloseWindowResult) -> dict[str, str]:
         """ERP documents first, then CRM and PSA feedback and the hub's facts, each system on its
-        queue; an engagement refused by one system is left out of the next and writes its own."""
-        queues, period = data.queues, data.period
+        queue; an engagement refused by one system is left out of the next and writes its own.
+        Outboxes in the stage are passed by id: each writer reads its part there."""
+        queues, period, outboxes = data.queues, data.period, closed.outboxes
         refused: dict[str, str] = {}
 
         async def write(activity: str, arg: object, queue: str | None, summary: str) -> None:
@@ -230,38 +251,46 @@ class PeriodCloseWindowWorkflow:
         def pending() -> list[CloseOutbox]:
             return [o for o in outboxes if o.workflow_id not in refused]
 
+        def staged(system: str) -> tuple[StagedWindow | None, list[str]]:
+            ids = [w for w in closed.staged.get(system, []) if w not in refused]
+            return (data.stage if ids else None), ids
+
         erp = {o.workflow_id: o.erp for o in pending() if o.erp is not None}
-        if erp:
+        stage, erp_ids = staged("erp")
+        if erp or erp_ids:
             await write(
                 "erp.post_documents_window",
-                PostDocumentsWindowInput(documents=erp),
+                PostDocumentsWindowInput(documents=erp, stage=stage, staged=erp_ids),
                 queues.erp,
-                f"Post {period} documents of {len(erp)} engagements",
+                f"Post {period} documents of {len(erp) + len(erp_ids)} engagements",
             )
         crm = {o.workflow_id: o.crm for o in pending() if o.crm is not None}
-        if crm:
+        stage, crm_ids = staged("crm")
+        if crm or crm_ids:
             await write(
                 "crm.write_billing_status_window",
-                BillingStatusWindowInput(statuses=crm),
+                BillingStatusWindowInput(statuses=crm, stage=stage, staged=crm_ids),
                 queues.crm,
-                f"CRM billing status of {len(crm)} engagements",
+                f"CRM billing status of {len(crm) + len(crm_ids)} engagements",
             )
         psa = {o.workflow_id: o.psa for o in pending() if o.psa is not None}
-        if psa:
+        stage, psa_ids = staged("psa")
+        if psa or psa_ids:
             await write(
                 "psa.feedback_window",
-                FeedbackWindowInput(feedback=psa),
+                FeedbackWindowInput(feedback=psa, stage=stage, staged=psa_ids),
                 queues.psa,
-                f"PSA feedback of {len(psa)} engagements",
+                f"PSA feedback of {len(psa) + len(psa_ids)} engagements",
             )
         hub = {o.workflow_id: o.hub for o in pending() if o.hub is not None}
+        stage, hub_ids = staged("hub")
         if hub and queues.reporting is None:  # started without the hub's queue: they write their own
             refused.update({w: "the month-end has no reporting queue" for w in hub})
-        elif hub:
+        elif hub or hub_ids:
             await write(
                 "reporting.record_engagements",
-                RecordEngagementsInput(records=hub),
+                RecordEngagementsInput(records=hub, stage=stage, staged=hub_ids),
                 queues.reporting,
-                f"Hub facts of {len(hub)} engagements",
+                f"Hub facts of {len(hub) + len(hub_ids)} engagements",
             )
         return refused

@@ -136,11 +136,6 @@ class TimeAndExpensePostingWorkflow:
         p.exceptions_total += r.exceptions_total
         room = MAX_EXCEPTIONS_KEPT - len(p.exceptions)
         p.exceptions.extend(r.exceptions[: max(room, 0)])
-        for t in r.totals:
-            if t.project_id in p.totals:
-                p.totals[t.project_id].merge(t)
-            else:
-                p.totals[t.project_id] = t
         if r.worker:
             p.pages_by_worker[r.worker] = p.pages_by_worker.get(r.worker, 0) + 1
         if r.hub_rows is not None:

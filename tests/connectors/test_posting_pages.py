@@ -104,10 +104,7 @@ async def test_journal_batches_are_written_once_and_poison_is_set_aside(sf: Sale
     result = await acts._post_page(_page())
     assert (result.time_entries, result.expenses) == (6, 2)
     assert [(x.code, x.source_id) for x in result.exceptions] == [("NO_FX_RATE", expenses[2])]
-    assert result.totals[0].hours == Decimal(36) and result.totals[0].expense_amounts == {
-        "EUR": Decimal(100),
-        "USD": Decimal(108),
-    }
+    assert result.hours == Decimal(36)  # the page's counts only: per-project figures are the hub's time facts
     journals = [
         j
         for j in await ns.admin.records("journalEntry")

@@ -53,6 +53,12 @@ def test_bench_scale_prints_consistent_figures() -> None:
     by_entity = figures["close_actions_by_entity"]
     assert all(by_entity[e] >= 1 + 3 for e in entities)
     assert figures["close_actions_per_engagement"] == pytest.approx(sum(by_entity.values()) / 6, abs=0.01)
+    # bench/close_actions.py counted the closes' own histories: every engagement's update is in it
+    counted = figures["close_actions_counted"]
+    assert counted["engagements_by_entity"] == {"US01": 3, "UK01": 3}
+    assert counted["by_kind"]["update sent to an engagement"] == 6
+    window = figures["close_window_actions_by_entity"]
+    assert all(window[e] >= 1 + 3 for e in entities)
     # ... and the mid-month posting run nothing on the engagements (3 timecards x 5 days posted)
     assert figures["time_entries_posted_mid_month"] == 3 * 5
     assert figures["posting_actions_on_engagements"] == 0

@@ -1,7 +1,9 @@
 """Re-record the posting and period-close histories: `python -m tests.replay.record_batch`.
 
 Like `tests.replay.record`, run it only when a change to these workflows is meant to be
-incompatible with runs in flight (and then version the workflow)."""
+incompatible with runs in flight (and then version the workflow). `--staged-only` records
+just the close whose windows keep their facts in the hub (`period_close_staged`,
+`period_close_window_staged`), leaving the others as they were recorded."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from workflows.source_sync import SourceSyncWorkflow
 HERE = Path(__file__).parent / "histories"
 
 
-async def main() -> None:
+async def main(staged_only: bool = False) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
@@ -56,6 +58,10 @@ async def main() -> None:
         ],
         activities=[*fake.activities(), *sync.activities(), project_opportunity],
     ):
+        if staged_only:
+            await _record_staged_close(env, queue, fake)
+            await env.shutdown()
+            return
         posting = await env.client.start_workflow(
             TimeAndExpensePostingWorkflow.run,
             PostingInput(legal_entity="US01", posting_date=date(2026, 11, 25), queues=queues),
@@ -123,8 +129,44 @@ async def main() -> None:
             history = await env.client.get_workflow_handle(f"webhook-{name}").fetch_history()
             (HERE / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events ({result.note})")
+        await _record_staged_close(env, queue, fake)
     await env.shutdown()
 
 
+async def _record_staged_close(env: WorkflowEnvironment, queue: str, fake: FakeBatch) -> None:
+    """A close with the hub's queue: its windows pass ids, their facts wait in the (faked) stage."""
+    fake.delivery_bytes = 2000
+    close = await env.client.start_workflow(
+        PeriodCloseWorkflow.run,
+        PeriodCloseRequest(
+            legal_entity="UK01",
+            period="2026-11",
+            requested_by="alice",
+            queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue),
+            window=20,
+        ),
+        id="close-UK01-2026-11",
+        task_queue=queue,
+    )
+    for _ in range(400):
+        if (await close.query(PeriodCloseWorkflow.report)).step == CloseStep.AWAITING_APPROVAL:
+            break
+        await asyncio.sleep(0.05)
+    await close.execute_update(
+        PeriodCloseWorkflow.approve_lock, LockDecision(approve=True, by="carol", roles=["finance"])
+    )
+    await close.result()
+    for name, wid in (
+        ("period_close_staged", "close-UK01-2026-11"),
+        ("period_close_window_staged", "close-UK01-2026-11-w0001"),
+    ):
+        history = await env.client.get_workflow_handle(wid).fetch_history()
+        (HERE / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {name}: {len(history.events)} events")
+    fake.delivery_bytes = 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    asyncio.run(main(staged_only="--staged-only" in sys.argv))

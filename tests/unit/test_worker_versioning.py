@@ -2,8 +2,9 @@
 
 Versioned workers refuse to start with one that does not (the SDK checks at start-up); this
 says so before any server is involved, and pins down which behaviour each one has: the
-engagement lives for months and is pinned (it moves at continue-as-new), everything else
-is short and auto-upgrades. docs/operations.md, "Rolling out a new worker version".
+engagement lives for months and is pinned (it moves at continue-as-new), a month-end and its
+windows are pinned (a close waits days for its approval and finishes on its own build),
+everything else is short and auto-upgrades. docs/operations.md, "Rolling out a new worker version".
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from temporalio.common import VersioningBehavior
 
 from workers.registry import WORKFLOWS
 
-PINNED = {"EngagementWorkflow"}
+PINNED = {"EngagementWorkflow", "PeriodCloseWorkflow", "PeriodCloseWindowWorkflow"}
 
 
 def test_every_registered_workflow_declares_its_versioning_behaviour() -> None:

@@ -6,10 +6,11 @@ from datetime import date
 from decimal import Decimal
 from functools import cached_property
 
+from pydantic import BaseModel
 from temporalio import activity
 
 from contracts.crm import BillingStatusWindowInput, WriteBillingStatusInput
-from contracts.engagement import CloseOutbox
+from contracts.engagement import CloseOutbox, OutboxFailure
 from contracts.erp import (
     LockPeriodInput,
     LockPeriodResult,
@@ -39,14 +40,14 @@ from contracts.posting import (
     NotifyOverdueResult,
     PostPageInput,
     PostPageResult,
-    ProjectTotals,
 )
 from contracts.psa import DeliveriesResult, FeedbackInput, FeedbackWindowInput, ReadDeliveriesInput
 from contracts.reporting import RecordEngagementInput, RecordEngagementsInput
+from contracts.window_stage import DELIVERY, OUTBOX, StagedWindow
 from domain.billing import Delivery
 from domain.bookings import booking_movements
 from domain.deal import BillingModel, ContractLine, DealRules, Engagement, RevenueMethod, validate_deal
-from domain.model import ExceptionRecord
+from domain.model import ExceptionRecord, TimeEntry
 from domain.money import Money
 from domain.system_records import BillingStatus, OpenItem
 from tests.workflows.scenario import reference_opportunity
@@ -87,6 +88,13 @@ class FakeBatch:
         self.report_ids: set[str] = set()
         # what each window reports it weighed per engagement (None: measured, as the real activity does)
         self.payload_bytes_per_engagement: int | None = 0
+        # JSON bytes of time entries in each project's delivery (a real month's weighs kilobytes)
+        self.delivery_bytes = 0
+        self.hub_facts = (
+            True  # every_system outboxes carry the hub's facts (False: no hub, as a real close without one)
+        )
+        # the hub's window stage (reporting/close_stage.py): (report id, window, part, key) -> item
+        self.stage: dict[tuple[str, int, str, str], BaseModel] = {}
 
     def activities(self) -> list[object]:
         @activity.defn(name="posting.post_page")
@@ -116,16 +124,6 @@ class FakeBatch:
                 exceptions=exceptions,
                 exceptions_total=len(exceptions),
                 worker=f"w{n % 2}",
-                totals=[
-                    ProjectTotals(
-                        project_id="a0P-shared",
-                        opportunity_id="006A",
-                        time_entries=100,
-                        hours=Decimal(800),
-                        expenses=2,
-                        expense_amounts={"USD": Decimal(50)},
-                    )
-                ],
             )
 
         @activity.defn(name="close.find_engagements")
@@ -141,10 +139,16 @@ class FakeBatch:
         async def close(data: CloseWindowInput) -> CloseWindowResult:
             self.windows.append(sorted(data.requests))
             self.report_ids.add(data.report_id)
+            requests = dict(data.requests)
+            for w, project in data.staged_projects.items():
+                assert data.stage is not None
+                delivery = self.stage[(data.stage.report_id, data.stage.window, DELIVERY, project)]
+                requests[w] = requests[w].model_copy(update={"delivery": delivery})
+            assert all(r.delivery is not None for r in requests.values() if r.outbox)
             usd = "USD"
-            tally = CloseTally(updates_sent=len(data.requests), lines_in_hub=True)
+            tally = CloseTally(updates_sent=len(requests), lines_in_hub=True)
             outboxes = []
-            for w in sorted(data.requests):
+            for w in sorted(requests):
                 ok = not w.endswith("7")
                 line = EngagementCloseLine(
                     workflow_id=w,
@@ -155,14 +159,20 @@ class FakeBatch:
                     deferred=Money(amount=Decimal(20), currency=usd),
                     unbilled=Money(amount=Decimal(0), currency=usd),
                     error=None if ok else "boom",
-                    batched=data.requests[w].outbox,
+                    batched=requests[w].outbox,
                     exceptions=[] if ok else [self._not_closed(w)],
                 )
                 tally.count(line)
                 self.lines[w] = line
-                if data.requests[w].outbox:
+                if requests[w].outbox:
                     outboxes.append(self._outbox(w))
             result = CloseWindowResult(outboxes=outboxes, tally=tally)
+            if data.stage is not None:
+                for o in outboxes:
+                    self.stage[(data.stage.report_id, data.stage.window, OUTBOX, o.workflow_id)] = o
+                systems = ("erp", "crm", "psa", "hub")
+                staged = {s: [o.workflow_id for o in outboxes if getattr(o, s) is not None] for s in systems}
+                result = CloseWindowResult(tally=tally, staged={s: ids for s, ids in staged.items() if ids})
             measured = max(len(data.model_dump_json()), len(result.model_dump_json())) // max(len(data.requests), 1)
             tally.payload_bytes_per_engagement = (
                 measured if self.payload_bytes_per_engagement is None else self.payload_bytes_per_engagement
@@ -203,7 +213,12 @@ class FakeBatch:
         @activity.defn(name="psa.read_deliveries")
         async def read_deliveries(data: ReadDeliveriesInput) -> DeliveriesResult:
             self.reads.append("psa.read_deliveries")
-            return DeliveriesResult(deliveries={p: Delivery() for p in data.projects})
+            found = {p: self._delivery(p) for p in data.projects}
+            if data.stage is None:
+                return DeliveriesResult(deliveries=found)
+            for project, delivery in found.items():
+                self.stage[(data.stage.report_id, data.stage.window, DELIVERY, project)] = delivery
+            return DeliveriesResult(staged=sorted(found))
 
         @activity.defn(name="erp.receivables_window")
         async def receivables(data: ReceivablesWindowInput) -> ReceivablesWindowResult:
@@ -212,31 +227,44 @@ class FakeBatch:
 
         @activity.defn(name="erp.post_documents_window")
         async def post_documents(data: PostDocumentsWindowInput) -> WindowWriteResult:
-            self.writes.setdefault("erp", []).extend(sorted(data.documents))
-            refused = {w: "VendorValidationError: refused" for w in data.documents if w.endswith("03")}
+            written = sorted([*data.documents, *self._staged(data.stage, data.staged, "erp")])
+            self.writes.setdefault("erp", []).extend(written)
+            refused = {w: "VendorValidationError: refused" for w in written if w.endswith("03")}
             return WindowWriteResult(refused=refused)
 
         @activity.defn(name="crm.write_billing_status_window")
         async def crm_window(data: BillingStatusWindowInput) -> WindowWriteResult:
-            self.writes.setdefault("crm", []).extend(sorted(data.statuses))
+            self.writes.setdefault("crm", []).extend(
+                sorted([*data.statuses, *self._staged(data.stage, data.staged, "crm")])
+            )
             return WindowWriteResult()
 
         @activity.defn(name="psa.feedback_window")
         async def psa_window(data: FeedbackWindowInput) -> WindowWriteResult:
-            self.writes.setdefault("psa", []).extend(sorted(data.feedback))
+            self.writes.setdefault("psa", []).extend(
+                sorted([*data.feedback, *self._staged(data.stage, data.staged, "psa")])
+            )
             return WindowWriteResult()
 
         @activity.defn(name="reporting.record_engagements")
         async def hub_window(data: RecordEngagementsInput) -> WindowWriteResult:
-            self.writes.setdefault("hub", []).extend(sorted(data.records))
+            self.writes.setdefault("hub", []).extend(
+                sorted([*data.records, *self._staged(data.stage, data.staged, "hub")])
+            )
             return WindowWriteResult()
 
         @activity.defn(name="close.hand_back")
         async def hand_back(data: HandBackInput) -> HandBackResult:
-            self.handed_back += [f.outbox.workflow_id for f in data.failures]
-            for f in data.failures:
+            failures = list(data.failures)
+            for w, error in sorted(data.refused.items()):
+                assert data.stage is not None
+                outbox = self.stage[(data.stage.report_id, data.stage.window, OUTBOX, w)]
+                assert isinstance(outbox, CloseOutbox)
+                failures.append(OutboxFailure(period=data.period or "", outbox=outbox, error=error))
+            self.handed_back += [f.outbox.workflow_id for f in failures]
+            for f in failures:
                 self.lines[f.outbox.workflow_id].outbox_error = f.error
-            return HandBackResult(signalled=len(data.failures))
+            return HandBackResult(signalled=len(failures))
 
         return [
             post_page,
@@ -254,6 +282,29 @@ class FakeBatch:
             psa_window,
             hub_window,
         ]
+
+    def _staged(self, where: StagedWindow | None, ids: list[str], system: str) -> list[str]:
+        """The staged engagements whose outbox holds a write for `system`, as the real writers read them."""
+        if where is None:
+            return []
+        found = [self.stage.get((where.report_id, where.window, OUTBOX, w)) for w in ids]
+        return [o.workflow_id for o in found if isinstance(o, CloseOutbox) and getattr(o, system) is not None]
+
+    def _delivery(self, project_id: str) -> Delivery:
+        def entry(n: int) -> TimeEntry:
+            return TimeEntry(
+                entry_id=f"{project_id}-TC{n:04d}",
+                resource_id="R1",
+                project_id=project_id,
+                contract_line_id="L1",
+                work_date=date(2026, 11, 2 + n % 20),
+                hours=Decimal(8),
+                role="Senior Consultant",
+                approved_on=date(2026, 11, 27),
+            )
+
+        count = -(-self.delivery_bytes // len(entry(0).model_dump_json()))  # rounded up
+        return Delivery(time_entries=[entry(n) for n in range(count)])
 
     def _target(self, workflow_id: str) -> EngagementTarget:
         if workflow_id not in self.batched:
@@ -285,7 +336,9 @@ class FakeBatch:
                 bookings=booking_movements(self._engagement, []),
                 project_id=f"a0P-{workflow_id[-3:]}",
                 contract_id="SO1",
-            ),
+            )
+            if self.hub_facts
+            else None,
         )
 
     @cached_property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import date
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -45,8 +46,8 @@ async def test_posting_pages_and_notifies_once(env: WorkflowEnvironment) -> None
     assert all(c.run_id == "posting-US01-2026-11-25" and c.cutoff == date(2026, 11, 25) for c in fake.page_calls)
     assert (p.time_entries, p.expenses, p.exceptions_total) == (300, 6, 1)
     assert p.exceptions[0].code == "USER_ERROR"  # the poison record; the other pages went on
-    # the run's totals aggregated per project (the engagements read their time at the close)
-    assert [(t.project_id, t.time_entries) for t in p.totals.values()] == [("a0P-shared", 300)]
+    # counts only: nothing per project travels in the run's result (the hub has the time facts)
+    assert "totals" not in result.model_dump() and "totals" not in p.model_dump()
     assert p.pages_by_worker == {"w0": 2, "w1": 1}
     history = await handle.fetch_history()
     scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
@@ -142,6 +143,66 @@ async def test_period_close_windows_approval_and_lock(env: WorkflowEnvironment) 
     # the PSA and ERP totals were extracted for this entity and period right before reconciling
     assert report.sync is not None and report.sync.workflow_id == "sync-US01-2026-11-close"
     assert [c.period for c in sync.commits] == ["2026-11"] and sync.psa_calls[0].legal_entity == "US01"
+
+
+async def test_with_the_hub_a_window_keeps_its_facts_there_and_passes_ids(env: WorkflowEnvironment) -> None:
+    """With a reporting queue the windows keep delivery and outboxes in the hub's stage
+    (faked here): the widest window from the first (20 + 5 of 25 at window=20, whatever a
+    delivery weighs: 40 time entries each, ~7 kB), the same reads and writes per window, no
+    delivery or outbox in any window payload, each writer given the staged ids of its
+    system, ...03's refused documents handed back from the stage."""
+    fake = FakeBatch(pages=1, engagements=25, every_system=True)
+    fake.delivery_bytes = 7000
+    queue = f"t-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[PeriodCloseWorkflow, PeriodCloseWindowWorkflow, TimeAndExpensePostingWorkflow, SourceSyncWorkflow],
+        activities=[*fake.activities(), *FakeSync(projects=1).activities()],
+    ):
+        queues = TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue)
+        wid = f"close-S{uuid.uuid4().hex[:6].upper()}-2026-11"
+        handle = await env.client.start_workflow(
+            PeriodCloseWorkflow.run,
+            PeriodCloseRequest(
+                legal_entity=wid.split("-")[1], period="2026-11", requested_by="alice", queues=queues, window=20
+            ),
+            id=wid,
+            task_queue=queue,
+        )
+        for _ in range(200):
+            if (await handle.query(PeriodCloseWorkflow.report)).step == CloseStep.AWAITING_APPROVAL:
+                break
+            await asyncio.sleep(0.05)
+        await handle.execute_update(
+            PeriodCloseWorkflow.approve_lock, LockDecision(approve=True, by="carol", roles=["finance"])
+        )
+        assert (await handle.result()).step == CloseStep.CLOSED
+    assert [len(w) for w in fake.windows] == [20, 5]
+    batched = sorted(fake.batched)
+    assert fake.writes["erp"] == batched
+    assert (
+        fake.writes["crm"] == fake.writes["psa"] == fake.writes["hub"] == [w for w in batched if not w.endswith("03")]
+    )
+    assert fake.handed_back == [w for w in batched if w.endswith("03")]
+    for window in (f"{wid}-w0001", f"{wid}-w0002"):
+        history = await env.client.get_workflow_handle(window).fetch_history()
+        largest = max(len(p.data) for e in history.events for p in _payloads(e))
+        assert largest < 20 * 1024, window  # by value a window of 20 would carry ~140 kB of deliveries
+
+
+def _payloads(event: Any) -> list[Any]:
+    for name in (
+        "activity_task_scheduled_event_attributes",
+        "activity_task_completed_event_attributes",
+        "workflow_execution_started_event_attributes",
+        "workflow_execution_completed_event_attributes",
+    ):
+        if event.HasField(name):
+            attrs = getattr(event, name)
+            holder = attrs.input if hasattr(attrs, "input") else attrs.result
+            return list(holder.payloads)
+    return []
 
 
 async def test_scheduled_close_delegates_to_the_period_business_id(env: WorkflowEnvironment) -> None:
