@@ -1,17 +1,26 @@
-"""FX-rate sync activities: one page of an ERP instance's currency-rate records, read
+"""FX-rate activities. The sync: one page of an ERP instance's currency-rate records, read
 through its FX port and stored in the hub, per call (idempotent: a repeated page stores
-nothing new). Runs on the ERP queue, under the ERP's limits."""
+nothing new), on the ERP queue under the ERP's limits. The lookup: the rates the hub's
+loaders use for an engagement's conversions, on the reporting queue (a read)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from temporalio import activity
 
 from activities.errors import translating_errors
 from connectors.routing import ErpRouter
-from contracts.fx import FX_SYNC_LOOKBACK_DAYS, FxCursor, FxSyncPageInput, FxSyncPageResult
+from contracts.fx import (
+    FX_SYNC_LOOKBACK_DAYS,
+    FxCursor,
+    FxRatesInput,
+    FxRatesResult,
+    FxSyncPageInput,
+    FxSyncPageResult,
+)
+from domain.fx import ChosenRate
 from reporting import models as m
 
 EARLIEST = date(2000, 1, 1)
@@ -78,3 +87,36 @@ class FxSyncActivities:
     def _after(names: list[str], instance: str) -> FxCursor | None:
         at = names.index(instance)
         return FxCursor(instance=names[at + 1]) if at + 1 < len(names) else None
+
+
+class ChosenRateSource(Protocol):
+    """The hub's rate rule (`reporting.hub.ReportingHub.chosen_fx_rates`)."""
+
+    async def chosen_fx_rates(self, lookups: list[tuple[str, str, date]]) -> list[dict[str, Any]]: ...
+
+
+class FxLookupActivities:
+    def __init__(self, hub: ChosenRateSource) -> None:
+        self._hub = hub
+
+    @activity.defn(name="fx.rates_on")
+    @translating_errors
+    async def rates_on(self, data: FxRatesInput) -> FxRatesResult:
+        """The hub's rate for each conversion, chosen by the rule its loaders convert facts
+        with, so the engagement's figures and the hub's agree; the ones it has no rate for
+        come back as `missing`."""
+        rows = await self._hub.chosen_fx_rates([(c.base, c.quote, c.on) for c in data.conversions])
+        rates = [
+            ChosenRate(
+                base=r["from_currency"].strip(),
+                quote=r["to_currency"].strip(),
+                on=r["on_date"],
+                rate=r["rate"],
+                rate_date=r["rate_date"],
+                source=r["source_system"],
+                via=r["via"].strip() if r["via"] else None,
+            )
+            for r in rows
+        ]
+        found = {(r.base, r.quote, r.on) for r in rates}
+        return FxRatesResult(rates=rates, missing=[c for c in data.conversions if (c.base, c.quote, c.on) not in found])

@@ -34,6 +34,7 @@ import time
 from collections import defaultdict
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,10 @@ def timecard(project: str, resource: str, monday: date) -> dict[str, Any]:
 
 async def record_time(stack: ScaleStack, projects: dict[str, list[str]], count: int, monday: date) -> None:
     people = {c["name"]: c["id"] for c in (await stack.seed_info())["consultants"]}
-    flat = [(entity, p) for entity, ps in sorted(projects.items()) for p in ps]
+    # Interleaved by entity, so every entity's month-end has time to bill and reconcile (in
+    # entity order the first N cards all went to the first entities).
+    by_entity = [[(entity, p) for p in ps] for entity, ps in sorted(projects.items())]
+    flat = [pair for rank in zip_longest(*by_entity) for pair in rank if pair is not None]
     cards = [
         timecard(project, people[CONSULTANT[entity]], monday)
         for entity, project in (flat[i % len(flat)] for i in range(count))

@@ -108,7 +108,15 @@ class ScaleStack:
 
     @property
     def queues(self) -> TaskQueues:
-        return TaskQueues(crm=f"scale-crm-{self.tag}", psa=f"scale-psa-{self.tag}", erp=f"scale-erp-{self.tag}")
+        # The reporting queue too, as the API gives every engagement it starts (without it the
+        # engagements never write their bookings, invoices and revenue to the hub, and every
+        # invoiced project reconciles as ERP total vs hub 0).
+        return TaskQueues(
+            crm=f"scale-crm-{self.tag}",
+            psa=f"scale-psa-{self.tag}",
+            erp=f"scale-erp-{self.tag}",
+            reporting=f"scale-rep-{self.tag}",
+        )
 
     def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("ab")
@@ -136,7 +144,7 @@ class ScaleStack:
             "D2R_CRM_TASK_QUEUE": queues.crm,
             "D2R_PSA_TASK_QUEUE": queues.psa,
             "D2R_ERP_TASK_QUEUE": queues.erp,
-            "D2R_REPORTING_TASK_QUEUE": f"scale-rep-{self.tag}",
+            "D2R_REPORTING_TASK_QUEUE": queues.reporting or "",
             "D2R_SALESFORCE": json.dumps({"url": self.sf, "timeout_seconds": 120}),
             "D2R_ERP_INSTANCES": json.dumps({"default": {"url": self.ns, "timeout_seconds": 120}}),
             "D2R_HUB_DATABASE_URL": self.database_url,
@@ -217,7 +225,7 @@ class ScaleStack:
             erp_task_queue=self.queues.erp,
             salesforce=VendorEndpoint(url=self.sf),
             database_url=self.database_url,
-            reporting_task_queue=f"scale-rep-{self.tag}",
+            reporting_task_queue=self.queues.reporting or "",
             static_tokens=True,
             rate_limit="1000000/minute",  # the bench reads every engagement: not a client to throttle
             api_tokens={

@@ -224,6 +224,22 @@ class InvoiceRef(BaseModel):
     total: Money
     open: Money  # not yet paid or credited
     lines: list[InvoiceLineRef]
+    # The total in the legal entity's functional currency (as the ERP books it) and in the
+    # reporting currency (as the hub reports it): each at the hub's rate for the invoice date,
+    # rounded to the currency's minor unit. None: the same currency as `total`.
+    functional: Money | None = None
+    reporting: Money | None = None
+
+
+class PeriodRevenue(BaseModel):
+    """What a period recognized, in the contract's, the functional and the reporting currency:
+    each entry converted at the hub's rate for its date and rounded on its own, then added
+    (as the hub adds its revenue facts). None: the same currency as `amount`."""
+
+    period: str
+    amount: Money
+    functional: Money | None = None
+    reporting: Money | None = None
 
 
 class EngagementView(BaseModel):
@@ -252,6 +268,7 @@ class EngagementView(BaseModel):
     contract_lines: list[ContractLineRef] = Field(default_factory=list)
     lines: list[LinePosition] = Field(default_factory=list)
     invoices: list[InvoiceRef] = Field(default_factory=list)
+    revenue: list[PeriodRevenue] = Field(default_factory=list)  # per period recognized in, oldest first
     approvals: list[Approval] = Field(default_factory=list)
     pending_approvals: list[str] = Field(default_factory=list)
     changes: list[ChangeRecord] = Field(default_factory=list)

@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from contracts.queues import TaskQueues
+from domain.fx import ChosenRate, FxLookup
 
 FX_SYNC_SCHEDULE = "d2r-fx-sync-daily"
 FX_SYNC_LOOKBACK_DAYS = 7  # a daily run re-reads a week, so a corrected rate is picked up
@@ -65,6 +66,19 @@ class FxSyncProgress(BaseModel):
 class FxSyncResult(BaseModel):
     workflow_id: str
     progress: FxSyncProgress
+
+
+class FxRatesInput(BaseModel):
+    """The conversions an engagement's period run (or amendment) makes: the hub answers each
+    with the rate its loaders use for that day."""
+
+    conversions: list[FxLookup]
+
+
+class FxRatesResult(BaseModel):
+    rates: list[ChosenRate] = Field(default_factory=list)
+    # asked for but without any rate in the hub: the engagement uses its reference rates
+    missing: list[FxLookup] = Field(default_factory=list)
 
 
 FxSyncInput.model_rebuild()

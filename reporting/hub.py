@@ -155,6 +155,21 @@ class ReportingHub:
         await self.resolve_answered_missing_rates()
         return int(written)
 
+    async def chosen_fx_rates(self, lookups: Sequence[tuple[str, str, dt.date]]) -> list[dict[str, Any]]:
+        """The rate the loaders would use for each (from, to, day), with its day, source and
+        pivot, from the one rule (`hub_fx_rate_chosen`); a pair the hub has no rate for is left out."""
+        if not lookups:
+            return []
+        rows = await self.pool.fetch(
+            "SELECT l.f AS from_currency, l.t AS to_currency, l.d AS on_date, c.rate, c.rate_date, "
+            "c.source_system, c.via FROM unnest($1::text[], $2::text[], $3::date[]) AS l(f, t, d) "
+            "CROSS JOIN LATERAL hub_fx_rate_chosen(l.f, l.t, l.d) AS c WHERE c.rate IS NOT NULL",
+            [f for f, _, _ in lookups],
+            [t for _, t, _ in lookups],
+            [d for _, _, d in lookups],
+        )
+        return [_record(r) for r in rows]
+
     async def newest_fx_rate_date(self, source_system: str) -> dt.date | None:
         value = await self.pool.fetchval("SELECT max(rate_date) FROM fx_rate WHERE source_system = $1", source_system)
         return value if isinstance(value, dt.date) else None

@@ -17,7 +17,7 @@ from activities.config import ConfigActivities
 from activities.crm import CrmActivities, CrmFeedbackActivities
 from activities.erp import ErpActivities, ErpBillingActivities, ErpInboundActivities
 from activities.feeds import FeedActivities
-from activities.fx import FxSyncActivities
+from activities.fx import FxLookupActivities, FxSyncActivities
 from activities.master_data import MasterDataActivities
 from activities.period_close import CloseActivities
 from activities.posting import HubTimeFacts, PeriodLockActivities, PostingActivities
@@ -53,6 +53,7 @@ class ActivitySet:
     source_sync: SourceSyncActivities | None = None  # answers "skipped" without a hub
     feeds: FeedActivities | None = None  # polled PSAs (needs a Temporal client)
     fx_sync: FxSyncActivities | None = None  # the ERPs' currency rates into the hub
+    fx_lookup: FxLookupActivities | None = None  # the hub's rates for an engagement's conversions
     master_data: MasterDataActivities | None = None  # conflicts reach the hub's exceptions when there is one
 
 
@@ -109,6 +110,7 @@ async def build_activities(
         master_data=master_data,
         source_sync=source_sync,
         fx_sync=FxSyncActivities(router, hub),
+        fx_lookup=FxLookupActivities(hub) if hub is not None else None,
         feeds=FeedActivities(client, feeds, settings.workflow_task_queue) if feeds and client is not None else None,
         config=ConfigActivities(
             rules,

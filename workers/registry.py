@@ -60,6 +60,8 @@ def activities_by_role(acts: ActivitySet) -> dict[str, list[Callable[..., Any]]]
         roles["crm"].append(acts.source_sync.crm_bookings)
         roles["erp"] += [acts.source_sync.erp_time_page, acts.source_sync.erp_entity]
         roles["workflows"] += [acts.source_sync.commit, acts.source_sync.reconcile]
+    if acts.fx_lookup is not None:  # a hub read, beside the engagement's other hub calls
+        roles.setdefault("reporting", []).append(acts.fx_lookup.rates_on)
     if acts.fx_sync is not None:  # reading the ERP's rates is ERP work, under its limits
         roles["erp"].append(acts.fx_sync.sync_page)
     if acts.feeds is not None:  # polling a PSA is PSA work, under the PSA queue's limits

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.schedules import milestone_amounts
     from domain.stages import Stage
     from domain.system_records import ProjectChange
-    from workflows.engagement_support import EngagementBase
+    from workflows.engagement_fx import FxSteps
     from workflows.engagement_view import with_pending_memos
     from workflows.failures import BUSINESS_FAILURES, STEP_FAILURES, failure_reason
     from workflows.refusals import conflict, invalid_request
@@ -42,7 +42,7 @@ def contract_value(state: ContractState) -> Money:
     return sum_money((t.line.amount for t in state.terms.values()), state.currency)
 
 
-class ChangeSteps(EngagementBase):
+class ChangeSteps(FxSteps):
     def _refresh_pending(self) -> None:
         raise NotImplementedError  # the workflow class implements it
 
@@ -275,8 +275,15 @@ class ChangeSteps(EngagementBase):
                 f"Read delivery to date for amendment {amendment.amendment_id}",
             )
             if not delivery.fx.rates and self._finance is not None:
-                delivery = delivery.model_copy(update={"fx": self._finance.fx})
+                fallback = self._finance.fx.model_copy(update={"chosen": delivery.fx.chosen})
+                delivery = delivery.model_copy(update={"fx": fallback})
             try:
+                fx = await self._hub_rates(
+                    delivery.fx,
+                    lambda fx: apply_amendment(contract, amendment, delivery.model_copy(update={"fx": fx})),
+                    f"amendment {amendment.amendment_id}",
+                )
+                delivery = delivery.model_copy(update={"fx": fx})
                 result = apply_amendment(contract, amendment, delivery)
             except (AmendmentError, LookupError) as refused:
                 self._fail(record, str(refused))

@@ -43,8 +43,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.revenue import RevenueRun, recognize_period
     from domain.stages import Stage
     from domain.system_records import BillingStatus
+    from workflows.engagement_fx import FxSteps
     from workflows.engagement_provisioning import activity_error_cause
-    from workflows.engagement_support import EngagementBase
 
 
 @dataclass
@@ -59,7 +59,7 @@ class PeriodRun:
     exceptions: list[ExceptionRecord]
 
 
-class DeliverySteps(EngagementBase):
+class DeliverySteps(FxSteps):
     _pending_marks: list[MarkBilled]
 
     # ---- period close ------------------------------------------------------------------------
@@ -73,7 +73,14 @@ class DeliverySteps(EngagementBase):
             return
         cutoff = period_end(period)
         delivery = await self._period_inputs(request, cutoff)
-        run = self._bill_and_recognize(period, cutoff, delivery, finance)
+        # Rates handed in with the delivery (a test's, or ones the hub already chose) stand.
+        given = delivery.fx if delivery.fx.rates else finance.fx.model_copy(update={"chosen": delivery.fx.chosen})
+        fx = await self._hub_rates(
+            given,
+            lambda fx: self._bill_and_recognize(period, cutoff, delivery.model_copy(update={"fx": fx}), finance),
+            f"closing {period}",
+        )
+        run = self._bill_and_recognize(period, cutoff, delivery.model_copy(update={"fx": fx}), finance)
         erp_ids = {} if request.outbox else await self._post_documents(period, run)
         self._book(period, run, erp_ids)
         if request.outbox:
@@ -129,11 +136,10 @@ class DeliverySteps(EngagementBase):
         return delivery
 
     def _bill_and_recognize(self, period: str, cutoff: date, delivery: Delivery, finance: FinanceConfig) -> PeriodRun:
-        """The domain's billing run then revenue run (pure: nothing is kept until `_book`)."""
+        """The domain's billing run then revenue run (pure: nothing is kept until `_book`), at
+        the rates in `delivery.fx` (the hub's for the days converted on, `_hub_rates`)."""
         contract, view = self._s.contract, self._s.view
         assert contract is not None and view.erp_customer_id and view.contract_id
-        if not delivery.fx.rates:
-            delivery = delivery.model_copy(update={"fx": finance.fx})
         billing, invoices = invoice_period(
             contract,
             period,
@@ -151,6 +157,7 @@ class DeliverySteps(EngagementBase):
             complete_lines=set(billing.state.terms) if view.delivery_complete else set(),
             entry_date=cutoff,
             functional_currency=finance.legal_entity.functional_currency,
+            reporting_currency=finance.reporting_currency,
         )
         journal = (
             revenue_journal(revenue.entries, period, cutoff, finance.chart_of_accounts) if revenue.entries else None

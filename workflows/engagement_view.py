@@ -14,10 +14,12 @@ with workflow.unsafe.imports_passed_through():
         EngagementView,
         InvoiceLineRef,
         InvoiceRef,
+        PeriodRevenue,
     )
     from domain.contract import ContractState
     from domain.credit_memos import CreditMemoError, apply_credit_memo
     from domain.deal import ContractLine
+    from domain.fx import Converted
     from domain.money import Money, sum_money
 
 
@@ -89,11 +91,38 @@ def invoices(state: EngagementState) -> list[InvoiceRef]:
                     )
                     for line in invoice.lines
                 ],
+                functional=_rounded(invoice.functional),
+                reporting=_rounded(invoice.reporting),
             )
         )
     return found
 
 
+def _rounded(converted: Converted | None) -> Money | None:
+    return converted.rounded() if converted is not None else None
+
+
+def revenue(state: EngagementState) -> list[PeriodRevenue]:
+    contract = state.contract
+    if contract is None:
+        return []
+    by_period: dict[str, PeriodRevenue] = {}
+    for entry in contract.revenue_entries:
+        row = by_period.setdefault(
+            entry.period, PeriodRevenue(period=entry.period, amount=Money.zero(contract.currency))
+        )
+        row.amount = row.amount + entry.amount
+        for side in ("functional", "reporting"):
+            converted: Converted | None = getattr(entry, side)
+            if converted is not None:
+                so_far: Money | None = getattr(row, side)
+                add = converted.rounded()
+                setattr(row, side, add if so_far is None else so_far + add)
+    return [by_period[p] for p in sorted(by_period)]
+
+
 def readable(state: EngagementState) -> EngagementView:
     """The stored view with the lines and invoices a person names in the next request."""
-    return state.view.model_copy(update={"contract_lines": contract_lines(state), "invoices": invoices(state)})
+    return state.view.model_copy(
+        update={"contract_lines": contract_lines(state), "invoices": invoices(state), "revenue": revenue(state)}
+    )

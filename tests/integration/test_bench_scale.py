@@ -44,6 +44,10 @@ def test_bench_scale_prints_consistent_figures() -> None:
     assert (figures["engagements"], figures["workers"]) == (6, 2)
     assert figures["entities"] == {"US01": 3, "UK01": 3}
     assert figures["engagements_needing_attention"] == 0
+    # Every entity's month-end compares something and finds the ERP, the PSA and the hub agree:
+    # the engagements write their documents to the hub (they once started without its queue,
+    # so every invoiced project differed, ERP total vs hub 0) and every entity has time.
+    assert figures["reconciliation"] == {"US01": "clean", "UK01": "clean"}
     assert figures["provision_per_s"] > 0 and figures["bare_provision_per_s"] > 0
     walls = figures["close_wall_s"]
     assert set(walls) == {*entities, "total"}

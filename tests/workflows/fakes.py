@@ -40,6 +40,7 @@ from contracts.erp import (
     UpsertCustomerResult,
     VoidCreditMemoInput,
 )
+from contracts.fx import FxRatesInput, FxRatesResult
 from contracts.psa import (
     ApplyChangeInput,
     CreateProjectInput,
@@ -61,9 +62,10 @@ from contracts.reporting import (
 )
 from domain.billing import Delivery
 from domain.deal import AccountNode, DealRules, OpportunityLineSnapshot, OpportunitySnapshot
+from domain.fx import ChosenRate, FxLookup, FxRateTable, MissingRateError
 from domain.model import CreditMemo, Invoice, JournalEntry
 from domain.money import Money, sum_money
-from domain.reference_data import default_legal_entities
+from domain.reference_data import default_fx_rates, default_legal_entities
 from domain.system_records import BillingStatus, InvoiceStatus, Notification, ProjectRef, Receipt
 
 
@@ -135,6 +137,10 @@ class FakeSystems:
         # Receipts the ERP holds (cash applied to d2r invoices), as the month-end batch reads them.
         self.erp_payments: list[PaymentNotice] = []
         self.reported_overdue: set[str] = set()
+        # The hub's FX rates (the ERPs' synced ones); tests put ERP rates here that differ
+        # from the reference file to see which the engagement converts at.
+        self.hub_rates = FxRateTable(rates=list(default_fx_rates().rates), pivot="USD")
+        self.rates_asked: list[FxLookup] = []
 
     def _maybe_fail(self, name: str) -> None:
         self.calls[name] += 1
@@ -335,6 +341,22 @@ class FakeSystems:
             fake.hub_business_exceptions += [(x.code, x.severity.value) for x in data.exceptions]
             return RecordEngagementResult(written={"invoices": len(data.invoices)})
 
+        @activity.defn(name="fx.rates_on")
+        async def rates_on(data: FxRatesInput) -> FxRatesResult:
+            fake._maybe_fail("fx.rates_on")
+            fake.rates_asked += data.conversions
+            found = FxRatesResult()
+            for c in data.conversions:
+                try:
+                    rate, rate_date, via = fake.hub_rates.lookup(c.base, c.quote, c.on)
+                except MissingRateError:
+                    found.missing.append(c)
+                    continue
+                found.rates.append(
+                    ChosenRate(**c.model_dump(), rate=rate, rate_date=rate_date, via=via, source="netsuite:fake")
+                )
+            return found
+
         @activity.defn(name="reporting.raise_exception")
         async def raise_exception(data: RaiseExceptionInput) -> ExceptionRef:
             fake.hub_exceptions[data.incident] = data
@@ -351,6 +373,7 @@ class FakeSystems:
             return ExceptionRef(exception_id=data.incident)
 
         return [
+            rates_on,
             raise_exception,
             exception_retrying,
             resolve_exception,
