@@ -102,6 +102,10 @@ def _upsert_sql(spec: FactSpec, dedupe: bool, fresh: bool = False) -> tuple[str,
         derived += [f"functional_{col}", f"reporting_{col}"]
     all_cols = cols + derived
     updatable = [c for c in all_cols if c not in _KEY]
+    # A fact changes when its source figures, its FX date or its currencies do — not because a
+    # rate for its date arrived later: a loaded fact keeps the rate it was converted at, so a
+    # past period's figures (and the engagement view, which converted at that same rate) stay.
+    compared = [c for c in updatable if c not in derived] + ["functional_currency", "reporting_currency", "fx_date"]
     src = spec.staging
     if dedupe:  # the same record twice in one batch: keep one (the last copied)
         src = (
@@ -132,8 +136,8 @@ UPDATE {spec.table} AS t
    SET {", ".join(f"{c} = n.{c}" for c in updatable)}, updated_at = now()
   FROM n
  WHERE {key_match}
-   AND ({", ".join("t." + c for c in updatable)})
-       IS DISTINCT FROM ({", ".join("n." + c for c in updatable)})"""
+   AND ({", ".join("t." + c for c in compared)})
+       IS DISTINCT FROM ({", ".join("n." + c for c in compared)})"""
     insert = f"""{rates}
 INSERT INTO {spec.table} ({", ".join(all_cols)})
 SELECT {", ".join("n." + c for c in all_cols)} FROM n"""

@@ -128,3 +128,39 @@ async def test_the_reference_rates_fall_back_by_the_hubs_rule(hub: ReportingHub)
             assert (rate_date, via) == (hub_rate["rate_date"], (hub_rate["via"] or "").strip() or None)
             checked += 1
     assert checked > 50
+
+
+async def test_a_rate_synced_later_does_not_restate_a_loaded_fact(hub: ReportingHub) -> None:
+    """JPY 340,000 recorded on 30 Nov at the reference rate (1/150): USD 2,266.67. The ERP's
+    rate for 2 Nov (0.0064) is synced afterwards and the same invoice is recorded again (a
+    re-run close repeats its writes): it keeps 2,266.67, the figure the engagement showed.
+    A corrected amount is a change: it converts at the rate in force now (350,000 x 0.0064)."""
+    await load_reference_data(hub, default_legal_entities(), default_fx_rates())
+
+    def invoice(net: str) -> m.InvoiceFact:
+        return m.InvoiceFact(
+            source_system="erp",
+            source_record_id="inv-jp-2",
+            customer_id="ACME",
+            legal_entity="JP01",
+            currency="JPY",
+            invoice_date=NOV_30,
+            due_date=NOV_30 + timedelta(days=30),
+            net_amount=D(net),
+            tax_amount=D(0),
+            total_amount=D(net),
+        )
+
+    async def reported() -> D:
+        value = await hub.pool.fetchval(
+            "SELECT reporting_total_amount FROM fact_invoice WHERE source_record_id = 'inv-jp-2'"
+        )
+        return D(value)
+
+    await hub.record_invoice(invoice("340000"))
+    assert await reported() == D("2266.67")
+    await _erp_rate(hub)
+    again = await hub.record_invoice(invoice("340000"))
+    assert again.written == 0 and await reported() == D("2266.67")
+    await hub.record_invoice(invoice("350000"))
+    assert await reported() == D("2240.00")
