@@ -9,7 +9,8 @@ spread over them; NetSuite with the demo seed), then
    TimeAndExpensePostingWorkflow per legal entity (US01, UK01, DE01, JP01) with the
    period's cut-off, all four at once — entries/s from start to the last result;
 2. baseline: the same HTTP calls (the same connector code, page by page, four entities
-   at once, the same ERP concurrency) from a plain asyncio loop, with no durability;
+   at once, the same ERP concurrency, and each run's receivables sweep) from a plain
+   asyncio loop, with no durability;
 
 and prints entries/s for both, the ratio (goal >= 0.5), and Temporal Actions per 1,000
 entries (goal <= 5), counted from the histories per Temporal Cloud's definition (see
@@ -17,7 +18,11 @@ bench/bench_engagement_actions.py) plus the activity heartbeats that reach the s
 (not in the history: estimated as 1 + page time / (0.8 x heartbeat timeout), the
 SDK's throttle). Then it runs bench.bench_engagement_actions for the 12-period year.
 
-    .venv/bin/python -m bench.bench_posting [--projects 1000] [--entries 100000]
+`--rounds N` repeats both sides on fresh simulator pairs, alternating which goes first
+(the machine's load moves between the two otherwise), and prints each round's ratio, the
+median, and the load average before and after each side.
+
+    .venv/bin/python -m bench.bench_posting [--projects 1000] [--entries 100000] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -27,21 +32,24 @@ import asyncio
 import math
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+import psutil
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from bench.bench_engagement_actions import BILLABLE
 from bench.bench_engagement_actions import main as engagement_year
 from contracts import search_attributes as sa
+from contracts.erp import OpenItemsInput
 from contracts.posting import PostingConfig, PostingInput, PostPageInput
 from simulators.devkeys import ensure_dev_keys
 from tests.conftest import TEST_CONVERTER, wheel_binary
@@ -72,6 +80,7 @@ def start(module: str, db: Path, *args: str) -> tuple[subprocess.Popen[bytes], s
         stderr=subprocess.DEVNULL,
         env={**os.environ},
     )
+    SIMULATOR_PIDS.add(process.pid)
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -86,6 +95,41 @@ def wait(url: str, process: subprocess.Popen[bytes], within: float = 600) -> Non
                 return
         time.sleep(0.2)
     raise RuntimeError("simulator did not start")
+
+
+def settle(processes: list[subprocess.Popen[bytes]], within: float = 180) -> float:
+    """Wait until the simulators are idle: a freshly seeded one keeps working for a while
+    after it answers (measured: the side that ran first took 2-4x as long), so whichever
+    side ran first would pay for it. Returns the seconds waited."""
+    watched = [psutil.Process(p.pid) for p in processes]
+    t0 = time.perf_counter()
+    for w in watched:
+        w.cpu_percent(interval=None)  # the first call starts the measurement
+    quiet = 0
+    while quiet < 2 and time.perf_counter() - t0 < within:
+        time.sleep(1.0)
+        busy = max(w.cpu_percent(interval=None) for w in watched)
+        quiet = quiet + 1 if busy < 5 else 0
+    return time.perf_counter() - t0
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
+SIMULATOR_PIDS: set[int] = set()  # every simulator this script started (not d2r's dev server)
+
+
+def dev_server_cpu() -> float:
+    """CPU seconds of what this process started besides the simulators: the dev server."""
+    return cpu_seconds([c for c in psutil.Process().children(recursive=True) if c.pid not in SIMULATOR_PIDS])
 
 
 def settings_for(sf: str, ns: str, concurrency: int, tag: str) -> WorkerSettings:
@@ -117,6 +161,7 @@ async def run_temporal(
         acts = await build_activities(settings, stack, env.client)
         await start_workers(env.client, settings, activities_by_role(acts), stack)
         t0 = time.perf_counter()
+        t_wall = time.time()
         handles = [
             await env.client.start_workflow(
                 TimeAndExpensePostingWorkflow.run,
@@ -158,6 +203,23 @@ async def run_temporal(
                     # the first heartbeat goes out at once, then at most one per throttle interval
                     heartbeats += 1 + math.floor(seconds / (0.8 * HEARTBEAT_SECONDS))
         kinds["heartbeats reaching the server (est.)"] = heartbeats
+        server_cpu = dev_server_cpu()
+        # where the run's wall time went, per entity: waiting for the first page to start,
+        # and the pages themselves (the rest is workflow tasks and the receivables sweep)
+        for h in handles:
+            events_of = (await h.fetch_history()).events
+            t_start = events_of[0].event_time.ToDatetime().timestamp()
+            pages = [
+                e.event_time.ToDatetime().timestamp()
+                for e in events_of
+                if e.event_type
+                in (EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+            ]
+            t_end = events_of[-1].event_time.ToDatetime().timestamp()
+            print(
+                f"  {h.id}: started {t_start - t_wall:.1f} s after t0, first page {pages[0] - t_start:.1f} s "
+                f"later, activities {pages[-1] - pages[0]:.1f} s, run {t_end - t_start:.1f} s"
+            )
     await env.shutdown()
     entries = sum(r.progress.time_entries for r in results)
     exceptions = sum(r.progress.exceptions_total for r in results)
@@ -166,6 +228,7 @@ async def run_temporal(
         elapsed,
         {
             "kinds": kinds,
+            "dev_server_cpu": server_cpu,
             "events": events,
             "bytes": size,
             "exceptions": exceptions,
@@ -178,7 +241,7 @@ async def run_baseline(sf: str, ns: str, concurrency: int, page: int, mode: str)
     settings = settings_for(sf, ns, concurrency, "b")
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack)
-        assert acts.posting is not None
+        assert acts.posting is not None and acts.erp_billing is not None
         posting = acts.posting
 
         async def entity_run(entity: str) -> int:
@@ -197,12 +260,98 @@ async def run_baseline(sf: str, ns: str, concurrency: int, page: int, mode: str)
                 )
                 total += result.time_entries
                 if result.next_project is None:
-                    return total
+                    break
                 after, n = result.next_project, n + 1
+            # the run's last step, as TimeAndExpensePostingWorkflow does it: invoices that fell
+            # due the day before and are still open (no engagement runs here to be told)
+            day = CUTOFF - timedelta(days=1)
+            await acts.erp_billing.open_items_due(OpenItemsInput(legal_entity=entity, due_from=day, due_to=day))
+            return total
 
         t0 = time.perf_counter()
         counts = await asyncio.gather(*(entity_run(e) for e in ENTITIES))
         return sum(counts), time.perf_counter() - t0
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def one_round(args: argparse.Namespace, tmp: Path, baseline_first: bool) -> float:
+    """Both sides once, each on its own freshly seeded simulator pair; returns d2r / baseline."""
+    seed = ["--seed", "bench", "--opportunities", str(args.projects * 3), "--time-entries", str(args.entries)]
+    procs = []
+    urls: dict[str, str] = {}
+    for side in ("t", "b"):
+        p, urls[f"sf-{side}"] = start("simulators.salesforce", tmp / f"sf-{side}.sqlite", *seed)
+        procs.append(p)
+        p, urls[f"ns-{side}"] = start("simulators.netsuite", tmp / f"ns-{side}.sqlite", "--seed", "demo")
+        procs.append(p)
+    try:
+        t0 = time.perf_counter()
+        for p, key in zip(procs, ("sf-t", "ns-t", "sf-b", "ns-b"), strict=True):
+            wait(urls[key], p)
+        seeded = time.perf_counter() - t0
+        print(
+            f"seeded two simulator pairs ({args.projects} projects, {args.entries:,} timecards each) "
+            f"in {seeded:.0f} s, idle after {settle(procs):.0f} s more"
+        )
+
+        def sims(side: str) -> list[psutil.Process]:
+            return [
+                psutil.Process(p.pid)
+                for p, k in zip(procs, ("sf-t", "ns-t", "sf-b", "ns-b"), strict=True)
+                if k.endswith(side)
+            ]
+
+        async def baseline() -> tuple[int, float]:
+            before, cpu, sim = load(), time.process_time(), cpu_seconds(sims("b"))
+            entries, seconds = await run_baseline(
+                urls["sf-b"], urls["ns-b"], args.concurrency, args.projects_per_page, args.time_mode
+            )
+            print(
+                f"baseline (plain asyncio, same HTTP calls): {entries:,} entries in {seconds:.1f} s = "
+                f"{entries / seconds:,.0f} entries/s ({before} before, {load()} after; CPU: this process "
+                f"{time.process_time() - cpu:.1f} s, simulators {cpu_seconds(sims('b')) - sim:.1f} s)"
+            )
+            return entries, seconds
+
+        async def temporal() -> tuple[int, float, dict[str, object]]:
+            before, cpu, sim = load(), time.process_time(), cpu_seconds(sims("t"))
+            entries, seconds, info = await run_temporal(
+                urls["sf-t"], urls["ns-t"], args.concurrency, args.projects_per_page, args.time_mode
+            )
+            print(
+                f"d2r on Temporal: {entries:,} entries in {seconds:.1f} s = {entries / seconds:,.0f} entries/s "
+                f"({info['pages']} pages, {info['exceptions']} exceptions; {before} before, {load()} after; "
+                f"CPU: this process {time.process_time() - cpu:.1f} s, simulators "
+                f"{cpu_seconds(sims('t')) - sim:.1f} s, dev server {info['dev_server_cpu']:.1f} s)"
+            )
+            return entries, seconds, info
+
+        if baseline_first:
+            b_entries, b_time = await baseline()
+            t_entries, t_time, info = await temporal()
+        else:
+            t_entries, t_time, info = await temporal()
+            b_entries, b_time = await baseline()
+        ratio = (t_entries / t_time) / (b_entries / b_time)
+        print(f"ratio d2r / baseline: {ratio:.2f} (goal >= 0.5)")
+        kinds: Counter[str] = info["kinds"]  # type: ignore[assignment]
+        actions = sum(kinds.values())
+        print(
+            f"Temporal Actions: {actions} for {t_entries:,} entries = {1000 * actions / max(t_entries, 1):.2f} "
+            f"per 1,000 entries (goal <= 5)"
+        )
+        for name, count in kinds.most_common():
+            print(f"  {count:5d}  {name}")
+        print(f"posting histories: {info['events']} events, {info['bytes']:,} bytes (JSON) for 4 runs")
+        return ratio
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
 
 
 async def main() -> None:
@@ -219,55 +368,17 @@ async def main() -> None:
         "time_bill: one NetSuite time bill per entry",
     )
     parser.add_argument("--skip-year", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds on fresh simulators, alternating the order")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="d2r-bench-posting-"))
     ensure_dev_keys()  # the NetSuite login is a certificate-signed JWT (settings' default key)
-    seed = ["--seed", "bench", "--opportunities", str(args.projects * 3), "--time-entries", str(args.entries)]
-    procs = []
-    urls: dict[str, str] = {}
-    for side in ("t", "b"):
-        p, urls[f"sf-{side}"] = start("simulators.salesforce", tmp / f"sf-{side}.sqlite", *seed)
-        procs.append(p)
-        p, urls[f"ns-{side}"] = start("simulators.netsuite", tmp / f"ns-{side}.sqlite", "--seed", "demo")
-        procs.append(p)
-    try:
-        t0 = time.perf_counter()
-        for p, key in zip(procs, ("sf-t", "ns-t", "sf-b", "ns-b"), strict=True):
-            wait(urls[key], p)
-        print(f"time posted as: {args.time_mode}")
-        print(
-            f"seeded two simulator pairs ({args.projects} projects, {args.entries:,} timecards each) "
-            f"in {time.perf_counter() - t0:.0f} s"
-        )
-        b_entries, b_time = await run_baseline(
-            urls["sf-b"], urls["ns-b"], args.concurrency, args.projects_per_page, args.time_mode
-        )
-        print(
-            f"baseline (plain asyncio, same HTTP calls): {b_entries:,} entries in {b_time:.1f} s = "
-            f"{b_entries / b_time:,.0f} entries/s"
-        )
-        t_entries, t_time, info = await run_temporal(
-            urls["sf-t"], urls["ns-t"], args.concurrency, args.projects_per_page, args.time_mode
-        )
-        print(
-            f"d2r on Temporal: {t_entries:,} entries in {t_time:.1f} s = {t_entries / t_time:,.0f} entries/s "
-            f"({info['pages']} pages, {info['exceptions']} exceptions)"
-        )
-        print(f"ratio d2r / baseline: {(t_entries / t_time) / (b_entries / b_time):.2f} (goal >= 0.5)")
-        kinds: Counter[str] = info["kinds"]  # type: ignore[assignment]
-        actions = sum(kinds.values())
-        print(
-            f"Temporal Actions: {actions} for {t_entries:,} entries = {1000 * actions / max(t_entries, 1):.2f} "
-            f"per 1,000 entries (goal <= 5)"
-        )
-        for name, count in kinds.most_common():
-            print(f"  {count:5d}  {name}")
-        print(f"posting histories: {info['events']} events, {info['bytes']:,} bytes (JSON) for 4 runs")
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+    print(f"time posted as: {args.time_mode}")
+    ratios = []
+    for n in range(args.rounds):
+        (tmp / f"round-{n}").mkdir()
+        ratios.append(await one_round(args, tmp / f"round-{n}", baseline_first=n % 2 == 0))
+    if args.rounds > 1:
+        print(f"ratios d2r / baseline: {', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
     if not args.skip_year:
         print()
         await engagement_year()
