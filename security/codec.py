@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from security.keys import CodecKeySettings, KeyRing
@@ -62,13 +63,33 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(plain)
 
 
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """The SDK builds a payload converter for every workflow run a worker holds, and each
+    caches its own pydantic TypeAdapters: about 5 KiB per open engagement (README, "Figures").
+    The converter holds nothing else (the cache is thread-safe), so one per process serves all."""
+
+    _shared: ClassVar[SharedPydanticPayloadConverter | None] = None
+
+    def __new__(cls) -> Self:
+        shared = cls._shared
+        if not isinstance(shared, cls):
+            shared = super().__new__(cls)
+            PydanticPayloadConverter.__init__(shared)
+            cls._shared = shared
+        return shared
+
+    def __init__(self) -> None:
+        """Built once, in `__new__`: every later call hands back the same converter."""
+
+
 def converter_for(ring: KeyRing | None) -> DataConverter:
     """Pydantic payloads, encrypted with `ring` (plain when there is no ring: dev only,
     refused by the production profile)."""
+    plain = dataclasses.replace(pydantic_data_converter, payload_converter_class=SharedPydanticPayloadConverter)
     if ring is None:
-        return pydantic_data_converter
+        return plain
     return dataclasses.replace(
-        pydantic_data_converter,
+        plain,
         payload_codec=EncryptionCodec(ring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engagement_changes import ChangeSteps
     from workflows.engagement_delivery import DeliverySteps
     from workflows.engagement_provisioning import ProvisioningSteps
-    from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase
+    from workflows.engagement_support import LOCAL_CONFIG, VENDOR_RETRY, EngagementBase, shared_finance
     from workflows.engagement_view import readable
     from workflows.failures import BUSINESS_FAILURES, STEP_FAILURES, failure_reason
     from workflows.refusals import conflict, invalid_request
@@ -479,12 +479,13 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
 
     async def _finance_config(self, legal_entity: str) -> FinanceConfig:
         if self._finance is None:
-            self._finance = await workflow.execute_local_activity(
+            config = await workflow.execute_local_activity(
                 "config.finance",
                 FinanceConfigInput(legal_entity=legal_entity),
                 result_type=FinanceConfig,
                 **LOCAL_CONFIG,
             )
+            self._finance = shared_finance(config)
         return self._finance
 
     async def _needs_attention(self, reason: str) -> bool:

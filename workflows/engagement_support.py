@@ -38,6 +38,25 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 VENDOR_RETRY = retry_policy(VENDOR_ATTEMPTS)
 LOCAL_CONFIG: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
 
+# Every engagement of a legal entity reads the same finance configuration (tax rules, FX
+# table, chart of accounts): ~17 KiB of objects each, the largest part of an open
+# engagement's own memory. One object per distinct configuration serves them all (this
+# module is imported passed through, so once per process); it is read-only to workflow
+# code, and equal content behaves the same, so replay is unaffected.
+_SHARED_FINANCE: list[FinanceConfig] = []
+_SHARED_FINANCE_MAX = 64  # distinct configurations kept (entities x config changes)
+
+
+def shared_finance(config: FinanceConfig) -> FinanceConfig:
+    # by equality, not by JSON: a frozenset (the EU members) serializes in any order
+    for shared in _SHARED_FINANCE:
+        if shared == config:
+            return shared
+    if len(_SHARED_FINANCE) >= _SHARED_FINANCE_MAX:
+        _SHARED_FINANCE.clear()  # runs that hold the old objects keep them
+    _SHARED_FINANCE.append(config)
+    return config
+
 
 class EngagementBase:
     """Attributes the mixins rely on, and the bookkeeping they share."""

@@ -15,11 +15,29 @@ from temporalio.api.common.v1 import Payload
 from api.app import create_app
 from api.settings import ApiSettings
 from domain.money import Money
-from security.codec import ENCODING, KEY_ID, EncryptionCodec, UnknownKeyError, converter_for
+from security.codec import (
+    ENCODING,
+    KEY_ID,
+    EncryptionCodec,
+    SharedPydanticPayloadConverter,
+    UnknownKeyError,
+    converter_for,
+)
 from security.keys import KeyRing, KeyRingError, ensure_key_file
 from tests.conftest import TEST_CONVERTER, TEST_KEY_RING
 
 SECRET_NAME = "Globex UK Ltd"
+
+
+def test_every_workflow_run_gets_the_one_payload_converter() -> None:
+    """The SDK asks for a payload converter per workflow run: they are all one object (one
+    TypeAdapter cache per process), and it converts models both ways like the SDK's own."""
+    converters = [converter_for(ring)._new_payload_converter() for ring in (None, TEST_KEY_RING, TEST_KEY_RING)]
+    inner = {id(getattr(c, "_inner_payload_converter", c)) for c in converters}
+    assert SharedPydanticPayloadConverter() is SharedPydanticPayloadConverter()
+    assert len(inner) == 1
+    [payload] = converters[0].to_payloads([Money.of("120.50", "GBP")])
+    assert converters[1].from_payloads([payload], [Money]) == [Money.of("120.50", "GBP")]
 
 
 async def test_a_model_round_trips_and_the_stored_bytes_hold_no_plaintext() -> None:

@@ -14,8 +14,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import workflows.engagement_support as support
+from contracts.config import FinanceConfig
 from contracts.engagement import EngagementInput
 from contracts.queues import TaskQueues
+from domain.reference_data import default_legal_entities
 from domain.stages import Stage
 from tests.workflows.fakes import FakeSystems, good_opportunity
 from tests.workflows.test_engagement_workflow import wait_for
@@ -86,6 +89,8 @@ async def test_engagements_provision_in_either_sandbox(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(module, "validate_deal", counted)
+    shared_configs: list[FinanceConfig] = []
+    monkeypatch.setattr(support, "_SHARED_FINANCE", shared_configs)
     fake = FakeSystems(good_opportunity())
     queue = f"pt-{uuid.uuid4()}"
     runner = workflow_runner(WorkflowWorkerLimits(sandbox=sandbox))  # type: ignore[arg-type]
@@ -111,3 +116,18 @@ async def test_engagements_provision_in_either_sandbox(
             view = await wait_for(handle, lambda v: v.stage == Stage.IN_DELIVERY)
             assert view.project_id and view.contract_id
     assert len(calls) == (2 if shared else 0)
+    # both runs hold the one finance configuration (workflows/engagement.py imports its support
+    # module passed through, so under the strict sandbox too)
+    assert len(shared_configs) == 1
+
+
+def test_engagements_share_one_finance_configuration() -> None:
+    """Equal content is one object (what every engagement of an entity holds); a different
+    configuration is another, and the table stays bounded."""
+    us, uk = (FinanceConfig(legal_entity=default_legal_entities()[e]) for e in ("US01", "UK01"))
+    first = support.shared_finance(us)
+    assert support.shared_finance(us.model_copy(deep=True)) is first
+    assert support.shared_finance(uk) is not first
+    for n in range(support._SHARED_FINANCE_MAX + 1):
+        support.shared_finance(us.model_copy(update={"reporting_currency": f"X{n:02d}"}))
+    assert len(support._SHARED_FINANCE) <= support._SHARED_FINANCE_MAX
