@@ -445,7 +445,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engagements", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50, help="engagements before the baseline is read")
     parser.add_argument("--queries", type=int, default=500, help="engagement GETs for the latency figure")
-    parser.add_argument("--sandbox", choices=["passthrough", "strict"], default="passthrough")
+    parser.add_argument("--sandbox", choices=["passthrough", "strict", "none"], default="passthrough")
     parser.add_argument("--profile", action="store_true", help="the worker's heap growth by line and type")
     parser.add_argument("--serve-systems", nargs=2, metavar=("ADDRESS", "QUEUES"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-workflows", action="store_true", help=argparse.SUPPRESS)

@@ -5,8 +5,10 @@ N worker processes, the API):
 1. loads `--engagements N` closed-won deals (one T&M line each) across `--entities`
    into the CRM, plus `--bare B` more for the floor;
 2. provisions B of them with a bare workflow making the same calls
-   (bench/bare_provisioning.py), then the N as real engagements, Closed Won to
-   IN_DELIVERY, and reports both rates (the same workers, connectors and rate limits);
+   (bench/bare_provisioning.py) and the N as real engagements, Closed Won to IN_DELIVERY,
+   in `--rounds` alternating rounds (bare first, then real first, ...: load from other
+   processes weighs on both alike), and reports both rates (the same workers, connectors
+   and rate limits);
 3. records `--timecards M` approved timecards (a week of 5 x 8 h each) on the engagements'
    projects in two halves, with a daily posting run per entity between them (time posted
    during the month costs the engagements nothing);
@@ -18,7 +20,7 @@ N worker processes, the API):
 The last line printed is one JSON object with the figures (README, "Figures").
 
     nice -n 10 .venv/bin/python -m bench.bench_scale [--engagements 3000] [--workers 2]
-        [--timecards N] [--entities US01,UK01,DE01,JP01] [--bare 300]
+        [--timecards N] [--entities US01,UK01,DE01,JP01] [--bare 300] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -148,7 +151,10 @@ async def _until(count: Any, target: int, what: str, within: float) -> None:
     raise RuntimeError(f"{what}: not done within {within:.0f}s")
 
 
-async def provision_bare(stack: ScaleStack, deals: list[tuple[str, str]], entities: dict[str, str]) -> float:
+async def provision_bare(
+    stack: ScaleStack, deals: list[tuple[str, str]], entities: dict[str, str], before: int = 0
+) -> float:
+    """Seconds to provision `deals` with the bare workflow (`before` of them ran earlier)."""
     if not deals:
         return 0.0
     client = stack.client
@@ -169,11 +175,14 @@ async def provision_bare(stack: ScaleStack, deals: list[tuple[str, str]], entiti
         query = "WorkflowType = 'BareProvisioningWorkflow' AND ExecutionStatus = 'Completed'"
         return (await client.count_workflows(query)).count
 
-    await _until(done, len(deals), "bare provisioning", within=600 + 2 * len(deals))
-    return len(deals) / (time.perf_counter() - t0)
+    await _until(done, before + len(deals), "bare provisioning", within=600 + 2 * len(deals))
+    return time.perf_counter() - t0
 
 
-async def provision(stack: ScaleStack, deals: list[tuple[str, str]]) -> tuple[float, int]:
+async def provision(stack: ScaleStack, deals: list[tuple[str, str]], before: int = 0) -> float:
+    """Seconds to take `deals` from Closed Won to IN_DELIVERY (`before` engagements ran earlier)."""
+    if not deals:
+        return 0.0
     client = stack.client
     t0 = time.perf_counter()
     await _started(
@@ -192,10 +201,32 @@ async def provision(stack: ScaleStack, deals: list[tuple[str, str]]) -> tuple[fl
         stages = "('IN_DELIVERY', 'NEEDS_ATTENTION')"
         return (await client.count_workflows(f"WorkflowType = 'EngagementWorkflow' AND D2RStage IN {stages}")).count
 
-    await _until(settled, len(deals), "provisioning", within=600 + 2 * len(deals))
-    rate = len(deals) / (time.perf_counter() - t0)
-    stuck = await client.count_workflows("WorkflowType = 'EngagementWorkflow' AND D2RStage = 'NEEDS_ATTENTION'")
-    return rate, stuck.count
+    await _until(settled, before + len(deals), "provisioning", within=600 + 2 * len(deals))
+    return time.perf_counter() - t0
+
+
+async def provision_both(
+    stack: ScaleStack, bare: list[tuple[str, str]], real: list[tuple[str, str]], entities: dict[str, str], rounds: int
+) -> tuple[float, float, int, list[float]]:
+    """Bare and real provisioning in `rounds` alternating rounds (bare first, then real first,
+    ...), so load from other processes drifting during the run weighs on both sides alike.
+    Returns each side's rate, the engagements needing attention and the load averages seen."""
+    bare_s = real_s = 0.0
+    loads = [os.getloadavg()[0]]
+    for i in range(rounds):
+        b = bare[i * len(bare) // rounds : (i + 1) * len(bare) // rounds]
+        r = real[i * len(real) // rounds : (i + 1) * len(real) // rounds]
+        for side in ("bare", "real") if i % 2 == 0 else ("real", "bare"):
+            if side == "bare":
+                bare_s += await provision_bare(stack, b, entities, before=i * len(bare) // rounds)
+            else:
+                real_s += await provision(stack, r, before=i * len(real) // rounds)
+            loads.append(os.getloadavg()[0])
+        log(f"  round {i + 1}/{rounds}: bare {len(b)}, real {len(r)}; load {loads[-1]:.1f}")
+    query = "WorkflowType = 'EngagementWorkflow' AND D2RStage = 'NEEDS_ATTENTION'"
+    stuck = (await stack.client.count_workflows(query)).count
+    bare_rate = len(bare) / bare_s if bare_s else 0.0
+    return bare_rate, len(real) / real_s, stuck, loads
 
 
 async def projects_by_entity(stack: ScaleStack) -> dict[str, list[str]]:
@@ -316,10 +347,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             deals = await load_deals(stack, args.engagements + args.bare, entities)
             bare, real = deals[: args.bare], deals[args.bare :]
             log(f"loaded {len(deals)} deals; bare provisioning of {len(bare)}")
-            bare_rate = await provision_bare(stack, bare, currencies)
-            log(f"bare: {bare_rate:.2f}/s; provisioning {len(real)} engagements")
-            rate, stuck = await provision(stack, real)
-            log(f"provisioned: {rate:.2f}/s, {stuck} need attention")
+            bare_rate, rate, stuck, loads = await provision_both(stack, bare, real, currencies, args.rounds)
+            log(f"provisioned: {rate:.2f}/s vs bare {bare_rate:.2f}/s, {stuck} need attention")
             await asyncio.sleep(3)  # let the last workflow tasks finish before reading memory
             cached = stack.rss.now()  # every engagement cached, waiting in IN_DELIVERY
             projects = await projects_by_entity(stack)
@@ -355,6 +384,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "provision_per_s": round(rate, 2),
         "bare_provision_per_s": round(bare_rate, 2),
         "provision_vs_bare": round(rate / bare_rate, 2) if bare_rate else None,
+        "provision_rounds": args.rounds,
+        "provision_load_average": [round(x, 1) for x in loads],
         "engagements_needing_attention": stuck,
         "close_wall_s": {**walls, "total": round(sum(walls.values()), 1)},
         # bench/close_actions.py's count of each close's histories (heartbeats estimated)
@@ -391,7 +422,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--entities", default="US01,UK01,DE01,JP01", help="legal entities the deals are spread over")
     parser.add_argument("--bare", type=int, default=None, help="deals provisioned by the bare workflow (default N/10)")
     parser.add_argument("--queries", type=int, default=500, help="engagement GETs for the latency figure")
-    parser.add_argument("--sandbox", choices=["passthrough", "strict"], default=None, help="the workers' sandbox")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare / real provisioning rounds")
+    parser.add_argument(
+        "--sandbox", choices=["passthrough", "strict", "none"], default=None, help="the workers' sandbox"
+    )
     args = parser.parse_args(argv)
     if args.timecards is None:
         args.timecards = args.engagements

@@ -73,7 +73,7 @@ def test_strict_sandbox_on_request() -> None:
     assert "workflows" not in runner.restrictions.passthrough_modules
 
 
-@pytest.mark.parametrize(("sandbox", "shared"), [("passthrough", True), ("strict", False)])
+@pytest.mark.parametrize(("sandbox", "shared"), [("passthrough", True), ("strict", False), ("none", True)])
 async def test_engagements_provision_in_either_sandbox(
     env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch, sandbox: str, shared: bool
 ) -> None:
