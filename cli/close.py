@@ -25,7 +25,8 @@ PeriodArg = Annotated[str, typer.Argument(help="the month, e.g. 2026-11")]
 # The close's steps in order (contracts.period_close.CloseStep); REJECTED ends it early.
 STEPS = ["CUT_OFF", "POSTING", "BILLING", "RECONCILING", "AWAITING_APPROVAL", "LOCKING", "CLOSED"]
 # Where a watch stops: a person has to act, or the close has ended.
-SETTLED = {"AWAITING_APPROVAL", "CLOSED", "REJECTED", "CANCELLED", "DELEGATED"}
+ENDED = {"CLOSED", "REJECTED", "CANCELLED", "DELEGATED"}
+SETTLED = ENDED | {"AWAITING_APPROVAL"}
 PAGE = 200  # report lines per request
 
 
@@ -99,6 +100,10 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh until it waits for approval or ends")] = False,
     interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 1.0,
     timeout: Annotated[float, typer.Option(help="stop watching after this many seconds")] = 600.0,
+    until: Annotated[
+        str | None,
+        typer.Option(help="with --watch: refresh until this step (e.g. CANCELLED after a cancel), or the close ends"),
+    ] = None,
     as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = "",
@@ -106,7 +111,10 @@ def status(
     """Where the close stands: steps, posting pages, billing, reconciliation, lock."""
     client = Api(api, token)
     if watch:
-        _watch(client, legal_entity, period, interval=interval, timeout=timeout)
+        stop = SETTLED if until is None else ENDED | {until.upper()}
+        _watch(client, legal_entity, period, interval=interval, timeout=timeout, stop=stop)
+        if until is not None and client.get(_path(legal_entity, period)).get("step") != until.upper():
+            raise typer.Exit(1)  # it ended otherwise
         return
     report = client.get(_path(legal_entity, period))
     if as_json:
@@ -115,15 +123,17 @@ def status(
         console.print(progress(report))
 
 
-def _watch(client: Api, legal_entity: str, period: str, *, interval: float, timeout: float) -> None:
+def _watch(
+    client: Api, legal_entity: str, period: str, *, interval: float, timeout: float, stop: set[str] = SETTLED
+) -> None:
     deadline = time.monotonic() + timeout
     report = client.get(_path(legal_entity, period))
     with Live(progress(report), console=console, refresh_per_second=4, transient=False) as live:
-        while report.get("step") not in SETTLED and time.monotonic() < deadline:
+        while report.get("step") not in stop and time.monotonic() < deadline:
             time.sleep(interval)
             report = client.get(_path(legal_entity, period))
             live.update(progress(report))
-    if report.get("step") not in SETTLED:
+    if report.get("step") not in stop:
         console.print(f"still {report.get('step')} after {timeout:.0f}s")
         raise typer.Exit(4)
 
