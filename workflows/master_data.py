@@ -16,6 +16,8 @@ The workflows keep the cursor and the counts; conflicts live in the hub's except
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -43,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveConflictInput,
         ResolveConflictResult,
         SweepMark,
+        SyncCounts,
     )
     from contracts.retry import PAGE_ATTEMPTS, VENDOR_ATTEMPTS, retry_policy
 
@@ -108,6 +111,70 @@ class CustomerSyncWorkflow:
         return None
 
 
+@dataclass(frozen=True)
+class _PsaSweep:
+    """What the PSA sweeps differ by: the page activity, and how a page and the progress read."""
+
+    activity: str
+    page_input: type[ConsultantPageInput] | type[ProjectPageInput]
+    page_result: type[ConsultantPageResult] | type[ProjectPageResult]
+    last_result: type[ConsultantSyncResult] | type[ProjectSyncResult]
+    so_far: Callable[[SyncCounts], str]
+    summary: str  # per page: {page}, {psa}
+
+
+CONSULTANTS = _PsaSweep(
+    "master_data.consultant_page",
+    ConsultantPageInput,
+    ConsultantPageResult,
+    ConsultantSyncResult,
+    lambda counts: f"{counts.created} employees created",
+    "Consultants page {page} of PSA {psa}: ERP employees",
+)
+PROJECTS = _PsaSweep(
+    "master_data.project_page",
+    ProjectPageInput,
+    ProjectPageResult,
+    ProjectSyncResult,
+    lambda counts: f"{counts.written} ERP projects written",
+    "Projects page {page} of PSA {psa}: the ERP project dimension",
+)
+
+
+async def _sweep(
+    sweep: _PsaSweep,
+    data: ConsultantSyncInput | ProjectSyncInput,
+    p: ConsultantSyncProgress | ProjectSyncProgress,
+) -> None:
+    """Page through the PSA from the mark (the input's, else the Schedule's previous run's; a
+    continued run carries its own), one activity per page, continuing as new when Temporal
+    suggests it; `p` holds the progress."""
+    if data.carried is None:
+        p.after = data.after
+        if p.after is None and workflow.has_last_completion_result():
+            last = workflow.get_last_completion_result(sweep.last_result)
+            p.after = last.mark if last is not None else None
+    while not p.done:
+        workflow.set_current_details(f"page {p.page}: {sweep.so_far(p.counts)} so far")
+        result = await workflow.execute_activity(
+            sweep.activity,
+            sweep.page_input(psa_instance=data.psa_instance, after=p.after, limit=data.page_size),
+            result_type=sweep.page_result,
+            task_queue=data.queues.erp,
+            start_to_close_timeout=PAGE_TIMEOUT,
+            retry_policy=PAGE_RETRY,
+            summary=sweep.summary.format(page=p.page, psa=data.psa_instance),
+        )
+        p.counts.add(result.counts)
+        if result.next_after is None:
+            p.done = True
+            break
+        p.after = result.next_after
+        p.page += 1
+        if workflow.info().is_continue_as_new_suggested():
+            workflow.continue_as_new(data.model_copy(update={"carried": p}))
+
+
 @workflow.defn(name="ConsultantSyncWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ConsultantSyncWorkflow:
     @workflow.init
@@ -121,36 +188,16 @@ class ConsultantSyncWorkflow:
     @workflow.run
     async def run(self, data: ConsultantSyncInput) -> ConsultantSyncResult:
         p = self._p
-        wid = workflow.info().workflow_id
-        if data.carried is None:
-            p.after = data.after
-            if p.after is None and workflow.has_last_completion_result():
-                last = workflow.get_last_completion_result(ConsultantSyncResult)
-                p.after = last.mark if last is not None else None
-        while not p.done:
-            workflow.set_current_details(f"page {p.page}: {p.counts.created} employees created so far")
-            result: ConsultantPageResult = await workflow.execute_activity(
-                "master_data.consultant_page",
-                ConsultantPageInput(psa_instance=data.psa_instance, after=p.after, limit=data.page_size),
-                result_type=ConsultantPageResult,
-                task_queue=data.queues.erp,
-                start_to_close_timeout=PAGE_TIMEOUT,
-                retry_policy=PAGE_RETRY,
-                summary=f"Consultants page {p.page} of PSA {data.psa_instance}: ERP employees",
-            )
-            p.counts.add(result.counts)
-            if result.next_after is None:
-                p.done = True
-                break
-            p.after = result.next_after
-            p.page += 1
-            if workflow.info().is_continue_as_new_suggested():
-                workflow.continue_as_new(data.model_copy(update={"carried": p}))
+        await _sweep(CONSULTANTS, data, p)
         workflow.set_current_details(
             f"done: {p.counts.records} consultants, {p.counts.created} employees created, {p.counts.refused} refused"
         )
         return ConsultantSyncResult(
-            workflow_id=wid, psa_instance=data.psa_instance, mark=p.after, pages=p.page + 1, counts=p.counts
+            workflow_id=workflow.info().workflow_id,
+            psa_instance=data.psa_instance,
+            mark=p.after,
+            pages=p.page + 1,
+            counts=p.counts,
         )
 
 
@@ -169,36 +216,16 @@ class ProjectSyncWorkflow:
     @workflow.run
     async def run(self, data: ProjectSyncInput) -> ProjectSyncResult:
         p = self._p
-        wid = workflow.info().workflow_id
-        if data.carried is None:
-            p.after = data.after
-            if p.after is None and workflow.has_last_completion_result():
-                last = workflow.get_last_completion_result(ProjectSyncResult)
-                p.after = last.mark if last is not None else None
-        while not p.done:
-            workflow.set_current_details(f"page {p.page}: {p.counts.written} ERP projects written so far")
-            result: ProjectPageResult = await workflow.execute_activity(
-                "master_data.project_page",
-                ProjectPageInput(psa_instance=data.psa_instance, after=p.after, limit=data.page_size),
-                result_type=ProjectPageResult,
-                task_queue=data.queues.erp,
-                start_to_close_timeout=PAGE_TIMEOUT,
-                retry_policy=PAGE_RETRY,
-                summary=f"Projects page {p.page} of PSA {data.psa_instance}: the ERP project dimension",
-            )
-            p.counts.add(result.counts)
-            if result.next_after is None:
-                p.done = True
-                break
-            p.after = result.next_after
-            p.page += 1
-            if workflow.info().is_continue_as_new_suggested():
-                workflow.continue_as_new(data.model_copy(update={"carried": p}))
+        await _sweep(PROJECTS, data, p)
         workflow.set_current_details(
             f"done: {p.counts.records} projects, {p.counts.written} ERP projects written, {p.counts.refused} refused"
         )
         return ProjectSyncResult(
-            workflow_id=wid, psa_instance=data.psa_instance, mark=p.after, pages=p.page + 1, counts=p.counts
+            workflow_id=workflow.info().workflow_id,
+            psa_instance=data.psa_instance,
+            mark=p.after,
+            pages=p.page + 1,
+            counts=p.counts,
         )
 
 
