@@ -15,8 +15,8 @@ from api import codec, dev_issuer, engagements, lineage, master_data, period_clo
 from api.auth import Authenticator
 from api.door import OpportunityReader
 from api.problems import ProblemError, install_problem_handlers
+from api.resume import resume
 from api.settings import ApiSettings
-from contracts import messages
 from reporting.hub import ReportingHub
 from security.codec import EncryptionCodec
 from security.keys import KeyRing
@@ -26,14 +26,15 @@ from workers.composition import crm_reader
 from workers.temporal_client import connect
 
 
-def retry_waiting_workflow(client: Client) -> Callable[[dict[str, Any]], Awaitable[None]]:
-    """What `POST /v1/exceptions/<id>/retry` does: signal the waiting workflow to retry."""
+def retry_waiting_workflow(client: Client) -> Callable[[dict[str, Any], str], Awaitable[None]]:
+    """What `POST /v1/exceptions/<id>/retry` does: ask the waiting workflow to retry (refused,
+    409, when it waits for no fix)."""
 
-    async def retry(exception: dict[str, Any]) -> None:
+    async def retry(exception: dict[str, Any], by: str) -> None:
         workflow_id = exception.get("workflow_id")
         if not workflow_id:
             raise ProblemError(409, "Nothing to retry", "this exception names no workflow")
-        await client.get_workflow_handle(workflow_id).signal(messages.RETRY)
+        await resume(client, workflow_id, by, "retry")
 
     return retry
 

@@ -47,6 +47,10 @@ class PendingApproval(BaseModel):
 class EngagementResource(EngagementView):
     """The engagement view with the next steps: `pending` approvals and `links` by action."""
 
+    status: str = Field(
+        default="RUNNING",
+        description="its workflow's: RUNNING, COMPLETED, or how it ended otherwise (FAILED, TERMINATED, CANCELED, …)",
+    )
     pending: list[PendingApproval] = Field(default_factory=list)
     links: dict[str, Link] = Field(default_factory=dict)
 
@@ -55,8 +59,12 @@ def href(opportunity_id: str, *tail: str) -> str:
     return "/".join([f"/v1/engagements/{opportunity_id}", *tail])
 
 
-def resource(view: EngagementView) -> EngagementResource:
+def resource(view: EngagementView, status: str = "RUNNING") -> EngagementResource:
     opp = view.opportunity_id
+    if status != "RUNNING":  # its workflow has ended: nothing can be asked of it any more
+        return EngagementResource(
+            **view.model_dump(), status=status, links={"self": Link(href=href(opp), method="GET")}
+        )
     pending = [
         PendingApproval(
             approval_id=a.approval_id,
@@ -85,4 +93,4 @@ def resource(view: EngagementView) -> EngagementResource:
             links["credit_memos"] = Link(href=href(opp, "credit-memos"), roles=list(CREDIT_ROLES))
         if not view.delivery_complete:
             links["delivery_complete"] = Link(href=href(opp, "delivery-complete"), roles=list(DELIVERED_ROLES))
-    return EngagementResource(**view.model_dump(), pending=pending, links=links)
+    return EngagementResource(**view.model_dump(), status=status, pending=pending, links=links)

@@ -11,7 +11,9 @@ from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -20,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import door, engagement_start, stuck
 from api.auth import ANY_ROLE, Principal, require_roles
 from api.deps import EngagementReader, authorize_start, engagement_access, entity_filter, visible_entities
+from api.engagement_history import view_from_history
 from api.engagement_links import (
     AMEND_ROLES,
     CANCEL_ROLES,
@@ -37,6 +40,7 @@ from api.engagement_links import (
 from api.inputs import AmendmentBody, CancelBody, CreditMemoBody, DecisionBody
 from api.problems import ProblemError, problems
 from api.reports import audit_mutation
+from api.resume import resume
 from api.settings import ApiSettings
 from contracts import messages
 from contracts import search_attributes as sa
@@ -61,6 +65,9 @@ SALESFORCE_ID = r"^[A-Za-z0-9]{15,18}$"
 OpportunityId = Annotated[str, Path(pattern=SALESFORCE_ID, description="the CRM opportunity id")]
 # A caller waits on a query: an engagement that cannot answer in this time is reported, not waited for.
 QUERY_TIMEOUT = timedelta(seconds=5)
+# An ended engagement whose build answers no query within this is read from its history instead.
+ENDED_QUERY_TIMEOUT = timedelta(seconds=2)
+NOT_ANSWERING = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED)
 
 
 class StartEngagement(BaseModel):
@@ -102,14 +109,22 @@ def _tag(opportunity_id: str, principal: Principal) -> None:
 
 
 async def _view(client: Client, opportunity_id: str) -> EngagementView:
-    """The engagement's view: asked of the running workflow; an engagement that has ended is
-    read from its result, which needs no worker (the build it ran on may be stopped)."""
+    return (await _read(client, opportunity_id))[0]
+
+
+async def _read(client: Client, opportunity_id: str) -> tuple[EngagementView, WorkflowExecutionStatus]:
+    """The engagement's view and its workflow's status: asked of the running workflow; one that
+    completed is read from its result, and one that ended otherwise (failed, terminated, timed
+    out) from its history when no worker answers for it — neither needs the build it ran on."""
     handle = client.get_workflow_handle(engagement_workflow_id(opportunity_id))
     try:
-        status = (await handle.describe()).status
+        described = await handle.describe()
+        status = described.status or WorkflowExecutionStatus.RUNNING
         if status == WorkflowExecutionStatus.COMPLETED:
-            return EngagementView.model_validate(await handle.result(rpc_timeout=QUERY_TIMEOUT))
-        return await handle.query(EngagementWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
+            return EngagementView.model_validate(await handle.result(rpc_timeout=QUERY_TIMEOUT)), status
+        if status != WorkflowExecutionStatus.RUNNING:
+            return await _ended_view(client, handle, described, opportunity_id), status
+        return await handle.query(EngagementWorkflow.view, rpc_timeout=QUERY_TIMEOUT), status
     except WorkflowQueryFailedError as error:
         # A failing workflow task (a bug) can make the query fail too: say so, do not 500.
         raise ProblemError(
@@ -118,7 +133,7 @@ async def _view(client: Client, opportunity_id: str) -> EngagementView:
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no engagement for opportunity {opportunity_id}") from error
-        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+        if error.status in NOT_ANSWERING:
             raise ProblemError(
                 503,
                 "Engagement not answering",
@@ -126,6 +141,22 @@ async def _view(client: Client, opportunity_id: str) -> EngagementView:
                 headers={"Retry-After": "30"},
             ) from error
         raise
+
+
+async def _ended_view(
+    client: Client, handle: WorkflowHandle[Any, Any], described: WorkflowExecutionDescription, opportunity_id: str
+) -> EngagementView:
+    """Asked of a worker of its build if one answers soon (the view to its last step), else
+    rebuilt from its history: an engagement that has ended always answers."""
+    try:
+        view: EngagementView = await handle.query(EngagementWorkflow.view, rpc_timeout=ENDED_QUERY_TIMEOUT)
+        return view
+    except WorkflowQueryFailedError:
+        pass
+    except RPCError as error:
+        if error.status not in NOT_ANSWERING:
+            raise
+    return await view_from_history(client, handle, described, opportunity_id)
 
 
 @router.post(
@@ -168,7 +199,8 @@ async def get_engagement(
     opportunity_id: OpportunityId, request: Request, principal: EngagementReader
 ) -> EngagementResource:
     _tag(opportunity_id, principal)
-    return resource(await _view(_client(request), opportunity_id))
+    view, status = await _read(_client(request), opportunity_id)
+    return resource(view, status.name)
 
 
 WAITING_CLAUSES = {
@@ -277,8 +309,8 @@ async def _signal(request: Request, opportunity_id: str, name: str, arg: Any = N
 @router.post(
     "/{opportunity_id}/revalidate",
     status_code=202,
-    summary="Re-read and re-check the deal after it was fixed in the CRM",
-    responses=problems(404),
+    summary="Re-read and re-check the deal after it was fixed in the CRM (409 unless it waits for a fix)",
+    responses=problems(404, 409),
 )
 async def revalidate(
     opportunity_id: OpportunityId,
@@ -286,14 +318,15 @@ async def revalidate(
     principal: Annotated[Principal, Depends(engagement_access(*REVALIDATE_ROLES, write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
+    note = await resume(_client(request), engagement_workflow_id(opportunity_id), principal.subject, "revalidate")
     await _audit(request, principal, "engagement.revalidate", opportunity_id, {})
-    return await _signal(request, opportunity_id, messages.REVALIDATE)
+    return {"status": "accepted", "update": messages.RESUME, "note": note}
 
 
 @router.post(
     "/{opportunity_id}/retry",
     status_code=202,
-    summary="Retry the step that needs attention",
+    summary="Retry the step that needs attention (409 unless it waits for a fix)",
     responses=problems(404, 409),
 )
 async def retry(
@@ -302,15 +335,11 @@ async def retry(
     principal: Annotated[Principal, Depends(engagement_access(*RETRY_ROLES, write=True))],
 ) -> dict[str, str]:
     _tag(opportunity_id, principal)
-    view = await _view(_client(request), opportunity_id)
-    if view.stage != Stage.NEEDS_ATTENTION:
-        why = (
-            f"the engagement is {view.stage}; retry resumes one that needs attention "
-            "(a failing workflow task is a bug: it retries by itself once fixed code is deployed)"
-        )
-        raise ProblemError(409, "Nothing to retry", why, errors=[{"field": "stage", "message": why}])
+    # Refused (409) unless the engagement waits for a fix; a failing workflow task is a bug,
+    # which retries by itself once fixed code is deployed.
+    note = await resume(_client(request), engagement_workflow_id(opportunity_id), principal.subject, "retry")
     await _audit(request, principal, "engagement.retry", opportunity_id, {})
-    return await _signal(request, opportunity_id, messages.RETRY)
+    return {"status": "accepted", "update": messages.RESUME, "note": note}
 
 
 @router.post(

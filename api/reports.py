@@ -2,8 +2,8 @@
 
 The hub is `request.app.state.hub` (a `reporting.hub.ReportingHub`, set by the app
 factory). Retrying an exception needs the Temporal client: the app factory may set
-`request.app.state.exception_retrier`, a callable taking the exception (a dict) and
-signalling the waiting workflow (sync or async). Without it, retry answers 503.
+`request.app.state.exception_retrier`, a callable taking the exception (a dict) and who
+asks, which asks the waiting workflow to retry (sync or async). Without it, retry answers 503.
 Every mutation here writes an audit row (who, what, target, from where).
 """
 
@@ -295,7 +295,7 @@ async def retry_exception(
     hub = _hub(request)
     updated = await hub.mark_exception_retrying(exception_id)
     try:
-        outcome = retrier(exception)
+        outcome = retrier(exception, principal.subject)
         if inspect.isawaitable(outcome):
             outcome = await outcome
     except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +26,13 @@ from domain.stages import Stage
 class CancelRequest(BaseModel):
     reason: str
     by: str | None = None
+
+
+class ResumeRequest(BaseModel):
+    """A person asks the engagement waiting for a fix to try the step again."""
+
+    by: str | None = None
+    via: Literal["retry", "revalidate"] = "retry"  # revalidate: the deal was fixed in the CRM
 
 
 class TimelineEntry(BaseModel):

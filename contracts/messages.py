@@ -7,6 +7,7 @@ from __future__ import annotations
 VIEW = "view"  # query
 REVALIDATE = "revalidate"  # signal: the CRM was fixed
 RETRY = "retry"  # signal: the outside trouble is over
+RESUME = "resume"  # update: retry or revalidate the step that waits for a fix (refused otherwise)
 CANCEL = "cancel"  # signal
 DECIDE = "decide"  # update: a person's decision on an approval
 DECISION = "decision"  # signal: the same, for systems that can only signal

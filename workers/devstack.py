@@ -377,8 +377,13 @@ def main() -> None:
         print(
             f"""
 d2r is running (Ctrl-C stops everything; data stays in .d2r/):
-  Temporal Web UI      http://{HOST}:{UI_PORT}   payloads decrypted via http://{HOST}:{API_PORT}/codec (open a
-                       session at http://{HOST}:{API_PORT}/codec/session; tick "Include cross-origin credentials")
+  Temporal Web UI      http://{HOST}:{UI_PORT}   payloads are encrypted; to read them there, once per browser:
+                       1. open a codec session: http://{HOST}:{API_PORT}/codec/session, paste a token
+                          (e.g. the output of `.venv/bin/d2r token --role auditor`), "Open session"
+                       2. in the Web UI, "Configure Codec Server" (top bar): choose "Use my browser setting
+                          and ignore Cluster-level setting", Codec Server browser endpoint
+                          http://{HOST}:{API_PORT}/codec, tick "Include cross-origin credentials" (leave
+                          "Pass the user access token" unticked), Apply; reload the workflow page
   API + OpenAPI docs   http://{HOST}:{API_PORT}/docs
   Dashboard            http://{HOST}:{API_PORT}/dashboard?token=<a token>   e.g. $(.venv/bin/d2r token --role finance)
   Salesforce sim (CRM + Certinia PSA)  {sims}:{SF_PORT}   OAuth client d2r-dev / d2r-dev-secret

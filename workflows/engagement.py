@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         OverdueNotice,
         PaymentNotice,
         PeriodResult,
+        ResumeRequest,
         WaitKind,
     )
     from contracts.psa import MarkBilled
@@ -145,12 +146,40 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
 
     @workflow.signal(name=messages.REVALIDATE)
     def revalidate(self) -> None:
-        """The CRM was fixed (or the outside trouble is over): try the waiting step again."""
-        self._resume = True
+        """The CRM was fixed (or the outside trouble is over): try the waiting step again.
+        For systems that can only signal; people resume through the `resume` update."""
+        self._resume_on_signal("revalidate")
 
     @workflow.signal(name=messages.RETRY)
     def retry(self) -> None:
+        self._resume_on_signal("retry")
+
+    def _resume_on_signal(self, name: str) -> None:
+        """A signal cannot be refused: one that finds nothing waiting is noted, never kept for later."""
+        try:
+            self._validate_resume(ResumeRequest())
+        except ApplicationError as refused:
+            self._note(f"{name} signal ignored: {refused.message}")
+            return
         self._resume = True
+
+    @workflow.update(name=messages.RESUME)
+    def resume(self, request: ResumeRequest) -> str:
+        """Retry (or revalidate) the step waiting for a fix; the validator refuses when none waits,
+        so a caller learns it at once instead of the request being dropped."""
+        self._resume = True
+        note = f"{request.via} requested by {request.by or 'unknown'}"
+        self._note(note)
+        return note
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeRequest) -> None:
+        waiting = self._s.view.waiting_for
+        if waiting is None or waiting.kind is not WaitKind.FIX:
+            what = f", waiting for {waiting.what}" if waiting is not None else ""
+            raise conflict("stage", f"the engagement is {self._s.view.stage}{what}: it waits for no fix to retry")
+        if self._resume:  # until the retried step has run, a second retry would be lost in it
+            raise conflict("stage", "a retry is already under way: wait for its outcome")
 
     @workflow.signal(name=messages.CANCEL)
     def cancel(self, request: CancelRequest) -> None:

@@ -360,12 +360,19 @@ async def test_stuck_work_is_listed_with_its_reason_and_retry_only_resumes_what_
     mine = [e for e in listed.json() if e["opportunity_id"] == opportunity_id]
     assert mine and "StageName" in mine[0]["problem"], mine
     assert target["opportunity_id"] not in {e["opportunity_id"] for e in listed.json()}  # in delivery, not stuck
-    # retry is for what waits for a person; an engagement in delivery has nothing to retry
-    retried = await stack.api.post(f"/v1/engagements/{target['opportunity_id']}/retry", headers=DELIVERY)
-    problem(retried, 409, "stage")
+    # retry is for what waits for a fix; an engagement in delivery refuses it (the engagement's
+    # update validator: 409 naming its state), never takes it in to drop it
+    for action, headers in (("retry", DELIVERY), ("revalidate", SALES)):
+        refused = problem(
+            await stack.api.post(f"/v1/engagements/{target['opportunity_id']}/{action}", headers=headers), 409, "stage"
+        )
+        assert "IN_DELIVERY" in refused["detail"] and "waits for no fix" in refused["detail"], refused
     again = await stack.api.post(f"/v1/engagements/{opportunity_id}/retry", headers=DELIVERY)
     assert again.status_code == 202, again.text
+    assert again.json()["note"] == "retry requested by dev-delivery-ops"
     await reach(stack, opportunity_id, "NEEDS_ATTENTION")  # re-read, still invalid: waits again
+    seen = await stack.api.get(f"/v1/engagements/{opportunity_id}", headers=AUDITOR)
+    assert "retry requested by dev-delivery-ops" in [t["note"] for t in seen.json()["timeline"]]
     cancelled = await stack.api.post(
         f"/v1/engagements/{opportunity_id}/cancel", json={"reason": "lost deal"}, headers=SALES
     )

@@ -82,7 +82,7 @@ async def test_engagement_commands(stack: Stack) -> None:
 
     # The API's refusals reach the operator as one line and a non-zero exit.
     code, _, err = await d2r(stack, "engagements", "retry", UK_TM, token=admin)
-    assert code == 1 and "409 Nothing to retry" in err and "IN_DELIVERY" in err
+    assert code == 1 and "409 Refused by the engagement" in err and "IN_DELIVERY" in err and "no fix" in err
     code, _, err = await d2r(stack, "engagements", "approve", UK_TM, "no-such-approval", token=auditor)
     assert code == 1 and "403" in err  # an auditor decides nothing
     code, _, err = await d2r(stack, "engagements", "list")

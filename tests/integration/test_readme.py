@@ -162,4 +162,10 @@ def test_every_readme_block_runs_in_order_on_a_fresh_make_run(
     # The stack's business events were written apart from worker.log, as make run says.
     events = (logs / "events.jsonl").read_text().splitlines()
     assert events and all(line.startswith('{"ts": ') for line in events)
+    # make run said how to read the encrypted payloads in the Web UI: where and which setting.
+    hint = " ".join((state / "make-run.log").read_text(errors="replace").split())
+    codec = f"http://127.0.0.1:{8000 + offset}/codec"
+    assert f"open a codec session: {codec}/session" in hint, hint[-3000:]
+    assert '"Configure Codec Server" (top bar): choose "Use my browser setting and ignore Cluster-level' in hint
+    assert f'browser endpoint {codec}, tick "Include cross-origin credentials"' in hint
     print(f"{len(blocks) - len(skipped)} README blocks ran in {took:.0f} s; skipped as the README says: {skipped}")

@@ -13,14 +13,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import ContinueAsNewVersioningBehavior, VersionDrainageStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentVersionRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -239,3 +241,92 @@ async def test_an_engagement_that_ended_on_a_stopped_version_is_still_read_throu
     assert response.status_code == 200, response.text
     view = response.json()
     assert view["stage"] == "CANCELLED" and "lost deal" in view["timeline"][-1]["note"]
+
+
+# not sandboxed: this test module imports the API, which the sandbox refuses
+@workflow.defn(name="EngagementWorkflow", versioning_behavior=VersioningBehavior.PINNED, sandboxed=False)
+class BrokenEngagement:
+    """A build whose engagement fails on purpose (the real one fails only by a bug), and which
+    answers no `view` query: the API must read the failure from the history alone."""
+
+    @workflow.run
+    async def run(self, data: EngagementInput) -> None:
+        raise ApplicationError(f"the ledger of {data.opportunity_id} broke", type="LedgerBroken", non_retryable=True)
+
+
+async def read(client: Client, opportunity_id: str) -> httpx.Response:
+    app = create_app(ApiSettings(profile="dev", static_tokens=True), temporal=client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        return await api.get(f"/v1/engagements/{opportunity_id}", headers={"Authorization": "Bearer dev-auditor"})
+
+
+async def test_engagements_that_failed_or_were_terminated_on_a_stopped_version_still_answer(
+    versions_env: WorkflowEnvironment,
+) -> None:
+    """Terminated, cancelled through Temporal, timed out, failed: once their build is stopped no
+    worker answers their query, and the API rebuilds the view from the history (stage and keys
+    as last published, how it ended), never 503."""
+    client = versions_env.client
+    deployment, queue = names("it-ended")
+    deals = {
+        kind: good_opportunity(f"006VER0000000{n}AAAA").model_copy(update={"stage": "Negotiation/Review"})
+        for n, kind in enumerate(("terminated", "cancelled", "timed_out"), 4)
+    }
+    async with build(client, deployment, "v1", queue, deals["terminated"]):
+        await make_current(client, deployment, "v1")
+        terminated = await start_engagement(client, queue, deals["terminated"].opportunity_id)
+        cancelled = await start_engagement(client, queue, deals["cancelled"].opportunity_id)
+        for handle in (terminated, cancelled):
+            await eventually(lambda h=handle: stage_is(h, Stage.NEEDS_ATTENTION), within=90)
+        await terminated.terminate(reason="booked twice by mistake")
+        await cancelled.cancel()
+        await eventually(lambda: status_is(cancelled, WorkflowExecutionStatus.CANCELED), within=60)
+        timed_out = await client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(opportunity_id=deals["timed_out"].opportunity_id, queues=TaskQueues(crm=queue)),
+            id=engagement_workflow_id(deals["timed_out"].opportunity_id),
+            task_queue=queue,
+            execution_timeout=timedelta(seconds=2),
+        )
+        await eventually(lambda: status_is(timed_out, WorkflowExecutionStatus.TIMED_OUT), within=60)
+    broken_deployment, broken_queue = names("it-broken")
+    failed_id = "006VER00000007AAAA"
+    async with Worker(
+        client,
+        task_queue=broken_queue,
+        workflows=[BrokenEngagement],
+        deployment_config=deployment_config(broken_deployment, "v1"),
+    ):
+        await make_current(client, broken_deployment, "v1")
+        failed = await client.start_workflow(
+            "EngagementWorkflow",
+            EngagementInput(opportunity_id=failed_id),
+            id=engagement_workflow_id(failed_id),
+            task_queue=broken_queue,
+        )
+        await eventually(lambda: status_is(failed, WorkflowExecutionStatus.FAILED), within=60)
+    # Both builds are stopped: no worker polls either queue any more.
+    answers = {
+        kind: await read(client, opp)
+        for kind, opp in [*((k, d.opportunity_id) for k, d in deals.items()), ("failed", failed_id)]
+    }
+    assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 200), answers
+    views = {k: r.json() for k, r in answers.items()}
+    assert {k: v["status"] for k, v in views.items()} == {
+        "terminated": "TERMINATED",
+        "cancelled": "CANCELED",
+        "timed_out": "TIMED_OUT",
+        "failed": "FAILED",
+    }
+    assert views["terminated"]["stage"] == "NEEDS_ATTENTION"  # where it stood, as it last published
+    assert "booked twice by mistake" in views["terminated"]["failure"]
+    assert "the ledger of 006VER00000007AAAA broke" in views["failed"]["failure"]
+    assert all(
+        v["links"] == {"self": {"href": f"/v1/engagements/{v['opportunity_id']}", "method": "GET", "roles": []}}
+        for v in views.values()
+    )
+    assert all(v["waiting_for"] is None and "ended" in v["timeline"][-1]["note"] for v in views.values())
+
+
+async def status_is(handle: WorkflowHandle, status: WorkflowExecutionStatus) -> bool:
+    return (await handle.describe()).status == status

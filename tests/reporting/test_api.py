@@ -119,13 +119,13 @@ async def test_exceptions_resolve_and_retry_are_audited(client: httpx.AsyncClien
 
     calls: list[dict[str, Any]] = []
 
-    async def retrier(exception: dict[str, Any]) -> None:
-        calls.append(exception)
+    async def retrier(exception: dict[str, Any], by: str) -> None:
+        calls.append({**exception, "by": by})
 
     client.app.state.exception_retrier = retrier  # type: ignore[attr-defined]
     r = await client.post(f"/v1/exceptions/{exc_id}/retry", headers=bearer("dev-integration-admin"))
     assert r.status_code == 202 and r.json()["status"] == "retrying"
-    assert [c["workflow_id"] for c in calls] == ["engagement-O1"]
+    assert [(c["workflow_id"], c["by"]) for c in calls] == [("engagement-O1", "dev-integration-admin")]
 
     r = await client.post(f"/v1/exceptions/{exc_id}/resolve", headers=bearer("dev-auditor"))
     assert r.status_code == 403
@@ -153,7 +153,7 @@ async def test_a_retry_that_cannot_be_asked_for_leaves_the_exception_as_it_was(
     reopens it at once is not overwritten); a signal that fails puts the mark back."""
     exc_id = await _open_exception(hub)
 
-    async def refused(exception: dict[str, Any]) -> None:
+    async def refused(exception: dict[str, Any], by: str) -> None:
         assert (await hub.get_exception(exception["id"]))["status"] == "retrying"
         raise ProblemError(409, "Nothing to retry", "the workflow has ended")
 
