@@ -201,14 +201,16 @@ async def close(http: httpx.AsyncClient, t: Target, entity: str, period: str) ->
             await http.get(f"{t.api}/v1/period-close/{entity}/{period}", headers=t.as_user("dev-auditor"))
         ).json()
         posting = (report.get("posting") or {}).get("progress") or {}
-        now = (report.get("step"), posting.get("page"), len(report.get("engagements") or []))
+        # the summary's counts: the lines per engagement are in the hub, not in the report
+        closed, total = report.get("engagements_closed", 0), report.get("engagements_total", 0)
+        now = (report.get("step"), posting.get("page"), closed, total)
         if now != last.get("now"):
             last["now"] = now
             t.progress(
                 "close",
                 entity,
                 f"{report.get('step')}: posting page {posting.get('page', 0)}, "
-                f"{len(report.get('engagements') or [])} engagement(s) billed",
+                f"{closed} of {total} engagement(s) billed",
             )
         return report if report.get("step") in wanted else None
 
