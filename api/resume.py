@@ -6,9 +6,10 @@ API checks the stage itself and signals, as it did then."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -19,17 +20,28 @@ from contracts.engagement import EngagementView, ResumeRequest
 from domain.stages import Stage
 
 ENGAGEMENT = "EngagementWorkflow"
+# A caller waits for the validator's answer this long at most.
+ANSWER_WITHIN = timedelta(seconds=30)
 
 
 async def resume(client: Client, workflow_id: str, by: str, via: Literal["retry", "revalidate"]) -> str:
     """What the engagement noted (e.g. "retry requested by dana"); a refusal is a ProblemError."""
     handle = client.get_workflow_handle(workflow_id)
     try:
-        note: str = await handle.execute_update(messages.RESUME, ResumeRequest(by=by, via=via), result_type=str)
+        note: str = await handle.execute_update(
+            messages.RESUME, ResumeRequest(by=by, via=via), result_type=str, rpc_timeout=ANSWER_WITHIN
+        )
         return note
     except WorkflowUpdateFailedError as error:
         if not _unknown_update(error):
             raise door.refusal_problem(error) from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        # e.g. its workflow task fails (a bug): the update waits for a task that succeeds
+        why = (
+            f"{workflow_id} did not answer within {ANSWER_WITHIN.seconds} s (a failing workflow task? "
+            "GET /v1/engagements?problem=true); the retry applies if it answers later and still waits for a fix"
+        )
+        raise ProblemError(503, "Engagement not answering", why, headers={"Retry-After": "30"}) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ProblemError(404, "Not Found", f"no running workflow {workflow_id}") from error
