@@ -15,10 +15,12 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.fx import FxLookupActivities
 from activities.window_stage import Stage, needed
 from contracts import messages
 from contracts import search_attributes as sa
 from contracts.engagement import CloseOutbox, EngagementCloseInput, OutboxFailure, OverdueNotice, PeriodResult
+from contracts.fx import FxRatesInput
 from contracts.ids import engagement_workflow_id
 from contracts.memo import BATCH_MEMO
 from contracts.period_close import (
@@ -38,6 +40,7 @@ from contracts.period_close import (
 from contracts.posting import NotifyOverdueInput, NotifyOverdueResult
 from contracts.window_stage import DELIVERY, OUTBOX
 from domain.billing import Delivery
+from domain.fx import FxLookup
 from domain.model import ExceptionRecord
 from domain.periods import period_end
 from reporting import close_report
@@ -107,6 +110,7 @@ class CloseActivities:
         cutoff = period_end(data.period)
         update_id = f"close:{data.report_id}"  # a retried window is answered, not re-run
         requests, not_closed = await self._with_staged_delivery(data)
+        requests = await self._with_hub_rates(data, requests)
 
         async def one(
             workflow_id: str, request: EngagementCloseInput
@@ -191,6 +195,39 @@ class CloseActivities:
                 del requests[workflow_id]
                 not_closed[workflow_id] = f"project {project}'s delivery is not in the window's stage"
         return requests, not_closed
+
+    async def _with_hub_rates(
+        self, data: CloseWindowInput, requests: dict[str, EngagementCloseInput]
+    ) -> dict[str, EngagementCloseInput]:
+        """Each delivery with the hub's rates for what a period run converts on its cut-off
+        (the entity's functional and the reporting currency both ways, and any currency an
+        expense was paid in), looked up once for the window: an engagement asks the hub only
+        for a conversion it was not handed (`fx.rates_on`, an Action per engagement)."""
+        if self._hub is None or not any(r.delivery is not None for r in requests.values()):
+            return requests
+        cutoff = period_end(data.period)
+        functional = await self._hub.pool.fetchval(
+            "SELECT functional_currency FROM dim_legal_entity WHERE legal_entity = $1", data.legal_entity
+        )
+        currencies = {str(c).strip() for c in (functional, self._hub.reporting_currency) if c}
+        for r in requests.values():
+            if r.delivery is not None:
+                currencies |= {x.amount.currency for x in r.delivery.expenses}
+        lookups = [(a, b, cutoff) for a in sorted(currencies) for b in sorted(currencies) if a != b]
+        found = await FxLookupActivities(self._hub).rates_on(
+            FxRatesInput(conversions=[FxLookup(base=a, quote=b, on=on) for a, b, on in lookups])
+        )
+        if not found.rates:
+            return requests
+        out = dict(requests)
+        for workflow_id, r in requests.items():
+            if r.delivery is None:
+                continue
+            known = {(c.base, c.quote, c.on) for c in r.delivery.fx.chosen}
+            chosen = [*r.delivery.fx.chosen, *(c for c in found.rates if (c.base, c.quote, c.on) not in known)]
+            fx = r.delivery.fx.model_copy(update={"chosen": chosen})
+            out[workflow_id] = r.model_copy(update={"delivery": r.delivery.model_copy(update={"fx": fx})})
+        return out
 
     @activity.defn(name="close.hand_back")
     async def hand_back(self, data: HandBackInput) -> HandBackResult:

@@ -20,10 +20,14 @@ page counts them (docs.temporal.io/cloud/actions):
   activities' results.
 
 Not counted: queries (no history; a watching CLI or dashboard adds its own), updates an
-engagement refused in its validator beyond what the activity reports, and the activities of
-engagements that close on their own (no batch memo: they read their own delivery, in their
-own histories). The payload figure is the largest `Payloads` (or single `Payload`) of any
-event, as stored (after the data converter's codec); the history figure is the longest run.
+engagement refused in its validator beyond what the activity reports, and what engagements
+do in their own histories while they close: the activities of engagements that close on
+their own (no batch memo: they read their own delivery), or an `fx.rates_on` of one that
+converts at a rate the window did not hand it (the window hands every delivery the hub's
+rates for its cut-off). bench/bench_scale.py's `close_window_actions_per_engagement`
+counts every history while the closes ran, and catches those. The payload figure is the
+largest `Payloads` (or single `Payload`) of any event, as stored (after the data
+converter's codec); the history figure is the longest run.
 """
 
 from __future__ import annotations

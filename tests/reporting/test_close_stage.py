@@ -209,3 +209,49 @@ async def test_a_staged_window_passes_ids_and_each_writer_reads_its_part(hub: Re
     failure = temporal.seen["signal:engagement-b"]
     assert failure.outbox.erp.sales_order_id == "SO-engagement-b" and failure.error.startswith("VendorValidation")
     assert await stage.drop(WHERE.report_id) == 4  # two deliveries, two outboxes
+
+
+async def test_each_delivery_gets_the_hubs_rates_for_its_cut_off(hub: ReportingHub) -> None:
+    """JP01's functional currency is JPY and the hub reports in USD: every delivery of the
+    window is handed the hub's JPY->USD and USD->JPY of 30 Nov (the ERP's 0.0064 and the
+    reference data's 150), looked up once, so no engagement asks the hub itself; a rate it
+    was handed already stays."""
+    from activities.reporting import load_reference_data
+    from domain.fx import ChosenRate
+    from domain.reference_data import default_fx_rates, default_legal_entities
+    from reporting import models as m
+
+    await load_reference_data(hub, default_legal_entities(), default_fx_rates())
+    await hub.record_fx_rates(
+        [
+            m.FxRate(
+                from_currency="JPY",
+                to_currency="USD",
+                rate_date=date(2026, 11, 2),
+                rate=Decimal("0.0064"),
+                source_system="netsuite:default",
+                source_record_id="cr-77",
+            )
+        ]
+    )
+    mine = ChosenRate(
+        base="EUR", quote="JPY", on=date(2026, 11, 30), rate=Decimal(160), rate_date=date(2026, 11, 30), source="test"
+    )
+    given = _delivery("a0P-b", 1)
+    given.fx = given.fx.model_copy(update={"chosen": [mine]})
+    temporal = _Temporal()
+    close = CloseActivities(temporal, hub)  # type: ignore[arg-type]
+    requests = {
+        "engagement-a": EngagementCloseInput(period="2026-11", outbox=True, delivery=_delivery("a0P-a", 1)),
+        "engagement-b": EngagementCloseInput(period="2026-11", outbox=True, delivery=given),
+        "engagement-c": EngagementCloseInput(period="2026-11"),  # closes on its own: nothing handed in
+    }
+    await ActivityEnvironment().run(
+        close.close_engagements,
+        CloseWindowInput(report_id=WHERE.report_id, legal_entity="JP01", period="2026-11", window=1, requests=requests),
+    )
+    a = {(c.base, c.quote): c.rate for c in temporal.seen["engagement-a"].delivery.fx.chosen}
+    assert a == {("JPY", "USD"): Decimal("0.0064"), ("USD", "JPY"): Decimal(150)}
+    b = {(c.base, c.quote) for c in temporal.seen["engagement-b"].delivery.fx.chosen}
+    assert b == {("EUR", "JPY"), ("JPY", "USD"), ("USD", "JPY")}
+    assert temporal.seen["engagement-c"].delivery is None
