@@ -12,7 +12,8 @@ FX sync brings it into the hub. A JP01 T&M deal sells a Senior Consultant at 34,
   340,000 x 0.0064 = 2,176.00; revenue (T&M as delivered) 340,000 x 0.0064 = USD 2,176.00.
   At the reference rate they would be 2,493.33 and 2,266.67: the engagement view once showed
   those while the hub showed the ERP's.
-The engagement view, the hub's facts and the ERP invoice must show exactly these.
+The engagement view, the hub's facts and the ERP invoice must show exactly these, and the PSA
+project and the CRM opportunity the net billed JPY 340,000.
 """
 
 from __future__ import annotations
@@ -269,6 +270,24 @@ async def test_view_hub_and_erp_agree_in_both_currencies_at_the_erps_rate(fx_sta
     assert record is not None and str(record["id"]) == summary["erp_invoice_id"]
     assert D(str(record["total"])) == D("374000")
 
+    # The PSA and the CRM show the billing in the contract's currency: net billed JPY 340,000.
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    try:
+
+        async def fed_back() -> tuple[dict[str, Any], dict[str, Any]] | None:
+            project = await sf.get("pse__Proj__c", engagement["project_id"])
+            deal = await sf.get("Opportunity", opportunity)
+            done = project.get("pse__Billings__c") is not None and deal.get("D2R_Billed_Amount__c") is not None
+            return (project, deal) if done else None
+
+        project, deal = await eventually(fed_back, within=60)
+    finally:
+        await sf.aclose()
+    assert D(str(project["pse__Billings__c"])) == D("340000") == D(view["amounts"]["net_billed"]["amount"])
+    assert D(str(deal["D2R_Billed_Amount__c"])) == D("340000")
+
     # The hub: the same figures in both currencies, at the same rate of the same day.
     conn = await asyncpg.connect(stack.dsn)
     try:
@@ -297,3 +316,127 @@ async def test_view_hub_and_erp_agree_in_both_currencies_at_the_erps_rate(fx_sta
         assert (revenue["functional"], revenue["reporting"]) == (D("340000"), D("2176.00"))
     finally:
         await conn.close()
+
+
+async def bookings_by_period(stack: FxStack, opportunity: str) -> dict[str, D]:
+    """The deal's booking facts per month, in the reporting currency (the hub's own rows)."""
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT to_char(booking_date, 'YYYY-MM') AS period, sum(reporting_amount) AS usd FROM fact_booking "
+            "WHERE opportunity_id = $1 GROUP BY 1 ORDER BY 1",
+            opportunity,
+        )
+    finally:
+        await conn.close()
+    return {r["period"]: r["usd"] for r in rows}
+
+
+async def _timecard(stack: FxStack, project: str, line: str, monday: str, sunday: str) -> None:
+    """10 approved hours of Yukihiro (Senior Consultant, JP01) in that week."""
+    async with httpx.AsyncClient(base_url=stack.sims["salesforce"].url) as http:
+        seed = (await http.get("/__admin/seed-info")).raise_for_status().json()
+    yukihiro = next(c for c in seed["consultants"] if c["name"] == "Yukihiro Matsumoto")
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    try:
+        await sf.create(
+            "pse__Timecard_Header__c",
+            {
+                "pse__Project__c": project,
+                "pse__Resource__c": yukihiro["id"],
+                "pse__Start_Date__c": monday,
+                "pse__End_Date__c": sunday,
+                "pse__Total_Hours__c": 10,
+                "pse__Status__c": "Approved",
+                "pse__Approved__c": True,
+                "pse__Billable__c": True,
+                "D2R_Contract_Line_Id__c": line,
+            },
+        )
+    finally:
+        await sf.aclose()
+
+
+async def test_a_change_order_books_in_its_own_month_and_november_never_changes(fx_stack: FxStack) -> None:
+    """Item 3 through the running system. The JP01 deal books 100 h x 34,000 = JPY 3,400,000 on
+    2 Nov: USD 21,760.00 at 0.0064 (the hub gets it with November's invoice). A change order
+    effective 10 Dec raises the line to JPY 4,080,000: its own booking of +680,000 in December
+    (USD 4,352.00, with December's invoice); November's booking stays 21,760.00, and the
+    backlog the API reports for November does not move."""
+    stack = fx_stack
+    await _erp_rate_and_sync(stack)
+    async with httpx.AsyncClient(base_url=stack.sims["salesforce"].url) as http:
+        seed = (await http.get("/__admin/seed-info")).raise_for_status().json()
+    sf = SalesforceClient(
+        SalesforceConfig(base_url=stack.sims["salesforce"].url, client_id="d2r-dev", client_secret="d2r-dev-secret")
+    )
+    try:
+        opportunity, line = await _jp01_deal(sf, seed)
+    finally:
+        await sf.aclose()
+    started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
+    assert started.status_code in (200, 202), started.text
+
+    async def in_delivery() -> dict[str, Any] | None:
+        r = await stack.api.get(f"/v1/engagements/{opportunity}", headers=AUDITOR)
+        return r.json() if r.status_code == 200 and r.json()["stage"] == "IN_DELIVERY" else None
+
+    engagement = await eventually(in_delivery, within=120)
+    await _timecard(stack, engagement["project_id"], line, "2026-11-16", "2026-11-22")
+    closed = await stack.api.post(f"/v1/engagements/{opportunity}/periods/2026-11/close", headers=FINANCE)
+    assert closed.status_code == 200, closed.text
+
+    async def booked(months: int) -> dict[str, D] | None:
+        found = await bookings_by_period(stack, opportunity)
+        return found if len(found) == months else None
+
+    assert await eventually(lambda: booked(1), within=60) == {"2026-11": D("21760.00")}
+
+    async def report(kpi: str) -> dict[str, D]:
+        r = await stack.api.get(
+            f"/v1/reports/{kpi}",
+            headers=FINANCE,
+            params={"group_by": "period", "period_from": "2026-11", "period_to": "2026-12", "legal_entity": "JP01"},
+        )
+        assert r.status_code == 200, r.text
+        return {row["key"]: D(str(row["value"])) for row in r.json()["rows"]}
+
+    november_backlog = (await report("backlog")).get("2026-11")
+    assert november_backlog is not None
+
+    requested = await stack.api.post(
+        f"/v1/engagements/{opportunity}/amendments",
+        headers=SALES,
+        json={
+            "amendment": {
+                "amendment_id": f"AM-CO-{opportunity}",
+                "effective_date": "2026-12-10",
+                "treatment": "prospective",
+                "reason": "twenty more hours",
+                "changes": [{"contract_line_id": line, "price": {"amount": "4080000", "currency": "JPY"}}],
+            }
+        },
+    )
+    assert requested.status_code == 202, requested.text
+    view = (await stack.api.get(f"/v1/engagements/{opportunity}", headers=AUDITOR)).json()
+    tokens = {"delivery_ops": {"Authorization": "Bearer dev-delivery-ops"}, "finance": FINANCE}
+    approvals = {a["approval_id"]: a for a in view["approvals"]}
+    for approval_id in requested.json()["approval_ids"]:
+        token = tokens[approvals[approval_id]["approver_roles"][0]]
+        decided = await stack.api.post(
+            f"/v1/engagements/{opportunity}/approvals/{approval_id}", json={"decision": "approve"}, headers=token
+        )
+        assert decided.status_code == 200, decided.text
+
+    async def applied() -> dict[str, Any] | None:
+        v = (await stack.api.get(f"/v1/engagements/{opportunity}", headers=AUDITOR)).json()
+        return v if [c["status"] for c in v["changes"]] == ["applied"] else None
+
+    await eventually(applied, within=60)
+    await _timecard(stack, engagement["project_id"], line, "2026-12-14", "2026-12-20")
+    closed = await stack.api.post(f"/v1/engagements/{opportunity}/periods/2026-12/close", headers=FINANCE)
+    assert closed.status_code == 200, closed.text
+    assert await eventually(lambda: booked(2), within=60) == {"2026-11": D("21760.00"), "2026-12": D("4352.00")}
+    assert (await report("backlog")).get("2026-11") == november_backlog

@@ -2,7 +2,8 @@
 system: the opportunity line carries `D2R_Not_To_Exceed__c`, time is approved in the PSA,
 the period is closed through the API, the invoice lands in the ERP (issue 15, item 6).
 
-Figures (hand-computed): Consultant at 200 USD/h, cap 2,000.00 USD. Hedy books 12.5 h
+Figures (hand-computed): Consultant at 200 USD/h, no amount on the line (booked value 0, not
+an invented one), cap 2,000.00 USD. Hedy books 12.5 h
 approved: 12.5 x 200 = 2,500.00 delivered, 2,000.00 billed (10 h), 2.5 h (500.00) left
 unbilled and visible as a `not_to_exceed_reached` warning; the timecard is not marked billed
 in the PSA (its remaining hours stay billable for a change order that raises the cap).
@@ -50,12 +51,11 @@ async def test_a_t_and_m_cap_bills_up_to_it_and_leaves_the_rest_visible(stack: S
             {
                 "OpportunityId": opportunity,
                 "Product2Id": info["products"]["CONS-TM"],
-                "Quantity": 10,
+                "Quantity": 0,  # no amount: a T&M line books nothing it has not delivered
                 "UnitPrice": 200,
                 "D2R_Billing_Model__c": "time_and_materials",
                 "D2R_Revenue_Method__c": "as_delivered",
                 "D2R_Role__c": "Consultant",
-                "D2R_Hours__c": 10,
                 "D2R_Not_To_Exceed__c": 2000,
             },
         )
@@ -68,6 +68,7 @@ async def test_a_t_and_m_cap_bills_up_to_it_and_leaves_the_rest_visible(stack: S
             return r.json() if r.status_code == 200 and r.json()["stage"] == "IN_DELIVERY" else None
 
         engagement = await eventually(in_delivery, within=60)
+        assert Decimal(engagement["contract_value"]["amount"]) == 0  # nothing invented as booked value
         timecard = await sf.create(
             "pse__Timecard_Header__c",
             {
