@@ -5,7 +5,8 @@ or `python -m workers.demo_month_end [--period 2026-10]` (one line per step).
 1. Books the seeded Closed Won deals (POST /v1/engagements; a pending deal approval is
    approved by dev-finance) and waits until they are in delivery.
 2. Records two approved weeks of time in the PSA for each project with a time-and-materials
-   line, by a consultant of the project's legal entity with the line's role.
+   line, by a consultant of the project's legal entity with the line's role, and completes
+   the first milestone of each project with a milestone line.
 3. Closes the period with one API call per legal entity (started by dev-integration-admin;
    the lock approved by dev-finance: four eyes), and waits for CLOSED.
 4. Prints, per entity: what was billed and recognized, the reconciliation (PSA vs ERP vs
@@ -149,6 +150,8 @@ async def record_time(
         ).json()["records"]
         roles = [ln.get("D2R_Role__c") for ln in lines if ln.get("D2R_Billing_Model__c") == "time_and_materials"]
         entity = view["legal_entity"]
+        if any(ln.get("D2R_Billing_Model__c") == "milestone" for ln in lines):
+            await complete_first_milestone(http, t, sf, view, first + timedelta(days=19))
         if not roles:
             t.progress("time", entity, f"{opp}: no time-and-materials line, no time to record")
             continue
@@ -182,6 +185,33 @@ async def record_time(
                 entity,
                 f"{who['name']}: 20 h in the week of {start} on {view['project_id']} (HTTP {response.status_code})",
             )
+
+
+async def complete_first_milestone(
+    http: httpx.AsyncClient, t: Target, sf: dict[str, str], view: dict[str, Any], on: date
+) -> None:
+    """A milestone deal bills when the PSA marks a milestone complete: the project's first one, in the period."""
+    rows = (
+        await http.get(
+            f"{t.crm}{DATA}/query",
+            headers=sf,
+            params={
+                "q": "SELECT Id, Name FROM pse__Milestone__c "
+                f"WHERE pse__Project__c = '{view['project_id']}' ORDER BY pse__Target_Date__c"
+            },
+        )
+    ).json()["records"]
+    if not rows:
+        t.progress("time", view["legal_entity"], f"{view['project_id']}: no milestone to complete")
+        return
+    response = await http.patch(
+        f"{t.crm}{DATA}/sobjects/pse__Milestone__c/{rows[0]['Id']}",
+        headers=sf,
+        json={"pse__Status__c": "Complete", "pse__Actual_Date__c": on.isoformat()},
+    )
+    t.progress(
+        "time", view["legal_entity"], f"milestone {rows[0]['Name']} complete on {on} (HTTP {response.status_code})"
+    )
 
 
 async def close(http: httpx.AsyncClient, t: Target, entity: str, period: str) -> dict[str, Any]:

@@ -43,10 +43,11 @@ def test_the_demo_month_end_closes_all_four_entities_clean(fresh_stack: tuple[in
         match = r"billed revenue: hub \S+ vs (NetSuite|D365) invoices \S+ -> match"
         assert any(re.search(match, line) for line in lines), (entity, lines)
     assert any("clean: reconciliation and billed revenue agree" in line for line in said["month-end"]), out[-3000:]
-    # UK01's and US01's two approved weeks were billed (DE01 bills nothing in November: its
-    # retainer starts in December; JP01 bills on milestones, and none is complete)
+    # UK01's and US01's two approved weeks were billed, and JP01's first milestone (DE01 bills
+    # nothing in November: its retainer starts in December)
     assert any("billed {'GBP': '6000.00'}" in line for line in said["UK01"]), said["UK01"]
     assert any(re.search(r"billed \{'USD': '[1-9]", line) for line in said["US01"]), said["US01"]
+    assert any(re.search(r"billed \{'JPY': '[1-9]", line) for line in said["JP01"]), said["JP01"]
 
 
 def told(out: str) -> dict[str, list[str]]:
