@@ -49,6 +49,10 @@ def test_bench_scale_prints_consistent_figures() -> None:
     # so every invoiced project differed, ERP total vs hub 0) and every entity has time.
     assert figures["reconciliation"] == {"US01": "clean", "UK01": "clean"}
     assert figures["provision_per_s"] > 0 and figures["bare_provision_per_s"] > 0
+    # in alternating rounds (a load reading before and after each side of each round), and
+    # also to 95 % of each round, without the stragglers that wait out a retry
+    assert figures["provision_rounds"] == 3 and len(figures["provision_load_average"]) == 1 + 2 * 3
+    assert figures["provision_per_s_95"] > 0 and figures["bare_provision_per_s_95"] > 0
     walls = figures["close_wall_s"]
     assert set(walls) == {*entities, "total"}
     assert all(walls[e] > 0 for e in entities)
