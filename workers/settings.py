@@ -98,8 +98,8 @@ class QueueLimits(BaseModel):
 class WorkflowWorkerLimits(BaseModel):
     """How much workflow work one worker process holds (D2R_WORKFLOW_LIMITS__*).
 
-    The cache holds 10,000 open engagements; at ~134 KiB each (README, "Figures") one process
-    holds about 7,800 of them per GiB of RSS, so 10,000 take ~1.4 GiB or two processes. An
+    The cache holds 10,000 open engagements; at ~131 KiB each (README, "Figures") one process
+    holds about 8,000 of them per GiB of RSS, so 10,000 take ~1.4 GiB or two processes. An
     engagement evicted from the cache replays its whole history on its next task, so the
     cache holds every open engagement plus the entity batches (closes, postings, syncs).
     Past that, run more worker processes on the same task queues: Temporal shares the work
