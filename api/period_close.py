@@ -25,7 +25,7 @@ from api.problems import ProblemError, problems
 from api.reports import audit_mutation
 from api.settings import ApiSettings
 from contracts.ids import close_workflow_id, posting_workflow_id
-from contracts.period_close import CancelClose, LockDecision, PeriodCloseReport, PeriodCloseRequest
+from contracts.period_close import CancelClose, CloseStep, LockDecision, PeriodCloseReport, PeriodCloseRequest
 from contracts.posting import PostingConfig, PostingInput, PostingProgress
 from contracts.queues import TaskQueues
 from reporting import close_report
@@ -107,15 +107,29 @@ async def _report(client: Client, legal_entity: str, period: str) -> PeriodClose
         raise
 
 
-async def _current(client: Client, wid: str) -> bool:
-    """A running or completed close is the close; a failed or terminated one may start again."""
+# A close that ended without locking (cancelled before its lock, or its lock rejected so the
+# differences can be fixed) is not the period's close: finance starts it again.
+_ENDED_UNLOCKED = {CloseStep.CANCELLED, CloseStep.REJECTED}
+
+
+async def _reuse_policy(client: Client, wid: str) -> WorkflowIDReusePolicy | None:
+    """How a start may reuse the close's id, or None when the close stands and a POST reads it.
+    A running close, or one that finished locked (or delegated), stands; a failed or terminated
+    one, or one that ended CANCELLED or REJECTED, may start again."""
+    handle = client.get_workflow_handle(wid, result_type=PeriodCloseReport)
     try:
-        desc = await client.get_workflow_handle(wid).describe()
+        desc = await handle.describe()
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            return False
+            return WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
         raise
-    return desc.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        return None
+    if desc.status != WorkflowExecutionStatus.COMPLETED:
+        return WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+    # The result is read from the history (no worker needed, unlike a query).
+    ended = await handle.result()
+    return WorkflowIDReusePolicy.ALLOW_DUPLICATE if ended.step in _ENDED_UNLOCKED else None
 
 
 async def _audit(request: Request, principal: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
@@ -143,7 +157,8 @@ async def start_close(
     _window(settings).check_period(body.period, "period")
     wid = close_workflow_id(body.legal_entity, body.period)
     response.headers["Location"] = f"/v1/period-close/{body.legal_entity}/{body.period}"
-    if await _current(client, wid):
+    reuse = await _reuse_policy(client, wid)
+    if reuse is None:
         response.status_code = 200
         return await _report(client, body.legal_entity, body.period)
     try:
@@ -157,10 +172,10 @@ async def start_close(
             ),
             id=wid,
             task_queue=settings.workflow_task_queue,
-            # A running or finished close is the close: a second POST reads it. Only a
-            # failed (or terminated) close may be started again.
+            # A running close is the close (two POSTs at once start one); what may be
+            # started again after a finished one is `_reuse_policy`'s.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_reuse_policy=reuse,
             static_summary=f"Month-end close {body.legal_entity} {body.period}",
         )
     except WorkflowAlreadyStartedError:

@@ -60,6 +60,8 @@ def contract_lines(state: EngagementState) -> list[ContractLineRef]:
 
 
 def invoices(state: EngagementState) -> list[InvoiceRef]:
+    """Each invoice with its lines, in the currency's minor unit as a person reads them (a memo
+    keyed as "100" shows "100.00")."""
     contract = state.contract
     if contract is None:
         return []
@@ -76,18 +78,18 @@ def invoices(state: EngagementState) -> list[InvoiceRef]:
                 period=invoice.period,
                 invoice_date=invoice.invoice_date,
                 due_date=invoice.due_date,
-                total=invoice.total,
-                open=invoice.total - credited - paid,
+                total=invoice.total.rounded(),
+                open=(invoice.total - credited - paid).rounded(),
                 lines=[
                     InvoiceLineRef(
                         invoice_line_id=line.invoice_line_id,
                         contract_line_id=line.contract_line_id,
                         description=line.description,
-                        net=line.net,
-                        credited=credited_on(contract, line.invoice_line_id, cur),
+                        net=line.net.rounded(),
+                        credited=credited_on(contract, line.invoice_line_id, cur).rounded(),
                         creditable=max(
                             line.net - credited_on(after_pending, line.invoice_line_id, cur), Money.zero(cur)
-                        ),
+                        ).rounded(),
                     )
                     for line in invoice.lines
                 ],
@@ -118,7 +120,7 @@ def revenue(state: EngagementState) -> list[PeriodRevenue]:
                 so_far: Money | None = getattr(row, side)
                 add = converted.rounded()
                 setattr(row, side, add if so_far is None else so_far + add)
-    return [by_period[p] for p in sorted(by_period)]
+    return [by_period[p].model_copy(update={"amount": by_period[p].amount.rounded()}) for p in sorted(by_period)]
 
 
 def readable(state: EngagementState) -> EngagementView:

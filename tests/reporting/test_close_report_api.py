@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities.period_close import CloseActivities
 from api import period_close
 from api.auth import Authenticator, Principal, TokenTable
-from api.settings import DEV_TOKENS
+from api.settings import DEV_TOKENS, ApiSettings
 from contracts.engagement import CloseOutbox, EngagementCloseInput, OutboxFailure, PeriodResult
 from contracts.period_close import CloseStep, CloseWindowInput, HandBackInput, PeriodCloseReport, PeriodCloseRequest
 from domain.money import Money
@@ -116,9 +116,11 @@ async def _awaiting(handle: WorkflowHandle[Any, Any]) -> PeriodCloseReport:
     raise AssertionError(f"the close is still {report.step}")
 
 
-def _api(hub: ReportingHub, client: Client) -> httpx.AsyncClient:
+def _api(hub: ReportingHub, client: Client, settings: ApiSettings | None = None) -> httpx.AsyncClient:
     """The dev tokens, and frank: a second finance person (four eyes is by person)."""
     app = make_app(hub)
+    if settings is not None:
+        app.state.settings = settings
     grants = {t: Principal(s, r) for t, (s, r) in DEV_TOKENS.items()}
     app.state.authenticator = Authenticator(None, TokenTable({**grants, "frank-token": Principal("frank", FIN)}))
     app.state.temporal = client
@@ -257,3 +259,41 @@ async def test_a_rejected_lock_leaves_nothing_pending(hub: ReportingHub, close: 
         started += e.HasField("timer_started_event_attributes")
         fired += e.HasField("timer_fired_event_attributes") or e.HasField("timer_canceled_event_attributes")
     assert started == fired
+
+
+def _settings(queue: str) -> ApiSettings:
+    """The API's settings with every queue on the test worker's (no hub queue: by value)."""
+    return ApiSettings(
+        workflow_task_queue=queue, crm_task_queue=queue, psa_task_queue=queue, erp_task_queue=queue, database_url=None
+    )
+
+
+@pytest.mark.parametrize("ending", ["cancel", "reject"])
+async def test_a_close_that_ended_unlocked_is_started_again(hub: ReportingHub, close: Any, ending: str) -> None:
+    """A close cancelled before its lock, or whose lock was rejected, did not close the
+    period: a POST starts a new run (201, a new run id) that reaches approval again, and a
+    POST while it runs reads it (200, the same run). A locked close stands: a POST reads it."""
+    env, handle, fake = close
+    queue = (await handle.describe()).task_queue
+    async with _api(hub, env.client, _settings(queue)) as api:
+        if ending == "cancel":
+            r = await api.post(f"{URL}/cancel", headers=FINANCE, json={"reason": "wrong cut-off"})
+        else:
+            r = await api.post(f"{URL}/approve", headers=FRANK, json={"decision": "reject"})
+        assert r.status_code == 200, r.text
+        ended = await handle.result()
+        assert ended.step in (CloseStep.CANCELLED, CloseStep.REJECTED)
+        body = {"legal_entity": "US01", "period": "2026-11"}
+        again = await api.post("/v1/period-close", headers=FINANCE, json=body)
+        assert again.status_code == 201, again.text
+        rerun = env.client.get_workflow_handle_for(PeriodCloseWorkflow.run, "close-US01-2026-11")
+        rerun_id = (await rerun.describe()).run_id
+        assert rerun_id != handle.result_run_id
+        assert (await _awaiting(rerun)).step == CloseStep.AWAITING_APPROVAL
+        reading = await api.post("/v1/period-close", headers=FINANCE, json=body)
+        assert reading.status_code == 200 and (await rerun.describe()).run_id == rerun_id
+        approved = await api.post(f"{URL}/approve", headers=FRANK)
+        assert approved.status_code == 200, approved.text
+        assert (await rerun.result()).step == CloseStep.CLOSED and len(fake.locked) == 1
+        locked = await api.post("/v1/period-close", headers=FINANCE, json=body)
+        assert locked.status_code == 200 and (await rerun.describe()).run_id == rerun_id

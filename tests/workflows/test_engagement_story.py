@@ -139,3 +139,5 @@ async def test_invoices_list_their_lines_and_what_is_still_creditable(own_env: W
         view = await handle.query(EngagementWorkflow.view)
         after = next(i for i in view.invoices if i.invoice_id == invoice.invoice_id).lines[0]
         assert after.creditable == line.net - gbp("100") and after.credited.is_zero()
+        # Shown in the currency's minor unit, as a person reads it: "0.00", not "0".
+        assert str(after.credited.amount) == "0.00" and after.creditable.amount.as_tuple().exponent == -2
