@@ -5,14 +5,14 @@ a period close through the API, the invoice in the ERP."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from connectors.salesforce.client import soql_quote
-from tests.integration.conftest import Stack, eventually
+from tests.integration.conftest import Stack
 from tests.integration.test_engagement_path import seed_info
-from tests.integration.test_lifecycle_via_api import AUDITOR, FINANCE, SALES, netsuite, salesforce
+from tests.integration.test_lifecycle_via_api import FINANCE, netsuite, salesforce
+from tests.integration.tm_deals import us_t_and_m_deal_in_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -29,47 +29,10 @@ async def test_t_and_m_bills_at_the_opportunity_lines_rate_not_the_cards(stack: 
             "WHERE pse__Role__c = 'Consultant' AND CurrencyIsoCode = 'USD'"
         )
         assert {Decimal(str(c["pse__Suggested_Bill_Rate__c"])) for c in card} == {Decimal(180)}
-        # the account of the seeded US deal (a US customer of US01)
-        seeded = info["opportunities"]["valid"]["us01_fixed_fee_and_tm"]
-        account = (await sf.get("Opportunity", seeded))["AccountId"]
-        opportunity = await sf.create(
-            "Opportunity",
-            {
-                "Name": "Negotiated rate T&M",
-                "AccountId": account,
-                "StageName": "Negotiation/Review",
-                "CloseDate": "2026-10-01",
-                "CurrencyIsoCode": "USD",
-                "D2R_Legal_Entity__c": "US01",
-                "D2R_Billing_Terms__c": "Net 30",
-                "D2R_Service_Package__c": "ADVISORY-TM",
-                "D2R_Contract_Start__c": "2026-10-01",
-                "D2R_Contract_End__c": "2027-03-31",
-                "Amount": 0,
-            },
+        deal = await us_t_and_m_deal_in_delivery(
+            stack, sf, info, "Negotiated rate T&M", {"Quantity": 100, "UnitPrice": 200, "D2R_Hours__c": 100}
         )
-        line = await sf.create(
-            "OpportunityLineItem",
-            {
-                "OpportunityId": opportunity,
-                "Product2Id": info["products"]["CONS-TM"],
-                "Quantity": 100,
-                "UnitPrice": 200,
-                "D2R_Billing_Model__c": "time_and_materials",
-                "D2R_Revenue_Method__c": "as_delivered",
-                "D2R_Role__c": "Consultant",
-                "D2R_Hours__c": 100,
-            },
-        )
-        await sf.update("Opportunity", opportunity, {"StageName": "Closed Won"})
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
-        assert started.status_code in (200, 202, 409), started.text
-
-        async def in_delivery() -> dict[str, Any] | None:
-            r = await stack.api.get(f"/v1/engagements/{opportunity}", headers=AUDITOR)
-            return r.json() if r.status_code == 200 and r.json()["stage"] == "IN_DELIVERY" else None
-
-        engagement = await eventually(in_delivery, within=60)
+        opportunity, line, engagement = deal.opportunity, deal.line, deal.engagement
         await sf.create(
             "pse__Timecard_Header__c",
             {

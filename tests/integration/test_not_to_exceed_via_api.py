@@ -18,7 +18,8 @@ import pytest
 
 from tests.integration.conftest import Stack, eventually
 from tests.integration.test_engagement_path import records, seed_info
-from tests.integration.test_lifecycle_via_api import AUDITOR, FINANCE, SALES, netsuite, salesforce
+from tests.integration.test_lifecycle_via_api import FINANCE, netsuite, salesforce
+from tests.integration.tm_deals import us_t_and_m_deal_in_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -28,46 +29,14 @@ async def test_a_t_and_m_cap_bills_up_to_it_and_leaves_the_rest_visible(stack: S
     hedy = next(c for c in info["consultants"] if c["name"] == "Hedy Lamarr")
     sf, ns = salesforce(stack), netsuite(stack)
     try:
-        seeded = info["opportunities"]["valid"]["us01_fixed_fee_and_tm"]
-        account = (await sf.get("Opportunity", seeded))["AccountId"]
-        opportunity = await sf.create(
-            "Opportunity",
-            {
-                "Name": "Capped T&M",
-                "AccountId": account,
-                "StageName": "Negotiation/Review",
-                "CloseDate": "2026-10-01",
-                "CurrencyIsoCode": "USD",
-                "D2R_Legal_Entity__c": "US01",
-                "D2R_Billing_Terms__c": "Net 30",
-                "D2R_Service_Package__c": "ADVISORY-TM",
-                "D2R_Contract_Start__c": "2026-10-01",
-                "D2R_Contract_End__c": "2027-03-31",
-                "Amount": 0,
-            },
+        deal = await us_t_and_m_deal_in_delivery(
+            stack,
+            sf,
+            info,
+            "Capped T&M",
+            {"Quantity": 0, "UnitPrice": 200, "D2R_Not_To_Exceed__c": 2000},  # no amount: books nothing undelivered
         )
-        line = await sf.create(
-            "OpportunityLineItem",
-            {
-                "OpportunityId": opportunity,
-                "Product2Id": info["products"]["CONS-TM"],
-                "Quantity": 0,  # no amount: a T&M line books nothing it has not delivered
-                "UnitPrice": 200,
-                "D2R_Billing_Model__c": "time_and_materials",
-                "D2R_Revenue_Method__c": "as_delivered",
-                "D2R_Role__c": "Consultant",
-                "D2R_Not_To_Exceed__c": 2000,
-            },
-        )
-        await sf.update("Opportunity", opportunity, {"StageName": "Closed Won"})
-        started = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity}, headers=SALES)
-        assert started.status_code in (200, 202, 409), started.text
-
-        async def in_delivery() -> dict[str, Any] | None:
-            r = await stack.api.get(f"/v1/engagements/{opportunity}", headers=AUDITOR)
-            return r.json() if r.status_code == 200 and r.json()["stage"] == "IN_DELIVERY" else None
-
-        engagement = await eventually(in_delivery, within=60)
+        opportunity, line, engagement = deal.opportunity, deal.line, deal.engagement
         assert Decimal(engagement["contract_value"]["amount"]) == 0  # nothing invented as booked value
         timecard = await sf.create(
             "pse__Timecard_Header__c",
