@@ -1,17 +1,26 @@
 """Month-end at firm scale, end to end, on a stack this script starts itself
-(bench/scale_stack.py: Temporal dev server, CRM/PSA and ERP simulators, the reporting hub,
-N worker processes, the API):
+(bench/scale_stack.py: Temporal dev server, the four vendor simulators, the reporting hub,
+N worker processes, the API as a process), every legal entity on the vendors the demo
+firm's routing gives it (UK01 books in Dynamics 365 Finance, DE01 delivers on Kantata, the
+others on NetSuite and Certinia: workers/devstack.py):
 
 1. loads `--engagements N` closed-won deals (one T&M line each) across `--entities`
    into the CRM, plus `--bare B` more for the floor;
-2. provisions B of them with a bare workflow making the same calls
-   (bench/bare_provisioning.py) and the N as real engagements, Closed Won to IN_DELIVERY,
-   in `--rounds` alternating rounds (bare first, then real first, ...: load from other
-   processes weighs on both alike), and reports both rates (the same workers, connectors
-   and rate limits);
+2. provisions the N as real engagements, Closed Won to IN_DELIVERY, started as a caller
+   starts them: `POST /v1/engagements` to the API process over HTTP, `--concurrency`
+   requests in flight, each answered 202 with a Location (any 4xx/5xx is counted in the
+   figures, `api_start_errors`); and B with the bare workflow (bench/bare_provisioning.py),
+   started straight through the Temporal client with the same concurrency. The bare workflow
+   makes the same activity calls on the same task queues, so the same workers, connectors
+   (each deal's own ERP and PSA, by the same routing) and rate limits serve it; it has no
+   door (the API's start also asks Temporal whether the engagement exists, reads the
+   opportunity from the CRM for its search attributes and audits the start in the hub), no
+   view, search attributes, approvals or saga. Both run in `--rounds` alternating rounds
+   (bare first, then real first, ...: load from other processes weighs on both alike);
 3. records `--timecards M` approved timecards (a week of 5 x 8 h each) on the engagements'
-   projects in two halves, with a daily posting run per entity between them (time posted
-   during the month costs the engagements nothing);
+   projects, each in its entity's PSA (a Certinia timecard, or five Kantata time entries),
+   in two halves, with a daily posting run per entity between them (time posted during the
+   month costs the engagements nothing);
 4. runs the month-end close of every entity through the API, one after the other
    (started by one finance user, approved by another), timing each;
 5. reads every engagement through the API (GET p99), then every history: the largest
@@ -21,6 +30,7 @@ The last line printed is one JSON object with the figures (README, "Figures").
 
     nice -n 10 .venv/bin/python -m bench.bench_scale [--engagements 3000] [--workers 2]
         [--timecards N] [--entities US01,UK01,DE01,JP01] [--bare 300] [--rounds 3]
+        [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -34,22 +44,22 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.bare_provisioning import BareInput, BareProvisioningWorkflow
 from bench.history_figures import counted_closes, read_histories
-from bench.scale_stack import FINANCE_A, FINANCE_B, READER, ScaleStack
+from bench.scale_stack import FINANCE_A, FINANCE_B, READER, SALES, ScaleStack, vendors_of
 from contracts import search_attributes as sa
-from contracts.engagement import EngagementInput
-from contracts.ids import close_workflow_id, engagement_workflow_id, posting_workflow_id
+from contracts.ids import close_workflow_id, posting_workflow_id
 from contracts.posting import PostingInput
 from simulators.demo_data import BILL_RATES, LEGAL_ENTITIES
-from workflows.engagement import EngagementWorkflow
 from workflows.posting import TimeAndExpensePostingWorkflow
 
 PERIOD = "2026-11"
@@ -127,7 +137,7 @@ async def load_deals(stack: ScaleStack, count: int, entities: list[str]) -> list
     return list(zip(opportunities, deals, strict=True))
 
 
-async def _started(starts: list[Any], concurrency: int = 32) -> None:
+async def _started(starts: list[Any], concurrency: int) -> None:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(start: Any) -> None:
@@ -161,7 +171,7 @@ def _quorum(before: int, chunk: int) -> int:
 
 
 async def provision_bare(
-    stack: ScaleStack, deals: list[tuple[str, str]], entities: dict[str, str], before: int = 0
+    stack: ScaleStack, deals: list[tuple[str, str]], entities: dict[str, str], concurrency: int, before: int = 0
 ) -> tuple[float, float]:
     """Seconds to provision `deals` with the bare workflow (`before` of them ran earlier),
     to the last and to 95 % of them."""
@@ -178,7 +188,8 @@ async def provision_bare(
                 task_queue=stack.bare_queue,
             )
             for opp, _entity in deals
-        ]
+        ],
+        concurrency,
     )
 
     async def done() -> int:
@@ -191,37 +202,77 @@ async def provision_bare(
     return time.perf_counter() - t0, quorum - t0
 
 
-async def provision(stack: ScaleStack, deals: list[tuple[str, str]], before: int = 0) -> tuple[float, float]:
-    """Seconds to take `deals` from Closed Won to IN_DELIVERY (`before` engagements ran
-    earlier), to the last and to 95 % of them."""
+class ApiStarts:
+    """What the API answered to the bench's `POST /v1/engagements`: statuses and latencies."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[int] = Counter()
+        self.millis: list[float] = []
+        self.without_location = 0  # a 2xx answer with no Location header (the contract says one)
+        self.refusals: list[str] = []  # the first few 4xx/5xx bodies, for the log
+
+    @property
+    def accepted(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status < 300)
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 400)
+
+    async def post(self, api: httpx.AsyncClient, opportunity_id: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            response = await api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)
+        except httpx.HTTPError as error:  # no answer at all: counted as a 5xx would be
+            self.statuses[599] += 1
+            self.refusals.append(f"{opportunity_id}: {error!r}")
+            return
+        self.millis.append((time.perf_counter() - t0) * 1000)
+        self.statuses[response.status_code] += 1
+        if response.status_code < 300 and response.headers.get("location") != f"/v1/engagements/{opportunity_id}":
+            self.without_location += 1
+        if response.status_code >= 400 and len(self.refusals) < 5:
+            self.refusals.append(f"{opportunity_id}: {response.status_code} {response.text[:300]}")
+            log(f"  POST /v1/engagements {self.refusals[-1]}")
+
+    def percentile(self, q: float) -> float:
+        times = sorted(self.millis)
+        return times[min(len(times) - 1, round(q * (len(times) - 1)))] if times else 0.0
+
+
+async def provision(
+    stack: ScaleStack, deals: list[tuple[str, str]], starts: ApiStarts, concurrency: int, before: int = 0
+) -> tuple[float, float]:
+    """Seconds to take `deals` from Closed Won to IN_DELIVERY, started through the API
+    (`before` engagements ran earlier), to the last and to 95 % of them."""
     if not deals:
         return 0.0, 0.0
-    client = stack.client
+    api = stack.api
+    assert api is not None
+    accepted_before = starts.accepted
     t0 = time.perf_counter()
-    await _started(
-        [
-            lambda opp=opp: client.start_workflow(
-                EngagementWorkflow.run,
-                EngagementInput(opportunity_id=opp, queues=stack.queues),
-                id=engagement_workflow_id(opp),
-                task_queue=stack.workflow_queue,
-            )
-            for opp, _entity in deals
-        ]
-    )
+    await _started([lambda opp=opp: starts.post(api, opp) for opp, _entity in deals], concurrency)
+    # what the API refused never starts: wait for the engagements it accepted
+    target = before + starts.accepted - accepted_before
 
     async def settled() -> int:
         stages = "('IN_DELIVERY', 'NEEDS_ATTENTION')"
-        return (await client.count_workflows(f"WorkflowType = 'EngagementWorkflow' AND D2RStage IN {stages}")).count
+        query = f"WorkflowType = 'EngagementWorkflow' AND D2RStage IN {stages}"
+        return (await stack.client.count_workflows(query)).count
 
     quorum = await _until(
-        settled, before + len(deals), "provisioning", within=600 + 2 * len(deals), quorum=_quorum(before, len(deals))
+        settled, target, "provisioning", within=600 + 2 * len(deals), quorum=_quorum(before, target - before)
     )
     return time.perf_counter() - t0, quorum - t0
 
 
 async def provision_both(
-    stack: ScaleStack, bare: list[tuple[str, str]], real: list[tuple[str, str]], entities: dict[str, str], rounds: int
+    stack: ScaleStack,
+    bare: list[tuple[str, str]],
+    real: list[tuple[str, str]],
+    entities: dict[str, str],
+    rounds: int,
+    concurrency: int,
 ) -> dict[str, Any]:
     """Bare and real provisioning in `rounds` alternating rounds (bare first, then real first,
     ...), so load from other processes drifting during the run weighs on both sides alike.
@@ -230,14 +281,15 @@ async def provision_both(
     seconds = {"bare": [0.0, 0.0], "real": [0.0, 0.0]}
     at_95 = {"bare": 0, "real": 0}  # the runs each round had done when it reached 95 %
     loads = [os.getloadavg()[0]]
+    starts = ApiStarts()
     for i in range(rounds):
         b = bare[i * len(bare) // rounds : (i + 1) * len(bare) // rounds]
         r = real[i * len(real) // rounds : (i + 1) * len(real) // rounds]
         for side in ("bare", "real") if i % 2 == 0 else ("real", "bare"):
             if side == "bare":
-                took = await provision_bare(stack, b, entities, before=i * len(bare) // rounds)
+                took = await provision_bare(stack, b, entities, concurrency, before=i * len(bare) // rounds)
             else:
-                took = await provision(stack, r, before=i * len(real) // rounds)
+                took = await provision(stack, r, starts, concurrency, before=i * len(real) // rounds)
             seconds[side] = [seconds[side][0] + took[0], seconds[side][1] + took[1]]
             chunk = b if side == "bare" else r
             at_95[side] += max(1, int(0.95 * len(chunk))) if chunk else 0
@@ -256,6 +308,7 @@ async def provision_both(
         "real_95": rate(at_95["real"], seconds["real"][1]),
         "stuck": stuck,
         "loads": loads,
+        "starts": starts,
     }
 
 
@@ -286,17 +339,41 @@ def timecard(project: str, resource: str, monday: date) -> dict[str, Any]:
     }
 
 
+def kantata_week(workspace: str, user: str, monday: date) -> list[dict[str, Any]]:
+    """A week of 5 x 8 h as Kantata keeps it: one approved time entry per day."""
+    return [
+        {
+            "workspace_id": workspace,
+            "user_id": user,
+            "date_performed": (monday + timedelta(days=d)).isoformat(),
+            "time_in_minutes": 8 * 60,
+            "billable": True,
+            "approved": True,
+        }
+        for d in range(5)
+    ]
+
+
 async def record_time(stack: ScaleStack, projects: dict[str, list[str]], count: int, monday: date) -> None:
-    people = {c["name"]: c["id"] for c in (await stack.seed_info())["consultants"]}
+    """`count` approved weeks on the projects, each in the PSA its entity delivers on."""
     # Interleaved by entity, so every entity's month-end has time to bill and reconcile (in
     # entity order the first N cards all went to the first entities).
     by_entity = [[(entity, p) for p in ps] for entity, ps in sorted(projects.items())]
     flat = [pair for rank in zip_longest(*by_entity) for pair in rank if pair is not None]
-    cards = [
-        timecard(project, people[CONSULTANT[entity]], monday)
-        for entity, project in (flat[i % len(flat)] for i in range(count))
-    ]
-    await stack.create_many("pse__Timecard_Header__c", cards)
+    weeks = [flat[i % len(flat)] for i in range(count)] if flat else []
+    certinia = [(e, p) for e, p in weeks if vendors_of(e)["psa"] == "certinia"]
+    kantata = [(e, p) for e, p in weeks if vendors_of(e)["psa"] == "kantata"]
+    others = {vendors_of(e)["psa"] for e, _ in weeks} - {"certinia", "kantata"}
+    if others:
+        raise RuntimeError(f"the bench records time in Certinia and Kantata only, not {sorted(others)}")
+    if certinia:
+        people = {c["name"]: c["id"] for c in (await stack.seed_info())["consultants"]}
+        cards = [timecard(project, people[CONSULTANT[entity]], monday) for entity, project in certinia]
+        await stack.create_many("pse__Timecard_Header__c", cards)
+    if kantata:
+        users = {u["name"]: u["id"] for u in (await stack.kantata_seed_info())["users"]}
+        entries = [e for entity, ws in kantata for e in kantata_week(ws, users[CONSULTANT[entity]], monday)]
+        await stack.kantata_create_many("time_entries", entries)
 
 
 async def daily_posting(stack: ScaleStack, entities: list[str]) -> tuple[datetime, datetime, int]:
@@ -377,11 +454,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             deals = await load_deals(stack, args.engagements + args.bare, entities)
             bare, real = deals[: args.bare], deals[args.bare :]
             log(f"loaded {len(deals)} deals; bare provisioning of {len(bare)}")
-            rates = await provision_both(stack, bare, real, currencies, args.rounds)
+            rates = await provision_both(stack, bare, real, currencies, args.rounds, args.concurrency)
             bare_rate, rate, stuck = rates["bare"], rates["real"], rates["stuck"]
             log(
                 f"provisioned: {rate:.2f}/s vs bare {bare_rate:.2f}/s (to 95 %: {rates['real_95']:.2f} vs "
-                f"{rates['bare_95']:.2f}), {stuck} need attention"
+                f"{rates['bare_95']:.2f}), {stuck} need attention; API answers {dict(rates['starts'].statuses)}"
             )
             await asyncio.sleep(3)  # let the last workflow tasks finish before reading memory
             cached = stack.rss.now()  # every engagement cached, waiting in IN_DELIVERY
@@ -398,6 +475,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 wall, start, end, report = await close(stack, entity, within=600 + 1.0 * args.engagements)
                 walls[entity], windows[entity], reports[entity] = round(wall, 1), (start, end), report
                 log(f"close {entity}: {wall:.1f} s")
+            records = await stack.simulator_counts()
             p50, p99 = await query_latency(stack, [opp for opp, _ in real], args.queries)
             log(f"engagement GET: p50 {p50:.1f} ms, p99 {p99:.1f} ms; reading histories")
         figures = await read_histories(stack.client)
@@ -409,12 +487,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await stack.stop()
     closed = sum(per_entity.values())
+    starts: ApiStarts = rates["starts"]
     return {
         "engagements": len(real),
         "workers": args.workers,
         "sandbox": args.sandbox or "passthrough",
         "entities": per_entity,
+        # the vendors each entity runs on (the firm's routing, workers/devstack.py)
+        "vendors": {e: vendors_of(e) for e in entities},
         "timecards": args.timecards,
+        # the engagements' starts: POST /v1/engagements to the API process, by status
+        "api_start_concurrency": args.concurrency,
+        "api_start_statuses": {str(k): v for k, v in sorted(starts.statuses.items())},
+        "api_start_errors": starts.errors,
+        "api_start_without_location": starts.without_location,
+        "api_start_p50_ms": round(starts.percentile(0.5), 1),
+        "api_start_p99_ms": round(starts.percentile(0.99), 1),
         "provision_per_s": round(rate, 2),
         "bare_provision_per_s": round(bare_rate, 2),
         "provision_vs_bare": round(rate / bare_rate, 2) if bare_rate else None,
@@ -447,6 +535,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # engagement provisioned, over its share of them (Temporal spreads them)
         "worker_rss_kib_per_engagement": round(growth * 1024 / max(1, len(real) / args.workers), 1),
         "reconciliation": {e: (r.get("reconciliation") or {}).get("status") for e, r in reports.items()},
+        "billed_by_entity": {e: (r.get("totals") or {}).get("billed") for e, r in reports.items()},
+        # every vendor simulator's records at the end (seed data included): where the work went
+        "simulator_records": records,
         "query_p50_ms": round(p50, 1),
         "query_p99_ms": round(p99, 1),
     }
@@ -461,6 +552,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bare", type=int, default=None, help="deals provisioned by the bare workflow (default N/10)")
     parser.add_argument("--queries", type=int, default=500, help="engagement GETs for the latency figure")
     parser.add_argument("--rounds", type=int, default=3, help="alternating bare / real provisioning rounds")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="engagement starts in flight (API POSTs; bare starts alike)"
+    )
     parser.add_argument(
         "--sandbox", choices=["passthrough", "strict", "none"], default=None, help="the workers' sandbox"
     )

