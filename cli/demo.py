@@ -64,12 +64,14 @@ def month_end(
     crm: Annotated[str, typer.Option(envvar="D2R_SALESFORCE__URL", help="the CRM (Salesforce sim)")] = demo.SF,
     netsuite: Annotated[str, typer.Option(envvar="D2R_DEMO_NETSUITE_URL", help="the NetSuite sim")] = demo.NS,
     d365: Annotated[str, typer.Option(envvar="D2R_DEMO_D365_URL", help="the Dynamics 365 sim")] = demo.D365,
+    kantata: Annotated[str, typer.Option(envvar="D2R_DEMO_KANTATA_URL", help="the Kantata sim")] = demo.KT,
     key_file: Annotated[Path | None, typer.Option(help="the dev issuer's key (default .d2r/dev-issuer)")] = None,
     issuer: Annotated[str | None, typer.Option(envvar="D2R_OIDC_ISSUER", help="default <api>/dev-issuer")] = None,
 ) -> None:
-    """Book the seeded deals, record two weeks of approved time, close the month per legal
-    entity (started by integration admin, lock approved by finance: four eyes) and check
-    reconciliation and billed revenue against each ERP. Exit 1 when a check differs.
+    """Book the seeded deals, record two weeks of approved time (in each entity's PSA: Certinia,
+    or Kantata for DE01), close the month per legal entity (started by integration admin, lock
+    approved by finance: four eyes) and check reconciliation and billed revenue against each
+    ERP. Exit 1 when a check differs.
 
     Example: `d2r demo month-end --period 2026-10` (or `-e JP01` for one entity)."""
     board = Board(period)
@@ -84,6 +86,7 @@ def month_end(
             crm=crm.rstrip("/"),
             netsuite=netsuite.rstrip("/"),
             d365=d365.rstrip("/"),
+            kantata=kantata.rstrip("/"),
             key_file=key_file,
             issuer=issuer,
             entities=frozenset(e.upper() for e in entity) if entity else None,

@@ -4,9 +4,10 @@ or `python -m workers.demo_month_end [--period 2026-10]` (one line per step).
 
 1. Books the seeded Closed Won deals (POST /v1/engagements; a pending deal approval is
    approved by dev-finance) and waits until they are in delivery.
-2. Records two approved weeks of time in the PSA for each project with a time-and-materials
-   line, by a consultant of the project's legal entity with the line's role, and completes
-   the first milestone of each project with a milestone line.
+2. Records two approved weeks of time for each project with a time-and-materials line, by a
+   consultant of the project's legal entity with the line's role, in the PSA that entity
+   delivers on (a Certinia timecard; on Kantata, DE01 in `make run`, a time entry a day), and
+   completes the first milestone of each project with a milestone line.
 3. Closes the period with one API call per legal entity (started by dev-integration-admin;
    the lock approved by dev-finance: four eyes), and waits for CLOSED.
 4. Prints, per entity: what was billed and recognized, the reconciliation (PSA vs ERP vs
@@ -39,7 +40,7 @@ from security import dev_issuer
 from workers.settings import VendorEndpoint
 
 API, SF, NS = "http://127.0.0.1:8000", "http://127.0.0.1:8301", "http://127.0.0.1:8302"
-D365 = "http://127.0.0.1:8303"
+D365, KT = "http://127.0.0.1:8303", "http://127.0.0.1:8304"
 DATA = "/services/data/v61.0"
 
 # What the demo tells as it goes: (phase, subject, what happened). Phases in order: book,
@@ -59,6 +60,7 @@ class Target:
     crm: str = SF
     netsuite: str = NS
     d365: str = D365
+    kantata: str = KT
     key_file: Path | None = None  # the dev issuer's key; default .d2r/dev-issuer/key.pem
     issuer: str | None = None  # default <api>/dev-issuer
     entities: frozenset[str] | None = None  # only these legal entities' deals and closes
@@ -161,30 +163,71 @@ async def record_time(
             continue
         for week in range(2):
             start = monday + timedelta(weeks=week)
-            key = f"demo:{view['project_id']}:{start.isoformat()}"
-            response = await http.patch(
-                f"{t.crm}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/{key}",
-                headers=sf,
-                json={
-                    "pse__Project__c": view["project_id"],
-                    "pse__Resource__c": who["id"],
-                    "pse__Start_Date__c": start.isoformat(),
-                    "pse__End_Date__c": (start + timedelta(days=6)).isoformat(),
-                    "pse__Monday_Hours__c": 8,
-                    "pse__Tuesday_Hours__c": 8,
-                    "pse__Wednesday_Hours__c": 4,
-                    "pse__Total_Hours__c": 20,
-                    "pse__Status__c": "Approved",
-                    "pse__Approved__c": True,
-                    "pse__Billable__c": True,
-                    "D2R_Role__c": who["role"],
-                },
-            )
-            t.progress(
-                "time",
-                entity,
-                f"{who['name']}: 20 h in the week of {start} on {view['project_id']} (HTTP {response.status_code})",
-            )
+            if delivers_on_kantata(entity):
+                said = await kantata_week(http, t, view["project_id"], who, start)
+            else:
+                said = await certinia_week(http, t, sf, view["project_id"], who, start)
+            t.progress("time", entity, f"{who['name']}: 20 h in the week of {start} on {view['project_id']} ({said})")
+
+
+# The week the demo records: (day of the week, hours)
+WEEK = ((0, 8), (1, 8), (2, 4))
+
+
+async def certinia_week(
+    http: httpx.AsyncClient, t: Target, sf: dict[str, str], project: str, who: dict[str, Any], start: date
+) -> str:
+    """An approved Certinia timecard, upserted by its external id (a re-run rewrites it)."""
+    days = ("Monday", "Tuesday", "Wednesday")
+    response = await http.patch(
+        f"{t.crm}{DATA}/sobjects/pse__Timecard_Header__c/D2R_External_Id__c/demo:{project}:{start.isoformat()}",
+        headers=sf,
+        json={
+            "pse__Project__c": project,
+            "pse__Resource__c": who["id"],
+            "pse__Start_Date__c": start.isoformat(),
+            "pse__End_Date__c": (start + timedelta(days=6)).isoformat(),
+            **{f"pse__{days[day]}_Hours__c": hours for day, hours in WEEK},
+            "pse__Total_Hours__c": sum(hours for _, hours in WEEK),
+            "pse__Status__c": "Approved",
+            "pse__Approved__c": True,
+            "pse__Billable__c": True,
+            "D2R_Role__c": who["role"],
+        },
+    )
+    return f"Certinia, HTTP {response.status_code}"
+
+
+async def kantata_week(http: httpx.AsyncClient, t: Target, workspace: str, who: dict[str, Any], start: date) -> str:
+    """Approved Kantata time entries, one a day, by the same person (Kantata's user of that
+    name). Kantata has no idempotency keys: the week's entries carry a note naming it, and a
+    week already there is not written again (read before create)."""
+    kt = await vendor_token(http, t.kantata, "/oauth/token")
+    key = f"demo:{workspace}:{start.isoformat()}"
+    users = (await http.get(f"{t.kantata}/api/v1/users", headers=kt, params={"per_page": 200})).json()["users"]
+    user = next((u["id"] for u in users.values() if u["full_name"] == who["name"]), None)
+    if user is None:
+        raise DemoFailed(f"Kantata has no user {who['name']!r}")
+    found = await http.get(
+        f"{t.kantata}/api/v1/time_entries", headers=kt, params={"workspace_id": workspace, "notes": key}
+    )
+    found.raise_for_status()
+    if found.json()["count"]:
+        return "Kantata, recorded before"
+    entries = [
+        {
+            "workspace_id": workspace,
+            "user_id": user,
+            "date_performed": (start + timedelta(days=day)).isoformat(),
+            "time_in_minutes": hours * 60,
+            "billable": True,
+            "approved": True,
+            "notes": key,
+        }
+        for day, hours in WEEK
+    ]
+    response = await http.post(f"{t.kantata}/api/v1/time_entries", headers=kt, json={"time_entries": entries})
+    return f"Kantata, HTTP {response.status_code}"
 
 
 async def complete_first_milestone(
@@ -285,6 +328,12 @@ async def netsuite_token(http: httpx.AsyncClient, base: str) -> dict[str, str]:
     )
     response.raise_for_status()
     return bearer(response.json()["access_token"])
+
+
+def delivers_on_kantata(entity: str) -> bool:
+    """make run's PSA routing (workers/devstack.py: DE01 on the "kantata" instance), or the operator's."""
+    routing = json.loads(os.environ.get("D2R_PSA_ROUTING") or '{"DE01": "kantata"}')
+    return bool(routing.get(entity) == "kantata")
 
 
 def books_in_d365(entity: str) -> bool:

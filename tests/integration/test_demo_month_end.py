@@ -22,8 +22,9 @@ __all__ = ["fresh_stack"]  # the fixture, used by name below
 
 def test_the_demo_month_end_closes_all_four_entities_clean(fresh_stack: tuple[int, Path, dict[str, str]]) -> None:
     offset, _, env = fresh_stack
-    at = {name: f"http://127.0.0.1:{port + offset}" for name, port in (("crm", 8301), ("ns", 8302), ("d365", 8303))}
-    urls = ["--crm", at["crm"], "--netsuite", at["ns"], "--d365", at["d365"]]
+    ports = (("crm", 8301), ("ns", 8302), ("d365", 8303), ("kantata", 8304))
+    at = {name: f"http://127.0.0.1:{port + offset}" for name, port in ports}
+    urls = ["--crm", at["crm"], "--netsuite", at["ns"], "--d365", at["d365"], "--kantata", at["kantata"]]
     done = subprocess.run(
         [sys.executable, "-m", "cli", "demo", "month-end", "--period", "2026-11", *urls],
         cwd=ROOT,
