@@ -218,21 +218,22 @@ def seed_demo(sim: SalesforceSimulator) -> dict[str, Any]:
                 hours: float | None = None,
                 desc: str = "",
             ) -> str:
-                return _mk(
-                    sim,
-                    "OpportunityLineItem",
-                    {
-                        "OpportunityId": o,
-                        "Product2Id": prods[code],
-                        "Quantity": qty,
-                        "UnitPrice": price,
-                        "D2R_Billing_Model__c": model,
-                        "D2R_Revenue_Method__c": method,
-                        "D2R_Role__c": role,
-                        "D2R_Hours__c": hours,
-                        "Description": desc or None,
-                    },
-                )
+                fields: dict[str, Any] = {
+                    "OpportunityId": o,
+                    "Product2Id": prods[code],
+                    "Quantity": qty,
+                    "UnitPrice": price,
+                    "D2R_Billing_Model__c": model,
+                    "D2R_Revenue_Method__c": method,
+                    "D2R_Role__c": role,
+                    "D2R_Hours__c": hours,
+                    "Description": desc or None,
+                }
+                if method == "cost_to_cost":
+                    # the total expected cost, as the CRM line carries it: what cost-to-cost
+                    # progress is measured against (the demo firm's average cost factor)
+                    fields["D2R_Estimate_At_Completion__c"] = round(qty * price * COST_FACTOR)
+                return _mk(sim, "OpportunityLineItem", fields)
 
             o1 = opp("Globex US - ERP implementation", 2, "Closed Won", "US01", "USD", "2026-11-16", "IMPL-STD")
             line(o1, "IMPL-FF", 1, 120000, "fixed_fee", "cost_to_cost", desc="Implementation, fixed fee")

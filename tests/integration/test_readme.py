@@ -14,6 +14,7 @@ Marked `readme` (and `integration`); `-m "not readme"` leaves it out.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -149,6 +150,10 @@ def test_every_readme_block_runs_in_order_on_a_fresh_make_run(
             continue
         script += [f"README_BLOCK={number}", f'echo "::: README block {number}"', moved(block, offset)]
     script.append('echo "::: all README blocks ran"')
+    # the README's engagement as the blocks left it (after its December run): for the check below
+    view_file = tmp_path / "engagement.json"
+    api = f"http://127.0.0.1:{8000 + offset}"
+    script.append(f'curl -s {api}/v1/engagements/$OPP -H "Authorization: Bearer $AUDITOR" > {view_file}')
     path = tmp_path / "readme.sh"
     path.write_text("\n".join(script))
     started = time.monotonic()
@@ -159,6 +164,10 @@ def test_every_readme_block_runs_in_order_on_a_fresh_make_run(
     worker = (logs / "worker.log").read_text(errors="replace")[-3000:] if (logs / "worker.log").exists() else ""
     assert done.returncode == 0, f"{output}\n--- worker.log (tail) ---\n{worker}"
     assert "::: all README blocks ran" in done.stdout
+    # Its cost-to-cost line carries the CRM's estimate at completion, so its revenue was
+    # computable in November and December (the README says so)
+    view = json.loads(view_file.read_text())
+    assert "revenue_not_computable" not in [x["code"] for x in view["exceptions"]], view["exceptions"]
     # The stack's business events were written apart from worker.log, as make run says.
     events = (logs / "events.jsonl").read_text().splitlines()
     assert events and all(line.startswith('{"ts": ') for line in events)
