@@ -72,7 +72,7 @@ def build_workers(client: Client, settings: WorkerSettings, by_role: dict[str, l
                 deployment_config=version,
                 interceptors=events,
                 workflow_runner=workflow_runner(sizing),
-                max_cached_workflows=sizing.max_cached_workflows,
+                max_cached_workflows=sizing.cache_size(),
                 max_concurrent_workflow_tasks=sizing.max_concurrent_tasks,
                 workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=sizing.pollers),
                 sticky_queue_schedule_to_start_timeout=timedelta(seconds=sizing.sticky_schedule_to_start_seconds),

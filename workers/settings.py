@@ -95,18 +95,31 @@ class QueueLimits(BaseModel):
     pollers: int = Field(default=5, ge=1)  # concurrent long polls on the queue (SDK default 5)
 
 
+# What one cached engagement adds to a workflow worker's RSS, and what the worker holds warm
+# before any, as bench/bench_hold.py measured them with 6,000 cached of 10,000 open (README,
+# "Figures"): the default cache is what fits in the memory budget at that cost.
+KIB_PER_CACHED_ENGAGEMENT = 136
+WARM_WORKER_MIB = 140
+# The part of the budget the cache may fill: closes, GETs and replays allocate above it.
+CACHE_SHARE_OF_MEMORY = 0.9
+
+
 class WorkflowWorkerLimits(BaseModel):
     """How much workflow work one worker process holds (D2R_WORKFLOW_LIMITS__*).
 
-    The cache holds 10,000 open engagements; at ~131 KiB each (README, "Figures") one process
-    holds about 8,000 of them per GiB of RSS, so 10,000 take ~1.4 GiB or two processes. An
-    engagement evicted from the cache replays its whole history on its next task, so the
-    cache holds every open engagement plus the entity batches (closes, postings, syncs).
-    Past that, run more worker processes on the same task queues: Temporal shares the work
-    and each process caches only the workflows it serves (docs/operations.md, "Scaling out").
+    An open engagement costs ~136 KiB of RSS while its run is cached (README, "Figures"), so
+    the cache is sized from the process's memory budget, `memory_mib` (1 GiB: about 5,900
+    engagements cached). The rest of the open engagements are not in memory: one evicted
+    from the cache replays its history on its next task (a GET, a close, a signal), which
+    costs CPU and latency, not memory. So one process holds 10,000 open engagements in 1 GiB;
+    with more memory, raise `memory_mib` (or set `max_cached_workflows`) and fewer replay.
+    For throughput, run more worker processes on the same task queues: Temporal shares the
+    work and each process caches only the workflows it serves (docs/operations.md, "Scaling out").
     """
 
-    max_cached_workflows: int = Field(default=10_500, ge=0)
+    memory_mib: int = Field(default=1024, ge=256)
+    # None: what fits in memory_mib (cache_size); a number overrides it.
+    max_cached_workflows: int | None = Field(default=None, ge=0)
     # Workflow tasks are pure Python under one GIL: more in flight only lengthens each one.
     max_concurrent_tasks: int = Field(default=40, ge=2)
     pollers: int = Field(default=5, ge=2)
@@ -120,6 +133,13 @@ class WorkflowWorkerLimits(BaseModel):
     # engagement (README, "Figures"), with determinism then guarded only by the tests and
     # the replay tests, which run sandboxed.
     sandbox: Literal["passthrough", "strict", "none"] = "passthrough"
+
+    def cache_size(self) -> int:
+        """Workflow runs the process caches: the setting, else what fits in the memory budget."""
+        if self.max_cached_workflows is not None:
+            return self.max_cached_workflows
+        room_mib = self.memory_mib * CACHE_SHARE_OF_MEMORY - WARM_WORKER_MIB
+        return max(0, int(room_mib * 1024 / KIB_PER_CACHED_ENGAGEMENT))
 
 
 class WorkerSettings(TemporalSettings):
