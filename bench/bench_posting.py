@@ -18,17 +18,29 @@ bench/bench_engagement_actions.py) plus the activity heartbeats that reach the s
 (not in the history: estimated as 1 + page time / (0.8 x heartbeat timeout), the
 SDK's throttle). Then it runs bench.bench_engagement_actions for the 12-period year.
 
-`--rounds N` repeats both sides on fresh simulator pairs, alternating which goes first
-(the machine's load moves between the two otherwise), and prints each round's ratio, the
-median, and the load average before and after each side.
+Each side runs in a fresh process of its own (neither inherits the other's warm caches, and
+its CPU is its own), and each round prints both sides' entries/s and their CPU per entry:
+every CPU second the side spent while it ran (its process, d2r's dev server, its two
+simulators). On a shared machine the first moves with the load; the second much less.
+
+`--rounds N` repeats on fresh simulator pairs, alternating which side goes first, and
+prints every round's ratio, the median and the lowest. `--together` starts both sides at
+the same moment instead, each on its own simulators, so both see the same background load
+(and share the machine). `--sides plain,plain` (or `d2r,d2r`) runs the same side twice:
+the ratio is then the machine's noise alone. `--workers N` spreads d2r's posting pages
+over N worker processes with the ERP concurrency split between them (the ERP sees no more
+calls in flight than from the plain script). `--sides d2r` alone is for a profiler:
 
     .venv/bin/python -m bench.bench_posting [--projects 1000] [--entries 100000] [--rounds 1]
+        [--together] [--sides d2r,plain] [--workers 1]
+    py-spy record --subprocesses -o posting.svg -- .venv/bin/python -m bench.bench_posting --sides d2r ...
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import socket
@@ -38,9 +50,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import psutil
 from temporalio.api.enums.v1 import EventType
@@ -63,6 +77,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENTITIES = ["US01", "UK01", "DE01", "JP01"]
 CUTOFF = date(2026, 11, 30)
 HEARTBEAT_SECONDS = 60
+Go = Callable[[], Awaitable[None]]  # a side's setup is done: wait for the word to start the clock
 
 
 def free_port() -> int:
@@ -132,8 +147,9 @@ def dev_server_cpu() -> float:
     return cpu_seconds([c for c in psutil.Process().children(recursive=True) if c.pid not in SIMULATOR_PIDS])
 
 
-def settings_for(sf: str, ns: str, concurrency: int, tag: str) -> WorkerSettings:
+def settings_for(sf: str, ns: str, concurrency: int, tag: str, roles: str | None = None) -> WorkerSettings:
     return WorkerSettings(
+        **({"roles": roles} if roles else {}),
         workflow_task_queue=f"bp-wf-{tag}",
         crm_task_queue=f"bp-crm-{tag}",
         psa_task_queue=f"bp-psa-{tag}",
@@ -145,7 +161,7 @@ def settings_for(sf: str, ns: str, concurrency: int, tag: str) -> WorkerSettings
 
 
 async def run_temporal(
-    sf: str, ns: str, concurrency: int, page: int, mode: str
+    sf: str, ns: str, concurrency: int, page: int, mode: str, go: Go, workers: int = 1
 ) -> tuple[int, float, dict[str, object]]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"),
@@ -153,13 +169,35 @@ async def run_temporal(
         data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
     )
-    settings = settings_for(sf, ns, concurrency, "t")
+    # With more worker processes the ERP concurrency is shared out, so the ERP sees no more
+    # calls in flight than from the plain script: the pages only spread over more cores.
+    shares = [concurrency // workers + (1 if n < concurrency % workers else 0) for n in range(workers)]
+    settings = settings_for(sf, ns, shares[0], "t")
     from contracts.queues import TaskQueues
 
     queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
+    address = env.client.service_client.config.target_host
+    helpers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "bench.bench_posting", "--erp-worker", address, "--sf", sf, "--ns", ns),
+            *("--concurrency", str(share)),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for share in shares[1:]
+    ]
+    for helper in helpers:
+        assert helper.stdout is not None
+        while (line := (await helper.stdout.readline()).decode()) and not line.startswith(READY):
+            pass
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack, env.client)
         await start_workers(env.client, settings, activities_by_role(acts), stack)
+        await go()
+        cpu0, server0 = time.process_time(), dev_server_cpu()
+        helpers_cpu0 = cpu_seconds([psutil.Process(h.pid) for h in helpers])
         t0 = time.perf_counter()
         t_wall = time.time()
         handles = [
@@ -180,6 +218,12 @@ async def run_temporal(
         ]
         results = [await h.result() for h in handles]
         elapsed = time.perf_counter() - t0
+        server_cpu = dev_server_cpu() - server0  # the helpers are children too: counted below
+        helpers_cpu = cpu_seconds([psutil.Process(h.pid) for h in helpers]) - helpers_cpu0
+        cpu, server_cpu = time.process_time() - cpu0 + helpers_cpu, server_cpu - helpers_cpu
+        for helper in helpers:
+            assert helper.stdin is not None
+            helper.stdin.close()  # the helper stops at the end of its stdin
         kinds: Counter[str] = Counter()
         events = 0
         size = 0
@@ -203,7 +247,6 @@ async def run_temporal(
                     # the first heartbeat goes out at once, then at most one per throttle interval
                     heartbeats += 1 + math.floor(seconds / (0.8 * HEARTBEAT_SECONDS))
         kinds["heartbeats reaching the server (est.)"] = heartbeats
-        server_cpu = dev_server_cpu()
         # where the run's wall time went, per entity: waiting for the first page to start,
         # and the pages themselves (the rest is workflow tasks and the receivables sweep)
         for h in handles:
@@ -220,6 +263,8 @@ async def run_temporal(
                 f"  {h.id}: started {t_start - t_wall:.1f} s after t0, first page {pages[0] - t_start:.1f} s "
                 f"later, activities {pages[-1] - pages[0]:.1f} s, run {t_end - t_start:.1f} s"
             )
+    for helper in helpers:
+        await helper.wait()
     await env.shutdown()
     entries = sum(r.progress.time_entries for r in results)
     exceptions = sum(r.progress.exceptions_total for r in results)
@@ -227,17 +272,21 @@ async def run_temporal(
         entries,
         elapsed,
         {
-            "kinds": kinds,
+            "kinds": dict(kinds),
+            "cpu": cpu,
             "dev_server_cpu": server_cpu,
             "events": events,
             "bytes": size,
             "exceptions": exceptions,
             "pages": sum(r.progress.page + 1 for r in results),
+            "pages_by_worker": sorted(sum((Counter(r.progress.pages_by_worker) for r in results), Counter()).values()),
         },
     )
 
 
-async def run_baseline(sf: str, ns: str, concurrency: int, page: int, mode: str) -> tuple[int, float]:
+async def run_baseline(
+    sf: str, ns: str, concurrency: int, page: int, mode: str, go: Go
+) -> tuple[int, float, dict[str, object]]:
     settings = settings_for(sf, ns, concurrency, "b")
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack)
@@ -268,90 +317,202 @@ async def run_baseline(sf: str, ns: str, concurrency: int, page: int, mode: str)
             await acts.erp_billing.open_items_due(OpenItemsInput(legal_entity=entity, due_from=day, due_to=day))
             return total
 
+        await go()
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         counts = await asyncio.gather(*(entity_run(e) for e in ENTITIES))
-        return sum(counts), time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        return sum(counts), elapsed, {"cpu": time.process_time() - cpu0, "dev_server_cpu": 0.0}
 
 
 def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def one_round(args: argparse.Namespace, tmp: Path, baseline_first: bool) -> float:
-    """Both sides once, each on its own freshly seeded simulator pair; returns d2r / baseline."""
+# ---- one side in its own process -------------------------------------------------------------
+# Each side runs in a fresh process: neither inherits the other's warm caches or leftover
+# tasks, its CPU is its own, and with --together both can run at the same moment.
+
+READY, RESULT = "READY", "RESULT "
+
+
+async def side_process(args: argparse.Namespace) -> None:
+    """`--run-side`: set up, say READY, wait for a line on stdin, run, print the RESULT."""
+
+    async def go() -> None:
+        print(READY, flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+
+    if args.run_side == "d2r":
+        entries, seconds, info = await run_temporal(
+            args.sf, args.ns, args.concurrency, args.projects_per_page, args.time_mode, go, args.workers
+        )
+    else:
+        entries, seconds, info = await run_baseline(
+            args.sf, args.ns, args.concurrency, args.projects_per_page, args.time_mode, go
+        )
+    print(RESULT + json.dumps({"entries": entries, "seconds": seconds, **info}), flush=True)
+
+
+async def erp_worker(args: argparse.Namespace) -> None:
+    """`--erp-worker ADDRESS`: one more worker process on the d2r side's ERP queue (posting
+    pages, the receivables sweep), until its stdin closes."""
+    from temporalio.client import Client
+
+    settings = settings_for(args.sf, args.ns, args.concurrency, "t", roles="erp")
+    client = await Client.connect(args.erp_worker, data_converter=TEST_CONVERTER)
+    async with AsyncExitStack() as stack:
+        acts = await build_activities(settings, stack, client)
+        await start_workers(client, settings, activities_by_role(acts), stack)
+        print(READY, flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+
+
+class Side:
+    """A side's process, its simulator pair and what it reported."""
+
+    def __init__(self, label: str, kind: str, sims: list[subprocess.Popen[bytes]], sf: str, ns: str) -> None:
+        self.label, self.kind, self.sims, self.sf, self.ns = label, kind, sims, sf, ns
+        self.proc: asyncio.subprocess.Process | None = None
+        self.result: dict[str, Any] = {}
+        self.load_before = self.load_after = ""
+        self.sim_cpu = 0.0
+
+    async def spawn(self, args: argparse.Namespace) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.bench_posting",
+            "--run-side",
+            self.kind,
+            "--sf",
+            self.sf,
+            "--ns",
+            self.ns,
+            "--concurrency",
+            str(args.concurrency),
+            "--projects-per-page",
+            str(args.projects_per_page),
+            "--time-mode",
+            args.time_mode,
+            "--workers",
+            str(args.workers),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        await self._read_until(READY)
+
+    async def _read_until(self, marker: str) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := (await self.proc.stdout.readline()).decode():
+            if line.startswith(marker):
+                return line
+            if line.strip() and not line.startswith("Temporal"):  # not the dev server banner
+                print(f"  [{self.label}] {line.rstrip()}")
+        raise RuntimeError(f"{self.label} exited with {await self.proc.wait()} before {marker.strip()}")
+
+    async def run(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        watched = [psutil.Process(p.pid) for p in self.sims]
+        self.load_before, sim0 = load(), cpu_seconds(watched)
+        self.proc.stdin.write(b"go\n")
+        await self.proc.stdin.drain()
+        self.result = json.loads((await self._read_until(RESULT))[len(RESULT) :])
+        self.load_after, self.sim_cpu = load(), cpu_seconds(watched) - sim0
+        await self.proc.wait()
+
+    @property
+    def rate(self) -> float:
+        return float(self.result["entries"]) / float(self.result["seconds"])
+
+    @property
+    def cpu(self) -> float:
+        """Every CPU second the side spent while it ran: its process (the connector code, and
+        for d2r the worker), the dev server, its simulators."""
+        return float(self.result["cpu"]) + float(self.result["dev_server_cpu"]) + self.sim_cpu
+
+    def report(self) -> None:
+        r = self.result
+        what = "d2r on Temporal" if self.kind == "d2r" else "plain asyncio, same HTTP calls"
+        extra = (
+            f", {r['pages']} pages ({'+'.join(map(str, r['pages_by_worker']))} by worker), {r['exceptions']} exceptions"
+            if self.kind == "d2r"
+            else ""
+        )
+        print(
+            f"{self.label} ({what}): {r['entries']:,} entries in {r['seconds']:.1f} s = {self.rate:,.0f} entries/s"
+            f"{extra}; CPU {self.cpu:.1f} s = {1000 * self.cpu / max(r['entries'], 1):.2f} ms per entry (process "
+            f"{r['cpu']:.1f} s, dev server {r['dev_server_cpu']:.1f} s, simulators {self.sim_cpu:.1f} s); "
+            f"{self.load_before} before, {self.load_after} after"
+        )
+
+
+class RoundFigures(NamedTuple):
+    wall: float  # first side's entries/s over the second's
+    cpu: float  # second side's CPU per entry over the first's (> 1: the first spent less)
+
+
+async def one_round(args: argparse.Namespace, tmp: Path, n: int) -> RoundFigures | None:
+    """Each side once, each on its own freshly seeded simulator pair, in its own process."""
     seed = ["--seed", "bench", "--opportunities", str(args.projects * 3), "--time-entries", str(args.entries)]
-    procs = []
-    urls: dict[str, str] = {}
-    for side in ("t", "b"):
-        p, urls[f"sf-{side}"] = start("simulators.salesforce", tmp / f"sf-{side}.sqlite", *seed)
-        procs.append(p)
-        p, urls[f"ns-{side}"] = start("simulators.netsuite", tmp / f"ns-{side}.sqlite", "--seed", "demo")
-        procs.append(p)
+    kinds = args.sides.split(",")
+    sides: list[Side] = []
+    for i, kind in enumerate(kinds):
+        label = kind if kinds.count(kind) == 1 else f"{kind}#{i + 1}"
+        sf, sf_url = start("simulators.salesforce", tmp / f"sf-{i}.sqlite", *seed)
+        ns, ns_url = start("simulators.netsuite", tmp / f"ns-{i}.sqlite", "--seed", "demo")
+        sides.append(Side(label, kind, [sf, ns], sf_url, ns_url))
     try:
         t0 = time.perf_counter()
-        for p, key in zip(procs, ("sf-t", "ns-t", "sf-b", "ns-b"), strict=True):
-            wait(urls[key], p)
+        for s in sides:
+            wait(s.sf, s.sims[0])
+            wait(s.ns, s.sims[1])
         seeded = time.perf_counter() - t0
+        every = [p for s in sides for p in s.sims]
         print(
-            f"seeded two simulator pairs ({args.projects} projects, {args.entries:,} timecards each) "
-            f"in {seeded:.0f} s, idle after {settle(procs):.0f} s more"
+            f"round {n + 1}: seeded {len(sides)} simulator pairs ({args.projects} projects, {args.entries:,} "
+            f"timecards each) in {seeded:.0f} s, idle after {settle(every):.0f} s more"
         )
-
-        def sims(side: str) -> list[psutil.Process]:
-            return [
-                psutil.Process(p.pid)
-                for p, k in zip(procs, ("sf-t", "ns-t", "sf-b", "ns-b"), strict=True)
-                if k.endswith(side)
-            ]
-
-        async def baseline() -> tuple[int, float]:
-            before, cpu, sim = load(), time.process_time(), cpu_seconds(sims("b"))
-            entries, seconds = await run_baseline(
-                urls["sf-b"], urls["ns-b"], args.concurrency, args.projects_per_page, args.time_mode
-            )
-            print(
-                f"baseline (plain asyncio, same HTTP calls): {entries:,} entries in {seconds:.1f} s = "
-                f"{entries / seconds:,.0f} entries/s ({before} before, {load()} after; CPU: this process "
-                f"{time.process_time() - cpu:.1f} s, simulators {cpu_seconds(sims('b')) - sim:.1f} s)"
-            )
-            return entries, seconds
-
-        async def temporal() -> tuple[int, float, dict[str, object]]:
-            before, cpu, sim = load(), time.process_time(), cpu_seconds(sims("t"))
-            entries, seconds, info = await run_temporal(
-                urls["sf-t"], urls["ns-t"], args.concurrency, args.projects_per_page, args.time_mode
-            )
-            print(
-                f"d2r on Temporal: {entries:,} entries in {seconds:.1f} s = {entries / seconds:,.0f} entries/s "
-                f"({info['pages']} pages, {info['exceptions']} exceptions; {before} before, {load()} after; "
-                f"CPU: this process {time.process_time() - cpu:.1f} s, simulators "
-                f"{cpu_seconds(sims('t')) - sim:.1f} s, dev server {info['dev_server_cpu']:.1f} s)"
-            )
-            return entries, seconds, info
-
-        if baseline_first:
-            b_entries, b_time = await baseline()
-            t_entries, t_time, info = await temporal()
+        if args.together:
+            await asyncio.gather(*(s.spawn(args) for s in sides))
+            await asyncio.gather(*(s.run() for s in sides))
         else:
-            t_entries, t_time, info = await temporal()
-            b_entries, b_time = await baseline()
-        ratio = (t_entries / t_time) / (b_entries / b_time)
-        print(f"ratio d2r / baseline: {ratio:.2f} (goal >= 0.5)")
-        kinds: Counter[str] = info["kinds"]  # type: ignore[assignment]
-        actions = sum(kinds.values())
-        print(
-            f"Temporal Actions: {actions} for {t_entries:,} entries = {1000 * actions / max(t_entries, 1):.2f} "
-            f"per 1,000 entries (goal <= 5)"
+            # alternate which side goes first: the machine's load moves between the two otherwise
+            for s in sides if n % 2 or len(sides) == 1 else reversed(sides):
+                await s.spawn(args)
+                await s.run()
+        for s in sides:
+            s.report()
+        d2r = next((s for s in sides if s.kind == "d2r"), None)
+        if d2r is not None:
+            print_actions(d2r.result)
+        if len(sides) < 2:
+            return None
+        a, b = sides
+        figures = RoundFigures(
+            wall=a.rate / b.rate,
+            cpu=(b.cpu / b.result["entries"]) / (a.cpu / a.result["entries"]),
         )
-        for name, count in kinds.most_common():
-            print(f"  {count:5d}  {name}")
-        print(f"posting histories: {info['events']} events, {info['bytes']:,} bytes (JSON) for 4 runs")
-        return ratio
+        print(f"round {n + 1}: {a.label} / {b.label} entries/s {figures.wall:.2f}; CPU per entry {figures.cpu:.2f}")
+        return figures
     finally:
-        for p in procs:
+        for p in every:
             p.terminate()
-        for p in procs:
+        for p in every:
             p.wait(timeout=30)
+
+
+def print_actions(r: dict[str, Any]) -> None:
+    kinds: dict[str, int] = r["kinds"]
+    actions = sum(kinds.values())
+    print(
+        f"Temporal Actions: {actions} for {r['entries']:,} entries = {1000 * actions / max(r['entries'], 1):.2f} "
+        f"per 1,000 entries (goal <= 5)"
+    )
+    for name, count in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        print(f"  {count:5d}  {name}")
+    print(f"posting histories: {r['events']} events, {r['bytes']:,} bytes (JSON) for 4 runs")
 
 
 async def main() -> None:
@@ -369,16 +530,56 @@ async def main() -> None:
     )
     parser.add_argument("--skip-year", action="store_true")
     parser.add_argument("--rounds", type=int, default=1, help="rounds on fresh simulators, alternating the order")
+    parser.add_argument(
+        "--sides",
+        default="d2r,plain",
+        help="what to compare, first over second: d2r,plain (the benchmark), plain,plain or d2r,d2r "
+        "(the machine's noise: the same side twice), or one side alone (to profile it)",
+    )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run the sides at the same moment (each on its own simulators) instead of one after "
+        "the other: both see the same background load, and share the machine",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="d2r worker processes taking the posting pages (the ERP concurrency is split between them)",
+    )
+    parser.add_argument("--run-side", choices=["d2r", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--erp-worker", metavar="ADDRESS", help=argparse.SUPPRESS)
+    parser.add_argument("--sf", help=argparse.SUPPRESS)
+    parser.add_argument("--ns", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.erp_worker:
+        await erp_worker(args)
+        return
+    if args.run_side:
+        await side_process(args)
+        return
+    if not set(args.sides.split(",")) <= {"d2r", "plain"} or len(args.sides.split(",")) > 2:
+        parser.error("--sides: one or two of d2r, plain")
     tmp = Path(tempfile.mkdtemp(prefix="d2r-bench-posting-"))
     ensure_dev_keys()  # the NetSuite login is a certificate-signed JWT (settings' default key)
-    print(f"time posted as: {args.time_mode}")
-    ratios = []
+    print(f"time posted as: {args.time_mode}; sides {args.sides}, {'together' if args.together else 'in turn'}")
+    rounds: list[RoundFigures] = []
     for n in range(args.rounds):
         (tmp / f"round-{n}").mkdir()
-        ratios.append(await one_round(args, tmp / f"round-{n}", baseline_first=n % 2 == 0))
-    if args.rounds > 1:
-        print(f"ratios d2r / baseline: {', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
+        if (figures := await one_round(args, tmp / f"round-{n}", n)) is not None:
+            rounds.append(figures)
+    if rounds:
+        wall = [f.wall for f in rounds]
+        cpu = [f.cpu for f in rounds]
+        print(
+            f"{args.sides.replace(',', ' / ')} entries/s by round: {', '.join(f'{r:.2f}' for r in wall)}; "
+            f"median {statistics.median(wall):.2f}, lowest {min(wall):.2f}"
+        )
+        print(
+            f"CPU per entry, second over first, by round: {', '.join(f'{r:.2f}' for r in cpu)}; "
+            f"median {statistics.median(cpu):.2f}"
+        )
     if not args.skip_year:
         print()
         await engagement_year()
