@@ -173,6 +173,7 @@ async def run_temporal(
     # calls in flight than from the plain script: the pages only spread over more cores.
     shares = [concurrency // workers + (1 if n < concurrency % workers else 0) for n in range(workers)]
     settings = settings_for(sf, ns, shares[0], "t")
+    slots = erp_slots(settings, workers)
     from contracts.queues import TaskQueues
 
     queues = TaskQueues(crm=settings.crm_task_queue, psa=settings.psa_task_queue, erp=settings.erp_task_queue)
@@ -181,7 +182,7 @@ async def run_temporal(
         await asyncio.create_subprocess_exec(
             sys.executable,
             *("-m", "bench.bench_posting", "--erp-worker", address, "--sf", sf, "--ns", ns),
-            *("--concurrency", str(share)),
+            *("--concurrency", str(share), "--workers", str(workers)),
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -194,7 +195,7 @@ async def run_temporal(
             pass
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack, env.client)
-        await start_workers(env.client, settings, activities_by_role(acts), stack)
+        await start_workers(env.client, slots, activities_by_role(acts), stack)
         await go()
         cpu0, server0 = time.process_time(), dev_server_cpu()
         helpers_cpu0 = cpu_seconds([psutil.Process(h.pid) for h in helpers])
@@ -284,6 +285,16 @@ async def run_temporal(
     )
 
 
+def erp_slots(settings: WorkerSettings, workers: int) -> WorkerSettings:
+    """With more than one worker process, each takes an equal share of the entities' pages
+    (at most this many at once), so no process sits idle while another holds two pages'
+    calls behind its share of the concurrency. The connectors keep their share regardless."""
+    if workers == 1:
+        return settings
+    share = math.ceil(len(ENTITIES) / workers)
+    return settings.model_copy(update={"erp_limits": settings.erp_limits.model_copy(update={"max_concurrent": share})})
+
+
 async def run_baseline(
     sf: str, ns: str, concurrency: int, page: int, mode: str, go: Go
 ) -> tuple[int, float, dict[str, object]]:
@@ -363,7 +374,7 @@ async def erp_worker(args: argparse.Namespace) -> None:
     client = await Client.connect(args.erp_worker, data_converter=TEST_CONVERTER)
     async with AsyncExitStack() as stack:
         acts = await build_activities(settings, stack, client)
-        await start_workers(client, settings, activities_by_role(acts), stack)
+        await start_workers(client, erp_slots(settings, args.workers), activities_by_role(acts), stack)
         print(READY, flush=True)
         await asyncio.to_thread(sys.stdin.read)
 
