@@ -8,10 +8,12 @@ backoff, and an error's `retry_after` becomes the next retry delay.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
-from collections.abc import Callable, Generator
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -154,6 +156,10 @@ class ClientCredentialsAuth(httpx.Auth, Generic[S]):
         self._margin = refresh_margin
         self._is_expired = is_expired_response or (lambda r: r.status_code == 401)
         self.token: Token | None = None
+        # One token request at a time per event loop: without it every request that starts
+        # before the first token arrives fetches its own (16 at a worker's start), and token
+        # endpoints are throttled harder than the APIs behind them.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     def _token_request(self) -> httpx.Request:
         return self._credentials.token_request()
@@ -189,6 +195,36 @@ class ClientCredentialsAuth(httpx.Auth, Generic[S]):
         if self._is_expired(response):
             # The server ended the session early (revoked, rotated, shorter TTL): one refresh.
             self._store((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {self.token.access_token}"
+            yield request
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        # As auth_flow, but concurrent requests share one token fetch and one refresh.
+        if not self._fresh():
+            async with self._lock():
+                if not self._fresh():  # another request fetched it while this one waited
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                    self._store(token_response)
+        assert self.token is not None
+        sent_with = self.token
+        request.headers["Authorization"] = f"Bearer {sent_with.access_token}"
+        response = yield request
+        await response.aread()
+        if self._is_expired(response):
+            async with self._lock():
+                if self.token is sent_with:  # nobody refreshed since this request was sent
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                    self._store(token_response)
+            assert self.token is not None
             request.headers["Authorization"] = f"Bearer {self.token.access_token}"
             yield request
 
