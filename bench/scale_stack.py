@@ -155,11 +155,9 @@ class ScaleStack:
         wait(url, process, within=120)
         return url
 
-    def worker_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def _shared_env(self) -> dict[str, str]:
+        """What the workers and the API process both need: Temporal, the queues, the CRM, the codec."""
         queues = self.queues
-        erps = erp_instances(self.ns, self.d365)
-        for instance in erps.values():
-            instance["timeout_seconds"] = 120
         return {
             "D2R_TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
             "D2R_WORKFLOW_TASK_QUEUE": self.workflow_queue,
@@ -168,6 +166,16 @@ class ScaleStack:
             "D2R_ERP_TASK_QUEUE": queues.erp,
             "D2R_REPORTING_TASK_QUEUE": queues.reporting or "",
             "D2R_SALESFORCE": json.dumps({"url": self.sf, "timeout_seconds": 120}),
+            "D2R_OTEL_EXPORTER": "none",
+            **TEST_CODEC_ENV,
+        }
+
+    def worker_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        erps = erp_instances(self.ns, self.d365)
+        for instance in erps.values():
+            instance["timeout_seconds"] = 120
+        return {
+            **self._shared_env(),
             # the firm's routing, as make run ships it (workers/devstack.py)
             "D2R_ERP_INSTANCES": json.dumps(erps),
             "D2R_ERP_ROUTING": json.dumps(ERP_ROUTING),
@@ -177,29 +185,18 @@ class ScaleStack:
             "D2R_DEPLOYMENT_NAME": f"scale-{self.tag}",
             "D2R_BUILD_ID": "b1",
             "D2R_SET_CURRENT_VERSION": "when_unset",
-            "D2R_OTEL_EXPORTER": "none",
-            **TEST_CODEC_ENV,
             **(extra or {}),
         }
 
     def api_env(self, port: int) -> dict[str, str]:
         """The API process's settings: the workers' queues and CRM, the hub, static bench tokens."""
-        queues = self.queues
         return {
-            "D2R_TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
-            "D2R_WORKFLOW_TASK_QUEUE": self.workflow_queue,
-            "D2R_CRM_TASK_QUEUE": queues.crm,
-            "D2R_PSA_TASK_QUEUE": queues.psa,
-            "D2R_ERP_TASK_QUEUE": queues.erp,
-            "D2R_REPORTING_TASK_QUEUE": queues.reporting or "",
-            "D2R_SALESFORCE": json.dumps({"url": self.sf, "timeout_seconds": 120}),
+            **self._shared_env(),
             "D2R_DATABASE_URL": self.database_url,
             "D2R_API_PORT": str(port),
             "D2R_STATIC_TOKENS": "true",
             "D2R_API_TOKENS": json.dumps(API_TOKENS),
             "D2R_RATE_LIMIT": "1000000/minute",  # the bench reads every engagement: not a client to throttle
-            "D2R_OTEL_EXPORTER": "none",
-            **TEST_CODEC_ENV,
         }
 
     async def start(self, workers: int, worker_extra: dict[str, str] | None = None) -> None:
