@@ -61,7 +61,7 @@ import psutil
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from bench.bench_engagement_actions import BILLABLE
+from bench.bench_engagement_actions import BILLABLE, is_action
 from bench.bench_engagement_actions import main as engagement_year
 from contracts import search_attributes as sa
 from contracts.erp import OpenItemsInput
@@ -236,7 +236,7 @@ async def run_temporal(
             size += len(history.to_json().encode())
             started: dict[int, float] = {}
             for event in history.events:
-                if event.event_type in BILLABLE:
+                if is_action(event):
                     kinds[BILLABLE[event.event_type]] += 1
                 if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                     kinds["activity retries"] += max(0, event.activity_task_started_event_attributes.attempt - 1)

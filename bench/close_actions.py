@@ -12,8 +12,9 @@ page counts them (docs.temporal.io/cloud/actions):
   heartbeat timeout as 1 + one per throttle interval it ran (the SDK sends the first at
   once, then at most one per min(0.8 x timeout, 60 s)) — an upper bound, since an activity
   that never heartbeats costs none;
-- timer started, signal received or sent, update accepted, search-attribute upsert, memo
-  change: 1 each; local activities: 1 per workflow task that recorded markers;
+- timer started, signal received or sent, update accepted, search-attribute upsert: 1 each
+  (an upsert of `TemporalChangeVersion` alone, which `patched` writes, is exempt); local
+  activities: 1 per workflow task that recorded markers; a memo change is no Action there;
 - what the close's activities send to engagements, which lands in the engagements'
   histories: every `close_period` update sent (accepted or refused, both are Actions) and
   every signal sent (`outbox_failed` hand-backs, overdue notices), read from those
@@ -45,6 +46,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from bench.bench_engagement_actions import is_action
 from contracts.period_close import CloseWindowResult, HandBackResult
 from contracts.posting import NotifyOverdueResult
 
@@ -55,7 +57,6 @@ ONE_EACH = {
     E.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: "signal sent",
     E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: "update accepted",
     E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "search attributes upserted",
-    E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED: "memo modified",
 }
 MAX_HEARTBEAT_THROTTLE = timedelta(seconds=60)  # the Python SDK's default cap
 
@@ -116,7 +117,7 @@ async def _walk(client: Client, workflow_id: str, run_id: str, found: CloseActio
         found.max_payload_bytes = max(found.max_payload_bytes, _largest_payload(event))
         t = event.event_type
         if t in ONE_EACH:
-            counted[ONE_EACH[t]] += 1
+            counted[ONE_EACH[t]] += 1 if is_action(event) else 0
         elif t == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             counted["activity scheduled"] += 1
             scheduled[event.event_id] = event

@@ -26,7 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-from bench.bench_engagement_actions import BILLABLE
+from bench.bench_engagement_actions import is_action
 from bench.close_actions import close_actions
 
 PAYLOAD = "temporal.api.common.v1.Payload"
@@ -58,7 +58,7 @@ def largest_payload(event: HistoryEvent) -> int:
 
 def billable(event: HistoryEvent) -> int:
     """Actions an event stands for: 1 if billable, plus the retries an activity start records."""
-    count = 1 if event.event_type in BILLABLE else 0
+    count = 1 if is_action(event) else 0
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
         count += max(0, event.activity_task_started_event_attributes.attempt - 1)
     return count

@@ -69,6 +69,10 @@ def temporal_binary() -> str:
 VERSIONING_DYNAMIC_CONFIG = {
     "system.enableDeploymentVersions": "true",
     "system.enableSendTargetVersionChanged": "true",
+    # Each engagement publishes its view in its memo (contracts/memo.py): 1.5-3 KB compressed
+    # over a year, past the server's 2 KB default, which only logs a warning per upsert. The
+    # error limit (2 MB) is unchanged. A self-hosted server sets the same (docs/operations.md).
+    "limit.memoSize.warn": str(16 * 1024),
 }
 
 

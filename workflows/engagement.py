@@ -90,6 +90,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._sa_buffer: list[Any] = []
         self._memo_buffer: dict[str, Any] = {}
         self._memo_key: str | None = None
+        self._view_published: bytes | None = None
         self._outbox_failures: list[OutboxFailure] = []
         self._inbox_overdue: list[OverdueNotice] = []
         self._doing: str | None = None
@@ -149,10 +150,12 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         """The CRM was fixed (or the outside trouble is over): try the waiting step again.
         For systems that can only signal; people resume through the `resume` update."""
         self._resume_on_signal("revalidate")
+        self._publish_memo()
 
     @workflow.signal(name=messages.RETRY)
     def retry(self) -> None:
         self._resume_on_signal("retry")
+        self._publish_memo()
 
     def _resume_on_signal(self, name: str) -> None:
         """A signal cannot be refused: one that finds nothing waiting is noted, never kept for later."""
@@ -170,6 +173,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
         self._resume = True
         note = f"{request.via} requested by {request.by or 'unknown'}"
         self._note(note)
+        self._publish_memo()
         return note
 
     @resume.validator
@@ -184,11 +188,14 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     @workflow.signal(name=messages.CANCEL)
     def cancel(self, request: CancelRequest) -> None:
         self._cancel = request
+        self._publish_memo()
 
     @workflow.update(name=messages.DECIDE)
     def decide(self, decision: DecisionInput) -> Approval:
         """A person's decision on a pending approval: recorded with who, when and why."""
-        return self._apply_decision(decision)
+        decided_approval = self._apply_decision(decision)
+        self._publish_memo()
+        return decided_approval
 
     def _apply_decision(self, decision: DecisionInput) -> Approval:
         approval = self._approval(decision.approval_id)
@@ -217,8 +224,9 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             self._validate_decision(decision)
         except ValueError as refused:
             self._note(f"decision on {decision.approval_id} by {decision.by} ignored: {refused}")
-            return
-        self._apply_decision(decision)
+        else:
+            self._apply_decision(decision)
+        self._publish_memo()
 
     @workflow.update(name=messages.CLOSE_PERIOD)
     async def close_period(self, request: EngagementCloseInput) -> PeriodResult:
@@ -232,6 +240,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             lambda: request.period in self._s.period_results or self._s.view.stage != Stage.IN_DELIVERY
         )
         result = self._s.period_results.get(request.period)
+        self._publish_memo()
         if result is None:
             raise workflow_failure(f"period {request.period} was not closed: {self._s.view.failure}")
         return self._with_outbox(result, request) if request.outbox else result
@@ -247,7 +256,9 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
 
     @workflow.update(name=messages.REQUEST_AMENDMENT)
     def request_amendment(self, request: AmendmentInput) -> ChangeRecord:
-        return self._register_amendment(request)
+        record = self._register_amendment(request)
+        self._publish_memo()
+        return record
 
     @request_amendment.validator
     def _validate_amendment(self, request: AmendmentInput) -> None:
@@ -255,7 +266,9 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
 
     @workflow.update(name=messages.REQUEST_CREDIT_MEMO)
     def request_credit_memo(self, request: CreditMemoInput) -> ChangeRecord:
-        return self._register_credit_memo(request)
+        record = self._register_credit_memo(request)
+        self._publish_memo()
+        return record
 
     @request_credit_memo.validator
     def _validate_credit_memo(self, request: CreditMemoInput) -> None:
@@ -264,27 +277,32 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
     @workflow.signal(name=messages.PAYMENT_RECEIVED)
     def payment_received(self, notice: PaymentNotice) -> None:
         self._inbox_payments.append(notice)
+        self._publish_memo()
 
     @workflow.signal(name=messages.MILESTONE_COMPLETED)
     def milestone_completed(self, notice: MilestoneNotice) -> None:
         # Milestones are billed from the PSA's record at the next period close; the
         # notice only makes the engagement's timeline tell the story as it happens.
         self._note(f"milestone {notice.milestone_id} completed on {notice.completed_on}")
+        self._publish_memo()
 
     @workflow.signal(name=messages.INVOICES_OVERDUE)
     def invoices_overdue(self, notice: OverdueNotice) -> None:
         self._inbox_overdue.append(notice)
+        self._publish_memo()
 
     @workflow.signal(name=messages.OUTBOX_FAILED)
     def outbox_failed(self, failure: OutboxFailure) -> None:
         """The month-end batch could not write this engagement's documents or feedback:
         the engagement writes them itself (idempotently), or waits for a person."""
         self._outbox_failures.append(failure)
+        self._publish_memo()
 
     @workflow.signal(name=messages.DELIVERY_COMPLETE)
     def delivery_complete(self) -> None:
         self._s.view.delivery_complete = True
         self._note("delivery reported complete: the next period close recognizes the remainder")
+        self._publish_memo()
 
     # ---- validation and approval ---------------------------------------------------------
     async def _validated_deal(self) -> Engagement | None:
@@ -392,6 +410,7 @@ class EngagementWorkflow(ProvisioningSteps, DeliverySteps, ChangeSteps, Engageme
             # the old build drains within one month-end instead of living as long as the deal.
             moving = info.is_target_worker_deployment_version_changed()
             if (info.is_continue_as_new_suggested() or moving) and not self._busy():
+                self._publish()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._publish()
                 workflow.continue_as_new(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WaitKind,
     )
-    from contracts.memo import BATCH_MEMO
+    from contracts.memo import BATCH_MEMO, VIEW_MEMO, VIEW_MEMO_PATCH
     from contracts.retry import VENDOR_ATTEMPTS, retry_policy
     from contracts.story import approval_wait, current_details
     from domain.approvals import ApprovalPolicy
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.model import ApprovalDecision
     from domain.stages import Stage
     from domain.system_records import Notification
+    from workflows.engagement_view import readable
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Transient vendor trouble retries with backoff for a while; typed business errors
@@ -75,6 +77,7 @@ class EngagementBase:
     _sa_buffer: list[Any]
     _memo_buffer: dict[str, Any]
     _memo_key: str | None
+    _view_published: bytes | None  # the digest of the view last put in the memo (this run)
     _doing: str | None  # the step under way, for the Web UI's current details
 
     async def _needs_attention(self, reason: str) -> bool:
@@ -110,9 +113,30 @@ class EngagementBase:
             merged = {u.key.name: u for u in self._sa_buffer}  # the latest value per key
             self._sa_buffer = []
             workflow.upsert_search_attributes(list(merged.values()))
+        self._publish_memo()
+
+    def _publish_memo(self) -> None:
+        """The view and the buffered memo. Every message handler ends here too: a handler
+        that changes the view without waking the main loop must not leave the memo behind it.
+        A memo upsert is no billed Action (a search-attribute upsert and a query are)."""
+        self._buffer_view()
         if self._memo_buffer:
             memo, self._memo_buffer = self._memo_buffer, {}
             workflow.upsert_memo(memo)
+
+    def _buffer_view(self) -> None:
+        """The view the `view` query returns, into the memo when it changed. Published where
+        the run settles, it is what a query would answer whenever no workflow task, activity
+        or child is under way: the API reads it then (one DescribeWorkflowExecution) instead
+        of asking a worker, which would replay the run if it is out of the worker's cache."""
+        if not workflow.patched(VIEW_MEMO_PATCH):
+            return
+        view = readable(self._s)
+        # a digest, not the view: a cached run keeps 16 bytes, not a second copy of its view
+        digest = hashlib.blake2b(view.model_dump_json().encode(), digest_size=16).digest()
+        if digest != self._view_published:
+            self._view_published = digest
+            self._memo_buffer[VIEW_MEMO] = view
 
     def _describe_for_batches(self) -> None:
         """Put in the memo what an entity-wide period close needs to read this engagement's

@@ -9,6 +9,7 @@ import pytest
 
 from contracts import search_attributes as sa
 from tests.integration.conftest import Stack, eventually
+from workflows.engagement import EngagementWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,17 @@ async def test_closed_won_deal_is_provisioned_end_to_end(stack: Stack) -> None:
     for key in ("customer_id", "erp_customer_id", "project_id", "contract_id", "legal_entity", "currency"):
         assert view[key], key
     assert view["errors"] == []
+
+    # Settled in delivery, it is read from the view it published (no query, no worker), and
+    # that is what its query answers.
+    async def published() -> httpx.Response | None:
+        response = await stack.api.get(f"/v1/engagements/{opportunity_id}", headers=AUDITOR)
+        return response if response.headers["x-d2r-view-source"] == "published" else None
+
+    read = await eventually(published)
+    queried = await stack.client.get_workflow_handle(f"engagement-{opportunity_id}").query(EngagementWorkflow.view)
+    assert read.json()["timeline"] == queried.model_dump(mode="json")["timeline"]
+    assert read.json()["contract_id"] == queried.contract_id == view["contract_id"]
 
     # The repeated POST returns the same engagement and never starts a second workflow.
     again = await stack.api.post("/v1/engagements", json={"opportunity_id": opportunity_id}, headers=SALES)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -103,6 +104,10 @@ class Reached(Exception):
 class Description:
     typed_search_attributes: TypedSearchAttributes
     status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING
+    raw_description: DescribeWorkflowExecutionResponse = field(default_factory=DescribeWorkflowExecutionResponse)
+
+    async def memo_value(self, key: str, default: Any = None, **_: Any) -> Any:
+        return default  # nothing published: the read goes on to the workflow
 
 
 class FakeHandle:

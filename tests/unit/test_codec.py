@@ -16,8 +16,10 @@ from api.app import create_app
 from api.settings import ApiSettings
 from domain.money import Money
 from security.codec import (
+    COMPRESSION,
     ENCODING,
     KEY_ID,
+    ZLIB,
     EncryptionCodec,
     SharedPydanticPayloadConverter,
     UnknownKeyError,
@@ -211,3 +213,33 @@ async def test_codec_server_without_keys_says_so(tmp_path: Path) -> None:
             "/codec/decode", json={"payloads": []}, headers={"Authorization": "Bearer dev-auditor"}
         )
     assert response.status_code == 503
+
+
+async def test_a_large_payload_is_compressed_before_it_is_sealed_and_round_trips() -> None:
+    """A view of a year's engagement is mostly repeated JSON keys: sealed, it is a fraction
+    of its plain size, and it decodes to the same value."""
+    value = {
+        "timeline": [
+            {"stage": "IN_DELIVERY", "note": f"{SECRET_NAME}: period 2026-{m:02d} closed"} for m in range(1, 13)
+        ]
+        * 4
+    }
+    [sealed] = await TEST_CONVERTER.encode([value])
+    [plain] = await converter_for(None).encode([value])
+    assert sealed.metadata[COMPRESSION] == ZLIB
+    assert len(sealed.data) < len(plain.data) / 4
+    assert SECRET_NAME.encode() not in sealed.SerializeToString()
+    assert await TEST_CONVERTER.decode([sealed], [dict]) == [value]
+    [small] = await TEST_CONVERTER.encode(["short"])
+    assert COMPRESSION not in small.metadata
+
+
+async def test_a_compression_label_cannot_be_removed_or_added() -> None:
+    [large] = await TEST_CONVERTER.encode(["x" * 4096])
+    stripped = Payload(metadata={"encoding": ENCODING, KEY_ID: b"test-2"}, data=large.data)
+    with pytest.raises(UnknownKeyError, match="authenticate"):
+        await EncryptionCodec(TEST_KEY_RING).decode([stripped])
+    [small] = await TEST_CONVERTER.encode(["x"])
+    added = Payload(metadata={**small.metadata, COMPRESSION: ZLIB}, data=small.data)
+    with pytest.raises(UnknownKeyError, match="authenticate"):
+        await EncryptionCodec(TEST_KEY_RING).decode([added])

@@ -1,0 +1,149 @@
+"""The view an engagement publishes in its memo is the one its `view` query returns, at every
+point where it has settled: the API answers GETs from it (api/engagements.py), so a stale
+memo would show a person an engagement as it was, not as it is."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.engagements import published_view, read_engagement
+from contracts.engagement import EngagementInput, EngagementView, MilestoneNotice
+from contracts.ids import engagement_workflow_id
+from contracts.memo import VIEW_MEMO
+from contracts.queues import TaskQueues
+from domain.stages import Stage
+from tests.workflows import scenario
+from tests.workflows.fakes import FakeSystems
+from workflows.engagement import EngagementWorkflow
+
+
+class Compared:
+    """Every settled moment the check saw, and the view it found there."""
+
+    def __init__(self) -> None:
+        self.views: list[EngagementView] = []
+
+
+async def assert_published_is_current(handle: WorkflowHandle[Any, Any], compared: Compared) -> None:
+    """Wait until nothing is under way, then: what the memo holds == what the query answers
+    (both read between two descriptions of the same history length, so nothing moved)."""
+    for _ in range(400):
+        before = await handle.describe()
+        published = await published_view(before)
+        if published is None:
+            await handle.query(EngagementWorkflow.view)  # lets the test server run pending tasks
+            continue
+        queried = await handle.query(EngagementWorkflow.view)
+        after = await handle.describe()
+        if after.history_length != before.history_length:
+            continue
+        assert published == queried
+        compared.views.append(published)
+        return
+    raise AssertionError("the engagement never settled with a published view")
+
+
+class CheckedHandle:
+    """The reference year's handle, checking the published view after every message sent."""
+
+    def __init__(self, handle: WorkflowHandle[Any, Any], compared: Compared) -> None:
+        self._handle = handle
+        self._compared = compared
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    async def execute_update(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._handle.execute_update(*args, **kwargs)
+        await assert_published_is_current(self._handle, self._compared)
+        return result
+
+    async def signal(self, *args: Any, **kwargs: Any) -> None:
+        await self._handle.signal(*args, **kwargs)
+        await assert_published_is_current(self._handle, self._compared)
+
+
+async def test_the_published_view_is_the_queried_view_wherever_the_year_settles(own_env: WorkflowEnvironment) -> None:
+    opportunity_id = f"006PUB{uuid.uuid4().hex[:12].upper()}"
+    fake = FakeSystems(scenario.reference_opportunity(opportunity_id))
+    fake.delivery = scenario.reference_delivery()
+    queue = f"pub-{uuid.uuid4()}"
+    compared = Compared()
+    async with Worker(own_env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await own_env.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(
+                opportunity_id=opportunity_id,
+                requested_by="dev-sales-ops",
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue),
+            ),
+            id=f"engagement-{opportunity_id}",
+            task_queue=queue,
+        )
+        await assert_published_is_current(handle, compared)
+        assert compared.views[-1].stage == Stage.IN_DELIVERY
+
+        # A signal that only adds to the timeline wakes nothing: the handler itself publishes.
+        await handle.signal(
+            EngagementWorkflow.milestone_completed,
+            MilestoneNotice(milestone_id="M1", completed_on=date(scenario.YEAR, 3, 20)),
+        )
+        await assert_published_is_current(handle, compared)
+        assert compared.views[-1].timeline[-1].note.startswith("milestone M1 completed")
+
+        await scenario.drive_reference_year(own_env, CheckedHandle(handle, compared), fake)  # type: ignore[arg-type]
+        final = await handle.result()
+    # month-ends (13), the June amendment, credit memo and decisions, overdue and delivery signals
+    assert len(compared.views) >= 20
+    assert compared.views[-1].periods_closed == [*scenario.PERIODS, f"{scenario.YEAR + 1}-01"]
+    assert final.stage == Stage.CLOSED
+    memo = await (await handle.describe()).memo_value(VIEW_MEMO)
+    assert EngagementView.model_validate(memo) == final  # the last view published is the result
+
+
+async def test_a_run_mid_step_is_not_answered_from_the_memo(env: WorkflowEnvironment) -> None:
+    """While an activity is under way (here: the CRM read blocks), the memo may lag the run:
+    `published_view` declines, and the API asks the workflow instead."""
+    fake = FakeSystems(scenario.reference_opportunity(f"006MID{uuid.uuid4().hex[:12].upper()}"))
+    queue = f"mid-{uuid.uuid4()}"
+    handle = await env.client.start_workflow(
+        EngagementWorkflow.run,
+        EngagementInput(
+            opportunity_id=fake.opportunity.opportunity_id,
+            queues=TaskQueues(crm=queue, psa=queue, erp=queue),
+        ),
+        id=f"engagement-{fake.opportunity.opportunity_id}",
+        task_queue=queue,
+    )
+    # no worker polls the queue: the first workflow task is pending, nothing is published
+    assert await published_view(await handle.describe()) is None
+    await handle.terminate("test over")
+
+
+async def test_the_api_reads_a_settled_engagement_with_no_worker_running(env: WorkflowEnvironment) -> None:
+    """What GET /v1/engagements/{id} does (`api.engagements.read_engagement`): with the worker gone, a
+    query could not be answered (the API would wait 5 s, then say 503); the published view
+    answers at once, and it is the view the worker last gave."""
+    fake = FakeSystems(scenario.reference_opportunity(f"006NOW{uuid.uuid4().hex[:12].upper()}"))
+    queue = f"now-{uuid.uuid4()}"
+    compared = Compared()
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(
+                opportunity_id=fake.opportunity.opportunity_id, queues=TaskQueues(crm=queue, psa=queue, erp=queue)
+            ),
+            id=engagement_workflow_id(fake.opportunity.opportunity_id),
+            task_queue=queue,
+        )
+        await assert_published_is_current(handle, compared)
+    read = await read_engagement(env.client, fake.opportunity.opportunity_id)
+    assert (read.status, read.source) == (WorkflowExecutionStatus.RUNNING, "published")
+    assert read.view == compared.views[-1] and read.view.stage == Stage.IN_DELIVERY
+    await handle.terminate("test over")
