@@ -309,14 +309,19 @@ async def _api(exits: AsyncExitStack, client: Client, queue: str, queues: TaskQu
     )
 
 
+SOURCES: Counter[str] = Counter()  # where the GETs' views came from (X-D2R-View-Source)
+
+
 async def get_latency(api: httpx.AsyncClient, ids: list[str], sample: int) -> tuple[float, float, float, int]:
     """p50, p99, max and how many GETs failed (a 503 when the engagement did not answer in
     the API's query timeout: counted at the time it took, and reported, not hidden)."""
     times, failed = [], 0
+    SOURCES.clear()
     for opp in random.Random(7).sample(ids, min(sample, len(ids))):
         t0 = time.perf_counter()
         response = await api.get(f"/v1/engagements/{opp}", headers=READER)
         times.append((time.perf_counter() - t0) * 1000)
+        SOURCES[response.headers.get("x-d2r-view-source", "none")] += 1
         if response.status_code == 503:
             failed += 1
             log(f"  GET engagement {opp}: {response.status_code} {response.text[:200]}")
@@ -447,6 +452,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "query_max_ms": round(worst, 1),
         "queries": min(args.queries, len(ids)),
         "queries_failed": failed,
+        # "published": read from the view the engagement published; "query": asked of the worker
+        "query_sources": dict(SOURCES),
         # the worker's CPU per GET (replaying the evicted ones): what load does not inflate
         "worker_cpu_per_query_ms": round(
             (get_cpu.user + get_cpu.system - cpu.user - cpu.system) * 1000 / min(args.queries, len(ids)), 1
