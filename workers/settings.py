@@ -96,9 +96,11 @@ class QueueLimits(BaseModel):
 
 
 # What one cached engagement adds to a workflow worker's RSS, and what the worker holds warm
-# before any, as bench/bench_hold.py measured them with 6,000 cached of 10,000 open (README,
-# "Figures"): the default cache is what fits in the memory budget at that cost.
-KIB_PER_CACHED_ENGAGEMENT = 136
+# before any, as bench/bench_hold.py measured them at 10,000 open (README, "Figures"): the
+# default cache is what fits in the memory budget at that cost. 136 KiB before engagements
+# published their view in the memo: the SDK keeps each run's memo (its view as JSON) in the
+# run's info, ~9 KiB more.
+KIB_PER_CACHED_ENGAGEMENT = 145
 WARM_WORKER_MIB = 140
 # The part of the budget the cache may fill: closes, GETs and replays allocate above it.
 CACHE_SHARE_OF_MEMORY = 0.9
@@ -107,11 +109,12 @@ CACHE_SHARE_OF_MEMORY = 0.9
 class WorkflowWorkerLimits(BaseModel):
     """How much workflow work one worker process holds (D2R_WORKFLOW_LIMITS__*).
 
-    An open engagement costs ~136 KiB of RSS while its run is cached (README, "Figures"), so
-    the cache is sized from the process's memory budget, `memory_mib` (1 GiB: about 5,900
+    An open engagement costs ~145 KiB of RSS while its run is cached (README, "Figures"), so
+    the cache is sized from the process's memory budget, `memory_mib` (1 GiB: about 5,500
     engagements cached). The rest of the open engagements are not in memory: one evicted
-    from the cache replays its history on its next task (a GET, a close, a signal), which
-    costs CPU and latency, not memory. So one process holds 10,000 open engagements in 1 GiB;
+    from the cache replays its history on its next task (a close, a signal, a query of it
+    mid-step; a GET of a settled engagement reads its published view and needs no worker),
+    which costs CPU and latency, not memory. So one process holds 10,000 open engagements in 1 GiB;
     with more memory, raise `memory_mib` (or set `max_cached_workflows`) and fewer replay.
     For throughput, run more worker processes on the same task queues: Temporal shares the
     work and each process caches only the workflows it serves (docs/operations.md, "Scaling out").
