@@ -7,5 +7,3 @@ BATCH_MEMO = "d2r_close"  # the memo key the period close reads (activities/peri
 # the API answers a GET from it without a worker (api/engagements.py). Encrypted and, being
 # over 1 KiB, compressed by the codec (security/codec.py), so a visibility page stays small.
 VIEW_MEMO = "d2r_view"
-# New runs publish their view (workflow.patched): runs recorded before it replay unchanged.
-VIEW_MEMO_PATCH = "view-in-memo"

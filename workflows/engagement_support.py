@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WaitKind,
     )
-    from contracts.memo import BATCH_MEMO, VIEW_MEMO, VIEW_MEMO_PATCH
+    from contracts.memo import BATCH_MEMO, VIEW_MEMO
     from contracts.retry import VENDOR_ATTEMPTS, retry_policy
     from contracts.story import approval_wait, current_details
     from domain.approvals import ApprovalPolicy
@@ -129,8 +129,6 @@ class EngagementBase:
         the run settles, it is what a query would answer whenever no workflow task, activity
         or child is under way: the API reads it then (one DescribeWorkflowExecution) instead
         of asking a worker, which would replay the run if it is out of the worker's cache."""
-        if not workflow.patched(VIEW_MEMO_PATCH):
-            return
         view = readable(self._s)
         # a digest, not the view: a cached run keeps 16 bytes, not a second copy of its view
         digest = hashlib.blake2b(view.model_dump_json().encode(), digest_size=16).digest()

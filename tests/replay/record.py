@@ -2,13 +2,10 @@
 
 Run it only on purpose, when a workflow change is *meant* to be incompatible (and then
 version the workflow); the replay test fails whenever workflow code stops replaying them.
-`--suffix __x` writes `<name>__x.json` beside the old recordings instead: a patched change
-(`workflow.patched`) keeps the old ones, which replay its unpatched branch, and adds these.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import uuid
 from pathlib import Path
@@ -37,7 +34,7 @@ async def _until(handle: WorkflowHandle, stage: Stage) -> None:
     raise RuntimeError(f"never reached {stage}")
 
 
-async def main(suffix: str = "") -> None:
+async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=TEST_CONVERTER
     )
@@ -92,17 +89,15 @@ async def main(suffix: str = "") -> None:
                 await handle.signal(EngagementWorkflow.retry)
             await _until(handle, Stage.IN_DELIVERY)
             history = await handle.fetch_history()
-            (HERE / f"{name}{suffix}.json").write_text(history.to_json())
-            print(f"recorded {name}{suffix}: {len(history.events)} events")
+            (HERE / f"{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {len(history.events)} events")
     # The whole reference year: approvals, period closes, amendment, credit memo, payments,
     # an overdue invoice, continue-as-new if suggested, close-out.
     history = (await scenario.run_reference_year(env)).history
-    (HERE / f"engagement_reference_year{suffix}.json").write_text(history.to_json())
-    print(f"recorded engagement_reference_year{suffix}: {len(history.events)} events")
+    (HERE / "engagement_reference_year.json").write_text(history.to_json())
+    print(f"recorded engagement_reference_year: {len(history.events)} events")
     await env.shutdown()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suffix", default="", help="write <name><suffix>.json, keeping the old recordings")
-    asyncio.run(main(parser.parse_args().suffix))
+    asyncio.run(main())
