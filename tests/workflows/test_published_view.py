@@ -5,6 +5,8 @@ memo would show a person an engagement as it was, not as it is."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -69,23 +71,30 @@ class CheckedHandle:
         await assert_published_is_current(self._handle, self._compared)
 
 
-async def test_the_published_view_is_the_queried_view_wherever_the_year_settles(own_env: WorkflowEnvironment) -> None:
-    opportunity_id = f"006PUB{uuid.uuid4().hex[:12].upper()}"
-    fake = FakeSystems(scenario.reference_opportunity(opportunity_id))
-    fake.delivery = scenario.reference_delivery()
+@asynccontextmanager
+async def running(
+    env: WorkflowEnvironment, fake: FakeSystems, *, with_hub: bool = False
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """The engagement of `fake`'s opportunity, with a worker for as long as the block runs."""
     queue = f"pub-{uuid.uuid4()}"
-    compared = Compared()
-    async with Worker(own_env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        handle = await own_env.client.start_workflow(
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        yield await env.client.start_workflow(
             EngagementWorkflow.run,
             EngagementInput(
-                opportunity_id=opportunity_id,
+                opportunity_id=fake.opportunity.opportunity_id,
                 requested_by="dev-sales-ops",
-                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue),
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue if with_hub else None),
             ),
-            id=f"engagement-{opportunity_id}",
+            id=engagement_workflow_id(fake.opportunity.opportunity_id),
             task_queue=queue,
         )
+
+
+async def test_the_published_view_is_the_queried_view_wherever_the_year_settles(own_env: WorkflowEnvironment) -> None:
+    fake = FakeSystems(scenario.reference_opportunity(f"006PUB{uuid.uuid4().hex[:12].upper()}"))
+    fake.delivery = scenario.reference_delivery()
+    compared = Compared()
+    async with running(own_env, fake, with_hub=True) as handle:
         await assert_published_is_current(handle, compared)
         assert compared.views[-1].stage == Stage.IN_DELIVERY
 
@@ -108,8 +117,9 @@ async def test_the_published_view_is_the_queried_view_wherever_the_year_settles(
 
 
 async def test_a_run_mid_step_is_not_answered_from_the_memo(env: WorkflowEnvironment) -> None:
-    """While an activity is under way (here: the CRM read blocks), the memo may lag the run:
-    `published_view` declines, and the API asks the workflow instead."""
+    """A workflow task pending (here the first: no worker polls the queue) means the run is
+    about to move: `published_view` declines, and the API asks the workflow instead. The same
+    holds for an activity or child under way (the memo may lag the run)."""
     fake = FakeSystems(scenario.reference_opportunity(f"006MID{uuid.uuid4().hex[:12].upper()}"))
     queue = f"mid-{uuid.uuid4()}"
     handle = await env.client.start_workflow(
@@ -131,17 +141,8 @@ async def test_the_api_reads_a_settled_engagement_with_no_worker_running(env: Wo
     query could not be answered (the API would wait 5 s, then say 503); the published view
     answers at once, and it is the view the worker last gave."""
     fake = FakeSystems(scenario.reference_opportunity(f"006NOW{uuid.uuid4().hex[:12].upper()}"))
-    queue = f"now-{uuid.uuid4()}"
     compared = Compared()
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        handle = await env.client.start_workflow(
-            EngagementWorkflow.run,
-            EngagementInput(
-                opportunity_id=fake.opportunity.opportunity_id, queues=TaskQueues(crm=queue, psa=queue, erp=queue)
-            ),
-            id=engagement_workflow_id(fake.opportunity.opportunity_id),
-            task_queue=queue,
-        )
+    async with running(env, fake) as handle:
         await assert_published_is_current(handle, compared)
     read = await read_engagement(env.client, fake.opportunity.opportunity_id)
     assert (read.status, read.source) == (WorkflowExecutionStatus.RUNNING, "published")
