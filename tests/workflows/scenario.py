@@ -12,6 +12,8 @@ invoice is paid late.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -157,6 +159,29 @@ AMENDMENT = Amendment(
     reason="extended scope: two more markets",
     changes=[LineChange(contract_line_id="L1", price=gbp("150000"))],
 )
+
+
+@asynccontextmanager
+async def engagement(
+    env: WorkflowEnvironment, fake: FakeSystems, *, with_hub: bool = False, own_id: bool = False
+) -> AsyncIterator[WorkflowHandle]:
+    """The engagement of `fake`'s opportunity, with a worker for as long as the block runs.
+    Its workflow id gets a random suffix, so a test can start the same deal again, unless
+    `own_id`: then it is the id the API reads (`engagement-<opportunity id>`)."""
+    queue = f"q-{uuid.uuid4()}"
+    opportunity_id = fake.opportunity.opportunity_id
+    workflow_id = f"engagement-{opportunity_id}" + ("" if own_id else f"-{uuid.uuid4().hex[:6]}")
+    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
+        yield await env.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(
+                opportunity_id=opportunity_id,
+                requested_by="dev-sales-ops",
+                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue if with_hub else None),
+            ),
+            id=workflow_id,
+            task_queue=queue,
+        )
 
 
 async def advance_to(env: WorkflowEnvironment, moment: datetime) -> None:

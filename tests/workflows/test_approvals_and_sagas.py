@@ -4,15 +4,12 @@ amendment and credit-memo sagas undoing exactly what they did when a later step 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from contracts import search_attributes as sa
 from contracts.engagement import (
@@ -21,33 +18,15 @@ from contracts.engagement import (
     CreditMemoInput,
     DecisionInput,
     EngagementCloseInput,
-    EngagementInput,
     EngagementView,
 )
-from contracts.queues import TaskQueues
 from domain.amendments import Amendment, AmendmentTreatment, LineChange
 from domain.credit_memos import CreditLineRequest, CreditMemoRequest
 from domain.stages import Stage
 from tests.workflows import scenario
 from tests.workflows.fakes import FakeSystems, good_opportunity
-from tests.workflows.scenario import gbp
+from tests.workflows.scenario import engagement, gbp
 from workflows.engagement import EngagementWorkflow
-
-
-@asynccontextmanager
-async def engagement(env: WorkflowEnvironment, fake: FakeSystems) -> AsyncIterator[WorkflowHandle]:
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        yield await env.client.start_workflow(
-            EngagementWorkflow.run,
-            EngagementInput(
-                opportunity_id=fake.opportunity.opportunity_id,
-                requested_by="dev-sales-ops",
-                queues=TaskQueues(crm=queue, psa=queue, erp=queue),
-            ),
-            id=f"engagement-{fake.opportunity.opportunity_id}-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-        )
 
 
 async def until(handle: WorkflowHandle, stage: Stage) -> EngagementView:
