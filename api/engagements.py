@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -61,6 +62,7 @@ from domain.stages import Stage
 from workflows.engagement import EngagementWorkflow
 
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
+log = logging.getLogger(__name__)
 
 SALESFORCE_ID = r"^[A-Za-z0-9]{15,18}$"
 OpportunityId = Annotated[str, Path(pattern=SALESFORCE_ID, description="the CRM opportunity id")]
@@ -174,7 +176,11 @@ async def published_view(described: WorkflowExecutionDescription) -> EngagementV
         or raw.pending_nexus_operations
     ):
         return None
-    view: EngagementView | None = await described.memo_value(VIEW_MEMO, None, type_hint=EngagementView)
+    try:
+        view: EngagementView | None = await described.memo_value(VIEW_MEMO, None, type_hint=EngagementView)
+    except ValueError as error:  # not a view this build reads (or not d2r's): ask the workflow
+        log.warning("engagement %s: published view unreadable (%s); querying it", described.id, error)
+        return None
     return view
 
 

@@ -5,21 +5,18 @@ memo would show a person an engagement as it was, not as it is."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from api.engagements import published_view, read_engagement
 from contracts.engagement import EngagementInput, EngagementView, MilestoneNotice
-from contracts.ids import engagement_workflow_id
 from contracts.memo import VIEW_MEMO
 from contracts.queues import TaskQueues
 from domain.stages import Stage
+from tests.conftest import TEST_CONVERTER
 from tests.workflows import scenario
 from tests.workflows.fakes import FakeSystems
 from workflows.engagement import EngagementWorkflow
@@ -71,30 +68,11 @@ class CheckedHandle:
         await assert_published_is_current(self._handle, self._compared)
 
 
-@asynccontextmanager
-async def running(
-    env: WorkflowEnvironment, fake: FakeSystems, *, with_hub: bool = False
-) -> AsyncIterator[WorkflowHandle[Any, Any]]:
-    """The engagement of `fake`'s opportunity, with a worker for as long as the block runs."""
-    queue = f"pub-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[EngagementWorkflow], activities=fake.activities()):
-        yield await env.client.start_workflow(
-            EngagementWorkflow.run,
-            EngagementInput(
-                opportunity_id=fake.opportunity.opportunity_id,
-                requested_by="dev-sales-ops",
-                queues=TaskQueues(crm=queue, psa=queue, erp=queue, reporting=queue if with_hub else None),
-            ),
-            id=engagement_workflow_id(fake.opportunity.opportunity_id),
-            task_queue=queue,
-        )
-
-
 async def test_the_published_view_is_the_queried_view_wherever_the_year_settles(own_env: WorkflowEnvironment) -> None:
     fake = FakeSystems(scenario.reference_opportunity(f"006PUB{uuid.uuid4().hex[:12].upper()}"))
     fake.delivery = scenario.reference_delivery()
     compared = Compared()
-    async with running(own_env, fake, with_hub=True) as handle:
+    async with scenario.engagement(own_env, fake, with_hub=True, own_id=True) as handle:
         await assert_published_is_current(handle, compared)
         assert compared.views[-1].stage == Stage.IN_DELIVERY
 
@@ -142,9 +120,24 @@ async def test_the_api_reads_a_settled_engagement_with_no_worker_running(env: Wo
     answers at once, and it is the view the worker last gave."""
     fake = FakeSystems(scenario.reference_opportunity(f"006NOW{uuid.uuid4().hex[:12].upper()}"))
     compared = Compared()
-    async with running(env, fake) as handle:
+    async with scenario.engagement(env, fake, own_id=True) as handle:
         await assert_published_is_current(handle, compared)
     read = await read_engagement(env.client, fake.opportunity.opportunity_id)
     assert (read.status, read.source) == (WorkflowExecutionStatus.RUNNING, "published")
     assert read.view == compared.views[-1] and read.view.stage == Stage.IN_DELIVERY
+    await handle.terminate("test over")
+
+
+async def test_a_published_view_that_does_not_read_is_not_answered(env: WorkflowEnvironment) -> None:
+    """A `d2r_view` that is not a view this build reads (a person set the memo by hand in the
+    Web UI, or a later build's shape): `published_view` declines instead of failing the GET
+    with a 500, and the API asks the workflow."""
+    fake = FakeSystems(scenario.reference_opportunity(f"006JNK{uuid.uuid4().hex[:12].upper()}"))
+    compared = Compared()
+    async with scenario.engagement(env, fake, own_id=True) as handle:
+        await assert_published_is_current(handle, compared)
+        described = await handle.describe()
+        [junk] = await TEST_CONVERTER.encode([{"stage": "NOT_A_STAGE", "amount": "lots"}])
+        described.raw_info.memo.fields[VIEW_MEMO].CopyFrom(junk)
+        assert await published_view(described) is None
     await handle.terminate("test over")
